@@ -1,0 +1,80 @@
+import { ZodError } from 'zod';
+
+/**
+ * Every error a client can see, and the one place that turns anything thrown into the SPEC's
+ * `{"error": {"code", "message", "details"?}}` with its status. Nothing else writes error JSON.
+ */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(status: number, code: string, message: string, details?: unknown, headers = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    this.headers = headers;
+  }
+
+  toBody(): { error: { code: string; message: string; details?: unknown } } {
+    const error = { code: this.code, message: this.message };
+    return { error: this.details === undefined ? error : { ...error, details: this.details } };
+  }
+}
+
+export const badRequest = (message: string, details?: unknown) =>
+  new HttpError(400, 'invalid_request', message, details);
+export const jobNotFound = () => new HttpError(404, 'not_found', 'No such job (unknown or expired)');
+export const routeNotFound = () => new HttpError(404, 'not_found', 'No such route');
+export const conflict = (code: string, message: string) => new HttpError(409, code, message);
+export const serviceUnavailable = (code: string, message: string, retryAfterSeconds = 1) =>
+  new HttpError(503, code, message, undefined, { 'Retry-After': String(retryAfterSeconds) });
+export const redisUnavailable = () =>
+  serviceUnavailable('redis_unavailable', 'The job store is unavailable; try again shortly');
+
+/** body-parser's errors carry a `type` and a `status`. */
+interface BodyParserError {
+  type: string;
+  status?: number;
+}
+const isBodyParserError = (error: unknown): error is BodyParserError =>
+  typeof error === 'object' && error !== null && typeof (error as { type?: unknown }).type === 'string';
+
+// ioredis rejects at once while disconnected (offline queue off) with these; a command that
+// was in flight when the connection dropped fails with "Connection is closed".
+const REDIS_DOWN = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|max retries per request|Reached the max retries|LOADING|READONLY/i;
+
+function fromZod(error: ZodError): HttpError {
+  const details = error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  const tooLong = error.issues.find((issue) => issue.code === 'too_big' && issue.path[0] === 'text');
+  if (tooLong) return new HttpError(413, 'payload_too_large', tooLong.message, details);
+  return badRequest('The request body is invalid', details);
+}
+
+export function toHttpError(error: unknown): HttpError | null {
+  if (error instanceof HttpError) return error;
+  if (error instanceof ZodError) return fromZod(error);
+  if (isBodyParserError(error)) {
+    switch (error.type) {
+      case 'entity.too.large':
+        return new HttpError(413, 'payload_too_large', 'The request body is too large');
+      case 'entity.parse.failed':
+        return badRequest('The request body is not valid JSON');
+      case 'charset.unsupported':
+      case 'encoding.unsupported':
+        return new HttpError(415, 'unsupported_media_type', 'Unsupported body encoding or charset');
+      default:
+        if (error.status && error.status >= 400 && error.status < 500) {
+          return new HttpError(error.status, 'invalid_request', 'The request could not be read');
+        }
+    }
+  }
+  if (error instanceof Error && (REDIS_DOWN.test(error.message) || error.name === 'TimeoutError')) {
+    return redisUnavailable();
+  }
+  return null;
+}
+
+export const internalError = () => new HttpError(500, 'internal', 'Something went wrong on our side');

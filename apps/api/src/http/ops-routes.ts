@@ -1,0 +1,25 @@
+import { Router } from 'express';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { withinDeadline } from '../redis-timeout.ts';
+
+/** Liveness, readiness (Redis answers and the replica is not draining) and Prometheus metrics. */
+export function opsRoutes(redis: Redis, registry: Registry, isDraining: () => boolean): Router {
+  const router = Router();
+
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    const redisUp = await withinDeadline(redis.ping(), 1000).then(() => true, () => false);
+    const ready = redisUp && !isDraining();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', redis: redisUp, draining: isDraining() });
+  });
+
+  router.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+
+  return router;
+}

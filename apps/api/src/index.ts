@@ -1,0 +1,1 @@
+export { startApi, type ApiOptions, type RunningApi } from './server.ts';

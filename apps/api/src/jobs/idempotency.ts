@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { keys } from '@herald/shared';
+
+export type IdempotencyClaim =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'replay'; readonly jobId: string }
+  | { readonly kind: 'conflict' };
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * Idempotency-Key: the first request with a key claims it for its job (SET NX, kept as long as
+ * the job); a repeat with the same body gets that job back, with another body a conflict.
+ */
+export class IdempotencyStore {
+  readonly #redis: Redis;
+  readonly #ttlSeconds: number;
+
+  constructor(redis: Redis, ttlSeconds: number) {
+    this.#redis = redis;
+    this.#ttlSeconds = ttlSeconds;
+  }
+
+  async claim(key: string, body: unknown, jobId: string): Promise<IdempotencyClaim> {
+    const redisKey = keys.idempotency(sha256(key));
+    const bodyHash = sha256(JSON.stringify(body));
+    const set = await this.#redis.set(redisKey, `${jobId} ${bodyHash}`, 'EX', this.#ttlSeconds, 'NX');
+    if (set === 'OK') return { kind: 'new' };
+    const existing = await this.#redis.get(redisKey);
+    if (existing === null) return this.claim(key, body, jobId); // expired in between
+    const [claimedJob = '', claimedHash] = existing.split(' ');
+    return claimedHash === bodyHash ? { kind: 'replay', jobId: claimedJob } : { kind: 'conflict' };
+  }
+
+  async release(key: string): Promise<void> {
+    await this.#redis.del(keys.idempotency(sha256(key)));
+  }
+}

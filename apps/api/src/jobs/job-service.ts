@@ -1,0 +1,105 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  DEFAULT_MAX_SENTENCES,
+  EventPublisher,
+  EventReader,
+  QUEUE_NAME,
+  channels,
+  isTerminal,
+  keys,
+  submitRequestSchema,
+  summarizeJobOptions,
+  type Config,
+  type JobSnapshot,
+  type SummarizeJobData,
+} from '@herald/shared';
+import { conflict, jobNotFound } from '../errors.ts';
+import { withinDeadline } from '../redis-timeout.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+import { isJobId, newJobId } from './job-id.ts';
+
+export interface Submitted {
+  readonly jobId: string;
+  readonly status: string;
+  /** False when an Idempotency-Key replay returned an existing job. */
+  readonly created: boolean;
+}
+
+export interface JobServiceDeps {
+  readonly config: Config;
+  readonly redis: Redis;
+  readonly queue: Queue;
+  readonly publisher: EventPublisher;
+  readonly reader: EventReader;
+  readonly idempotency: IdempotencyStore;
+}
+
+/** Submitting, looking at and cancelling jobs; HTTP-free so the rules read in one place. */
+export class JobService {
+  readonly #deps: JobServiceDeps;
+  readonly #schema: ReturnType<typeof submitRequestSchema>;
+
+  constructor(deps: JobServiceDeps) {
+    this.#deps = deps;
+    this.#schema = submitRequestSchema(deps.config.MAX_TEXT_CHARS);
+  }
+
+  async submit(body: unknown, idempotencyKey: string | undefined): Promise<Submitted> {
+    const request = this.#schema.parse(body);
+    const data: SummarizeJobData = {
+      text: request.text,
+      maxSentences: request.options?.maxSentences ?? DEFAULT_MAX_SENTENCES,
+    };
+    const jobId = newJobId();
+    if (idempotencyKey !== undefined) {
+      const claim = await withinDeadline(this.#deps.idempotency.claim(idempotencyKey, data, jobId));
+      if (claim.kind === 'conflict') {
+        throw conflict('idempotency_conflict', 'This Idempotency-Key was used with a different body');
+      }
+      if (claim.kind === 'replay') {
+        const snapshot = await this.snapshot(claim.jobId).catch(() => null);
+        return { jobId: claim.jobId, status: snapshot?.status ?? 'queued', created: false };
+      }
+    }
+    try {
+      await this.#enqueue(jobId, data);
+    } catch (error) {
+      if (idempotencyKey !== undefined) await this.#deps.idempotency.release(idempotencyKey).catch(() => {});
+      throw error;
+    }
+    return { jobId, status: 'queued', created: true };
+  }
+
+  async snapshot(jobId: string): Promise<JobSnapshot> {
+    const snapshot = isJobId(jobId) ? await withinDeadline(this.#deps.reader.snapshot(jobId)) : null;
+    if (!snapshot) throw jobNotFound();
+    return snapshot;
+  }
+
+  /**
+   * Cancels from any replica: the cancel key and notice reach whichever worker holds the job; a
+   * job still in the queue is removed so it never runs, and its `cancelled` event is sent here.
+   */
+  async cancel(jobId: string): Promise<JobSnapshot> {
+    const { redis, queue, publisher, config } = this.#deps;
+    const before = await this.snapshot(jobId);
+    if (isTerminal(before.status)) throw conflict('already_finished', `The job has already ended (${before.status})`);
+    await withinDeadline(
+      redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec(),
+    );
+    const job = await withinDeadline(queue.getJob(jobId));
+    const removed = job ? await job.remove().then(() => true, () => false) : true;
+    if (removed) {
+      await withinDeadline(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }));
+    }
+    return this.snapshot(jobId);
+  }
+
+  async #enqueue(jobId: string, data: SummarizeJobData): Promise<void> {
+    const { publisher, queue, config } = this.#deps;
+    // The `queued` event goes first so it is always the job's first event, before any worker's.
+    await withinDeadline(publisher.publish(jobId, { status: 'queued', stage: 'queued', progress: 0, message: 'Waiting for a worker' }));
+    await withinDeadline(queue.add(QUEUE_NAME, data, summarizeJobOptions(config, jobId)));
+  }
+}

@@ -1,0 +1,33 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The replica's Prometheus metrics, on a registry of its own (tests run two replicas in one process). */
+export function createApiMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'herald_api_' });
+  return {
+    registry,
+    watchers: new Gauge({
+      name: 'herald_sse_watchers',
+      help: 'SSE clients connected to this replica',
+      registers: [registry],
+    }),
+    watchedJobs: new Gauge({
+      name: 'herald_sse_watched_jobs',
+      help: 'Jobs this replica holds a pub/sub subscription for',
+      registers: [registry],
+    }),
+    streamsEnded: new Counter({
+      name: 'herald_sse_streams_ended_total',
+      help: 'SSE streams ended, by how: completed, client-left, cut-off (slow consumer), drained',
+      labelNames: ['how'] as const,
+      registers: [registry],
+    }),
+    jobsSubmitted: new Counter({
+      name: 'herald_jobs_submitted_total',
+      help: 'Jobs accepted by this replica',
+      registers: [registry],
+    }),
+  };
+}
+
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;

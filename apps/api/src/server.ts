@@ -1,0 +1,98 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { Queue } from 'bullmq';
+import {
+  EventPublisher,
+  EventReader,
+  QUEUE_NAME,
+  bullConnection,
+  connectRedis,
+  queuePrefix,
+  type Config,
+  type Logger,
+} from '@herald/shared';
+import { createApp } from './app.ts';
+import { FanoutHub } from './fanout/hub.ts';
+import { IdempotencyStore } from './jobs/idempotency.ts';
+import { JobService } from './jobs/job-service.ts';
+import { createApiMetrics } from './metrics.ts';
+import { EventStream } from './sse/event-stream.ts';
+import { WatcherRegistry } from './sse/watcher-registry.ts';
+
+export interface ApiOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+}
+
+export interface RunningApi {
+  readonly server: Server;
+  /** http://127.0.0.1:<port>, handy for tests that listen on port 0. */
+  readonly url: string;
+  /**
+   * Drains and stops: /readyz turns 503, new streams are refused, watchers are told to come back
+   * (to another replica) and closed, in-flight requests finish within SHUTDOWN_GRACE_MS.
+   */
+  close(): Promise<void>;
+}
+
+export async function startApi({ config, logger }: ApiOptions): Promise<RunningApi> {
+  // Three connections per replica, whatever the number of watchers and jobs.
+  const redis = connectRedis(config.REDIS_URL, { name: 'herald:api:commands', whileDown: 'fail-fast' });
+  const subscriber = connectRedis(config.REDIS_URL, { name: 'herald:api:fanout' });
+  const queue = new Queue(QUEUE_NAME, {
+    connection: bullConnection(config, { name: 'herald:api:queue', whileDown: 'bounded' }),
+    prefix: queuePrefix,
+    skipWaitingForReady: true,
+  });
+  for (const [name, emitter] of [['commands', redis], ['fanout', subscriber], ['queue', queue]] as const) {
+    emitter.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
+  }
+
+  let draining = false;
+  const isDraining = () => draining;
+  const metrics = createApiMetrics();
+  const reader = new EventReader(redis);
+  const publisher = new EventPublisher(redis, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });
+  const hub = new FanoutHub(subscriber, reader, logger);
+  const registry = new WatcherRegistry(config.HEARTBEAT_MS);
+  const jobs = new JobService({
+    config,
+    redis,
+    queue,
+    publisher,
+    reader,
+    idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
+  });
+  const events = new EventStream({ config, reader, hub, registry, metrics, isDraining });
+  const app = createApp({ jobs, events, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining });
+
+  const server = createServer(app);
+  // Long-lived SSE responses must not be cut by Node's defaults; slow request *headers* still are.
+  server.requestTimeout = 0;
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+  server.listen(config.PORT, config.HOST);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port }, 'api listening');
+
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      registry.drain(config.SSE_RETRY_MS);
+      registry.stop();
+      const grace = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
+      server.closeIdleConnections();
+      await closed;
+      clearTimeout(grace);
+      await queue.close();
+      redis.disconnect();
+      subscriber.disconnect();
+      logger.info('api stopped');
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import type { Request, Response } from 'express';
+import {
+  STREAM_START,
+  compareStreamIds,
+  formatStreamId,
+  isTerminal,
+  parseStreamId,
+  type Config,
+  type EventReader,
+} from '@herald/shared';
+import { jobNotFound, serviceUnavailable } from '../errors.ts';
+import { toFanoutEvent, type FanoutEvent } from '../fanout/fanout-event.ts';
+import type { FanoutHub } from '../fanout/hub.ts';
+import type { ApiMetrics } from '../metrics.ts';
+import { isJobId } from '../jobs/job-id.ts';
+import { withinDeadline } from '../redis-timeout.ts';
+import { readCursor } from './cursor.ts';
+import { SSE_HEADERS, retryFrame } from './frames.ts';
+import { SseWatcher, type WatcherEnd } from './watcher.ts';
+import type { WatcherRegistry } from './watcher-registry.ts';
+
+export interface EventStreamDeps {
+  readonly config: Config;
+  readonly reader: EventReader;
+  readonly hub: FanoutHub;
+  readonly registry: WatcherRegistry;
+  readonly metrics: ApiMetrics;
+  readonly isDraining: () => boolean;
+}
+
+const MAX_HELD_EVENTS = 1000;
+
+/**
+ * GET /v1/jobs/{id}/events. The order is what makes history + live exact: subscribe first,
+ * then read the Stream after the cursor, then let live events through — the watcher drops any
+ * whose id is not after the last one it sent, so the overlap is neither lost nor repeated.
+ */
+export class EventStream {
+  readonly #deps: EventStreamDeps;
+
+  constructor(deps: EventStreamDeps) {
+    this.#deps = deps;
+  }
+
+  async handle(req: Request, res: Response): Promise<void> {
+    const { config, reader, hub, registry, metrics } = this.#deps;
+    const jobId = String(req.params.id);
+    const cursor = readCursor(req);
+    if (this.#deps.isDraining()) {
+      throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
+    }
+    if (registry.size >= config.MAX_SSE_CLIENTS) {
+      throw serviceUnavailable('replica_full', 'This replica has all the watchers it can take', 2);
+    }
+    const snapshot = isJobId(jobId) ? await withinDeadline(reader.snapshot(jobId)) : null;
+    if (!snapshot) throw jobNotFound();
+    const last = parseStreamId(snapshot.lastEventId);
+    if (cursor && last && isTerminal(snapshot.status) && compareStreamIds(cursor, last) >= 0) {
+      // Nothing more will ever come: 204 tells an EventSource not to reconnect.
+      res.status(204).end();
+      return;
+    }
+
+    const onEnd = (ended: SseWatcher, how: WatcherEnd): void => {
+      hub.leave(jobId, ended);
+      registry.delete(ended);
+      metrics.watchers.set(registry.size);
+      metrics.watchedJobs.set(hub.watchedJobs);
+      metrics.streamsEnded.inc({ how });
+    };
+    const watcher = new SseWatcher(
+      res,
+      cursor ?? STREAM_START,
+      { maxBacklogBytes: config.SSE_MAX_BACKLOG_BYTES, maxPendingEvents: MAX_HELD_EVENTS },
+      onEnd,
+    );
+    let history: FanoutEvent[];
+    try {
+      await withinDeadline(hub.join(jobId, watcher));
+      const stored = await withinDeadline(reader.eventsAfter(jobId, cursor && formatStreamId(cursor)));
+      history = stored.map(toFanoutEvent).filter((event) => event !== null);
+    } catch (error) {
+      hub.leave(jobId, watcher);
+      throw error;
+    }
+    if (watcher.ended) return; // the client left while we read
+
+    registry.add(watcher);
+    metrics.watchers.set(registry.size);
+    metrics.watchedJobs.set(hub.watchedJobs);
+    res.socket?.setNoDelay(true);
+    res.writeHead(200, SSE_HEADERS);
+    res.write(retryFrame(config.SSE_RETRY_MS));
+    watcher.start(history);
+  }
+}

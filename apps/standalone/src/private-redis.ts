@@ -1,0 +1,55 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import type { Logger } from '@herald/shared';
+
+async function answers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 1000, maxRetriesPerRequest: 0 });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/**
+ * `npm start` on a bare machine: when nothing answers at REDIS_URL, the URL points at this
+ * machine and `redis-server` is installed, run a private one (in memory only) for the process's
+ * lifetime. Returns a stop function, or null when Redis was already there.
+ */
+export async function ensureRedis(url: string, logger: Logger): Promise<(() => Promise<void>) | null> {
+  if (await answers(url)) return null;
+  const { hostname, port } = new URL(url);
+  const hasBinary = spawnSync('redis-server', ['--version']).status === 0;
+  if (!LOOPBACK.has(hostname) || !hasBinary) {
+    logger.warn({ url }, 'Redis does not answer; waiting for it (install redis-server to have one started)');
+    return null;
+  }
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', port || '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const deadline = Date.now() + 10_000;
+  while (!output.includes('Ready to accept connections')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`could not start redis-server:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.stdout?.removeAllListeners('data').resume();
+  logger.info({ port: port || '6379', pid: child.pid }, 'started a private redis-server (data kept in memory only)');
+  return async () => {
+    if (child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  };
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+// Every setting of API and worker, parsed once at start-up. Both apps parse the whole set so
+// `npm start` (both in one process) and the split commands read the environment the same way.
+
+const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+export const configSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  PORT: int(8080, 0, 65535),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  HEARTBEAT_MS: int(15_000, 100),
+  SSE_RETRY_MS: int(3_000, 0),
+  SSE_MAX_BACKLOG_BYTES: int(1 << 20, 1024),
+  MAX_SSE_CLIENTS: int(50_000, 1),
+  MAX_TEXT_CHARS: int(100_000, 1),
+  JOB_TTL_SECONDS: int(86_400, 1),
+  STREAM_MAXLEN: int(1_000, 10),
+  WORKER_CONCURRENCY: int(4, 1, 1000),
+  STAGE_DELAY_MS: int(700, 0),
+  JOB_ATTEMPTS: int(3, 1, 100),
+  JOB_BACKOFF_MS: int(1_000, 0),
+  JOB_LOCK_MS: int(30_000, 1000),
+  SHUTDOWN_GRACE_MS: int(10_000, 0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "unset", as in most shells' `FOO= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = configSchema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0]);
+    return `${name}=${JSON.stringify(env[name])}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}

@@ -1,0 +1,31 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+export interface ConnectionRole {
+  /** Shows in CLIENT LIST, so an operator can tell Herald's connections apart. */
+  readonly name: string;
+  /**
+   * How commands behave while disconnected:
+   * - 'wait' (default): queue them until Redis is back (workers, subscribers);
+   * - 'fail-fast': reject them at once, so an HTTP request gets a 503 instead of hanging;
+   * - 'bounded': queue them through one reconnect attempt, then reject (BullMQ's Queue, whose
+   *   start-up commands would otherwise fail for good when sent before the connection is up).
+   */
+  readonly whileDown?: 'wait' | 'fail-fast' | 'bounded';
+}
+
+/** Reconnect for ever, backing off to 2 s: a Redis restart must heal without a process restart. */
+const retryStrategy = (attempt: number): number => Math.min(50 * 2 ** attempt, 2000);
+
+export function redisOptions(role: ConnectionRole): RedisOptions {
+  return {
+    connectionName: role.name,
+    retryStrategy,
+    enableOfflineQueue: role.whileDown !== 'fail-fast',
+    maxRetriesPerRequest: (role.whileDown ?? 'wait') === 'wait' ? null : 1,
+    connectTimeout: 2000,
+  };
+}
+
+export function connectRedis(url: string, role: ConnectionRole): Redis {
+  return new Redis(url, redisOptions(role));
+}

@@ -1,0 +1,37 @@
+--[[
+  Appends one event to a job's Stream, updates its snapshot and wakes its watchers, atomically,
+  so the event id, the Stream and the snapshot always agree.
+
+  Guards, enforced here because several producers (workers, the API's cancel) race:
+    - nothing is appended after a terminal event: every job has exactly one, and it is last;
+    - progress never decreases: a lower value (a retry starting over) is raised to the current.
+
+  KEYS[1] events Stream    KEYS[2] snapshot hash
+  ARGV[1] channel          ARGV[2] status           ARGV[3] progress asked for
+  ARGV[4] JSON before the progress value            ARGV[5] JSON after it
+  ARGV[6] Stream MAXLEN    ARGV[7] TTL seconds      ARGV[8] event ts (ms)
+
+  Returns {id, progress}, or nil when the job has already ended.
+]]
+local current = redis.call('HMGET', KEYS[2], 'status', 'progress')
+local status = current[1]
+if status == 'done' or status == 'error' or status == 'cancelled' then
+  return nil
+end
+
+local progress = tonumber(ARGV[3])
+local floor = tonumber(current[2])
+if floor and floor > progress then
+  progress = floor
+end
+progress = string.format('%d', progress)
+
+local data = ARGV[4] .. progress .. ARGV[5]
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 's', ARGV[2], 'd', data)
+redis.call('HSET', KEYS[2], 'status', ARGV[2], 'progress', progress, 'event', data,
+  'lastEventId', id, 'updatedAt', ARGV[8])
+redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[8])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
+redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2] .. ' ' .. data)
+return {id, progress}
