@@ -46,7 +46,8 @@ else
     $SUDO rm -f /var/run/docker.pid
   fi
   log "starting dockerd (log: $LOG)"
-  $SUDO sh -c "nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-forward=false \
+  # setsid: its own session, so it outlives the shell (and job group) that started it.
+  $SUDO setsid sh -c "nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-forward=false \
     >>'$LOG' 2>&1 </dev/null &"
 fi
 

@@ -49,6 +49,16 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     emitter.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
   }
 
+  // Not required to start (/readyz says 503 until Redis answers), but a replica that starts
+  // with Redis up should not turn its first requests away while the connection opens.
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000).unref();
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
   let draining = false;
   const isDraining = () => draining;
   const metrics = createApiMetrics();

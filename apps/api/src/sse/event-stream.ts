@@ -91,6 +91,6 @@ export class EventStream {
     res.socket?.setNoDelay(true);
     res.writeHead(200, SSE_HEADERS);
     res.write(retryFrame(config.SSE_RETRY_MS));
-    watcher.start(history);
+    await watcher.start(history);
   }
 }

@@ -57,14 +57,42 @@ export class SseWatcher implements EventSink {
     this.#send(event);
   }
 
-  /** Sends the history (already framed), then what arrived meanwhile, then goes live. */
-  start(history: readonly FanoutEvent[]): void {
-    const held = this.#held ?? [];
+  /**
+   * Sends the history (already framed), then what arrived meanwhile, then goes live. The history
+   * is paced by the socket ('drain') rather than cut off at the backlog bound: a client resuming
+   * far behind must be able to catch up. Live events wait aside meanwhile, within their own bound.
+   */
+  async start(history: readonly FanoutEvent[]): Promise<void> {
+    for (const event of history) {
+      if (!(await this.#paced(event))) return;
+    }
+    for (let event = this.#held?.shift(); event; event = this.#held?.shift()) {
+      if (!(await this.#paced(event))) return;
+    }
     this.#held = null;
-    this.#res.cork();
-    for (const event of history) this.#send(event);
-    for (const event of held) this.#send(event);
-    process.nextTick(() => this.#res.uncork());
+  }
+
+  /** Sends one catch-up event, waiting for the socket to drain when it is full. */
+  async #paced(event: FanoutEvent): Promise<boolean> {
+    if (this.#ended) return false;
+    if (compareStreamIds(event.position, this.#position) > 0) {
+      this.#position = event.position;
+      if (!this.#res.write(event.frame)) await this.#drained();
+      if (event.terminal) this.end('completed');
+    }
+    return !this.#ended;
+  }
+
+  #drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#res.off('drain', done);
+        this.#res.off('close', done);
+        resolve();
+      };
+      this.#res.on('drain', done);
+      this.#res.on('close', done);
+    });
   }
 
   /** Writes a buffer shared by all watchers (heartbeats, drain notices). */

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { channels } from '@herald/shared';
+import { submit } from '../support/http.ts';
+import { SseClient } from '../support/sse-client.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+
+// Jobs stay queued here (no worker), so streams stay open as long as a test wants.
+let system: TestSystem;
+let a: string;
+let b: string;
+
+beforeAll(async () => {
+  system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0, env: { HEARTBEAT_MS: '100' } });
+  [a, b] = system.apis.map((api) => api.url) as [string, string];
+});
+afterAll(() => system.close());
+
+const numsub = async (jobId: string): Promise<number> => {
+  const reply = (await system.redis.pubsub('NUMSUB', channels.events(jobId))) as [string, number];
+  return Number(reply[1]);
+};
+
+const until = async (check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+describe('subscriptions', () => {
+  it('holds one subscription per replica per watched job, and none once watchers leave', async () => {
+    const { body } = await submit(a, BEES);
+    const onA = [1, 2, 3].map(() => SseClient.open(`${a}/v1/jobs/${body.jobId}/events`));
+    const onB = SseClient.open(`${b}/v1/jobs/${body.jobId}/events`);
+    await Promise.all([...onA, onB].map((client) => client.waitFor((c) => c.events.length === 1)));
+    expect(await numsub(body.jobId)).toBe(2);
+
+    onA.forEach((client) => client.close());
+    await until(async () => (await numsub(body.jobId)) === 1);
+    onB.close();
+    await until(async () => (await numsub(body.jobId)) === 0);
+  });
+
+  it('uses a constant number of Redis connections per replica, whatever the watchers', async () => {
+    const jobs = await Promise.all([1, 2, 3, 4, 5].map(() => submit(a, BEES)));
+    const clients = jobs.flatMap(({ body }) => [1, 2, 3, 4].map(() => SseClient.open(`${a}/v1/jobs/${body.jobId}/events`)));
+    await Promise.all(clients.map((client) => client.waitFor((c) => c.events.length === 1)));
+    const list = (await system.redis.client('LIST')) as string;
+    const apiConnections = list.split('\n').filter((line) => / name=herald:api:/.test(line));
+    // Two replicas: commands, fan-out subscriber and the BullMQ queue each.
+    expect(apiConnections.filter((line) => /name=herald:api:fanout/.test(line))).toHaveLength(2);
+    expect(apiConnections.length).toBeLessThanOrEqual(2 * 4);
+    clients.forEach((client) => client.close());
+  });
+});
+
+describe('heartbeats', () => {
+  it('sends a comment at least every HEARTBEAT_MS while idle', async () => {
+    const { body } = await submit(a, BEES);
+    const watcher = SseClient.open(`${b}/v1/jobs/${body.jobId}/events`);
+    await watcher.waitFor((client) => client.events.length === 1);
+    const started = Date.now();
+    await watcher.waitFor((client) => client.comments.length >= 5, 2000);
+    // Five beats at 100 ms take about 500 ms; the bound only says they came, not exactly when.
+    expect(Date.now() - started).toBeLessThan(1500);
+    watcher.close();
+  });
+});

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { extractiveSummarizer, type Summarizer } from '@herald/worker';
+import { expectExactHistory } from '../support/assertions.ts';
+import { submit } from '../support/http.ts';
+import { SseClient } from '../support/sse-client.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+
+// Texts containing FAIL make this summarizer throw, always; FLAKY ones fail on the first try.
+const seen = new Map<string, number>();
+const summarizer: Summarizer = {
+  name: 'test-failing',
+  summarize(text, options) {
+    const tries = (seen.get(text) ?? 0) + 1;
+    seen.set(text, tries);
+    if (text.includes('FAIL')) throw new Error('the model is on fire\n    at secret (/srv/internal.ts:1:1)');
+    if (text.includes('FLAKY') && tries === 1) throw new Error('transient hiccup');
+    return extractiveSummarizer.summarize(text, options);
+  },
+};
+
+let system: TestSystem;
+let api: string;
+
+beforeAll(async () => {
+  system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, summarizer, env: { JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '20' } });
+  api = system.apis[0]!.url;
+});
+afterAll(() => system.close());
+
+describe('a job that always throws', () => {
+  it('is retried with backoff, then ends with one error event: a code and a message, no stack', async () => {
+    const text = `${BEES} FAIL`;
+    const { body } = await submit(api, text);
+    const watcher = await SseClient.open(`${api}/v1/jobs/${body.jobId}/events`).finished();
+    expect(seen.get(text)).toBe(3);
+    const retries = watcher.events.filter((event) => /retrying/.test(String(event.json.message)));
+    expect(retries.map((event) => event.json.message)).toEqual([
+      'Attempt 1 of 3 failed (the model is on fire); retrying',
+      'Attempt 2 of 3 failed (the model is on fire); retrying',
+    ]);
+    const last = watcher.events.at(-1)!.json;
+    expect(last).toMatchObject({ status: 'error', error: { code: 'summarize_failed', message: 'the model is on fire' } });
+    expect(JSON.stringify(watcher.events.map((event) => event.json))).not.toMatch(/internal\.ts|at secret/);
+    await expectExactHistory(system.redis, body.jobId, watcher.events);
+  });
+
+  it('says a retry is a retry, and progress never goes back across it', async () => {
+    const text = `${BEES} FLAKY`;
+    const { body } = await submit(api, text);
+    const watcher = await SseClient.open(`${api}/v1/jobs/${body.jobId}/events`).finished();
+    expect(watcher.events.at(-1)!.json.status).toBe('done');
+    expect(watcher.events.some((event) => / \(attempt 2 of 3\)$/.test(String(event.json.message)))).toBe(true);
+    await expectExactHistory(system.redis, body.jobId, watcher.events);
+  });
+
+  it('leaves the worker serving other jobs', async () => {
+    const failing = await submit(api, `${BEES} FAIL again`);
+    const fine = await submit(api, BEES);
+    const [bad, good] = await Promise.all([
+      SseClient.open(`${api}/v1/jobs/${failing.body.jobId}/events`).finished(),
+      SseClient.open(`${api}/v1/jobs/${fine.body.jobId}/events`).finished(),
+    ]);
+    expect(bad.events.at(-1)!.json.status).toBe('error');
+    expect(good.events.at(-1)!.json.status).toBe('done');
+  });
+});

@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startApi, type RunningApi } from '@herald/api';
+import { createLogger, loadConfig } from '@herald/shared';
+import { freePort } from '../support/free-port.ts';
+import { request, submit } from '../support/http.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+
+describe('with Redis up', () => {
+  let system: TestSystem;
+  let api: string;
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1 });
+    api = system.apis[0]!.url;
+  });
+  afterAll(() => system.close());
+
+  it('is alive and ready', async () => {
+    expect(await request(`${api}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(await request(`${api}/readyz`)).toMatchObject({ status: 200, body: { status: 'ready' } });
+  });
+
+  it('serves Prometheus metrics', async () => {
+    await submit(api, BEES);
+    const metrics = await request(`${api}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(metrics.body).toMatch(/^herald_jobs_submitted_total [1-9]/m);
+    expect(metrics.body).toMatch(/^herald_sse_watchers \d+/m);
+  });
+
+  it('serves the demo page at / and /jobs/{id}', async () => {
+    for (const path of ['/', '/jobs/AAAAAAAAAAAAAAAAAAAAAA']) {
+      const page = await request(`${api}${path}`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(page.body).toContain('new EventSource(');
+      expect(page.body).toContain('<textarea');
+    }
+  });
+});
+
+describe('with Redis away', () => {
+  let api: RunningApi;
+  beforeAll(async () => {
+    const port = await freePort(); // nothing listens there
+    const config = loadConfig({ REDIS_URL: `redis://127.0.0.1:${port}`, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
+    api = await startApi({ config, logger: createLogger('api', 'silent') });
+  });
+  afterAll(() => api.close());
+
+  it('starts anyway, stays alive, and says it is not ready', async () => {
+    expect((await request(`${api.url}/healthz`)).status).toBe(200);
+    expect(await request(`${api.url}/readyz`)).toMatchObject({ status: 503, body: { redis: false } });
+  });
+
+  it('answers 503 with Retry-After at once instead of hanging', async () => {
+    for (const attempt of [
+      () => submit(api.url, BEES),
+      () => request(`${api.url}/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA`),
+      () => request(`${api.url}/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA/events`),
+    ]) {
+      const response = await attempt();
+      expect(response.status).toBe(503);
+      expect(response.body.error.code).toBe('redis_unavailable');
+      expect(response.headers.get('retry-after')).toBe('1');
+    }
+  });
+});
+
+describe('configuration', () => {
+  it.each([
+    ['PORT', 'eighty'],
+    ['HEARTBEAT_MS', '-5'],
+    ['REDIS_URL', 'http://nope'],
+    ['LOG_LEVEL', 'loud'],
+  ])('a bad %s stops the process with a message naming it', async (name, value) => {
+    const child = spawn(process.execPath, ['apps/api/src/main.ts'], {
+      env: { ...process.env, [name]: value },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain(`${name}=`);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});

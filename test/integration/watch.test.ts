@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { extractiveSummarizer } from '@herald/worker';
+import { expectExactHistory } from '../support/assertions.ts';
+import { request, submit } from '../support/http.ts';
+import { SseClient } from '../support/sse-client.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+
+// Two API replicas and a worker on one Redis: submit on one, watch on the other.
+let system: TestSystem;
+let a: string;
+let b: string;
+
+beforeAll(async () => {
+  system = await startSystem({ redisUrl: inject('redisUrl'), env: { STAGE_DELAY_MS: '60' } });
+  [a, b] = system.apis.map((api) => api.url) as [string, string];
+});
+afterAll(() => system.close());
+
+async function submitted(text = BEES, maxSentences = 2): Promise<string> {
+  const response = await submit(a, text, { maxSentences });
+  expect(response.status).toBe(202);
+  return response.body.jobId as string;
+}
+
+describe('submit', () => {
+  it('answers 202 with the job, its links and a Location', async () => {
+    const response = await submit(a, BEES);
+    expect(response.status).toBe(202);
+    const { jobId } = response.body;
+    expect(jobId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(response.headers.get('location')).toBe(`/v1/jobs/${jobId}`);
+    expect(response.body).toEqual({
+      jobId,
+      status: 'queued',
+      links: { self: `/v1/jobs/${jobId}`, events: `/v1/jobs/${jobId}/events` },
+    });
+  });
+
+  it('gives random, distinct ids', async () => {
+    const ids = await Promise.all([1, 2, 3, 4].map(() => submitted()));
+    expect(new Set(ids).size).toBe(4);
+  });
+});
+
+describe('watching from another replica', () => {
+  it('streams the whole job, queued to done, with the SSE headers and a retry line', async () => {
+    const jobId = await submitted();
+    const watcher = await SseClient.open(`${b}/v1/jobs/${jobId}/events`).finished();
+    expect(watcher.status).toBe(200);
+    expect(watcher.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(watcher.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(watcher.headers.get('x-accel-buffering')).toBe('no');
+    expect(watcher.retry).toBe(system.config.SSE_RETRY_MS);
+
+    const statuses = watcher.events.map((event) => event.json.status);
+    expect(statuses[0]).toBe('queued');
+    expect(statuses.at(-1)).toBe('done');
+    expect(watcher.events.map((event) => event.json.stage)).toEqual(
+      expect.arrayContaining(['received', 'analyzing', 'summarizing', 'polishing']),
+    );
+    const done = watcher.events.at(-1)!.json;
+    expect(done).toMatchObject({ jobId, progress: 100 });
+    expect(done.result).toBe(extractiveSummarizer.summarize(BEES, { maxSentences: 2 }).text);
+    expect(typeof done.ts).toBe('number');
+    await expectExactHistory(system.redis, jobId, watcher.events);
+  });
+
+  it('serves the same snapshot from either replica', async () => {
+    const jobId = await submitted();
+    const events = await SseClient.open(`${a}/v1/jobs/${jobId}/events`).finished();
+    const [fromA, fromB] = await Promise.all([request(`${a}/v1/jobs/${jobId}`), request(`${b}/v1/jobs/${jobId}`)]);
+    expect(fromA.status).toBe(200);
+    expect(fromB.body).toEqual(fromA.body);
+    const last = events.events.at(-1)!;
+    expect(fromA.body).toMatchObject({
+      jobId,
+      status: 'done',
+      progress: 100,
+      result: last.json.result,
+      lastEventId: last.id,
+    });
+    expect(fromA.body.createdAt).toBeLessThanOrEqual(fromA.body.updatedAt);
+  });
+
+  it('gives a late watcher the whole history, then ends the response', async () => {
+    const jobId = await submitted();
+    const live = await SseClient.open(`${a}/v1/jobs/${jobId}/events`).finished();
+    const late = await SseClient.open(`${b}/v1/jobs/${jobId}/events`).finished();
+    expect(late.events.map((event) => event.id)).toEqual(live.events.map((event) => event.id));
+    await expectExactHistory(system.redis, jobId, late.events);
+  });
+});
+
+describe('resuming', () => {
+  it('resumes mid-job by Last-Event-ID on the other replica with nothing lost or repeated', async () => {
+    const jobId = await submitted();
+    const first = SseClient.open(`${a}/v1/jobs/${jobId}/events`);
+    await first.waitFor((client) => client.events.length >= 2);
+    first.close();
+    const cursor = first.lastEventId!;
+    const rest = await SseClient.open(`${b}/v1/jobs/${jobId}/events`, { 'Last-Event-ID': cursor }).finished();
+    expect(rest.events[0]!.id! > cursor || rest.events[0]!.id!.length > cursor.length).toBe(true);
+    await expectExactHistory(system.redis, jobId, rest.events, cursor);
+    await expectExactHistory(system.redis, jobId, [...first.events, ...rest.events]);
+  });
+
+  it('resumes by ?lastEventId= after the job ended', async () => {
+    const jobId = await submitted();
+    const all = await SseClient.open(`${a}/v1/jobs/${jobId}/events`).finished();
+    const cursor = all.events[1]!.id!;
+    const rest = await SseClient.open(`${b}/v1/jobs/${jobId}/events?lastEventId=${cursor}`).finished();
+    expect(rest.events.map((event) => event.id)).toEqual(all.events.slice(2).map((event) => event.id));
+  });
+
+  it('prefers the Last-Event-ID header over the query parameter', async () => {
+    const jobId = await submitted();
+    const all = await SseClient.open(`${a}/v1/jobs/${jobId}/events`).finished();
+    const [early, late] = [all.events[0]!.id!, all.events[3]!.id!];
+    const rest = await SseClient.open(`${b}/v1/jobs/${jobId}/events?lastEventId=${early}`, { 'Last-Event-ID': late }).finished();
+    expect(rest.events.map((event) => event.id)).toEqual(all.events.slice(4).map((event) => event.id));
+  });
+
+  it('answers 204 to a cursor at the terminal event, by header or query', async () => {
+    const jobId = await submitted();
+    const all = await SseClient.open(`${a}/v1/jobs/${jobId}/events`).finished();
+    const terminal = all.lastEventId!;
+    const byHeader = await fetch(`${b}/v1/jobs/${jobId}/events`, { headers: { 'Last-Event-ID': terminal } });
+    const byQuery = await fetch(`${a}/v1/jobs/${jobId}/events?lastEventId=${terminal}`);
+    expect([byHeader.status, byQuery.status]).toEqual([204, 204]);
+    expect(await byHeader.text()).toBe('');
+  });
+});
+
+describe('many jobs, many watchers', () => {
+  it('delivers 50 concurrent jobs exactly to 3 watchers each across both replicas', async () => {
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => submitted(`${BEES} Job number ${i} is here.`)));
+    const watchers = ids.flatMap((jobId, i) =>
+      [0, 1, 2].map((w) => ({ jobId, client: SseClient.open(`${(i + w) % 2 ? a : b}/v1/jobs/${jobId}/events`) })),
+    );
+    await Promise.all(watchers.map(({ client }) => client.finished(25_000)));
+    for (const { jobId, client } of watchers) {
+      expect(client.events.at(-1)!.json.status).toBe('done');
+      await expectExactHistory(system.redis, jobId, client.events);
+    }
+  }, 60_000);
+});

@@ -1,0 +1,23 @@
+import { expect } from 'vitest';
+import { EventReader, compareStreamIds, isTerminal, parseStreamId } from '@herald/shared';
+import type { Redis } from 'ioredis';
+import type { ReceivedEvent } from './sse-client.ts';
+
+/**
+ * The delivery promise, checked against the job's own Stream: the watcher got exactly the
+ * Stream's events after its cursor, in order, with ids increasing, progress never going back,
+ * and one terminal event, last.
+ */
+export async function expectExactHistory(redis: Redis, jobId: string, events: readonly ReceivedEvent[], after: string | null = null) {
+  const stored = await new EventReader(redis).eventsAfter(jobId, after);
+  expect(events.map((event) => event.id)).toEqual(stored.map((event) => event.id));
+  expect(events.map((event) => event.data)).toEqual(stored.map((event) => event.data));
+  for (let i = 1; i < events.length; i += 1) {
+    const previous = parseStreamId(events[i - 1]!.id!)!;
+    expect(compareStreamIds(parseStreamId(events[i]!.id!)!, previous)).toBeGreaterThan(0);
+    expect(events[i]!.json.progress).toBeGreaterThanOrEqual(events[i - 1]!.json.progress);
+  }
+  const terminals = events.filter((event) => isTerminal(event.json.status));
+  expect(terminals).toHaveLength(1);
+  expect(events.at(-1)).toBe(terminals[0]);
+}

@@ -1,0 +1,101 @@
+import { createParser } from 'eventsource-parser';
+
+export interface ReceivedEvent {
+  readonly id: string | undefined;
+  readonly data: string;
+  readonly json: Record<string, unknown> & { status: string; progress: number; jobId: string };
+}
+
+/**
+ * A test's view of one SSE response: the status, headers, every event, comment and retry
+ * line, and whether the server ended the stream. Parsing is eventsource-parser's, as a real
+ * client's would be.
+ */
+export class SseClient {
+  status = 0;
+  headers = new Headers();
+  readonly events: ReceivedEvent[] = [];
+  readonly comments: string[] = [];
+  retry: number | undefined;
+  endedByServer = false;
+  readonly #abort = new AbortController();
+  readonly #waiters = new Set<() => void>();
+  readonly done: Promise<void>;
+
+  private constructor(response: Promise<Response>) {
+    this.done = this.#consume(response);
+  }
+
+  static open(url: string, headers: Record<string, string> = {}): SseClient {
+    const abort = new AbortController();
+    const client = new SseClient(fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: abort.signal }));
+    client.#abort.signal.addEventListener('abort', () => abort.abort());
+    return client;
+  }
+
+  /** Resolves when `predicate` holds, or rejects after `timeoutMs`. */
+  async waitFor(predicate: (client: SseClient) => boolean, timeoutMs = 10_000): Promise<void> {
+    if (predicate(this)) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`timed out; got ${this.events.length} events: ${this.events.map((e) => e.json.status).join(',')}`));
+      }, timeoutMs);
+      const check = (): void => {
+        if (!predicate(this)) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      this.#waiters.add(check);
+    });
+  }
+
+  /** Waits for the server to end the stream. */
+  async finished(timeoutMs = 10_000): Promise<this> {
+    await this.waitFor((client) => client.endedByServer, timeoutMs);
+    return this;
+  }
+
+  close(): void {
+    this.#abort.abort();
+  }
+
+  get lastEventId(): string | undefined {
+    return this.events.at(-1)?.id;
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  async #consume(responsePromise: Promise<Response>): Promise<void> {
+    try {
+      const response = await responsePromise;
+      this.status = response.status;
+      this.headers = response.headers;
+      const parser = createParser({
+        onEvent: (event) => {
+          this.events.push({ id: event.id, data: event.data, json: JSON.parse(event.data) });
+          this.#notify();
+        },
+        onRetry: (ms) => {
+          this.retry = ms;
+        },
+        onComment: (comment) => {
+          this.comments.push(comment);
+          this.#notify();
+        },
+      });
+      const decoder = new TextDecoder();
+      if (response.body) {
+        for await (const chunk of response.body) parser.feed(decoder.decode(chunk, { stream: true }));
+      }
+      this.endedByServer = true;
+    } catch (error) {
+      if (!this.#abort.signal.aborted) throw error;
+    } finally {
+      this.#notify();
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import { Redis } from 'ioredis';
+import { startApi, type RunningApi } from '@herald/api';
+import { createLogger, loadConfig, type Config } from '@herald/shared';
+import { startWorker, type RunningWorker, type Summarizer } from '@herald/worker';
+
+export interface TestSystem {
+  readonly apis: RunningApi[];
+  readonly workers: RunningWorker[];
+  readonly config: Config;
+  /** A plain connection for assertions on Redis itself. */
+  readonly redis: Redis;
+  close(): Promise<void>;
+}
+
+export interface SystemOptions {
+  readonly redisUrl: string;
+  readonly replicas?: number;
+  readonly workers?: number;
+  readonly env?: Record<string, string>;
+  readonly summarizer?: Summarizer;
+}
+
+/**
+ * API replicas and workers in this process, on one Redis, each with its own connections — as
+ * separate processes would have. The Redis database is flushed first: each file owns the queue.
+ */
+export async function startSystem(options: SystemOptions): Promise<TestSystem> {
+  const config = loadConfig({
+    REDIS_URL: options.redisUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    STAGE_DELAY_MS: '0',
+    JOB_BACKOFF_MS: '50',
+    LOG_LEVEL: process.env.HERALD_TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
+  });
+  const redis = new Redis(options.redisUrl);
+  await redis.flushall();
+  const workers: RunningWorker[] = [];
+  for (let i = 0; i < (options.workers ?? 1); i += 1) {
+    const logger = createLogger(`worker-${i}`, config.LOG_LEVEL);
+    workers.push(await startWorker({ config, logger, ...(options.summarizer ? { summarizer: options.summarizer } : {}) }));
+  }
+  const apis: RunningApi[] = [];
+  for (let i = 0; i < (options.replicas ?? 2); i += 1) {
+    apis.push(await startApi({ config, logger: createLogger(`api-${i}`, config.LOG_LEVEL) }));
+  }
+  return {
+    apis,
+    workers,
+    config,
+    redis,
+    async close() {
+      await Promise.all(apis.map((api) => api.close()));
+      await Promise.all(workers.map((worker) => worker.close()));
+      redis.disconnect();
+    },
+  };
+}
