@@ -78,6 +78,16 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const app = createApp({ jobs, events, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining });
 
   const server = createServer(app);
+  // In-flight requests, so a drain can close every socket as soon as the last one is answered
+  // (closeIdleConnections alone leaves sockets that never sent a request, e.g. pre-connects).
+  let inflight = 0;
+  server.on('request', (_req, res) => {
+    inflight += 1;
+    res.once('close', () => {
+      inflight -= 1;
+      if (draining && inflight === 0) server.closeAllConnections();
+    });
+  });
   // Long-lived SSE responses must not be cut by Node's defaults; slow request *headers* still are.
   server.requestTimeout = 0;
   server.headersTimeout = 10_000;
@@ -96,7 +106,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
       registry.drain(config.SSE_RETRY_MS);
       registry.stop();
       const grace = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
-      server.closeIdleConnections();
+      if (inflight === 0) server.closeAllConnections();
       await closed;
       clearTimeout(grace);
       await queue.close();
