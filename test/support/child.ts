@@ -1,0 +1,25 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+export interface Child {
+  readonly process: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code. */
+  exited(): Promise<number | null>;
+}
+
+/** Runs one of Herald's entry points (e.g. apps/worker/src/main.ts) as its own process. */
+export function runEntry(entry: string, env: Record<string, string>): Child {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString('utf8');
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exit = once(child, 'exit').then(([code]) => code as number | null);
+  return { process: child, output: () => output, exited: () => exit };
+}
