@@ -1,13 +1,4 @@
-import { ConfigError, createLogger, loadConfig, onShutdownSignal } from '@herald/shared';
-import { startApi, type RunningApi } from './server.ts';
+import { runService } from '@herald/shared';
+import { startApi } from './server.ts';
 
-try {
-  const config = loadConfig();
-  const logger = createLogger('api', config.LOG_LEVEL);
-  let api: RunningApi | undefined;
-  onShutdownSignal(logger, async () => api?.close());
-  api = await startApi({ config, logger });
-} catch (error) {
-  console.error(error instanceof ConfigError ? `herald api: ${error.message}` : error);
-  process.exit(1);
-}
+await runService('api', (config, logger) => startApi({ config, logger }));

@@ -10,3 +10,4 @@ export * from './redis/keys.ts';
 export * from './redis/connection.ts';
 export * from './jobs/queue.ts';
 export * from './process/shutdown.ts';
+export * from './process/run-service.ts';
