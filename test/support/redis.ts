@@ -1,5 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { startPrivateRedis } from '@herald/shared';
 import { freePort } from './free-port.ts';
 
 export const REDIS_IMAGE = process.env.HERALD_REDIS_IMAGE ?? 'herald-redis:local';
@@ -19,6 +20,7 @@ export interface TestRedisOptions {
   readonly appendOnly?: boolean;
 }
 
+/** For the container, whose entrypoint is redis-server. */
 const redisArgs = (port: number, options: TestRedisOptions): string[] => [
   '--port', String(port), '--bind', '127.0.0.1', '--save', '',
   ...(options.appendOnly ? ['--appendonly', 'yes', '--dir', '/data'] : ['--appendonly', 'no']),
@@ -66,37 +68,7 @@ async function startContainer(options: TestRedisOptions): Promise<TestRedis> {
 
 async function startProcess(options: TestRedisOptions): Promise<TestRedis> {
   const port = await freePort();
-  const dir = options.appendOnly ? (await import('node:fs')).mkdtempSync('/tmp/herald-redis-') : undefined;
-  const args = redisArgs(port, options).map((arg) => (arg === '/data' && dir ? dir : arg));
-  let child = await launch(args);
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    kind: 'process',
-    restart: async () => {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-      child = await launch(args);
-    },
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
-}
-
-async function launch(args: string[]): Promise<ChildProcess> {
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 10_000;
-  while (!output.includes('Ready to accept connections')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  child.stdout?.removeAllListeners('data').resume();
-  return child;
+  const persistence = options.appendOnly ? ['--appendonly', 'yes', '--dir', mkdtempSync('/tmp/herald-redis-')] : [];
+  const redis = await startPrivateRedis(port, persistence);
+  return { url: `redis://127.0.0.1:${port}`, port, kind: 'process', restart: () => redis.restart(), stop: () => redis.stop() };
 }

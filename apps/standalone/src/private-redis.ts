@@ -1,7 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import type { Logger } from '@herald/shared';
+import { startPrivateRedis, type Logger } from '@herald/shared';
 
 async function answers(url: string): Promise<boolean> {
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 1000, maxRetriesPerRequest: 0 });
@@ -31,25 +30,7 @@ export async function ensureRedis(url: string, logger: Logger): Promise<(() => P
     logger.warn({ url }, 'Redis does not answer; waiting for it (install redis-server to have one started)');
     return null;
   }
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', port || '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 10_000;
-  while (!output.includes('Ready to accept connections')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`could not start redis-server:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  child.stdout?.removeAllListeners('data').resume();
-  logger.info({ port: port || '6379', pid: child.pid }, 'started a private redis-server (data kept in memory only)');
-  return async () => {
-    if (child.exitCode !== null) return;
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-  };
+  const redis = await startPrivateRedis(Number(port || 6379));
+  logger.info({ port: redis.port, pid: redis.pid }, 'started a private redis-server (data kept in memory only)');
+  return () => redis.stop();
 }

@@ -11,3 +11,4 @@ export * from './redis/connection.ts';
 export * from './jobs/queue.ts';
 export * from './process/shutdown.ts';
 export * from './process/run-service.ts';
+export * from './redis/private-server.ts';

@@ -1,0 +1,41 @@
+import type { Counts } from '../lib/histogram.ts';
+
+// Messages between the orchestrator and its load children (over the IPC channel of fork()).
+
+export interface SubscriberTask {
+  readonly type: 'subscribe';
+  /** One SSE URL per connection; `channel` indexes the job the connection watches. */
+  readonly connections: readonly { readonly url: string; readonly channel: number }[];
+  /** Bench events published per channel; a connection is complete when it has all of them. */
+  readonly events: number;
+}
+
+export interface SubscriberStats {
+  readonly type: 'stats';
+  readonly delivered: number;
+  readonly expected: number;
+  readonly dup: number;
+  readonly reordered: number;
+  readonly failed: number;
+  readonly completed: number;
+  readonly histogram: { counts: Counts; max: number };
+}
+
+export type SubscriberReport =
+  | { readonly type: 'connected'; readonly failed: number }
+  | { readonly type: 'complete' }
+  | SubscriberStats;
+
+export interface PublisherTask {
+  readonly type: 'publish';
+  readonly system: 'herald' | 'nchan';
+  readonly channels: readonly string[];
+  readonly events: number;
+  /** Events per second per channel; 0 = as fast as possible. */
+  readonly rate: number;
+  readonly redisUrl: string;
+  /** nchan: the publish URL with {chan} in it. */
+  readonly pubUrl?: string;
+}
+
+export type PublisherReport = { readonly type: 'published'; readonly count: number; readonly seconds: number };

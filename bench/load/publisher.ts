@@ -1,0 +1,84 @@
+import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EventPublisher, connectRedis } from '@herald/shared';
+import { benchMessage } from '../lib/clock.ts';
+import type { PublisherReport, PublisherTask } from './protocol.ts';
+
+// The load's publisher process. For Herald it publishes through the real shared publisher, as a
+// worker does; for Nchan it POSTs to its publish endpoint. Each channel's events go strictly in
+// order (the next after the previous returned); channels run concurrently, staggered evenly.
+
+type PublishOne = (channel: string, seq: number, last: boolean) => Promise<void>;
+
+function heraldPublisher(task: PublisherTask): { publish: PublishOne; close: () => void } {
+  const redis = connectRedis(task.redisUrl, { name: 'bench:publisher' });
+  const publisher = new EventPublisher(redis, { ttlSeconds: 3600, streamMaxLen: Math.max(1000, task.events + 10) });
+  return {
+    publish: async (jobId, seq, last) => {
+      const progress = Math.floor(((seq + 1) * 100) / task.events);
+      await publisher.publish(
+        jobId,
+        last
+          ? { status: 'done', stage: 'done', progress: 100, message: benchMessage(seq), result: 'bench result' }
+          : { status: 'processing', stage: 'summarizing', progress, message: benchMessage(seq) },
+      );
+    },
+    close: () => redis.disconnect(),
+  };
+}
+
+function nchanPublisher(task: PublisherTask): { publish: PublishOne; close: () => void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  return {
+    publish: (channel, seq, last) =>
+      new Promise((resolve, reject) => {
+        // The same JSON shape Herald sends, so both carry ≈ the same bytes per event.
+        const body = JSON.stringify({
+          jobId: channel,
+          status: last ? 'done' : 'processing',
+          progress: Math.floor(((seq + 1) * 100) / task.events),
+          message: benchMessage(seq),
+          stage: last ? 'done' : 'summarizing',
+          ts: Date.now(),
+        });
+        const req = request(task.pubUrl!.replace('{chan}', channel), { method: 'POST', agent }, (response) => {
+          response.resume();
+          response.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end(body);
+      }),
+    close: () => agent.destroy(),
+  };
+}
+
+async function run(task: PublisherTask): Promise<void> {
+  const target = task.system === 'herald' ? heraldPublisher(task) : nchanPublisher(task);
+  const started = performance.now();
+  const interval = task.rate > 0 ? 1000 / task.rate : 0;
+  let count = 0;
+  await Promise.all(
+    task.channels.map(async (channel, index) => {
+      const offset = interval * (index / task.channels.length);
+      for (let seq = 0; seq < task.events; seq += 1) {
+        if (interval > 0) {
+          const due = started + offset + seq * interval;
+          const wait = due - performance.now();
+          if (wait > 0) await sleep(wait);
+        }
+        await target.publish(channel, seq, seq === task.events - 1);
+        count += 1;
+      }
+    }),
+  );
+  const report: PublisherReport = { type: 'published', count, seconds: (performance.now() - started) / 1000 };
+  process.send?.(report);
+  target.close();
+}
+
+process.once('message', (task: PublisherTask) => {
+  void run(task).catch((error: unknown) => {
+    console.error('publisher failed:', error);
+    process.exit(1);
+  });
+});

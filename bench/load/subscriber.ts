@@ -1,0 +1,120 @@
+import { request, type IncomingMessage } from 'node:http';
+import { Histogram } from '../lib/histogram.ts';
+import { BENCH_MARK, nowMicros } from '../lib/clock.ts';
+import type { SubscriberReport, SubscriberTask } from './protocol.ts';
+
+// One load process: holds its share of the SSE connections, checks every event's order and
+// records publish→receipt latency. Kept lean: it shares the machine with the server under test.
+
+interface Connection {
+  buffer: string;
+  seen: Uint8Array;
+  highest: number;
+  received: number;
+  done: boolean;
+  response?: IncomingMessage;
+}
+
+const histogram = new Histogram();
+let dup = 0;
+let reordered = 0;
+let failed = 0;
+let completed = 0;
+let total = 0;
+let expectedEach = 0;
+const connections: Connection[] = [];
+
+const send = (report: SubscriberReport): void => {
+  process.send?.(report);
+};
+
+function finish(connection: Connection): void {
+  if (connection.done) return;
+  connection.done = true;
+  completed += 1;
+  // Not closed here: closing thousands of sockets would load the machine mid-measurement.
+  // Herald ends each stream itself after the terminal event; the rest close at 'stop'.
+  if (completed === total) send({ type: 'complete' });
+}
+
+function onChunk(connection: Connection, chunk: string): void {
+  const at = nowMicros();
+  connection.buffer += chunk;
+  let end = connection.buffer.indexOf('\n\n');
+  while (end >= 0) {
+    const block = connection.buffer.slice(0, end);
+    connection.buffer = connection.buffer.slice(end + 2);
+    const mark = BENCH_MARK.exec(block);
+    if (mark) {
+      const seq = Number(mark[1]);
+      histogram.record(at - Number(mark[2]));
+      if (connection.seen[seq]) dup += 1;
+      else {
+        connection.seen[seq] = 1;
+        connection.received += 1;
+        if (seq < connection.highest) reordered += 1;
+        else connection.highest = seq;
+      }
+      if (connection.received === expectedEach) finish(connection);
+    }
+    end = connection.buffer.indexOf('\n\n');
+  }
+}
+
+function open(url: string): Promise<void> {
+  const connection: Connection = { buffer: '', seen: new Uint8Array(expectedEach), highest: -1, received: 0, done: false };
+  connections.push(connection);
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, headers: { Accept: 'text/event-stream' } }, (response) => {
+      connection.response = response;
+      if (response.statusCode !== 200) {
+        failed += 1;
+        finish(connection);
+        response.resume();
+      } else {
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => onChunk(connection, chunk));
+      }
+      response.on('close', () => finish(connection));
+      resolve();
+    });
+    req.on('error', () => {
+      failed += 1;
+      finish(connection);
+      resolve();
+    });
+    req.end();
+  });
+}
+
+async function subscribe(task: SubscriberTask): Promise<void> {
+  expectedEach = task.events;
+  total = task.connections.length;
+  // In batches, so the servers' accept queues are not overrun.
+  for (let i = 0; i < task.connections.length; i += 200) {
+    await Promise.all(task.connections.slice(i, i + 200).map((connection) => open(connection.url)));
+  }
+  send({ type: 'connected', failed });
+  // Nothing to wait for when no events will come (memory scenarios).
+  if (total === 0 || expectedEach === 0) send({ type: 'complete' });
+}
+
+process.on('message', (message: SubscriberTask | { type: 'collect' } | { type: 'stop' }) => {
+  if (message.type === 'subscribe') void subscribe(message);
+  else if (message.type === 'collect') {
+    const delivered = connections.reduce((sum, connection) => sum + connection.received, 0);
+    send({
+      type: 'stats',
+      delivered,
+      expected: total * expectedEach,
+      dup,
+      reordered,
+      failed,
+      completed,
+      histogram: histogram.toJSON(),
+    });
+  } else if (message.type === 'stop') {
+    for (const connection of connections) connection.response?.destroy();
+    process.exit(0);
+  }
+});

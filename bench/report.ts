@@ -1,0 +1,51 @@
+export interface Result {
+  scenario: string;
+  system: 'herald' | 'nchan';
+  C: number;
+  J: number;
+  E: number;
+  rate: number;
+  replicas: number;
+  delivered: number;
+  expected: number;
+  lost: number;
+  dup: number;
+  reordered: number;
+  failedConnections: number;
+  timedOut: boolean;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  deliveredPerSec: number;
+  published: number;
+  rssPerConnKB: number;
+  rssLoadedPerConnKB: number;
+  cpuMicrosPerDelivery: number;
+  redisConnsPerReplica: number;
+  redisCommandsPerEvent: number;
+  seconds: number;
+}
+
+const COLUMNS: (keyof Result)[] = [
+  'scenario', 'system', 'C', 'J', 'E', 'rate', 'delivered', 'expected', 'lost', 'dup', 'reordered',
+  'p50_ms', 'p99_ms', 'deliveredPerSec', 'rssPerConnKB', 'cpuMicrosPerDelivery', 'redisConnsPerReplica', 'redisCommandsPerEvent',
+];
+
+/** The results as a markdown table, then Herald ÷ Nchan per scenario where both ran. */
+export function markdownTable(results: readonly Result[]): string {
+  const lines = [`| ${COLUMNS.join(' | ')} |`, `|${COLUMNS.map(() => '---').join('|')}|`];
+  for (const result of results) lines.push(`| ${COLUMNS.map((column) => String(result[column])).join(' | ')} |`);
+  const ratios: string[] = [];
+  for (const herald of results.filter((r) => r.system === 'herald')) {
+    const nchan = results.find((r) => r.system === 'nchan' && r.scenario === herald.scenario);
+    if (!nchan) continue;
+    const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
+    ratios.push(
+      `| ${herald.scenario} | ${ratio(herald.deliveredPerSec, nchan.deliveredPerSec)} | ${ratio(herald.p99_ms, nchan.p99_ms)} | ${ratio(herald.rssPerConnKB, nchan.rssPerConnKB)} | ${ratio(herald.cpuMicrosPerDelivery, nchan.cpuMicrosPerDelivery)} |`,
+    );
+  }
+  if (ratios.length > 0) {
+    lines.push('', '| scenario | delivered/s Herald ÷ Nchan | p99 Herald ÷ Nchan | RSS/conn Herald ÷ Nchan | CPU/delivery Herald ÷ Nchan |', '|---|---|---|---|---|', ...ratios);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,199 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { Histogram } from './lib/histogram.ts';
+import { cpuMicros, rssKB, sum } from './lib/proc.ts';
+import type { PublisherReport, PublisherTask, SubscriberReport, SubscriberStats } from './load/protocol.ts';
+import { SCENARIOS, type Scenario } from './scenarios.ts';
+import { startHerald } from './systems/herald.ts';
+import type { SystemUnderTest } from './systems/system.ts';
+import { markdownTable, type Result } from './report.ts';
+
+// `npm run bench -- --scenario small|wide|hot|idle|custom|all [--compare nchan] [...]`.
+// Every run is bounded (--max-secs) and talks to 127.0.0.1 only.
+
+const { values: args } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'small' },
+    compare: { type: 'string' },
+    replicas: { type: 'string', short: 'R', default: '2' },
+    C: { type: 'string' },
+    J: { type: 'string' },
+    E: { type: 'string' },
+    rate: { type: 'string' },
+    subscribers: { type: 'string' },
+    'idle-secs': { type: 'string', default: '2' },
+    'max-secs': { type: 'string', default: '120' },
+    /** Node flags for the API replicas, e.g. "--cpu-prof --cpu-prof-dir=bench/profiles". */
+    'api-node-args': { type: 'string', default: '' },
+  },
+});
+
+const maxSecs = Number(args['max-secs']);
+const replicas = Number(args.replicas);
+
+function scenariosToRun(): Scenario[] {
+  if (args.scenario === 'all') return Object.values(SCENARIOS);
+  const base = args.scenario === 'custom' ? { name: 'custom', C: 100, J: 10, E: 50, rate: 5 } : SCENARIOS[args.scenario ?? ''];
+  if (!base) throw new Error(`unknown scenario ${args.scenario}; one of ${Object.keys(SCENARIOS).join(', ')}, custom, all`);
+  return [
+    {
+      ...base,
+      C: Number(args.C ?? base.C),
+      J: Number(args.J ?? base.J),
+      E: Number(args.E ?? base.E),
+      rate: Number(args.rate ?? base.rate),
+    },
+  ];
+}
+
+const child = (file: string): ChildProcess =>
+  fork(new URL(file, import.meta.url), { execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+
+function next<T>(process: ChildProcess, type: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      process.off('message', onMessage);
+      reject(new Error(`timed out waiting for ${type}`));
+    }, timeoutMs);
+    const onMessage = (message: { type: string }): void => {
+      if (message.type !== type) return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve(message as T);
+    };
+    process.on('message', onMessage);
+  });
+}
+
+async function redisCommandCalls(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let calls = 0;
+  for (const match of info.matchAll(/calls=(\d+)/g)) calls += Number(match[1]);
+  return calls;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startSystem(name: 'herald' | 'nchan'): Promise<SystemUnderTest> {
+  if (name === 'herald') return startHerald({ replicas, nodeArgs: args['api-node-args']!.split(' ').filter(Boolean) });
+  const { startNchanSystem } = await import('./systems/nchan-adapter.ts');
+  return startNchanSystem();
+}
+
+async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Promise<Result> {
+  const system = await startSystem(systemName);
+  const redis = new Redis(system.redisUrl);
+  const subscriberCount = Number(args.subscribers ?? Math.max(1, Math.ceil(scenario.C / 6000)));
+  const subscribers = Array.from({ length: subscriberCount }, () => child('./load/subscriber.ts'));
+  try {
+    const channels = await system.createChannels(scenario.J);
+    const pids = system.serverPids();
+    await sleep(300);
+    const rssBefore = sum(pids, rssKB);
+
+    // Watchers: connection i watches job i % J through replica ⌊i / J⌋ % R, so each job's
+    // watchers are spread over the replicas.
+    const shares = subscribers.map(() => [] as { url: string; channel: number }[]);
+    for (let i = 0; i < scenario.C; i += 1) {
+      const channel = i % scenario.J;
+      shares[i % subscriberCount]!.push({ url: system.subscribeUrl(channels[channel]!, Math.floor(i / scenario.J)), channel });
+    }
+    const connected = subscribers.map((process) => next<{ failed: number }>(process, 'connected', maxSecs * 1000));
+    const complete = subscribers.map((process) => next(process, 'complete', maxSecs * 1000 * 2));
+    subscribers.forEach((process, index) => process.send({ type: 'subscribe', connections: shares[index], events: scenario.E }));
+    const connectFailures = (await Promise.all(connected)).reduce((total, report) => total + report.failed, 0);
+    await sleep(Number(args['idle-secs']) * 1000);
+    const rssIdle = sum(pids, rssKB);
+
+    const cpuBefore = sum(pids, cpuMicros);
+    const callsBefore = await redisCommandCalls(redis);
+    const started = performance.now();
+    let published = 0;
+    if (scenario.E > 0) {
+      const publisher = child('./load/publisher.ts');
+      const task: PublisherTask = {
+        type: 'publish',
+        system: system.name,
+        channels,
+        events: scenario.E,
+        rate: scenario.rate,
+        redisUrl: system.redisUrl,
+        ...(system.pubUrl ? { pubUrl: system.pubUrl } : {}),
+      };
+      publisher.send(task);
+      published = (await next<PublisherReport>(publisher, 'published', maxSecs * 1000)).count;
+      publisher.kill();
+    }
+    const deadline = sleep(maxSecs * 1000).then(() => 'timeout' as const);
+    const finished = await Promise.race([Promise.all(complete).then(() => 'complete' as const), deadline]);
+    const seconds = (performance.now() - started) / 1000;
+    const cpuUsed = sum(pids, cpuMicros) - cpuBefore;
+    const calls = (await redisCommandCalls(redis)) - callsBefore - 1;
+    const rssLoaded = sum(pids, rssKB);
+
+    const stats = await Promise.all(subscribers.map((process) => {
+      const reply = next<SubscriberStats>(process, 'stats', 10_000);
+      process.send({ type: 'collect' });
+      return reply;
+    }));
+    const histogram = new Histogram();
+    for (const s of stats) histogram.merge(s.histogram.counts, s.histogram.max);
+    const total = (key: keyof Pick<SubscriberStats, 'delivered' | 'expected' | 'dup' | 'reordered' | 'failed'>) =>
+      stats.reduce((acc, s) => acc + s[key], 0);
+    const delivered = total('delivered');
+    const clientList = (await redis.client('LIST')) as string;
+    return {
+      scenario: scenario.name,
+      system: system.name,
+      C: scenario.C,
+      J: scenario.J,
+      E: scenario.E,
+      rate: scenario.rate,
+      replicas: system.name === 'herald' ? replicas : 1,
+      delivered,
+      expected: total('expected'),
+      lost: total('expected') - delivered,
+      dup: total('dup'),
+      reordered: total('reordered'),
+      failedConnections: connectFailures,
+      timedOut: finished === 'timeout',
+      p50_ms: round(histogram.quantile(0.5) / 1000),
+      p99_ms: round(histogram.quantile(0.99) / 1000),
+      max_ms: round(histogram.max / 1000),
+      deliveredPerSec: scenario.E > 0 ? Math.round(delivered / seconds) : 0,
+      published,
+      rssPerConnKB: round((rssIdle - rssBefore) / scenario.C),
+      rssLoadedPerConnKB: round((rssLoaded - rssBefore) / scenario.C),
+      cpuMicrosPerDelivery: delivered > 0 ? round(cpuUsed / delivered) : 0,
+      redisConnsPerReplica: round(system.redisConnectionsPerReplica(clientList)),
+      redisCommandsPerEvent: published > 0 ? round(calls / published) : 0,
+      seconds: round(seconds),
+    };
+  } finally {
+    subscribers.forEach((process) => {
+      if (process.connected) process.send({ type: 'stop' });
+    });
+    redis.disconnect();
+    await system.stop();
+  }
+}
+
+const round = (value: number): number => Math.round(value * 1000) / 1000;
+
+const results: Result[] = [];
+const systems: ('herald' | 'nchan')[] = ['herald'];
+if (args.compare === 'nchan') {
+  const { nchanAvailable } = await import('./systems/nchan.ts');
+  if (!nchanAvailable()) throw new Error('--compare nchan needs nginx and libnginx-mod-nchan (apt-get install -y nginx libnginx-mod-nchan)');
+  systems.push('nchan');
+}
+for (const scenario of scenariosToRun()) {
+  for (const system of systems) {
+    const result = await runOnce(scenario, system);
+    console.log(JSON.stringify(result));
+    results.push(result);
+  }
+}
+console.log(`\n${markdownTable(results)}`);
+process.exit(0);

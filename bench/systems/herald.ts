@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { startPrivateRedis } from '@herald/shared';
+import { freePort } from '../../test/support/free-port.ts';
+import type { SystemUnderTest } from './system.ts';
+
+export interface HeraldOptions {
+  readonly replicas: number;
+  /** Extra environment for the replicas (e.g. HEARTBEAT_MS). */
+  readonly env?: Record<string, string>;
+  /** Extra node flags for the replicas (--cpu-prof, --trace-gc, …). */
+  readonly nodeArgs?: readonly string[];
+}
+
+async function waitReady(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`API replica exited with ${child.exitCode}`);
+    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`API replica at ${url} did not become ready`);
+}
+
+/** Herald as deployed: a private Redis and R API replicas, each its own process (no workers:
+ *  the bench publishes through the shared publisher, as workers do). */
+export async function startHerald(options: HeraldOptions): Promise<SystemUnderTest> {
+  const redisPort = await freePort();
+  const redis = await startPrivateRedis(redisPort, ['--maxclients', '30000']);
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const replicas: { url: string; child: ChildProcess }[] = [];
+  for (let i = 0; i < options.replicas; i += 1) {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...(options.nodeArgs ?? []), 'apps/api/src/main.ts'], {
+      env: {
+        ...process.env,
+        REDIS_URL: redisUrl,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        MAX_SSE_CLIENTS: '100000',
+        ...options.env,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    replicas.push({ url: `http://127.0.0.1:${port}`, child });
+  }
+  await Promise.all(replicas.map(({ url, child }) => waitReady(url, child)));
+
+  return {
+    name: 'herald',
+    redisUrl,
+    serverPids: () => replicas.map(({ child }) => child.pid ?? 0),
+    async createChannels(count) {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i += 1) {
+        const { url } = replicas[i % replicas.length]!;
+        const response = await fetch(`${url}/v1/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ text: `Benchmark job ${i}. It only carries published events.` }),
+        });
+        if (response.status !== 202) throw new Error(`submit failed: ${response.status} ${await response.text()}`);
+        ids.push(((await response.json()) as { jobId: string }).jobId);
+      }
+      return ids;
+    },
+    subscribeUrl: (channel, replica) => `${replicas[replica % replicas.length]!.url}/v1/jobs/${channel}/events`,
+    redisConnectionsPerReplica: (clientList) =>
+      clientList.split('\n').filter((line) => / name=herald:api:/.test(line)).length / replicas.length,
+    async stop() {
+      await Promise.all(
+        replicas.map(async ({ child }) => {
+          if (child.exitCode !== null) return;
+          const exited = once(child, 'exit');
+          child.kill('SIGTERM');
+          await exited;
+        }),
+      );
+      await redis.stop();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+export interface PrivateRedis {
+  readonly port: number;
+  readonly pid: number;
+  /** Kills it (SIGKILL) and starts it again with the same arguments on the same port. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const READY = 'Ready to accept connections';
+
+async function launch(args: readonly string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  const collect = (chunk: string): void => {
+    output += chunk;
+  };
+  child.stdout?.setEncoding('utf8').on('data', collect);
+  const deadline = Date.now() + 10_000;
+  while (!output.includes(READY)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  child.stdout?.off('data', collect);
+  child.stdout?.resume();
+  return child;
+}
+
+/**
+ * A redis-server child process on 127.0.0.1 (for `npm start` on a bare machine, tests without
+ * Docker, and the benchmark). In memory only unless `extraArgs` turn persistence on.
+ */
+export async function startPrivateRedis(port: number, extraArgs: readonly string[] = []): Promise<PrivateRedis> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs];
+  let child = await launch(args);
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return {
+    port,
+    get pid() {
+      return child.pid ?? 0;
+    },
+    restart: async () => {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+      child = await launch(args);
+    },
+    stop,
+  };
+}
