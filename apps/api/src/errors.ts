@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { ZodError } from 'zod';
 
 /**
@@ -78,3 +79,23 @@ export function toHttpError(error: unknown): HttpError | null {
 }
 
 export const internalError = () => new HttpError(500, 'internal', 'Something went wrong on our side');
+
+/**
+ * Writes any thrown error as the SPEC's JSON with its status (500 for the unexpected, logged
+ * by the caller's `onUnexpected`); destroys the socket when a response had already begun.
+ */
+export function writeError(res: ServerResponse, error: unknown, onUnexpected: (error: unknown) => void): void {
+  const httpError = toHttpError(error) ?? internalError();
+  if (httpError.status >= 500) onUnexpected(error);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(httpError.toBody());
+  res.writeHead(httpError.status, {
+    ...httpError.headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}

@@ -13,6 +13,8 @@ import {
   type Logger,
 } from '@herald/shared';
 import { createApp } from './app.ts';
+import { writeError } from './errors.ts';
+import { matchEventsRoute } from './sse/events-route.ts';
 import { FanoutHub } from './fanout/hub.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
 import { JobService } from './jobs/job-service.ts';
@@ -75,9 +77,18 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
   });
   const events = new EventStream({ config, reader, hub, registry, metrics, isDraining });
-  const app = createApp({ jobs, events, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining });
+  const app = createApp({ jobs, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining });
 
-  const server = createServer(app);
+  const server = createServer((req, res) => {
+    const eventsRequest = matchEventsRoute(req);
+    if (!eventsRequest) {
+      app(req, res);
+      return;
+    }
+    events.handle(req, res, eventsRequest).catch((error: unknown) => {
+      writeError(res, error, (err) => logger.error({ err, path: req.url }, 'event stream failed'));
+    });
+  });
   // In-flight requests, so a drain can close every socket as soon as the last one is answered
   // (closeIdleConnections alone leaves sockets that never sent a request, e.g. pre-connects).
   let inflight = 0;

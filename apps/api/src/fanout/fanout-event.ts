@@ -25,4 +25,7 @@ export interface EventSink {
   /** The last event id this sink has, so a replica can re-read what it missed. */
   readonly position: StreamId;
   deliver(event: FanoutEvent): void;
+  /** Holds writes back until uncork, so several events in one tick leave in one syscall. */
+  cork(): void;
+  uncork(): void;
 }

@@ -33,6 +33,12 @@ export class FanoutHub {
   readonly #topics = new Map<string, Topic>();
   readonly #byChannel = new Map<string, Topic>();
   #connectedOnce = false;
+  /** Sinks written to in this tick, uncorked together when it ends. */
+  readonly #corked = new Set<EventSink>();
+  readonly #uncorkAll = (): void => {
+    for (const sink of this.#corked) sink.uncork();
+    this.#corked.clear();
+  };
 
   constructor(subscriber: Redis, reader: EventReader, logger: Logger) {
     this.#subscriber = subscriber;
@@ -91,8 +97,17 @@ export class FanoutHub {
   }
 
   #dispatch(topic: Topic, event: FanoutEvent): void {
-    // A sink may leave during delivery (terminal event, cut-off); iterate over a copy then.
-    for (const sink of [...topic.sinks]) sink.deliver(event);
+    // Messages that arrive in one read from Redis are dispatched in one tick: cork each sink
+    // once and uncork them all after the tick, so a busy job's watchers get one write per tick.
+    if (this.#corked.size === 0) process.nextTick(this.#uncorkAll);
+    // Sinks may leave during the loop (terminal event, cut-off): a Set iterates safely past that.
+    for (const sink of topic.sinks) {
+      if (!this.#corked.has(sink)) {
+        this.#corked.add(sink);
+        sink.cork();
+      }
+      sink.deliver(event);
+    }
   }
 
   async #resyncAll(): Promise<void> {

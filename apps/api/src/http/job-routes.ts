@@ -1,7 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import { HttpError } from '../errors.ts';
 import type { JobService } from '../jobs/job-service.ts';
-import type { EventStream } from '../sse/event-stream.ts';
 import type { ApiMetrics } from '../metrics.ts';
 
 const links = (jobId: string) => ({ self: `/v1/jobs/${jobId}`, events: `/v1/jobs/${jobId}/events` });
@@ -9,7 +8,7 @@ const links = (jobId: string) => ({ self: `/v1/jobs/${jobId}`, events: `/v1/jobs
 /** Generous enough for MAX_TEXT_CHARS characters of any kind once JSON-escaped ("\uXXXX"). */
 const bodyLimitBytes = (maxTextChars: number): number => maxTextChars * 6 + 64 * 1024;
 
-export function jobRoutes(jobs: JobService, events: EventStream, metrics: ApiMetrics, maxTextChars: number): Router {
+export function jobRoutes(jobs: JobService, metrics: ApiMetrics, maxTextChars: number): Router {
   const router = Router();
   const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
 
@@ -38,8 +37,6 @@ export function jobRoutes(jobs: JobService, events: EventStream, metrics: ApiMet
     const snapshot = await jobs.cancel(String(req.params.id));
     res.status(202).json({ ...snapshot, links: links(snapshot.jobId) });
   });
-
-  router.get('/v1/jobs/:id/events', (req, res) => events.handle(req, res));
 
   return router;
 }

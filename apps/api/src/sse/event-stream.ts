@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   STREAM_START,
   compareStreamIds,
@@ -15,6 +15,7 @@ import type { ApiMetrics } from '../metrics.ts';
 import { isJobId } from '../jobs/job-id.ts';
 import { withinDeadline } from '../redis-timeout.ts';
 import { readCursor } from './cursor.ts';
+import type { EventsRequest } from './events-route.ts';
 import { SSE_HEADERS, retryFrame } from './frames.ts';
 import { SseWatcher, type WatcherEnd } from './watcher.ts';
 import type { WatcherRegistry } from './watcher-registry.ts';
@@ -42,10 +43,9 @@ export class EventStream {
     this.#deps = deps;
   }
 
-  async handle(req: Request, res: Response): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest): Promise<void> {
     const { config, reader, hub, registry, metrics } = this.#deps;
-    const jobId = String(req.params.id);
-    const cursor = readCursor(req);
+    const cursor = readCursor(req, query);
     if (this.#deps.isDraining()) {
       throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
     }
@@ -57,7 +57,7 @@ export class EventStream {
     const last = parseStreamId(snapshot.lastEventId);
     if (cursor && last && isTerminal(snapshot.status) && compareStreamIds(cursor, last) >= 0) {
       // Nothing more will ever come: 204 tells an EventSource not to reconnect.
-      res.status(204).end();
+      res.writeHead(204).end();
       return;
     }
 
@@ -89,6 +89,10 @@ export class EventStream {
     metrics.watchers.set(registry.size);
     metrics.watchedJobs.set(hub.watchedJobs);
     res.socket?.setNoDelay(true);
+    // Close-delimited rather than chunked: each event is one plain write of the shared buffer,
+    // and the socket is freed as soon as the stream ends.
+    res.useChunkedEncodingByDefault = false;
+    res.shouldKeepAlive = false;
     res.writeHead(200, SSE_HEADERS);
     res.write(retryFrame(config.SSE_RETRY_MS));
     await watcher.start(history);

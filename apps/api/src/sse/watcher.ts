@@ -95,6 +95,14 @@ export class SseWatcher implements EventSink {
     });
   }
 
+  cork(): void {
+    this.#res.socket?.cork();
+  }
+
+  uncork(): void {
+    this.#res.socket?.uncork();
+  }
+
   /** Writes a buffer shared by all watchers (heartbeats, drain notices). */
   writeRaw(chunk: Buffer): void {
     if (!this.#ended) this.#write(chunk);
