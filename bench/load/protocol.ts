@@ -8,6 +8,12 @@ export interface SubscriberTask {
   readonly connections: readonly { readonly url: string; readonly channel: number }[];
   /** Bench events published per channel; a connection is complete when it has all of them. */
   readonly events: number;
+  /**
+   * Close each connection once it has all its events. Herald ends a job's streams itself after
+   * the terminal event; Nchan has no end of job, so its clients hang up instead — either way
+   * every finished job's watchers disconnect, and both systems pay for it.
+   */
+  readonly closeOnComplete: boolean;
 }
 
 export interface SubscriberStats {
@@ -36,6 +42,8 @@ export interface PublisherTask {
   readonly redisUrl: string;
   /** nchan: the publish URL with {chan} in it. */
   readonly pubUrl?: string;
+  /** A channel to publish a few events to first, so both systems start warm. */
+  readonly warmupChannel: string;
 }
 
 export type PublisherReport = { readonly type: 'published'; readonly count: number; readonly seconds: number };

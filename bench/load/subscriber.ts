@@ -22,6 +22,7 @@ let failed = 0;
 let completed = 0;
 let total = 0;
 let expectedEach = 0;
+let closeOnComplete = false;
 const connections: Connection[] = [];
 
 const send = (report: SubscriberReport): void => {
@@ -32,8 +33,7 @@ function finish(connection: Connection): void {
   if (connection.done) return;
   connection.done = true;
   completed += 1;
-  // Not closed here: closing thousands of sockets would load the machine mid-measurement.
-  // Herald ends each stream itself after the terminal event; the rest close at 'stop'.
+  if (closeOnComplete) connection.response?.destroy();
   if (completed === total) send({ type: 'complete' });
 }
 
@@ -89,6 +89,7 @@ function open(url: string): Promise<void> {
 
 async function subscribe(task: SubscriberTask): Promise<void> {
   expectedEach = task.events;
+  closeOnComplete = task.closeOnComplete;
   total = task.connections.length;
   // In batches, so the servers' accept queues are not overrun.
   for (let i = 0; i < task.connections.length; i += 200) {
