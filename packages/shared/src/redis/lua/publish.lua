@@ -28,9 +28,13 @@ progress = string.format('%d', progress)
 
 local data = ARGV[4] .. progress .. ARGV[5]
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 's', ARGV[2], 'd', data)
-redis.call('HSET', KEYS[2], 'status', ARGV[2], 'progress', progress, 'event', data,
-  'lastEventId', id, 'updatedAt', ARGV[8])
-redis.call('HSETNX', KEYS[2], 'createdAt', ARGV[8])
+local snapshot = {'status', ARGV[2], 'progress', progress, 'event', data, 'lastEventId', id, 'updatedAt', ARGV[8]}
+if not status then
+  -- the job's first event
+  snapshot[#snapshot + 1] = 'createdAt'
+  snapshot[#snapshot + 1] = ARGV[8]
+end
+redis.call('HSET', KEYS[2], unpack(snapshot))
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[7])
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2] .. ' ' .. data)
