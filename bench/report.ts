@@ -49,3 +49,22 @@ export function markdownTable(results: readonly Result[]): string {
   }
   return lines.join('\n');
 }
+
+/** Each numeric measure's median over repeated runs; losses add up, so none hides. */
+export function medianOf(runs: readonly Result[]): Result {
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    const value = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    return Math.round(value * 1000) / 1000;
+  };
+  const first = runs[0]!;
+  const out: Record<string, unknown> = { ...first };
+  for (const key of Object.keys(first) as (keyof Result)[]) {
+    if (typeof first[key] !== 'number') continue;
+    const values = runs.map((run) => run[key] as number);
+    out[key] = ['lost', 'dup', 'reordered', 'failedConnections'].includes(key) ? values.reduce((a, b) => a + b, 0) : median(values);
+  }
+  out.timedOut = runs.some((run) => run.timedOut);
+  return out as unknown as Result;
+}

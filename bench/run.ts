@@ -7,7 +7,7 @@ import type { PublisherReport, PublisherTask, SubscriberReport, SubscriberStats 
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { startHerald } from './systems/herald.ts';
 import type { SystemUnderTest } from './systems/system.ts';
-import { markdownTable, type Result } from './report.ts';
+import { markdownTable, medianOf, type Result } from './report.ts';
 
 // `npm run bench -- --scenario small|wide|hot|idle|custom|all [--compare nchan] [...]`.
 // Every run is bounded (--max-secs) and talks to 127.0.0.1 only.
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     subscribers: { type: 'string' },
     'idle-secs': { type: 'string', default: '2' },
     'max-secs': { type: 'string', default: '120' },
+    /** Runs per scenario and system; the table shows each measure's median. */
+    repeat: { type: 'string', default: '1' },
     /** Node flags for the API replicas, e.g. "--cpu-prof --cpu-prof-dir=bench/profiles". */
     'api-node-args': { type: 'string', default: '' },
   },
@@ -106,12 +108,9 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
     await sleep(Number(args['idle-secs']) * 1000);
     const rssIdle = sum(pids, rssKB);
 
-    const cpuBefore = sum(pids, cpuMicros);
-    const callsBefore = await redisCommandCalls(redis);
-    const started = performance.now();
-    let published = 0;
-    if (scenario.E > 0) {
-      const publisher = child('./load/publisher.ts');
+    // The publisher warms up first (outside the measurement), then publishes on 'go'.
+    const publisher = scenario.E > 0 ? child('./load/publisher.ts') : null;
+    if (publisher) {
       const task: PublisherTask = {
         type: 'publish',
         system: system.name,
@@ -122,8 +121,18 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
         redisUrl: system.redisUrl,
         ...(system.pubUrl ? { pubUrl: system.pubUrl } : {}),
       };
+      const warm = next(publisher, 'warm', maxSecs * 1000);
       publisher.send(task);
-      published = (await next<PublisherReport>(publisher, 'published', maxSecs * 1000)).count;
+      await warm;
+    }
+    const cpuBefore = sum(pids, cpuMicros);
+    const callsBefore = await redisCommandCalls(redis);
+    const started = performance.now();
+    let published = 0;
+    if (publisher) {
+      const report = next<Extract<PublisherReport, { type: 'published' }>>(publisher, 'published', maxSecs * 1000);
+      publisher.send({ type: 'go' });
+      published = (await report).count;
       publisher.kill();
     }
     const deadline = sleep(maxSecs * 1000).then(() => 'timeout' as const);
@@ -189,15 +198,22 @@ if (args.compare === 'nchan') {
   if (!nchanAvailable()) throw new Error('--compare nchan needs nginx and libnginx-mod-nchan (apt-get install -y nginx libnginx-mod-nchan)');
   systems.push('nchan');
 }
+const runs: Result[] = [];
 for (const scenario of scenariosToRun()) {
   for (const system of systems) {
-    const result = await runOnce(scenario, system);
-    console.log(JSON.stringify(result));
-    results.push(result);
+    const repeats: Result[] = [];
+    for (let run = 0; run < Number(args.repeat); run += 1) {
+      const result = await runOnce(scenario, system);
+      console.log(JSON.stringify(repeats.length === 0 && Number(args.repeat) === 1 ? result : { ...result, run: run + 1 }));
+      repeats.push(result);
+    }
+    runs.push(...repeats);
+    results.push(repeats.length === 1 ? repeats[0]! : medianOf(repeats));
+    if (repeats.length > 1) console.log(JSON.stringify({ ...results.at(-1), run: 'median' }));
   }
 }
 console.log(`\n${markdownTable(results)}`);
 // The delivery promise is checked on every run, CI's smoke run included; speed is only reported.
-const broken = results.filter((r) => r.lost || r.dup || r.reordered || r.failedConnections || r.timedOut);
+const broken = runs.filter((r) => r.lost || r.dup || r.reordered || r.failedConnections || r.timedOut);
 for (const r of broken) console.error(`${r.system}/${r.scenario}: lost ${r.lost}, dup ${r.dup}, reordered ${r.reordered}, failed ${r.failedConnections}, timed out ${r.timedOut}`);
 process.exit(broken.length > 0 ? 1 : 0);

@@ -46,4 +46,6 @@ export interface PublisherTask {
   readonly warmupChannel: string;
 }
 
-export type PublisherReport = { readonly type: 'published'; readonly count: number; readonly seconds: number };
+export type PublisherReport =
+  | { readonly type: 'warm' }
+  | { readonly type: 'published'; readonly count: number; readonly seconds: number };

@@ -56,6 +56,9 @@ async function run(task: PublisherTask): Promise<void> {
   const target = task.system === 'herald' ? heraldPublisher(task) : nchanPublisher(task);
   // Warm-up, as the anchor harness does: script loaded, connections open, code paths compiled.
   for (let i = 0; i < 200; i += 1) await target.publish(task.warmupChannel, 0, false);
+  const go = new Promise((resolve) => process.once('message', resolve));
+  process.send?.({ type: 'warm' });
+  await go;
   const started = performance.now();
   const interval = task.rate > 0 ? 1000 / task.rate : 0;
   let count = 0;
