@@ -12,6 +12,9 @@ export interface HeraldOptions {
   readonly nodeArgs?: readonly string[];
 }
 
+/** The flags `npm run start:api` gives a replica (see package.json). */
+const API_NODE_FLAGS = ['--max-semi-space-size=2'];
+
 async function waitReady(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
@@ -32,7 +35,7 @@ export async function startHerald(options: HeraldOptions): Promise<SystemUnderTe
   const replicas: { url: string; child: ChildProcess }[] = [];
   for (let i = 0; i < options.replicas; i += 1) {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...(options.nodeArgs ?? []), 'apps/api/src/main.ts'], {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...API_NODE_FLAGS, ...(options.nodeArgs ?? []), 'apps/api/src/main.ts'], {
       env: {
         ...process.env,
         REDIS_URL: redisUrl,
