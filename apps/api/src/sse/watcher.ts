@@ -108,7 +108,7 @@ export class SseWatcher implements EventSink {
     if (!this.#ended) this.#write(chunk);
   }
 
-  /** Ends the stream on the server's initiative (draining); the client reconnects elsewhere. */
+  /** Ends the stream: after the terminal event, or when draining (the client then reconnects). */
   end(how: WatcherEnd): void {
     if (this.#ended) return;
     this.#res.end();
