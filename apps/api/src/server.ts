@@ -99,9 +99,10 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
       if (draining && inflight === 0) server.closeAllConnections();
     });
   });
-  // Long-lived SSE responses must not be cut by Node's defaults; slow request *headers* still are.
-  server.requestTimeout = 0;
+  // Both bound how long a client may take to *send* its request (slow-loris), not how long a
+  // response may last: an SSE stream's request is complete before its first event.
   server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
   server.listen(config.PORT, config.HOST);
   await once(server, 'listening');
