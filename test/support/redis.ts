@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
 import { startPrivateRedis } from '@herald/shared';
 import { freePort } from './free-port.ts';
@@ -10,20 +11,24 @@ export interface TestRedis {
   readonly port: number;
   /** 'container' (testcontainers) or 'process' (a private redis-server, when there is no Docker). */
   readonly kind: 'container' | 'process';
-  /** Kills Redis and starts it again on the same port (fault tests). */
-  restart(): Promise<void>;
+  /** Kills Redis (SIGKILL), as a crash would (fault tests). */
+  kill(): Promise<void>;
+  /** Starts it again after kill(), on the same port, with the data its AOF kept. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface TestRedisOptions {
-  /** Append-only file on, so data survives restart(). */
+  /** Append-only file on (fsync on every write), so acknowledged data survives kill(). */
   readonly appendOnly?: boolean;
+  /** A chosen port, e.g. one a process was told to use before Redis existed. */
+  readonly port?: number;
 }
 
 /** For the container, whose entrypoint is redis-server. */
 const redisArgs = (port: number, options: TestRedisOptions): string[] => [
   '--port', String(port), '--bind', '127.0.0.1', '--save', '',
-  ...(options.appendOnly ? ['--appendonly', 'yes', '--dir', '/data'] : ['--appendonly', 'no']),
+  ...(options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', '/data'] : ['--appendonly', 'no']),
 ];
 
 const dockerImageExists = (): boolean =>
@@ -47,7 +52,7 @@ async function startContainer(options: TestRedisOptions): Promise<TestRedis> {
   process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
   process.env.TESTCONTAINERS_HOST_OVERRIDE = '127.0.0.1';
   const { GenericContainer, Wait } = await import('testcontainers');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const container = await new GenericContainer(REDIS_IMAGE)
     .withNetworkMode('host')
     .withCommand(redisArgs(port, options))
@@ -57,8 +62,12 @@ async function startContainer(options: TestRedisOptions): Promise<TestRedis> {
     url: `redis://127.0.0.1:${port}`,
     port,
     kind: 'container',
-    restart: async () => {
-      await container.restart();
+    kill: async () => {
+      await docker('kill', container.getId());
+    },
+    start: async () => {
+      await docker('start', container.getId());
+      await waitForPing(port);
     },
     stop: async () => {
       await container.stop();
@@ -67,8 +76,36 @@ async function startContainer(options: TestRedisOptions): Promise<TestRedis> {
 }
 
 async function startProcess(options: TestRedisOptions): Promise<TestRedis> {
-  const port = await freePort();
-  const persistence = options.appendOnly ? ['--appendonly', 'yes', '--dir', mkdtempSync('/tmp/herald-redis-')] : [];
+  const port = options.port ?? (await freePort());
+  const persistence = options.appendOnly
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync('/tmp/herald-redis-')]
+    : [];
   const redis = await startPrivateRedis(port, persistence);
-  return { url: `redis://127.0.0.1:${port}`, port, kind: 'process', restart: () => redis.restart(), stop: () => redis.stop() };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    kind: 'process',
+    kill: () => redis.kill(),
+    start: () => redis.start(),
+    stop: () => redis.stop(),
+  };
+}
+
+function docker(...args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('docker', args, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+async function waitForPing(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => {});
+    const ok = await probe.connect().then(() => probe.ping()).then(() => true, () => false);
+    probe.disconnect();
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`Redis on ${port} did not come back`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

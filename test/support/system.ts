@@ -35,6 +35,7 @@ export async function startSystem(options: SystemOptions): Promise<TestSystem> {
     ...options.env,
   });
   const redis = new Redis(options.redisUrl);
+  redis.on('error', () => {}); // fault tests kill Redis; this connection reconnects by itself
   await redis.flushall();
   const workers: RunningWorker[] = [];
   for (let i = 0; i < (options.workers ?? 1); i += 1) {

@@ -43,7 +43,9 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const redis = connectRedis(config.REDIS_URL, { name: 'herald:api:commands', whileDown: 'fail-fast' });
   const subscriber = connectRedis(config.REDIS_URL, { name: 'herald:api:fanout' });
   const queue = new Queue(QUEUE_NAME, {
-    connection: bullConnection(config, { name: 'herald:api:queue', whileDown: 'bounded' }),
+    // Waits for Redis rather than failing: requests are bounded by withinDeadline instead, and
+    // an enqueue is only reached once the job's first event was written (fail-fast) anyway.
+    connection: bullConnection(config, { name: 'herald:api:queue' }),
     prefix: queuePrefix,
     skipWaitingForReady: true,
   });

@@ -33,6 +33,9 @@ export async function startWorker({ config, logger, summarizer }: WorkerOptions)
     ttlSeconds: config.JOB_TTL_SECONDS,
     streamMaxLen: config.STREAM_MAXLEN,
   });
+  for (const [name, connection] of [['commands', commands], ['cancel', subscriber]] as const) {
+    connection.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
+  }
   const cancellation = new CancellationWatcher(commands, subscriber);
   await cancellation.start();
 

@@ -112,8 +112,10 @@ export class FanoutHub {
 
   async #resyncAll(): Promise<void> {
     try {
-      // PING is answered after the re-subscriptions sent on this connection: from here on no
+      // ioredis emits 'ready' just before it re-sends the subscriptions, so wait a tick for
+      // them to be queued; PING is then answered after they took effect, and from there on no
       // live event can slip between the Stream read below and the subscription.
+      await new Promise((resolve) => setImmediate(resolve));
       await this.#subscriber.ping();
     } catch {
       return; // dropped again; the next 'ready' resyncs

@@ -5,12 +5,11 @@ export interface ConnectionRole {
   readonly name: string;
   /**
    * How commands behave while disconnected:
-   * - 'wait' (default): queue them until Redis is back (workers, subscribers);
-   * - 'fail-fast': reject them at once, so an HTTP request gets a 503 instead of hanging;
-   * - 'bounded': queue them through one reconnect attempt, then reject (BullMQ's Queue, whose
-   *   start-up commands would otherwise fail for good when sent before the connection is up).
+   * - 'wait' (default): queue them until Redis is back (workers, subscribers, BullMQ — whose
+   *   start-up commands would otherwise fail for good when sent before Redis is up);
+   * - 'fail-fast': reject them at once, so an HTTP request gets a 503 instead of hanging.
    */
-  readonly whileDown?: 'wait' | 'fail-fast' | 'bounded';
+  readonly whileDown?: 'wait' | 'fail-fast';
 }
 
 /** Reconnect for ever, backing off to 2 s: a Redis restart must heal without a process restart. */
@@ -21,7 +20,7 @@ export function redisOptions(role: ConnectionRole): RedisOptions {
     connectionName: role.name,
     retryStrategy,
     enableOfflineQueue: role.whileDown !== 'fail-fast',
-    maxRetriesPerRequest: (role.whileDown ?? 'wait') === 'wait' ? null : 1,
+    maxRetriesPerRequest: role.whileDown === 'fail-fast' ? 1 : null,
     connectTimeout: 2000,
   };
 }

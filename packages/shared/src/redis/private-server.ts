@@ -4,8 +4,10 @@ import { once } from 'node:events';
 export interface PrivateRedis {
   readonly port: number;
   readonly pid: number;
-  /** Kills it (SIGKILL) and starts it again with the same arguments on the same port. */
-  restart(): Promise<void>;
+  /** Kills it (SIGKILL), as a crash would. */
+  kill(): Promise<void>;
+  /** Starts it again after kill(), with the same arguments on the same port. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,10 +51,13 @@ export async function startPrivateRedis(port: number, extraArgs: readonly string
     get pid() {
       return child.pid ?? 0;
     },
-    restart: async () => {
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
       child.kill('SIGKILL');
       await exited;
+    },
+    start: async () => {
       child = await launch(args);
     },
     stop,
