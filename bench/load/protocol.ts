@@ -6,6 +6,11 @@ export interface SubscriberTask {
   readonly type: 'subscribe';
   /** One SSE URL per connection; `channel` indexes the job the connection watches. */
   readonly connections: readonly { readonly url: string; readonly channel: number }[];
+  /**
+   * Reconnect a dropped connection with Last-Event-ID, as EventSource does, to the next of
+   * these base URLs (`{url}` of each replica), rather than count the rest of it as lost.
+   */
+  readonly resumeVia?: readonly string[];
   /** Bench events published per channel; a connection is complete when it has all of them. */
   readonly events: number;
   /**
@@ -24,6 +29,7 @@ export interface SubscriberStats {
   readonly reordered: number;
   readonly failed: number;
   readonly completed: number;
+  readonly reconnects: number;
   readonly histogram: { counts: Counts; max: number };
 }
 

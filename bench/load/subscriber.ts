@@ -7,6 +7,9 @@ import type { SubscriberReport, SubscriberTask } from './protocol.ts';
 // records publish→receipt latency. Kept lean: it shares the machine with the server under test.
 
 interface Connection {
+  readonly path: string;
+  lastId: string | undefined;
+  attempt: number;
   buffer: string;
   seen: Uint8Array;
   highest: number;
@@ -23,6 +26,9 @@ let completed = 0;
 let total = 0;
 let expectedEach = 0;
 let closeOnComplete = false;
+let resumeVia: readonly string[] = [];
+let reconnects = 0;
+const ID_LINE = /^id: (.+)$/m;
 const connections: Connection[] = [];
 
 const send = (report: SubscriberReport): void => {
@@ -44,6 +50,7 @@ function onChunk(connection: Connection, chunk: string): void {
   while (end >= 0) {
     const block = connection.buffer.slice(0, end);
     connection.buffer = connection.buffer.slice(end + 2);
+    if (resumeVia.length > 0) connection.lastId = ID_LINE.exec(block)?.[1] ?? connection.lastId;
     const mark = BENCH_MARK.exec(block);
     if (mark) {
       const seq = Number(mark[1]);
@@ -62,25 +69,54 @@ function onChunk(connection: Connection, chunk: string): void {
 }
 
 function open(url: string): Promise<void> {
-  const connection: Connection = { buffer: '', seen: new Uint8Array(expectedEach), highest: -1, received: 0, done: false };
+  const connection: Connection = {
+    path: new URL(url).pathname,
+    lastId: undefined,
+    attempt: 0,
+    buffer: '',
+    seen: new Uint8Array(expectedEach),
+    highest: -1,
+    received: 0,
+    done: false,
+  };
   connections.push(connection);
+  return connect(connection, url);
+}
+
+/** A dropped stream: resume it elsewhere with its cursor, or count it as ended. */
+function dropped(connection: Connection): void {
+  if (connection.done) return;
+  if (resumeVia.length === 0) {
+    finish(connection);
+    return;
+  }
+  reconnects += 1;
+  connection.attempt += 1;
+  connection.buffer = '';
+  const base = resumeVia[connection.attempt % resumeVia.length]!;
+  setTimeout(() => void connect(connection, `${base}${connection.path}`), 100 + Math.random() * 400);
+}
+
+function connect(connection: Connection, url: string): Promise<void> {
+  const headers: Record<string, string> = { Accept: 'text/event-stream' };
+  if (connection.lastId) headers['Last-Event-ID'] = connection.lastId;
   return new Promise((resolve) => {
-    const req = request(url, { agent: false, headers: { Accept: 'text/event-stream' } }, (response) => {
+    const req = request(url, { agent: false, headers }, (response) => {
       connection.response = response;
-      if (response.statusCode !== 200) {
-        failed += 1;
-        finish(connection);
+      if (response.statusCode === 204) finish(connection);
+      else if (response.statusCode !== 200) {
+        if (resumeVia.length === 0) failed += 1;
         response.resume();
       } else {
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => onChunk(connection, chunk));
       }
-      response.on('close', () => finish(connection));
+      response.on('close', () => dropped(connection));
       resolve();
     });
     req.on('error', () => {
-      failed += 1;
-      finish(connection);
+      if (resumeVia.length === 0) failed += 1;
+      dropped(connection);
       resolve();
     });
     req.end();
@@ -90,6 +126,7 @@ function open(url: string): Promise<void> {
 async function subscribe(task: SubscriberTask): Promise<void> {
   expectedEach = task.events;
   closeOnComplete = task.closeOnComplete;
+  resumeVia = task.resumeVia ?? [];
   total = task.connections.length;
   // In batches, so the servers' accept queues are not overrun.
   for (let i = 0; i < task.connections.length; i += 200) {
@@ -112,6 +149,7 @@ process.on('message', (message: SubscriberTask | { type: 'collect' } | { type: '
       reordered,
       failed,
       completed,
+      reconnects,
       histogram: histogram.toJSON(),
     });
   } else if (message.type === 'stop') {

@@ -28,14 +28,17 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
 
 /** Herald as deployed: a private Redis and R API replicas, each its own process (no workers:
  *  the bench publishes through the shared publisher, as workers do). */
-export async function startHerald(options: HeraldOptions): Promise<SystemUnderTest> {
+export interface HeraldSystem extends SystemUnderTest {
+  /** Stops replica `index` with `signal` and starts a new one on the same port (soak test). */
+  restartReplica(index: number, signal: NodeJS.Signals): Promise<void>;
+}
+
+export async function startHerald(options: HeraldOptions): Promise<HeraldSystem> {
   const redisPort = await freePort();
   const redis = await startPrivateRedis(redisPort, ['--maxclients', '30000']);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  const replicas: { url: string; child: ChildProcess }[] = [];
-  for (let i = 0; i < options.replicas; i += 1) {
-    const port = await freePort();
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...API_NODE_FLAGS, ...(options.nodeArgs ?? []), 'apps/api/src/main.ts'], {
+  const launch = (port: number): ChildProcess =>
+    spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...API_NODE_FLAGS, ...(options.nodeArgs ?? []), 'apps/api/src/main.ts'], {
       env: {
         ...process.env,
         REDIS_URL: redisUrl,
@@ -47,7 +50,10 @@ export async function startHerald(options: HeraldOptions): Promise<SystemUnderTe
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
-    replicas.push({ url: `http://127.0.0.1:${port}`, child });
+  const replicas: { url: string; port: number; child: ChildProcess }[] = [];
+  for (let i = 0; i < options.replicas; i += 1) {
+    const port = await freePort();
+    replicas.push({ url: `http://127.0.0.1:${port}`, port, child: launch(port) });
   }
   await Promise.all(replicas.map(({ url, child }) => waitReady(url, child)));
 
@@ -68,6 +74,14 @@ export async function startHerald(options: HeraldOptions): Promise<SystemUnderTe
         ids.push(((await response.json()) as { jobId: string }).jobId);
       }
       return ids;
+    },
+    async restartReplica(index, signal) {
+      const replica = replicas[index % replicas.length]!;
+      const exited = once(replica.child, 'exit');
+      replica.child.kill(signal);
+      await exited;
+      replica.child = launch(replica.port);
+      await waitReady(replica.url, replica.child);
     },
     subscribeUrl: (channel, replica) => `${replicas[replica % replicas.length]!.url}/v1/jobs/${channel}/events`,
     redisConnectionsPerReplica: (clientList) =>
