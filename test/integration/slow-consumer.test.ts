@@ -23,7 +23,7 @@ const cutOffs = async (): Promise<number> => {
 };
 
 describe('a client that stops reading', () => {
-  it('is cut off at its backlog bound, and resumes from its cursor with nothing lost', async () => {
+  it('is cut off at its backlog bound, resumes from its cursor with nothing lost, and slows no one else', async () => {
     const { body } = await submit(api, BEES);
     const jobId = body.jobId as string;
     const { port } = new URL(api);
@@ -35,6 +35,9 @@ describe('a client that stops reading', () => {
       socket.pause(); // from here on the client reads nothing
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
+    // A watcher that keeps reading, on the same job and replica, must not suffer for the other.
+    const healthy = SseClient.open(`${api}/v1/jobs/${jobId}/events`);
+    await healthy.waitFor((client) => client.events.length === 1);
 
     // 2 KB messages until the kernel's socket buffers are full and the replica's backlog passes 64 KB.
     const publisher = new EventPublisher(system.redis, { ttlSeconds: 600, streamMaxLen: 100_000 });
@@ -60,5 +63,7 @@ describe('a client that stops reading', () => {
     await publisher.publish(jobId, { status: 'done', progress: 100, message: 'done', result: 'ok' });
     const resumed = await SseClient.open(`${api}/v1/jobs/${jobId}/events`, { 'Last-Event-ID': events.at(-1)!.id! }).finished();
     await expectExactHistory(system.redis, jobId, [...events, ...resumed.events]);
+    await healthy.finished();
+    await expectExactHistory(system.redis, jobId, healthy.events);
   }, 60_000);
 });
