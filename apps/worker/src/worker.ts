@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import {
   EventPublisher,
   QUEUE_NAME,
@@ -11,6 +11,7 @@ import {
 } from '@herald/shared';
 import { CancellationWatcher } from './jobs/cancellation.ts';
 import { finalFailureEvent, retryEvent } from './jobs/failure.ts';
+import { startQueueJanitor } from './jobs/queue-janitor.ts';
 import { runSummarizeJob } from './jobs/summarize-job.ts';
 import { extractiveSummarizer, type Summarizer } from './summarizer/index.ts';
 
@@ -83,6 +84,8 @@ export async function startWorker({ config, logger, summarizer }: WorkerOptions)
   });
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
   await worker.waitUntilReady();
+  const queue = new Queue(QUEUE_NAME, { connection: bullConnection(config, { name: 'herald:worker:janitor' }), prefix: queuePrefix });
+  const janitor = startQueueJanitor(queue, config.JOB_TTL_SECONDS, logger);
   logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 
   return {
@@ -93,6 +96,8 @@ export async function startWorker({ config, logger, summarizer }: WorkerOptions)
       }, config.SHUTDOWN_GRACE_MS);
       await worker.close();
       clearTimeout(grace);
+      await janitor.stop();
+      await queue.close();
       commands.disconnect();
       subscriber.disconnect();
       logger.info('worker stopped');

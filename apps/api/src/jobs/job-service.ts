@@ -35,6 +35,8 @@ export interface JobServiceDeps {
   readonly idempotency: IdempotencyStore;
 }
 
+const WAITING_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused']);
+
 /** Submitting, looking at and cancelling jobs; HTTP-free so the rules read in one place. */
 export class JobService {
   readonly #deps: JobServiceDeps;
@@ -88,8 +90,11 @@ export class JobService {
     await withinDeadline(
       redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec(),
     );
+    // Only a job still waiting is removed here: one a worker holds is locked (remove fails), and
+    // one that has just finished must stay as it ended.
     const job = await withinDeadline(queue.getJob(jobId));
-    const removed = job ? await job.remove().then(() => true, () => false) : true;
+    const state = job ? await withinDeadline(job.getState()) : 'unknown';
+    const removed = job && WAITING_STATES.has(state) ? await job.remove().then(() => true, () => false) : !job;
     if (removed) {
       await withinDeadline(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }));
     }

@@ -4,7 +4,7 @@ import { runScript } from '../redis/scripts.ts';
 import type { JobEvent, ProgressUpdate } from './event.ts';
 
 export interface PublisherOptions {
-  /** How long a job's Stream and snapshot live after its last event. */
+  /** How long a job's Stream and snapshot live after its terminal event. */
   readonly ttlSeconds: number;
   /** Approximate cap on a job's Stream length (XADD MAXLEN ~). */
   readonly streamMaxLen: number;

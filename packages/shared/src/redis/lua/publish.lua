@@ -6,6 +6,9 @@
     - nothing is appended after a terminal event: every job has exactly one, and it is last;
     - progress never decreases: a lower value (a retry starting over) is raised to the current.
 
+  Retention: a live job's keys never expire, however long it waits in the queue; its terminal
+  event starts the JOB_TTL_SECONDS countdown for the Stream and the snapshot.
+
   KEYS[1] events Stream    KEYS[2] snapshot hash
   ARGV[1] channel          ARGV[2] status           ARGV[3] progress asked for
   ARGV[4] JSON before the progress value            ARGV[5] JSON after it
@@ -35,7 +38,9 @@ if not status then
   snapshot[#snapshot + 1] = ARGV[8]
 end
 redis.call('HSET', KEYS[2], unpack(snapshot))
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-redis.call('EXPIRE', KEYS[2], ARGV[7])
+if ARGV[2] == 'done' or ARGV[2] == 'error' or ARGV[2] == 'cancelled' then
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+end
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2] .. ' ' .. data)
 return {id, progress}
