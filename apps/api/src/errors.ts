@@ -35,6 +35,13 @@ export const serviceUnavailable = (code: string, message: string, retryAfterSeco
 export const redisUnavailable = () =>
   serviceUnavailable('redis_unavailable', 'The job store is unavailable; try again shortly');
 
+function clientErrorStatus(error: unknown): number | null {
+  if (typeof error !== 'object' || error === null) return null;
+  const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+  const value = typeof status === 'number' ? status : statusCode;
+  return typeof value === 'number' && value >= 400 && value < 500 ? value : null;
+}
+
 /** body-parser's errors carry a `type` and a `status`. */
 interface BodyParserError {
   type: string;
@@ -67,10 +74,14 @@ export function toHttpError(error: unknown): HttpError | null {
       case 'encoding.unsupported':
         return new HttpError(415, 'unsupported_media_type', 'Unsupported body encoding or charset');
       default:
-        if (error.status && error.status >= 400 && error.status < 500) {
-          return new HttpError(error.status, 'invalid_request', 'The request could not be read');
-        }
+        break;
     }
+  }
+  // Anything else a library rejected the request with (the router's malformed %-escapes,
+  // body-parser's undecodable gzip, …) carries a 4xx status: keep it, in our JSON.
+  const status = clientErrorStatus(error);
+  if (status !== null) {
+    return new HttpError(status, status === 404 ? 'not_found' : 'invalid_request', 'The request could not be read');
   }
   if (error instanceof Error && (REDIS_DOWN.test(error.message) || error.name === 'TimeoutError')) {
     return redisUnavailable();
@@ -98,4 +109,22 @@ export function writeError(res: ServerResponse, error: unknown, onUnexpected: (e
     'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/**
+ * What Node's HTTP parser refuses before any route runs (headers too large, bad bytes, a
+ * request that took too long) still gets the SPEC's JSON error, then the connection closes.
+ */
+export function clientErrorResponse(code: string | undefined): Buffer {
+  const [status, reason, message] =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'The request headers are too large']
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'The request took too long to arrive']
+        : [400, 'Bad Request', 'The request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code: status === 408 ? 'request_timeout' : 'invalid_request', message } });
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
@@ -13,7 +13,7 @@ import {
   type Logger,
 } from '@herald/shared';
 import { createApp } from './app.ts';
-import { writeError } from './errors.ts';
+import { clientErrorResponse, routeNotFound, writeError } from './errors.ts';
 import { matchEventsRoute } from './sse/events-route.ts';
 import { FanoutHub } from './fanout/hub.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
@@ -80,16 +80,25 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   });
   const events = new EventStream({ config, reader, hub, registry, metrics, isDraining });
   const app = createApp({ jobs, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining });
+  // An Express app is also a (req, res, done) handler; its typings only show the Express types.
+  const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (error?: unknown) => void) => void;
 
-  const server = createServer((req, res) => {
+  // Timeouts are checked every second, not Node's default 30 s, so a slow-loris client is cut
+  // close to headersTimeout/requestTimeout rather than half a minute later.
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const eventsRequest = matchEventsRoute(req);
     if (!eventsRequest) {
-      app(req, res);
+      // The final handler: a URL Express cannot route at all still gets the JSON 404.
+      handle(req, res, (error) => writeError(res, error ?? routeNotFound(), (err) => logger.error({ err }, 'request failed')));
       return;
     }
     events.handle(req, res, eventsRequest).catch((error: unknown) => {
       writeError(res, error, (err) => logger.error({ err, path: req.url }, 'event stream failed'));
     });
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && !socket.writableEnded) socket.end(clientErrorResponse(error.code));
+    else socket.destroy();
   });
   // In-flight requests, so a drain can close every socket as soon as the last one is answered
   // (closeIdleConnections alone leaves sockets that never sent a request, e.g. pre-connects).

@@ -32,7 +32,7 @@ export class FanoutHub {
   readonly #logger: Logger;
   readonly #topics = new Map<string, Topic>();
   readonly #byChannel = new Map<string, Topic>();
-  #connectedOnce = false;
+  #disconnected = false;
   /** Sinks written to in this tick, uncorked together when it ends. */
   readonly #corked = new Set<EventSink>();
   readonly #uncorkAll = (): void => {
@@ -45,9 +45,16 @@ export class FanoutHub {
     this.#reader = reader;
     this.#logger = logger;
     subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    // Resync on the first 'ready' after a lost connection. (Not "every 'ready' but the first":
+    // the connection may already be up when the hub is built, and then the first one it sees
+    // is a reconnect.)
+    subscriber.on('close', () => {
+      this.#disconnected = true;
+    });
     subscriber.on('ready', () => {
-      if (this.#connectedOnce) void this.#resyncAll();
-      this.#connectedOnce = true;
+      if (!this.#disconnected) return;
+      this.#disconnected = false;
+      void this.#resyncAll();
     });
   }
 
