@@ -12,24 +12,6 @@ import { BEES } from '../support/texts.ts';
 // but 503, errors are `{"error": {"code", "message"}}`, no stack trace, an answer within a bound,
 // and the process keeps serving.
 
-/**
- * Server bugs this file found. While one stands, the fuzzers tolerate exactly its symptom and
- * its repro (the last block) runs as `it.fails`; flip the flag once it is fixed, and the repro
- * must pass and the fuzzers hold the server to the whole contract again.
- */
-const FIXED = {
-  /** A malformed %-escape in an Express route parameter (`/v1/jobs/%E0`) answers 500. */
-  percentEscapes: true,
-  /** A body that does not decompress under its Content-Encoding (gzip/deflate/br/zstd, even empty) answers 500. */
-  contentEncoding: true,
-  /** What Node's HTTP parser rejects (bad header bytes 400, headers too large 431) has no JSON body. */
-  parserErrorsAreJson: true,
-  /** A URL Express finds no pathname in (`//#@!`) gets Express's HTML 404 "Cannot GET null". */
-  nullPathname: true,
-  /** headersTimeout/requestTimeout are only checked every 30 s (Node's connectionsCheckingInterval). */
-  promptRequestTimeouts: true,
-};
-const knownBug = (fixed: boolean) => (fixed ? it : it.fails);
 
 const ANSWER_MS = 3000;
 const MAX_TEXT_CHARS = 1000;
@@ -120,37 +102,10 @@ function send(attempt: Attempt): Promise<Answer> {
 const STACK_TRACE = /\n\s*at \S|\bat \S+ \(|:\d+:\d+\)|node_modules|node:internal/;
 const leaksInternals = (text: string): boolean => STACK_TRACE.test(text) || text.includes(process.cwd());
 
-/** Any path segment a router would fail to percent-decode. */
-const hasMalformedEscape = (path: string): boolean =>
-  (path.split('?')[0] ?? '').split('/').some((segment) => {
-    try {
-      decodeURIComponent(segment);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-
-/** Node's own answer to a request its parser refused: a bare status line, no body. */
-const isParserRejection = (answer: Pick<Answer, 'status' | 'headers' | 'body'>): boolean =>
-  [400, 431].includes(answer.status) && answer.headers['content-type'] === undefined && answer.body === '';
-
-/** The known-bug symptoms the fuzzers let through while FIXED says they stand. */
-function knownSymptom(attempt: Attempt, answer: Answer): boolean {
-  if (answer.status === 500) {
-    if (!FIXED.percentEscapes && hasMalformedEscape(attempt.path)) return true;
-    const encoding = Object.entries(attempt.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-encoding')?.[1];
-    if (!FIXED.contentEncoding && encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return true;
-  }
-  if (!FIXED.nullPathname && answer.status === 404 && answer.body.includes('Cannot ') && attempt.path.startsWith('//')) return true;
-  return !FIXED.parserErrorsAreJson && isParserRejection(answer);
-}
-
 /** What the SPEC promises for any request at all. */
 function expectSound(attempt: Attempt, answer: Answer): void {
   const where = `${show(attempt)}\n→ ${answer.status} ${JSON.stringify(answer.headers)} ${answer.body.slice(0, 300)}`;
   expect(leaksInternals(answer.body), `a stack trace or path in the body: ${where}`).toBe(false);
-  if (knownSymptom(attempt, answer)) return;
   expect(answer.status >= 500 && answer.status !== 503, `a 5xx other than 503: ${where}`).toBe(false);
   expect(answer.status, where).toBeGreaterThanOrEqual(200);
   if (answer.sse) {
@@ -332,8 +287,7 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
       fc.asyncProperty(fc.oneof({ weight: 3, arbitrary: hostile }, { weight: 1, arbitrary: valid }).filter(fitsNode), async (attempt) => {
         const answer = await sendSound(attempt);
         counts.set(answer.status, (counts.get(answer.status) ?? 0) + 1);
-        if (knownSymptom(attempt, answer)) return;
-        const where = show(attempt);
+              const where = show(attempt);
         expect([200, 202, 400, 409, 413, 415], where).toContain(answer.status);
         if (answer.status === 200 || answer.status === 409) expect(stripOws(attempt.headers?.['idempotency-key'] ?? ''), where).not.toBe('');
         if (answer.status < 300) {
@@ -671,28 +625,28 @@ describe('after all that', () => {
   });
 });
 
-describe('known bugs (it.fails until fixed, then flip FIXED)', () => {
-  knownBug(FIXED.percentEscapes)('a malformed %-escape in a job id is a 4xx, not a 500', async () => {
+describe('regressions: the bugs this file found', () => {
+  it('a malformed %-escape in a job id is a 4xx, not a 500', async () => {
     for (const [method, path] of [['GET', '/v1/jobs/%E0'], ['DELETE', '/v1/jobs/%zz'], ['GET', '/jobs/%E0%A4']] as const) {
       const answer = await send({ method, path });
       expect(answer.status, `${method} ${path}`).toBeLessThan(500);
     }
   });
 
-  knownBug(FIXED.nullPathname)('a URL without a pathname Express can read still gets the JSON 404', async () => {
+  it('a URL without a pathname Express can read still gets the JSON 404', async () => {
     const answer = await send({ method: 'GET', path: '//#@!' });
     expect(answer.status).toBe(404);
     expect(String(answer.headers['content-type'])).toMatch(/^application\/json/);
   });
 
-  knownBug(FIXED.contentEncoding)('a body that does not decompress is a 400, not a 500', async () => {
+  it('a body that does not decompress is a 400, not a 500', async () => {
     for (const encoding of ['gzip', 'deflate', 'br']) {
       const answer = await send({ method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json', 'content-encoding': encoding }, body: '{"text":"hi."}' });
       expect(answer.status, encoding).toBe(400);
     }
   });
 
-  knownBug(FIXED.parserErrorsAreJson)('requests Node refuses before the app (431, bad header bytes) still get the JSON error body', async () => {
+  it('requests Node refuses before the app (431, bad header bytes) still get the JSON error body', async () => {
     const tooLarge = await send({ method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(20_000) }, body: '{"text":"hi."}' });
     expect(tooLarge.status).toBe(431);
     expect(tooLarge.headers['content-type']).toMatch(/^application\/json/);
@@ -701,7 +655,7 @@ describe('known bugs (it.fails until fixed, then flip FIXED)', () => {
     expect(badByte.headers['content-type']).toMatch(/^application\/json/);
   });
 
-  knownBug(FIXED.promptRequestTimeouts)('the server checks its header/request timeouts at least every second', () => {
+  it('the server checks its header/request timeouts at least every second', () => {
     // Node enforces headersTimeout/requestTimeout only when its connection check runs, every
     // connectionsCheckingInterval (30 s by default): a slow-loris head then lives 30–40 s, not 10.
     expect((server as TunableServer).connectionsCheckingInterval).toBeLessThanOrEqual(1000);

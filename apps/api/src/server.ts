@@ -13,7 +13,7 @@ import {
   type Logger,
 } from '@herald/shared';
 import { createApp } from './app.ts';
-import { clientErrorResponse, routeNotFound, writeError } from './errors.ts';
+import { badRequest, clientErrorResponse, routeNotFound, writeError } from './errors.ts';
 import { matchEventsRoute } from './sse/events-route.ts';
 import { FanoutHub } from './fanout/hub.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
@@ -85,7 +85,13 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
 
   // Timeouts are checked every second, not Node's default 30 s, so a slow-loris client is cut
   // close to headersTimeout/requestTimeout rather than half a minute later.
-  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
+  // HTTP/1.1 requires a Host header; Node's own check answers without a body, ours in JSON.
+  const server = createServer({ connectionsCheckingInterval: 1000, requireHostHeader: false }, (req, res) => {
+    if (req.httpVersion === '1.1' && !req.headers.host) {
+      res.shouldKeepAlive = false;
+      writeError(res, badRequest('The Host header is required'), () => {});
+      return;
+    }
     const eventsRequest = matchEventsRoute(req);
     if (!eventsRequest) {
       // The final handler: a URL Express cannot route at all still gets the JSON 404.
