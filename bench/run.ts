@@ -1,6 +1,6 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { forkLoad, nextMessage as next } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
 import { cpuMicros, rssKB, sum } from './lib/proc.ts';
 import type { PublisherReport, PublisherTask, SubscriberReport, SubscriberStats } from './load/protocol.ts';
@@ -49,25 +49,6 @@ function scenariosToRun(): Scenario[] {
   ];
 }
 
-const child = (file: string): ChildProcess =>
-  fork(new URL(file, import.meta.url), { execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-
-function next<T>(process: ChildProcess, type: string, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      process.off('message', onMessage);
-      reject(new Error(`timed out waiting for ${type}`));
-    }, timeoutMs);
-    const onMessage = (message: { type: string }): void => {
-      if (message.type !== type) return;
-      clearTimeout(timer);
-      process.off('message', onMessage);
-      resolve(message as T);
-    };
-    process.on('message', onMessage);
-  });
-}
-
 async function redisCommandCalls(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
   let calls = 0;
@@ -87,7 +68,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
   const system = await startSystem(systemName);
   const redis = new Redis(system.redisUrl);
   const subscriberCount = Number(args.subscribers ?? Math.max(1, Math.ceil(scenario.C / 6000)));
-  const subscribers = Array.from({ length: subscriberCount }, () => child('./load/subscriber.ts'));
+  const subscribers = Array.from({ length: subscriberCount }, () => forkLoad('subscriber.ts'));
   try {
     const [warmupChannel, ...channels] = await system.createChannels(scenario.J + 1);
     const pids = system.serverPids();
@@ -109,7 +90,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
     const rssIdle = sum(pids, rssKB);
 
     // The publisher warms up first (outside the measurement), then publishes on 'go'.
-    const publisher = scenario.E > 0 ? child('./load/publisher.ts') : null;
+    const publisher = scenario.E > 0 ? forkLoad('publisher.ts') : null;
     if (publisher) {
       const task: PublisherTask = {
         type: 'publish',

@@ -1,6 +1,6 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { forkLoad, nextMessage } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
 import { rssKB } from './lib/proc.ts';
 import type { PublisherTask, SubscriberStats } from './load/protocol.ts';
@@ -25,23 +25,15 @@ const [C, J, rate, R] = [Number(args.C), Number(args.J), Number(args.rate), Numb
 const seconds = Number(args.minutes) * 60;
 const E = Math.max(2, Math.round(rate * seconds));
 
-const child = (file: string): ChildProcess =>
-  fork(new URL(file, import.meta.url), { execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const next = <T>(process: ChildProcess, type: string): Promise<T> =>
-  new Promise((resolve) => {
-    const onMessage = (message: { type: string }): void => {
-      if (message.type !== type) return;
-      process.off('message', onMessage);
-      resolve(message as T);
-    };
-    process.on('message', onMessage);
-  });
+/** Every wait is bounded by the soak's own length plus a margin. */
+const next = <T>(process: Parameters<typeof nextMessage>[0], type: string): Promise<T> =>
+  nextMessage<T>(process, type, (seconds + 300) * 1000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const system = await startHerald({ replicas: R });
 const redis = new Redis(system.redisUrl);
 const bases = Array.from({ length: R }, (_, i) => new URL(system.subscribeUrl('x', i)).origin);
-const subscribers = Array.from({ length: Math.max(1, Math.ceil(C / 6000)) }, () => child('./load/subscriber.ts'));
+const subscribers = Array.from({ length: Math.max(1, Math.ceil(C / 6000)) }, () => forkLoad('subscriber.ts'));
 const timeline: { t: number; rssKB: number[]; redisUsedMB: number; event?: string }[] = [];
 const started = performance.now();
 const elapsed = () => Math.round((performance.now() - started) / 1000);
@@ -62,7 +54,7 @@ try {
   await Promise.all(connected);
   await sample('connected');
 
-  const publisher = child('./load/publisher.ts');
+  const publisher = forkLoad('publisher.ts');
   const task: PublisherTask = { type: 'publish', system: 'herald', channels, warmupChannel: warmupChannel!, events: E, rate, redisUrl: system.redisUrl };
   const warm = next(publisher, 'warm');
   publisher.send(task);

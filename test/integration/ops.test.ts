@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startApi, type RunningApi } from '@herald/api';
 import { createLogger, loadConfig } from '@herald/shared';
+import { runEntry } from '../support/child.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
@@ -76,17 +76,9 @@ describe('configuration', () => {
     ['REDIS_URL', 'http://nope'],
     ['LOG_LEVEL', 'loud'],
   ])('a bad %s stops the process with a message naming it', async (name, value) => {
-    const child = spawn(process.execPath, ['apps/api/src/main.ts'], {
-      env: { ...process.env, [name]: value },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code).toBe(1);
-    expect(stderr).toContain(`${name}=`);
-    expect(stderr).not.toMatch(/\n\s+at /);
+    const api = runEntry('apps/api/src/main.ts', { [name]: value });
+    expect(await api.exited()).toBe(1);
+    expect(api.output()).toContain(`${name}=`);
+    expect(api.output()).not.toMatch(/\n\s+at /);
   });
 });

@@ -65,11 +65,11 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
 
   let draining = false;
   const isDraining = () => draining;
-  const metrics = createApiMetrics();
   const reader = new EventReader(redis);
   const publisher = new EventPublisher(redis, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });
   const hub = new FanoutHub(subscriber, reader, logger);
   const registry = new WatcherRegistry(config.HEARTBEAT_MS);
+  const metrics = createApiMetrics({ watchers: () => registry.size, watchedJobs: () => hub.watchedJobs });
   const jobs = new JobService({
     config,
     redis,

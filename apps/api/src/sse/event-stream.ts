@@ -64,8 +64,6 @@ export class EventStream {
     const onEnd = (ended: SseWatcher, how: WatcherEnd): void => {
       hub.leave(jobId, ended);
       registry.delete(ended);
-      metrics.watchers.set(registry.size);
-      metrics.watchedJobs.set(hub.watchedJobs);
       metrics.streamsEnded.inc({ how });
     };
     const watcher = new SseWatcher(
@@ -86,8 +84,6 @@ export class EventStream {
     if (watcher.ended) return; // the client left while we read
 
     registry.add(watcher);
-    metrics.watchers.set(registry.size);
-    metrics.watchedJobs.set(hub.watchedJobs);
     res.socket?.setNoDelay(true);
     // Close-delimited rather than chunked: each event is one plain write of the shared buffer,
     // and the socket is freed as soon as the stream ends.

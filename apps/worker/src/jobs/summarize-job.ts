@@ -32,8 +32,11 @@ export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDe
   const tracked = cancellation.track(jobId);
   const retryNote = run.attempt > 1 ? ` (attempt ${run.attempt} of ${run.attempts})` : '';
 
-  const stage = async (update: ProgressUpdate): Promise<void> => {
+  const checkpoint = async (): Promise<void> => {
     if (tracked.signal.aborted || (await cancellation.requested(jobId))) throw new RunStopped();
+  };
+  const stage = async (update: ProgressUpdate): Promise<void> => {
+    await checkpoint();
     if ((await publisher.publish(jobId, update)) === null) throw new RunStopped();
     if (deps.stageDelayMs > 0) {
       await sleep(deps.stageDelayMs, undefined, { signal: tracked.signal }).catch(() => {
@@ -63,7 +66,7 @@ export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDe
       message: `Picking the ${summary.selected} most important sentence${summary.selected === 1 ? '' : 's'}`,
     });
     await stage({ status: 'processing', stage: 'polishing', progress: 95, message: 'Polishing the summary' });
-    if (tracked.signal.aborted || (await cancellation.requested(jobId))) throw new RunStopped();
+    await checkpoint();
     await publisher.publish(jobId, {
       status: 'done',
       stage: 'done',
