@@ -20,6 +20,28 @@ export default defineConfig({
           hookTimeout: 30_000,
         },
       },
+      {
+        test: {
+          name: 'deploy',
+          // The docker-compose stack (runs when HERALD_TEST_DEPLOY=1; it brings the stack up itself).
+          include: ['test/deploy/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          name: 'browser',
+          // The page in Debian's chromium (skipped when /usr/bin/chromium is absent), through
+          // nginx in front of real replica and worker processes.
+          include: ['test/browser/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });

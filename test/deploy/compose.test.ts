@@ -1,0 +1,107 @@
+import { Redis } from 'ioredis';
+import { EventSource } from 'eventsource';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isTerminal } from '@herald/shared';
+import { expectExactHistory } from '../support/assertions.ts';
+import { composeProject, eventually } from '../support/compose.ts';
+import { submit } from '../support/http.ts';
+import type { ReceivedEvent } from '../support/sse-client.ts';
+import { BEES } from '../support/texts.ts';
+
+// The docker-compose stack itself: images built from the real Dockerfiles, three replicas
+// behind nginx on :8080, two workers, Redis with its AOF on :6380. Needs Docker and the base
+// images (DEVELOPERS.md); .ci/run sets HERALD_TEST_DEPLOY=1 after building them.
+const enabled = process.env.HERALD_TEST_DEPLOY === '1';
+const LB = 'http://127.0.0.1:8080';
+const REPLICAS = { 'api-1': 8081, 'api-2': 8082, 'api-3': 8083 } as const;
+type Replica = keyof typeof REPLICAS;
+
+const { compose, inspect } = composeProject('herald-deploy-test', {
+  // A job of ~6 s: time to find the replica serving the watcher and kill it mid-job.
+  STAGE_DELAY_MS: '1500',
+  LOG_LEVEL: 'info',
+  HERALD_TAG: 'deploy-test',
+});
+
+async function watchersOn(replica: Replica): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${REPLICAS[replica]}/metrics`).then((r) => r.text());
+  return Number(/^herald_sse_watchers (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
+  let redis: Redis;
+
+  beforeAll(async () => {
+    await compose('down', '-v', '--remove-orphans');
+    await compose('up', '-d', '--build');
+    redis = new Redis('redis://127.0.0.1:6380', { lazyConnect: true });
+    for (const service of [...Object.keys(REPLICAS), 'worker-1', 'worker-2']) {
+      await eventually(`${service} healthy`, async () =>
+        (await inspect(service, '{{.State.Health.Status}}')) === 'healthy' ? true : undefined,
+      );
+    }
+    await eventually('nginx', async () => ((await fetch(`${LB}/readyz`)).ok ? true : undefined));
+  }, 300_000);
+
+  afterAll(async () => {
+    redis?.disconnect();
+    if (enabled && process.env.HERALD_TEST_KEEP_STACK !== '1') await compose('down', '-v', '--remove-orphans');
+  }, 120_000);
+
+  it('runs Node as a non-root user, Redis with its append-only file on', async () => {
+    expect(await inspect('api-1', '{{.Config.User}}')).toBe('1000:1000');
+    expect(await inspect('worker-1', '{{.Config.User}}')).toBe('1000:1000');
+    expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
+  });
+
+  it('resumes a watcher through nginx, nothing lost, when the replica serving it is killed', async () => {
+    const accepted = await submit(LB, BEES);
+    expect(accepted.status).toBe(202);
+    const jobId: string = accepted.body.jobId;
+
+    // A real EventSource: it reconnects by itself with Last-Event-ID, through nginx.
+    const events: ReceivedEvent[] = [];
+    let opens = 0;
+    const source = new EventSource(`${LB}/v1/jobs/${jobId}/events`);
+    source.onopen = () => {
+      opens += 1;
+    };
+    const finished = new Promise<void>((resolve) => {
+      source.onmessage = (message) => {
+        const json = JSON.parse(message.data);
+        events.push({ id: message.lastEventId, data: message.data, json });
+        if (isTerminal(json.status)) {
+          source.close();
+          resolve();
+        }
+      };
+    });
+
+    const serving = await eventually('the replica serving the watcher', async () => {
+      const counts = await Promise.all((Object.keys(REPLICAS) as Replica[]).map(async (r) => [r, await watchersOn(r)] as const));
+      const busy = counts.filter(([, n]) => n > 0);
+      return busy.length === 1 ? busy[0]![0] : undefined;
+    });
+    await eventually('a progress event', async () => (events.some((e) => e.json.progress > 0) ? true : undefined));
+    await compose('kill', '-s', 'SIGKILL', serving);
+
+    await finished;
+    expect(events.at(-1)?.json.status).toBe('done');
+    expect(opens).toBeGreaterThanOrEqual(2);
+    expect(events.filter((e) => e.json.status !== 'done').length).toBeGreaterThan(1);
+    await expectExactHistory(redis, jobId, events);
+
+    await compose('start', serving);
+    await eventually(`${serving} back`, async () => ((await fetch(`http://127.0.0.1:${REPLICAS[serving]}/readyz`)).ok ? true : undefined));
+  }, 120_000);
+
+  it('stops a replica on SIGTERM: Node itself drains and exits 0, well before Docker would kill it', async () => {
+    const started = Date.now();
+    await compose('stop', 'api-3');
+    expect(Date.now() - started).toBeLessThan(14_000);
+    expect(await inspect('api-3', '{{.State.ExitCode}}')).toBe('0');
+    const logs = await compose('logs', '--no-color', 'api-3');
+    expect(logs).toMatch(/"signal":"SIGTERM".*shutting down/);
+    await compose('start', 'api-3');
+  }, 60_000);
+});

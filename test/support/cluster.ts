@@ -1,0 +1,73 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCluster, type Cluster } from '../../scripts/cluster/cluster.ts';
+import { freePort } from './free-port.ts';
+
+export interface ClusterReplica {
+  readonly name: string;
+  /** The replica itself, bypassing nginx. */
+  readonly url: string;
+  /** SIGKILL by default; resolves once it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Brings it back on the same port and waits until it is ready. */
+  start(): Promise<void>;
+}
+
+export interface TestCluster {
+  /** nginx: every request of a test goes through the load balancer. */
+  readonly url: string;
+  readonly replicas: readonly ClusterReplica[];
+  readonly cluster: Cluster;
+  stop(): Promise<void>;
+}
+
+export interface TestClusterOptions {
+  readonly redisUrl: string;
+  readonly apiReplicas?: number;
+  readonly workers?: number;
+  readonly env?: Record<string, string>;
+}
+
+/**
+ * `npm run cluster`'s topology on free ports: real processes behind Debian's nginx running
+ * deploy/nginx/nginx.conf. Process logs go to files in a temp dir (printed if start-up fails).
+ */
+export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
+  const apiReplicas = options.apiReplicas ?? 3;
+  const workers = options.workers ?? 2;
+  const ports = async (n: number): Promise<number[]> => Promise.all(Array.from({ length: n }, () => freePort()));
+  const runtimeDir = mkdtempSync(join(tmpdir(), 'herald-test-cluster-'));
+  const cluster = await startCluster({
+    apiReplicas,
+    workers,
+    port: await freePort(),
+    apiPorts: await ports(apiReplicas),
+    workerMetricsPorts: await ports(workers),
+    redisUrl: options.redisUrl,
+    env: { LOG_LEVEL: process.env.HERALD_TEST_LOG_LEVEL ?? 'warn', JOB_BACKOFF_MS: '50', ...options.env },
+    runtimeDir,
+    output: 'files',
+  }).catch((error: unknown) => {
+    throw new Error(`cluster did not start (logs in ${runtimeDir}): ${error instanceof Error ? error.message : String(error)}`);
+  });
+  return { url: cluster.url, replicas: cluster.apis, cluster, stop: () => cluster.stop() };
+}
+
+async function watchers(replica: ClusterReplica): Promise<number> {
+  const text = await fetch(`${replica.url}/metrics`).then((r) => (r.ok ? r.text() : ''), () => '');
+  const line = /^herald_sse_watchers(?:\{[^}]*\})? (\d+)/m.exec(text);
+  return line ? Number(line[1]) : 0;
+}
+
+/** The replica whose /metrics shows an SSE watcher (polls until exactly one does). */
+export async function findServingReplica(cluster: TestCluster, timeoutMs = 10_000): Promise<ClusterReplica> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all(cluster.replicas.map(watchers));
+    const serving = cluster.replicas.filter((_, i) => (counts[i] ?? 0) > 0);
+    if (serving.length === 1 && serving[0]) return serving[0];
+    if (Date.now() > deadline) throw new Error(`expected one replica with a watcher, saw ${JSON.stringify(counts)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
