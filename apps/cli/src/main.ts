@@ -1,0 +1,130 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { submit } from './commands/submit.ts';
+import { watch } from './commands/watch.ts';
+import { CliError, EXIT, HELP_TEXT, type ExitCode } from './exit-codes.ts';
+
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('not an http(s) URL');
+  return value;
+}
+
+const integerIn =
+  (min: number, max: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+
+/**
+ * --url, else $HERALD_URL, else the local default. Checked here rather than by commander's
+ * .env(), which would take an empty HERALD_URL as a value: empty counts as unset, as for the
+ * server's variables.
+ */
+function baseUrl(flag: string | undefined): string {
+  if (flag !== undefined) return flag;
+  const fromEnv = process.env.HERALD_URL;
+  if (!fromEnv) return DEFAULT_URL;
+  try {
+    return httpUrl(fromEnv);
+  } catch (error) {
+    throw new CliError(`HERALD_URL=${fromEnv} is ${(error as Error).message}`, EXIT.usage);
+  }
+}
+
+/** Options every command that talks to Herald takes. */
+function withConnectionOptions(command: Command): Command {
+  return command.addOption(
+    new Option('--url <url>', `Herald API base URL (default: $HERALD_URL, else ${DEFAULT_URL})`).argParser(httpUrl),
+  );
+}
+
+/** Options of everything that watches (watch, submit --watch). */
+function withWatchOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--retries <n>', 'reconnect attempts in a row, without an event, before giving up')
+        .argParser(integerIn(0, 1000))
+        .default(5),
+    )
+    .option('--plain', 'one line per event instead of the bar, even on a terminal', false);
+}
+
+interface CommandOptions {
+  url?: string;
+  retries: number;
+  plain: boolean;
+  watch?: boolean;
+  maxSentences?: number;
+}
+
+/** The commander program; each action reports how the job ended through `setExit`. */
+export function buildProgram(setExit: (code: ExitCode) => void): Command {
+  const program = new Command('herald')
+    .description('Submit a text to Herald for summarizing, and watch the job live.')
+    .version(pkg.version)
+    // Throw instead of exiting, so main picks the code: commander's usage errors become 2.
+    .exitOverride()
+    .showHelpAfterError('(see herald --help)')
+    .addHelpText('after', HELP_TEXT);
+
+  withWatchOptions(
+    withConnectionOptions(
+      program
+        .command('submit')
+        .description('submit a job; print its id (or, with --watch, watch it and print the summary)')
+        .argument('<file>', 'the text to summarize: a file, or - for stdin')
+        .option('-w, --watch', 'watch the job after submitting it', false)
+        .addOption(new Option('--max-sentences <n>', 'longest summary, in sentences').argParser(integerIn(1, 20)))
+        .addHelpText('after', HELP_TEXT),
+    ),
+  ).action(async (file: string, options: CommandOptions) => {
+    setExit(await submit(file, { ...options, url: baseUrl(options.url), watch: options.watch ?? false }));
+  });
+
+  withWatchOptions(
+    withConnectionOptions(
+      program
+        .command('watch')
+        .description('watch a job live: progress on stderr, the summary on stdout')
+        .argument('<jobId>', 'the id `herald submit` printed')
+        .addHelpText('after', HELP_TEXT),
+    ),
+  ).action(async (jobId: string, options: CommandOptions) => {
+    setExit(await watch(jobId, { ...options, url: baseUrl(options.url) }));
+  });
+
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<ExitCode> {
+  let code: ExitCode = EXIT.done;
+  try {
+    await buildProgram((c) => {
+      code = c;
+    }).parseAsync(argv);
+    return code;
+  } catch (error) {
+    // Commander has printed its message already; --help and --version throw with exitCode 0.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.done : EXIT.usage;
+    if (error instanceof CliError) {
+      process.stderr.write(`herald: ${error.message}\n`);
+      return error.exitCode;
+    }
+    // A bug, not a job outcome: never let it read as 1 ("the job failed").
+    process.stderr.write(`herald: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+    return EXIT.server;
+  }
+}
+
+// exitCode rather than exit(): stdout (the summary) is flushed to a pipe before the process ends.
+process.exitCode = await main(process.argv);

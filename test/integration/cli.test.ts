@@ -1,0 +1,343 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { extractiveSummarizer, type Summarizer } from '@herald/worker';
+import { freePort } from '../support/free-port.ts';
+import { request, submit } from '../support/http.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+
+// The real `herald` CLI, as a child process, against a real in-process system.
+const BIN = 'apps/cli/bin/herald.js';
+const STAGES = ['queued', 'received', 'analyzing', 'summarizing', 'polishing', 'done'];
+
+interface Cli {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Resolves with the exit code once the process ended and its output is all read. */
+  readonly exited: Promise<number | null>;
+  /** Resolves when stderr matches. */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+function startCli(args: string[], stdin?: string): Cli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    // Neither TTY nor HERALD_URL from the outside: plain lines, and the URL each test gives.
+    env: { ...process.env, HERALD_URL: '' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const cli: Cli = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: once(child, 'close').then(([code]) => code as number | null),
+    async waitForStderr(pattern, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(cli.stderr)) {
+        if (Date.now() > deadline) throw new Error(`stderr never matched ${pattern}:\n${cli.stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+  };
+  child.stdout!.on('data', (chunk: Buffer) => (cli.stdout += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (cli.stderr += chunk.toString('utf8')));
+  child.stdin!.end(stdin);
+  return cli;
+}
+
+async function runCli(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = startCli(args, stdin);
+  const code = await cli.exited;
+  return { code, stdout: cli.stdout, stderr: cli.stderr };
+}
+
+/** The labels of the plain `[ 30%] analyzing: …` lines, in order. */
+const stagesShown = (stderr: string): string[] => [...stderr.matchAll(/^\[ *\d+%\] (\w+): /gm)].map((m) => m[1]!);
+
+/**
+ * A proxy in front of the API that can cut an SSE response after forwarding some events:
+ * `cutAfter(n)` says how many events the n-th events request (0-based) gets before its socket
+ * is destroyed (Infinity: never). It forwards whole SSE blocks only, so "2 events" is exact.
+ */
+class CuttingProxy {
+  readonly eventRequests: IncomingHttpHeaders[] = [];
+  /** Ids forwarded on each events request. */
+  readonly forwardedIds: string[][] = [];
+  readonly server: Server;
+
+  constructor(target: string, cutAfter: (request: number) => number) {
+    const upstream = new URL(target);
+    this.server = createServer((req, res) => {
+      const isEvents = /\/events(\?|$)/.test(req.url ?? '');
+      const index = this.eventRequests.length;
+      if (isEvents) {
+        this.eventRequests.push(req.headers);
+        this.forwardedIds.push([]);
+      }
+      const limit = isEvents ? cutAfter(index) : Infinity;
+      const proxied = httpRequest(
+        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          let buffered = '';
+          let events = 0;
+          let flushed = Promise.resolve();
+          answer.on('data', (chunk: Buffer) => {
+            buffered += chunk.toString('utf8');
+            let end: number;
+            while ((end = buffered.indexOf('\n\n')) !== -1) {
+              const block = buffered.slice(0, end + 2);
+              buffered = buffered.slice(end + 2);
+              const id = /^id: (.+)$/m.exec(block);
+              if (id && events >= limit) {
+                proxied.destroy();
+                answer.removeAllListeners('data');
+                // What was forwarded reaches the client first; then the connection dies mid-response.
+                const socket = res.socket;
+                void flushed.then(() => socket?.destroy());
+                return;
+              }
+              flushed = new Promise((resolve) => res.write(block, () => resolve()));
+              if (id && isEvents) {
+                this.forwardedIds[index]!.push(id[1]!);
+                events += 1;
+              }
+            }
+          });
+          answer.on('end', () => res.end(buffered));
+        },
+      );
+      proxied.on('error', () => res.socket?.destroy());
+      req.pipe(proxied);
+    });
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// Texts containing FAIL make the summarizer throw on every attempt.
+const summarizer: Summarizer = {
+  name: 'test-cli',
+  summarize(text, options) {
+    if (text.includes('FAIL')) throw new Error('the model is on fire');
+    return extractiveSummarizer.summarize(text, options);
+  },
+};
+
+describe('herald against a running system', () => {
+  let system: TestSystem;
+  let api: string;
+  let dir: string;
+  let beesFile: string;
+
+  beforeAll(async () => {
+    // Stages paced so a watch sees the job live; a short retry: so reconnects are quick.
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      replicas: 1,
+      summarizer,
+      env: { STAGE_DELAY_MS: '40', SSE_RETRY_MS: '150', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' },
+    });
+    api = system.apis[0]!.url;
+    dir = await mkdtemp(join(tmpdir(), 'herald-cli-'));
+    beesFile = join(dir, 'bees.txt');
+    await writeFile(beesFile, BEES);
+  });
+  afterAll(async () => {
+    await system.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('submit prints only the job id, which the API knows', async () => {
+    const { code, stdout, stderr } = await runCli(['submit', beesFile, '--url', api]);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/^[A-Za-z0-9_-]{22}\n$/);
+    const snapshot = await request(`${api}/v1/jobs/${stdout.trim()}`);
+    expect(snapshot.status).toBe(200);
+    expect(snapshot.body.jobId).toBe(stdout.trim());
+  });
+
+  it('submit - reads the text from stdin', async () => {
+    const { code, stdout } = await runCli(['submit', '-', '--url', api, '--max-sentences', '1'], BEES);
+    expect(code).toBe(0);
+    const jobId = stdout.trim();
+    await runCli(['watch', jobId, '--url', api]);
+    const snapshot = await request(`${api}/v1/jobs/${jobId}`);
+    expect(snapshot.body.result).toBe(extractiveSummarizer.summarize(BEES, { maxSentences: 1 }).text);
+  });
+
+  it('submit --watch shows every stage as a plain line and prints the real summary on stdout, exit 0', async () => {
+    const { code, stdout, stderr } = await runCli(['submit', '--watch', beesFile, '--url', api]);
+    expect(code).toBe(0);
+    expect(stagesShown(stderr)).toEqual(STAGES);
+    expect(stderr).toMatch(/^\[ 30%\] analyzing: Analyzing 6 sentences$/m);
+    const jobId = /submitted job (\S+)/.exec(stderr)![1]!;
+    const snapshot = await request(`${api}/v1/jobs/${jobId}`);
+    expect(snapshot.body.status).toBe('done');
+    expect(stdout).toBe(`${snapshot.body.result}\n`);
+    expect(snapshot.body.result).toBe(extractiveSummarizer.summarize(BEES, { maxSentences: 3 }).text);
+  });
+
+  it('submit --watch - takes stdin too', async () => {
+    const { code, stdout } = await runCli(['submit', '-w', '-', '--url', api, '--max-sentences', '2'], BEES);
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${extractiveSummarizer.summarize(BEES, { maxSentences: 2 }).text}\n`);
+  });
+
+  it('watch of a job that fails exits 1 with the error message', async () => {
+    const { body } = await submit(api, `${BEES} FAIL`);
+    const { code, stdout, stderr } = await runCli(['watch', body.jobId, '--url', api]);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`job ${body.jobId} failed: the model is on fire (summarize_failed)`);
+    expect(stagesShown(stderr).at(-1)).toBe('error');
+  });
+
+  it('watch of an unknown job exits 4 with the server\'s message', async () => {
+    const answer = await request(`${api}/v1/jobs/no-such-job`);
+    expect(answer.status).toBe(404);
+    const { code, stdout, stderr } = await runCli(['watch', 'no-such-job', '--url', api]);
+    expect(code).toBe(4);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(answer.body.error.message);
+  });
+
+  it('an empty text gets the server\'s 400 message and exit 4', async () => {
+    const answer = await submit(api, '  \n ');
+    expect(answer.status).toBe(400);
+    const { code, stdout, stderr } = await runCli(['submit', '-', '--url', api], '  \n ');
+    expect(code).toBe(4);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(answer.body.error.message);
+    expect(stderr).toContain(answer.body.error.details[0].message);
+  });
+
+  it('usage errors exit 2: an unknown option, a missing argument, an unreadable file', async () => {
+    expect((await runCli(['watch', 'x', '--bogus'])).code).toBe(2);
+    expect((await runCli(['submit'])).code).toBe(2);
+    expect((await runCli(['submit', beesFile, '--max-sentences', '0', '--url', api])).code).toBe(2);
+    const missing = await runCli(['submit', join(dir, 'missing.txt'), '--url', api]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('ENOENT');
+  });
+
+  it('--help documents the exit codes', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/Exit codes:[\s\S]*0 +the job finished[\s\S]*1 +the job failed[\s\S]*3 +the job was cancelled[\s\S]*4 /);
+  });
+
+  it('no server there: submit exits 4 at once, watch after its retries', async () => {
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const submitted = await runCli(['submit', beesFile, '--url', nowhere]);
+    expect(submitted.code).toBe(4);
+    expect(submitted.stderr).toContain(`cannot reach ${nowhere}: ECONNREFUSED`);
+    const watched = await runCli(['watch', 'x', '--url', nowhere, '--retries', '1']);
+    expect(watched.code).toBe(4);
+    expect(watched.stderr).toContain('reconnecting in 1.0 s (attempt 1 of 1)');
+    expect(watched.stderr).toContain('gave up after 2 failed attempts in a row');
+  });
+
+  it('resumes after a dropped connection with Last-Event-ID: every stage exactly once, exit 0', async () => {
+    const proxy = new CuttingProxy(api, (n) => (n === 0 ? 2 : Infinity));
+    const url = await proxy.listen();
+    try {
+      const { code, stdout, stderr } = await runCli(['submit', '--watch', beesFile, '--url', url]);
+      expect(code, stderr).toBe(0);
+      expect(stagesShown(stderr)).toEqual(STAGES);
+      expect(stderr).toMatch(/connection lost: .*; reconnecting in 150 ms \(attempt 1 of 5\)/);
+      // The first request had no cursor; the second resumed after the last event the first got.
+      expect(proxy.eventRequests).toHaveLength(2);
+      expect(proxy.eventRequests[0]!['last-event-id']).toBeUndefined();
+      expect(proxy.forwardedIds[0]).toHaveLength(2);
+      expect(proxy.eventRequests[1]!['last-event-id']).toBe(proxy.forwardedIds[0]![1]);
+      const jobId = /submitted job (\S+)/.exec(stderr)![1]!;
+      const snapshot = await request(`${api}/v1/jobs/${jobId}`);
+      expect(stdout).toBe(`${snapshot.body.result}\n`);
+      expect([...proxy.forwardedIds[0]!, ...proxy.forwardedIds[1]!].at(-1)).toBe(snapshot.body.lastEventId);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('resumes through several drops, one event each time', async () => {
+    const proxy = new CuttingProxy(api, () => 1);
+    const url = await proxy.listen();
+    try {
+      const { code, stderr } = await runCli(['submit', '--watch', beesFile, '--url', url]);
+      expect(code, stderr).toBe(0);
+      expect(stagesShown(stderr)).toEqual(STAGES);
+      // Each request picked up right after the previous one's event: no gap, no repeat.
+      for (let i = 1; i < proxy.eventRequests.length; i += 1) {
+        expect(proxy.eventRequests[i]!['last-event-id']).toBe(proxy.forwardedIds[i - 1]!.at(-1));
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('gives up with exit 4 when every connection drops before an event', async () => {
+    const proxy = new CuttingProxy(api, () => 0);
+    const url = await proxy.listen();
+    try {
+      const { body } = await submit(api, BEES);
+      const { code, stdout, stderr } = await runCli(['watch', body.jobId, '--url', url, '--retries', '2']);
+      expect(code).toBe(4);
+      expect(stdout).toBe('');
+      expect(stderr).toContain('gave up after 3 failed attempts in a row');
+      expect(proxy.eventRequests).toHaveLength(3);
+      // The server's retry: (150 ms) then doubling.
+      expect(stderr).toContain('reconnecting in 150 ms (attempt 1 of 2)');
+      expect(stderr).toContain('reconnecting in 300 ms (attempt 2 of 2)');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('herald watching a job that no worker takes', () => {
+  let system: TestSystem;
+  let api: string;
+
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0 });
+    api = system.apis[0]!.url;
+  });
+  afterAll(() => system.close());
+
+  it('exits 3 when the job is cancelled', async () => {
+    const { body } = await submit(api, BEES);
+    const cli = startCli(['watch', body.jobId, '--url', api]);
+    await cli.waitForStderr(/queued: Waiting for a worker/);
+    expect((await request(`${api}/v1/jobs/${body.jobId}`, { method: 'DELETE' })).status).toBe(202);
+    expect(await cli.exited).toBe(3);
+    expect(stagesShown(cli.stderr)).toEqual(['queued', 'cancelled']);
+    expect(cli.stderr).toContain(`job ${body.jobId} was cancelled`);
+    expect(cli.stdout).toBe('');
+  });
+
+  it('exits 130 on Ctrl-C, leaving the job alone', async () => {
+    const { body } = await submit(api, BEES);
+    const cli = startCli(['watch', body.jobId, '--url', api]);
+    await cli.waitForStderr(/queued: Waiting for a worker/);
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    expect(cli.stderr).toContain('interrupted; the job goes on');
+    expect((await request(`${api}/v1/jobs/${body.jobId}`)).body.status).toBe('queued');
+  });
+});
