@@ -29,6 +29,7 @@ export async function startSystem(options: SystemOptions): Promise<TestSystem> {
     REDIS_URL: options.redisUrl,
     PORT: '0',
     HOST: '127.0.0.1',
+    METRICS_PORT: '0', // each in-process worker serves its own /metrics (RunningWorker.metricsServer)
     STAGE_DELAY_MS: '0',
     JOB_BACKOFF_MS: '50',
     LOG_LEVEL: process.env.HERALD_TEST_LOG_LEVEL ?? 'silent',

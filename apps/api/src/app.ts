@@ -4,6 +4,7 @@ import { routeNotFound, writeError } from './errors.ts';
 import { jobRoutes } from './http/job-routes.ts';
 import { opsRoutes } from './http/ops-routes.ts';
 import { pageRoutes } from './http/page-routes.ts';
+import { requestLogger } from './http/request-context.ts';
 import type { JobService } from './jobs/job-service.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { Redis } from 'ioredis';
@@ -23,7 +24,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.use(pageRoutes());
   app.use(opsRoutes(deps.redis, deps.metrics.registry, deps.isDraining));
-  app.use(jobRoutes(deps.jobs, deps.metrics, deps.maxTextChars));
+  app.use(jobRoutes(deps.jobs, deps.metrics, deps.maxTextChars, deps.logger));
   app.use((_req, _res, next) => next(routeNotFound()));
   app.use(errorHandler(deps.logger));
   return app;
@@ -32,6 +33,6 @@ export function createApp(deps: AppDeps): Express {
 /** Every error thrown in a route ends here and becomes the SPEC's JSON (errors.ts). */
 function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
-    writeError(res, error, (err) => logger.error({ err, method: req.method, path: req.path }, 'request failed'));
+    writeError(res, error, (err) => requestLogger(req, logger).error({ err, method: req.method, path: req.path.slice(0, 200) }, 'request failed'));
   };
 }

@@ -1,15 +1,84 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { WatcherEnd } from './sse/watcher.ts';
 
 /** Counts read when Prometheus scrapes, rather than kept up to date on every connect. */
 export interface MetricSources {
   readonly watchers: () => number;
   readonly watchedJobs: () => number;
+  /** The queue's job counts by state; may reject or hang when Redis is away (bounded here). */
+  readonly queueCounts: () => Promise<Record<string, number>>;
 }
 
-/** The replica's Prometheus metrics, on a registry of its own (tests run two replicas in one process). */
+const WATCHER_ENDS: readonly WatcherEnd[] = ['completed', 'client-left', 'cut-off', 'drained'];
+export const QUEUE_STATES = ['waiting', 'active', 'delayed'] as const;
+/** A scrape waits at most this long for the queue counts, then shows the last ones it had. */
+const QUEUE_COUNTS_TIMEOUT_MS = 500;
+
+/**
+ * herald_redis_reconnects_total, shared by API and worker: in `npm start` the worker registers
+ * into the API's registry and gets the same counter (told apart by its `connection` label).
+ */
+export function redisReconnectsCounter(registry: Registry): Counter<'connection'> {
+  const name = 'herald_redis_reconnects_total';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'connection'>;
+  return new Counter({
+    name,
+    help: "Reconnect attempts of this process's Redis connections (ioredis 'reconnecting'), by connection name",
+    labelNames: ['connection'] as const,
+    registers: [registry],
+  });
+}
+
+/**
+ * The replica's Prometheus metrics, on a registry of its own (tests run two replicas in one
+ * process; `npm start` adds the worker's metrics to it).
+ */
 export function createApiMetrics(sources: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'herald_api_' });
+
+  const streamsEnded = new Counter({
+    name: 'herald_sse_streams_ended_total',
+    help: 'SSE streams ended, by how: completed, client-left, cut-off (slow consumer), drained',
+    labelNames: ['how'] as const,
+    registers: [registry],
+  });
+  for (const how of WATCHER_ENDS) streamsEnded.inc({ how }, 0);
+
+  const queueDepth = new Gauge({
+    name: 'herald_queue_depth',
+    help: 'Jobs in the queue by state (waiting, active, delayed), read at scrape time; the last value read when Redis does not answer',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      const counts = await queueCounts();
+      if (!counts) return;
+      for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+    },
+  });
+
+  // One read at a time: while Redis is away a read waits in the connection's offline queue, and
+  // scrapes must neither pile more behind it nor wait for it.
+  let pending: Promise<Record<string, number> | null> | null = null;
+  const queueCounts = async (): Promise<Record<string, number> | null> => {
+    pending ??= sources.queueCounts().then(
+      (counts) => counts,
+      () => null,
+    ).finally(() => {
+      pending = null;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), QUEUE_COUNTS_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([pending, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   return {
     registry,
     watchers: new Gauge({
@@ -28,17 +97,35 @@ export function createApiMetrics(sources: MetricSources) {
         this.set(sources.watchedJobs());
       },
     }),
-    streamsEnded: new Counter({
-      name: 'herald_sse_streams_ended_total',
-      help: 'SSE streams ended, by how: completed, client-left, cut-off (slow consumer), drained',
-      labelNames: ['how'] as const,
-      registers: [registry],
-    }),
+    streamsEnded,
     jobsSubmitted: new Counter({
       name: 'herald_jobs_submitted_total',
       help: 'Jobs accepted by this replica',
       registers: [registry],
     }),
+    jobsCancelledQueued: new Counter({
+      name: 'herald_jobs_cancelled_queued_total',
+      help: 'Jobs cancelled by this replica while still queued (no worker ever ran them, so no worker counts them)',
+      registers: [registry],
+    }),
+    eventsFannedOut: new Counter({
+      name: 'herald_fanout_events_total',
+      help: 'Live events this replica received for the jobs its watchers watch, counted once per event',
+      registers: [registry],
+    }),
+    eventDeliveries: new Counter({
+      name: 'herald_fanout_deliveries_total',
+      help: 'Live events handed to SSE watchers: one per event per local watcher of its job',
+      registers: [registry],
+    }),
+    fanoutLatency: new Histogram({
+      name: 'herald_fanout_latency_seconds',
+      help: "From an event's publish (its ts) to this replica writing it to its watchers, once per event",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    queueDepth,
+    redisReconnects: redisReconnectsCounter(registry),
   };
 }
 

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
+import type { Registry } from 'prom-client';
 import {
   EventPublisher,
   EventReader,
@@ -10,6 +11,7 @@ import {
   connectRedis,
   queuePrefix,
   type Config,
+  type ConnectionRole,
   type Logger,
 } from '@herald/shared';
 import { createApp } from './app.ts';
@@ -18,7 +20,8 @@ import { matchEventsRoute } from './sse/events-route.ts';
 import { FanoutHub } from './fanout/hub.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
 import { JobService } from './jobs/job-service.ts';
-import { createApiMetrics } from './metrics.ts';
+import { beginRequest } from './http/request-context.ts';
+import { QUEUE_STATES, createApiMetrics } from './metrics.ts';
 import { EventStream } from './sse/event-stream.ts';
 import { WatcherRegistry } from './sse/watcher-registry.ts';
 
@@ -31,6 +34,8 @@ export interface RunningApi {
   readonly server: Server;
   /** http://127.0.0.1:<port>, handy for tests that listen on port 0. */
   readonly url: string;
+  /** What /metrics serves; `npm start` adds the worker's metrics to it. */
+  readonly registry: Registry;
   /**
    * Drains and stops: /readyz turns 503, new streams are refused, watchers are told to come back
    * (to another replica) and closed, in-flight requests finish within SHUTDOWN_GRACE_MS.
@@ -39,13 +44,24 @@ export interface RunningApi {
 }
 
 export async function startApi({ config, logger }: ApiOptions): Promise<RunningApi> {
+  // Read at scrape time; they refer to what is built below.
+  const metrics = createApiMetrics({
+    watchers: () => registry.size,
+    watchedJobs: () => hub.watchedJobs,
+    queueCounts: () => queue.getJobCounts(...QUEUE_STATES),
+  });
+  const role = (name: string, whileDown?: ConnectionRole['whileDown']): ConnectionRole => {
+    metrics.redisReconnects.inc({ connection: name }, 0);
+    const onReconnect = (connection: string) => metrics.redisReconnects.inc({ connection });
+    return whileDown ? { name, whileDown, onReconnect } : { name, onReconnect };
+  };
   // Three connections per replica, whatever the number of watchers and jobs.
-  const redis = connectRedis(config.REDIS_URL, { name: 'herald:api:commands', whileDown: 'fail-fast' });
-  const subscriber = connectRedis(config.REDIS_URL, { name: 'herald:api:fanout' });
+  const redis = connectRedis(config.REDIS_URL, role('herald:api:commands', 'fail-fast'));
+  const subscriber = connectRedis(config.REDIS_URL, role('herald:api:fanout'));
   const queue = new Queue(QUEUE_NAME, {
     // Waits for Redis rather than failing: requests are bounded by withinDeadline instead, and
     // an enqueue is only reached once the job's first event was written (fail-fast) anyway.
-    connection: bullConnection(config, { name: 'herald:api:queue' }),
+    connection: bullConnection(config, role('herald:api:queue')),
     prefix: queuePrefix,
     skipWaitingForReady: true,
   });
@@ -67,9 +83,12 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const isDraining = () => draining;
   const reader = new EventReader(redis);
   const publisher = new EventPublisher(redis, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });
-  const hub = new FanoutHub(subscriber, reader, logger);
+  const hub = new FanoutHub(subscriber, reader, logger, (event, watchers) => {
+    metrics.eventsFannedOut.inc();
+    metrics.eventDeliveries.inc(watchers);
+    if (event.ts !== null) metrics.fanoutLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
+  });
   const registry = new WatcherRegistry(config.HEARTBEAT_MS);
-  const metrics = createApiMetrics({ watchers: () => registry.size, watchedJobs: () => hub.watchedJobs });
   const jobs = new JobService({
     config,
     redis,
@@ -87,6 +106,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   // close to headersTimeout/requestTimeout rather than half a minute later.
   // HTTP/1.1 requires a Host header; Node's own check answers without a body, ours in JSON.
   const server = createServer({ connectionsCheckingInterval: 1000, requireHostHeader: false }, (req, res) => {
+    const log = beginRequest(req, res, logger);
     if (req.httpVersion === '1.1' && !req.headers.host) {
       res.shouldKeepAlive = false;
       writeError(res, badRequest('The Host header is required'), () => {});
@@ -95,11 +115,11 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     const eventsRequest = matchEventsRoute(req);
     if (!eventsRequest) {
       // The final handler: a URL Express cannot route at all still gets the JSON 404.
-      handle(req, res, (error) => writeError(res, error ?? routeNotFound(), (err) => logger.error({ err }, 'request failed')));
+      handle(req, res, (error) => writeError(res, error ?? routeNotFound(), (err) => log.error({ err }, 'request failed')));
       return;
     }
-    events.handle(req, res, eventsRequest).catch((error: unknown) => {
-      writeError(res, error, (err) => logger.error({ err, path: req.url }, 'event stream failed'));
+    events.handle(req, res, eventsRequest, log).catch((error: unknown) => {
+      writeError(res, error, (err) => log.error({ err, jobId: eventsRequest.jobId.slice(0, 100) }, 'event stream failed'));
     });
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -129,6 +149,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   return {
     server,
     url: `http://127.0.0.1:${port}`,
+    registry: metrics.registry,
     async close() {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,11 +3,14 @@ import { createLogger, runService } from '@herald/shared';
 import { startWorker } from '@herald/worker';
 import { ensureRedis } from './private-redis.ts';
 
-// `npm start`: the whole system in one process — one API replica and one worker.
+// `npm start`: the whole system in one process — one API replica and one worker. The worker
+// registers its metrics in the API's registry, served on the API's /metrics, and opens no
+// METRICS_PORT: one scrape target, with herald_jobs_* next to herald_sse_*, and the process
+// metrics once (herald_api_*).
 await runService('herald', async (config, logger) => {
   const stopRedis = await ensureRedis(config.REDIS_URL, logger);
-  const worker = await startWorker({ config, logger: createLogger('worker', config.LOG_LEVEL) });
   const api = await startApi({ config, logger: createLogger('api', config.LOG_LEVEL) });
+  const worker = await startWorker({ config, logger: createLogger('worker', config.LOG_LEVEL), registry: api.registry });
   logger.info(`Herald is up: open http://localhost:${config.PORT}/`);
   return {
     async close() {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { startPrivateRedis, type Logger } from '@herald/shared';
+import { redactUrl, startPrivateRedis, type Logger } from '@herald/shared';
 
 async function answers(url: string): Promise<boolean> {
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 1000, maxRetriesPerRequest: 0 });
@@ -27,7 +27,7 @@ export async function ensureRedis(url: string, logger: Logger): Promise<(() => P
   const { hostname, port } = new URL(url);
   const hasBinary = spawnSync('redis-server', ['--version']).status === 0;
   if (!LOOPBACK.has(hostname) || !hasBinary) {
-    logger.warn({ url }, 'Redis does not answer; waiting for it (install redis-server to have one started)');
+    logger.warn({ url: redactUrl(url) }, 'Redis does not answer; waiting for it (install redis-server to have one started)');
     return null;
   }
   const redis = await startPrivateRedis(Number(port || 6379));

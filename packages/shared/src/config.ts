@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { redactUrl } from './logger.ts';
 
 // Every setting of API and worker, parsed once at start-up. Both apps parse the whole set so
 // `npm start` (both in one process) and the split commands read the environment the same way.
@@ -26,6 +27,12 @@ export const configSchema = z.object({
   JOB_BACKOFF_MS: int(1_000, 0),
   JOB_LOCK_MS: int(30_000, 1000),
   SHUTDOWN_GRACE_MS: int(10_000, 0),
+  /**
+   * The worker's own HTTP server for GET /metrics and GET /healthz, on HOST (0: any free port).
+   * Only `npm run start:worker` opens it; `npm start` serves the worker's metrics on the API's
+   * /metrics instead.
+   */
+  METRICS_PORT: int(9091, 0, 65535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -43,7 +50,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]);
-    return `${name}=${JSON.stringify(env[name])}: ${issue.message}`;
+    // A URL may carry a password; the message names the variable without showing it.
+    const value = name === 'REDIS_URL' && env[name] !== undefined ? redactUrl(env[name]) : env[name];
+    return `${name}=${JSON.stringify(value)}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }

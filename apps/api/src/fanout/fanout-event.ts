@@ -7,6 +7,21 @@ export interface FanoutEvent {
   readonly position: StreamId;
   readonly terminal: boolean;
   readonly frame: Buffer;
+  /** When the worker published it (the event's `ts`, ms epoch), or null if it has none. */
+  readonly ts: number | null;
+}
+
+const TS_FIELD = '"ts":';
+
+/**
+ * The event's `ts` without parsing its JSON: the publisher writes it as the last field, and the
+ * text `"ts":` cannot occur inside a JSON string (its quotes would be escaped).
+ */
+export function publishedAt(data: string): number | null {
+  const at = data.lastIndexOf(TS_FIELD);
+  if (at < 0) return null;
+  const ts = Number.parseInt(data.slice(at + TS_FIELD.length, at + TS_FIELD.length + 20), 10);
+  return Number.isFinite(ts) ? ts : null;
 }
 
 export function toFanoutEvent(event: StoredEvent): FanoutEvent | null {
@@ -17,6 +32,7 @@ export function toFanoutEvent(event: StoredEvent): FanoutEvent | null {
     position,
     terminal: isTerminal(event.status),
     frame: Buffer.from(eventFrame(event.id, event.data)),
+    ts: publishedAt(event.data),
   };
 }
 

@@ -17,6 +17,9 @@ interface Topic {
   readonly subscribed: Promise<unknown>;
 }
 
+/** Told of each event the hub fans out, once per event (not per watcher): metrics. */
+export type FanoutObserver = (event: FanoutEvent, watchers: number) => void;
+
 /**
  * The replica's one Redis subscriber, shared by all its watchers. A job's channel is subscribed
  * while at least one local watcher watches the job (reference counted by the topic's sinks) and
@@ -30,6 +33,7 @@ export class FanoutHub {
   readonly #subscriber: Redis;
   readonly #reader: EventReader;
   readonly #logger: Logger;
+  readonly #observe: FanoutObserver;
   readonly #topics = new Map<string, Topic>();
   readonly #byChannel = new Map<string, Topic>();
   #disconnected = false;
@@ -40,10 +44,11 @@ export class FanoutHub {
     this.#corked.clear();
   };
 
-  constructor(subscriber: Redis, reader: EventReader, logger: Logger) {
+  constructor(subscriber: Redis, reader: EventReader, logger: Logger, observe: FanoutObserver = () => {}) {
     this.#subscriber = subscriber;
     this.#reader = reader;
     this.#logger = logger;
+    this.#observe = observe;
     subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
     // Resync on the first 'ready' after a lost connection. (Not "every 'ready' but the first":
     // the connection may already be up when the hub is built, and then the first one it sees
@@ -107,6 +112,7 @@ export class FanoutHub {
     // Messages that arrive in one read from Redis are dispatched in one tick: cork each sink
     // once and uncork them all after the tick, so a busy job's watchers get one write per tick.
     if (this.#corked.size === 0) process.nextTick(this.#uncorkAll);
+    this.#observe(event, topic.sinks.size);
     // Sinks may leave during the loop (terminal event, cut-off): a Set iterates safely past that.
     for (const sink of topic.sinks) {
       if (!this.#corked.has(sink)) {

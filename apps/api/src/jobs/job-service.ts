@@ -81,9 +81,10 @@ export class JobService {
 
   /**
    * Cancels from any replica: the cancel key and notice reach whichever worker holds the job; a
-   * job still in the queue is removed so it never runs, and its `cancelled` event is sent here.
+   * job still in the queue is removed so it never runs, and its `cancelled` event is sent here
+   * (`removedFromQueue`: this call ended the job, so no worker will count it).
    */
-  async cancel(jobId: string): Promise<JobSnapshot> {
+  async cancel(jobId: string): Promise<{ snapshot: JobSnapshot; removedFromQueue: boolean }> {
     const { redis, queue, publisher, config } = this.#deps;
     const before = await this.snapshot(jobId);
     if (isTerminal(before.status)) throw conflict('already_finished', `The job has already ended (${before.status})`);
@@ -95,10 +96,10 @@ export class JobService {
     const job = await withinDeadline(queue.getJob(jobId));
     const state = job ? await withinDeadline(job.getState()) : 'unknown';
     const removed = job && WAITING_STATES.has(state) ? await job.remove().then(() => true, () => false) : !job;
-    if (removed) {
-      await withinDeadline(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }));
-    }
-    return this.snapshot(jobId);
+    const ended = removed
+      ? (await withinDeadline(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }))) !== null
+      : false;
+    return { snapshot: await this.snapshot(jobId), removedFromQueue: ended };
   }
 
   async #enqueue(jobId: string, data: SummarizeJobData): Promise<void> {

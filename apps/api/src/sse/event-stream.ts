@@ -7,6 +7,7 @@ import {
   parseStreamId,
   type Config,
   type EventReader,
+  type Logger,
 } from '@herald/shared';
 import { jobNotFound, serviceUnavailable } from '../errors.ts';
 import { toFanoutEvent, type FanoutEvent } from '../fanout/fanout-event.ts';
@@ -43,7 +44,8 @@ export class EventStream {
     this.#deps = deps;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest): Promise<void> {
+  /** `log` is the request's logger ({reqId}); lines about the job add its jobId. */
+  async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest, log: Logger): Promise<void> {
     const { config, reader, hub, registry, metrics } = this.#deps;
     const cursor = readCursor(req, query);
     if (this.#deps.isDraining()) {
@@ -61,10 +63,13 @@ export class EventStream {
       return;
     }
 
+    const jobLog = log.child({ jobId });
     const onEnd = (ended: SseWatcher, how: WatcherEnd): void => {
       hub.leave(jobId, ended);
       registry.delete(ended);
       metrics.streamsEnded.inc({ how });
+      if (how === 'cut-off') jobLog.warn({ how }, 'watcher cut off: too slow to read its events (it resumes from its cursor)');
+      else jobLog.debug({ how }, 'watcher ended');
     };
     const watcher = new SseWatcher(
       res,
@@ -84,6 +89,7 @@ export class EventStream {
     if (watcher.ended) return; // the client left while we read
 
     registry.add(watcher);
+    jobLog.debug({ cursor: cursor && formatStreamId(cursor), history: history.length }, 'watcher connected');
     res.socket?.setNoDelay(true);
     // Close-delimited rather than chunked: each event is one plain write of the shared buffer,
     // and the socket is freed as soon as the stream ends.

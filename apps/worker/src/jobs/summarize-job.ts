@@ -25,8 +25,9 @@ class RunStopped extends Error {}
  * One run of a summarize job: the SPEC's stages, each published as an event, paced by
  * STAGE_DELAY_MS so a person can watch. Cancellation is checked between stages and aborts
  * the pause at once. Failures propagate so BullMQ retries; the caller reports the last one.
+ * Resolves to the terminal status this run wrote, or null when the job had already ended.
  */
-export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDeps): Promise<void> {
+export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDeps): Promise<'done' | 'cancelled' | null> {
   const { jobId, data } = run;
   const { publisher, cancellation } = deps;
   const tracked = cancellation.track(jobId);
@@ -67,18 +68,20 @@ export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDe
     });
     await stage({ status: 'processing', stage: 'polishing', progress: 95, message: 'Polishing the summary' });
     await checkpoint();
-    await publisher.publish(jobId, {
+    const done = await publisher.publish(jobId, {
       status: 'done',
       stage: 'done',
       progress: 100,
       message: 'Summary ready',
       result: summary.text,
     });
+    return done ? 'done' : null;
   } catch (error) {
     if (!(error instanceof RunStopped)) throw error;
     // Cancelled, or the job already ended (e.g. cancelled while queued): the guard in the
     // publish script makes this a no-op in the second case.
-    await publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' });
+    const cancelled = await publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' });
+    return cancelled ? 'cancelled' : null;
   } finally {
     tracked.release();
   }

@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const FINAL_STATUSES = ['done', 'error', 'cancelled'] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+
+export interface WorkerMetricsOptions {
+  /**
+   * Register into this registry (whose owner serves it and collects process metrics) rather
+   * than a new one with herald_worker_ process metrics: `npm start` shares the API's.
+   */
+  readonly registry?: Registry;
+}
+
+/** Same as the API's: in `npm start` both register into one registry and share the counter. */
+function redisReconnectsCounter(registry: Registry): Counter<'connection'> {
+  const name = 'herald_redis_reconnects_total';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'connection'>;
+  return new Counter({
+    name,
+    help: "Reconnect attempts of this process's Redis connections (ioredis 'reconnecting'), by connection name",
+    labelNames: ['connection'] as const,
+    registers: [registry],
+  });
+}
+
+/** The worker's Prometheus metrics, on a registry of its own unless given one. */
+export function createWorkerMetrics(options: WorkerMetricsOptions = {}) {
+  const registry = options.registry ?? new Registry();
+  if (!options.registry) collectDefaultMetrics({ register: registry, prefix: 'herald_worker_' });
+
+  const finished = new Counter({
+    name: 'herald_jobs_finished_total',
+    help: 'Jobs this worker ended, by final status (done, error, cancelled): one per job, when its terminal event is written',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'herald_job_duration_seconds',
+    help: 'From submission to the final event (queue wait, runs and retries included), by final status',
+    labelNames: ['status'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [registry],
+  });
+  for (const status of FINAL_STATUSES) {
+    finished.inc({ status }, 0);
+    duration.zero({ status });
+  }
+
+  return {
+    registry,
+    finished,
+    duration,
+    active: new Gauge({
+      name: 'herald_jobs_active',
+      help: 'Jobs this worker is running now (at most WORKER_CONCURRENCY)',
+      registers: [registry],
+    }),
+    redisReconnects: redisReconnectsCounter(registry),
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

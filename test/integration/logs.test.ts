@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startApi, type RunningApi } from '@herald/api';
+import { ConfigError, createLogger, loadConfig, redactUrl } from '@herald/shared';
+import { startWorker, type RunningWorker } from '@herald/worker';
+import { runEntry } from '../support/child.ts';
+import { freePort } from '../support/free-port.ts';
+import { request, submit } from '../support/http.ts';
+import { SseClient } from '../support/sse-client.ts';
+
+// Log hygiene: JSON lines, a request id on request lines, the job id on job lines — and never
+// the submitted text, the summary, or the Redis password.
+
+const MARKER = 'Quokkazebrine';
+const TEXT = [
+  `The ${MARKER} colony lives on a small island with steep cliffs and warm winds.`,
+  `Every ${MARKER} gathers seeds at dawn and stores them in long tunnels under the grass.`,
+  `Visitors rarely see a ${MARKER} because the animals hide from boats and loud voices.`,
+  `Scientists count each ${MARKER} burrow twice a year to follow how the colony grows.`,
+].join(' ');
+const ACL_USER = 'herald-log-test';
+const PASSWORD = 'Pw-s3cret-LOGTEST-91';
+
+interface LogLine {
+  level: string;
+  time: string;
+  component: string;
+  msg: string;
+  reqId?: string;
+  jobId?: string;
+  attempt?: number;
+  [field: string]: unknown;
+}
+
+let admin: Redis;
+let api: RunningApi;
+let worker: RunningWorker;
+const raw: string[] = [];
+const lines = (): LogLine[] => raw.map((line) => JSON.parse(line) as LogLine);
+
+beforeAll(async () => {
+  const shared = new URL(inject('redisUrl'));
+  admin = new Redis(inject('redisUrl'));
+  await admin.flushall();
+  await admin.call('ACL', 'SETUSER', ACL_USER, 'reset', 'on', `>${PASSWORD}`, '~*', '&*', '+@all');
+  const config = loadConfig({
+    REDIS_URL: `redis://${ACL_USER}:${PASSWORD}@${shared.host}`,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    METRICS_PORT: '0',
+    STAGE_DELAY_MS: '0',
+    LOG_LEVEL: 'trace',
+  });
+  const destination = {
+    write(chunk: string) {
+      raw.push(...chunk.split('\n').filter((line) => line !== ''));
+    },
+  };
+  worker = await startWorker({ config, logger: createLogger('worker', config.LOG_LEVEL, destination) });
+  api = await startApi({ config, logger: createLogger('api', config.LOG_LEVEL, destination) });
+});
+
+afterAll(async () => {
+  await api?.close();
+  await worker?.close();
+  await admin.call('ACL', 'DELUSER', ACL_USER);
+  admin.disconnect();
+});
+
+describe('logs of a job run through API and worker', () => {
+  let jobId: string;
+  let summary: string;
+  let watchRequestId: string;
+
+  beforeAll(async () => {
+    const submitted = await submit(api.url, TEXT, { maxSentences: 2 }, { 'X-Request-Id': 'hygiene-req.1' });
+    expect(submitted.status).toBe(202);
+    expect(submitted.headers.get('x-request-id')).toBe('hygiene-req.1');
+    jobId = submitted.body.jobId;
+    // An id that is not sane is replaced, not echoed.
+    const watcher = await SseClient.open(`${api.url}/v1/jobs/${jobId}/events`, { 'X-Request-Id': 'not sane: {"x":1}' }).finished(15_000);
+    watchRequestId = watcher.headers.get('x-request-id') ?? '';
+    const done = watcher.events.at(-1)!.json;
+    expect(done.status).toBe('done');
+    summary = String(done.result);
+    expect(summary).toContain(MARKER);
+    // Requests the API turns away, with the text in their bodies.
+    expect((await request(`${api.url}/v1/jobs`, { json: { text: TEXT, extra: true } })).status).toBe(400);
+    expect((await request(`${api.url}/v1/jobs`, { body: `{"text": "${TEXT}"`, headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    expect((await request(`${api.url}/v1/jobs`, { body: TEXT, headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    // A snapshot (which carries the result) and the metrics.
+    expect((await request(`${api.url}/v1/jobs/${jobId}`)).body.result).toBe(summary);
+    expect((await request(`${api.url}/metrics`)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the last 'request completed' lines
+  });
+
+  it('are JSON lines with level, time, component and msg', () => {
+    expect(raw.length).toBeGreaterThan(5);
+    for (const line of lines()) {
+      expect(typeof line.level).toBe('string');
+      expect(Number.isNaN(Date.parse(line.time))).toBe(false);
+      expect(['api', 'worker']).toContain(line.component);
+      expect(typeof line.msg).toBe('string');
+    }
+  });
+
+  it('never hold the text, the summary or the Redis password', () => {
+    for (const line of raw) {
+      expect(line).not.toContain(MARKER);
+      expect(line).not.toContain(summary);
+      expect(line).not.toContain(PASSWORD);
+    }
+  });
+
+  it('give every request line its request id, echoed in X-Request-Id', () => {
+    expect(watchRequestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const completed = lines().filter((line) => line.msg === 'request completed');
+    expect(completed.length).toBeGreaterThanOrEqual(6);
+    for (const line of completed) {
+      expect(line.component).toBe('api');
+      expect(typeof line.reqId).toBe('string');
+      expect(line.path).not.toContain('?');
+    }
+    expect(completed.find((line) => line.reqId === 'hygiene-req.1')).toMatchObject({ method: 'POST', path: '/v1/jobs', status: 202 });
+    expect(completed.find((line) => line.reqId === watchRequestId)).toMatchObject({ method: 'GET', path: `/v1/jobs/${jobId}/events`, status: 200 });
+  });
+
+  it('give every line about a job its job id (and the request id in the API, the attempt in the worker)', () => {
+    const all = lines();
+    const aboutJobs = all.filter((line) => /^(job|watcher)\b/.test(line.msg));
+    expect(aboutJobs.length).toBeGreaterThanOrEqual(5);
+    for (const line of aboutJobs) {
+      expect(line.jobId, line.msg).toBe(jobId);
+      if (line.component === 'api') expect(typeof line.reqId, line.msg).toBe('string');
+      else expect(line.attempt, line.msg).toBe(1);
+    }
+    expect(all.find((line) => line.msg === 'job submitted')).toMatchObject({ component: 'api', reqId: 'hygiene-req.1', jobId, chars: TEXT.length });
+    expect(all.find((line) => line.msg === 'watcher connected')).toMatchObject({ reqId: watchRequestId, jobId });
+    expect(all.find((line) => line.msg === 'watcher ended')).toMatchObject({ reqId: watchRequestId, jobId, how: 'completed' });
+    expect(all.find((line) => line.msg === 'job started')).toMatchObject({ component: 'worker', jobId, attempt: 1 });
+    expect(all.find((line) => line.msg === 'job finished')).toMatchObject({ component: 'worker', jobId, attempt: 1, status: 'done' });
+  });
+});
+
+describe('the Redis password', () => {
+  it('is redacted from URLs and from configuration errors', () => {
+    expect(redactUrl(`redis://user:${PASSWORD}@host:6379/0`)).toBe('redis://***@host:6379/0');
+    expect(redactUrl(`rediss://:${PASSWORD}@host`)).toBe('rediss://***@host');
+    expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    let error: unknown;
+    try {
+      loadConfig({ REDIS_URL: `http://user:${PASSWORD}@host:6379` });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain('REDIS_URL=');
+    expect((error as Error).message).not.toContain(PASSWORD);
+  });
+
+  it("is not in npm start's line about a Redis that does not answer", async () => {
+    const child = runEntry('apps/standalone/src/main.ts', {
+      // TEST-NET-3: nothing answers, and it is not this machine, so no private Redis is started.
+      REDIS_URL: `redis://${ACL_USER}:${PASSWORD}@203.0.113.7:6379`,
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!child.output().includes('Redis does not answer') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(child.output()).toContain('redis://***@203.0.113.7:6379');
+      expect(child.output()).not.toContain(PASSWORD);
+    } finally {
+      child.process.kill('SIGKILL');
+      await child.exited();
+    }
+  });
+});
