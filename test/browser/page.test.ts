@@ -1,0 +1,360 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findServingReplica, startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { request, submit } from '../support/http.ts';
+import { SseClient } from '../support/sse-client.ts';
+import { BEES } from '../support/texts.ts';
+
+/**
+ * The demo page in a real browser — Debian's chromium driven by playwright-core — talking to
+ * real API replica and worker processes through nginx, as a user's browser would.
+ */
+
+const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+const haveNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
+if (!haveChromium) console.warn(`[herald tests] browser tests skipped: no chromium at ${CHROMIUM} (apt-get install chromium)`);
+if (!haveNginx) console.warn('[herald tests] browser tests skipped: no nginx on the PATH (apt-get install nginx-light)');
+
+const SCREENSHOT = new URL('../../docs/page-finished.png', import.meta.url).pathname;
+/** Each stage, exactly once, in order: what a finished job's stage log must show. */
+const STAGES = ['queued', 'received', 'analyzing', 'summarizing', 'polishing', 'done'];
+const MAX_TEXT_CHARS = 2000;
+const SSE_RETRY_MS = 1000;
+
+const sel = (testId: string): string => `[data-testid="${testId}"]`;
+/** An expression evaluated in the page (a string: the tests are type-checked without the DOM lib). */
+const inPage = <T>(page: Page, expression: string): Promise<T> => page.evaluate(expression) as Promise<T>;
+
+interface Opened {
+  readonly page: Page;
+  /** Every request for a job's event stream the page made, in order. */
+  readonly streamRequests: string[];
+  /** Uncaught page errors, CSP violations, and requests to anywhere but the cluster. */
+  readonly problems: string[];
+}
+
+describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through nginx', () => {
+  let cluster: TestCluster;
+  let browser: Browser;
+  const contexts: { close(): Promise<unknown> }[] = [];
+
+  beforeAll(async () => {
+    // Both at once; whichever started is stopped by afterAll even when the other failed.
+    const [startedCluster, launched] = await Promise.allSettled([
+      startTestCluster({
+        redisUrl: inject('redisUrl'),
+        apiReplicas: 3,
+        workers: 2,
+        // Paced so a person — and a test killing a replica — has time to watch each stage.
+        env: { STAGE_DELAY_MS: '600', SSE_RETRY_MS: String(SSE_RETRY_MS), MAX_TEXT_CHARS: String(MAX_TEXT_CHARS) },
+      }),
+      // launch() gives every browser a fresh temporary profile of its own (--user-data-dir is
+      // playwright's to set), removed again by close().
+      chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+          '--disable-component-update', '--disable-sync', '--no-first-run',
+        ],
+      }),
+    ]);
+    if (startedCluster.status === 'fulfilled') cluster = startedCluster.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    if (startedCluster.status === 'rejected') throw startedCluster.reason;
+    if (launched.status === 'rejected') throw launched.reason;
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await cluster?.stop();
+  });
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((context) => context.close()));
+  });
+
+  async function open(path: string, options: BrowserContextOptions = {}): Promise<Opened> {
+    const context = await browser.newContext({ viewport: { width: 900, height: 700 }, ...options });
+    contexts.push(context);
+    const page = await context.newPage();
+    const streamRequests: string[] = [];
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) problems.push(`CSP: ${message.text()}`);
+    });
+    page.on('request', (req) => {
+      const url = req.url();
+      if (!url.startsWith(`${cluster.url}/`) && !url.startsWith('data:')) problems.push(`external request: ${url}`);
+      if (/\/v1\/jobs\/[^/]+\/events/.test(url)) streamRequests.push(url);
+    });
+    await page.goto(`${cluster.url}${path}`);
+    return { page, streamRequests, problems };
+  }
+
+  const jobIdOf = (page: Page): string => {
+    const match = /^\/jobs\/([^/]+)$/.exec(new URL(page.url()).pathname);
+    if (!match?.[1]) throw new Error(`not on a job's page: ${page.url()}`);
+    return decodeURIComponent(match[1]);
+  };
+
+  const stageLog = (page: Page): Promise<{ stage: string; id: string; progress: number }[]> =>
+    page.$$eval(`${sel('stage-log')} li`, (items) =>
+      items.map((li) => ({ stage: li.dataset.stage ?? '', id: li.dataset.eventId ?? '', progress: Number(li.dataset.progress) })),
+    );
+
+  const connectionHistory = (page: Page): Promise<string> =>
+    page.getAttribute(sel('connection'), 'data-history').then((history) => history ?? '');
+
+  const waitForStatus = (page: Page, status: string, timeout = 20_000): Promise<unknown> =>
+    page.waitForSelector(`${sel('job')}[data-status="${status}"]`, { state: 'attached', timeout });
+
+  /** The whole history as the server keeps it (the stream of a finished job, from its start). */
+  async function serverHistory(jobId: string): Promise<{ stage: string; id: string }[]> {
+    const client = await SseClient.open(`${cluster.url}/v1/jobs/${jobId}/events`).finished();
+    return client.events.map((event) => ({ stage: String(event.json.stage ?? event.json.status), id: event.id ?? '' }));
+  }
+
+  async function watchersEverywhere(): Promise<number> {
+    const counts = await Promise.all(
+      cluster.replicas.map(async (replica) => {
+        const text = await fetch(`${replica.url}/metrics`).then((r) => r.text(), () => '');
+        return Number(/^herald_sse_watchers(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  it('submits a text, fills the bar to 100% stage by stage, shows the summary, and closes its stream', async () => {
+    const { page, streamRequests, problems } = await open('/');
+    await expect(page.title()).resolves.toMatch(/Herald/);
+    await page.fill(sel('text'), BEES);
+    await page.click(sel('submit'));
+
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    const jobId = jobIdOf(page);
+    await expect(page.textContent(sel('job-id'))).resolves.toBe(jobId);
+    // Live while it runs: the bar moves before the end.
+    await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 10_000 });
+    await page.waitForFunction(`(() => {
+      const now = Number(document.querySelector('[role=progressbar]').getAttribute('aria-valuenow'));
+      return now > 0 && now < 100;
+    })()`);
+    await expect(page.isVisible(sel('cancel'))).resolves.toBe(true);
+
+    await waitForStatus(page, 'done');
+    await expect(page.getAttribute(sel('progress'), 'aria-valuenow')).resolves.toBe('100');
+    await expect(page.textContent(sel('percent'))).resolves.toBe('100%');
+    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    expect(snapshot.body).toMatchObject({ status: 'done', progress: 100 });
+    expect(snapshot.body.result.length).toBeGreaterThan(0);
+    await expect(page.isVisible(sel('result'))).resolves.toBe(true);
+    await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
+    await expect(page.isVisible(sel('cancel'))).resolves.toBe(false);
+
+    const log = await stageLog(page);
+    expect(log.map((entry) => entry.stage)).toEqual(STAGES);
+    expect(log.map((entry) => entry.id)).toEqual((await serverHistory(jobId)).map((event) => event.id));
+    expect(log.map((entry) => entry.progress)).toEqual([...log.map((entry) => entry.progress)].sort((a, b) => a - b));
+    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${cluster.url}/jobs/${jobId}`);
+
+    if (process.env.HERALD_SCREENSHOT === '1') {
+      mkdirSync(dirname(SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true, animations: 'disabled', caret: 'hide' });
+      console.log(`[herald tests] screenshot written to ${SCREENSHOT}`);
+    }
+
+    // The page closed its EventSource after the terminal event: no reconnect (which would get
+    // a 204) once the retry delay has passed, and no watcher left on any replica.
+    expect(await connectionHistory(page)).toBe('connecting live closed');
+    await expect(page.isVisible(sel('connection'))).resolves.toBe(false);
+    await page.waitForTimeout(SSE_RETRY_MS * 1.5);
+    expect(streamRequests).toHaveLength(1);
+    await expect.poll(watchersEverywhere).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('shows "reconnecting…" when the replica serving its stream dies, then resumes with every stage exactly once', async () => {
+    const { page, streamRequests, problems } = await open('/');
+    await page.fill(sel('text'), BEES);
+    await page.click(sel('submit'));
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    const jobId = jobIdOf(page);
+    await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
+
+    const serving = await findServingReplica(cluster);
+    expect(await page.getAttribute(sel('job'), 'data-status')).toBe('processing');
+    const killedAt = Date.now();
+    await serving.kill();
+    try {
+      await page.waitForSelector(`${sel('connection')}[data-state="reconnecting"]`, { timeout: 5_000 });
+      await expect(page.textContent(sel('connection'))).resolves.toBe('reconnecting…');
+      await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 10_000 });
+      const resumedAfterMs = Date.now() - killedAt;
+      await waitForStatus(page, 'done');
+
+      const log = await stageLog(page);
+      expect(log.map((entry) => entry.stage)).toEqual(STAGES);
+      const history = await serverHistory(jobId);
+      expect(log.map((entry) => entry.id)).toEqual(history.map((event) => event.id));
+      expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
+      // The browser reconnected by itself, resuming after the last event it had (Last-Event-ID).
+      expect(streamRequests.length).toBeGreaterThanOrEqual(2);
+      const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+      await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
+      expect(problems).toEqual([]);
+      console.log(`[herald tests] page resumed ${resumedAfterMs} ms after ${serving.name} was killed`);
+    } finally {
+      await serving.start();
+    }
+  });
+
+  it('keeps trying by itself while every replica is down (EventSource gives up on a 502), and finishes once they are back', async () => {
+    const { page, streamRequests, problems } = await open('/');
+    await page.fill(sel('text'), BEES);
+    await page.click(sel('submit'));
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    const jobId = jobIdOf(page);
+    await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
+
+    await Promise.all(cluster.replicas.map((replica) => replica.kill()));
+    let restartedAt = 0;
+    try {
+      await page.waitForSelector(`${sel('connection')}[data-state="reconnecting"]`, { timeout: 5_000 });
+      // nginx answers 502 to the browser's own reconnect, which ends EventSource for good: from
+      // here on only the page's own retries can bring the stream back.
+      await expect.poll(() => streamRequests.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+      await expect(page.getAttribute(sel('connection'), 'data-state')).resolves.toBe('reconnecting');
+    } finally {
+      await Promise.all(cluster.replicas.map((replica) => replica.start()));
+      restartedAt = Date.now();
+    }
+    await waitForStatus(page, 'done', 30_000);
+    console.log(`[herald tests] page finished ${Date.now() - restartedAt} ms after the replicas were back, after ${streamRequests.length} stream requests`);
+    const log = await stageLog(page);
+    expect(log.map((entry) => entry.stage)).toEqual(STAGES);
+    expect(log.map((entry) => entry.id)).toEqual((await serverHistory(jobId)).map((event) => event.id));
+    expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
+    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
+    expect(problems).toEqual([]);
+  });
+
+  it('cancels a running job from its button and shows the cancelled state', async () => {
+    const { page, problems } = await open('/');
+    await page.fill(sel('text'), BEES);
+    await page.click(sel('submit'));
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    const jobId = jobIdOf(page);
+    await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
+
+    await page.click(sel('cancel'));
+    await waitForStatus(page, 'cancelled', 5_000);
+    // The button went away; the keyboard focus did not get lost with it.
+    expect(await inPage(page, 'document.activeElement.id')).toBe('job-title');
+    await expect(page.isVisible(sel('cancelled'))).resolves.toBe(true);
+    await expect(page.isVisible(sel('cancel'))).resolves.toBe(false);
+    await expect(page.isVisible(sel('result-box'))).resolves.toBe(false);
+    await expect(page.textContent(sel('status'))).resolves.toBe('cancelled');
+    const log = await stageLog(page);
+    expect(log.at(-1)?.stage).toBe('cancelled');
+    expect(log.map((entry) => entry.stage)).toEqual([...STAGES.slice(0, log.length - 1), 'cancelled']);
+    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    expect(snapshot.body.status).toBe('cancelled');
+    expect(await connectionHistory(page)).toMatch(/ closed$/);
+    expect(problems).toEqual([]);
+  });
+
+  it("shows the server's own message for an empty text and for a text that is too long", async () => {
+    const { page, problems } = await open('/');
+    for (const text of ['   ', 'x'.repeat(MAX_TEXT_CHARS + 1)]) {
+      const direct = await submit(cluster.url, text, { maxSentences: 3 });
+      expect([400, 413]).toContain(direct.status);
+      const message: string = direct.body.error.message;
+      expect(message.length).toBeGreaterThan(0);
+      const details = ((direct.body.error.details ?? []) as { message: string }[])
+        .map((detail) => detail.message)
+        .filter((detail) => detail !== message);
+
+      await page.fill(sel('text'), text);
+      await page.click(sel('submit'));
+      await page.waitForSelector(`${sel('problem')}:visible`);
+      await page.waitForFunction(`document.querySelector('${sel('problem-message')}').textContent === ${JSON.stringify(message)}`);
+      const shownDetails = await page.$$eval(`${sel('problem-details')} li`, (items) => items.map((li) => li.textContent ?? ''));
+      expect(shownDetails).toHaveLength(details.length);
+      details.forEach((detail, i) => expect(shownDetails[i]).toContain(detail));
+      expect(new URL(page.url()).pathname).toBe('/');
+      await expect(page.isVisible(sel('job'))).resolves.toBe(false);
+    }
+    // A good text afterwards clears the message.
+    await page.fill(sel('text'), BEES);
+    await page.click(sel('submit'));
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    await expect(page.isVisible(sel('problem'))).resolves.toBe(false);
+    expect(problems).toEqual([]);
+  });
+
+  it('opened at /jobs/{id} of a finished job, shows its summary; an unknown id shows "not found"', async () => {
+    const submitted = await submit(cluster.url, BEES, { maxSentences: 2 });
+    expect(submitted.status).toBe(202);
+    const jobId: string = submitted.body.jobId;
+    await SseClient.open(`${cluster.url}/v1/jobs/${jobId}/events`).finished(20_000);
+    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    expect(snapshot.body.status).toBe('done');
+
+    const finished = await open(`/jobs/${jobId}`);
+    await waitForStatus(finished.page, 'done', 10_000);
+    await expect(finished.page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
+    await expect(finished.page.getAttribute(sel('progress'), 'aria-valuenow')).resolves.toBe('100');
+    expect((await stageLog(finished.page)).map((entry) => entry.stage)).toEqual(STAGES);
+    await expect(finished.page.isVisible(sel('cancel'))).resolves.toBe(false);
+    expect(finished.problems).toEqual([]);
+
+    const unknown = await open('/jobs/no-such-job-0000000000');
+    await unknown.page.waitForSelector(`${sel('not-found')}:visible`, { timeout: 10_000 });
+    await expect(unknown.page.textContent(sel('not-found'))).resolves.toContain('no-such-job-0000000000');
+    await expect(unknown.page.isVisible(sel('job'))).resolves.toBe(false);
+    expect(unknown.streamRequests).toEqual([]);
+    expect(unknown.problems).toEqual([]);
+  });
+
+  it('works from the keyboard: Tab to the text box, type, Ctrl+Enter submits', async () => {
+    const { page, problems } = await open('/');
+    for (let i = 0; i < 5; i += 1) {
+      if ((await inPage(page, 'document.activeElement.id')) === 'text') break;
+      await page.keyboard.press('Tab');
+    }
+    expect(await inPage(page, 'document.activeElement.id')).toBe('text');
+    // The focus is visible.
+    expect(await inPage(page, 'getComputedStyle(document.activeElement).outlineStyle')).not.toBe('none');
+    await page.keyboard.type('Bees make honey. Bees live in hives. Honey is sweet.');
+    await expect(page.textContent(sel('count'))).resolves.toBe('52');
+    await page.keyboard.press('Control+Enter');
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    await waitForStatus(page, 'done');
+    // Back returns to the empty start page; forward watches the job again.
+    await page.goBack();
+    await page.waitForSelector(sel('job'), { state: 'hidden' });
+    expect(new URL(page.url()).pathname).toBe('/');
+    await page.goForward();
+    await waitForStatus(page, 'done', 10_000);
+    expect(problems).toEqual([]);
+  });
+
+  it('fits a 375 px phone screen without sideways scrolling', async () => {
+    const { page, problems } = await open('/', { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const overflow = (): Promise<number> => inPage(page, 'document.documentElement.scrollWidth');
+    expect(await overflow()).toBeLessThanOrEqual(375);
+    await page.fill(sel('text'), BEES);
+    await page.tap(sel('submit'));
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    await waitForStatus(page, 'done');
+    expect(await overflow()).toBeLessThanOrEqual(375);
+    // Readable: the text is not shrunk to fit a desktop layout.
+    expect(await inPage(page, 'parseFloat(getComputedStyle(document.body).fontSize)')).toBeGreaterThanOrEqual(16);
+    expect(await inPage(page, 'innerWidth')).toBe(375);
+    expect(problems).toEqual([]);
+  });
+});
