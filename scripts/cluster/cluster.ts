@@ -77,7 +77,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       started.push(service);
       apis.push(Object.assign(service, { url }));
     }
-    nginx = await startNginx({ listenPort: options.port, upstreamPorts: options.apiPorts, runtimeDir: options.runtimeDir });
+    nginx = await startNginx(
+      { listenPort: options.port, upstreamPorts: options.apiPorts, runtimeDir: options.runtimeDir },
+      options.output === 'files' ? join(options.runtimeDir, 'nginx-error.log') : undefined,
+    );
     return { url: `http://127.0.0.1:${options.port}`, apis, workers, stop: stopAll };
   } catch (error) {
     await stopAll();

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The load balancer's config: the very file docker-compose mounts. */
@@ -43,8 +43,11 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-/** Debian's nginx in the foreground, as a child of this process, on the rendered config. */
-export async function startNginx(layout: NginxLayout, binary = 'nginx'): Promise<RunningNginx> {
+/**
+ * Debian's nginx in the foreground, as a child of this process, on the rendered config. Its
+ * error log goes to this terminal, or to `errorLog` when given.
+ */
+export async function startNginx(layout: NginxLayout, errorLog?: string, binary = 'nginx'): Promise<RunningNginx> {
   mkdirSync(layout.runtimeDir, { recursive: true });
   const configPath = join(layout.runtimeDir, 'nginx.conf');
   writeFileSync(configPath, renderNginxConfig(readFileSync(NGINX_CONFIG, 'utf8'), layout));
@@ -53,8 +56,9 @@ export async function startNginx(layout: NginxLayout, binary = 'nginx'): Promise
   });
   let errors = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    errors += chunk;
-    process.stderr.write(chunk);
+    errors = (errors + chunk).slice(-4096); // only read to explain a failed start
+    if (errorLog) appendFileSync(errorLog, chunk);
+    else process.stderr.write(chunk);
   });
   const spawned = once(child, 'spawn').then(
     () => null,

@@ -1,0 +1,92 @@
+import { spawnSync } from 'node:child_process';
+import { EventSource } from 'eventsource';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { isTerminal } from '@herald/shared';
+import { expectExactHistory } from '../support/assertions.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { submit } from '../support/http.ts';
+import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
+import { BEES } from '../support/texts.ts';
+
+// deploy/nginx/nginx.conf in front of real replica processes (npm run cluster's topology): what
+// the load balancer must do for SSE, checked through it.
+const haveNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
+if (!haveNginx) console.warn('[herald tests] load-balancer tests skipped: no nginx on the PATH (apt-get install nginx-light)');
+
+async function watchers(url: string): Promise<number> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  return Number(/^herald_sse_watchers (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+describe.skipIf(!haveNginx)('the nginx load balancer', () => {
+  let cluster: TestCluster;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    redis = new Redis(inject('redisUrl'));
+    await redis.flushall();
+    // Stages 800 ms apart: a job stays live long enough to be watched from three replicas.
+    cluster = await startTestCluster({ redisUrl: inject('redisUrl'), apiReplicas: 3, workers: 1, env: { STAGE_DELAY_MS: '800' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    redis?.disconnect();
+  });
+
+  it('spreads watchers round robin, no stickiness, and streams each event as it happens', async () => {
+    const { body } = await submit(cluster.url, BEES);
+    // The same client, three times: round robin puts each stream on another replica.
+    const clients = [0, 1, 2].map(() => SseClient.open(`${cluster.url}/v1/jobs/${body.jobId}/events`, { 'Accept-Encoding': 'gzip' }));
+    await Promise.all(clients.map((client) => client.waitFor((c) => c.events.length > 0)));
+    expect(await Promise.all(cluster.replicas.map((replica) => watchers(replica.url)))).toEqual([1, 1, 1]);
+
+    // Unbuffered and uncompressed: the first events are here while the job is still running.
+    const first = clients[0]!;
+    expect(first.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(first.headers.get('content-encoding')).toBeNull();
+    expect(isTerminal(first.events.at(-1)!.json.status)).toBe(false);
+
+    await Promise.all(clients.map((client) => client.finished(15_000)));
+    for (const client of clients) await expectExactHistory(redis, body.jobId, client.events);
+  });
+
+  it('keeps a plain EventSource coming back while no replica can serve it, then resumes it exactly', async () => {
+    const { body } = await submit(cluster.url, BEES);
+    const events: ReceivedEvent[] = [];
+    let errors = 0;
+    const source = new EventSource(`${cluster.url}/v1/jobs/${body.jobId}/events`);
+    source.onerror = () => {
+      errors += 1;
+    };
+    const finished = new Promise<void>((resolve) => {
+      source.onmessage = (message) => {
+        const json = JSON.parse(message.data);
+        events.push({ id: message.lastEventId, data: message.data, json });
+        if (isTerminal(json.status)) {
+          source.close();
+          resolve();
+        }
+      };
+    });
+    await expect.poll(() => events.length, { timeout: 10_000 }).toBeGreaterThan(1);
+
+    await Promise.all(cluster.replicas.map((replica) => replica.kill()));
+    // Every replica is down: the stream route answers an empty stream with a retry hint rather
+    // than a 502, which would end a browser's EventSource for good.
+    const meanwhile = await fetch(`${cluster.url}/v1/jobs/${body.jobId}/events`);
+    expect(meanwhile.status).toBe(200);
+    expect(meanwhile.headers.get('content-type')).toContain('text/event-stream');
+    expect(await meanwhile.text()).toBe('retry: 3000\n\n');
+    // …while other routes keep their honest error.
+    expect((await fetch(`${cluster.url}/v1/jobs/${body.jobId}`)).status).toBe(502);
+
+    await expect.poll(() => errors, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    expect(source.readyState).not.toBe(EventSource.CLOSED);
+    await Promise.all(cluster.replicas.map((replica) => replica.start()));
+
+    await finished;
+    await expectExactHistory(redis, body.jobId, events);
+  }, 60_000);
+});
