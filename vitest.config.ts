@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -18,6 +19,9 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 30_000,
           hookTimeout: 30_000,
+          // The projects that start processes take turns: on a 2-core machine, timing-sensitive
+          // tests (kills, reconnects) must not share the CPU with a docker build or a browser.
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -28,6 +32,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 300_000,
+          sequence: { groupOrder: 3 },
         },
       },
       {
@@ -40,6 +45,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
