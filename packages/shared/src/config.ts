@@ -7,6 +7,12 @@ import { redactUrl } from './logger.ts';
 const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+/** A comma-separated list; blanks around items and empty items are dropped. */
+const list = z
+  .string()
+  .default('')
+  .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item !== ''));
+
 export const configSchema = z.object({
   REDIS_URL: z
     .string()
@@ -34,7 +40,28 @@ export const configSchema = z.object({
    */
   METRICS_PORT: int(9091, 0, 65535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // Access (docs/security.md). Auth is on when API_KEYS or API_KEYS_FILE names at least one key.
+  API_KEYS: list,
+  /** One key per line (# comments and blank lines ignored); read once at start-up. */
+  API_KEYS_FILE: z.string().min(1).optional(),
+  /** Signs watch tokens; every replica needs the same one. Required when auth is on. */
+  WATCH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  WATCH_TOKEN_TTL_SECONDS: int(3_600, 10, 7 * 86_400),
+  /** Origins allowed to call the API from a browser; `*` only while auth is off. */
+  CORS_ORIGINS: list,
+  /** Peers whose X-Forwarded-For is believed: IPs, CIDRs, or loopback/linklocal/uniquelocal. */
+  TRUSTED_PROXIES: list,
+
+  // Limits shared by all replicas through Redis (0 turns one off).
+  SUBMIT_RATE_PER_KEY: int(600, 0),
+  SUBMIT_RATE_PER_IP: int(120, 0),
+  RATE_WINDOW_SECONDS: int(60, 1, 86_400),
+  MAX_SSE_CLIENTS_PER_IP: int(1_000, 0),
 });
+
+/** Variables whose values never appear in a message, even a wrong one. */
+const SECRET_VARIABLES = new Set(['API_KEYS', 'WATCH_TOKEN_SECRET']);
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -46,13 +73,35 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "unset", as in most shells' `FOO= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = configSchema.safeParse(present);
+  const parsed = configSchema.superRefine(accessRules).safeParse(present);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]);
+    if (SECRET_VARIABLES.has(name)) return `${name}: ${issue.message}`;
     // A URL may carry a password; the message names the variable without showing it.
     const value = name === 'REDIS_URL' && env[name] !== undefined ? redactUrl(env[name]) : env[name];
     return `${name}=${JSON.stringify(value)}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}
+
+/** Whether submitting and managing jobs needs an API key. */
+export const authEnabled = (config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>): boolean =>
+  config.API_KEYS.length > 0 || config.API_KEYS_FILE !== undefined;
+
+const ORIGIN = /^https?:\/\/[^/\s]+$/;
+
+function accessRules(config: Config, ctx: z.RefinementCtx): void {
+  for (const origin of config.CORS_ORIGINS) {
+    if (origin !== '*' && !ORIGIN.test(origin)) {
+      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: `${JSON.stringify(origin)} is not an origin like https://app.example.com` });
+    }
+  }
+  if (!authEnabled(config)) return;
+  if (config.WATCH_TOKEN_SECRET === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['WATCH_TOKEN_SECRET'], message: 'is required when API_KEYS or API_KEYS_FILE is set' });
+  }
+  if (config.CORS_ORIGINS.includes('*')) {
+    ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'cannot be * when API_KEYS or API_KEYS_FILE is set' });
+  }
 }
