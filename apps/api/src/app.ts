@@ -1,5 +1,6 @@
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { Logger } from '@herald/shared';
+import type { Access } from './auth/access.ts';
 import { routeNotFound, writeError } from './errors.ts';
 import { jobRoutes } from './http/job-routes.ts';
 import { opsRoutes } from './http/ops-routes.ts';
@@ -16,15 +17,19 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly maxTextChars: number;
   readonly isDraining: () => boolean;
+  readonly access: Access;
+  /** Security and CORS headers (http/edge-headers.ts), shared with the SSE route. */
+  readonly edge: express.RequestHandler;
 }
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(deps.edge);
   app.use(pageRoutes());
   app.use(opsRoutes(deps.redis, deps.metrics.registry, deps.isDraining));
-  app.use(jobRoutes(deps.jobs, deps.metrics, deps.maxTextChars, deps.logger));
+  app.use(jobRoutes(deps.jobs, deps.access, deps.metrics, deps.maxTextChars, deps.logger));
   app.use((_req, _res, next) => next(routeNotFound()));
   app.use(errorHandler(deps.logger));
   return app;

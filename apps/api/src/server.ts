@@ -8,6 +8,7 @@ import {
   EventReader,
   QUEUE_NAME,
   bullConnection,
+  ConfigError,
   connectRedis,
   queuePrefix,
   type Config,
@@ -15,6 +16,11 @@ import {
   type Logger,
 } from '@herald/shared';
 import { createApp } from './app.ts';
+import { Access } from './auth/access.ts';
+import { ApiKeys } from './auth/api-keys.ts';
+import { WatchTokens } from './auth/watch-tokens.ts';
+import { clientIpResolver } from './http/client-ip.ts';
+import { edgeHeaders } from './http/edge-headers.ts';
 import { badRequest, clientErrorResponse, routeNotFound, writeError } from './errors.ts';
 import { matchEventsRoute } from './sse/events-route.ts';
 import { FanoutHub } from './fanout/hub.ts';
@@ -44,6 +50,8 @@ export interface RunningApi {
 }
 
 export async function startApi({ config, logger }: ApiOptions): Promise<RunningApi> {
+  const access = createAccess(config, logger);
+  const edge = edgeHeaders(config.CORS_ORIGINS);
   // Read at scrape time; they refer to what is built below.
   const metrics = createApiMetrics({
     watchers: () => registry.size,
@@ -97,8 +105,8 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     reader,
     idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
   });
-  const events = new EventStream({ config, reader, hub, registry, metrics, isDraining });
-  const app = createApp({ jobs, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining });
+  const events = new EventStream({ config, reader, hub, registry, metrics, isDraining, access });
+  const app = createApp({ jobs, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining, access, edge });
   // An Express app is also a (req, res, done) handler; its typings only show the Express types.
   const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (error?: unknown) => void) => void;
 
@@ -118,8 +126,11 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
       handle(req, res, (error) => writeError(res, error ?? routeNotFound(), (err) => log.error({ err }, 'request failed')));
       return;
     }
-    events.handle(req, res, eventsRequest, log).catch((error: unknown) => {
+    const failed = (error: unknown): void =>
       writeError(res, error, (err) => log.error({ err, jobId: eventsRequest.jobId.slice(0, 100) }, 'event stream failed'));
+    edge(req, res, (error) => {
+      if (error !== undefined) failed(error);
+      else events.handle(req, res, eventsRequest, log).catch(failed);
     });
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -165,4 +176,20 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
       logger.info('api stopped');
     },
   };
+}
+
+/** Keys, tokens and trusted proxies, checked at start-up: a bad one stops the replica here. */
+function createAccess(config: Config, logger: Logger): Access {
+  const keys = ApiKeys.fromConfig(config);
+  const tokens = config.WATCH_TOKEN_SECRET === undefined ? null : new WatchTokens(config.WATCH_TOKEN_SECRET, config.WATCH_TOKEN_TTL_SECONDS);
+  let ipOf;
+  try {
+    ipOf = clientIpResolver(config.TRUSTED_PROXIES);
+  } catch (error) {
+    throw new ConfigError(`TRUSTED_PROXIES: ${(error as Error).message}`);
+  }
+  if (!keys.enabled) {
+    logger.warn('API_KEYS is not set: anyone who can reach this replica may submit, cancel and watch jobs (docs/security.md)');
+  }
+  return new Access(keys, tokens, ipOf);
 }

@@ -1,23 +1,37 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { Logger } from '@herald/shared';
-import { HttpError } from '../errors.ts';
+import type { Access } from '../auth/access.ts';
+import { HttpError, badRequest } from '../errors.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { requestLogger } from './request-context.ts';
 
-const links = (jobId: string) => ({ self: `/v1/jobs/${jobId}`, events: `/v1/jobs/${jobId}/events` });
+/** Where to find a job; the events link carries the watch token, ready for an EventSource. */
+const links = (jobId: string, watchToken: string | null = null) => ({
+  self: `/v1/jobs/${jobId}`,
+  events: `/v1/jobs/${jobId}/events${watchToken === null ? '' : `?token=${watchToken}`}`,
+});
+
+/** `?token=` on the snapshot: at most one, of a sane length (the token's own check does the rest). */
+function queryToken(value: unknown): string | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || value.length > 512) throw badRequest('token must be a single watch token');
+  return value;
+}
 
 /** Generous enough for MAX_TEXT_CHARS characters of any kind once JSON-escaped ("\uXXXX"). */
 const bodyLimitBytes = (maxTextChars: number): number => maxTextChars * 6 + 64 * 1024;
 
 /** `logger` only for requests that did not come through the server (each has its own, with reqId). */
-export function jobRoutes(jobs: JobService, metrics: ApiMetrics, maxTextChars: number, logger: Logger): Router {
+export function jobRoutes(jobs: JobService, access: Access, metrics: ApiMetrics, maxTextChars: number, logger: Logger): Router {
   const router = Router();
   const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
 
   router.post(
     '/v1/jobs',
     (req, _res, next) => {
+      // Who before what: an unauthenticated caller learns nothing about the body's validity.
+      access.requireKey(req);
       next(req.is('application/json') ? undefined : new HttpError(415, 'unsupported_media_type', 'Send the job as application/json'));
     },
     json,
@@ -27,21 +41,30 @@ export function jobRoutes(jobs: JobService, metrics: ApiMetrics, maxTextChars: n
       if (submitted.created) metrics.jobsSubmitted.inc();
       // Never the text: its length says enough.
       requestLogger(req, logger).info(
-        { jobId: submitted.jobId, created: submitted.created, chars: (req.body as { text: string }).text.length },
+        { jobId: submitted.jobId, created: submitted.created, chars: (req.body as { text: string }).text.length, keyId: access.callerOf(req).keyId },
         submitted.created ? 'job submitted' : 'job submission replayed (Idempotency-Key)',
       );
+      const watchToken = access.watchToken(submitted.jobId);
       res
         .status(submitted.created ? 202 : 200)
         .location(links(submitted.jobId).self)
-        .json({ jobId: submitted.jobId, status: submitted.status, links: links(submitted.jobId) });
+        .json({
+          jobId: submitted.jobId,
+          status: submitted.status,
+          ...(watchToken === null ? {} : { watchToken }),
+          links: links(submitted.jobId, watchToken),
+        });
     },
   );
 
   router.get('/v1/jobs/:id', async (req, res) => {
-    res.json(await jobs.snapshot(String(req.params.id)));
+    const jobId = String(req.params.id);
+    access.requireWatcher(req, jobId, queryToken(req.query.token));
+    res.json(await jobs.snapshot(jobId));
   });
 
   router.delete('/v1/jobs/:id', async (req, res) => {
+    access.requireKey(req);
     const jobId = String(req.params.id);
     const { snapshot, removedFromQueue } = await jobs.cancel(jobId);
     if (removedFromQueue) metrics.jobsCancelledQueued.inc();

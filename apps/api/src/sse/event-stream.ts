@@ -9,7 +9,8 @@ import {
   type EventReader,
   type Logger,
 } from '@herald/shared';
-import { jobNotFound, serviceUnavailable } from '../errors.ts';
+import type { Access } from '../auth/access.ts';
+import { badRequest, jobNotFound, serviceUnavailable } from '../errors.ts';
 import { toFanoutEvent, type FanoutEvent } from '../fanout/fanout-event.ts';
 import type { FanoutHub } from '../fanout/hub.ts';
 import type { ApiMetrics } from '../metrics.ts';
@@ -28,6 +29,7 @@ export interface EventStreamDeps {
   readonly registry: WatcherRegistry;
   readonly metrics: ApiMetrics;
   readonly isDraining: () => boolean;
+  readonly access: Access;
 }
 
 const MAX_HELD_EVENTS = 1000;
@@ -46,11 +48,13 @@ export class EventStream {
 
   /** `log` is the request's logger ({reqId}); lines about the job add its jobId. */
   async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest, log: Logger): Promise<void> {
-    const { config, reader, hub, registry, metrics } = this.#deps;
+    const { config, reader, hub, registry, metrics, access } = this.#deps;
     const cursor = readCursor(req, query);
     if (this.#deps.isDraining()) {
       throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
     }
+    // Before the job is looked up: without a credential, nobody learns whether a job exists.
+    access.requireWatcher(req, jobId, readToken(query));
     if (registry.size >= config.MAX_SSE_CLIENTS) {
       throw serviceUnavailable('replica_full', 'This replica has all the watchers it can take', 2);
     }
@@ -99,4 +103,11 @@ export class EventStream {
     res.write(retryFrame(config.SSE_RETRY_MS));
     await watcher.start(history);
   }
+}
+
+/** `?token=`: what an EventSource, which cannot send headers, authenticates with. */
+function readToken(query: URLSearchParams): string | null {
+  const tokens = query.getAll('token');
+  if (tokens.length > 1 || (tokens[0]?.length ?? 0) > 512) throw badRequest('token must be a single watch token');
+  return tokens[0] ?? null;
 }

@@ -1,0 +1,260 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventSource } from 'eventsource';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ConfigError, createLogger, isTerminal, loadConfig } from '@herald/shared';
+import { startApi } from '@herald/api';
+import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
+import { expectExactHistory } from '../support/assertions.ts';
+import { request, submit } from '../support/http.ts';
+import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+
+const KEY = 'key-alpha-0123456789';
+const OTHER_KEY = 'key-bravo-0123456789';
+const SECRET = 'a-watch-token-secret-of-forty-characters!';
+const AUTH_ON = { API_KEYS: `${KEY}, ${OTHER_KEY}`, WATCH_TOKEN_SECRET: SECRET };
+const bearer = (credential: string) => ({ Authorization: `Bearer ${credential}` });
+
+function expectError(response: { status: number; body: any; headers: Headers }, status: number, code: string) {
+  expect(response.status).toBe(status);
+  expect(response.body).toMatchObject({ error: { code, message: expect.any(String) } });
+}
+
+describe('with API keys: two replicas, one secret', () => {
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), env: AUTH_ON });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  it('submits only with a valid key, and answers with a watch token bound to the job', async () => {
+    expectError(await submit(a, BEES), 401, 'unauthorized');
+    const wrong = await submit(a, BEES, undefined, bearer('key-charlie-0123456789'));
+    expectError(wrong, 401, 'unauthorized');
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer');
+    expectError(await submit(a, BEES, undefined, { Authorization: `Basic ${KEY}` }), 401, 'unauthorized');
+    // Who before what: an invalid body from an unknown caller is still a 401.
+    expectError(await request(`${a}/v1/jobs`, { json: { nope: true } }), 401, 'unauthorized');
+
+    for (const key of [KEY, OTHER_KEY]) {
+      const accepted = await submit(a, BEES, undefined, bearer(key));
+      expect(accepted.status).toBe(202);
+      const { jobId, watchToken } = accepted.body;
+      expect(watchToken).toMatch(new RegExp(`^${jobId}\\.`));
+      expect(accepted.body.links.events).toBe(`/v1/jobs/${jobId}/events?token=${watchToken}`);
+    }
+  });
+
+  it('reads a snapshot with a key or the job’s own token, from either replica', async () => {
+    const { body } = await submit(a, BEES, undefined, bearer(KEY));
+    const other = await submit(a, BEES, undefined, bearer(KEY));
+    expectError(await request(`${b}/v1/jobs/${body.jobId}`), 401, 'unauthorized');
+    expect((await request(`${b}/v1/jobs/${body.jobId}`, { headers: bearer(KEY) })).status).toBe(200);
+    expect((await request(`${b}/v1/jobs/${body.jobId}?token=${body.watchToken}`)).status).toBe(200);
+    expect((await request(`${b}/v1/jobs/${body.jobId}`, { headers: bearer(body.watchToken) })).status).toBe(200);
+    expectError(await request(`${b}/v1/jobs/${body.jobId}?token=${other.body.watchToken}`), 403, 'forbidden');
+    expectError(await request(`${b}/v1/jobs/${body.jobId}?token=a&token=b`), 400, 'invalid_request');
+    // Without a credential nobody learns whether a job exists.
+    expectError(await request(`${b}/v1/jobs/no-such-job-0123456789a`), 401, 'unauthorized');
+    expectError(await request(`${b}/v1/jobs/no-such-job-0123456789a`, { headers: bearer(KEY) }), 404, 'not_found');
+  });
+
+  it('cancels only with a key: a watch token lets you watch, not cancel', async () => {
+    const { body } = await submit(a, BEES, undefined, bearer(KEY));
+    const url = `${b}/v1/jobs/${body.jobId}`;
+    expectError(await request(url, { method: 'DELETE' }), 401, 'unauthorized');
+    expectError(await request(url, { method: 'DELETE', headers: bearer(body.watchToken) }), 401, 'unauthorized');
+    expect((await request(url, { method: 'DELETE', headers: bearer(OTHER_KEY) })).status).not.toBe(401);
+  });
+
+  it('streams with the token from the other replica, as a query (EventSource) or a bearer, or with a key', async () => {
+    const { body } = await submit(a, BEES, undefined, bearer(KEY));
+    const url = `${b}/v1/jobs/${body.jobId}/events`;
+    for (const [target, headers] of [
+      [`${url}?token=${body.watchToken}`, {}],
+      [url, bearer(body.watchToken)],
+      [url, bearer(OTHER_KEY)],
+    ] as const) {
+      const client = SseClient.open(target, headers);
+      await client.finished();
+      expect(client.status).toBe(200);
+      await expectExactHistory(system.redis, body.jobId, client.events);
+    }
+  });
+
+  it('refuses a missing, forged, expired or another job’s token', async () => {
+    const { body } = await submit(a, BEES, undefined, bearer(KEY));
+    const other = await submit(a, BEES, undefined, bearer(KEY));
+    const url = `${b}/v1/jobs/${body.jobId}/events`;
+    const [jobPart, expiry, signature] = (body.watchToken as string).split('.') as [string, string, string];
+    const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
+    const later = (parseInt(expiry, 36) + 3600).toString(36);
+    const expired = new WatchTokens(SECRET, 10).mint(body.jobId, Date.now() - 60_000);
+    const cases: [string, number, string][] = [
+      ['', 401, 'unauthorized'],
+      [`?token=${jobPart}.${expiry}.${flipped}`, 401, 'unauthorized'], // signature tampered
+      [`?token=${jobPart}.${later}.${signature}`, 401, 'unauthorized'], // expiry pushed out
+      [`?token=${other.body.jobId}.${expiry}.${signature}`, 401, 'unauthorized'], // job swapped
+      [`?token=${new WatchTokens('another-secret-of-forty-characters-long!', 60).mint(body.jobId)}`, 401, 'unauthorized'],
+      [`?token=${expired}`, 401, 'unauthorized'],
+      [`?token=${other.body.watchToken}`, 403, 'forbidden'],
+      [`?token=${'x'.repeat(600)}`, 400, 'invalid_request'],
+    ];
+    for (const [query, status, code] of cases) {
+      const response = await request(`${url}${query}`, { headers: { Accept: 'text/event-stream' } });
+      expect({ query, status: response.status }).toEqual({ query, status });
+      expectError(response, status, code);
+    }
+    expect((await request(`${url}?token=${expired}`)).body.error.message).toMatch(/expired/);
+    // An unknown job without a credential: 401, not 404.
+    expectError(await request(`${b}/v1/jobs/unknown-job-0123456789ab/events`), 401, 'unauthorized');
+  });
+
+  it('sends security headers that leave SSE intact, and no CORS without an allowlist', async () => {
+    const { body } = await submit(a, BEES, undefined, bearer(KEY));
+    const json = await fetch(`${a}/v1/jobs/${body.jobId}`, { headers: { ...bearer(KEY), Origin: 'https://evil.example' } });
+    expect(json.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(json.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(json.headers.get('access-control-allow-origin')).toBeNull();
+    const stream = SseClient.open(`${a}${body.links.events}`);
+    await stream.finished();
+    expect(stream.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(stream.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(stream.headers.get('x-accel-buffering')).toBe('no');
+    expect(stream.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
+
+describe('with API keys: a reconnecting EventSource', () => {
+  let slow: TestSystem;
+  beforeAll(async () => {
+    // Its own system: paced stages, and no other worker to race through the job.
+    slow = await startSystem({ redisUrl: inject('redisUrl'), env: { ...AUTH_ON, STAGE_DELAY_MS: '300' } });
+  });
+  afterAll(() => slow.close());
+
+  it('resumes an EventSource on the other replica with its token and its cursor', async () => {
+    const [first, second] = slow.apis as [(typeof slow.apis)[0], (typeof slow.apis)[0]];
+    const { body } = await submit(first.url, BEES, undefined, bearer(KEY));
+    const requests: { url: string; lastEventId: string | undefined; lastSeen: string | undefined }[] = [];
+    const events: ReceivedEvent[] = [];
+    // The browser's EventSource, with one twist: its reconnect is routed to the other replica,
+    // as a load balancer would once the first is gone.
+    const source = new EventSource(`${first.url}${body.links.events}`, {
+      fetch: (url, init) => {
+        const target = requests.length === 0 ? String(url) : String(url).replace(first.url, second.url);
+        requests.push({ url: target, lastEventId: init.headers['Last-Event-ID'], lastSeen: events.at(-1)?.id });
+        return fetch(target, init);
+      },
+    });
+    const done = new Promise<void>((resolve) => {
+      source.onmessage = (message) => {
+        const json = JSON.parse(message.data);
+        events.push({ id: message.lastEventId, data: message.data, json });
+        if (isTerminal(json.status)) {
+          source.close();
+          resolve();
+        }
+      };
+    });
+    await expect.poll(() => events.length).toBeGreaterThanOrEqual(2);
+    await first.close(); // drains: its watchers are told to come back, elsewhere
+    await done;
+    expect(requests.length).toBeGreaterThanOrEqual(2);
+    expect(requests[1]!.url).toBe(`${second.url}/v1/jobs/${body.jobId}/events?token=${body.watchToken}`);
+    // It resumed from exactly the last event it had, with the same token in its URL.
+    expect(requests[1]!.lastEventId).toBeDefined();
+    expect(requests[1]!.lastEventId).toBe(requests[1]!.lastSeen);
+    await expectExactHistory(slow.redis, body.jobId, events);
+  });
+});
+
+describe('CORS allowlist', () => {
+  let system: TestSystem;
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, env: { ...AUTH_ON, CORS_ORIGINS: 'https://app.example.com' } });
+  });
+  afterAll(() => system.close());
+
+  it('answers a preflight and the stream for an allowed origin, and nothing for others', async () => {
+    const url = system.apis[0]!.url;
+    const preflight = (origin: string) =>
+      fetch(`${url}/v1/jobs`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+      });
+    const allowed = await preflight('https://app.example.com');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+
+    const { body } = await submit(url, BEES, undefined, bearer(KEY));
+    const stream = SseClient.open(`${url}${body.links.events}`, { Origin: 'https://app.example.com' });
+    await stream.finished();
+    expect(stream.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(stream.events.length).toBeGreaterThan(1);
+  });
+});
+
+describe('without API keys', () => {
+  let system: TestSystem;
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1 });
+  });
+  afterAll(() => system.close());
+
+  it('is open: no key, no token needed, and no token handed out without a secret', async () => {
+    const url = system.apis[0]!.url;
+    const { status, body } = await submit(url, BEES);
+    expect(status).toBe(202);
+    expect(body.watchToken).toBeUndefined();
+    expect(body.links.events).toBe(`/v1/jobs/${body.jobId}/events`);
+    const stream = SseClient.open(`${url}${body.links.events}`);
+    await stream.finished();
+    await expectExactHistory(system.redis, body.jobId, stream.events);
+    expect((await request(`${url}/v1/jobs/${body.jobId}`)).status).toBe(200);
+  });
+});
+
+describe('access settings at start-up', () => {
+  const env = (extra: Record<string, string>) => ({ REDIS_URL: inject('redisUrl'), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...extra });
+
+  it('refuses keys without a token secret, * origins with keys, and short secrets — without echoing them', () => {
+    expect(() => loadConfig(env({ API_KEYS: KEY }))).toThrow(/WATCH_TOKEN_SECRET: is required/);
+    expect(() => loadConfig(env({ ...AUTH_ON, CORS_ORIGINS: '*' }))).toThrow(/CORS_ORIGINS=.*cannot be \*/);
+    expect(() => loadConfig(env({ CORS_ORIGINS: 'app.example.com' }))).toThrow(ConfigError);
+    let message = '';
+    try {
+      loadConfig(env({ API_KEYS: KEY, WATCH_TOKEN_SECRET: 'short-secret' }));
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/WATCH_TOKEN_SECRET: must be at least 32 characters/);
+    expect(message).not.toContain('short-secret');
+  });
+
+  it('reads keys from API_KEYS_FILE, and refuses keys too short to be secret', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-keys-'));
+    const file = join(dir, 'keys');
+    writeFileSync(file, `# operators\n${KEY}\n\n`);
+    const api = await startApi({ config: loadConfig(env({ API_KEYS_FILE: file, WATCH_TOKEN_SECRET: SECRET })), logger: silentLogger() });
+    try {
+      expect((await submit(api.url, BEES, undefined, bearer(KEY))).status).toBe(202);
+      expect((await submit(api.url, BEES, undefined, bearer(OTHER_KEY))).status).toBe(401);
+    } finally {
+      await api.close();
+    }
+    await expect(startApi({ config: loadConfig(env({ API_KEYS: 'short', WATCH_TOKEN_SECRET: SECRET })), logger: silentLogger() })).rejects.toThrow(
+      /API_KEYS: every key must be at least 16 characters/,
+    );
+  });
+});
+
+const silentLogger = () => createLogger('test', 'silent');
