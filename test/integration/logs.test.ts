@@ -9,7 +9,7 @@ import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 
 // Log hygiene: JSON lines, a request id on request lines, the job id on job lines — and never
-// the submitted text, the summary, or the Redis password.
+// the submitted text, the summary, the Redis password, the API key or the watch token.
 
 const MARKER = 'Quokkazebrine';
 const TEXT = [
@@ -20,6 +20,9 @@ const TEXT = [
 ].join(' ');
 const ACL_USER = 'herald-log-test';
 const PASSWORD = 'Pw-s3cret-LOGTEST-91';
+const API_KEY = 'Key-s3cret-LOGTEST-0042';
+const TOKEN_SECRET = 'Secret-for-watch-tokens-LOGTEST-0123456789';
+const auth = { Authorization: `Bearer ${API_KEY}` };
 
 interface LogLine {
   level: string;
@@ -50,6 +53,8 @@ beforeAll(async () => {
     METRICS_PORT: '0',
     STAGE_DELAY_MS: '0',
     LOG_LEVEL: 'trace',
+    API_KEYS: API_KEY,
+    WATCH_TOKEN_SECRET: TOKEN_SECRET,
   });
   const destination = {
     write(chunk: string) {
@@ -71,25 +76,30 @@ describe('logs of a job run through API and worker', () => {
   let jobId: string;
   let summary: string;
   let watchRequestId: string;
+  let watchToken: string;
 
   beforeAll(async () => {
-    const submitted = await submit(api.url, TEXT, { maxSentences: 2 }, { 'X-Request-Id': 'hygiene-req.1' });
+    const submitted = await submit(api.url, TEXT, { maxSentences: 2 }, { ...auth, 'X-Request-Id': 'hygiene-req.1' });
     expect(submitted.status).toBe(202);
     expect(submitted.headers.get('x-request-id')).toBe('hygiene-req.1');
     jobId = submitted.body.jobId;
+    watchToken = submitted.body.watchToken;
     // An id that is not sane is replaced, not echoed.
-    const watcher = await SseClient.open(`${api.url}/v1/jobs/${jobId}/events`, { 'X-Request-Id': 'not sane: {"x":1}' }).finished(15_000);
+    const watcher = await SseClient.open(`${api.url}${submitted.body.links.events}`, { 'X-Request-Id': 'not sane: {"x":1}' }).finished(15_000);
     watchRequestId = watcher.headers.get('x-request-id') ?? '';
     const done = watcher.events.at(-1)!.json;
     expect(done.status).toBe('done');
     summary = String(done.result);
     expect(summary).toContain(MARKER);
     // Requests the API turns away, with the text in their bodies.
-    expect((await request(`${api.url}/v1/jobs`, { json: { text: TEXT, extra: true } })).status).toBe(400);
-    expect((await request(`${api.url}/v1/jobs`, { body: `{"text": "${TEXT}"`, headers: { 'content-type': 'application/json' } })).status).toBe(400);
-    expect((await request(`${api.url}/v1/jobs`, { body: TEXT, headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect((await request(`${api.url}/v1/jobs`, { json: { text: TEXT, extra: true }, headers: auth })).status).toBe(400);
+    expect((await request(`${api.url}/v1/jobs`, { body: `{"text": "${TEXT}"`, headers: { ...auth, 'content-type': 'application/json' } })).status).toBe(400);
+    expect((await request(`${api.url}/v1/jobs`, { body: TEXT, headers: { ...auth, 'content-type': 'text/plain' } })).status).toBe(415);
+    // Turned away for their credentials: a wrong key, a forged token.
+    expect((await submit(api.url, TEXT, undefined, { Authorization: `Bearer ${API_KEY}-wrong` })).status).toBe(401);
+    expect((await request(`${api.url}/v1/jobs/${jobId}/events?token=${watchToken}x`)).status).toBe(401);
     // A snapshot (which carries the result) and the metrics.
-    expect((await request(`${api.url}/v1/jobs/${jobId}`)).body.result).toBe(summary);
+    expect((await request(`${api.url}/v1/jobs/${jobId}?token=${watchToken}`)).body.result).toBe(summary);
     expect((await request(`${api.url}/metrics`)).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 100)); // the last 'request completed' lines
   });
@@ -104,18 +114,25 @@ describe('logs of a job run through API and worker', () => {
     }
   });
 
-  it('never hold the text, the summary or the Redis password', () => {
+  it('never hold the text, the summary, the Redis password, the API key or a watch token', () => {
+    expect(watchToken).toMatch(/\./);
+    const signature = watchToken.split('.').at(-1)!;
     for (const line of raw) {
       expect(line).not.toContain(MARKER);
       expect(line).not.toContain(summary);
       expect(line).not.toContain(PASSWORD);
+      expect(line).not.toContain(API_KEY);
+      expect(line).not.toContain(TOKEN_SECRET);
+      expect(line).not.toContain(signature);
     }
+    // The key is known in logs by its digest only.
+    expect(lines().find((line) => line.msg === 'job submitted')?.keyId).toMatch(/^[0-9a-f]{12}$/);
   });
 
   it('give every request line its request id, echoed in X-Request-Id', () => {
     expect(watchRequestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const completed = lines().filter((line) => line.msg === 'request completed');
-    expect(completed.length).toBeGreaterThanOrEqual(6);
+    expect(completed.length).toBeGreaterThanOrEqual(8);
     for (const line of completed) {
       expect(line.component).toBe('api');
       expect(typeof line.reqId).toBe('string');
@@ -159,9 +176,11 @@ describe('the Redis password', () => {
   });
 
   it("is not in npm start's line about a Redis that does not answer", async () => {
+    const port = await freePort();
     const child = runEntry('apps/standalone/src/main.ts', {
-      // TEST-NET-3: nothing answers, and it is not this machine, so no private Redis is started.
-      REDIS_URL: `redis://${ACL_USER}:${PASSWORD}@203.0.113.7:6379`,
+      // Loopback, where nothing answers; not one of the names npm start starts a private Redis
+      // for (127.0.0.1, localhost, ::1), so it only waits and says so.
+      REDIS_URL: `redis://${ACL_USER}:${PASSWORD}@127.0.0.2:${port}`,
       PORT: String(await freePort()),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
@@ -171,7 +190,7 @@ describe('the Redis password', () => {
       while (!child.output().includes('Redis does not answer') && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      expect(child.output()).toContain('redis://***@203.0.113.7:6379');
+      expect(child.output()).toContain(`redis://***@127.0.0.2:${port}`);
       expect(child.output()).not.toContain(PASSWORD);
     } finally {
       child.process.kill('SIGKILL');
