@@ -39,7 +39,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   await assertPortsFree([options.port, ...options.apiPorts, ...options.workerMetricsPorts]);
   mkdirSync(options.runtimeDir, { recursive: true });
   const output = (name: string): string => (options.output === 'inherit' ? 'inherit' : join(options.runtimeDir, `${name}.log`));
-  const base = { REDIS_URL: options.redisUrl, HOST: '127.0.0.1', ...options.env };
+  // nginx runs on this host: its X-Forwarded-For is the one the replicas believe.
+  const base = { REDIS_URL: options.redisUrl, HOST: '127.0.0.1', TRUSTED_PROXIES: 'loopback', ...options.env };
 
   const started: ServiceProcess[] = [];
   let nginx: RunningNginx | undefined;
