@@ -10,6 +10,9 @@ export interface MetricSources {
 }
 
 const WATCHER_ENDS: readonly WatcherEnd[] = ['completed', 'client-left', 'cut-off', 'drained'];
+/** The limits a request can be refused by (limits/, and the replica's MAX_SSE_CLIENTS). */
+export const LIMITS = ['submit_key', 'submit_ip', 'streams_ip', 'streams_replica'] as const;
+export type LimitName = (typeof LIMITS)[number];
 export const QUEUE_STATES = ['waiting', 'active', 'delayed'] as const;
 /** A scrape waits at most this long for the queue counts, then shows the last ones it had. */
 const QUEUE_COUNTS_TIMEOUT_MS = 500;
@@ -45,6 +48,14 @@ export function createApiMetrics(sources: MetricSources) {
     registers: [registry],
   });
   for (const how of WATCHER_ENDS) streamsEnded.inc({ how }, 0);
+
+  const limitsRefused = new Counter({
+    name: 'herald_limits_refused_total',
+    help: 'Requests this replica refused over a limit: submit_key, submit_ip (429), streams_ip (429), streams_replica (503)',
+    labelNames: ['limit'] as const,
+    registers: [registry],
+  });
+  for (const limit of LIMITS) limitsRefused.inc({ limit }, 0);
 
   const queueDepth = new Gauge({
     name: 'herald_queue_depth',
@@ -98,6 +109,7 @@ export function createApiMetrics(sources: MetricSources) {
       },
     }),
     streamsEnded,
+    limitsRefused,
     jobsSubmitted: new Counter({
       name: 'herald_jobs_submitted_total',
       help: 'Jobs accepted by this replica',

@@ -7,6 +7,7 @@ export * from './events/publisher.ts';
 export * from './events/reader.ts';
 export * from './jobs/submit.ts';
 export * from './redis/keys.ts';
+export { runScript, type ScriptName } from './redis/scripts.ts';
 export * from './redis/connection.ts';
 export * from './jobs/queue.ts';
 export * from './process/shutdown.ts';

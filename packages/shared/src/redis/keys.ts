@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 // The only module that knows Redis key names. Every key of one job shares the `{jobId}` hash tag
 // so the publish script (which touches several of them) runs on one Redis Cluster slot, and the
 // BullMQ prefix is hash-tagged so the queue's keys live together too.
@@ -6,6 +8,14 @@ export const QUEUE_NAME = 'summarize';
 export const QUEUE_PREFIX = '{herald}';
 
 const jobKey = (jobId: string, part: string): string => `herald:{${jobId}}:${part}`;
+
+/**
+ * A client IP or key id as it may appear inside a key name: an address (or a key digest) as is;
+ * anything else — a proxy's odd X-Forwarded-For entry — by a digest of it, so no braces (hash
+ * tags) or unbounded lengths reach a key name.
+ */
+const subject = (id: string): string =>
+  /^[0-9A-Za-z.:_-]{1,64}$/.test(id) ? id : `#${createHash('sha256').update(id).digest('hex').slice(0, 24)}`;
 
 export const keys = {
   /** Stream: the job's durable, ordered event log. Entry ids are the SSE event ids. */
@@ -16,6 +26,18 @@ export const keys = {
   cancel: (jobId: string): string => jobKey(jobId, 'cancel'),
   /** String: Idempotency-Key → "jobId bodyHash". */
   idempotency: (keyHash: string): string => `herald:idem:${keyHash}`,
+  /**
+   * Hash {w, c, p}: one API key's (`scope` key) or client IP's (`ip`) submissions in the current
+   * and the previous rate window (lua/submit-rate.lua). Every one shares the `{limits}` hash tag:
+   * a submission checks its key's and its IP's counters in one script, and a script's keys must
+   * share a Cluster slot — so on a Cluster all submission counters live on one node (one small
+   * script per submission).
+   */
+  submitRate: (scope: 'key' | 'ip', id: string): string => `herald:{limits}:submit:${scope}:${subject(id)}`,
+  /** Hash: replica id → streams it holds for one client IP (lua/stream-slots.lua). */
+  streamSlots: (ip: string): string => `herald:{limits:ip:${subject(ip)}}:streams`,
+  /** Sorted set: replica id → when its lease on the counts above expires (ms, Redis's clock). */
+  streamLeases: (ip: string): string => `herald:{limits:ip:${subject(ip)}}:leases`,
 } as const;
 
 export const channels = {

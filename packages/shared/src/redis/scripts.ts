@@ -11,9 +11,11 @@ interface ScriptSpec {
 
 const SCRIPTS = {
   heraldPublish: { file: 'publish.lua', numberOfKeys: 2 },
+  heraldSubmitRate: { file: 'submit-rate.lua', numberOfKeys: 2 },
+  heraldStreamSlots: { file: 'stream-slots.lua', numberOfKeys: 2 },
 } as const satisfies Record<string, ScriptSpec>;
 
-type ScriptName = keyof typeof SCRIPTS;
+export type ScriptName = keyof typeof SCRIPTS;
 type ScriptCommand = (...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
 const source = (file: string): string =>

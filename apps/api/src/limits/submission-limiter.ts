@@ -1,0 +1,88 @@
+import type { Redis } from 'ioredis';
+import { keys, runScript, type Config } from '@herald/shared';
+import { rateLimited } from '../errors.ts';
+import { withinDeadline } from '../redis-timeout.ts';
+
+/** Which limit refused a request (herald_limits_refused_total's `limit` label). */
+export type SubmitLimit = 'submit_key' | 'submit_ip';
+
+export interface SubmissionLimits {
+  /** Submissions per API key per window, all replicas together; 0: no limit. */
+  readonly perKey: number;
+  /** Submissions per client IP per window, all replicas together; 0: no limit. */
+  readonly perIp: number;
+  readonly windowSeconds: number;
+}
+
+/** Who submits: `keyId` is the API key's digest (never the key), null when auth is off. */
+export interface Submitter {
+  readonly keyId: string | null;
+  readonly ip: string;
+}
+
+export type SubmissionDecision =
+  | { readonly allowed: true }
+  | { readonly allowed: false; readonly retryAfterSeconds: number; readonly refusedBy: readonly SubmitLimit[] };
+
+const ALLOWED: SubmissionDecision = { allowed: true };
+/** Stands in for the key's counter when there is no key; its limit is 0, so it is never read. */
+const NO_KEY = '-';
+
+/**
+ * POST /v1/jobs per API key and per client IP, in one Redis round trip shared by every replica
+ * (lua/submit-rate.lua: a sliding window approximated from two fixed windows). A request over
+ * either limit is refused and counts against neither.
+ *
+ * Redis errors are not swallowed: a submission cannot be made without Redis anyway, so the
+ * error (or the deadline) propagates and becomes the usual 503 (errors.ts).
+ */
+export class SubmissionLimiter {
+  readonly #redis: Redis;
+  readonly #limits: SubmissionLimits;
+  readonly #onRefused: (limit: SubmitLimit) => void;
+
+  constructor(redis: Redis, limits: SubmissionLimits, onRefused: (limit: SubmitLimit) => void = () => {}) {
+    this.#redis = redis;
+    this.#limits = limits;
+    this.#onRefused = onRefused;
+  }
+
+  static fromConfig(redis: Redis, config: Config, onRefused?: (limit: SubmitLimit) => void): SubmissionLimiter {
+    return new SubmissionLimiter(
+      redis,
+      { perKey: config.SUBMIT_RATE_PER_KEY, perIp: config.SUBMIT_RATE_PER_IP, windowSeconds: config.RATE_WINDOW_SECONDS },
+      onRefused,
+    );
+  }
+
+  /** Checks both limits and, when neither is reached, counts the submission against both. */
+  async check({ keyId, ip }: Submitter): Promise<SubmissionDecision> {
+    const perKey = keyId === null ? 0 : this.#limits.perKey;
+    const perIp = this.#limits.perIp;
+    if (perKey === 0 && perIp === 0) return ALLOWED;
+    const reply = (await withinDeadline(
+      runScript(
+        this.#redis,
+        'heraldSubmitRate',
+        [keys.submitRate('key', keyId ?? NO_KEY), keys.submitRate('ip', ip)],
+        [this.#limits.windowSeconds * 1000, perKey, perIp],
+      ),
+    )) as [number, number, string];
+    const [allowed, waitMs, refused] = reply;
+    if (allowed === 1) return ALLOWED;
+    return {
+      allowed: false,
+      retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+      refusedBy: refused.split(',').map((name) => (name === 'key' ? 'submit_key' : 'submit_ip')),
+    };
+  }
+
+  /** As `check`, throwing the 429 (with Retry-After) when refused. */
+  async enforce(submitter: Submitter): Promise<void> {
+    const decision = await this.check(submitter);
+    if (decision.allowed) return;
+    for (const limit of decision.refusedBy) this.#onRefused(limit);
+    const what = decision.refusedBy.includes('submit_key') ? 'for this API key' : 'from your address';
+    throw rateLimited(`Too many submissions ${what}; try again in ${decision.retryAfterSeconds} s`, decision.retryAfterSeconds);
+  }
+}
