@@ -46,6 +46,11 @@ export async function startHerald(options: HeraldOptions): Promise<HeraldSystem>
         HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         MAX_SSE_CLIENTS: '100000',
+        // Every client of the benchmark is 127.0.0.1: the per-IP and per-key limits would
+        // measure themselves rather than the fan-out.
+        SUBMIT_RATE_PER_IP: '0',
+        SUBMIT_RATE_PER_KEY: '0',
+        MAX_SSE_CLIENTS_PER_IP: '0',
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -6,6 +6,10 @@ import { HttpError } from '../../apps/api/src/errors.ts';
 import { StreamSlots, type StreamSlot } from '../../apps/api/src/limits/stream-slots.ts';
 import { SubmissionLimiter } from '../../apps/api/src/limits/submission-limiter.ts';
 import { freePort } from '../support/free-port.ts';
+import { request, submit, type JsonResponse } from '../support/http.ts';
+import { scrape } from '../support/prometheus.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
 
 const silent = createLogger('test', 'silent');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -232,5 +236,286 @@ describe('StreamSlots, on Redis', () => {
     for (let i = 0; i < 10; i += 1) (await off.acquire(ip)).release();
     expect(off.enabled).toBe(false);
     expect(await redis.exists(keys.streamSlots(ip))).toBe(0);
+  });
+});
+
+// ── Through the API: two replicas in this process, one Redis ─────────────────────────────────
+
+const KEY_1 = 'limits-test-key-one-0123456789';
+const KEY_2 = 'limits-test-key-two-0123456789';
+const AUTH_ON = { API_KEYS: `${KEY_1},${KEY_2}`, WATCH_TOKEN_SECRET: 'a-watch-token-secret-of-forty-characters!' };
+const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
+const from = (ip: string) => ({ 'X-Forwarded-For': ip });
+
+function expectRefused(response: JsonResponse, status: 429 | 503, code = status === 429 ? 'rate_limited' : 'replica_full'): number {
+  expect(response.status).toBe(status);
+  expect(response.body).toEqual({ error: { code, message: expect.any(String) } });
+  const retryAfter = Number(response.headers.get('retry-after'));
+  expect(Number.isInteger(retryAfter) && retryAfter >= 1, `Retry-After: ${response.headers.get('retry-after')}`).toBe(true);
+  return retryAfter;
+}
+
+/** Sums a counter over the replicas' /metrics. */
+async function refusals(system: TestSystem, limit: string): Promise<number> {
+  let sum = 0;
+  for (const api of system.apis) sum += (await scrape(api.url)).value('herald_limits_refused_total', { limit }) ?? 0;
+  return sum;
+}
+
+interface OpenStream {
+  readonly status: number;
+  readonly response: JsonResponse;
+  close(): void;
+}
+
+/** Opens an SSE request and returns once its status is known; a refusal's JSON body is read. */
+async function openStream(url: string, headers: Record<string, string> = {}): Promise<OpenStream> {
+  const abort = new AbortController();
+  const response = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: abort.signal });
+  const body = response.headers.get('content-type')?.includes('json') ? await response.json() : null;
+  return { status: response.status, response: { status: response.status, headers: response.headers, body }, close: () => abort.abort() };
+}
+
+describe('submissions per client IP, across two replicas', () => {
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      workers: 0,
+      // loopback is the trusted proxy here, so X-Forwarded-For picks the client's address.
+      env: { SUBMIT_RATE_PER_IP: '3', RATE_WINDOW_SECONDS: '2', TRUSTED_PROXIES: 'loopback' },
+    });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  it('refuses the one over the limit on either replica: 429, Retry-After, the JSON error', async () => {
+    expect((await submit(a, BEES)).status).toBe(202);
+    expect((await submit(a, BEES)).status).toBe(202);
+    expect((await submit(b, BEES)).status).toBe(202);
+    const refused = await submit(b, BEES);
+    expect(expectRefused(refused, 429)).toBeLessThanOrEqual(3);
+    expect(refused.body.error.message).toMatch(/address/);
+    expectRefused(await submit(a, BEES), 429);
+    // A refusal is refused before the body is read: even an invalid one is a 429, not a 400.
+    expectRefused(await request(`${a}/v1/jobs`, { json: { nope: true } }), 429);
+    expect(await refusals(system, 'submit_ip')).toBe(3);
+    expect(await refusals(system, 'submit_key')).toBe(0);
+  });
+
+  it('gives each client address (X-Forwarded-For from the trusted proxy) its own budget', async () => {
+    for (let i = 0; i < 3; i += 1) expect((await submit(i % 2 ? a : b, BEES, undefined, from('203.0.113.7'))).status).toBe(202);
+    expectRefused(await submit(a, BEES, undefined, from('203.0.113.7')), 429);
+    expect((await submit(a, BEES, undefined, from('203.0.113.8'))).status).toBe(202);
+    // The address nearest the trusted proxy counts, not what the client put before it.
+    expectRefused(await submit(b, BEES, undefined, from('198.51.100.1, 203.0.113.7')), 429);
+  });
+
+  it('gives the budget back as the window passes', async () => {
+    const client = from('203.0.113.20');
+    for (let i = 0; i < 3; i += 1) expect((await submit(a, BEES, undefined, client)).status).toBe(202);
+    const retryAfter = expectRefused(await submit(b, BEES, undefined, client), 429);
+    await sleep(retryAfter * 1000);
+    expect((await submit(b, BEES, undefined, client)).status).toBe(202);
+    // Two windows after the last submission, all of it.
+    await sleep(4000);
+    for (let i = 0; i < 3; i += 1) expect((await submit(i % 2 ? a : b, BEES, undefined, client)).status).toBe(202);
+    expectRefused(await submit(a, BEES, undefined, client), 429);
+  });
+});
+
+describe('X-Forwarded-For from a peer that is not a trusted proxy', () => {
+  let system: TestSystem;
+  beforeAll(async () => {
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      replicas: 1,
+      workers: 0,
+      env: { SUBMIT_RATE_PER_IP: '2', TRUSTED_PROXIES: '10.0.0.0/8' },
+    });
+  });
+  afterAll(() => system.close());
+
+  it('is ignored: a client cannot pick the address its limit is counted against', async () => {
+    const url = system.apis[0]!.url;
+    expect((await submit(url, BEES, undefined, from('203.0.113.1'))).status).toBe(202);
+    expect((await submit(url, BEES, undefined, from('203.0.113.2'))).status).toBe(202);
+    expectRefused(await submit(url, BEES, undefined, from('203.0.113.3')), 429);
+    expect(await system.redis.exists(keys.submitRate('ip', '127.0.0.1'))).toBe(1);
+  });
+});
+
+describe('submissions per API key, across two replicas', () => {
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      workers: 0,
+      env: { ...AUTH_ON, SUBMIT_RATE_PER_KEY: '3', SUBMIT_RATE_PER_IP: '2', TRUSTED_PROXIES: 'loopback' },
+    });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  it('refuses the key over its limit from any replica and any address; other keys are not affected', async () => {
+    expect((await submit(a, BEES, undefined, { ...bearer(KEY_1), ...from('203.0.113.1') })).status).toBe(202);
+    expect((await submit(a, BEES, undefined, { ...bearer(KEY_1), ...from('203.0.113.2') })).status).toBe(202);
+    expect((await submit(b, BEES, undefined, { ...bearer(KEY_1), ...from('203.0.113.3') })).status).toBe(202);
+    const refused = await submit(b, BEES, undefined, { ...bearer(KEY_1), ...from('203.0.113.4') });
+    expectRefused(refused, 429);
+    expect(refused.body.error.message).toMatch(/API key/);
+    expect((await submit(a, BEES, undefined, { ...bearer(KEY_2), ...from('203.0.113.4') })).status).toBe(202);
+    // No key at all is a 401, and counts against nothing.
+    expect((await submit(a, BEES, undefined, from('203.0.113.5'))).status).toBe(401);
+    expect(await refusals(system, 'submit_key')).toBe(1);
+    // Neither the key nor the token is in a key name: the key's digest is.
+    const names = await system.redis.keys('herald:{limits}*');
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) expect(name).not.toContain(KEY_1);
+  });
+
+  it('a request refused for its address does not spend its key’s budget', async () => {
+    const names = await system.redis.keys('herald:{limits}*');
+    if (names.length > 0) await system.redis.del(...names);
+    const [x, y, z] = [from('203.0.113.30'), from('203.0.113.31'), from('203.0.113.32')];
+    expect((await submit(a, BEES, undefined, { ...bearer(KEY_2), ...x })).status).toBe(202);
+    expect((await submit(b, BEES, undefined, { ...bearer(KEY_2), ...x })).status).toBe(202);
+    for (let i = 0; i < 3; i += 1) expectRefused(await submit(a, BEES, undefined, { ...bearer(KEY_2), ...x }), 429);
+    // The key has used 2 of its 3: the refusals above did not count.
+    expect((await submit(b, BEES, undefined, { ...bearer(KEY_2), ...y })).status).toBe(202);
+    expectRefused(await submit(a, BEES, undefined, { ...bearer(KEY_2), ...z }), 429);
+    // … nor did that one count against z.
+    expect((await submit(a, BEES, undefined, { ...bearer(KEY_1), ...z })).status).toBe(202);
+  });
+});
+
+describe('streams per client IP, across two replicas', () => {
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  let jobId: string;
+  const opened: OpenStream[] = [];
+  beforeAll(async () => {
+    // No worker: the job stays queued and its streams stay open.
+    system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0, env: { MAX_SSE_CLIENTS_PER_IP: '2', TRUSTED_PROXIES: 'loopback' } });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+    jobId = (await submit(a, BEES)).body.jobId;
+  });
+  afterEach(() => {
+    for (const stream of opened.splice(0)) stream.close();
+  });
+  afterAll(() => system.close());
+
+  const events = (base: string, id = jobId) => `${base}/v1/jobs/${id}/events`;
+  const open = async (url: string, headers: Record<string, string> = {}) => {
+    const stream = await openStream(url, headers);
+    opened.push(stream);
+    return stream;
+  };
+  const held = async (ip: string) =>
+    Object.values(await system.redis.hgetall(keys.streamSlots(ip))).reduce((sum, n) => sum + Number(n), 0);
+
+  it('one on each replica, then a third on either is refused: 429 + Retry-After; closing one frees a slot on the other', async () => {
+    const first = await open(events(a));
+    expect(first.status).toBe(200);
+    expect((await open(events(b))).status).toBe(200);
+    expect(await held('127.0.0.1')).toBe(2);
+    expect(expectRefused((await open(events(a))).response, 429)).toBe(5);
+    const refused = (await open(events(b))).response;
+    expectRefused(refused, 429);
+    expect(refused.body.error.message).toMatch(/streams/);
+    // The limit counts streams of jobs that exist: an unknown job is still a 404.
+    expect((await open(events(b, 'no-such-job-0123456789ab'))).status).toBe(404);
+    // Another client address has its own slots.
+    expect((await open(events(a), from('203.0.113.9'))).status).toBe(200);
+
+    first.close();
+    await expect.poll(() => held('127.0.0.1')).toBe(1);
+    expect((await open(events(b))).status).toBe(200);
+    expect(await refusals(system, 'streams_ip')).toBe(2);
+  });
+
+  it('gives every slot back when the streams end, leaving nothing in Redis', async () => {
+    await expect.poll(() => system.redis.keys('herald:{limits:*')).toEqual([]);
+    const streams = [await open(events(a)), await open(events(b))];
+    for (const stream of streams) expect(stream.status).toBe(200);
+    for (const stream of streams) stream.close();
+    await expect.poll(() => system.redis.keys('herald:{limits:*')).toEqual([]);
+    expect((await open(events(a))).status).toBe(200);
+    expect((await open(events(a))).status).toBe(200);
+  });
+
+  it('does not count a stream that ends at once (a finished job’s cursor: 204)', async () => {
+    const { body } = await submit(a, BEES);
+    expect((await request(`${a}/v1/jobs/${body.jobId}`, { method: 'DELETE' })).status).toBe(202);
+    const snapshot = await request(`${a}/v1/jobs/${body.jobId}`);
+    for (let i = 0; i < 4; i += 1) {
+      const ended = await open(events(b, body.jobId), { 'Last-Event-ID': snapshot.body.lastEventId });
+      expect(ended.status).toBe(204);
+    }
+    expect(await held('127.0.0.1')).toBe(0);
+  });
+});
+
+describe('streams per replica (MAX_SSE_CLIENTS)', () => {
+  let system: TestSystem;
+  const opened: OpenStream[] = [];
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0, env: { MAX_SSE_CLIENTS: '1' } });
+  });
+  afterAll(async () => {
+    for (const stream of opened) stream.close();
+    await system.close();
+  });
+
+  it('turns the replica’s next stream away with 503 replica_full + Retry-After; the other replica still takes one', async () => {
+    const [a, b] = system.apis.map((api) => api.url) as [string, string];
+    const { body } = await submit(a, BEES);
+    const url = (base: string) => `${base}/v1/jobs/${body.jobId}/events`;
+    opened.push(await openStream(url(a)));
+    expect(opened[0]!.status).toBe(200);
+    const full = await openStream(url(a));
+    opened.push(full);
+    expect(expectRefused(full.response, 503, 'replica_full')).toBe(2);
+    opened.push(await openStream(url(b)));
+    expect(opened[2]!.status).toBe(200);
+    expect(await refusals(system, 'streams_replica')).toBe(1);
+  });
+});
+
+describe('with every limit off (0)', () => {
+  let system: TestSystem;
+  const opened: OpenStream[] = [];
+  beforeAll(async () => {
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      workers: 0,
+      env: { SUBMIT_RATE_PER_IP: '0', SUBMIT_RATE_PER_KEY: '0', MAX_SSE_CLIENTS_PER_IP: '0', RATE_WINDOW_SECONDS: '1' },
+    });
+  });
+  afterAll(async () => {
+    for (const stream of opened) stream.close();
+    await system.close();
+  });
+
+  it('counts nothing in Redis and refuses nothing', async () => {
+    const [a, b] = system.apis.map((api) => api.url) as [string, string];
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      const accepted = await submit(i % 2 ? a : b, BEES);
+      expect(accepted.status).toBe(202);
+      ids.push(accepted.body.jobId);
+    }
+    for (let i = 0; i < 6; i += 1) {
+      const stream = await openStream(`${i % 2 ? a : b}/v1/jobs/${ids[i]}/events`);
+      opened.push(stream);
+      expect(stream.status).toBe(200);
+    }
+    expect(await system.redis.keys('herald:{limits*')).toEqual([]);
+    for (const limit of ['submit_key', 'submit_ip', 'streams_ip', 'streams_replica']) expect(await refusals(system, limit)).toBe(0);
   });
 });

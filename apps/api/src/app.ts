@@ -7,6 +7,7 @@ import { opsRoutes } from './http/ops-routes.ts';
 import { pageRoutes } from './http/page-routes.ts';
 import { requestLogger } from './http/request-context.ts';
 import type { JobService } from './jobs/job-service.ts';
+import type { SubmissionLimiter } from './limits/submission-limiter.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { Redis } from 'ioredis';
 
@@ -20,6 +21,8 @@ export interface AppDeps {
   readonly access: Access;
   /** Security and CORS headers (http/edge-headers.ts), shared with the SSE route. */
   readonly edge: express.RequestHandler;
+  /** Submissions per API key and per client IP, shared by all replicas. */
+  readonly submissions: SubmissionLimiter;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -29,7 +32,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(deps.edge);
   app.use(pageRoutes());
   app.use(opsRoutes(deps.redis, deps.metrics.registry, deps.isDraining));
-  app.use(jobRoutes(deps.jobs, deps.access, deps.metrics, deps.maxTextChars, deps.logger));
+  app.use(jobRoutes(deps.jobs, deps.access, deps.submissions, deps.metrics, deps.maxTextChars, deps.logger));
   app.use((_req, _res, next) => next(routeNotFound()));
   app.use(errorHandler(deps.logger));
   return app;

@@ -26,6 +26,8 @@ import { matchEventsRoute } from './sse/events-route.ts';
 import { FanoutHub } from './fanout/hub.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
 import { JobService } from './jobs/job-service.ts';
+import { StreamSlots } from './limits/stream-slots.ts';
+import { SubmissionLimiter } from './limits/submission-limiter.ts';
 import { beginRequest } from './http/request-context.ts';
 import { QUEUE_STATES, createApiMetrics } from './metrics.ts';
 import { EventStream } from './sse/event-stream.ts';
@@ -87,6 +89,10 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     });
   });
 
+  // Limits shared by every replica through Redis (limits/); refusals counted by limit.
+  const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
+  const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
+
   let draining = false;
   const isDraining = () => draining;
   const reader = new EventReader(redis);
@@ -105,8 +111,8 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     reader,
     idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
   });
-  const events = new EventStream({ config, reader, hub, registry, metrics, isDraining, access });
-  const app = createApp({ jobs, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining, access, edge });
+  const events = new EventStream({ config, reader, hub, registry, metrics, isDraining, access, slots });
+  const app = createApp({ jobs, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining, access, edge, submissions });
   // An Express app is also a (req, res, done) handler; its typings only show the Express types.
   const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (error?: unknown) => void) => void;
 
@@ -170,6 +176,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
       if (inflight === 0) server.closeAllConnections();
       await closed;
       clearTimeout(grace);
+      await slots.stop(); // every stream has ended; gives this replica's per-IP counts back
       await queue.close();
       redis.disconnect();
       subscriber.disconnect();

@@ -3,6 +3,7 @@ import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
 import { HttpError, badRequest } from '../errors.ts';
 import type { JobService } from '../jobs/job-service.ts';
+import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { requestLogger } from './request-context.ts';
 
@@ -23,15 +24,24 @@ function queryToken(value: unknown): string | null {
 const bodyLimitBytes = (maxTextChars: number): number => maxTextChars * 6 + 64 * 1024;
 
 /** `logger` only for requests that did not come through the server (each has its own, with reqId). */
-export function jobRoutes(jobs: JobService, access: Access, metrics: ApiMetrics, maxTextChars: number, logger: Logger): Router {
+export function jobRoutes(
+  jobs: JobService,
+  access: Access,
+  submissions: SubmissionLimiter,
+  metrics: ApiMetrics,
+  maxTextChars: number,
+  logger: Logger,
+): Router {
   const router = Router();
   const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
 
   router.post(
     '/v1/jobs',
-    (req, _res, next) => {
+    async (req, _res, next) => {
       // Who before what: an unauthenticated caller learns nothing about the body's validity.
-      access.requireKey(req);
+      const caller = access.requireKey(req);
+      // Every authenticated attempt counts, valid or not, and is refused before its body is read.
+      await submissions.enforce(caller);
       next(req.is('application/json') ? undefined : new HttpError(415, 'unsupported_media_type', 'Send the job as application/json'));
     },
     json,

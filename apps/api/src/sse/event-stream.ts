@@ -13,6 +13,7 @@ import type { Access } from '../auth/access.ts';
 import { badRequest, jobNotFound, serviceUnavailable } from '../errors.ts';
 import { toFanoutEvent, type FanoutEvent } from '../fanout/fanout-event.ts';
 import type { FanoutHub } from '../fanout/hub.ts';
+import type { StreamSlots } from '../limits/stream-slots.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { isJobId } from '../jobs/job-id.ts';
 import { withinDeadline } from '../redis-timeout.ts';
@@ -30,6 +31,8 @@ export interface EventStreamDeps {
   readonly metrics: ApiMetrics;
   readonly isDraining: () => boolean;
   readonly access: Access;
+  /** Streams per client IP, shared by all replicas. */
+  readonly slots: StreamSlots;
 }
 
 const MAX_HELD_EVENTS = 1000;
@@ -48,14 +51,15 @@ export class EventStream {
 
   /** `log` is the request's logger ({reqId}); lines about the job add its jobId. */
   async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest, log: Logger): Promise<void> {
-    const { config, reader, hub, registry, metrics, access } = this.#deps;
+    const { config, reader, hub, registry, metrics, access, slots } = this.#deps;
     const cursor = readCursor(req, query);
     if (this.#deps.isDraining()) {
       throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
     }
     // Before the job is looked up: without a credential, nobody learns whether a job exists.
-    access.requireWatcher(req, jobId, readToken(query));
+    const caller = access.requireWatcher(req, jobId, readToken(query));
     if (registry.size >= config.MAX_SSE_CLIENTS) {
+      metrics.limitsRefused.inc({ limit: 'streams_replica' });
       throw serviceUnavailable('replica_full', 'This replica has all the watchers it can take', 2);
     }
     const snapshot = isJobId(jobId) ? await withinDeadline(reader.snapshot(jobId)) : null;
@@ -67,8 +71,17 @@ export class EventStream {
       return;
     }
 
+    // Throws the 429 when the client's IP holds all the streams it may, on any replica.
+    const slot = await slots.acquire(caller.ip);
+    if (res.destroyed) {
+      // The client left while we counted: nothing below would notice (its 'close' has passed).
+      slot.release();
+      return;
+    }
+
     const jobLog = log.child({ jobId });
     const onEnd = (ended: SseWatcher, how: WatcherEnd): void => {
+      slot.release();
       hub.leave(jobId, ended);
       registry.delete(ended);
       metrics.streamsEnded.inc({ how });
@@ -88,6 +101,7 @@ export class EventStream {
       history = stored.map(toFanoutEvent).filter((event) => event !== null);
     } catch (error) {
       hub.leave(jobId, watcher);
+      slot.release();
       throw error;
     }
     if (watcher.ended) return; // the client left while we read
