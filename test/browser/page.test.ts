@@ -1,131 +1,40 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { findServingReplica, startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { describe, expect, it } from 'vitest';
+import { findServingReplica } from '../support/cluster.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { BEES } from '../support/texts.ts';
+import {
+  STAGES,
+  canRunBrowserTests,
+  connectionHistory,
+  inPage,
+  jobIdOf,
+  sel,
+  serverHistory as historyOf,
+  setUpPageTests,
+  stageLog,
+  waitForStatus,
+  watchersEverywhere as watchersIn,
+} from './support.ts';
 
 /**
  * The demo page in a real browser — Debian's chromium driven by playwright-core — talking to
- * real API replica and worker processes through nginx, as a user's browser would.
+ * real API replica and worker processes through nginx, as a user's browser would. Auth is off
+ * here; page-auth.test.ts has the page with API keys and watch tokens.
  */
 
-const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-const haveNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
-if (!haveChromium) console.warn(`[herald tests] browser tests skipped: no chromium at ${CHROMIUM} (apt-get install chromium)`);
-if (!haveNginx) console.warn('[herald tests] browser tests skipped: no nginx on the PATH (apt-get install nginx-light)');
-
 const SCREENSHOT = new URL('../../docs/page-finished.png', import.meta.url).pathname;
-/** Each stage, exactly once, in order: what a finished job's stage log must show. */
-const STAGES = ['queued', 'received', 'analyzing', 'summarizing', 'polishing', 'done'];
 const MAX_TEXT_CHARS = 2000;
 const SSE_RETRY_MS = 1000;
 
-const sel = (testId: string): string => `[data-testid="${testId}"]`;
-/** An expression evaluated in the page (a string: the tests are type-checked without the DOM lib). */
-const inPage = <T>(page: Page, expression: string): Promise<T> => page.evaluate(expression) as Promise<T>;
-
-interface Opened {
-  readonly page: Page;
-  /** Every request for a job's event stream the page made, in order. */
-  readonly streamRequests: string[];
-  /** Uncaught page errors, CSP violations, and requests to anywhere but the cluster. */
-  readonly problems: string[];
-}
-
-describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through nginx', () => {
-  let cluster: TestCluster;
-  let browser: Browser;
-  const contexts: { close(): Promise<unknown> }[] = [];
-
-  beforeAll(async () => {
-    // Both at once; whichever started is stopped by afterAll even when the other failed.
-    const [startedCluster, launched] = await Promise.allSettled([
-      startTestCluster({
-        redisUrl: inject('redisUrl'),
-        apiReplicas: 3,
-        workers: 2,
-        // Paced so a person — and a test killing a replica — has time to watch each stage.
-        env: { STAGE_DELAY_MS: '600', SSE_RETRY_MS: String(SSE_RETRY_MS), MAX_TEXT_CHARS: String(MAX_TEXT_CHARS) },
-      }),
-      // launch() gives every browser a fresh temporary profile of its own (--user-data-dir is
-      // playwright's to set), removed again by close().
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-          '--disable-component-update', '--disable-sync', '--no-first-run',
-        ],
-      }),
-    ]);
-    if (startedCluster.status === 'fulfilled') cluster = startedCluster.value;
-    if (launched.status === 'fulfilled') browser = launched.value;
-    if (startedCluster.status === 'rejected') throw startedCluster.reason;
-    if (launched.status === 'rejected') throw launched.reason;
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await cluster?.stop();
-  });
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((context) => context.close()));
-  });
-
-  async function open(path: string, options: BrowserContextOptions = {}): Promise<Opened> {
-    const context = await browser.newContext({ viewport: { width: 900, height: 700 }, ...options });
-    contexts.push(context);
-    const page = await context.newPage();
-    const streamRequests: string[] = [];
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (/Content.Security.Policy/i.test(message.text())) problems.push(`CSP: ${message.text()}`);
-    });
-    page.on('request', (req) => {
-      const url = req.url();
-      if (!url.startsWith(`${cluster.url}/`) && !url.startsWith('data:')) problems.push(`external request: ${url}`);
-      if (/\/v1\/jobs\/[^/]+\/events/.test(url)) streamRequests.push(url);
-    });
-    await page.goto(`${cluster.url}${path}`);
-    return { page, streamRequests, problems };
-  }
-
-  const jobIdOf = (page: Page): string => {
-    const match = /^\/jobs\/([^/]+)$/.exec(new URL(page.url()).pathname);
-    if (!match?.[1]) throw new Error(`not on a job's page: ${page.url()}`);
-    return decodeURIComponent(match[1]);
-  };
-
-  const stageLog = (page: Page): Promise<{ stage: string; id: string; progress: number }[]> =>
-    page.$$eval(`${sel('stage-log')} li`, (items) =>
-      items.map((li) => ({ stage: li.dataset.stage ?? '', id: li.dataset.eventId ?? '', progress: Number(li.dataset.progress) })),
-    );
-
-  const connectionHistory = (page: Page): Promise<string> =>
-    page.getAttribute(sel('connection'), 'data-history').then((history) => history ?? '');
-
-  const waitForStatus = (page: Page, status: string, timeout = 20_000): Promise<unknown> =>
-    page.waitForSelector(`${sel('job')}[data-status="${status}"]`, { state: 'attached', timeout });
-
-  /** The whole history as the server keeps it (the stream of a finished job, from its start). */
-  async function serverHistory(jobId: string): Promise<{ stage: string; id: string }[]> {
-    const client = await SseClient.open(`${cluster.url}/v1/jobs/${jobId}/events`).finished();
-    return client.events.map((event) => ({ stage: String(event.json.stage ?? event.json.status), id: event.id ?? '' }));
-  }
-
-  async function watchersEverywhere(): Promise<number> {
-    const counts = await Promise.all(
-      cluster.replicas.map(async (replica) => {
-        const text = await fetch(`${replica.url}/metrics`).then((r) => r.text(), () => '');
-        return Number(/^herald_sse_watchers(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
-      }),
-    );
-    return counts.reduce((a, b) => a + b, 0);
-  }
+describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx', () => {
+  // Paced so a person — and a test killing a replica — has time to watch each stage.
+  const tests = setUpPageTests({ STAGE_DELAY_MS: '600', SSE_RETRY_MS: String(SSE_RETRY_MS), MAX_TEXT_CHARS: String(MAX_TEXT_CHARS) });
+  const open = tests.open;
+  const serverHistory = (jobId: string) => historyOf(tests.cluster, jobId);
+  const watchersEverywhere = () => watchersIn(tests.cluster);
 
   it('submits a text, fills the bar to 100% stage by stage, shows the summary, and closes its stream', async () => {
     const { page, streamRequests, problems } = await open('/');
@@ -147,7 +56,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
     await waitForStatus(page, 'done');
     await expect(page.getAttribute(sel('progress'), 'aria-valuenow')).resolves.toBe('100');
     await expect(page.textContent(sel('percent'))).resolves.toBe('100%');
-    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
     expect(snapshot.body).toMatchObject({ status: 'done', progress: 100 });
     expect(snapshot.body.result.length).toBeGreaterThan(0);
     await expect(page.isVisible(sel('result'))).resolves.toBe(true);
@@ -158,7 +67,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
     expect(log.map((entry) => entry.stage)).toEqual(STAGES);
     expect(log.map((entry) => entry.id)).toEqual((await serverHistory(jobId)).map((event) => event.id));
     expect(log.map((entry) => entry.progress)).toEqual([...log.map((entry) => entry.progress)].sort((a, b) => a - b));
-    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${cluster.url}/jobs/${jobId}`);
+    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.cluster.url}/jobs/${jobId}`);
 
     if (process.env.HERALD_SCREENSHOT === '1') {
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
@@ -184,7 +93,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
     const jobId = jobIdOf(page);
     await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
 
-    const serving = await findServingReplica(cluster);
+    const serving = await findServingReplica(tests.cluster);
     expect(await page.getAttribute(sel('job'), 'data-status')).toBe('processing');
     const killedAt = Date.now();
     await serving.kill();
@@ -202,7 +111,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
       expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
       // The browser reconnected by itself, resuming after the last event it had (Last-Event-ID).
       expect(streamRequests.length).toBeGreaterThanOrEqual(2);
-      const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+      const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
       await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
       expect(problems).toEqual([]);
       console.log(`[herald tests] page resumed ${resumedAfterMs} ms after ${serving.name} was killed`);
@@ -219,7 +128,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
     const jobId = jobIdOf(page);
     await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
 
-    await Promise.all(cluster.replicas.map((replica) => replica.kill()));
+    await Promise.all(tests.cluster.replicas.map((replica) => replica.kill()));
     let restartedAt = 0;
     try {
       await page.waitForSelector(`${sel('connection')}[data-state="reconnecting"]`, { timeout: 5_000 });
@@ -229,7 +138,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
       await expect.poll(() => streamRequests.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
       await expect(page.getAttribute(sel('connection'), 'data-state')).resolves.toBe('reconnecting');
     } finally {
-      await Promise.all(cluster.replicas.map((replica) => replica.start()));
+      await Promise.all(tests.cluster.replicas.map((replica) => replica.start()));
       restartedAt = Date.now();
     }
     await waitForStatus(page, 'done', 30_000);
@@ -238,7 +147,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
     expect(log.map((entry) => entry.stage)).toEqual(STAGES);
     expect(log.map((entry) => entry.id)).toEqual((await serverHistory(jobId)).map((event) => event.id));
     expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
-    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
     await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
     expect(problems).toEqual([]);
   });
@@ -262,7 +171,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
     const log = await stageLog(page);
     expect(log.at(-1)?.stage).toBe('cancelled');
     expect(log.map((entry) => entry.stage)).toEqual([...STAGES.slice(0, log.length - 1), 'cancelled']);
-    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
     expect(snapshot.body.status).toBe('cancelled');
     expect(await connectionHistory(page)).toMatch(/ closed$/);
     expect(problems).toEqual([]);
@@ -271,7 +180,7 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
   it("shows the server's own message for an empty text and for a text that is too long", async () => {
     const { page, problems } = await open('/');
     for (const text of ['   ', 'x'.repeat(MAX_TEXT_CHARS + 1)]) {
-      const direct = await submit(cluster.url, text, { maxSentences: 3 });
+      const direct = await submit(tests.cluster.url, text, { maxSentences: 3 });
       expect([400, 413]).toContain(direct.status);
       const message: string = direct.body.error.message;
       expect(message.length).toBeGreaterThan(0);
@@ -298,11 +207,11 @@ describe.skipIf(!haveChromium || !haveNginx)('the demo page in chromium, through
   });
 
   it('opened at /jobs/{id} of a finished job, shows its summary; an unknown id shows "not found"', async () => {
-    const submitted = await submit(cluster.url, BEES, { maxSentences: 2 });
+    const submitted = await submit(tests.cluster.url, BEES, { maxSentences: 2 });
     expect(submitted.status).toBe(202);
     const jobId: string = submitted.body.jobId;
-    await SseClient.open(`${cluster.url}/v1/jobs/${jobId}/events`).finished(20_000);
-    const snapshot = await request(`${cluster.url}/v1/jobs/${jobId}`);
+    await SseClient.open(`${tests.cluster.url}/v1/jobs/${jobId}/events`).finished(20_000);
+    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
     expect(snapshot.body.status).toBe('done');
 
     const finished = await open(`/jobs/${jobId}`);

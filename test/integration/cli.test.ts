@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { extractiveSummarizer, type Summarizer } from '@herald/worker';
+import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
@@ -26,10 +27,10 @@ interface Cli {
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-function startCli(args: string[], stdin?: string): Cli {
+function startCli(args: string[], stdin?: string, env: Record<string, string> = {}): Cli {
   const child = spawn(process.execPath, [BIN, ...args], {
-    // Neither TTY nor HERALD_URL from the outside: plain lines, and the URL each test gives.
-    env: { ...process.env, HERALD_URL: '' },
+    // Neither TTY nor HERALD_URL nor a key from the outside: plain lines, and what each test gives.
+    env: { ...process.env, HERALD_URL: '', HERALD_API_KEY: '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const cli: Cli = {
@@ -51,8 +52,12 @@ function startCli(args: string[], stdin?: string): Cli {
   return cli;
 }
 
-async function runCli(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(args, stdin);
+async function runCli(
+  args: string[],
+  stdin?: string,
+  env?: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = startCli(args, stdin, env);
   const code = await cli.exited;
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }
@@ -191,6 +196,13 @@ describe('herald against a running system', () => {
     expect(snapshot.body.status).toBe('done');
     expect(stdout).toBe(`${snapshot.body.result}\n`);
     expect(snapshot.body.result).toBe(extractiveSummarizer.summarize(BEES, { maxSentences: 3 }).text);
+  });
+
+  it('an open server ignores --api-key: submit --watch with one still works, exit 0', async () => {
+    const { code, stdout, stderr } = await runCli(['submit', '--watch', beesFile, '--url', api, '--api-key', 'any-key-0123456789abcdef']);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toBe(`${extractiveSummarizer.summarize(BEES, { maxSentences: 3 }).text}\n`);
+    expect(stderr).not.toContain('any-key-0123456789abcdef');
   });
 
   it('submit --watch - takes stdin too', async () => {
@@ -339,5 +351,177 @@ describe('herald watching a job that no worker takes', () => {
     expect(await cli.exited).toBe(130);
     expect(cli.stderr).toContain('interrupted; the job goes on');
     expect((await request(`${api}/v1/jobs/${body.jobId}`)).body.status).toBe('queued');
+  });
+});
+
+describe('herald against a system with auth on', () => {
+  const KEY = 'cli-test-key-0123456789abcdef';
+  const SECRET = 'a-watch-token-secret-for-the-cli-tests-012345';
+  const bearer = (credential: string) => ({ Authorization: `Bearer ${credential}` });
+  let system: TestSystem;
+  let api: string;
+  let dir: string;
+  let beesFile: string;
+
+  beforeAll(async () => {
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      replicas: 1,
+      env: { API_KEYS: KEY, WATCH_TOKEN_SECRET: SECRET, STAGE_DELAY_MS: '40', SSE_RETRY_MS: '150' },
+    });
+    api = system.apis[0]!.url;
+    dir = await mkdtemp(join(tmpdir(), 'herald-cli-auth-'));
+    beesFile = join(dir, 'bees.txt');
+    await writeFile(beesFile, BEES);
+  });
+  afterAll(async () => {
+    await system.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Submitted with the key, straight to the API: the job id and its watch token. */
+  async function submitted(): Promise<{ jobId: string; watchToken: string }> {
+    const answer = await submit(api, BEES, undefined, bearer(KEY));
+    expect(answer.status).toBe(202);
+    return answer.body;
+  }
+
+  /** The key shows up nowhere in what the CLI wrote. */
+  const expectNoKey = (...outputs: string[]) => {
+    for (const output of outputs) expect(output).not.toContain(KEY);
+  };
+
+  it("submit without a key exits 4 with the server's message and how to pass one; a wrong key too, unprinted", async () => {
+    const refused = await submit(api, BEES);
+    expect(refused.status).toBe(401);
+    const none = await runCli(['submit', beesFile, '--url', api]);
+    expect(none.code).toBe(4);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain(refused.body.error.message);
+    expect(none.stderr).toContain('[HTTP 401]');
+    expect(none.stderr).toContain('pass --api-key <key> or set HERALD_API_KEY');
+
+    const wrongKey = 'cli-wrong-key-0123456789abcdef';
+    const wrong = await runCli(['submit', '--watch', beesFile, '--url', api, '--api-key', wrongKey]);
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toContain('The API key is not valid [HTTP 401]');
+    expect(wrong.stderr).not.toContain(wrongKey);
+    expect(wrong.stderr).not.toContain('pass --api-key');
+    // A key no Authorization header can carry is a usage error that does not repeat it.
+    const spaced = await runCli(['submit', beesFile, '--url', api], undefined, { HERALD_API_KEY: 'not a key ü' });
+    expect(spaced.code).toBe(2);
+    expect(spaced.stderr).toContain('HERALD_API_KEY: expected printable ASCII');
+    expect(spaced.stderr).not.toContain('not a key');
+  });
+
+  it('submit --watch --api-key: the key submits, the job’s watch token watches; the summary on stdout, exit 0', async () => {
+    const proxy = new CuttingProxy(api, () => Infinity);
+    const url = await proxy.listen();
+    try {
+      const { code, stdout, stderr } = await runCli(['submit', '--watch', beesFile, '--url', url, '--api-key', KEY]);
+      expect(code, stderr).toBe(0);
+      expect(stagesShown(stderr)).toEqual(STAGES);
+      const jobId = /submitted job (\S+)/.exec(stderr)![1]!;
+      const snapshot = await request(`${api}/v1/jobs/${jobId}`, { headers: bearer(KEY) });
+      expect(snapshot.body.status).toBe('done');
+      expect(stdout).toBe(`${snapshot.body.result}\n`);
+      // The stream carried the job's token as a bearer (not the key, and not in the URL).
+      expect(proxy.eventRequests).toHaveLength(1);
+      expect(proxy.eventRequests[0]!.authorization).toMatch(new RegExp(`^Bearer ${jobId}\\.[0-9a-z]+\\.[A-Za-z0-9_-]{43}$`));
+      expectNoKey(stdout, stderr);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('submit with $HERALD_API_KEY prints the job id; watch <id> with $HERALD_API_KEY follows it, exit 0', async () => {
+    const env = { HERALD_API_KEY: KEY };
+    const sent = await runCli(['submit', beesFile, '--url', api], undefined, env);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stderr).toBe('');
+    const jobId = sent.stdout.trim();
+    expect(jobId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const { code, stdout, stderr } = await runCli(['watch', jobId, '--url', api], undefined, env);
+    expect(code, stderr).toBe(0);
+    expect(stagesShown(stderr).at(-1)).toBe('done');
+    const snapshot = await request(`${api}/v1/jobs/${jobId}`, { headers: bearer(KEY) });
+    expect(stdout).toBe(`${snapshot.body.result}\n`);
+    expectNoKey(sent.stdout, sent.stderr, stdout, stderr);
+  });
+
+  it('watch <id> --token follows the job with its watch token alone, exit 0', async () => {
+    const { jobId, watchToken } = await submitted();
+    const { code, stdout, stderr } = await runCli(['watch', jobId, '--url', api, '--token', watchToken]);
+    expect(code, stderr).toBe(0);
+    expect(stagesShown(stderr)).toEqual(STAGES);
+    const snapshot = await request(`${api}/v1/jobs/${jobId}?token=${watchToken}`);
+    expect(stdout).toBe(`${snapshot.body.result}\n`);
+  });
+
+  it("a missing, wrong, expired or another job's token exits 4 at once with the server's message, without retrying", async () => {
+    const { jobId, watchToken } = await submitted();
+    const other = await submitted();
+    const [jobPart, expiry, signature] = watchToken.split('.') as [string, string, string];
+    const tampered = `${jobPart}.${expiry}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
+    const expired = new WatchTokens(SECRET, 10).mint(jobId, Date.now() - 60_000);
+    const cases: [string[], number, RegExp][] = [
+      [[], 401, /A watch token is required.*\[HTTP 401\]; pass --token <watchToken> or --api-key <key>/],
+      [['--token', tampered], 401, /The watch token is not valid \[HTTP 401\]$/m],
+      [['--token', expired], 401, /The watch token has expired \[HTTP 401\]$/m],
+      [['--token', other.watchToken], 403, /This watch token is for another job \[HTTP 403\]$/m],
+      [['--api-key', 'cli-wrong-key-0123456789abcdef'], 401, /The API key is not valid \[HTTP 401\]$/m],
+    ];
+    for (const [credential, status, message] of cases) {
+      const proxy = new CuttingProxy(api, () => Infinity);
+      const url = await proxy.listen();
+      try {
+        const { code, stdout, stderr } = await runCli(['watch', jobId, '--url', url, ...credential]);
+        expect({ credential, code }).toEqual({ credential, code: 4 });
+        expect(stdout).toBe('');
+        expect(stderr).toMatch(message);
+        expect(stderr).not.toContain('reconnecting');
+        expect(proxy.eventRequests).toHaveLength(1);
+        const direct = await request(`${api}/v1/jobs/${jobId}/events`, {
+          headers: { Accept: 'text/event-stream', ...(credential[1] ? bearer(credential[1]) : {}) },
+        });
+        expect(direct.status).toBe(status);
+        expect(stderr).toContain(direct.body.error.message);
+      } finally {
+        await proxy.close();
+      }
+    }
+  });
+
+  it('resumes after a dropped connection with the same token and Last-Event-ID: every stage exactly once, exit 0', async () => {
+    const proxy = new CuttingProxy(api, (n) => (n === 0 ? 2 : Infinity));
+    const url = await proxy.listen();
+    try {
+      const { code, stdout, stderr } = await runCli(['submit', '--watch', beesFile, '--url', url], undefined, { HERALD_API_KEY: KEY });
+      expect(code, stderr).toBe(0);
+      expect(stagesShown(stderr)).toEqual(STAGES);
+      expect(stderr).toMatch(/connection lost: .*; reconnecting in 150 ms \(attempt 1 of 5\)/);
+      expect(proxy.eventRequests).toHaveLength(2);
+      const jobId = /submitted job (\S+)/.exec(stderr)![1]!;
+      // The reconnect carried the credential the first request had: the job's token.
+      const [first, second] = proxy.eventRequests as [IncomingHttpHeaders, IncomingHttpHeaders];
+      expect(first.authorization).toMatch(new RegExp(`^Bearer ${jobId}\\.`));
+      expect(second.authorization).toBe(first.authorization);
+      expect(first['last-event-id']).toBeUndefined();
+      expect(second['last-event-id']).toBe(proxy.forwardedIds[0]![1]);
+      const snapshot = await request(`${api}/v1/jobs/${jobId}`, { headers: bearer(KEY) });
+      expect(stdout).toBe(`${snapshot.body.result}\n`);
+      expectNoKey(stdout, stderr);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('--help explains the key and the token without showing $HERALD_API_KEY', async () => {
+    const { code, stdout } = await runCli(['watch', '--help'], undefined, { HERALD_API_KEY: KEY });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/--api-key <key>[\s\S]*HERALD_API_KEY/);
+    expect(stdout).toContain('--token <watchToken>');
+    expect(stdout).toMatch(/Auth \(a server with API_KEYS set\)/);
+    expectNoKey(stdout);
   });
 });

@@ -23,13 +23,22 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export const HELP_TEXT = `
+Auth (a server with API_KEYS set):
+  submit needs an API key: --api-key <key>, else $HERALD_API_KEY. It goes
+  out only as "Authorization: Bearer <key>" and is never printed. submit
+  --watch then watches with the job's own watch token from the answer.
+  watch takes a job's watch token (--token <watchToken>) or the API key.
+  A refused credential (401, 403) ends at once with exit 4 and the server's
+  message: no retries.
+
 Exit codes:
   0    the job finished (done); the summary is on stdout
   1    the job failed (it ended with an error event)
   2    usage error: bad arguments or options, or an unreadable input file
   3    the job was cancelled
   4    no outcome known: the server refused the request (its message is
-       printed), could not be reached, or kept dropping the connection
+       printed; 401/403: a missing or wrong key or token), could not be
+       reached, or kept dropping the connection
   130  interrupted (Ctrl-C) while watching; the job itself goes on`;
 
 /** An error that knows which exit code it means; main prints its message and exits with it. */

@@ -7,6 +7,18 @@ export function apiUrl(base: string, path: string): string {
   return url.toString();
 }
 
+/**
+ * The Authorization header for a credential (an API key or a watch token), or none. Bearer
+ * rather than `?token=`: a header stays out of URLs, so out of proxies' access logs and out of
+ * the URLs this CLI prints in its own messages.
+ */
+export const authorization = (credential: string | undefined): Record<string, string> =>
+  credential === undefined ? {} : { Authorization: `Bearer ${credential}` };
+
+/** What the CLI adds to a 401 when it sent no credential at all: how to give one. */
+export const withHint = (message: string, status: number, hint: string | undefined): string =>
+  status === 401 && hint !== undefined ? `${message}; ${hint}` : message;
+
 export const jobPath = (jobId: string): string => `/v1/jobs/${encodeURIComponent(jobId)}`;
 
 /**

@@ -41,11 +41,33 @@ function baseUrl(flag: string | undefined): string {
   }
 }
 
+/** What an Authorization header can carry, as the server reads it: printable ASCII, no spaces. */
+const CREDENTIAL = /^[\x21-\x7e]{1,512}$/;
+
+/**
+ * A key or token, checked here rather than by an argParser: commander's message for a bad
+ * option value repeats the value, and this one is a secret.
+ */
+function credential(value: string, source: string): string {
+  if (!CREDENTIAL.test(value)) throw new CliError(`${source}: expected printable ASCII without spaces, at most 512 characters`, EXIT.usage);
+  return value;
+}
+
+/**
+ * --api-key, else $HERALD_API_KEY (empty counts as unset), else none. Read here rather than
+ * with commander's .default()/.env(), so that --help never shows the key.
+ */
+function apiKey(flag: string | undefined): string | undefined {
+  if (flag !== undefined) return credential(flag, '--api-key');
+  const fromEnv = process.env.HERALD_API_KEY;
+  return fromEnv ? credential(fromEnv, 'HERALD_API_KEY') : undefined;
+}
+
 /** Options every command that talks to Herald takes. */
 function withConnectionOptions(command: Command): Command {
-  return command.addOption(
-    new Option('--url <url>', `Herald API base URL (default: $HERALD_URL, else ${DEFAULT_URL})`).argParser(httpUrl),
-  );
+  return command
+    .addOption(new Option('--url <url>', `Herald API base URL (default: $HERALD_URL, else ${DEFAULT_URL})`).argParser(httpUrl))
+    .addOption(new Option('--api-key <key>', 'API key, for a server with auth on; sent as a bearer, never printed (default: $HERALD_API_KEY)'));
 }
 
 /** Options of everything that watches (watch, submit --watch). */
@@ -65,6 +87,8 @@ interface CommandOptions {
   plain: boolean;
   watch?: boolean;
   maxSentences?: number;
+  apiKey?: string;
+  token?: string;
 }
 
 /** The commander program; each action reports how the job ended through `setExit`. */
@@ -88,7 +112,8 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
         .addHelpText('after', HELP_TEXT),
     ),
   ).action(async (file: string, options: CommandOptions) => {
-    setExit(await submit(file, { ...options, url: baseUrl(options.url), watch: options.watch ?? false }));
+    const { url, retries, plain, maxSentences } = options;
+    setExit(await submit(file, { url: baseUrl(url), retries, plain, maxSentences, watch: options.watch ?? false, apiKey: apiKey(options.apiKey) }));
   });
 
   withWatchOptions(
@@ -97,10 +122,16 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
         .command('watch')
         .description('watch a job live: progress on stderr, the summary on stdout')
         .argument('<jobId>', 'the id `herald submit` printed')
+        .addOption(
+          new Option('--token <watchToken>', "the job's watch token (the submit answer's watchToken, or ?token= of its link); else the API key is used"),
+        )
         .addHelpText('after', HELP_TEXT),
     ),
   ).action(async (jobId: string, options: CommandOptions) => {
-    setExit(await watch(jobId, { ...options, url: baseUrl(options.url) }));
+    const { url, retries, plain } = options;
+    // The token when given: it is all watching needs, and it is good for this job only.
+    const token = options.token === undefined ? undefined : credential(options.token, '--token');
+    setExit(await watch(jobId, { url: baseUrl(url), retries, plain, credential: token ?? apiKey(options.apiKey) }));
   });
 
   return program;

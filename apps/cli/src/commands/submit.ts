@@ -1,17 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
-import { apiUrl, describeHttpError, send } from '../http.ts';
+import { apiUrl, authorization, describeHttpError, send, withHint } from '../http.ts';
 import { watch, type WatchOptions } from './watch.ts';
 
-export interface SubmitOptions extends WatchOptions {
+export interface SubmitOptions extends Omit<WatchOptions, 'credential'> {
   readonly watch: boolean;
   readonly maxSentences?: number;
+  /** Sent as `Authorization: Bearer` with the job; never printed. */
+  readonly apiKey?: string;
 }
 
 /**
  * POSTs the text as a new job. Alone it prints just the job id on stdout, so
  * `id=$(herald submit notes.txt)` works; with --watch it goes on to watch the job, and stdout
  * then holds the summary alone (the id goes to stderr).
+ *
+ * With auth on, --watch watches with the job's watch token from the answer rather than the key:
+ * the stream, which reconnects again and again (through proxies, to any replica), then carries
+ * a credential good for this one job and for a limited time, and the long-lived key went out once.
  */
 export async function submit(source: string, options: SubmitOptions): Promise<ExitCode> {
   const text = await readText(source);
@@ -19,17 +25,23 @@ export async function submit(source: string, options: SubmitOptions): Promise<Ex
   const body = { text, ...(options.maxSentences === undefined ? {} : { options: { maxSentences: options.maxSentences } }) };
   const response = await send(apiUrl(options.url, '/v1/jobs'), {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...authorization(options.apiKey) },
     body: JSON.stringify(body),
   });
-  if (!response.ok) throw new CliError(await describeHttpError(response), EXIT.server);
-  const { jobId } = (await response.json()) as { jobId: string };
+  if (!response.ok) {
+    const hint = options.apiKey === undefined ? 'pass --api-key <key> or set HERALD_API_KEY' : undefined;
+    throw new CliError(withHint(await describeHttpError(response), response.status, hint), EXIT.server);
+  }
+  const { jobId, watchToken } = (await response.json()) as { jobId: string; watchToken?: unknown };
   if (!options.watch) {
     process.stdout.write(`${jobId}\n`);
     return EXIT.done;
   }
   process.stderr.write(`herald: submitted job ${jobId}\n`);
-  return watch(jobId, options);
+  // No token (auth off, no token secret): the key, if any, which an open server ignores.
+  const credential = typeof watchToken === 'string' && watchToken !== '' ? watchToken : options.apiKey;
+  const { url, retries, plain } = options;
+  return watch(jobId, { url, retries, plain, credential });
 }
 
 /** `-` is stdin (a pipe, or typed text ended by Ctrl-D); anything else a file path. */

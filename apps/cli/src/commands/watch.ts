@@ -1,6 +1,6 @@
 import { isTerminal, type JobEvent } from '@herald/shared/event';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
-import { apiUrl, describeHttpError, jobPath, send } from '../http.ts';
+import { apiUrl, authorization, describeHttpError, jobPath, send, withHint } from '../http.ts';
 import { createRenderer } from '../render/renderer.ts';
 import { streamEvents } from '../sse/stream-events.ts';
 
@@ -8,7 +8,11 @@ export interface WatchOptions {
   readonly url: string;
   readonly retries: number;
   readonly plain: boolean;
+  /** The job's watch token, or an API key: `Authorization: Bearer` on the stream and the snapshot. */
+  readonly credential?: string;
 }
+
+const NO_CREDENTIAL_HINT = 'pass --token <watchToken> or --api-key <key> (or set HERALD_API_KEY)';
 
 /**
  * Follows a job to its end: progress on stderr (bar or lines), the summary alone on stdout.
@@ -26,6 +30,7 @@ export async function watch(jobId: string, options: WatchOptions): Promise<ExitC
     const events = streamEvents({
       baseUrl: options.url,
       jobId,
+      ...(options.credential === undefined ? { unauthorizedHint: NO_CREDENTIAL_HINT } : { credential: options.credential }),
       maxRetries: options.retries,
       signal: interrupt.signal,
       onReconnect: ({ attempt, maxRetries, delayMs, reason }) =>
@@ -45,15 +50,18 @@ export async function watch(jobId: string, options: WatchOptions): Promise<ExitC
   }
   // Only a 204 ends the stream without a terminal event in hand (the cursor already was the
   // terminal event): the snapshot then says how the job ended.
-  if (!last || !isTerminal(last.status)) last = await snapshot(options.url, jobId);
+  if (!last || !isTerminal(last.status)) last = await snapshot(options.url, jobId, options.credential);
   return report(jobId, last);
 }
 
 const duration = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
 
-async function snapshot(baseUrl: string, jobId: string): Promise<JobEvent> {
-  const response = await send(apiUrl(baseUrl, jobPath(jobId)));
-  if (!response.ok) throw new CliError(await describeHttpError(response), EXIT.server);
+async function snapshot(baseUrl: string, jobId: string, credential: string | undefined): Promise<JobEvent> {
+  const response = await send(apiUrl(baseUrl, jobPath(jobId)), { headers: authorization(credential) });
+  if (!response.ok) {
+    const hint = credential === undefined ? NO_CREDENTIAL_HINT : undefined;
+    throw new CliError(withHint(await describeHttpError(response), response.status, hint), EXIT.server);
+  }
   return (await response.json()) as JobEvent;
 }
 

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
 import { isTerminal, jobEventSchema, type JobEvent } from '@herald/shared/event';
 import { CliError, EXIT } from '../exit-codes.ts';
-import { apiUrl, describeHttpError, describeNetworkError, jobPath } from '../http.ts';
+import { apiUrl, authorization, describeHttpError, describeNetworkError, jobPath, withHint } from '../http.ts';
 
 export interface StreamedEvent {
   /** The event's SSE id (its Stream entry id): the cursor to resume after it. */
@@ -21,6 +21,10 @@ export interface Reconnect {
 export interface StreamOptions {
   readonly baseUrl: string;
   readonly jobId: string;
+  /** A watch token or an API key, sent as `Authorization: Bearer` on every (re)connection. */
+  readonly credential?: string;
+  /** Added to the server's message for a 401 (how to pass a credential, when none was given). */
+  readonly unauthorizedHint?: string;
   /** Failed attempts in a row (no event received) tolerated before giving up. */
   readonly maxRetries?: number;
   /** Reconnect delay until the server's `retry:` line says otherwise. */
@@ -45,7 +49,8 @@ const RETRYABLE = new Set([429, 500, 502, 503, 504]);
  * `Last-Event-ID` = the last id yielded, so the server (any replica) sends exactly the events
  * after it. Ends after the terminal event, or quietly on `204` (the cursor already is the
  * terminal event: nothing more will come). Throws CliError(4) for an HTTP error that retrying
- * cannot fix (404 unknown job, 400) and when `maxRetries` attempts in a row fail.
+ * cannot fix (404 unknown job, 400, 401/403 a refused credential) and when `maxRetries` attempts
+ * in a row fail.
  */
 export async function* streamEvents(options: StreamOptions): AsyncGenerator<StreamedEvent, void, undefined> {
   const url = apiUrl(options.baseUrl, `${jobPath(options.jobId)}/events`);
@@ -61,7 +66,7 @@ export async function* streamEvents(options: StreamOptions): AsyncGenerator<Stre
     let answered = false;
     const attempt = new AttemptGuard(options.idleTimeoutMs ?? 45_000, options.signal);
     try {
-      const headers: Record<string, string> = { Accept: 'text/event-stream' };
+      const headers: Record<string, string> = { Accept: 'text/event-stream', ...authorization(options.credential) };
       if (cursor !== undefined) headers['Last-Event-ID'] = cursor;
       const response = await fetch(url, { headers, signal: attempt.signal });
       answered = true;
@@ -85,7 +90,8 @@ export async function* streamEvents(options: StreamOptions): AsyncGenerator<Stre
         reason = await describeHttpError(response);
         retryAfterMs = Number(response.headers.get('retry-after')) * 1000 || 0;
       } else {
-        throw new CliError(await describeHttpError(response), EXIT.server);
+        // 401/403 among them: the same credential would be refused again, so no retry.
+        throw new CliError(withHint(await describeHttpError(response), response.status, options.unauthorizedHint), EXIT.server);
       }
     } catch (error) {
       if (error instanceof CliError) throw error;

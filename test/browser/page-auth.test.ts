@@ -1,0 +1,268 @@
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
+import { findServingReplica } from '../support/cluster.ts';
+import { request, submit } from '../support/http.ts';
+import { BEES } from '../support/texts.ts';
+import {
+  STAGES,
+  canRunBrowserTests,
+  connectionHistory,
+  inPage,
+  jobIdOf,
+  sel,
+  serverHistory,
+  setUpPageTests,
+  stageLog,
+  waitForStatus,
+  type Opened,
+} from './support.ts';
+
+/**
+ * The demo page with auth on (API_KEYS + WATCH_TOKEN_SECRET), in chromium, through nginx: it
+ * asks for the key when Herald answers 401, keeps it in the tab's sessionStorage, sends it as a
+ * bearer, and watches with the job's watch token, which its shareable link carries.
+ */
+
+const KEY = 'page-test-key-0123456789abcdef';
+const SECRET = 'a-watch-token-secret-for-the-page-tests-0123';
+const SSE_RETRY_MS = 1000;
+const bearer = (credential: string) => ({ Authorization: `Bearer ${credential}` });
+const DENIED = 'This link has expired or is not valid';
+
+interface SentRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly authorization: string | undefined;
+}
+
+/** Every request the page makes from now on, with its Authorization header. */
+function recordRequests(page: Page): SentRequest[] {
+  const sent: SentRequest[] = [];
+  page.on('request', (req) => sent.push({ method: req.method(), url: req.url(), authorization: req.headers().authorization }));
+  return sent;
+}
+
+const textOf = async (page: Page, testId: string): Promise<string> => (await page.textContent(sel(testId))) ?? '';
+
+describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, through nginx', () => {
+  const tests = setUpPageTests({
+    API_KEYS: KEY,
+    WATCH_TOKEN_SECRET: SECRET,
+    // Paced so a person — and a test killing a replica — has time to watch each stage.
+    STAGE_DELAY_MS: '600',
+    SSE_RETRY_MS: String(SSE_RETRY_MS),
+  });
+
+  /** A tab that already holds the key in its sessionStorage (as after entering it once). */
+  async function openWithKey(path: string): Promise<Opened> {
+    const opened = await tests.open(path);
+    await opened.page.evaluate(`sessionStorage.setItem('herald.apiKey', ${JSON.stringify(KEY)})`);
+    await opened.page.reload();
+    await expect(opened.page.inputValue(sel('api-key'))).resolves.toBe(KEY);
+    return opened;
+  }
+
+  /** Submits BEES from the page (which has the key) and returns the job id and its token from the address. */
+  async function submitFromPage(page: Page): Promise<{ jobId: string; token: string }> {
+    await page.fill(sel('text'), BEES);
+    await page.click(sel('submit'));
+    await page.waitForURL(/\/jobs\/[^/?]+\?token=[^&]+$/);
+    return { jobId: jobIdOf(page), token: new URL(page.url()).searchParams.get('token') ?? '' };
+  }
+
+  it('asks for the key on a 401, then submits with it, watches with the token, and its link works without the key', async () => {
+    const { page, streamRequests, problems } = await tests.open('/');
+    const sent = recordRequests(page);
+    // Hidden until Herald asks for it.
+    await expect(page.isVisible(sel('key-row'))).resolves.toBe(false);
+    const refused = await submit(tests.cluster.url, BEES);
+    expect(refused.status).toBe(401);
+    const message: string = refused.body.error.message;
+
+    await page.fill(sel('text'), BEES);
+    await page.click(sel('submit'));
+    await page.waitForFunction(`document.querySelector('${sel('problem-message')}').textContent === ${JSON.stringify(message)}`);
+    await expect(page.isVisible(sel('key-row'))).resolves.toBe(true);
+    expect(await inPage(page, 'document.activeElement.id')).toBe('api-key');
+    // A labelled password field that the browser does not offer to fill.
+    expect(await page.getAttribute(sel('api-key'), 'type')).toBe('password');
+    expect(await page.getAttribute(sel('api-key'), 'autocomplete')).toBe('off');
+    expect(await inPage(page, `document.getElementById('api-key').labels[0].textContent`)).toBe('API key');
+    expect(new URL(page.url()).pathname).toBe('/');
+    await expect(page.isVisible(sel('job'))).resolves.toBe(false);
+
+    // Typed into the field, Enter submits again, now with the key.
+    await page.fill(sel('api-key'), KEY);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/jobs\/[^/?]+\?token=[^&]+$/);
+    const jobId = jobIdOf(page);
+    const token = new URL(page.url()).searchParams.get('token') ?? '';
+    expect(token).toMatch(new RegExp(`^${jobId}\\.`));
+    await expect(page.isVisible(sel('problem'))).resolves.toBe(false);
+    await waitForStatus(page, 'done');
+
+    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) });
+    expect(snapshot.body).toMatchObject({ status: 'done', progress: 100 });
+    await expect(textOf(page, 'result')).resolves.toBe(snapshot.body.result);
+    const log = await stageLog(page);
+    expect(log.map((entry) => entry.stage)).toEqual(STAGES);
+    expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.cluster, jobId, bearer(KEY))).map((event) => event.id));
+    const link = `${tests.cluster.url}/jobs/${jobId}?token=${token}`;
+    expect(await page.getAttribute(sel('share'), 'href')).toBe(link);
+    expect(await connectionHistory(page)).toBe('connecting live closed');
+    // The stream went with the token in its query (EventSource sends no headers).
+    expect(streamRequests).toEqual([`${tests.cluster.url}/v1/jobs/${jobId}/events?token=${token}`]);
+
+    // The key: sent as a bearer on the second POST only, never in an address, kept for this tab.
+    const posts = sent.filter((r) => r.method === 'POST');
+    expect(posts.map((r) => r.authorization)).toEqual([undefined, `Bearer ${KEY}`]);
+    expect(sent.filter((r) => r.url.includes(KEY))).toEqual([]);
+    expect(sent.filter((r) => r.method === 'GET' && r.authorization !== undefined)).toEqual([]);
+    expect(await inPage(page, `sessionStorage.getItem('herald.apiKey')`)).toBe(KEY);
+    // A reload of the tab keeps it (and shows the field with it); the job is watched again with the token.
+    await page.reload();
+    await waitForStatus(page, 'done', 10_000);
+    await expect(page.inputValue(sel('api-key'))).resolves.toBe(KEY);
+    await expect(page.isVisible(sel('key-row'))).resolves.toBe(true);
+    expect(problems).toEqual([]);
+
+    // The shareable link, in another browser context: no key there, the token in the link is enough.
+    const shared = await tests.open(`/jobs/${jobId}?token=${token}`);
+    await waitForStatus(shared.page, 'done', 10_000);
+    await expect(textOf(shared.page, 'result')).resolves.toBe(snapshot.body.result);
+    expect((await stageLog(shared.page)).map((entry) => entry.stage)).toEqual(STAGES);
+    await expect(shared.page.isVisible(sel('key-row'))).resolves.toBe(false);
+    expect(await inPage(shared.page, `sessionStorage.getItem('herald.apiKey')`)).toBeNull();
+    expect(await shared.page.getAttribute(sel('share'), 'href')).toBe(link);
+    expect(shared.streamRequests).toEqual([`${tests.cluster.url}/v1/jobs/${jobId}/events?token=${token}`]);
+    expect(shared.problems).toEqual([]);
+  });
+
+  it('resumes with its token and every stage exactly once when the replica serving its stream dies', async () => {
+    const { page, streamRequests, problems } = await openWithKey('/');
+    const { jobId, token } = await submitFromPage(page);
+    await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
+
+    const serving = await findServingReplica(tests.cluster);
+    expect(await page.getAttribute(sel('job'), 'data-status')).toBe('processing');
+    await serving.kill();
+    try {
+      await page.waitForSelector(`${sel('connection')}[data-state="reconnecting"]`, { timeout: 5_000 });
+      await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 10_000 });
+      await waitForStatus(page, 'done');
+
+      const log = await stageLog(page);
+      expect(log.map((entry) => entry.stage)).toEqual(STAGES);
+      expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.cluster, jobId, bearer(KEY))).map((event) => event.id));
+      expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
+      // Every attempt, the browser's own reconnects included, carried the token.
+      expect(streamRequests.length).toBeGreaterThanOrEqual(2);
+      for (const url of streamRequests) expect(new URL(url).searchParams.get('token')).toBe(token);
+      const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}?token=${token}`);
+      await expect(textOf(page, 'result')).resolves.toBe(snapshot.body.result);
+      expect(problems).toEqual([]);
+    } finally {
+      await serving.start();
+    }
+  });
+
+  it('cancel without a key asks for it with the server\'s message; with the key it cancels', async () => {
+    const accepted = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+    expect(accepted.status).toBe(202);
+    const { jobId, watchToken } = accepted.body as { jobId: string; watchToken: string };
+    // Someone with only the link: watching works, cancelling needs a key.
+    const { page, problems } = await tests.open(`/jobs/${jobId}?token=${watchToken}`);
+    const sent = recordRequests(page);
+    await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
+    await expect(page.isVisible(sel('key-row'))).resolves.toBe(false);
+
+    await page.click(sel('cancel'));
+    await page.waitForSelector(`${sel('problem')}:visible`, { timeout: 5_000 });
+    const refused = await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { method: 'DELETE' });
+    expect(refused.status).toBe(401);
+    await expect(textOf(page, 'problem-message')).resolves.toBe(refused.body.error.message);
+    await expect(page.isVisible(sel('key-row'))).resolves.toBe(true);
+    expect(await inPage(page, 'document.activeElement.id')).toBe('api-key');
+    await expect(textOf(page, 'key-hint')).resolves.toMatch(/Cancel/);
+    // Nothing was cancelled; the button is ready again.
+    expect(await page.getAttribute(sel('job'), 'data-status')).not.toBe('cancelled');
+    await expect(textOf(page, 'cancel')).resolves.toBe('Cancel job');
+
+    // Enter in the key field retries the cancel (not the empty form).
+    await page.fill(sel('api-key'), KEY);
+    await page.keyboard.press('Enter');
+    await waitForStatus(page, 'cancelled', 5_000);
+    await expect(page.isVisible(sel('cancelled'))).resolves.toBe(true);
+    await expect(page.isVisible(sel('problem'))).resolves.toBe(false);
+    expect((await stageLog(page)).at(-1)?.stage).toBe('cancelled');
+    expect((await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) })).body.status).toBe('cancelled');
+    const deletes = sent.filter((r) => r.method === 'DELETE');
+    expect(deletes.map((r) => r.authorization)).toEqual([undefined, `Bearer ${KEY}`]);
+    expect(sent.filter((r) => r.method === 'POST')).toEqual([]);
+    expect(new URL(page.url()).pathname).toBe(`/jobs/${jobId}`);
+    expect(problems).toEqual([]);
+  });
+
+  it('a tampered, expired, missing or another job\'s token shows "This link has expired or is not valid"', async () => {
+    const { body } = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+    const other = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+    const jobId: string = body.jobId;
+    const [jobPart, expiry, signature] = (body.watchToken as string).split('.') as [string, string, string];
+    const tampered = `${jobPart}.${expiry}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
+    const expired = new WatchTokens(SECRET, 10).mint(jobId, Date.now() - 60_000);
+    for (const query of [`?token=${tampered}`, `?token=${expired}`, `?token=${other.body.watchToken}`, '']) {
+      const answer = await request(`${tests.cluster.url}/v1/jobs/${jobId}${query}`);
+      expect([401, 403]).toContain(answer.status);
+      const { page, streamRequests, problems } = await tests.open(`/jobs/${jobId}${query}`);
+      await page.waitForSelector(`${sel('denied')}:visible`, { timeout: 10_000 });
+      await expect(textOf(page, 'denied-title')).resolves.toBe(DENIED);
+      await expect(textOf(page, 'denied-reason')).resolves.toBe(answer.body.error.message);
+      await expect(textOf(page, 'denied-id')).resolves.toBe(jobId);
+      await expect(page.isVisible(sel('job'))).resolves.toBe(false);
+      await expect(page.isVisible(sel('not-found'))).resolves.toBe(false);
+      // It gave up at once: no stream opened, and none later.
+      await page.waitForTimeout(SSE_RETRY_MS * 1.5);
+      expect(streamRequests).toEqual([]);
+      expect(problems).toEqual([]);
+    }
+    expect((await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) })).status).toBe(200);
+  });
+
+  it('a token that expires while watching ends in the same message on the next reconnect, not "reconnecting…" forever', async () => {
+    // No worker: the job stays queued while its token runs out.
+    const workers = tests.cluster.cluster.workers;
+    await Promise.all(workers.map((worker) => worker.stop()));
+    let jobId = '';
+    try {
+      const { body } = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+      jobId = body.jobId;
+      // A token with a second or two left (tokens expire on whole seconds).
+      const mintedAt = Date.now() - 8_000;
+      const shortLived = new WatchTokens(SECRET, 10).mint(jobId, mintedAt);
+      const expiresAt = parseInt(shortLived.split('.')[1]!, 36) * 1000;
+      const { page, streamRequests, problems } = await tests.open(`/jobs/${jobId}?token=${shortLived}`);
+      await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 5_000 });
+      await page.waitForSelector(`${sel('stage-log')} li[data-stage="queued"]`, { timeout: 5_000 });
+      expect(Date.now()).toBeLessThan(expiresAt);
+      const serving = await findServingReplica(tests.cluster);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 200)));
+      await serving.kill();
+      try {
+        await page.waitForSelector(`${sel('denied')}:visible`, { timeout: 10_000 });
+        await expect(textOf(page, 'denied-reason')).resolves.toMatch(/expired/);
+        await expect(page.isVisible(sel('job'))).resolves.toBe(false);
+        const attempts = streamRequests.length;
+        expect(attempts).toBeGreaterThanOrEqual(2);
+        await page.waitForTimeout(SSE_RETRY_MS * 2.5);
+        expect(streamRequests).toHaveLength(attempts);
+        expect(problems).toEqual([]);
+      } finally {
+        await serving.start();
+      }
+    } finally {
+      if (jobId) await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) });
+      await Promise.all(workers.map((worker) => worker.start()));
+    }
+  });
+});
