@@ -229,6 +229,20 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     expect((await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) })).status).toBe(200);
   });
 
+  it('opens a link without a token when the tab holds the key: Herald hands the page a watch token', async () => {
+    const { body } = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+    const jobId: string = body.jobId;
+    const { page, streamRequests, problems } = await openWithKey(`/jobs/${jobId}`);
+    await waitForStatus(page, 'done', 15_000);
+    expect((await stageLog(page)).map((entry) => entry.stage)).toEqual(STAGES);
+    // The address and the link now carry a token of the job's, fresh from the snapshot.
+    const token = new URL(page.url()).searchParams.get('token') ?? '';
+    expect(token).toMatch(new RegExp(`^${jobId}\\.`));
+    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.cluster.url}/jobs/${jobId}?token=${token}`);
+    expect(streamRequests.at(-1)).toBe(`${tests.cluster.url}/v1/jobs/${jobId}/events?token=${token}`);
+    expect(problems).toEqual([]);
+  });
+
   it('a token that expires while watching ends in the same message on the next reconnect, not "reconnecting…" forever', async () => {
     // No worker: the job stays queued while its token runs out.
     const workers = tests.cluster.cluster.workers;

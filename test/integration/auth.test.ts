@@ -55,7 +55,12 @@ describe('with API keys: two replicas, one secret', () => {
     const { body } = await submit(a, BEES, undefined, bearer(KEY));
     const other = await submit(a, BEES, undefined, bearer(KEY));
     expectError(await request(`${b}/v1/jobs/${body.jobId}`), 401, 'unauthorized');
-    expect((await request(`${b}/v1/jobs/${body.jobId}`, { headers: bearer(KEY) })).status).toBe(200);
+    const withKey = await request(`${b}/v1/jobs/${body.jobId}`, { headers: bearer(KEY) });
+    expect(withKey.status).toBe(200);
+    // A key holder gets a fresh watch token for the job: a link to hand out. A token holder does not.
+    expect(withKey.body.watchToken).toMatch(new RegExp(`^${body.jobId}\\.`));
+    expect((await request(`${b}/v1/jobs/${body.jobId}/events?token=${withKey.body.watchToken}`, { headers: { Accept: 'text/event-stream' } })).status).toBe(200);
+    expect((await request(`${b}/v1/jobs/${body.jobId}?token=${body.watchToken}`)).body.watchToken).toBeUndefined();
     expect((await request(`${b}/v1/jobs/${body.jobId}?token=${body.watchToken}`)).status).toBe(200);
     expect((await request(`${b}/v1/jobs/${body.jobId}`, { headers: bearer(body.watchToken) })).status).toBe(200);
     expectError(await request(`${b}/v1/jobs/${body.jobId}?token=${other.body.watchToken}`), 403, 'forbidden');

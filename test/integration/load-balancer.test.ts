@@ -90,3 +90,32 @@ describe.skipIf(!haveNginx)('the nginx load balancer', () => {
     await expectExactHistory(redis, body.jobId, events);
   }, 60_000);
 });
+
+describe.skipIf(!haveNginx)('the nginx load balancer and per-IP limits', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    // A fresh budget: the submissions above counted against this client too.
+    const redis = new Redis(inject('redisUrl'));
+    await redis.flushall();
+    redis.disconnect();
+    cluster = await startTestCluster({ redisUrl: inject('redisUrl'), apiReplicas: 2, workers: 0, env: { SUBMIT_RATE_PER_IP: '3' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('counts a client by the address nginx saw, whatever X-Forwarded-For the client sends', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      // A different claimed address each time (a header, no traffic): believed, it would give
+      // the client a fresh budget per request.
+      const response = await submit(cluster.url, BEES, undefined, { 'X-Forwarded-For': `198.51.100.${i + 1}` });
+      statuses.push(response.status);
+      if (response.status === 429) expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    // Round robin spread those over both replicas; the limit is one, shared through Redis.
+    expect(statuses).toEqual([202, 202, 202, 429]);
+  });
+});

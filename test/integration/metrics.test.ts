@@ -223,7 +223,14 @@ describe('with a Redis of its own', () => {
   it('with Redis down a scrape answers at once, with the last queue depth; reconnects count on', async () => {
     const api = system.apis[0]!.url;
     const worker = system.workers[0]!.metricsServer!.url;
-    await scrape(api); // a fresh queue depth read while Redis is up
+    // A fresh queue depth read while Redis is up, once the earlier jobs have left 'active'
+    // (BullMQ moves a job on just after its last event): the value a scrape must then keep.
+    await expect
+      .poll(async () => {
+        const scraped = await scrape(api);
+        return ['waiting', 'active', 'delayed'].map((state) => scraped.value('herald_queue_depth', { state }));
+      })
+      .toEqual([0, 0, 0]);
     const before = { api: await reconnects(api), worker: await reconnects(worker) };
     await redis.kill();
     try {

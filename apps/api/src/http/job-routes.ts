@@ -69,8 +69,11 @@ export function jobRoutes(
 
   router.get('/v1/jobs/:id', async (req, res) => {
     const jobId = String(req.params.id);
-    access.requireWatcher(req, jobId, queryToken(req.query.token));
-    res.json(await jobs.snapshot(jobId));
+    const caller = access.requireWatcher(req, jobId, queryToken(req.query.token));
+    const snapshot = await jobs.snapshot(jobId);
+    // A key holder may hand out a fresh watch link for any job (an EventSource cannot send the key).
+    const watchToken = access.enabled && caller.keyId !== null ? access.watchToken(jobId) : null;
+    res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
   });
 
   router.delete('/v1/jobs/:id', async (req, res) => {
