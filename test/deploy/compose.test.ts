@@ -16,9 +16,13 @@ const LB = 'http://127.0.0.1:8080';
 const REPLICAS = { 'api-1': 8081, 'api-2': 8082, 'api-3': 8083 } as const;
 type Replica = keyof typeof REPLICAS;
 
+// Auth on, as production runs it: the watcher resumes with its token through nginx.
+const API_KEY = 'deploy-test-key-0123456789';
 const { compose, inspect } = composeProject('herald-deploy-test', {
   // A job of ~6 s: time to find the replica serving the watcher and kill it mid-job.
   STAGE_DELAY_MS: '1500',
+  API_KEYS: API_KEY,
+  WATCH_TOKEN_SECRET: 'deploy-test-watch-token-secret-0123456789',
   LOG_LEVEL: 'info',
   HERALD_TAG: 'deploy-test',
 });
@@ -55,14 +59,15 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
   });
 
   it('resumes a watcher through nginx, nothing lost, when the replica serving it is killed', async () => {
-    const accepted = await submit(LB, BEES);
+    expect((await submit(LB, BEES)).status).toBe(401);
+    const accepted = await submit(LB, BEES, undefined, { Authorization: `Bearer ${API_KEY}` });
     expect(accepted.status).toBe(202);
     const jobId: string = accepted.body.jobId;
 
-    // A real EventSource: it reconnects by itself with Last-Event-ID, through nginx.
+    // A real EventSource: it reconnects by itself with Last-Event-ID (and its ?token=), through nginx.
     const events: ReceivedEvent[] = [];
     let opens = 0;
-    const source = new EventSource(`${LB}/v1/jobs/${jobId}/events`);
+    const source = new EventSource(`${LB}${accepted.body.links.events}`);
     source.onopen = () => {
       opens += 1;
     };
