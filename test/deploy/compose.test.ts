@@ -1,11 +1,9 @@
 import { Redis } from 'ioredis';
-import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal } from '@herald/shared';
 import { expectExactHistory } from '../support/assertions.ts';
 import { composeProject, eventually } from '../support/compose.ts';
 import { submit } from '../support/http.ts';
-import type { ReceivedEvent } from '../support/sse-client.ts';
+import { watchWithEventSource } from '../support/event-source.ts';
 import { BEES } from '../support/texts.ts';
 
 // The docker-compose stack itself: images built from the real Dockerfiles, three replicas
@@ -65,22 +63,7 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
     const jobId: string = accepted.body.jobId;
 
     // A real EventSource: it reconnects by itself with Last-Event-ID (and its ?token=), through nginx.
-    const events: ReceivedEvent[] = [];
-    let opens = 0;
-    const source = new EventSource(`${LB}${accepted.body.links.events}`);
-    source.onopen = () => {
-      opens += 1;
-    };
-    const finished = new Promise<void>((resolve) => {
-      source.onmessage = (message) => {
-        const json = JSON.parse(message.data);
-        events.push({ id: message.lastEventId, data: message.data, json });
-        if (isTerminal(json.status)) {
-          source.close();
-          resolve();
-        }
-      };
-    });
+    const { events, finished, opens } = watchWithEventSource(`${LB}${accepted.body.links.events}`);
 
     const serving = await eventually('the replica serving the watcher', async () => {
       const counts = await Promise.all((Object.keys(REPLICAS) as Replica[]).map(async (r) => [r, await watchersOn(r)] as const));
@@ -92,7 +75,7 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
 
     await finished;
     expect(events.at(-1)?.json.status).toBe('done');
-    expect(opens).toBeGreaterThanOrEqual(2);
+    expect(opens()).toBeGreaterThanOrEqual(2);
     expect(events.filter((e) => e.json.status !== 'done').length).toBeGreaterThan(1);
     await expectExactHistory(redis, jobId, events);
 

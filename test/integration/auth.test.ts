@@ -1,14 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ConfigError, createLogger, isTerminal, loadConfig } from '@herald/shared';
+import { ConfigError, createLogger, loadConfig } from '@herald/shared';
 import { startApi } from '@herald/api';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
-import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
+import { watchWithEventSource, type WatchingSource } from '../support/event-source.ts';
+import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
@@ -148,26 +148,18 @@ describe('with API keys: a reconnecting EventSource', () => {
     const [first, second] = slow.apis as [(typeof slow.apis)[0], (typeof slow.apis)[0]];
     const { body } = await submit(first.url, BEES, undefined, bearer(KEY));
     const requests: { url: string; lastEventId: string | undefined; lastSeen: string | undefined }[] = [];
-    const events: ReceivedEvent[] = [];
     // The browser's EventSource, with one twist: its reconnect is routed to the other replica,
     // as a load balancer would once the first is gone.
-    const source = new EventSource(`${first.url}${body.links.events}`, {
+    // (Its first request goes out from the constructor, before `watching` is assigned.)
+    let watching: WatchingSource | undefined;
+    watching = watchWithEventSource(`${first.url}${body.links.events}`, {
       fetch: (url, init) => {
         const target = requests.length === 0 ? String(url) : String(url).replace(first.url, second.url);
-        requests.push({ url: target, lastEventId: init.headers['Last-Event-ID'], lastSeen: events.at(-1)?.id });
+        requests.push({ url: target, lastEventId: init.headers['Last-Event-ID'], lastSeen: watching?.events.at(-1)?.id });
         return fetch(target, init);
       },
     });
-    const done = new Promise<void>((resolve) => {
-      source.onmessage = (message) => {
-        const json = JSON.parse(message.data);
-        events.push({ id: message.lastEventId, data: message.data, json });
-        if (isTerminal(json.status)) {
-          source.close();
-          resolve();
-        }
-      };
-    });
+    const { events, finished: done } = watching;
     await expect.poll(() => events.length).toBeGreaterThanOrEqual(2);
     await first.close(); // drains: its watchers are told to come back, elsewhere
     await done;

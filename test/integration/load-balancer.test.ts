@@ -3,10 +3,11 @@ import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isTerminal } from '@herald/shared';
+import { watchWithEventSource } from '../support/event-source.ts';
 import { expectExactHistory } from '../support/assertions.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { submit } from '../support/http.ts';
-import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
+import { SseClient } from '../support/sse-client.ts';
 import { BEES } from '../support/texts.ts';
 
 // deploy/nginx/nginx.conf in front of real replica processes (npm run cluster's topology): what
@@ -54,22 +55,7 @@ describe.skipIf(!haveNginx)('the nginx load balancer', () => {
 
   it('keeps a plain EventSource coming back while no replica can serve it, then resumes it exactly', async () => {
     const { body } = await submit(cluster.url, BEES);
-    const events: ReceivedEvent[] = [];
-    let errors = 0;
-    const source = new EventSource(`${cluster.url}/v1/jobs/${body.jobId}/events`);
-    source.onerror = () => {
-      errors += 1;
-    };
-    const finished = new Promise<void>((resolve) => {
-      source.onmessage = (message) => {
-        const json = JSON.parse(message.data);
-        events.push({ id: message.lastEventId, data: message.data, json });
-        if (isTerminal(json.status)) {
-          source.close();
-          resolve();
-        }
-      };
-    });
+    const { source, events, finished, errors } = watchWithEventSource(`${cluster.url}/v1/jobs/${body.jobId}/events`);
     await expect.poll(() => events.length, { timeout: 10_000 }).toBeGreaterThan(1);
 
     await Promise.all(cluster.replicas.map((replica) => replica.kill()));
@@ -82,7 +68,7 @@ describe.skipIf(!haveNginx)('the nginx load balancer', () => {
     // …while other routes keep their honest error.
     expect((await fetch(`${cluster.url}/v1/jobs/${body.jobId}`)).status).toBe(502);
 
-    await expect.poll(() => errors, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    await expect.poll(errors, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     expect(source.readyState).not.toBe(EventSource.CLOSED);
     await Promise.all(cluster.replicas.map((replica) => replica.start()));
 
