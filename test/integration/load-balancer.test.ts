@@ -6,7 +6,7 @@ import { isTerminal } from '@herald/shared';
 import { watchWithEventSource } from '../support/event-source.ts';
 import { expectExactHistory } from '../support/assertions.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
-import { submit } from '../support/http.ts';
+import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { BEES } from '../support/texts.ts';
 
@@ -65,8 +65,11 @@ describe.skipIf(!haveNginx)('the nginx load balancer', () => {
     expect(meanwhile.status).toBe(200);
     expect(meanwhile.headers.get('content-type')).toContain('text/event-stream');
     expect(await meanwhile.text()).toBe('retry: 3000\n\n');
-    // …while other routes keep their honest error.
-    expect((await fetch(`${cluster.url}/v1/jobs/${body.jobId}`)).status).toBe(502);
+    // …while other routes keep an honest error, in the SPEC's JSON rather than nginx's HTML.
+    const snapshot = await request(`${cluster.url}/v1/jobs/${body.jobId}`);
+    expect(snapshot.status).toBe(503);
+    expect(snapshot.headers.get('retry-after')).toBe('2');
+    expect(snapshot.body).toEqual({ error: { code: 'unavailable', message: 'No replica could answer; try again shortly' } });
 
     await expect.poll(errors, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     expect(source.readyState).not.toBe(EventSource.CLOSED);
