@@ -20,7 +20,7 @@ import { Access } from './auth/access.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { WatchTokens } from './auth/watch-tokens.ts';
 import { clientIpResolver } from './http/client-ip.ts';
-import { edgeHeaders } from './http/edge-headers.ts';
+import { edgeHeaders, streamEdgeHeaders } from './http/edge-headers.ts';
 import { badRequest, clientErrorResponse, routeNotFound, writeError } from './errors.ts';
 import { matchEventsRoute } from './sse/events-route.ts';
 import { FanoutHub } from './fanout/hub.ts';
@@ -28,7 +28,7 @@ import { IdempotencyStore } from './jobs/idempotency.ts';
 import { JobService } from './jobs/job-service.ts';
 import { StreamSlots } from './limits/stream-slots.ts';
 import { SubmissionLimiter } from './limits/submission-limiter.ts';
-import { beginRequest } from './http/request-context.ts';
+import { REQUEST_ID_HEADER, beginRequest, requestLogger } from './http/request-context.ts';
 import { QUEUE_STATES, createApiMetrics } from './metrics.ts';
 import { EventStream } from './sse/event-stream.ts';
 import { WatcherRegistry } from './sse/watcher-registry.ts';
@@ -54,6 +54,7 @@ export interface RunningApi {
 export async function startApi({ config, logger }: ApiOptions): Promise<RunningApi> {
   const access = createAccess(config, logger);
   const edge = edgeHeaders(config.CORS_ORIGINS);
+  const streamEdge = streamEdgeHeaders(config.CORS_ORIGINS);
   // Read at scrape time; they refer to what is built below.
   const metrics = createApiMetrics({
     watchers: () => registry.size,
@@ -111,7 +112,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     reader,
     idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
   });
-  const events = new EventStream({ config, reader, hub, registry, metrics, isDraining, access, slots });
+  const events = new EventStream({ config, reader, hub, registry, metrics, isDraining, access, slots, logger });
   const app = createApp({ jobs, metrics, redis, logger, maxTextChars: config.MAX_TEXT_CHARS, isDraining, access, edge, submissions });
   // An Express app is also a (req, res, done) handler; its typings only show the Express types.
   const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (error?: unknown) => void) => void;
@@ -120,23 +121,29 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   // close to headersTimeout/requestTimeout rather than half a minute later.
   // HTTP/1.1 requires a Host header; Node's own check answers without a body, ours in JSON.
   const server = createServer({ connectionsCheckingInterval: 1000, requireHostHeader: false }, (req, res) => {
-    const log = beginRequest(req, res, logger);
+    const reqId = beginRequest(req, res, logger);
+    const log = (): Logger => requestLogger(req, logger);
+    const eventsRequest = matchEventsRoute(req);
+    // The stream writes its id with its own headers (request-context.ts says why).
+    if (!eventsRequest) res.setHeader(REQUEST_ID_HEADER, reqId);
     if (req.httpVersion === '1.1' && !req.headers.host) {
+      res.setHeader(REQUEST_ID_HEADER, reqId);
       res.shouldKeepAlive = false;
       writeError(res, badRequest('The Host header is required'), () => {});
       return;
     }
-    const eventsRequest = matchEventsRoute(req);
     if (!eventsRequest) {
       // The final handler: a URL Express cannot route at all still gets the JSON 404.
-      handle(req, res, (error) => writeError(res, error ?? routeNotFound(), (err) => log.error({ err }, 'request failed')));
+      handle(req, res, (error) => writeError(res, error ?? routeNotFound(), (err) => log().error({ err }, 'request failed')));
       return;
     }
-    const failed = (error: unknown): void =>
-      writeError(res, error, (err) => log.error({ err, jobId: eventsRequest.jobId.slice(0, 100) }, 'event stream failed'));
-    edge(req, res, (error) => {
+    const failed = (error: unknown): void => {
+      if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, reqId);
+      writeError(res, error, (err) => log().error({ err, jobId: eventsRequest.jobId.slice(0, 100) }, 'event stream failed'));
+    };
+    streamEdge(req, res, (error) => {
       if (error !== undefined) failed(error);
-      else events.handle(req, res, eventsRequest, log).catch(failed);
+      else events.handle(req, res, eventsRequest).catch(failed);
     });
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {

@@ -19,6 +19,7 @@ import { isJobId } from '../jobs/job-id.ts';
 import { withinDeadline } from '../redis-timeout.ts';
 import { readCursor } from './cursor.ts';
 import type { EventsRequest } from './events-route.ts';
+import { REQUEST_ID_HEADER, requestIdFor, requestLogger } from '../http/request-context.ts';
 import { SSE_HEADERS, retryFrame } from './frames.ts';
 import { SseWatcher, type WatcherEnd } from './watcher.ts';
 import type { WatcherRegistry } from './watcher-registry.ts';
@@ -33,6 +34,8 @@ export interface EventStreamDeps {
   readonly access: Access;
   /** Streams per client IP, shared by all replicas. */
   readonly slots: StreamSlots;
+  /** The replica's; lines about a stream go through the request's child (requestLogger). */
+  readonly logger: Logger;
 }
 
 const MAX_HELD_EVENTS = 1000;
@@ -49,8 +52,7 @@ export class EventStream {
     this.#deps = deps;
   }
 
-  /** `log` is the request's logger ({reqId}); lines about the job add its jobId. */
-  async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest, log: Logger): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest): Promise<void> {
     const { config, reader, hub, registry, metrics, access, slots } = this.#deps;
     const cursor = readCursor(req, query);
     if (this.#deps.isDraining()) {
@@ -67,7 +69,7 @@ export class EventStream {
     const last = parseStreamId(snapshot.lastEventId);
     if (cursor && last && isTerminal(snapshot.status) && compareStreamIds(cursor, last) >= 0) {
       // Nothing more will ever come: 204 tells an EventSource not to reconnect.
-      res.writeHead(204).end();
+      res.writeHead(204, { [REQUEST_ID_HEADER]: requestIdFor(req) }).end();
       return;
     }
 
@@ -79,14 +81,17 @@ export class EventStream {
       return;
     }
 
-    const jobLog = log.child({ jobId });
+    // Lines about the stream carry the request's id and the job's; no logger is made per stream
+    // unless one is written (a replica holds thousands of streams).
+    const log = (): Logger => requestLogger(req, this.#deps.logger);
+    const debugging = this.#deps.logger.isLevelEnabled('debug');
     const onEnd = (ended: SseWatcher, how: WatcherEnd): void => {
       slot.release();
       hub.leave(jobId, ended);
       registry.delete(ended);
       metrics.streamsEnded.inc({ how });
-      if (how === 'cut-off') jobLog.warn({ how }, 'watcher cut off: too slow to read its events (it resumes from its cursor)');
-      else jobLog.debug({ how }, 'watcher ended');
+      if (how === 'cut-off') log().warn({ jobId, how }, 'watcher cut off: too slow to read its events (it resumes from its cursor)');
+      else if (debugging) log().debug({ jobId, how }, 'watcher ended');
     };
     const watcher = new SseWatcher(
       res,
@@ -107,13 +112,13 @@ export class EventStream {
     if (watcher.ended) return; // the client left while we read
 
     registry.add(watcher);
-    jobLog.debug({ cursor: cursor && formatStreamId(cursor), history: history.length }, 'watcher connected');
+    if (debugging) log().debug({ jobId, cursor: cursor && formatStreamId(cursor), history: history.length }, 'watcher connected');
     res.socket?.setNoDelay(true);
     // Close-delimited rather than chunked: each event is one plain write of the shared buffer,
     // and the socket is freed as soon as the stream ends.
     res.useChunkedEncodingByDefault = false;
     res.shouldKeepAlive = false;
-    res.writeHead(200, SSE_HEADERS);
+    res.writeHead(200, { ...SSE_HEADERS, [REQUEST_ID_HEADER]: requestIdFor(req) });
     res.write(retryFrame(config.SSE_RETRY_MS));
     await watcher.start(history);
   }

@@ -24,4 +24,6 @@ export const SSE_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
   'Cache-Control': 'no-cache, no-transform',
   'X-Accel-Buffering': 'no',
+  // The one security header that means anything for an event stream (http/edge-headers.ts).
+  'X-Content-Type-Options': 'nosniff',
 } as const;
