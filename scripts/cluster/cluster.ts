@@ -36,7 +36,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   if (options.apiPorts.length !== options.apiReplicas || options.workerMetricsPorts.length !== options.workers) {
     throw new Error('one port per API replica and per worker');
   }
-  await assertPortsFree([options.port, ...options.apiPorts, ...options.workerMetricsPorts]);
+  const ports = [options.port, ...options.apiPorts, ...options.workerMetricsPorts];
+  const twice = ports.filter((port, i) => ports.indexOf(port) !== i);
+  if (twice.length > 0) throw new Error(`port ${twice.join(', ')} given to two processes (move --port or --metrics-port)`);
+  await assertPortsFree(ports);
   mkdirSync(options.runtimeDir, { recursive: true });
   const output = (name: string): string => (options.output === 'inherit' ? 'inherit' : join(options.runtimeDir, `${name}.log`));
   // nginx runs on this host: its X-Forwarded-For is the one the replicas believe.

@@ -119,10 +119,10 @@ describe('streamEvents', () => {
       (_, res) => sse(res, `id: 1-0\ndata: ${event('queued', 0)}\n\n`, false), // then nothing, not even a heartbeat
       (_, res) => sse(res, `id: 2-0\ndata: ${event('done', 100, { result: 'R' })}\n\n`),
     ]);
-    const { events, reconnects, error } = await collect(url, { idleTimeoutMs: 100 });
+    const { events, reconnects, error } = await collect(url, { idleTimeoutMs: 600 }); // room for a stall before headers
     expect(error).toBeUndefined();
     expect(events.map((e) => e.id)).toEqual(['1-0', '2-0']);
-    expect(reconnects[0]!.reason).toBe('no data for 100 ms');
+    expect(reconnects[0]!.reason).toBe('no data for 600 ms');
     expect(seenCursors).toEqual([undefined, '1-0']);
   });
 });

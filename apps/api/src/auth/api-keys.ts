@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, type Config } from '@herald/shared';
+import { WatchTokens } from './watch-tokens.ts';
 
 /** Who a valid key belongs to, without the key: a short digest, safe for logs and limit keys. */
 export interface KeyHolder {
@@ -35,8 +36,9 @@ export class ApiKeys {
       keys.push(...lines.filter((line) => line !== '' && !line.startsWith('#')));
       if (keys.length === 0) throw new ConfigError(`API_KEYS_FILE: ${config.API_KEYS_FILE} holds no key`);
     }
-    const short = keys.find((key) => key.length < 16);
-    if (short !== undefined) throw new ConfigError('API_KEYS: every key must be at least 16 characters');
+    if (keys.some((key) => key.length < 16)) throw new ConfigError('API_KEYS / API_KEYS_FILE: every key must be at least 16 characters');
+    // A bearer of that shape is read as a watch token, so such a key could never watch.
+    if (keys.some(WatchTokens.looksLikeToken)) throw new ConfigError('API_KEYS / API_KEYS_FILE: a key must not look like a watch token (<id>.<expiry>.<signature>)');
     return new ApiKeys(keys);
   }
 
