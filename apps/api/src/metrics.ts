@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WatcherEnd } from './sse/watcher.ts';
+import { redisReconnectsCounter } from '@herald/shared';
 
 /** Counts read when Prometheus scrapes, rather than kept up to date on every connect. */
 export interface MetricSources {
@@ -16,22 +17,6 @@ export type LimitName = (typeof LIMITS)[number];
 export const QUEUE_STATES = ['waiting', 'active', 'delayed'] as const;
 /** A scrape waits at most this long for the queue counts, then shows the last ones it had. */
 const QUEUE_COUNTS_TIMEOUT_MS = 500;
-
-/**
- * herald_redis_reconnects_total, shared by API and worker: in `npm start` the worker registers
- * into the API's registry and gets the same counter (told apart by its `connection` label).
- */
-export function redisReconnectsCounter(registry: Registry): Counter<'connection'> {
-  const name = 'herald_redis_reconnects_total';
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'connection'>;
-  return new Counter({
-    name,
-    help: "Reconnect attempts of this process's Redis connections (ioredis 'reconnecting'), by connection name",
-    labelNames: ['connection'] as const,
-    registers: [registry],
-  });
-}
 
 /**
  * The replica's Prometheus metrics, on a registry of its own (tests run two replicas in one

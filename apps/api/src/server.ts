@@ -10,6 +10,7 @@ import {
   bullConnection,
   ConfigError,
   connectRedis,
+  countedRole,
   queuePrefix,
   type Config,
   type ConnectionRole,
@@ -61,11 +62,8 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     watchedJobs: () => hub.watchedJobs,
     queueCounts: () => queue.getJobCounts(...QUEUE_STATES),
   });
-  const role = (name: string, whileDown?: ConnectionRole['whileDown']): ConnectionRole => {
-    metrics.redisReconnects.inc({ connection: name }, 0);
-    const onReconnect = (connection: string) => metrics.redisReconnects.inc({ connection });
-    return whileDown ? { name, whileDown, onReconnect } : { name, onReconnect };
-  };
+  const role = (name: string, whileDown?: ConnectionRole['whileDown']): ConnectionRole =>
+    countedRole(metrics.redisReconnects, name, whileDown);
   // Three connections per replica, whatever the number of watchers and jobs.
   const redis = connectRedis(config.REDIS_URL, role('herald:api:commands', 'fail-fast'));
   const subscriber = connectRedis(config.REDIS_URL, role('herald:api:fanout'));

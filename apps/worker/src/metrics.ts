@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { redisReconnectsCounter } from '@herald/shared';
 
 export const FINAL_STATUSES = ['done', 'error', 'cancelled'] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
@@ -11,18 +12,6 @@ export interface WorkerMetricsOptions {
   readonly registry?: Registry;
 }
 
-/** Same as the API's: in `npm start` both register into one registry and share the counter. */
-function redisReconnectsCounter(registry: Registry): Counter<'connection'> {
-  const name = 'herald_redis_reconnects_total';
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'connection'>;
-  return new Counter({
-    name,
-    help: "Reconnect attempts of this process's Redis connections (ioredis 'reconnecting'), by connection name",
-    labelNames: ['connection'] as const,
-    registers: [registry],
-  });
-}
 
 /** The worker's Prometheus metrics, on a registry of its own unless given one. */
 export function createWorkerMetrics(options: WorkerMetricsOptions = {}) {

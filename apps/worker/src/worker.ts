@@ -5,6 +5,7 @@ import {
   QUEUE_NAME,
   bullConnection,
   connectRedis,
+  countedRole,
   queuePrefix,
   type Config,
   type ConnectionRole,
@@ -42,10 +43,7 @@ export interface RunningWorker {
 
 export async function startWorker({ config, logger, summarizer, registry }: WorkerOptions): Promise<RunningWorker> {
   const metrics = createWorkerMetrics(registry ? { registry } : {});
-  const role = (name: string): ConnectionRole => {
-    metrics.redisReconnects.inc({ connection: name }, 0);
-    return { name, onReconnect: (connection) => metrics.redisReconnects.inc({ connection }) };
-  };
+  const role = (name: string): ConnectionRole => countedRole(metrics.redisReconnects, name);
   // First, so /healthz and the reconnect counts answer while the worker still waits for Redis.
   const metricsServer = registry ? null : await startMetricsServer(metrics.registry, config.HOST, config.METRICS_PORT, logger);
   const commands = connectRedis(config.REDIS_URL, role('herald:worker:commands'));

@@ -9,6 +9,7 @@ export * from './jobs/submit.ts';
 export * from './redis/keys.ts';
 export { runScript, type ScriptName } from './redis/scripts.ts';
 export * from './redis/connection.ts';
+export * from './redis/reconnect-metrics.ts';
 export * from './jobs/queue.ts';
 export * from './process/shutdown.ts';
 export * from './process/run-service.ts';
