@@ -1,14 +1,8 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startApi, type RunningApi } from '@herald/api';
-import {
-  QUEUE_NAME,
-  QUEUE_PREFIX,
-  createLogger,
-  loadConfig,
-  startPrivateRedis,
-  type PrivateRedis,
-} from '@herald/shared';
+import { QUEUE_NAME, QUEUE_PREFIX, createLogger, loadConfig } from '@herald/shared';
+import { startPrivateRedis, type PrivateRedis } from '@herald/shared/dev';
 import { startWorker, type RunningWorker } from '@herald/worker';
 import { freePort } from '../test/support/free-port.ts';
 

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { forkLoad, nextMessage as next } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
 import { cpuMicros, rssKB, sum } from './lib/proc.ts';
-import type { PublisherReport, PublisherTask, SubscriberReport, SubscriberStats } from './load/protocol.ts';
+import type { PublisherReport, PublisherTask, SubscriberStats } from './load/protocol.ts';
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { startHerald } from './systems/herald.ts';
 import type { SystemUnderTest } from './systems/system.ts';
@@ -84,7 +84,9 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
     }
     const connected = subscribers.map((process) => next<{ failed: number }>(process, 'connected', maxSecs * 1000));
     const complete = subscribers.map((process) => next(process, 'complete', maxSecs * 1000 * 2));
-    subscribers.forEach((process, index) => process.send({ type: 'subscribe', connections: shares[index], events: scenario.E, closeOnComplete: system.name === 'nchan' }));
+    for (const [index, child] of subscribers.entries()) {
+      child.send({ type: 'subscribe', connections: shares[index], events: scenario.E, closeOnComplete: system.name === 'nchan' });
+    }
     const connectFailures = (await Promise.all(connected)).reduce((total, report) => total + report.failed, 0);
     await sleep(Number(args['idle-secs']) * 1000);
     const rssIdle = sum(pids, rssKB);

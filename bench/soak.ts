@@ -50,7 +50,9 @@ try {
   }
   const connected = subscribers.map((s) => next(s, 'connected'));
   const complete = subscribers.map((s) => next(s, 'complete'));
-  subscribers.forEach((s, i) => s.send({ type: 'subscribe', connections: shares[i], events: E, closeOnComplete: false, resumeVia: bases }));
+  for (const [i, s] of subscribers.entries()) {
+    s.send({ type: 'subscribe', connections: shares[i], events: E, closeOnComplete: false, resumeVia: bases });
+  }
   await Promise.all(connected);
   await sample('connected');
 
@@ -99,7 +101,9 @@ try {
   }
   process.exitCode = result.lost || result.dup || result.reordered || !finished ? 1 : 0;
 } finally {
-  subscribers.forEach((s) => s.connected && s.send({ type: 'stop' }));
+  for (const s of subscribers) {
+    if (s.connected) s.send({ type: 'stop' });
+  }
   redis.disconnect();
   await system.stop();
 }

@@ -12,7 +12,7 @@ export class Histogram {
   max = 0;
 
   record(micros: number): void {
-    const value = micros < 0 ? 0 : micros;
+    const value = Math.max(0, micros);
     const bucket = Math.min(BUCKETS - 1, Math.floor(Math.log1p(value) * SCALE));
     this.counts[bucket]! += 1;
     this.total += 1;

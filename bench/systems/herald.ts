@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { startPrivateRedis } from '@herald/shared';
+import { startPrivateRedis } from '@herald/shared/dev';
 import { freePort } from '../../test/support/free-port.ts';
 import type { SystemUnderTest } from './system.ts';
 

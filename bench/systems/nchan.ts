@@ -35,7 +35,7 @@ const STOP_GRACE_MS = 5_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/usr/local/sbin'];
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/usr/local/sbin'];
   for (const dir of dirs) {
     if (!dir) continue;
     const candidate = path.join(dir, name);
@@ -279,7 +279,7 @@ export async function startNchan(options: { httpPort: number; redisPort: number;
       if (Date.now() > deadline) throw new Error(`nginx did not answer /healthz on 127.0.0.1:${httpPort}\n${tail(errorLog)}`);
       await sleep(100);
     }
-    while ((workers = childrenOf(master)).length < WORKER_PROCESSES) {
+    for (workers = childrenOf(master); workers.length < WORKER_PROCESSES; workers = childrenOf(master)) {
       if (Date.now() > deadline) throw new Error(`nginx started ${workers.length} of ${WORKER_PROCESSES} workers\n${tail(errorLog)}`);
       await sleep(50);
     }

@@ -24,7 +24,9 @@ const parent = new Map<number, number>();
 for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
 
 const selfTime = new Map<number, number>();
-profile.samples.forEach((id, i) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+for (const [i, id] of profile.samples.entries()) {
+  selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+}
 
 const label = (node: Node): string => {
   const { functionName, url, lineNumber } = node.callFrame;
@@ -50,8 +52,8 @@ for (const [id, time] of selfTime) {
 
 const show = (title: string, map: Map<string, number>, filter: (name: string) => boolean = () => true) => {
   console.log(`\n${title} (total ${(total / 1000).toFixed(0)} ms)`);
-  [...map].filter(([name]) => filter(name)).sort((a, b) => b[1] - a[1]).slice(0, rows)
-    .forEach(([name, time]) => console.log(`${((100 * time) / total).toFixed(1).padStart(5)}%  ${name}`));
+  const top = [...map].filter(([name]) => filter(name)).sort((a, b) => b[1] - a[1]).slice(0, rows);
+  for (const [name, time] of top) console.log(`${((100 * time) / total).toFixed(1).padStart(5)}%  ${name}`);
 };
 show('self time', self);
 show('inclusive time, Herald frames', inclusive, (name) => /apps\/|packages\//.test(name));

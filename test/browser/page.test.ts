@@ -194,7 +194,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
       await page.waitForFunction(`document.querySelector('${sel('problem-message')}').textContent === ${JSON.stringify(message)}`);
       const shownDetails = await page.$$eval(`${sel('problem-details')} li`, (items) => items.map((li) => li.textContent ?? ''));
       expect(shownDetails).toHaveLength(details.length);
-      details.forEach((detail, i) => expect(shownDetails[i]).toContain(detail));
+      for (const [i, detail] of details.entries()) expect(shownDetails[i]).toContain(detail);
       expect(new URL(page.url()).pathname).toBe('/');
       await expect(page.isVisible(sel('job'))).resolves.toBe(false);
     }

@@ -95,8 +95,7 @@ class CuttingProxy {
           let flushed = Promise.resolve();
           answer.on('data', (chunk: Buffer) => {
             buffered += chunk.toString('utf8');
-            let end: number;
-            while ((end = buffered.indexOf('\n\n')) !== -1) {
+            for (let end = buffered.indexOf('\n\n'); end !== -1; end = buffered.indexOf('\n\n')) {
               const block = buffered.slice(0, end + 2);
               buffered = buffered.slice(end + 2);
               const id = /^id: (.+)$/m.exec(block);

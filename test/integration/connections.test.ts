@@ -37,7 +37,7 @@ describe('subscriptions', () => {
     await Promise.all([...onA, onB].map((client) => client.waitFor((c) => c.events.length === 1)));
     expect(await numsub(body.jobId)).toBe(2);
 
-    onA.forEach((client) => client.close());
+    for (const client of onA) client.close();
     await until(async () => (await numsub(body.jobId)) === 1);
     onB.close();
     await until(async () => (await numsub(body.jobId)) === 0);
@@ -52,7 +52,7 @@ describe('subscriptions', () => {
     // Two replicas: commands, fan-out subscriber and the BullMQ queue each.
     expect(apiConnections.filter((line) => /name=herald:api:fanout/.test(line))).toHaveLength(2);
     expect(apiConnections.length).toBeLessThanOrEqual(2 * 4);
-    clients.forEach((client) => client.close());
+    for (const client of clients) client.close();
   });
 });
 

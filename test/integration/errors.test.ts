@@ -4,7 +4,7 @@ import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
-// Every error row of the SPEC, with its JSON body: {"error": {"code", "message", "details"?}}.
+// Every error row of docs/api.md, with its JSON body: {"error": {"code", "message", "details"?}}.
 let system: TestSystem;
 let api: string;
 

@@ -8,7 +8,7 @@ import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
 // Hostile HTTP: property-based fuzzing of every route (bodies, headers, ids, cursors, queries,
-// methods, raw bytes) and slow-loris sockets. Whatever arrives, the SPEC's promises hold: no 5xx
+// methods, raw bytes) and slow-loris sockets. Whatever arrives, docs/api.md's promises hold: no 5xx
 // but 503, errors are `{"error": {"code", "message"}}`, no stack trace, an answer within a bound,
 // and the process keeps serving.
 
@@ -109,7 +109,7 @@ function send(attempt: Attempt): Promise<Answer> {
 const STACK_TRACE = /\n\s*at \S|\bat \S+ \(|:\d+:\d+\)|node_modules|node:internal/;
 const leaksInternals = (text: string): boolean => STACK_TRACE.test(text) || text.includes(process.cwd());
 
-/** What the SPEC promises for any request at all. */
+/** What docs/api.md promises for any request at all. */
 function expectSound(attempt: Attempt, answer: Answer): void {
   const where = `${show(attempt)}\n→ ${answer.status} ${JSON.stringify(answer.headers)} ${answer.body.slice(0, 300)}`;
   expect(leaksInternals(answer.body), `a stack trace or path in the body: ${where}`).toBe(false);
@@ -202,7 +202,7 @@ const queryString = fc.oneof(
     (values) => `?${new URLSearchParams(values.map((v): [string, string] => ['lastEventId', v]))}`,
   ),
   rawPathText(40).map((q) => `?${q}`),
-  fc.constantFrom('?', '??', '?&&&', '?=', '?a[b][c][d]=1&a=2', '?__proto__[x]=1', '?lastEventId', '?lastEventId=&lastEventId=', '?a=' + 'x'.repeat(4000)),
+  fc.constantFrom('?', '??', '?&&&', '?=', '?a[b][c][d]=1&a=2', '?__proto__[x]=1', '?lastEventId', '?lastEventId=&lastEventId=', `?a=${'x'.repeat(4000)}`),
 );
 
 const contentType = fc.oneof(
@@ -371,7 +371,7 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
           const attempt: Attempt = { method: 'GET', path: `/v1/jobs/${jobs[which]}/events${query}`, headers };
           fc.pre(fitsNode(attempt));
           const answer = await sendSound(attempt);
-          // The oracle, straight from the SPEC and README: the header wins, then the query.
+          // The oracle, straight from docs/api.md: the header wins, then the query.
           const raw = header?.trim() || queryValues[0]?.toWellFormed().trim();
           let expected: number;
           if (queryValues.length > 1 || (raw && !validCursor.test(raw))) expected = 400;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectRedis, createLogger, keys } from '@herald/shared';
-import { HttpError } from '../../apps/api/src/errors.ts';
+import { HttpError } from '../../apps/api/src/http/errors.ts';
 import { StreamSlots, type StreamSlot } from '../../apps/api/src/limits/stream-slots.ts';
 import { SubmissionLimiter } from '../../apps/api/src/limits/submission-limiter.ts';
 import { freePort } from '../support/free-port.ts';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isTerminal } from '@herald/shared';
+import { isTerminal } from '@herald/contract';
 import { watchWithEventSource } from '../support/event-source.ts';
 import { expectExactHistory } from '../support/assertions.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -65,7 +65,7 @@ describe.skipIf(!haveNginx)('the nginx load balancer', () => {
     expect(meanwhile.status).toBe(200);
     expect(meanwhile.headers.get('content-type')).toContain('text/event-stream');
     expect(await meanwhile.text()).toBe('retry: 3000\n\n');
-    // …while other routes keep an honest error, in the SPEC's JSON rather than nginx's HTML.
+    // …while other routes keep an honest error, in the API's JSON rather than nginx's HTML.
     const snapshot = await request(`${cluster.url}/v1/jobs/${body.jobId}`);
     expect(snapshot.status).toBe(503);
     expect(snapshot.headers.get('retry-after')).toBe('2');

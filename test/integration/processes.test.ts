@@ -53,6 +53,6 @@ describe('a full replica', () => {
     const admitted = SseClient.open(`${api}/v1/jobs/${body.jobId}/events`);
     await admitted.waitFor((c) => c.events.length >= 1);
     expect(admitted.status).toBe(200);
-    [...clients, admitted].forEach((client) => client.close());
+    for (const client of [...clients, admitted]) client.close();
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
-import { EventReader, compareStreamIds, isTerminal, parseStreamId } from '@herald/shared';
+import { compareStreamIds, isTerminal, parseStreamId } from '@herald/contract';
+import { EventReader } from '@herald/shared';
 import type { Redis } from 'ioredis';
 import type { ReceivedEvent } from './sse-client.ts';
 

@@ -1,5 +1,5 @@
 import { EventSource, type EventSourceInit } from 'eventsource';
-import { isTerminal } from '@herald/shared';
+import { isTerminal } from '@herald/contract';
 import type { ReceivedEvent } from './sse-client.ts';
 
 /** A real EventSource (the `eventsource` package, as a browser's) watching one job to its end. */

@@ -1,7 +1,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
-import { startPrivateRedis } from '@herald/shared';
+import { startPrivateRedis } from '@herald/shared/dev';
 import { freePort } from './free-port.ts';
 
 export const REDIS_IMAGE = process.env.HERALD_REDIS_IMAGE ?? 'herald-redis:local';

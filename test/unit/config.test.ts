@@ -1,8 +1,28 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '@herald/shared';
+import { ConfigError, configSchema, loadConfig } from '@herald/shared';
+
+/** docs/api.md's configuration table: variable → the default it states, as written. */
+function documentedSettings(): Map<string, string> {
+  const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## Configuration'), doc.indexOf('\n## ', doc.indexOf('## Configuration') + 1));
+  const rows = [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)];
+  return new Map(rows.map(([, name, fallback]) => [name!, fallback!.trim()]));
+}
 
 describe('configuration', () => {
-  it('has the SPEC defaults', () => {
+  it('is documented in docs/api.md, every variable and nothing else, with the default it really has', () => {
+    const documented = documentedSettings();
+    expect([...documented.keys()].sort()).toEqual(Object.keys(configSchema.shape).sort());
+    const defaults = loadConfig({}) as Record<string, unknown>;
+    for (const [name, stated] of documented) {
+      const actual = defaults[name];
+      const unset = actual === undefined || (Array.isArray(actual) && actual.length === 0);
+      expect(stated, name).toBe(unset ? 'unset' : `\`${String(actual)}\``);
+    }
+  });
+
+  it('has the defaults the original brief named', () => {
     expect(loadConfig({})).toMatchObject({
       REDIS_URL: 'redis://127.0.0.1:6379',
       PORT: 8080,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jobEventSchema, submitRequestSchema } from '@herald/shared';
+import { jobEventSchema, submitRequestSchema } from '@herald/contract';
 
 const submit = submitRequestSchema(50);
 
@@ -33,7 +33,7 @@ describe('submit request', () => {
 describe('event', () => {
   const base = { jobId: 'j', status: 'processing', progress: 30, message: 'Analyzing', stage: 'analyzing', ts: 1 };
 
-  it('accepts the SPEC shape, with result on done and error on error', () => {
+  it('accepts the contract shape, with result on done and error on error', () => {
     expect(jobEventSchema.parse(base)).toEqual(base);
     expect(jobEventSchema.parse({ ...base, status: 'done', progress: 100, result: 'S' }).result).toBe('S');
     expect(jobEventSchema.parse({ ...base, status: 'error', error: { code: 'c', message: 'm' } }).error).toEqual({ code: 'c', message: 'm' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { commentFrame, eventFrame, retryFrame } from '../../apps/api/src/sse/frames.ts';
+import { commentFrame, eventFrame, retryFrame } from '../../apps/api/src/stream/frames.ts';
 
 /** What a spec-following client makes of a frame. */
 function parse(text: string) {

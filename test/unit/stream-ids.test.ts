@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareStreamIds, decodeWireEvent, encodeWireEvent, formatStreamId, parseStreamId } from '@herald/shared';
+import { compareStreamIds, formatStreamId, parseStreamId } from '@herald/contract';
+import { decodeWireEvent, encodeWireEvent } from '@herald/shared';
 
 describe('stream ids', () => {
   it('parses <ms>-<seq> and nothing else', () => {

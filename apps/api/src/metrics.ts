@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { WatcherEnd } from './sse/watcher.ts';
 import { redisReconnectsCounter } from '@herald/shared';
+import { WATCHER_ENDS } from './stream/watcher.ts';
 
 /** Counts read when Prometheus scrapes, rather than kept up to date on every connect. */
 export interface MetricSources {
@@ -10,7 +10,6 @@ export interface MetricSources {
   readonly queueCounts: () => Promise<Record<string, number>>;
 }
 
-const WATCHER_ENDS: readonly WatcherEnd[] = ['completed', 'client-left', 'cut-off', 'drained'];
 /** The limits a request can be refused by (limits/, and the replica's MAX_SSE_CLIENTS). */
 export const LIMITS = ['submit_key', 'submit_ip', 'streams_ip', 'streams_replica'] as const;
 export type LimitName = (typeof LIMITS)[number];

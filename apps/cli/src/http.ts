@@ -22,7 +22,7 @@ export const withHint = (message: string, status: number, hint: string | undefin
 export const jobPath = (jobId: string): string => `/v1/jobs/${encodeURIComponent(jobId)}`;
 
 /**
- * The server's own words for a failed request: SPEC errors are `{"error": {"code", "message",
+ * The server's own words for a failed request: API errors (docs/api.md) are `{"error": {"code", "message",
  * "details"?}}`; details (which field was wrong) are worth printing too. Anything else (a proxy's
  * HTML page) falls back to the status line.
  */

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { redactUrl, startPrivateRedis, type Logger } from '@herald/shared';
+import { redactUrl, type Logger } from '@herald/shared';
+import { startPrivateRedis } from '@herald/shared/dev';
 
 async function answers(url: string): Promise<boolean> {
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 1000, maxRetriesPerRequest: 0 });

@@ -1,16 +1,20 @@
+// @herald/shared: what the API and the worker run on. The wire contract (events, snapshots,
+// request bodies) is @herald/contract; dev-only helpers are @herald/shared/dev.
 export * from './config.ts';
 export * from './logger.ts';
-export * from './events/event.ts';
-export * from './events/stream-id.ts';
-export * from './events/wire.ts';
 export * from './events/publisher.ts';
 export * from './events/reader.ts';
-export * from './jobs/submit.ts';
-export * from './redis/keys.ts';
-export { runScript, type ScriptName } from './redis/scripts.ts';
-export * from './redis/connection.ts';
-export * from './redis/reconnect-metrics.ts';
+export * from './events/wire.ts';
+export * from './broker/broker.ts';
+export * from './broker/redis-broker.ts';
 export * from './jobs/queue.ts';
+export * from './redis/keys.ts';
+export * from './redis/connection.ts';
+export * from './redis/unavailable.ts';
+export * from './redis/reconnect-metrics.ts';
+export { publishScript, type PublishInput, type PublishReply } from './redis/scripts/publish.ts';
+export { submitRateScript, type RateSubject, type SubmitRateInput, type SubmitRateReply } from './redis/scripts/submit-rate.ts';
+export { streamSlotsScript, type StreamSlotsOp, type StreamSlotsReply, type StreamSlotsScope } from './redis/scripts/stream-slots.ts';
+export { ScriptReplyError } from './redis/scripts/load.ts';
 export * from './process/shutdown.ts';
 export * from './process/run-service.ts';
-export * from './redis/private-server.ts';

@@ -41,7 +41,7 @@ export function serializeError(error: unknown, depth = 0): unknown {
 
 /** A URL with its credentials (user and password) replaced, e.g. REDIS_URL before it is logged. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/i, '$1***@');
 }
 
 /**

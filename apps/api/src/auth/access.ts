@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { forbidden, unauthorized } from '../errors.ts';
 import type { ClientIpOf } from '../http/client-ip.ts';
+import { forbidden, unauthorized } from '../http/errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { WatchTokens } from './watch-tokens.ts';
 

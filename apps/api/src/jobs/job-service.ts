@@ -1,21 +1,18 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { DEFAULT_MAX_SENTENCES, isTerminal, submitRequestSchema, type JobSnapshot } from '@herald/contract';
 import {
-  DEFAULT_MAX_SENTENCES,
-  EventPublisher,
-  EventReader,
+  type EventPublisher,
+  type EventReader,
   QUEUE_NAME,
   channels,
-  isTerminal,
   keys,
-  submitRequestSchema,
   summarizeJobOptions,
   type Config,
-  type JobSnapshot,
   type SummarizeJobData,
 } from '@herald/shared';
-import { conflict, jobNotFound } from '../errors.ts';
-import { withinDeadline } from '../redis-timeout.ts';
+import { redisCall } from '../http/deadline.ts';
+import { conflict, jobNotFound } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
 
@@ -55,7 +52,7 @@ export class JobService {
     };
     const jobId = newJobId();
     if (idempotencyKey !== undefined) {
-      const claim = await withinDeadline(this.#deps.idempotency.claim(idempotencyKey, data, jobId));
+      const claim = await redisCall(this.#deps.idempotency.claim(idempotencyKey, data, jobId));
       if (claim.kind === 'conflict') {
         throw conflict('idempotency_conflict', 'This Idempotency-Key was used with a different body');
       }
@@ -74,7 +71,7 @@ export class JobService {
   }
 
   async snapshot(jobId: string): Promise<JobSnapshot> {
-    const snapshot = isJobId(jobId) ? await withinDeadline(this.#deps.reader.snapshot(jobId)) : null;
+    const snapshot = isJobId(jobId) ? await redisCall(this.#deps.reader.snapshot(jobId)) : null;
     if (!snapshot) throw jobNotFound();
     return snapshot;
   }
@@ -88,16 +85,16 @@ export class JobService {
     const { redis, queue, publisher, config } = this.#deps;
     const before = await this.snapshot(jobId);
     if (isTerminal(before.status)) throw conflict('already_finished', `The job has already ended (${before.status})`);
-    await withinDeadline(
+    await redisCall(
       redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec(),
     );
     // Only a job still waiting is removed here: one a worker holds is locked (remove fails), and
     // one that has just finished must stay as it ended.
-    const job = await withinDeadline(queue.getJob(jobId));
-    const state = job ? await withinDeadline(job.getState()) : 'unknown';
+    const job = await redisCall(queue.getJob(jobId));
+    const state = job ? await redisCall(job.getState()) : 'unknown';
     const removed = job && WAITING_STATES.has(state) ? await job.remove().then(() => true, () => false) : !job;
     const ended = removed
-      ? (await withinDeadline(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }))) !== null
+      ? (await redisCall(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }))) !== null
       : false;
     return { snapshot: await this.snapshot(jobId), removedFromQueue: ended };
   }
@@ -105,7 +102,7 @@ export class JobService {
   async #enqueue(jobId: string, data: SummarizeJobData): Promise<void> {
     const { publisher, queue, config } = this.#deps;
     // The `queued` event goes first so it is always the job's first event, before any worker's.
-    await withinDeadline(publisher.publish(jobId, { status: 'queued', stage: 'queued', progress: 0, message: 'Waiting for a worker' }));
-    await withinDeadline(queue.add(QUEUE_NAME, data, summarizeJobOptions(config, jobId)));
+    await redisCall(publisher.publish(jobId, { status: 'queued', stage: 'queued', progress: 0, message: 'Waiting for a worker' }));
+    await redisCall(queue.add(QUEUE_NAME, data, summarizeJobOptions(config, jobId)));
   }
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { keys, runScript, type Config, type Logger } from '@herald/shared';
-import { rateLimited } from '../errors.ts';
-import { withinDeadline } from '../redis-timeout.ts';
+import { streamSlotsScript, type Config, type Logger, type StreamSlotsOp, type StreamSlotsReply } from '@herald/shared';
+import { redisCall } from '../http/deadline.ts';
+import { rateLimited } from '../http/errors.ts';
 
 export interface StreamSlotsOptions {
   /** Open streams per client IP, all replicas together; 0: no limit (and no Redis traffic). */
@@ -36,7 +36,7 @@ const WARN_EVERY_MS = 10_000;
 const NO_SLOT: StreamSlot = { release() {} };
 
 /**
- * Concurrent SSE streams per client IP across replicas (lua/stream-slots.lua): per IP, each
+ * Concurrent SSE streams per client IP across replicas (stream-slots-2.lua): per IP, each
  * replica's count of streams under a lease. The replica renews its leases every lease/3 — one
  * script per distinct IP it streams for, however many streams — and re-asserts its true counts
  * as it does, which mends any release lost to a Redis blip. A replica that dies stops renewing:
@@ -98,8 +98,7 @@ export class StreamSlots {
     held.pending += 1;
     let allowed = true;
     try {
-      const [ok] = (await withinDeadline(this.#run('acquire', ip, this.#perIp), this.#deadlineMs)) as [number, number];
-      allowed = ok === 1;
+      allowed = (await redisCall(this.#run(ip, { op: 'acquire', limit: this.#perIp }), this.#deadlineMs)).allowed;
     } catch (error) {
       this.#warn(error, 'stream limit: Redis did not answer; letting the stream through, counted on this replica only');
     } finally {
@@ -118,7 +117,7 @@ export class StreamSlots {
         released = true;
         held.count -= 1;
         if (this.#stopped) return;
-        this.#run('release', ip).then(
+        this.#run(ip, { op: 'release' }).then(
           () => this.#forgetIfIdle(ip, held),
           // The count stays in Redis until this IP's next renewal writes the true one.
           (error: unknown) => this.#warn(error, 'stream limit: could not release a slot; the next renewal corrects it'),
@@ -140,7 +139,7 @@ export class StreamSlots {
           // An acquire under way renews the lease itself; asserting now could race it.
           if (held.pending > 0) return;
           try {
-            await withinDeadline(this.#run('assert', ip, held.count), this.#leaseMs / 3);
+            await redisCall(this.#run(ip, { op: 'assert', count: held.count }), this.#leaseMs / 3);
             this.#forgetIfIdle(ip, held);
           } catch (error) {
             this.#warn(error, 'stream limit: could not renew a lease; retrying at the next renewal');
@@ -160,11 +159,11 @@ export class StreamSlots {
     this.#timer = undefined;
     const ips = [...this.#held.keys()];
     this.#held.clear();
-    await Promise.allSettled(ips.map((ip) => withinDeadline(this.#run('assert', ip, 0), this.#deadlineMs)));
+    await Promise.allSettled(ips.map((ip) => redisCall(this.#run(ip, { op: 'assert', count: 0 }), this.#deadlineMs)));
   }
 
-  #run(op: 'acquire' | 'release' | 'assert', ip: string, value: number | '' = ''): Promise<unknown> {
-    return runScript(this.#redis, 'heraldStreamSlots', [keys.streamSlots(ip), keys.streamLeases(ip)], [op, this.replicaId, this.#leaseMs, value]);
+  #run(ip: string, op: StreamSlotsOp): Promise<StreamSlotsReply> {
+    return streamSlotsScript(this.#redis, { ip, replicaId: this.replicaId, leaseMs: this.#leaseMs }, op);
   }
 
   #entry(ip: string): Held {

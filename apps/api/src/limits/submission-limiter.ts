@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import { keys, runScript, type Config } from '@herald/shared';
-import { rateLimited } from '../errors.ts';
-import { withinDeadline } from '../redis-timeout.ts';
+import { submitRateScript, type Config } from '@herald/shared';
+import { redisCall } from '../http/deadline.ts';
+import { rateLimited } from '../http/errors.ts';
 
 /** Which limit refused a request (herald_limits_refused_total's `limit` label). */
 export type SubmitLimit = 'submit_key' | 'submit_ip';
@@ -30,11 +30,11 @@ const NO_KEY = '-';
 
 /**
  * POST /v1/jobs per API key and per client IP, in one Redis round trip shared by every replica
- * (lua/submit-rate.lua: a sliding window approximated from two fixed windows). A request over
+ * (submit-rate-2.lua in @herald/shared: a sliding window approximated from two fixed windows). A request over
  * either limit is refused and counts against neither.
  *
  * Redis errors are not swallowed: a submission cannot be made without Redis anyway, so the
- * error (or the deadline) propagates and becomes the usual 503 (errors.ts).
+ * error (or the deadline) propagates and becomes the usual 503 (http/errors.ts).
  */
 export class SubmissionLimiter {
   readonly #redis: Redis;
@@ -60,20 +60,14 @@ export class SubmissionLimiter {
     const perKey = keyId === null ? 0 : this.#limits.perKey;
     const perIp = this.#limits.perIp;
     if (perKey === 0 && perIp === 0) return ALLOWED;
-    const reply = (await withinDeadline(
-      runScript(
-        this.#redis,
-        'heraldSubmitRate',
-        [keys.submitRate('key', keyId ?? NO_KEY), keys.submitRate('ip', ip)],
-        [this.#limits.windowSeconds * 1000, perKey, perIp],
-      ),
-    )) as [number, number, string];
-    const [allowed, waitMs, refused] = reply;
-    if (allowed === 1) return ALLOWED;
+    const reply = await redisCall(
+      submitRateScript(this.#redis, { keyId: keyId ?? NO_KEY, ip, windowMs: this.#limits.windowSeconds * 1000, perKey, perIp }),
+    );
+    if (reply.allowed) return ALLOWED;
     return {
       allowed: false,
-      retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
-      refusedBy: refused.split(',').map((name) => (name === 'key' ? 'submit_key' : 'submit_ip')),
+      retryAfterSeconds: Math.max(1, Math.ceil(reply.retryAfterMs / 1000)),
+      refusedBy: reply.refusedBy.map((subject) => (subject === 'key' ? 'submit_key' : 'submit_ip')),
     };
   }
 

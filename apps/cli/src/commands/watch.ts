@@ -1,4 +1,4 @@
-import { isTerminal, type JobEvent } from '@herald/shared/event';
+import { isTerminal, type JobEvent } from '@herald/contract';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
 import { apiUrl, authorization, describeHttpError, jobPath, send, withHint } from '../http.ts';
 import { createRenderer } from '../render/renderer.ts';

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
-import type { JobEvent } from '@herald/shared/event';
+import type { JobEvent } from '@herald/contract';
 import { label } from './format.ts';
-import type { Renderer } from './renderer.ts';
+import type { Renderer } from './types.ts';
 
 /** A live cli-progress bar on a terminal: `[=====-----] 30% | analyzing: Analyzing 3 sentences`. */
 export function createBarRenderer(stream: NodeJS.WriteStream): Renderer {

@@ -1,5 +1,5 @@
 import { formatLine } from './format.ts';
-import type { Renderer } from './renderer.ts';
+import type { Renderer } from './types.ts';
 
 /** One plain line per event: for pipes, files and CI logs. */
 export function createLineRenderer(stream: NodeJS.WritableStream): Renderer {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
-import { isTerminal, jobEventSchema, type JobEvent } from '@herald/shared/event';
+import { isTerminal, jobEventSchema, type JobEvent } from '@herald/contract';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { apiUrl, authorization, describeHttpError, describeNetworkError, jobPath, withHint } from '../http.ts';
 

@@ -1,4 +1,4 @@
-import type { JobError, ProgressUpdate } from '@herald/shared';
+import type { JobError, ProgressUpdate } from '@herald/contract';
 
 const MAX_MESSAGE = 300;
 

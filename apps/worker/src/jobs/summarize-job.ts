@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EventPublisher, ProgressUpdate, SummarizeJobData } from '@herald/shared';
+import type { ProgressUpdate } from '@herald/contract';
+import type { EventPublisher, SummarizeJobData } from '@herald/shared';
 import type { Summarizer } from '../summarizer/index.ts';
 import type { CancellationWatcher } from './cancellation.ts';
 
@@ -22,7 +23,7 @@ export interface SummarizeJobRun {
 class RunStopped extends Error {}
 
 /**
- * One run of a summarize job: the SPEC's stages, each published as an event, paced by
+ * One run of a summarize job: its stages (docs/api.md), each published as an event, paced by
  * STAGE_DELAY_MS so a person can watch. Cancellation is checked between stages and aborts
  * the pause at once. Failures propagate so BullMQ retries; the caller reports the last one.
  * Resolves to the terminal status this run wrote, or null when the job had already ended.

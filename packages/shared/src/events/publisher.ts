@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import { channels, keys } from '../redis/keys.ts';
-import { runScript } from '../redis/scripts.ts';
-import type { JobEvent, ProgressUpdate } from './event.ts';
+import type { JobEvent, ProgressUpdate } from '@herald/contract';
+import { publishScript } from '../redis/scripts/publish.ts';
 
 export interface PublisherOptions {
   /** How long a job's Stream and snapshot live after its terminal event. */
@@ -17,9 +16,9 @@ export interface PublishedEvent {
 }
 
 /**
- * Writes a job's events: one atomic script appends to the Stream, updates the snapshot and
- * publishes the wake-up (redis/lua/publish.lua). Used by workers, and by the API for the events
- * it owns (`queued`, and `cancelled` for a job no worker holds).
+ * Where an event is published: one atomic script appends it to the job's Stream, updates the
+ * snapshot and publishes the wake-up (redis/scripts/publish-2.lua). Used by workers, and by
+ * the API for the events it owns (`queued`, and `cancelled` for a job no worker holds).
  */
 export class EventPublisher {
   readonly #redis: Redis;
@@ -34,26 +33,19 @@ export class EventPublisher {
   async publish(jobId: string, update: ProgressUpdate): Promise<PublishedEvent | null> {
     const ts = (this.#options.now ?? Date.now)();
     const { status, progress, ...rest } = update;
-    // The JSON is split around the progress value so the script can raise it without parsing.
-    const head = `{"jobId":${JSON.stringify(jobId)},"status":${JSON.stringify(status)},"progress":`;
-    const tail = `,${JSON.stringify({ ...rest, ts }).slice(1)}`;
-    const reply = (await runScript(
-      this.#redis,
-      'heraldPublish',
-      [keys.events(jobId), keys.snapshot(jobId)],
-      [
-        channels.events(jobId),
-        status,
-        Math.trunc(progress),
-        head,
-        tail,
-        this.#options.streamMaxLen,
-        this.#options.ttlSeconds,
-        ts,
-      ],
-    )) as [string, string] | null;
-    if (reply === null) return null;
-    const [id, storedProgress] = reply;
-    return { id, event: { jobId, status, ...rest, progress: Number(storedProgress), ts } };
+    // The JSON is split around the progress value so the script can raise it without parsing;
+    // `ts` goes last, where the fan-out reads it without parsing either (stream/fanout-event.ts).
+    const published = await publishScript(this.#redis, {
+      jobId,
+      status,
+      progress,
+      jsonHead: `{"jobId":${JSON.stringify(jobId)},"status":${JSON.stringify(status)},"progress":`,
+      jsonTail: `,${JSON.stringify({ ...rest, ts }).slice(1)}`,
+      streamMaxLen: this.#options.streamMaxLen,
+      ttlSeconds: this.#options.ttlSeconds,
+      ts,
+    });
+    if (published === null) return null;
+    return { id: published.id, event: { jobId, status, ...rest, progress: published.progress, ts } };
   }
 }

@@ -1,25 +1,12 @@
 import type { Redis } from 'ioredis';
 import { keys } from '../redis/keys.ts';
-import type { JobError, JobStatus } from './event.ts';
+import type { JobSnapshot } from '@herald/contract';
 
 /** A Stream entry as the SSE writer needs it: the id, the status and the JSON, unparsed. */
 export interface StoredEvent {
   readonly id: string;
   readonly status: string;
   readonly data: string;
-}
-
-export interface JobSnapshot {
-  jobId: string;
-  status: JobStatus;
-  progress: number;
-  message: string;
-  stage?: string;
-  result?: string;
-  error?: JobError;
-  createdAt: number;
-  updatedAt: number;
-  lastEventId: string;
 }
 
 type RawEntry = [id: string, fields: string[]];
@@ -34,7 +21,7 @@ function toStoredEvent([id, fields]: RawEntry): StoredEvent {
   return { id, status, data };
 }
 
-/** Reads what the API serves: a job's events after a cursor, and its snapshot. */
+/** Reads what the API serves: a job's events after a cursor (its history), and its snapshot. */
 export class EventReader {
   readonly #redis: Redis;
 

@@ -4,6 +4,12 @@ import { QUEUE_NAME, QUEUE_PREFIX } from '../redis/keys.ts';
 
 export { QUEUE_NAME };
 
+/** What a queued BullMQ job carries; the job's id is the Herald job id. */
+export interface SummarizeJobData {
+  readonly text: string;
+  readonly maxSentences: number;
+}
+
 /**
  * BullMQ connection settings. BullMQ gets options, not our ioredis instances, so it owns (and
  * closes) its connections; a process would otherwise hang after close().

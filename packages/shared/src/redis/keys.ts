@@ -28,13 +28,13 @@ export const keys = {
   idempotency: (keyHash: string): string => `herald:idem:${keyHash}`,
   /**
    * Hash {w, c, p}: one API key's (`scope` key) or client IP's (`ip`) submissions in the current
-   * and the previous rate window (lua/submit-rate.lua). Every one shares the `{limits}` hash tag:
+   * and the previous rate window (scripts/submit-rate-2.lua). Every one shares the `{limits}` hash tag:
    * a submission checks its key's and its IP's counters in one script, and a script's keys must
    * share a Cluster slot — so on a Cluster all submission counters live on one node (one small
    * script per submission).
    */
   submitRate: (scope: 'key' | 'ip', id: string): string => `herald:{limits}:submit:${scope}:${subject(id)}`,
-  /** Hash: replica id → streams it holds for one client IP (lua/stream-slots.lua). */
+  /** Hash: replica id → streams it holds for one client IP (scripts/stream-slots-2.lua). */
   streamSlots: (ip: string): string => `herald:{limits:ip:${subject(ip)}}:streams`,
   /** Sorted set: replica id → when its lease on the counts above expires (ms, Redis's clock). */
   streamLeases: (ip: string): string => `herald:{limits:ip:${subject(ip)}}:leases`,

@@ -19,8 +19,11 @@ export function redisReconnectsCounter(registry: Registry): Counter<'connection'
 }
 
 /** A connection role whose reconnects `counter` counts; its series shows 0 from the start. */
-export function countedRole(counter: Counter<'connection'>, name: string, whileDown?: ConnectionRole['whileDown']): ConnectionRole {
+export function countedRole(
+  counter: Counter<'connection'>,
+  name: string,
+  options: Omit<ConnectionRole, 'name' | 'onReconnect'> = {},
+): ConnectionRole {
   counter.inc({ connection: name }, 0);
-  const onReconnect = (connection: string): void => counter.inc({ connection });
-  return whileDown ? { name, whileDown, onReconnect } : { name, onReconnect };
+  return { ...options, name, onReconnect: (connection) => counter.inc({ connection }) };
 }

@@ -1,5 +1,5 @@
-// Redis Stream entry ids ("<ms>-<seq>") are the SSE event ids. They are compared numerically:
-// string comparison would put "10-0" before "9-0".
+// Event ids are the job's Redis Stream entry ids ("<ms>-<seq>"), and the SSE ids. They are
+// compared numerically: string comparison would put "10-0" before "9-0".
 
 export interface StreamId {
   readonly ms: number;

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { withinDeadline } from '../redis-timeout.ts';
+import { PROBE_DEADLINE_MS, redisCall } from '../http/deadline.ts';
 
 /** Liveness, readiness (Redis answers and the replica is not draining) and Prometheus metrics. */
 export function opsRoutes(redis: Redis, registry: Registry, isDraining: () => boolean): Router {
@@ -12,7 +12,7 @@ export function opsRoutes(redis: Redis, registry: Registry, isDraining: () => bo
   });
 
   router.get('/readyz', async (_req, res) => {
-    const redisUp = await withinDeadline(redis.ping(), 1000).then(() => true, () => false);
+    const redisUp = await redisCall(redis.ping(), PROBE_DEADLINE_MS).then(() => true, () => false);
     const ready = redisUp && !isDraining();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', redis: redisUp, draining: isDraining() });
   });

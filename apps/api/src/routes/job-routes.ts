@@ -1,11 +1,28 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
-import { HttpError, badRequest } from '../errors.ts';
+import { HttpError, badRequest } from '../http/errors.ts';
+import { requestLogger } from '../http/request-context.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
-import type { ApiMetrics } from '../metrics.ts';
-import { requestLogger } from './request-context.ts';
+
+/** What the replica's metrics hear from the job routes. */
+export interface JobRoutesObserver {
+  /** A job was created (not an Idempotency-Key replay). */
+  submitted(): void;
+  /** A queued job was cancelled here, so no worker will ever count it. */
+  cancelledWhileQueued(): void;
+}
+
+export interface JobRoutesDeps {
+  readonly jobs: JobService;
+  readonly access: Access;
+  readonly submissions: SubmissionLimiter;
+  readonly observer: JobRoutesObserver;
+  readonly maxTextChars: number;
+  /** For requests that did not come through the server (each has its own, with reqId). */
+  readonly logger: Logger;
+}
 
 /** Where to find a job; the events link carries the watch token, ready for an EventSource. */
 const links = (jobId: string, watchToken: string | null = null) => ({
@@ -23,15 +40,8 @@ function queryToken(value: unknown): string | null {
 /** Generous enough for MAX_TEXT_CHARS characters of any kind once JSON-escaped ("\uXXXX"). */
 const bodyLimitBytes = (maxTextChars: number): number => maxTextChars * 6 + 64 * 1024;
 
-/** `logger` only for requests that did not come through the server (each has its own, with reqId). */
-export function jobRoutes(
-  jobs: JobService,
-  access: Access,
-  submissions: SubmissionLimiter,
-  metrics: ApiMetrics,
-  maxTextChars: number,
-  logger: Logger,
-): Router {
+/** POST /v1/jobs, GET and DELETE /v1/jobs/{id} (docs/api.md). */
+export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
   const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
 
@@ -48,7 +58,7 @@ export function jobRoutes(
     async (req: Request, res: Response) => {
       const key = req.get('idempotency-key');
       const submitted = await jobs.submit(req.body, key === undefined || key === '' ? undefined : key);
-      if (submitted.created) metrics.jobsSubmitted.inc();
+      if (submitted.created) observer.submitted();
       // Never the text: its length says enough.
       requestLogger(req, logger).info(
         { jobId: submitted.jobId, created: submitted.created, chars: (req.body as { text: string }).text.length, keyId: access.callerOf(req).keyId },
@@ -80,7 +90,7 @@ export function jobRoutes(
     access.requireKey(req);
     const jobId = String(req.params.id);
     const { snapshot, removedFromQueue } = await jobs.cancel(jobId);
-    if (removedFromQueue) metrics.jobsCancelledQueued.inc();
+    if (removedFromQueue) observer.cancelledWhileQueued();
     requestLogger(req, logger).info({ jobId, removedFromQueue }, 'job cancel requested');
     res.status(202).json({ ...snapshot, links: links(snapshot.jobId) });
   });

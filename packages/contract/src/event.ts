@@ -12,7 +12,7 @@ export const jobErrorSchema = z.strictObject({
 });
 export type JobError = z.infer<typeof jobErrorSchema>;
 
-/** One progress event, exactly as it travels in `data:` lines (see SPEC "The event"). */
+/** One progress event, exactly as it travels in `data:` lines (docs/api.md, "The event"). */
 export const jobEventSchema = z.strictObject({
   jobId: z.string().min(1),
   status: z.enum(JOB_STATUSES),

@@ -1,9 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import { ZodError } from 'zod';
+import { RedisUnavailableError } from '@herald/shared';
 
 /**
- * Every error a client can see, and the one place that turns anything thrown into the SPEC's
- * `{"error": {"code", "message", "details"?}}` with its status. Nothing else writes error JSON.
+ * Every error a client can see (docs/api.md, "Error codes"), and the one place that turns
+ * anything thrown into `{"error": {"code", "message", "details"?}}` with its status. Nothing
+ * else writes error JSON.
  */
 export class HttpError extends Error {
   readonly status: number;
@@ -55,10 +57,6 @@ interface BodyParserError {
 const isBodyParserError = (error: unknown): error is BodyParserError =>
   typeof error === 'object' && error !== null && typeof (error as { type?: unknown }).type === 'string';
 
-// ioredis rejects at once while disconnected (offline queue off) with these; a command that
-// was in flight when the connection dropped fails with "Connection is closed".
-const REDIS_DOWN = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|max retries per request|Reached the max retries|LOADING|READONLY/i;
-
 function fromZod(error: ZodError): HttpError {
   const details = error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
   const tooLong = error.issues.find((issue) => issue.code === 'too_big' && issue.path[0] === 'text');
@@ -69,6 +67,8 @@ function fromZod(error: ZodError): HttpError {
 export function toHttpError(error: unknown): HttpError | null {
   if (error instanceof HttpError) return error;
   if (error instanceof ZodError) return fromZod(error);
+  // Set by redisCall (deadline.ts), the one place a failed round trip is judged.
+  if (error instanceof RedisUnavailableError) return redisUnavailable();
   if (isBodyParserError(error)) {
     switch (error.type) {
       case 'entity.too.large':
@@ -88,16 +88,13 @@ export function toHttpError(error: unknown): HttpError | null {
   if (status !== null) {
     return new HttpError(status, status === 404 ? 'not_found' : 'invalid_request', 'The request could not be read');
   }
-  if (error instanceof Error && (REDIS_DOWN.test(error.message) || error.name === 'TimeoutError')) {
-    return redisUnavailable();
-  }
   return null;
 }
 
 export const internalError = () => new HttpError(500, 'internal', 'Something went wrong on our side');
 
 /**
- * Writes any thrown error as the SPEC's JSON with its status (500 for the unexpected, logged
+ * Writes any thrown error as the JSON error with its status (500 for the unexpected, logged
  * by the caller's `onUnexpected`); destroys the socket when a response had already begun.
  */
 export function writeError(res: ServerResponse, error: unknown, onUnexpected: (error: unknown) => void): void {
@@ -118,7 +115,7 @@ export function writeError(res: ServerResponse, error: unknown, onUnexpected: (e
 
 /**
  * What Node's HTTP parser refuses before any route runs (headers too large, bad bytes, a
- * request that took too long) still gets the SPEC's JSON error, then the connection closes.
+ * request that took too long) still gets the JSON error, then the connection closes.
  */
 export function clientErrorResponse(code: string | undefined): Buffer {
   const [status, reason, message] =

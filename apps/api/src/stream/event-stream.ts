@@ -1,35 +1,39 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  STREAM_START,
-  compareStreamIds,
-  formatStreamId,
-  isTerminal,
-  parseStreamId,
-  type Config,
-  type EventReader,
-  type Logger,
-} from '@herald/shared';
+import { STREAM_START, compareStreamIds, formatStreamId, isTerminal, parseStreamId, type JobSnapshot } from '@herald/contract';
+import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
-import { badRequest, jobNotFound, serviceUnavailable } from '../errors.ts';
-import { toFanoutEvent, type FanoutEvent } from '../fanout/fanout-event.ts';
-import type { FanoutHub } from '../fanout/hub.ts';
+import { redisCall } from '../http/deadline.ts';
+import { badRequest, serviceUnavailable } from '../http/errors.ts';
+import { REQUEST_ID_HEADER, requestIdFor, requestLogger } from '../http/request-context.ts';
 import type { StreamSlots } from '../limits/stream-slots.ts';
-import type { ApiMetrics } from '../metrics.ts';
-import { isJobId } from '../jobs/job-id.ts';
-import { withinDeadline } from '../redis-timeout.ts';
 import { readCursor } from './cursor.ts';
 import type { EventsRequest } from './events-route.ts';
-import { REQUEST_ID_HEADER, requestIdFor, requestLogger } from '../http/request-context.ts';
+import type { FanoutEvent } from './fanout-event.ts';
 import { SSE_HEADERS, retryFrame } from './frames.ts';
+import type { FanoutHub } from './hub.ts';
 import { SseWatcher, type WatcherEnd } from './watcher.ts';
 import type { WatcherRegistry } from './watcher-registry.ts';
 
+/** What the replica's metrics hear from the stream route; the stream knows nothing of Prometheus. */
+export interface StreamObserver {
+  ended(how: WatcherEnd): void;
+  /** A stream refused because the replica holds MAX_SSE_CLIENTS. */
+  refusedFull(): void;
+}
+
+export interface EventStreamSettings {
+  readonly retryMs: number;
+  readonly maxClients: number;
+  readonly maxBacklogBytes: number;
+}
+
 export interface EventStreamDeps {
-  readonly config: Config;
-  readonly reader: EventReader;
+  readonly settings: EventStreamSettings;
+  /** The job's snapshot, or the 404 (jobs/job-service.ts). */
+  readonly snapshots: { snapshot(jobId: string): Promise<JobSnapshot> };
   readonly hub: FanoutHub;
   readonly registry: WatcherRegistry;
-  readonly metrics: ApiMetrics;
+  readonly observer: StreamObserver;
   readonly isDraining: () => boolean;
   readonly access: Access;
   /** Streams per client IP, shared by all replicas. */
@@ -38,11 +42,12 @@ export interface EventStreamDeps {
   readonly logger: Logger;
 }
 
+/** Live events a watcher may have waiting while its history is still being sent. */
 const MAX_HELD_EVENTS = 1000;
 
 /**
  * GET /v1/jobs/{id}/events. The order is what makes history + live exact: subscribe first,
- * then read the Stream after the cursor, then let live events through — the watcher drops any
+ * then read the history after the cursor, then let live events through — the watcher drops any
  * whose id is not after the last one it sent, so the overlap is neither lost nor repeated.
  */
 export class EventStream {
@@ -53,19 +58,18 @@ export class EventStream {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest): Promise<void> {
-    const { config, reader, hub, registry, metrics, access, slots } = this.#deps;
+    const { settings, snapshots, hub, registry, observer, access, slots } = this.#deps;
     const cursor = readCursor(req, query);
     if (this.#deps.isDraining()) {
       throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
     }
     // Before the job is looked up: without a credential, nobody learns whether a job exists.
     const caller = access.requireWatcher(req, jobId, readToken(query));
-    if (registry.size >= config.MAX_SSE_CLIENTS) {
-      metrics.limitsRefused.inc({ limit: 'streams_replica' });
+    if (registry.size >= settings.maxClients) {
+      observer.refusedFull();
       throw serviceUnavailable('replica_full', 'This replica has all the watchers it can take', 2);
     }
-    const snapshot = isJobId(jobId) ? await withinDeadline(reader.snapshot(jobId)) : null;
-    if (!snapshot) throw jobNotFound();
+    const snapshot = await snapshots.snapshot(jobId);
     const last = parseStreamId(snapshot.lastEventId);
     if (cursor && last && isTerminal(snapshot.status) && compareStreamIds(cursor, last) >= 0) {
       // Nothing more will ever come: 204 tells an EventSource not to reconnect.
@@ -89,21 +93,20 @@ export class EventStream {
       slot.release();
       hub.leave(jobId, ended);
       registry.delete(ended);
-      metrics.streamsEnded.inc({ how });
+      observer.ended(how);
       if (how === 'cut-off') log().warn({ jobId, how }, 'watcher cut off: too slow to read its events (it resumes from its cursor)');
       else if (debugging) log().debug({ jobId, how }, 'watcher ended');
     };
     const watcher = new SseWatcher(
       res,
       cursor ?? STREAM_START,
-      { maxBacklogBytes: config.SSE_MAX_BACKLOG_BYTES, maxPendingEvents: MAX_HELD_EVENTS },
+      { maxBacklogBytes: settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS },
       onEnd,
     );
     let history: FanoutEvent[];
     try {
-      await withinDeadline(hub.join(jobId, watcher));
-      const stored = await withinDeadline(reader.eventsAfter(jobId, cursor && formatStreamId(cursor)));
-      history = stored.map(toFanoutEvent).filter((event) => event !== null);
+      await redisCall(hub.join(jobId, watcher));
+      history = await redisCall(hub.history(jobId, cursor && formatStreamId(cursor)));
     } catch (error) {
       hub.leave(jobId, watcher);
       slot.release();
@@ -119,7 +122,7 @@ export class EventStream {
     res.useChunkedEncodingByDefault = false;
     res.shouldKeepAlive = false;
     res.writeHead(200, { ...SSE_HEADERS, [REQUEST_ID_HEADER]: requestIdFor(req) });
-    res.write(retryFrame(config.SSE_RETRY_MS));
+    res.write(retryFrame(settings.retryMs));
     await watcher.start(history);
   }
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { parseStreamId, type StreamId } from '@herald/shared';
-import { badRequest } from '../errors.ts';
+import { parseStreamId, type StreamId } from '@herald/contract';
+import { badRequest } from '../http/errors.ts';
 
 /**
  * The client's resume point: the Last-Event-ID header (what a reconnecting EventSource sends)

@@ -1,5 +1,6 @@
-import { isTerminal, parseStreamId, type StoredEvent, type StreamId } from '@herald/shared';
-import { eventFrame } from '../sse/frames.ts';
+import { isTerminal, parseStreamId, type StreamId } from '@herald/contract';
+import type { BrokerEvent } from '@herald/shared';
+import { eventFrame } from './frames.ts';
 
 /** An event ready for every watcher of its job: parsed and framed once per replica. */
 export interface FanoutEvent {
@@ -24,7 +25,7 @@ export function publishedAt(data: string): number | null {
   return Number.isFinite(ts) ? ts : null;
 }
 
-export function toFanoutEvent(event: StoredEvent): FanoutEvent | null {
+export function toFanoutEvent(event: BrokerEvent): FanoutEvent | null {
   const position = parseStreamId(event.id);
   if (!position) return null;
   return {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 export const MAX_SENTENCES_LIMIT = 20;
 export const DEFAULT_MAX_SENTENCES = 3;
 
-/** POST /v1/jobs body. Unknown fields are rejected (strict objects), as the SPEC asks. */
+/** POST /v1/jobs body. Unknown fields are rejected (strict objects), as docs/api.md says. */
 export const submitRequestSchema = (maxTextChars: number) =>
   z.strictObject({
     text: z
@@ -18,9 +18,3 @@ export const submitRequestSchema = (maxTextChars: number) =>
   });
 
 export type SubmitRequest = z.infer<ReturnType<typeof submitRequestSchema>>;
-
-/** What a queued BullMQ job carries; the job's id is the Herald job id. */
-export interface SummarizeJobData {
-  readonly text: string;
-  readonly maxSentences: number;
-}

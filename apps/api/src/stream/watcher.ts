@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { compareStreamIds, type StreamId } from '@herald/shared';
-import type { EventSink, FanoutEvent } from '../fanout/fanout-event.ts';
+import { compareStreamIds, type StreamId } from '@herald/contract';
+import type { EventSink, FanoutEvent } from './fanout-event.ts';
 
 export interface WatcherLimits {
   /** Unsent bytes a client may have queued before it is cut off (it resumes from its cursor). */
@@ -9,7 +9,9 @@ export interface WatcherLimits {
   readonly maxPendingEvents: number;
 }
 
-export type WatcherEnd = 'completed' | 'client-left' | 'cut-off' | 'drained';
+/** How a stream ends: after its job's terminal event, by its client, cut off as too slow, or drained. */
+export const WATCHER_ENDS = ['completed', 'client-left', 'cut-off', 'drained'] as const;
+export type WatcherEnd = (typeof WATCHER_ENDS)[number];
 
 /**
  * One SSE client. Until `start` it holds live events aside; `start` sends the history read

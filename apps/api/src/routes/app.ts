@@ -1,0 +1,40 @@
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Logger } from '@herald/shared';
+import { routeNotFound, writeError } from '../http/errors.ts';
+import { requestLogger } from '../http/request-context.ts';
+import { jobRoutes, type JobRoutesDeps } from './job-routes.ts';
+import { opsRoutes } from './ops-routes.ts';
+import { pageRoutes } from './page-routes.ts';
+
+export interface AppDeps extends JobRoutesDeps {
+  /** What /readyz pings. */
+  readonly redis: Redis;
+  /** What /metrics serves. */
+  readonly registry: Registry;
+  readonly isDraining: () => boolean;
+  /** Security and CORS headers (http/edge-headers.ts). */
+  readonly edge: RequestHandler;
+}
+
+/** The Express app: every route but the event stream, which the front serves beside it. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(deps.edge);
+  app.use(pageRoutes());
+  app.use(opsRoutes(deps.redis, deps.registry, deps.isDraining));
+  app.use(jobRoutes(deps));
+  app.use((_req, _res, next) => next(routeNotFound()));
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+/** Every error thrown in a route ends here and becomes the JSON error (http/errors.ts). */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, _next) => {
+    writeError(res, error, (err) => requestLogger(req, logger).error({ err, method: req.method, path: req.path.slice(0, 200) }, 'request failed'));
+  };
+}

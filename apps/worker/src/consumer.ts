@@ -1,0 +1,81 @@
+import { Worker, type Job } from 'bullmq';
+import { QUEUE_NAME, bullConnection, queuePrefix, type Config, type ConnectionRole, type Logger, type SummarizeJobData } from '@herald/shared';
+import { finalFailureEvent, retryEvent } from './jobs/failure.ts';
+import { runSummarizeJob, type SummarizeJobDeps } from './jobs/summarize-job.ts';
+import type { FinalStatus, WorkerMetrics } from './metrics.ts';
+
+export interface ConsumerDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: WorkerMetrics;
+  /** What a summarize run needs: the publisher, the summarizer, cancellation, pacing. */
+  readonly job: SummarizeJobDeps;
+  /** The BullMQ connection's role (its name in CLIENT LIST, its reconnect counter). */
+  readonly connection: ConnectionRole;
+}
+
+/**
+ * Where a job is taken and run: the BullMQ Worker on the queue. Each job runs through
+ * runSummarizeJob; a failed run is announced as a retry or, on the last attempt, as the job's
+ * `error` event, and BullMQ retries with backoff. Counts each job once, when its terminal event
+ * is written by this process.
+ */
+export function startConsumer({ config, logger, metrics, job: jobDeps, connection }: ConsumerDeps): Worker<SummarizeJobData> {
+  const { publisher } = jobDeps;
+  const finished = (job: Job<SummarizeJobData>, status: FinalStatus, log: Logger): void => {
+    const seconds = Math.max(0, Date.now() - job.timestamp) / 1000;
+    metrics.finished.inc({ status });
+    metrics.duration.observe({ status }, seconds);
+    log.info({ status, durationMs: Math.round(seconds * 1000) }, 'job finished');
+  };
+
+  const processJob = async (job: Job<SummarizeJobData>): Promise<void> => {
+    const jobId = job.id as string;
+    const attempts = job.opts.attempts ?? 1;
+    const attempt = job.attemptsMade + 1;
+    const log = logger.child({ jobId, attempt });
+    log.info({ attempts, chars: job.data.text.length }, 'job started');
+    metrics.active.inc();
+    try {
+      const ended = await runSummarizeJob({ jobId, data: job.data, attempt, attempts }, jobDeps);
+      if (ended) finished(job, ended, log);
+      else log.info('job run stopped: the job had already ended');
+    } catch (error) {
+      const final = attempt >= attempts;
+      log.warn({ attempts, final, err: error }, 'job run failed');
+      const published = await publisher.publish(jobId, final ? finalFailureEvent(error) : retryEvent(error, attempt, attempts));
+      if (final && published) finished(job, 'error', log);
+      throw error;
+    } finally {
+      metrics.active.dec();
+    }
+  };
+
+  const worker = new Worker<SummarizeJobData>(QUEUE_NAME, processJob, {
+    connection: bullConnection(config, connection),
+    prefix: queuePrefix,
+    concurrency: config.WORKER_CONCURRENCY,
+    // A worker that goes silent (killed, frozen) loses its job after JOB_LOCK_MS; the stalled
+    // check runs twice as often so another worker takes it up within about 1.5 × JOB_LOCK_MS.
+    lockDuration: config.JOB_LOCK_MS,
+    stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
+    maxStalledCount: config.JOB_ATTEMPTS,
+  });
+
+  // A job can also fail where the processor cannot report it (stalled too often): tell its
+  // watchers. Harmless when the processor already did: the job's terminal event stays the last.
+  worker.on('failed', (job, error) => {
+    if (!job?.id) return;
+    const jobId = job.id;
+    const log = logger.child({ jobId, attempt: job.attemptsMade });
+    job
+      .getState()
+      .then((state) => (state === 'failed' ? publisher.publish(jobId, finalFailureEvent(error)) : null))
+      .then((published) => {
+        if (published) finished(job, 'error', log);
+      })
+      .catch((err: unknown) => log.error({ err }, 'could not report a failed job'));
+  });
+  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  return worker;
+}

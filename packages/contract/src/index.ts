@@ -1,0 +1,5 @@
+// Herald's wire contract (docs/api.md), shared by the server and its clients.
+export * from './event.ts';
+export * from './event-id.ts';
+export * from './snapshot.ts';
+export * from './submit.ts';

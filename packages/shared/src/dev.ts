@@ -1,0 +1,3 @@
+// @herald/shared/dev: helpers for running Herald on a developer's machine and in tests, never
+// in a deployment: a private redis-server child process.
+export * from './dev/private-redis.ts';

@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import { keys } from '../keys.ts';
+import { luaScript, replyTuple } from './load.ts';
+
+const script = luaScript('submit-rate-2.lua');
+
+/** The two budgets a submission spends: its API key's and its client IP's. */
+export type RateSubject = 'key' | 'ip';
+
+export interface SubmitRateInput {
+  /** The API key's digest; any placeholder when `perKey` is 0 (its counter is then not read). */
+  readonly keyId: string;
+  readonly ip: string;
+  readonly windowMs: number;
+  /** 0: that limit is not checked. */
+  readonly perKey: number;
+  readonly perIp: number;
+}
+
+export type SubmitRateReply =
+  | { readonly allowed: true }
+  | { readonly allowed: false; readonly retryAfterMs: number; readonly refusedBy: readonly RateSubject[] };
+
+const ALLOWED: SubmitRateReply = { allowed: true };
+
+/**
+ * submit-rate-2.lua: checks both limits over the sliding window and, when neither is reached,
+ * counts the submission against both; a refused one counts against neither.
+ */
+export async function submitRateScript(redis: Redis, input: SubmitRateInput): Promise<SubmitRateReply> {
+  const reply = await script.run(
+    redis,
+    [keys.submitRate('key', input.keyId), keys.submitRate('ip', input.ip)],
+    [input.windowMs, input.perKey, input.perIp],
+  );
+  const [allowed, waitMs, refused] = replyTuple(script, reply, 3);
+  if (Number(allowed) === 1) return ALLOWED;
+  return {
+    allowed: false,
+    retryAfterMs: Number(waitMs),
+    refusedBy: String(refused)
+      .split(',')
+      .filter((subject): subject is RateSubject => subject === 'key' || subject === 'ip'),
+  };
+}
