@@ -27,8 +27,24 @@ export interface Result {
 }
 
 const COLUMNS: (keyof Result)[] = [
-  'scenario', 'system', 'C', 'J', 'E', 'rate', 'delivered', 'expected', 'lost', 'dup', 'reordered',
-  'p50_ms', 'p99_ms', 'deliveredPerSec', 'rssPerConnKB', 'cpuMicrosPerDelivery', 'redisConnsPerReplica', 'redisCommandsPerEvent',
+  'scenario',
+  'system',
+  'C',
+  'J',
+  'E',
+  'rate',
+  'delivered',
+  'expected',
+  'lost',
+  'dup',
+  'reordered',
+  'p50_ms',
+  'p99_ms',
+  'deliveredPerSec',
+  'rssPerConnKB',
+  'cpuMicrosPerDelivery',
+  'redisConnsPerReplica',
+  'redisCommandsPerEvent',
 ];
 
 /** The results as a markdown table, then Herald ÷ Nchan per scenario where both ran. */
@@ -45,7 +61,12 @@ export function markdownTable(results: readonly Result[]): string {
     );
   }
   if (ratios.length > 0) {
-    lines.push('', '| scenario | delivered/s Herald ÷ Nchan | p99 Herald ÷ Nchan | RSS/conn Herald ÷ Nchan | CPU/delivery Herald ÷ Nchan |', '|---|---|---|---|---|', ...ratios);
+    lines.push(
+      '',
+      '| scenario | delivered/s Herald ÷ Nchan | p99 Herald ÷ Nchan | RSS/conn Herald ÷ Nchan | CPU/delivery Herald ÷ Nchan |',
+      '|---|---|---|---|---|',
+      ...ratios,
+    );
   }
   return lines.join('\n');
 }

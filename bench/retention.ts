@@ -208,10 +208,13 @@ async function main(): Promise<number> {
   const atStart = await measure(probe);
   const samples: Measure[] = [atStart];
   const sampler = setInterval(() => {
-    void measure(probe!).then((m) => {
-      samples.push(m);
-      log(`used ${m.usedMemoryMB} MB, ${m.dbsize} keys, ${finished} of ${N} finished`);
-    }, () => {});
+    void measure(probe!).then(
+      (m) => {
+        samples.push(m);
+        log(`used ${m.usedMemoryMB} MB, ${m.dbsize} keys, ${finished} of ${N} finished`);
+      },
+      () => {},
+    );
   }, SAMPLE_MS);
   const sweeper = setInterval(() => void terminals.sweep(probe!).catch(() => {}), 2000);
 
@@ -265,7 +268,9 @@ async function main(): Promise<number> {
   }
   samples.push(afterTtl);
   const expiredKeys = Number(/^expired_keys:(\d+)/m.exec(await probe.info('stats'))?.[1] ?? 0);
-  log(`after the TTL: ${afterTtl.dbsize} keys (${afterTtl.completedSet} BullMQ jobs in the completed set), used ${afterTtl.usedMemoryMB} MB`);
+  log(
+    `after the TTL: ${afterTtl.dbsize} keys (${afterTtl.completedSet} BullMQ jobs in the completed set), used ${afterTtl.usedMemoryMB} MB`,
+  );
 
   // 3. The janitor's sweep: wait until no aged job is left in the completed set.
   const agedCompleted = () => probe!.zcount(COMPLETED, '-inf', Date.now() - TTL * 1000);
@@ -283,7 +288,7 @@ async function main(): Promise<number> {
   const bullEvents = { entries: await probe.xlen(BULL_EVENTS), bytes: Number(await probe.memory('USAGE', BULL_EVENTS)) || 0 };
   // Keys left that are not BullMQ's queue-wide ones.
   const leftover = (await probe.keys('*')).filter(
-    (key) => (!key.startsWith(`${QUEUE_PREFIX}:${QUEUE_NAME}:`) || /:[A-Za-z0-9_-]{22}(:|$)/.test(key)),
+    (key) => !key.startsWith(`${QUEUE_PREFIX}:${QUEUE_NAME}:`) || /:[A-Za-z0-9_-]{22}(:|$)/.test(key),
   );
 
   const peak = samples.reduce((best, m) => (m.usedMemory > best.usedMemory ? m : best), atStart);

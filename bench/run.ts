@@ -125,11 +125,13 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
     const calls = (await redisCommandCalls(redis)) - callsBefore - 1;
     const rssLoaded = sum(pids, rssKB);
 
-    const stats = await Promise.all(subscribers.map((process) => {
-      const reply = next<SubscriberStats>(process, 'stats', 10_000);
-      process.send({ type: 'collect' });
-      return reply;
-    }));
+    const stats = await Promise.all(
+      subscribers.map((process) => {
+        const reply = next<SubscriberStats>(process, 'stats', 10_000);
+        process.send({ type: 'collect' });
+        return reply;
+      }),
+    );
     const histogram = new Histogram();
     for (const s of stats) histogram.merge(s.histogram.counts, s.histogram.max);
     const total = (key: keyof Pick<SubscriberStats, 'delivered' | 'expected' | 'dup' | 'reordered' | 'failed'>) =>
@@ -178,7 +180,8 @@ const results: Result[] = [];
 const systems: ('herald' | 'nchan')[] = ['herald'];
 if (args.compare === 'nchan') {
   const { nchanAvailable } = await import('./systems/nchan.ts');
-  if (!nchanAvailable()) throw new Error('--compare nchan needs nginx and libnginx-mod-nchan (apt-get install -y nginx libnginx-mod-nchan)');
+  if (!nchanAvailable())
+    throw new Error('--compare nchan needs nginx and libnginx-mod-nchan (apt-get install -y nginx libnginx-mod-nchan)');
   systems.push('nchan');
 }
 const runs: Result[] = [];
@@ -198,5 +201,8 @@ for (const scenario of scenariosToRun()) {
 console.log(`\n${markdownTable(results)}`);
 // The delivery promise is checked on every run, CI's smoke run included; speed is only reported.
 const broken = runs.filter((r) => r.lost || r.dup || r.reordered || r.failedConnections || r.timedOut);
-for (const r of broken) console.error(`${r.system}/${r.scenario}: lost ${r.lost}, dup ${r.dup}, reordered ${r.reordered}, failed ${r.failedConnections}, timed out ${r.timedOut}`);
+for (const r of broken)
+  console.error(
+    `${r.system}/${r.scenario}: lost ${r.lost}, dup ${r.dup}, reordered ${r.reordered}, failed ${r.failedConnections}, timed out ${r.timedOut}`,
+  );
 process.exit(broken.length > 0 ? 1 : 0);

@@ -39,7 +39,12 @@ const started = performance.now();
 const elapsed = () => Math.round((performance.now() - started) / 1000);
 const sample = async (event?: string) => {
   const usedMemory = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
-  timeline.push({ t: elapsed(), rssKB: system.serverPids().map(rssKB), redisUsedMB: Math.round(usedMemory / 1e5) / 10, ...(event ? { event } : {}) });
+  timeline.push({
+    t: elapsed(),
+    rssKB: system.serverPids().map(rssKB),
+    redisUsedMB: Math.round(usedMemory / 1e5) / 10,
+    ...(event ? { event } : {}),
+  });
 };
 
 try {
@@ -57,7 +62,15 @@ try {
   await sample('connected');
 
   const publisher = forkLoad('publisher.ts');
-  const task: PublisherTask = { type: 'publish', system: 'herald', channels, warmupChannel: warmupChannel!, events: E, rate, redisUrl: system.redisUrl };
+  const task: PublisherTask = {
+    type: 'publish',
+    system: 'herald',
+    channels,
+    warmupChannel: warmupChannel!,
+    events: E,
+    rate,
+    redisUrl: system.redisUrl,
+  };
   const warm = next(publisher, 'warm');
   publisher.send(task);
   await warm;
@@ -79,19 +92,34 @@ try {
   clearInterval(sampler);
   await sample('end');
 
-  const stats = await Promise.all(subscribers.map((s) => {
-    const reply = next<SubscriberStats>(s, 'stats');
-    s.send({ type: 'collect' });
-    return reply;
-  }));
+  const stats = await Promise.all(
+    subscribers.map((s) => {
+      const reply = next<SubscriberStats>(s, 'stats');
+      s.send({ type: 'collect' });
+      return reply;
+    }),
+  );
   const histogram = new Histogram();
   for (const s of stats) histogram.merge(s.histogram.counts, s.histogram.max);
   const total = (key: 'delivered' | 'expected' | 'dup' | 'reordered' | 'reconnects') => stats.reduce((sum, s) => sum + s[key], 0);
   const result = {
-    soak: true, minutes: Number(args.minutes), C, J, E, rate, replicas: R, restarts, allComplete: finished,
-    delivered: total('delivered'), expected: total('expected'), lost: total('expected') - total('delivered'),
-    dup: total('dup'), reordered: total('reordered'), reconnects: total('reconnects'),
-    p50_ms: Math.round(histogram.quantile(0.5)) / 1000, p99_ms: Math.round(histogram.quantile(0.99)) / 1000,
+    soak: true,
+    minutes: Number(args.minutes),
+    C,
+    J,
+    E,
+    rate,
+    replicas: R,
+    restarts,
+    allComplete: finished,
+    delivered: total('delivered'),
+    expected: total('expected'),
+    lost: total('expected') - total('delivered'),
+    dup: total('dup'),
+    reordered: total('reordered'),
+    reconnects: total('reconnects'),
+    p50_ms: Math.round(histogram.quantile(0.5)) / 1000,
+    p99_ms: Math.round(histogram.quantile(0.99)) / 1000,
     max_ms: Math.round(histogram.max) / 1000,
   };
   console.log(JSON.stringify(result));

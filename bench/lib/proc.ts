@@ -25,8 +25,7 @@ export function rssKB(pid: number): number {
   }
 }
 
-export const sum = (pids: readonly number[], read: (pid: number) => number): number =>
-  pids.reduce((total, pid) => total + read(pid), 0);
+export const sum = (pids: readonly number[], read: (pid: number) => number): number => pids.reduce((total, pid) => total + read(pid), 0);
 
 /** Child processes of `parent` (nginx workers of a master). */
 export function childrenOf(parent: number): number[] {

@@ -33,10 +33,7 @@ export interface SubscriberStats {
   readonly histogram: { counts: Counts; max: number };
 }
 
-export type SubscriberReport =
-  | { readonly type: 'connected'; readonly failed: number }
-  | { readonly type: 'complete' }
-  | SubscriberStats;
+export type SubscriberReport = { readonly type: 'connected'; readonly failed: number } | { readonly type: 'complete' } | SubscriberStats;
 
 export interface PublisherTask {
   readonly type: 'publish';
@@ -52,6 +49,4 @@ export interface PublisherTask {
   readonly warmupChannel: string;
 }
 
-export type PublisherReport =
-  | { readonly type: 'warm' }
-  | { readonly type: 'published'; readonly count: number; readonly seconds: number };
+export type PublisherReport = { readonly type: 'warm' } | { readonly type: 'published'; readonly count: number; readonly seconds: number };

@@ -19,7 +19,10 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`API replica exited with ${child.exitCode}`);
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -38,23 +41,27 @@ export async function startHerald(options: HeraldOptions): Promise<HeraldSystem>
   const redis = await startPrivateRedis(redisPort, ['--maxclients', '30000']);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   const launch = (port: number): ChildProcess =>
-    spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...API_NODE_FLAGS, ...(options.nodeArgs ?? []), 'apps/api/src/main.ts'], {
-      env: {
-        ...process.env,
-        REDIS_URL: redisUrl,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        MAX_SSE_CLIENTS: '100000',
-        // Every client of the benchmark is 127.0.0.1: the per-IP and per-key limits would
-        // measure themselves rather than the fan-out.
-        SUBMIT_RATE_PER_IP: '0',
-        SUBMIT_RATE_PER_KEY: '0',
-        MAX_SSE_CLIENTS_PER_IP: '0',
-        ...options.env,
+    spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', ...API_NODE_FLAGS, ...(options.nodeArgs ?? []), 'apps/api/src/main.ts'],
+      {
+        env: {
+          ...process.env,
+          REDIS_URL: redisUrl,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'warn',
+          MAX_SSE_CLIENTS: '100000',
+          // Every client of the benchmark is 127.0.0.1: the per-IP and per-key limits would
+          // measure themselves rather than the fan-out.
+          SUBMIT_RATE_PER_IP: '0',
+          SUBMIT_RATE_PER_KEY: '0',
+          MAX_SSE_CLIENTS_PER_IP: '0',
+          ...options.env,
+        },
+        stdio: ['ignore', 'inherit', 'inherit'],
       },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    );
   const replicas: { url: string; port: number; child: ChildProcess }[] = [];
   for (let i = 0; i < options.replicas; i += 1) {
     const port = await freePort();

@@ -52,7 +52,10 @@ for (const [id, time] of selfTime) {
 
 const show = (title: string, map: Map<string, number>, filter: (name: string) => boolean = () => true) => {
   console.log(`\n${title} (total ${(total / 1000).toFixed(0)} ms)`);
-  const top = [...map].filter(([name]) => filter(name)).sort((a, b) => b[1] - a[1]).slice(0, rows);
+  const top = [...map]
+    .filter(([name]) => filter(name))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, rows);
   for (const [name, time] of top) console.log(`${((100 * time) / total).toFixed(1).padStart(5)}%  ${name}`);
 };
 show('self time', self);

@@ -26,7 +26,8 @@ export function renderNginxConfig(source: string, layout: NginxLayout): string {
     const indent = /^\s*/.exec(line)?.[0] ?? '';
     if (mark === undefined) out.push(line);
     else if (mark === 'runtime') out.push(line.replaceAll('/tmp/herald-nginx', join(layout.runtimeDir, 'nginx')));
-    else if (mark === 'access-log') out.push(`${indent}access_log ${join(layout.runtimeDir, 'nginx-access.log')} herald; # cluster: ${mark}`);
+    else if (mark === 'access-log')
+      out.push(`${indent}access_log ${join(layout.runtimeDir, 'nginx-access.log')} herald; # cluster: ${mark}`);
     else if (mark === 'listen') out.push(`${indent}listen 127.0.0.1:${layout.listenPort}; # cluster: ${mark}`);
     else if (mark === 'upstream') {
       if (upstreamWritten) continue;

@@ -65,7 +65,13 @@ async function launch(spec: ServiceSpec): Promise<ChildProcess> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${spec.name} exited with ${child.exitCode} while starting`);
-    if (await fetch(spec.readyUrl).then((r) => r.ok, () => false)) return child;
+    if (
+      await fetch(spec.readyUrl).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`${spec.name} was not ready at ${spec.readyUrl} within 20 s`);

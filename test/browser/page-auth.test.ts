@@ -167,7 +167,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     }
   });
 
-  it('cancel without a key asks for it with the server\'s message; with the key it cancels', async () => {
+  it("cancel without a key asks for it with the server's message; with the key it cancels", async () => {
     const accepted = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
     expect(accepted.status).toBe(202);
     const { jobId, watchToken } = accepted.body as { jobId: string; watchToken: string };

@@ -142,7 +142,9 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
       restartedAt = Date.now();
     }
     await waitForStatus(page, 'done', 30_000);
-    console.log(`[herald tests] page finished ${Date.now() - restartedAt} ms after the replicas were back, after ${streamRequests.length} stream requests`);
+    console.log(
+      `[herald tests] page finished ${Date.now() - restartedAt} ms after the replicas were back, after ${streamRequests.length} stream requests`,
+    );
     const log = await stageLog(page);
     expect(log.map((entry) => entry.stage)).toEqual(STAGES);
     expect(log.map((entry) => entry.id)).toEqual((await serverHistory(jobId)).map((event) => event.id));
@@ -254,7 +256,12 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
   });
 
   it('fits a 375 px phone screen without sideways scrolling', async () => {
-    const { page, problems } = await open('/', { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const { page, problems } = await open('/', {
+      viewport: { width: 375, height: 740 },
+      isMobile: true,
+      hasTouch: true,
+      deviceScaleFactor: 2,
+    });
     const overflow = (): Promise<number> => inPage(page, 'document.documentElement.scrollWidth');
     expect(await overflow()).toBeLessThanOrEqual(375);
     await page.fill(sel('text'), BEES);

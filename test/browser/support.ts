@@ -59,8 +59,14 @@ export function setUpPageTests(env: Record<string, string>): PageTests {
       chromium.launch({
         executablePath: CHROMIUM,
         args: [
-          '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-          '--disable-component-update', '--disable-sync', '--no-first-run',
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
         ],
       }),
     ]);
@@ -140,7 +146,10 @@ export async function serverHistory(
 export async function watchersEverywhere(cluster: TestCluster): Promise<number> {
   const counts = await Promise.all(
     cluster.replicas.map(async (replica) => {
-      const text = await fetch(`${replica.url}/metrics`).then((r) => r.text(), () => '');
+      const text = await fetch(`${replica.url}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
       return Number(/^herald_sse_watchers(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
     }),
   );

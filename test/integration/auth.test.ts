@@ -59,7 +59,10 @@ describe('with API keys: two replicas, one secret', () => {
     expect(withKey.status).toBe(200);
     // A key holder gets a fresh watch token for the job: a link to hand out. A token holder does not.
     expect(withKey.body.watchToken).toMatch(new RegExp(`^${body.jobId}\\.`));
-    expect((await request(`${b}/v1/jobs/${body.jobId}/events?token=${withKey.body.watchToken}`, { headers: { Accept: 'text/event-stream' } })).status).toBe(200);
+    expect(
+      (await request(`${b}/v1/jobs/${body.jobId}/events?token=${withKey.body.watchToken}`, { headers: { Accept: 'text/event-stream' } }))
+        .status,
+    ).toBe(200);
     expect((await request(`${b}/v1/jobs/${body.jobId}?token=${body.watchToken}`)).body.watchToken).toBeUndefined();
     expect((await request(`${b}/v1/jobs/${body.jobId}?token=${body.watchToken}`)).status).toBe(200);
     expect((await request(`${b}/v1/jobs/${body.jobId}`, { headers: bearer(body.watchToken) })).status).toBe(200);
@@ -185,7 +188,11 @@ describe('CORS allowlist', () => {
     const preflight = (origin: string) =>
       fetch(`${url}/v1/jobs`, {
         method: 'OPTIONS',
-        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'authorization,content-type',
+        },
       });
     const allowed = await preflight('https://app.example.com');
     expect(allowed.status).toBe(204);
@@ -222,7 +229,13 @@ describe('without API keys', () => {
 });
 
 describe('access settings at start-up', () => {
-  const env = (extra: Record<string, string>) => ({ REDIS_URL: inject('redisUrl'), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...extra });
+  const env = (extra: Record<string, string>) => ({
+    REDIS_URL: inject('redisUrl'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    ...extra,
+  });
 
   it('refuses keys without a token secret, * origins with keys, and short secrets — without echoing them', () => {
     expect(() => loadConfig(env({ API_KEYS: KEY }))).toThrow(/WATCH_TOKEN_SECRET: is required/);
@@ -249,9 +262,9 @@ describe('access settings at start-up', () => {
     } finally {
       await api.close();
     }
-    await expect(startApi({ config: loadConfig(env({ API_KEYS: 'short', WATCH_TOKEN_SECRET: SECRET })), logger: silentLogger() })).rejects.toThrow(
-      /API_KEYS \/ API_KEYS_FILE: every key must be at least 16 characters/,
-    );
+    await expect(
+      startApi({ config: loadConfig(env({ API_KEYS: 'short', WATCH_TOKEN_SECRET: SECRET })), logger: silentLogger() }),
+    ).rejects.toThrow(/API_KEYS \/ API_KEYS_FILE: every key must be at least 16 characters/);
   });
 });
 

@@ -219,7 +219,7 @@ describe('herald against a running system', () => {
     expect(stagesShown(stderr).at(-1)).toBe('error');
   });
 
-  it('watch of an unknown job exits 4 with the server\'s message', async () => {
+  it("watch of an unknown job exits 4 with the server's message", async () => {
     const answer = await request(`${api}/v1/jobs/no-such-job`);
     expect(answer.status).toBe(404);
     const { code, stdout, stderr } = await runCli(['watch', 'no-such-job', '--url', api]);
@@ -228,7 +228,7 @@ describe('herald against a running system', () => {
     expect(stderr).toContain(answer.body.error.message);
   });
 
-  it('an empty text gets the server\'s 400 message and exit 4', async () => {
+  it("an empty text gets the server's 400 message and exit 4", async () => {
     const answer = await submit(api, '  \n ');
     expect(answer.status).toBe(400);
     const { code, stdout, stderr } = await runCli(['submit', '-', '--url', api], '  \n ');

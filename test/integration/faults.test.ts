@@ -168,4 +168,3 @@ describe('Redis down when a process starts', () => {
     }
   });
 });
-

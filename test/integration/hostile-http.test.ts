@@ -12,7 +12,6 @@ import { BEES } from '../support/texts.ts';
 // but 503, errors are `{"error": {"code", "message"}}`, no stack trace, an answer within a bound,
 // and the process keeps serving.
 
-
 const ANSWER_MS = 3000;
 const MAX_TEXT_CHARS = 1000;
 /** job-routes.ts: room for MAX_TEXT_CHARS characters once JSON-escaped. */
@@ -62,7 +61,9 @@ interface Answer {
 
 const show = (attempt: Attempt): string => {
   const body = attempt.body === undefined ? '' : ` body=${JSON.stringify(String(attempt.body).slice(0, 120))}(${attempt.body.length})`;
-  const headers = JSON.stringify(attempt.headers ?? {}, (_k, v: unknown) => (typeof v === 'string' && v.length > 120 ? `${v.slice(0, 120)}…(${v.length})` : v));
+  const headers = JSON.stringify(attempt.headers ?? {}, (_k, v: unknown) =>
+    typeof v === 'string' && v.length > 120 ? `${v.slice(0, 120)}…(${v.length})` : v,
+  );
   return `${attempt.method} ${attempt.path.slice(0, 300)} ${headers}${body}`;
 };
 
@@ -140,8 +141,9 @@ function expectSound(attempt: Attempt, answer: Answer): void {
  */
 const NODE_MAX_HEADER_BYTES = 16 * 1024;
 const headBytes = (attempt: Pick<Attempt, 'method' | 'path' | 'headers'>): number =>
-  Buffer.byteLength(`${attempt.method} ${attempt.path} HTTP/1.1\r\nhost: 127.0.0.1:65535\r\nconnection: keep-alive\r\ncontent-length: 1000000\r\n\r\n`) +
-  Object.entries(attempt.headers ?? {}).reduce((sum, [name, value]) => sum + Buffer.byteLength(`${name}: ${value}\r\n`), 0);
+  Buffer.byteLength(
+    `${attempt.method} ${attempt.path} HTTP/1.1\r\nhost: 127.0.0.1:65535\r\nconnection: keep-alive\r\ncontent-length: 1000000\r\n\r\n`,
+  ) + Object.entries(attempt.headers ?? {}).reduce((sum, [name, value]) => sum + Buffer.byteLength(`${name}: ${value}\r\n`), 0);
 const fitsNode = (attempt: Pick<Attempt, 'method' | 'path' | 'headers'>): boolean => headBytes(attempt) < NODE_MAX_HEADER_BYTES - 512;
 
 async function sendSound(attempt: Attempt): Promise<Answer> {
@@ -167,7 +169,10 @@ const unicode = (maxLength = 40) => fc.string({ unit: 'binary', maxLength }).map
  * the raw-bytes property sends those.
  */
 const rawPathText = (maxLength = 30) =>
-  fc.string({ unit: fc.oneof(fc.constantFrom(...'%/.?#;:@&=+$,~!*\'()[]{}|\\^`"<>-_'), char(fc.integer({ min: 0x21, max: 0x7e }))), maxLength });
+  fc.string({
+    unit: fc.oneof(fc.constantFrom(...'%/.?#;:@&=+$,~!*\'()[]{}|\\^`"<>-_'), char(fc.integer({ min: 0x21, max: 0x7e }))),
+    maxLength,
+  });
 const percentGarbage = fc.constantFrom('%', '%E0', '%E0%A4', '%zz', '%%', '%C0%AF', '%ED%A0%80', '%FF', '%2', '%u0041');
 
 const wellFormedId = fc.stringMatching(/^[A-Za-z0-9_-]{22}$/);
@@ -179,7 +184,10 @@ const idSegment = (known: string) =>
     { weight: 2, arbitrary: rawPathText() },
     { weight: 1, arbitrary: fc.tuple(rawPathText(8), percentGarbage, rawPathText(8)).map((parts) => parts.join('')) },
     { weight: 1, arbitrary: fc.integer({ min: 23, max: 8000 }).map((n) => 'A'.repeat(n)) },
-    { weight: 1, arbitrary: fc.constantFrom('', '.', '..', '%2e%2e', '..%2F..%2Fetc%2Fpasswd', '%00', '%2F', 'events', '%20', '+', '%0d%0a') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('', '.', '..', '%2e%2e', '..%2F..%2Fetc%2Fpasswd', '%00', '%2F', 'events', '%20', '+', '%0d%0a'),
+    },
   );
 
 /** Whether node:http will send it as a header value. */
@@ -190,7 +198,31 @@ const stripOws = (text: string): string => text.replace(/^[ \t]+|[ \t]+$/g, '');
 /** Event-cursor-ish text: valid ids, near misses, and garbage. */
 const cursorText = fc.oneof(
   fc.tuple(fc.bigInt({ min: 0n, max: 10n ** 16n }), fc.bigInt({ min: 0n, max: 10n ** 16n })).map(([ms, seq]) => `${ms}-${seq}`),
-  fc.constantFrom('0-0', '0', '-', '1-', '-1', '-1-0', '1-0-0', '1.5-0', '1e3-0', '0x10-0', ' 1-0 ', '1 -0', '１-0', '999999999999999-999999999999999', '1000000000000000-0', '$', '+', '*', '>', 'null', 'undefined', '(0-0', '[]'),
+  fc.constantFrom(
+    '0-0',
+    '0',
+    '-',
+    '1-',
+    '-1',
+    '-1-0',
+    '1-0-0',
+    '1.5-0',
+    '1e3-0',
+    '0x10-0',
+    ' 1-0 ',
+    '1 -0',
+    '１-0',
+    '999999999999999-999999999999999',
+    '1000000000000000-0',
+    '$',
+    '+',
+    '*',
+    '>',
+    'null',
+    'undefined',
+    '(0-0',
+    '[]',
+  ),
   headerText(40),
   longText(100, 1000), // ×6 once %-encoded: two of them stay under Node's 16 KiB for a request head
 );
@@ -198,25 +230,69 @@ const cursorText = fc.oneof(
 const queryString = fc.oneof(
   fc.constant(''),
   fc.dictionary(unicode(12), unicode(30), { maxKeys: 4 }).map((d) => `?${new URLSearchParams(d)}`),
-  fc.array(cursorText.map((c) => c.toWellFormed()), { minLength: 1, maxLength: 3 }).map(
-    (values) => `?${new URLSearchParams(values.map((v): [string, string] => ['lastEventId', v]))}`,
-  ),
+  fc
+    .array(
+      cursorText.map((c) => c.toWellFormed()),
+      { minLength: 1, maxLength: 3 },
+    )
+    .map((values) => `?${new URLSearchParams(values.map((v): [string, string] => ['lastEventId', v]))}`),
   rawPathText(40).map((q) => `?${q}`),
-  fc.constantFrom('?', '??', '?&&&', '?=', '?a[b][c][d]=1&a=2', '?__proto__[x]=1', '?lastEventId', '?lastEventId=&lastEventId=', `?a=${'x'.repeat(4000)}`),
+  fc.constantFrom(
+    '?',
+    '??',
+    '?&&&',
+    '?=',
+    '?a[b][c][d]=1&a=2',
+    '?__proto__[x]=1',
+    '?lastEventId',
+    '?lastEventId=&lastEventId=',
+    `?a=${'x'.repeat(4000)}`,
+  ),
 );
 
 const contentType = fc.oneof(
   fc.constantFrom(
-    'application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json;charset=UTF-8',
-    'application/json; charset=latin1', 'application/json; charset=utf-16le', 'application/json; charset=utf-32',
-    'application/json; charset=nope', 'application/json; charset', 'application/json;;', 'application/json; =',
-    'application/json, text/plain', 'application/vnd.api+json', 'application/merge-patch+json', 'text/json',
-    'text/plain', 'text/event-stream', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded',
-    '*/*', 'application/*', '', ';', '/', 'json',
+    'application/json',
+    'application/json; charset=utf-8',
+    'APPLICATION/JSON',
+    'application/json;charset=UTF-8',
+    'application/json; charset=latin1',
+    'application/json; charset=utf-16le',
+    'application/json; charset=utf-32',
+    'application/json; charset=nope',
+    'application/json; charset',
+    'application/json;;',
+    'application/json; =',
+    'application/json, text/plain',
+    'application/vnd.api+json',
+    'application/merge-patch+json',
+    'text/json',
+    'text/plain',
+    'text/event-stream',
+    'multipart/form-data; boundary=x',
+    'application/x-www-form-urlencoded',
+    '*/*',
+    'application/*',
+    '',
+    ';',
+    '/',
+    'json',
   ),
   headerText(60),
 );
-const contentEncoding = fc.constantFrom('identity', 'IDENTITY', 'gzip', 'deflate', 'br', 'x-gzip', 'compress', 'gzip, gzip', 'zstd', '', ' ');
+const contentEncoding = fc.constantFrom(
+  'identity',
+  'IDENTITY',
+  'gzip',
+  'deflate',
+  'br',
+  'x-gzip',
+  'compress',
+  'gzip, gzip',
+  'zstd',
+  '',
+  ' ',
+);
 const idempotencyKey = fc.oneof(fc.constantFrom('k1', 'k2', ' ', ''), headerText(80), longText(1000, 12_000));
 
 const jsonText = fc.oneof(
@@ -225,17 +301,34 @@ const jsonText = fc.oneof(
   fc
     .record(
       {
-        text: fc.oneof(unicode(300), fc.jsonValue(), fc.integer({ min: MAX_TEXT_CHARS - 5, max: MAX_TEXT_CHARS + 5 }).map((n) => 'a'.repeat(n))),
-        options: fc.oneof(fc.record({ maxSentences: fc.oneof(fc.integer({ min: -2, max: 25 }), fc.jsonValue()) }, { requiredKeys: [] }), fc.jsonValue()),
+        text: fc.oneof(
+          unicode(300),
+          fc.jsonValue(),
+          fc.integer({ min: MAX_TEXT_CHARS - 5, max: MAX_TEXT_CHARS + 5 }).map((n) => 'a'.repeat(n)),
+        ),
+        options: fc.oneof(
+          fc.record({ maxSentences: fc.oneof(fc.integer({ min: -2, max: 25 }), fc.jsonValue()) }, { requiredKeys: [] }),
+          fc.jsonValue(),
+        ),
         extra: fc.jsonValue(),
       },
       { requiredKeys: [] },
     )
     .map((v) => JSON.stringify(v)),
-  fc.constantFrom('{"text":"a","__proto__":{"x":1}}', '{"text":"a","constructor":{"prototype":{}}}', '{"text":"\\ud800"}', '{"text":"a","text":"b"}', '{"text":"a"} {"text":"b"}', '{"text":"a"'),
+  fc.constantFrom(
+    '{"text":"a","__proto__":{"x":1}}',
+    '{"text":"a","constructor":{"prototype":{}}}',
+    '{"text":"\\ud800"}',
+    '{"text":"a","text":"b"}',
+    '{"text":"a"} {"text":"b"}',
+    '{"text":"a"',
+  ),
 );
 const deepJson = fc
-  .tuple(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom<[string, string]>(['[', ']'], ['{"a":', '}'], ['{"text":"x","options":{"maxSentences":', '}}']))
+  .tuple(
+    fc.integer({ min: 1, max: 20_000 }),
+    fc.constantFrom<[string, string]>(['[', ']'], ['{"a":', '}'], ['{"text":"x","options":{"maxSentences":', '}}']),
+  )
   .map(([depth, [open, close]]) => `${open.repeat(depth)}1${close.repeat(depth)}`);
 const body = fc.oneof(
   { weight: 4, arbitrary: jsonText },
@@ -248,7 +341,9 @@ const body = fc.oneof(
     weight: 2, // invalid UTF-8 inside an otherwise valid body
     arbitrary: fc
       .uint8Array({ minLength: 1, maxLength: 60 })
-      .map((bytes) => Buffer.concat([Buffer.from('{"text":"'), Buffer.from(bytes.filter((b) => b !== 0x22 && b !== 0x5c)), Buffer.from('"}')])),
+      .map((bytes) =>
+        Buffer.concat([Buffer.from('{"text":"'), Buffer.from(bytes.filter((b) => b !== 0x22 && b !== 0x5c)), Buffer.from('"}')]),
+      ),
   },
   { weight: 1, arbitrary: deepJson },
   { weight: 1, arbitrary: jsonText.map((t) => gzipSync(t)) },
@@ -263,15 +358,20 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
         { body, contentType, contentEncoding, idempotencyKey, query: fc.constantFrom('', '?x=1', '?%zz') },
         { requiredKeys: ['body', 'query'] },
       )
-      .map(({ body, query, ...headers }): Attempt => ({
-        method: 'POST',
-        path: `/v1/jobs${query}`,
-        headers: Object.fromEntries(
-          Object.entries({ 'content-type': headers.contentType, 'content-encoding': headers.contentEncoding, 'idempotency-key': headers.idempotencyKey })
-            .filter((entry): entry is [string, string] => entry[1] !== undefined),
-        ),
-        body,
-      }));
+      .map(
+        ({ body, query, ...headers }): Attempt => ({
+          method: 'POST',
+          path: `/v1/jobs${query}`,
+          headers: Object.fromEntries(
+            Object.entries({
+              'content-type': headers.contentType,
+              'content-encoding': headers.contentEncoding,
+              'idempotency-key': headers.idempotencyKey,
+            }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+          ),
+          body,
+        }),
+      );
     // Valid submissions too (some compressed, some replayed under a key), so the run goes past
     // the first checks and meets 202, 200 and 409.
     const encoders = { identity: (b: Buffer) => b, gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
@@ -283,20 +383,23 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
         encoding: fc.constantFrom(...(Object.keys(encoders) as (keyof typeof encoders)[])),
         key: fc.option(fc.constantFrom('k1', 'k2', 'k3'), { nil: undefined }),
       })
-      .map(({ text, options, contentType, encoding, key }): Attempt => ({
-        method: 'POST',
-        path: '/v1/jobs',
-        headers: { 'content-type': contentType, 'content-encoding': encoding, ...(key ? { 'idempotency-key': key } : {}) },
-        body: encoders[encoding](Buffer.from(JSON.stringify(options ? { text, options } : { text }))),
-      }));
+      .map(
+        ({ text, options, contentType, encoding, key }): Attempt => ({
+          method: 'POST',
+          path: '/v1/jobs',
+          headers: { 'content-type': contentType, 'content-encoding': encoding, ...(key ? { 'idempotency-key': key } : {}) },
+          body: encoders[encoding](Buffer.from(JSON.stringify(options ? { text, options } : { text }))),
+        }),
+      );
     const counts = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(fc.oneof({ weight: 3, arbitrary: hostile }, { weight: 1, arbitrary: valid }).filter(fitsNode), async (attempt) => {
         const answer = await sendSound(attempt);
         counts.set(answer.status, (counts.get(answer.status) ?? 0) + 1);
-              const where = show(attempt);
+        const where = show(attempt);
         expect([200, 202, 400, 409, 413, 415], where).toContain(answer.status);
-        if (answer.status === 200 || answer.status === 409) expect(stripOws(attempt.headers?.['idempotency-key'] ?? ''), where).not.toBe('');
+        if (answer.status === 200 || answer.status === 409)
+          expect(stripOws(attempt.headers?.['idempotency-key'] ?? ''), where).not.toBe('');
         if (answer.status < 300) {
           const created = JSON.parse(answer.body) as { jobId: string };
           expect(created.jobId, where).toMatch(/^[A-Za-z0-9_-]{22}$/);
@@ -312,9 +415,27 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
   });
 
   it('any method, path, id, query and header values', async () => {
-    const otherPaths = fc.constantFrom('/', '/healthz', '/readyz', '/metrics', '/v1/jobs', '/v1/jobs/', '/v1', '/v2/jobs', '/index.html', '/favicon.ico', '//v1/jobs', '/V1/JOBS');
+    const otherPaths = fc.constantFrom(
+      '/',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/v1/jobs',
+      '/v1/jobs/',
+      '/v1',
+      '/v2/jobs',
+      '/index.html',
+      '/favicon.ico',
+      '//v1/jobs',
+      '/V1/JOBS',
+    );
     const path = fc.oneof(
-      { weight: 5, arbitrary: fc.tuple(idSegment(queuedJob), fc.constantFrom('', '/events', '/events/', '/x', '/events/events'), queryString).map(([id, suffix, q]) => `/v1/jobs/${id}${suffix}${q}`) },
+      {
+        weight: 5,
+        arbitrary: fc
+          .tuple(idSegment(queuedJob), fc.constantFrom('', '/events', '/events/', '/x', '/events/events'), queryString)
+          .map(([id, suffix, q]) => `/v1/jobs/${id}${suffix}${q}`),
+      },
       { weight: 1, arbitrary: fc.tuple(idSegment(queuedJob), queryString).map(([id, q]) => `/jobs/${id}${q}`) },
       { weight: 2, arbitrary: fc.tuple(otherPaths, queryString).map(([p, q]) => `${p}${q}`) },
       { weight: 1, arbitrary: rawPathText(60).map((p) => `/${p}`) },
@@ -366,7 +487,10 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
         fc.option(cursor.filter(headerSafe), { freq: 2 }),
         fc.array(cursor, { maxLength: 2 }),
         async (which, header, queryValues) => {
-          const query = queryValues.length === 0 ? '' : `?${new URLSearchParams(queryValues.map((v): [string, string] => ['lastEventId', v.toWellFormed()]))}`;
+          const query =
+            queryValues.length === 0
+              ? ''
+              : `?${new URLSearchParams(queryValues.map((v): [string, string] => ['lastEventId', v.toWellFormed()]))}`;
           const headers: Record<string, string> = header === null ? {} : { 'last-event-id': header };
           const attempt: Attempt = { method: 'GET', path: `/v1/jobs/${jobs[which]}/events${query}`, headers };
           fc.pre(fitsNode(attempt));
@@ -389,7 +513,12 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
   });
 
   it('raw bytes: control characters in header values, garbage request lines', async () => {
-    const invalidByte = fc.oneof(fc.integer({ min: 0x00, max: 0x08 }), fc.integer({ min: 0x0b, max: 0x0c }), fc.integer({ min: 0x0e, max: 0x1f }), fc.constant(0x7f));
+    const invalidByte = fc.oneof(
+      fc.integer({ min: 0x00, max: 0x08 }),
+      fc.integer({ min: 0x0b, max: 0x0c }),
+      fc.integer({ min: 0x0e, max: 0x1f }),
+      fc.constant(0x7f),
+    );
     const valueBytes = fc.array(fc.oneof(invalidByte, fc.integer({ min: 0x20, max: 0xff })), { minLength: 1, maxLength: 80 });
     const headerLine = fc
       .tuple(fc.constantFrom('Last-Event-ID', 'Idempotency-Key', 'Content-Type', 'Accept', 'X-Fuzz'), valueBytes)
@@ -408,8 +537,13 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
       .oneof(
         // Not empty: Node rightly skips empty lines before a request line, and waits for one.
         fc.array(lineByte, { minLength: 1, maxLength: 200 }).map((bytes) => Buffer.from(bytes)),
-        fc.tuple(// Not PRI: Node then waits for the rest of an HTTP/2 preface, as for any unfinished head.
-        fc.constantFrom(...METHODS, 'BREW', 'CONNECT', 'get', ''), fc.string({ unit: char(fc.integer({ min: 0x21, max: 0xff })), maxLength: 40 }), fc.constantFrom(' HTTP/1.1', ' HTTP/1.0', ' HTTP/9.9', ' HTTP/1.1 x', '', ' http/1.1'))
+        fc
+          .tuple(
+            // Not PRI: Node then waits for the rest of an HTTP/2 preface, as for any unfinished head.
+            fc.constantFrom(...METHODS, 'BREW', 'CONNECT', 'get', ''),
+            fc.string({ unit: char(fc.integer({ min: 0x21, max: 0xff })), maxLength: 40 }),
+            fc.constantFrom(' HTTP/1.1', ' HTTP/1.0', ' HTTP/9.9', ' HTTP/1.1 x', '', ' http/1.1'),
+          )
           .map(([m, p, v]) => Buffer.from(`${m} /${p}${v}`, 'latin1')),
       )
       .map((line) => Buffer.concat([line, Buffer.from('\r\n\r\n')]));
@@ -441,7 +575,11 @@ function sendRaw(bytes: Buffer): Promise<{ status: number | null; headers: Incom
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`the server neither answered nor closed within ${ANSWER_MS} ms: ${JSON.stringify(bytes.toString('latin1').slice(0, 300))}`));
+      reject(
+        new Error(
+          `the server neither answered nor closed within ${ANSWER_MS} ms: ${JSON.stringify(bytes.toString('latin1').slice(0, 300))}`,
+        ),
+      );
     }, ANSWER_MS);
     socket.on('connect', () => socket.write(bytes));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -524,7 +662,9 @@ function slowSocket(head: string, drip: string, everyMs: number): Promise<SlowSo
 const HEADER_TRICKLE = 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ';
 const BODY_TRICKLE = 'POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"text":"';
 
-async function openAttack(everyMs: number): Promise<{ headers: SlowSocket[]; bodies: SlowSocket[]; idle: SlowSocket[]; all: SlowSocket[] }> {
+async function openAttack(
+  everyMs: number,
+): Promise<{ headers: SlowSocket[]; bodies: SlowSocket[]; idle: SlowSocket[]; all: SlowSocket[] }> {
   const headers = await Promise.all(Array.from({ length: 100 }, () => slowSocket(HEADER_TRICKLE, 'a', everyMs)));
   const bodies = await Promise.all(Array.from({ length: 20 }, () => slowSocket(BODY_TRICKLE, 'a', everyMs)));
   const idle = await Promise.all(Array.from({ length: 10 }, () => slowSocket('', '', 0)));
@@ -589,7 +729,11 @@ describe('slow-loris', () => {
   });
 
   it('a trickling head is cut off at headersTimeout, a trickling body at requestTimeout; streams are not', async () => {
-    const original = { headers: server.headersTimeout, request: server.requestTimeout, checkEvery: (server as TunableServer).connectionsCheckingInterval };
+    const original = {
+      headers: server.headersTimeout,
+      request: server.requestTimeout,
+      checkEvery: (server as TunableServer).connectionsCheckingInterval,
+    };
     const live = (await submit(api, BEES)).body.jobId as string;
     setTimeouts(server, { headers: 1000, request: 2500, checkEvery: 100 });
     const stream = await slowSocket(`GET /v1/jobs/${live}/events HTTP/1.1\r\nHost: x\r\n\r\n`, '', 0);
@@ -634,7 +778,11 @@ describe('after all that', () => {
 
 describe('regressions: the bugs this file found', () => {
   it('a malformed %-escape in a job id is a 4xx, not a 500', async () => {
-    for (const [method, path] of [['GET', '/v1/jobs/%E0'], ['DELETE', '/v1/jobs/%zz'], ['GET', '/jobs/%E0%A4']] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/jobs/%E0'],
+      ['DELETE', '/v1/jobs/%zz'],
+      ['GET', '/jobs/%E0%A4'],
+    ] as const) {
       const answer = await send({ method, path });
       expect(answer.status, `${method} ${path}`).toBeLessThan(500);
     }
@@ -648,13 +796,23 @@ describe('regressions: the bugs this file found', () => {
 
   it('a body that does not decompress is a 400, not a 500', async () => {
     for (const encoding of ['gzip', 'deflate', 'br']) {
-      const answer = await send({ method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json', 'content-encoding': encoding }, body: '{"text":"hi."}' });
+      const answer = await send({
+        method: 'POST',
+        path: '/v1/jobs',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        body: '{"text":"hi."}',
+      });
       expect(answer.status, encoding).toBe(400);
     }
   });
 
   it('requests Node refuses before the app (431, bad header bytes) still get the JSON error body', async () => {
-    const tooLarge = await send({ method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(20_000) }, body: '{"text":"hi."}' });
+    const tooLarge = await send({
+      method: 'POST',
+      path: '/v1/jobs',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(20_000) },
+      body: '{"text":"hi."}',
+    });
     expect(tooLarge.status).toBe(431);
     expect(tooLarge.headers['content-type']).toMatch(/^application\/json/);
     const badByte = await sendRaw(Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\x01-0\r\n\r\n', 'latin1'));

@@ -411,7 +411,11 @@ describe('streams per client IP, across two replicas', () => {
   const opened: OpenStream[] = [];
   beforeAll(async () => {
     // No worker: the job stays queued and its streams stay open.
-    system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0, env: { MAX_SSE_CLIENTS_PER_IP: '2', TRUSTED_PROXIES: 'loopback' } });
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      workers: 0,
+      env: { MAX_SSE_CLIENTS_PER_IP: '2', TRUSTED_PROXIES: 'loopback' },
+    });
     [a, b] = system.apis.map((api) => api.url) as [string, string];
     jobId = (await submit(a, BEES)).body.jobId;
   });
@@ -426,8 +430,7 @@ describe('streams per client IP, across two replicas', () => {
     opened.push(stream);
     return stream;
   };
-  const held = async (ip: string) =>
-    Object.values(await system.redis.hgetall(keys.streamSlots(ip))).reduce((sum, n) => sum + Number(n), 0);
+  const held = async (ip: string) => Object.values(await system.redis.hgetall(keys.streamSlots(ip))).reduce((sum, n) => sum + Number(n), 0);
 
   it('one on each replica, then a third on either is refused: 429 + Retry-After; closing one frees a slot on the other', async () => {
     const first = await open(events(a));

@@ -85,7 +85,9 @@ describe('logs of a job run through API and worker', () => {
     jobId = submitted.body.jobId;
     watchToken = submitted.body.watchToken;
     // An id that is not sane is replaced, not echoed.
-    const watcher = await SseClient.open(`${api.url}${submitted.body.links.events}`, { 'X-Request-Id': 'not sane: {"x":1}' }).finished(15_000);
+    const watcher = await SseClient.open(`${api.url}${submitted.body.links.events}`, { 'X-Request-Id': 'not sane: {"x":1}' }).finished(
+      15_000,
+    );
     watchRequestId = watcher.headers.get('x-request-id') ?? '';
     const done = watcher.events.at(-1)!.json;
     expect(done.status).toBe('done');
@@ -93,7 +95,10 @@ describe('logs of a job run through API and worker', () => {
     expect(summary).toContain(MARKER);
     // Requests the API turns away, with the text in their bodies.
     expect((await request(`${api.url}/v1/jobs`, { json: { text: TEXT, extra: true }, headers: auth })).status).toBe(400);
-    expect((await request(`${api.url}/v1/jobs`, { body: `{"text": "${TEXT}"`, headers: { ...auth, 'content-type': 'application/json' } })).status).toBe(400);
+    expect(
+      (await request(`${api.url}/v1/jobs`, { body: `{"text": "${TEXT}"`, headers: { ...auth, 'content-type': 'application/json' } }))
+        .status,
+    ).toBe(400);
     expect((await request(`${api.url}/v1/jobs`, { body: TEXT, headers: { ...auth, 'content-type': 'text/plain' } })).status).toBe(415);
     // Turned away for their credentials: a wrong key, a forged token.
     expect((await submit(api.url, TEXT, undefined, { Authorization: `Bearer ${API_KEY}-wrong` })).status).toBe(401);
@@ -139,7 +144,11 @@ describe('logs of a job run through API and worker', () => {
       expect(line.path).not.toContain('?');
     }
     expect(completed.find((line) => line.reqId === 'hygiene-req.1')).toMatchObject({ method: 'POST', path: '/v1/jobs', status: 202 });
-    expect(completed.find((line) => line.reqId === watchRequestId)).toMatchObject({ method: 'GET', path: `/v1/jobs/${jobId}/events`, status: 200 });
+    expect(completed.find((line) => line.reqId === watchRequestId)).toMatchObject({
+      method: 'GET',
+      path: `/v1/jobs/${jobId}/events`,
+      status: 200,
+    });
   });
 
   it('give every line about a job its job id (and the request id in the API, the attempt in the worker)', () => {
@@ -151,7 +160,12 @@ describe('logs of a job run through API and worker', () => {
       if (line.component === 'api') expect(typeof line.reqId, line.msg).toBe('string');
       else expect(line.attempt, line.msg).toBe(1);
     }
-    expect(all.find((line) => line.msg === 'job submitted')).toMatchObject({ component: 'api', reqId: 'hygiene-req.1', jobId, chars: TEXT.length });
+    expect(all.find((line) => line.msg === 'job submitted')).toMatchObject({
+      component: 'api',
+      reqId: 'hygiene-req.1',
+      jobId,
+      chars: TEXT.length,
+    });
     expect(all.find((line) => line.msg === 'watcher connected')).toMatchObject({ reqId: watchRequestId, jobId });
     expect(all.find((line) => line.msg === 'watcher ended')).toMatchObject({ reqId: watchRequestId, jobId, how: 'completed' });
     expect(all.find((line) => line.msg === 'job started')).toMatchObject({ component: 'worker', jobId, attempt: 1 });

@@ -129,13 +129,21 @@ describe('the documented metrics', () => {
     await watcher.finished(10_000);
     expect(watcher.events.at(-1)!.json.status).toBe('cancelled');
     await until(
-      async () => sum(await scrape(worker), 'herald_jobs_finished_total', { status: 'cancelled' }) > sum(before.worker, 'herald_jobs_finished_total', { status: 'cancelled' }),
+      async () =>
+        sum(await scrape(worker), 'herald_jobs_finished_total', { status: 'cancelled' }) >
+        sum(before.worker, 'herald_jobs_finished_total', { status: 'cancelled' }),
       5000,
       'the cancelled job',
     );
     const after = { api: await scrape(api), worker: await scrape(worker) };
-    expect(sum(after.worker, 'herald_jobs_finished_total', { status: 'cancelled' }) - sum(before.worker, 'herald_jobs_finished_total', { status: 'cancelled' })).toBe(1);
-    expect(sum(after.worker, 'herald_job_duration_seconds_count', { status: 'cancelled' }) - sum(before.worker, 'herald_job_duration_seconds_count', { status: 'cancelled' })).toBe(1);
+    expect(
+      sum(after.worker, 'herald_jobs_finished_total', { status: 'cancelled' }) -
+        sum(before.worker, 'herald_jobs_finished_total', { status: 'cancelled' }),
+    ).toBe(1);
+    expect(
+      sum(after.worker, 'herald_job_duration_seconds_count', { status: 'cancelled' }) -
+        sum(before.worker, 'herald_job_duration_seconds_count', { status: 'cancelled' }),
+    ).toBe(1);
     expect(sum(after.api, 'herald_jobs_cancelled_queued_total')).toBe(sum(before.api, 'herald_jobs_cancelled_queued_total'));
   });
 });
@@ -280,7 +288,11 @@ describe('npm start (API + worker in one process)', () => {
     await waitForOk(`${url}/readyz`, 15_000);
     const { body } = await submit(url, BEES);
     await SseClient.open(`${url}/v1/jobs/${body.jobId}/events`).finished(15_000);
-    await until(async () => ((await scrape(url)).value('herald_jobs_finished_total', { status: 'done' }) ?? 0) >= 1, 5000, 'the finished job');
+    await until(
+      async () => ((await scrape(url)).value('herald_jobs_finished_total', { status: 'done' }) ?? 0) >= 1,
+      5000,
+      'the finished job',
+    );
 
     const scraped = await scrape(url);
     for (const metric of documentedMetrics()) expect(scraped.types.get(metric.name), metric.name).toBe(metric.type);
@@ -290,7 +302,12 @@ describe('npm start (API + worker in one process)', () => {
     for (const connection of ['herald:api:commands', 'herald:worker:bullmq']) {
       expect(scraped.value('herald_redis_reconnects_total', { connection }), connection).toBe(0);
     }
-    expect(await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(() => 'answered', () => 'refused')).toBe('refused');
+    expect(
+      await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+        () => 'answered',
+        () => 'refused',
+      ),
+    ).toBe('refused');
 
     child.process.kill('SIGTERM');
     expect(await child.exited()).toBe(0);
@@ -309,7 +326,11 @@ describe('a worker process started while Redis is away', () => {
     try {
       const url = `http://127.0.0.1:${metricsPort}`;
       await waitForOk(`${url}/healthz`, 15_000);
-      await until(async () => ((await scrape(url)).value('herald_redis_reconnects_total', { connection: 'herald:worker:commands' }) ?? 0) > 1, 10_000, 'reconnect attempts');
+      await until(
+        async () => ((await scrape(url)).value('herald_redis_reconnects_total', { connection: 'herald:worker:commands' }) ?? 0) > 1,
+        10_000,
+        'reconnect attempts',
+      );
       const scraped = await scrape(url);
       expect(scraped.types.get('herald_jobs_finished_total')).toBe('counter');
       expect([...scraped.types.keys()].some((name) => name.startsWith('herald_worker_process_'))).toBe(true);

@@ -126,7 +126,11 @@ describe(`jobs that end done or error, JOB_TTL_SECONDS=${TTL}`, () => {
     const finished = Math.max(await filed(redis, done.jobId, 'completed'), await filed(redis, failed.jobId, 'failed'));
 
     // Herald's keys expire by themselves within the TTL (plus scheduling slack).
-    await expectGoneBy(redis, [...heraldKeys(done.jobId, 'retention-done'), ...heraldKeys(failed.jobId, 'retention-error')], ended + TTL_MS + SLACK_MS);
+    await expectGoneBy(
+      redis,
+      [...heraldKeys(done.jobId, 'retention-done'), ...heraldKeys(failed.jobId, 'retention-error')],
+      ended + TTL_MS + SLACK_MS,
+    );
     await expectNotFound(api, done.jobId);
     await expectNotFound(api, failed.jobId);
 

@@ -44,7 +44,9 @@ describe('a client that stops reading', () => {
     const filler = 'x'.repeat(2048);
     for (let i = 0; i < 5000 && (await cutOffs()) === 0; i += 1) {
       await Promise.all(
-        Array.from({ length: 50 }, (_, k) => publisher.publish(jobId, { status: 'processing', progress: 50, message: `${i * 50 + k} ${filler}` })),
+        Array.from({ length: 50 }, (_, k) =>
+          publisher.publish(jobId, { status: 'processing', progress: 50, message: `${i * 50 + k} ${filler}` }),
+        ),
       );
     }
     expect(await cutOffs()).toBe(1);
@@ -57,7 +59,12 @@ describe('a client that stops reading', () => {
     const events: ReceivedEvent[] = [];
     const parser = createParser({ onEvent: (event) => events.push({ id: event.id, data: event.data, json: JSON.parse(event.data) }) });
     const text = Buffer.concat(received).toString('utf8');
-    parser.feed(text.slice(text.indexOf('\r\n\r\n') + 4).replace(/\r\n[0-9a-f]+\r\n/g, '').replace(/^[0-9a-f]+\r\n/, ''));
+    parser.feed(
+      text
+        .slice(text.indexOf('\r\n\r\n') + 4)
+        .replace(/\r\n[0-9a-f]+\r\n/g, '')
+        .replace(/^[0-9a-f]+\r\n/, ''),
+    );
     expect(events.length).toBeGreaterThan(1);
 
     await publisher.publish(jobId, { status: 'done', progress: 100, message: 'done', result: 'ok' });

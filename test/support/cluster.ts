@@ -55,7 +55,10 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
 }
 
 async function watchers(replica: ClusterReplica): Promise<number> {
-  const text = await fetch(`${replica.url}/metrics`).then((r) => (r.ok ? r.text() : ''), () => '');
+  const text = await fetch(`${replica.url}/metrics`).then(
+    (r) => (r.ok ? r.text() : ''),
+    () => '',
+  );
   const line = /^herald_sse_watchers(?:\{[^}]*\})? (\d+)/m.exec(text);
   return line ? Number(line[1]) : 0;
 }

@@ -27,12 +27,16 @@ export interface TestRedisOptions {
 
 /** For the container, whose entrypoint is redis-server. */
 const redisArgs = (port: number, options: TestRedisOptions): string[] => [
-  '--port', String(port), '--bind', '127.0.0.1', '--save', '',
+  '--port',
+  String(port),
+  '--bind',
+  '127.0.0.1',
+  '--save',
+  '',
   ...(options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', '/data'] : ['--appendonly', 'no']),
 ];
 
-const dockerImageExists = (): boolean =>
-  spawnSync('docker', ['image', 'inspect', REDIS_IMAGE], { stdio: 'ignore' }).status === 0;
+const dockerImageExists = (): boolean => spawnSync('docker', ['image', 'inspect', REDIS_IMAGE], { stdio: 'ignore' }).status === 0;
 
 /**
  * HERALD_TEST_REDIS picks how: `container` (required; CI), `process`, or unset: a container when
@@ -102,7 +106,13 @@ async function waitForPing(port: number): Promise<void> {
   for (;;) {
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     probe.on('error', () => {});
-    const ok = await probe.connect().then(() => probe.ping()).then(() => true, () => false);
+    const ok = await probe
+      .connect()
+      .then(() => probe.ping())
+      .then(
+        () => true,
+        () => false,
+      );
     probe.disconnect();
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`Redis on ${port} did not come back`);

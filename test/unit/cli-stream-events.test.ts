@@ -42,7 +42,13 @@ async function collect(baseUrl: string, options: { maxRetries?: number; idleTime
   const reconnects: Reconnect[] = [];
   let error: unknown;
   try {
-    for await (const item of streamEvents({ baseUrl, jobId: 'j1', initialRetryMs: 10, onReconnect: (r) => reconnects.push(r), ...options })) {
+    for await (const item of streamEvents({
+      baseUrl,
+      jobId: 'j1',
+      initialRetryMs: 10,
+      onReconnect: (r) => reconnects.push(r),
+      ...options,
+    })) {
       events.push(item);
     }
   } catch (caught) {
@@ -75,7 +81,9 @@ describe('streamEvents', () => {
 
   it('retries a 503 after its Retry-After, and doubles the delay while failures go on', async () => {
     const busy: Handler = (_, res) =>
-      res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '0' }).end('{"error":{"code":"draining","message":"Draining"}}');
+      res
+        .writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '0' })
+        .end('{"error":{"code":"draining","message":"Draining"}}');
     const url = await serve([busy, busy, (_, res) => sse(res, `id: 1-0\ndata: ${event('cancelled', 0)}\n\n`)]);
     const { events, reconnects, error } = await collect(url);
     expect(error).toBeUndefined();
@@ -100,15 +108,19 @@ describe('streamEvents', () => {
     expect(seenCursors).toEqual([undefined, undefined, undefined, '1-0', '1-0']);
   });
 
-  it('stops at once on a 404 with the server\'s message', async () => {
-    const url = await serve([(_, res) => res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"error":{"code":"not_found","message":"No such job"}}')]);
+  it("stops at once on a 404 with the server's message", async () => {
+    const url = await serve([
+      (_, res) => res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"error":{"code":"not_found","message":"No such job"}}'),
+    ]);
     const { error } = await collect(url);
     expect((error as CliError).message).toBe('No such job [HTTP 404]');
     expect(seenCursors).toHaveLength(1);
   });
 
   it('refuses an event that does not match the shared schema', async () => {
-    const url = await serve([(_, res) => sse(res, `id: 1-0\ndata: {"jobId":"j1","status":"exploded","progress":0,"message":"","ts":1}\n\n`)]);
+    const url = await serve([
+      (_, res) => sse(res, `id: 1-0\ndata: {"jobId":"j1","status":"exploded","progress":0,"message":"","ts":1}\n\n`),
+    ]);
     const { error } = await collect(url);
     expect((error as CliError).exitCode).toBe(4);
     expect((error as CliError).message).toMatch(/invalid event: status/);
@@ -129,9 +141,9 @@ describe('streamEvents', () => {
 
 describe('formatLine', () => {
   it('pads the percentage and prefers the stage over the status', () => {
-    expect(formatLine({ jobId: 'j', status: 'processing', progress: 30, stage: 'analyzing', message: 'Analyzing 3 sentences', ts: 1 })).toBe(
-      '[ 30%] analyzing: Analyzing 3 sentences',
-    );
+    expect(
+      formatLine({ jobId: 'j', status: 'processing', progress: 30, stage: 'analyzing', message: 'Analyzing 3 sentences', ts: 1 }),
+    ).toBe('[ 30%] analyzing: Analyzing 3 sentences');
     expect(formatLine({ jobId: 'j', status: 'cancelled', progress: 100, message: 'Cancelled', ts: 1 })).toBe('[100%] cancelled: Cancelled');
   });
 });

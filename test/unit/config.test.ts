@@ -36,7 +36,11 @@ describe('configuration', () => {
   });
 
   it('reads numbers from the environment and treats empty values as unset', () => {
-    expect(loadConfig({ PORT: '9000', STAGE_DELAY_MS: '0', HEARTBEAT_MS: '' })).toMatchObject({ PORT: 9000, STAGE_DELAY_MS: 0, HEARTBEAT_MS: 15000 });
+    expect(loadConfig({ PORT: '9000', STAGE_DELAY_MS: '0', HEARTBEAT_MS: '' })).toMatchObject({
+      PORT: 9000,
+      STAGE_DELAY_MS: 0,
+      HEARTBEAT_MS: 15000,
+    });
   });
 
   it('names every bad variable in one error', () => {

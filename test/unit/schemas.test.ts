@@ -36,7 +36,10 @@ describe('event', () => {
   it('accepts the contract shape, with result on done and error on error', () => {
     expect(jobEventSchema.parse(base)).toEqual(base);
     expect(jobEventSchema.parse({ ...base, status: 'done', progress: 100, result: 'S' }).result).toBe('S');
-    expect(jobEventSchema.parse({ ...base, status: 'error', error: { code: 'c', message: 'm' } }).error).toEqual({ code: 'c', message: 'm' });
+    expect(jobEventSchema.parse({ ...base, status: 'error', error: { code: 'c', message: 'm' } }).error).toEqual({
+      code: 'c',
+      message: 'm',
+    });
   });
 
   it.each([

@@ -10,10 +10,7 @@ const EN_PARAGRAPHS = [
     'When honeybee colonies collapse, crops that depend on honeybees to pollinate them yield far less food for farming communities.',
     'Beekeepers move colonies between farms every spring.',
   ],
-  [
-    'The train to the city was late again on Tuesday.',
-    'Many growers now rent honeybee colonies so their crops are pollinated on time.',
-  ],
+  ['The train to the city was late again on Tuesday.', 'Many growers now rent honeybee colonies so their crops are pollinated on time.'],
 ];
 const EN_SENTENCES = EN_PARAGRAPHS.flat();
 const EN_TEXT = EN_PARAGRAPHS.map((p) => p.join(' ')).join('\n\n');

@@ -32,8 +32,14 @@ const TERMINAL = new Set(['done', 'error', 'cancelled']);
 const CONNECTION_LABELS = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…' };
 /** @type {Record<string, string>} */
 const STAGE_LABELS = {
-  queued: 'Queued', received: 'Received', analyzing: 'Analyzing', summarizing: 'Summarizing',
-  polishing: 'Polishing', done: 'Done', error: 'Failed', cancelled: 'Cancelled',
+  queued: 'Queued',
+  received: 'Received',
+  analyzing: 'Analyzing',
+  summarizing: 'Summarizing',
+  polishing: 'Polishing',
+  done: 'Done',
+  error: 'Failed',
+  cancelled: 'Cancelled',
 };
 
 /** @type {Job | null} */
@@ -78,7 +84,11 @@ const withKey = (headers) => (KEY_SHAPE.test(apiKey()) ? { ...headers, Authoriza
 
 function loadKey() {
   let key = '';
-  try { key = sessionStorage.getItem(KEY_STORAGE) ?? ''; } catch { /* storage unavailable */ }
+  try {
+    key = sessionStorage.getItem(KEY_STORAGE) ?? '';
+  } catch {
+    /* storage unavailable */
+  }
   keyField().value = key;
   if (key) $('key-row').hidden = false;
 }
@@ -87,7 +97,9 @@ function saveKey() {
   try {
     if (apiKey()) sessionStorage.setItem(KEY_STORAGE, apiKey());
     else sessionStorage.removeItem(KEY_STORAGE);
-  } catch { /* storage unavailable: the key lasts as long as the field */ }
+  } catch {
+    /* storage unavailable: the key lasts as long as the field */
+  }
 }
 
 /** Herald wants a key (a 401): its words above the form, the key field shown, the cursor in it. */
@@ -95,9 +107,10 @@ function saveKey() {
 function askForKey(message, next) {
   keyFor = next;
   showProblem(message);
-  $('key-hint').textContent = next === 'cancel'
-    ? 'Cancelling a job needs an API key: enter it, then press Enter or Cancel job again.'
-    : 'Submitting needs an API key: enter it, then press Enter or Summarize again.';
+  $('key-hint').textContent =
+    next === 'cancel'
+      ? 'Cancelling a job needs an API key: enter it, then press Enter or Cancel job again.'
+      : 'Submitting needs an API key: enter it, then press Enter or Summarize again.';
   $('key-row').hidden = false;
   keyField().focus();
   keyField().select();
@@ -115,11 +128,13 @@ function keyIsSendable(next) {
 /** @param {string} message @param {readonly string[]} [details] */
 function showProblem(message, details = []) {
   $('problem-message').textContent = message;
-  $('problem-details').replaceChildren(...details.map((detail) => {
-    const item = document.createElement('li');
-    item.textContent = detail;
-    return item;
-  }));
+  $('problem-details').replaceChildren(
+    ...details.map((detail) => {
+      const item = document.createElement('li');
+      item.textContent = detail;
+      return item;
+    }),
+  );
   $('problem-details').hidden = details.length === 0;
   $('problem').hidden = !message;
 }
@@ -144,7 +159,9 @@ async function problemOf(response) {
         });
       return [error.message, details];
     }
-  } catch { /* not JSON: a proxy's page */ }
+  } catch {
+    /* not JSON: a proxy's page */
+  }
   return [`Herald answered ${response.status}${response.statusText ? ` ${response.statusText}` : ''}.`, []];
 }
 
@@ -322,7 +339,9 @@ function resumeLater(job) {
           return finish(job);
         }
       }
-    } catch { /* offline: try the stream anyway, it will fail and come back here */ }
+    } catch {
+      /* offline: try the stream anyway, it will fail and come back here */
+    }
     if (current === job) connect(job);
   }, delay);
 }
@@ -383,7 +402,9 @@ async function openJob(id, { fromLink, token }) {
         $('status').textContent = snapshot.status;
         $('message').textContent = snapshot.message;
       }
-    } catch { /* the stream below retries by itself */ }
+    } catch {
+      /* the stream below retries by itself */
+    }
   }
   connect(job);
 }

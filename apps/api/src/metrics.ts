@@ -57,12 +57,15 @@ export function createApiMetrics(sources: MetricSources) {
   // scrapes must neither pile more behind it nor wait for it.
   let pending: Promise<Record<string, number> | null> | null = null;
   const queueCounts = async (): Promise<Record<string, number> | null> => {
-    pending ??= sources.queueCounts().then(
-      (counts) => counts,
-      () => null,
-    ).finally(() => {
-      pending = null;
-    });
+    pending ??= sources
+      .queueCounts()
+      .then(
+        (counts) => counts,
+        () => null,
+      )
+      .finally(() => {
+        pending = null;
+      });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), QUEUE_COUNTS_TIMEOUT_MS);

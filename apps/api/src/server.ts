@@ -72,14 +72,25 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     prefix: queuePrefix,
     skipWaitingForReady: true,
   });
-  for (const [name, emitter] of [['commands', redis], ['fanout', subscriber], ['queue', queue]] as const) {
+  for (const [name, emitter] of [
+    ['commands', redis],
+    ['fanout', subscriber],
+    ['queue', queue],
+  ] as const) {
     emitter.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
   }
   await firstReady(redis);
 
   const reader = new EventReader(redis);
   const publisher = new EventPublisher(redis, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });
-  const jobs = new JobService({ config, redis, queue, publisher, reader, idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS) });
+  const jobs = new JobService({
+    config,
+    redis,
+    queue,
+    publisher,
+    reader,
+    idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
+  });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
   const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
@@ -161,7 +172,8 @@ function firstReady(redis: ReturnType<typeof connectRedis>): Promise<void> {
 /** Keys, tokens and trusted proxies, checked at start-up: a bad one stops the replica here. */
 function createAccess(config: Config, logger: Logger): Access {
   const keys = ApiKeys.fromConfig(config);
-  const tokens = config.WATCH_TOKEN_SECRET === undefined ? null : new WatchTokens(config.WATCH_TOKEN_SECRET, config.WATCH_TOKEN_TTL_SECONDS);
+  const tokens =
+    config.WATCH_TOKEN_SECRET === undefined ? null : new WatchTokens(config.WATCH_TOKEN_SECRET, config.WATCH_TOKEN_TTL_SECONDS);
   let ipOf: ClientIpOf;
   try {
     ipOf = clientIpResolver(config.TRUSTED_PROXIES);

@@ -3,7 +3,9 @@
 // the CLI itself is TypeScript, run by Node's type stripping (on by default from 22.18).
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
-  process.stderr.write(`herald: needs Node.js >= 22.18 (this is ${process.version}); in a Herald checkout, npm run herald -- … finds one\n`);
+  process.stderr.write(
+    `herald: needs Node.js >= 22.18 (this is ${process.version}); in a Herald checkout, npm run herald -- … finds one\n`,
+  );
   process.exit(4);
 }
 

@@ -67,7 +67,9 @@ function apiKey(flag: string | undefined): string | undefined {
 function withConnectionOptions(command: Command): Command {
   return command
     .addOption(new Option('--url <url>', `Herald API base URL (default: $HERALD_URL, else ${DEFAULT_URL})`).argParser(httpUrl))
-    .addOption(new Option('--api-key <key>', 'API key, for a server with auth on; sent as a bearer, never printed (default: $HERALD_API_KEY)'));
+    .addOption(
+      new Option('--api-key <key>', 'API key, for a server with auth on; sent as a bearer, never printed (default: $HERALD_API_KEY)'),
+    );
 }
 
 /** Options of everything that watches (watch, submit --watch). */
@@ -113,7 +115,16 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     ),
   ).action(async (file: string, options: CommandOptions) => {
     const { url, retries, plain, maxSentences } = options;
-    setExit(await submit(file, { url: baseUrl(url), retries, plain, maxSentences, watch: options.watch ?? false, apiKey: apiKey(options.apiKey) }));
+    setExit(
+      await submit(file, {
+        url: baseUrl(url),
+        retries,
+        plain,
+        maxSentences,
+        watch: options.watch ?? false,
+        apiKey: apiKey(options.apiKey),
+      }),
+    );
   });
 
   withWatchOptions(
@@ -123,7 +134,10 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
         .description('watch a job live: progress on stderr, the summary on stdout')
         .argument('<jobId>', 'the id `herald submit` printed')
         .addOption(
-          new Option('--token <watchToken>', "the job's watch token (the submit answer's watchToken, or ?token= of its link); else the API key is used"),
+          new Option(
+            '--token <watchToken>',
+            "the job's watch token (the submit answer's watchToken, or ?token= of its link); else the API key is used",
+          ),
         )
         .addHelpText('after', HELP_TEXT),
     ),

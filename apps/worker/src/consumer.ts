@@ -1,5 +1,13 @@
 import { Worker, type Job } from 'bullmq';
-import { QUEUE_NAME, bullConnection, queuePrefix, type Config, type ConnectionRole, type Logger, type SummarizeJobData } from '@herald/shared';
+import {
+  QUEUE_NAME,
+  bullConnection,
+  queuePrefix,
+  type Config,
+  type ConnectionRole,
+  type Logger,
+  type SummarizeJobData,
+} from '@herald/shared';
 import { finalFailureEvent, retryEvent } from './jobs/failure.ts';
 import { runSummarizeJob, type SummarizeJobDeps } from './jobs/summarize-job.ts';
 import type { FinalStatus, WorkerMetrics } from './metrics.ts';

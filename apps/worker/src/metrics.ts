@@ -12,7 +12,6 @@ export interface WorkerMetricsOptions {
   readonly registry?: Registry;
 }
 
-
 /** The worker's Prometheus metrics, on a registry of its own unless given one. */
 export function createWorkerMetrics(options: WorkerMetricsOptions = {}) {
   const registry = options.registry ?? new Registry();

@@ -47,7 +47,10 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   const metricsServer = registry ? null : await startMetricsServer(metrics.registry, config.HOST, config.METRICS_PORT, logger);
   const commands = connectRedis(config.REDIS_URL, role('herald:worker:commands'));
   const subscriber = connectRedis(config.REDIS_URL, role('herald:worker:cancel'));
-  for (const [name, connection] of [['commands', commands], ['cancel', subscriber]] as const) {
+  for (const [name, connection] of [
+    ['commands', commands],
+    ['cancel', subscriber],
+  ] as const) {
     connection.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
   }
   const publisher = new EventPublisher(commands, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });

@@ -4,14 +4,18 @@ import { redactUrl } from './logger.ts';
 // Every setting of API and worker, parsed once at start-up. Both apps parse the whole set so
 // `npm start` (both in one process) and the split commands read the environment the same way.
 
-const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 /** A comma-separated list; blanks around items and empty items are dropped. */
 const list = z
   .string()
   .default('')
-  .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item !== ''));
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
 
 export const configSchema = z.object({
   REDIS_URL: z
@@ -94,7 +98,11 @@ const ORIGIN = /^https?:\/\/[^/\s]+$/;
 function accessRules(config: Config, ctx: z.RefinementCtx): void {
   for (const origin of config.CORS_ORIGINS) {
     if (origin !== '*' && !ORIGIN.test(origin)) {
-      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: `${JSON.stringify(origin)} is not an origin like https://app.example.com` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CORS_ORIGINS'],
+        message: `${JSON.stringify(origin)} is not an origin like https://app.example.com`,
+      });
     }
   }
   if (!authEnabled(config)) return;

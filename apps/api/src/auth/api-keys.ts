@@ -38,7 +38,8 @@ export class ApiKeys {
     }
     if (keys.some((key) => key.length < 16)) throw new ConfigError('API_KEYS / API_KEYS_FILE: every key must be at least 16 characters');
     // A bearer of that shape is read as a watch token, so such a key could never watch.
-    if (keys.some(WatchTokens.looksLikeToken)) throw new ConfigError('API_KEYS / API_KEYS_FILE: a key must not look like a watch token (<id>.<expiry>.<signature>)');
+    if (keys.some(WatchTokens.looksLikeToken))
+      throw new ConfigError('API_KEYS / API_KEYS_FILE: a key must not look like a watch token (<id>.<expiry>.<signature>)');
     return new ApiKeys(keys);
   }
 

@@ -27,20 +27,17 @@ export class HttpError extends Error {
   }
 }
 
-export const badRequest = (message: string, details?: unknown) =>
-  new HttpError(400, 'invalid_request', message, details);
+export const badRequest = (message: string, details?: unknown) => new HttpError(400, 'invalid_request', message, details);
 export const jobNotFound = () => new HttpError(404, 'not_found', 'No such job (unknown or expired)');
 export const routeNotFound = () => new HttpError(404, 'not_found', 'No such route');
 export const conflict = (code: string, message: string) => new HttpError(409, code, message);
 export const serviceUnavailable = (code: string, message: string, retryAfterSeconds = 1) =>
   new HttpError(503, code, message, undefined, { 'Retry-After': String(retryAfterSeconds) });
-export const unauthorized = (message: string) =>
-  new HttpError(401, 'unauthorized', message, undefined, { 'WWW-Authenticate': 'Bearer' });
+export const unauthorized = (message: string) => new HttpError(401, 'unauthorized', message, undefined, { 'WWW-Authenticate': 'Bearer' });
 export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   new HttpError(429, 'rate_limited', message, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
-export const redisUnavailable = () =>
-  serviceUnavailable('redis_unavailable', 'The job store is unavailable; try again shortly');
+export const redisUnavailable = () => serviceUnavailable('redis_unavailable', 'The job store is unavailable; try again shortly');
 
 function clientErrorStatus(error: unknown): number | null {
   if (typeof error !== 'object' || error === null) return null;

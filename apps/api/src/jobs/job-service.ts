@@ -85,14 +85,18 @@ export class JobService {
     const { redis, queue, publisher, config } = this.#deps;
     const before = await this.snapshot(jobId);
     if (isTerminal(before.status)) throw conflict('already_finished', `The job has already ended (${before.status})`);
-    await redisCall(
-      redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec(),
-    );
+    await redisCall(redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec());
     // Only a job still waiting is removed here: one a worker holds is locked (remove fails), and
     // one that has just finished must stay as it ended.
     const job = await redisCall(queue.getJob(jobId));
     const state = job ? await redisCall(job.getState()) : 'unknown';
-    const removed = job && WAITING_STATES.has(state) ? await job.remove().then(() => true, () => false) : !job;
+    const removed =
+      job && WAITING_STATES.has(state)
+        ? await job.remove().then(
+            () => true,
+            () => false,
+          )
+        : !job;
     const ended = removed
       ? (await redisCall(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }))) !== null
       : false;

@@ -35,6 +35,8 @@ export function createApp(deps: AppDeps): Express {
 /** Every error thrown in a route ends here and becomes the JSON error (http/errors.ts). */
 function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
-    writeError(res, error, (err) => requestLogger(req, logger).error({ err, method: req.method, path: req.path.slice(0, 200) }, 'request failed'));
+    writeError(res, error, (err) =>
+      requestLogger(req, logger).error({ err, method: req.method, path: req.path.slice(0, 200) }, 'request failed'),
+    );
   };
 }

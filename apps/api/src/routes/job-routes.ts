@@ -61,7 +61,12 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
       if (submitted.created) observer.submitted();
       // Never the text: its length says enough.
       requestLogger(req, logger).info(
-        { jobId: submitted.jobId, created: submitted.created, chars: (req.body as { text: string }).text.length, keyId: access.callerOf(req).keyId },
+        {
+          jobId: submitted.jobId,
+          created: submitted.created,
+          chars: (req.body as { text: string }).text.length,
+          keyId: access.callerOf(req).keyId,
+        },
         submitted.created ? 'job submitted' : 'job submission replayed (Idempotency-Key)',
       );
       const watchToken = access.watchToken(submitted.jobId);

@@ -12,7 +12,10 @@ export function opsRoutes(redis: Redis, registry: Registry, isDraining: () => bo
   });
 
   router.get('/readyz', async (_req, res) => {
-    const redisUp = await redisCall(redis.ping(), PROBE_DEADLINE_MS).then(() => true, () => false);
+    const redisUp = await redisCall(redis.ping(), PROBE_DEADLINE_MS).then(
+      () => true,
+      () => false,
+    );
     const ready = redisUp && !isDraining();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', redis: redisUp, draining: isDraining() });
   });

@@ -10,7 +10,14 @@ const SCRIPT_PATH = '/assets/page.js';
 /** sha256 CSP sources for each inline `<tag>` block of the page (none of them has attributes). */
 function inlineHashes(html: string, tag: 'style'): string {
   const blocks = [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))];
-  return blocks.map((block) => `'sha256-${createHash('sha256').update(block[1] ?? '').digest('base64')}'`).join(' ');
+  return blocks
+    .map(
+      (block) =>
+        `'sha256-${createHash('sha256')
+          .update(block[1] ?? '')
+          .digest('base64')}'`,
+    )
+    .join(' ');
 }
 
 /**
@@ -46,7 +53,9 @@ export function pageRoutes(): Router {
   router.get('/', (_req, res) => send(res));
   router.get('/jobs/:id', (_req, res) => send(res));
   router.get(SCRIPT_PATH, (_req, res) => {
-    res.set({ 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' }).send(script);
+    res
+      .set({ 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' })
+      .send(script);
   });
   return router;
 }

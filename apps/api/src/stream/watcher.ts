@@ -28,12 +28,7 @@ export class SseWatcher implements EventSink {
   #held: FanoutEvent[] | null = [];
   #ended = false;
 
-  constructor(
-    res: ServerResponse,
-    position: StreamId,
-    limits: WatcherLimits,
-    onEnd: (watcher: SseWatcher, how: WatcherEnd) => void,
-  ) {
+  constructor(res: ServerResponse, position: StreamId, limits: WatcherLimits, onEnd: (watcher: SseWatcher, how: WatcherEnd) => void) {
     this.#res = res;
     this.#position = position;
     this.#limits = limits;

@@ -71,7 +71,9 @@ function report(jobId: string, event: JobEvent): ExitCode {
       process.stdout.write(`${event.result ?? ''}\n`);
       return EXIT.done;
     case 'error':
-      process.stderr.write(`herald: job ${jobId} failed: ${event.error?.message ?? event.message}${event.error ? ` (${event.error.code})` : ''}\n`);
+      process.stderr.write(
+        `herald: job ${jobId} failed: ${event.error?.message ?? event.message}${event.error ? ` (${event.error.code})` : ''}\n`,
+      );
       return EXIT.failed;
     case 'cancelled':
       process.stderr.write(`herald: job ${jobId} was cancelled\n`);

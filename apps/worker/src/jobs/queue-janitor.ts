@@ -17,9 +17,12 @@ export function startQueueJanitor(queue: Queue, ttlSeconds: number, logger: Logg
       while ((await queue.clean(ttlMs, BATCH, type)).length === BATCH);
     }
   };
-  const timer = setInterval(() => {
-    running = running.then(sweep).catch((err: unknown) => logger.warn({ err }, 'queue clean-up failed; next round retries'));
-  }, Math.min(60_000, Math.max(1000, ttlMs / 2)));
+  const timer = setInterval(
+    () => {
+      running = running.then(sweep).catch((err: unknown) => logger.warn({ err }, 'queue clean-up failed; next round retries'));
+    },
+    Math.min(60_000, Math.max(1000, ttlMs / 2)),
+  );
   timer.unref();
   return {
     async stop() {

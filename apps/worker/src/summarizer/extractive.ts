@@ -71,8 +71,7 @@ export const extractiveSummarizer: Summarizer = {
     const limit = checkedLimit(options.maxSentences);
     const lang = detectLanguage(text);
     const sentences = splitSentences(text, lang);
-    const kept =
-      sentences.length <= limit ? sentences : pickIndices(sentences, lang, limit).map((i) => sentences[i] ?? '');
+    const kept = sentences.length <= limit ? sentences : pickIndices(sentences, lang, limit).map((i) => sentences[i] ?? '');
     return { text: kept.join(joiner(lang)), sentenceCount: sentences.length, selected: kept.length };
   },
 };

@@ -75,6 +75,7 @@ export function splitSentences(text: string, lang: Language = detectLanguage(tex
 
 // Function words carry no topic signal; both lists always apply so mixed
 // Chinese/English text is filtered either way.
+// biome-ignore format: a word list reads as lines of words, not one word a line
 const STOP_WORDS: ReadonlySet<string> = new Set([
   // English
   'a', 'about', 'above', 'after', 'again', 'against', 'all', 'also', 'am', 'an', 'and', 'any', 'are', 'as', 'at',

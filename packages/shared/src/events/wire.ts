@@ -19,5 +19,4 @@ export function decodeWireEvent(message: string): WireEvent | null {
 }
 
 /** Mirrors what publish-2.lua sends; used by tests and tools that publish by hand. */
-export const encodeWireEvent = (event: WireEvent): string =>
-  `${event.id} ${event.status} ${event.data}`;
+export const encodeWireEvent = (event: WireEvent): string => `${event.id} ${event.status} ${event.data}`;
