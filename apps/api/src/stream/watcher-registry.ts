@@ -1,14 +1,20 @@
-import type { SseWatcher } from './watcher.ts';
 import { commentFrame, retryFrame } from './frames.ts';
 
 const HEARTBEAT = Buffer.from(commentFrame());
+
+/** What the registry needs of a watcher (an SseWatcher). */
+export interface RegisteredWatcher {
+  /** Writes a buffer shared by all watchers. */
+  writeRaw(chunk: Buffer): void;
+  end(how: 'drained'): void;
+}
 
 /**
  * The replica's connected watchers: one heartbeat timer for all of them (not one per client),
  * the count the replica's limit and metrics read, and the list a drain walks.
  */
 export class WatcherRegistry {
-  readonly #watchers = new Set<SseWatcher>();
+  readonly #watchers = new Set<RegisteredWatcher>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(heartbeatMs: number) {
@@ -20,11 +26,11 @@ export class WatcherRegistry {
     return this.#watchers.size;
   }
 
-  add(watcher: SseWatcher): void {
+  add(watcher: RegisteredWatcher): void {
     this.#watchers.add(watcher);
   }
 
-  delete(watcher: SseWatcher): void {
+  delete(watcher: RegisteredWatcher): void {
     this.#watchers.delete(watcher);
   }
 

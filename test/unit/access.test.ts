@@ -1,0 +1,121 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '@herald/shared';
+import { Access } from '../../apps/api/src/auth/access.ts';
+import { ApiKeys } from '../../apps/api/src/auth/api-keys.ts';
+import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
+import { clientIpResolver } from '../../apps/api/src/http/client-ip.ts';
+import { HttpError } from '../../apps/api/src/http/errors.ts';
+
+// Who may do what (docs/api.md, "Access"), decided on requests alone: no Redis, no server.
+
+const KEY = 'k'.repeat(24);
+const OTHER_KEY = 'o'.repeat(24);
+const SECRET = 's'.repeat(32);
+const JOB = 'AAAAAAAAAAAAAAAAAAAAAA';
+const OTHER_JOB = 'BBBBBBBBBBBBBBBBBBBBBB';
+
+const request = (headers: Record<string, string> = {}, remoteAddress = '192.0.2.10'): IncomingMessage =>
+  ({ headers, socket: { remoteAddress }, connection: { remoteAddress } }) as unknown as IncomingMessage;
+const bearer = (credential: string) => request({ authorization: `Bearer ${credential}` });
+
+function access(keys: readonly string[] = [KEY], trustedProxies: readonly string[] = []): { access: Access; tokens: WatchTokens } {
+  const config = loadConfig({ API_KEYS: keys.join(','), WATCH_TOKEN_SECRET: keys.length > 0 ? SECRET : '' });
+  const tokens = new WatchTokens(SECRET, 60);
+  return { access: new Access(ApiKeys.fromConfig(config), tokens, clientIpResolver(trustedProxies)), tokens };
+}
+
+/** The HTTP error `run` throws, as a client would see it: status and code. */
+function refusal(run: () => unknown): [number, string] | null {
+  try {
+    run();
+    return null;
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    return [error.status, error.code];
+  }
+}
+
+describe('Access, with auth on', () => {
+  it('lets a key submit and cancel, known by a digest, never the key', () => {
+    const { access: a } = access([KEY, OTHER_KEY]);
+    const caller = a.requireKey(bearer(OTHER_KEY));
+    expect(caller.keyId).toMatch(/^[0-9a-f]{12}$/);
+    expect(caller.keyId).not.toContain('o');
+    expect(a.requireKey(bearer(KEY)).keyId).not.toBe(caller.keyId);
+    expect(caller.ip).toBe('192.0.2.10');
+  });
+
+  it('refuses a missing, malformed or unknown key with 401', () => {
+    const { access: a } = access();
+    expect(refusal(() => a.requireKey(request()))).toEqual([401, 'unauthorized']);
+    expect(refusal(() => a.requireKey(request({ authorization: `Basic ${KEY}` })))).toEqual([401, 'unauthorized']);
+    expect(refusal(() => a.requireKey(bearer('x'.repeat(24))))).toEqual([401, 'unauthorized']);
+  });
+
+  it('does not let a watch token submit or cancel', () => {
+    const { access: a, tokens } = access();
+    expect(refusal(() => a.requireKey(bearer(tokens.mint(JOB))))).toEqual([401, 'unauthorized']);
+  });
+
+  it('lets a job be watched with its token (query or bearer) or with a key', () => {
+    const { access: a, tokens } = access();
+    const token = tokens.mint(JOB);
+    expect(a.requireWatcher(request(), JOB, token).keyId).toBeNull();
+    expect(a.requireWatcher(bearer(token), JOB, null).keyId).toBeNull();
+    expect(a.requireWatcher(bearer(KEY), JOB, null).keyId).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('answers another job’s token with 403, and a missing, forged or expired one with 401', () => {
+    const { access: a, tokens } = access();
+    expect(refusal(() => a.requireWatcher(request(), JOB, tokens.mint(OTHER_JOB)))).toEqual([403, 'forbidden']);
+    expect(refusal(() => a.requireWatcher(request(), JOB, null))).toEqual([401, 'unauthorized']);
+    const forged = `${tokens.mint(JOB).slice(0, -2)}xx`;
+    expect(refusal(() => a.requireWatcher(request(), JOB, forged))).toEqual([401, 'unauthorized']);
+    const expired = tokens.mint(JOB, Date.now() - 61_000);
+    expect(refusal(() => a.requireWatcher(request(), JOB, expired))).toEqual([401, 'unauthorized']);
+    expect(refusal(() => a.requireWatcher(bearer('not a key at all x'), JOB, null))).toEqual([401, 'unauthorized']);
+  });
+
+  it('remembers who the last check found, for the logs and the limits', () => {
+    const { access: a } = access();
+    const req = bearer(KEY);
+    expect(a.callerOf(req).keyId).toBeNull();
+    const caller = a.requireKey(req);
+    expect(a.callerOf(req)).toEqual(caller);
+  });
+
+  it('mints watch tokens for the job they name', () => {
+    const { access: a } = access();
+    const token = a.watchToken(JOB)!;
+    expect(token.startsWith(`${JOB}.`)).toBe(true);
+    expect(a.requireWatcher(request(), JOB, token).keyId).toBeNull();
+  });
+});
+
+describe('Access, with auth off', () => {
+  it('lets anyone do anything, counting them by their address', () => {
+    const { access: a } = access([]);
+    expect(a.enabled).toBe(false);
+    expect(a.requireKey(request()).keyId).toBeNull();
+    expect(a.requireWatcher(request({}, '198.51.100.7'), JOB, null)).toEqual({ keyId: null, ip: '198.51.100.7' });
+  });
+});
+
+describe('client addresses', () => {
+  it('believe X-Forwarded-For from a trusted proxy only', () => {
+    const { access: trusting } = access([], ['loopback']);
+    const viaProxy = request({ 'x-forwarded-for': '203.0.113.9' }, '127.0.0.1');
+    expect(trusting.callerOf(viaProxy).ip).toBe('203.0.113.9');
+    const { access: strict } = access([]);
+    expect(strict.callerOf(viaProxy).ip).toBe('127.0.0.1');
+  });
+});
+
+describe('API keys, at start-up', () => {
+  it('refuse keys too short to be safe, and keys shaped like a watch token', () => {
+    expect(() => ApiKeys.fromConfig({ API_KEYS: ['short'], API_KEYS_FILE: undefined })).toThrow(ConfigError);
+    const tokenShaped = `${JOB}.abc.${'a'.repeat(43)}`;
+    expect(() => ApiKeys.fromConfig({ API_KEYS: [tokenShaped], API_KEYS_FILE: undefined })).toThrow(/look like a watch token/);
+  });
+});

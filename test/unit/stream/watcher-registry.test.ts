@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { WatcherRegistry, type RegisteredWatcher } from '../../../apps/api/src/stream/watcher-registry.ts';
+
+// The replica's watchers as one set: one heartbeat timer for all, and the drain.
+
+class RecordingWatcher implements RegisteredWatcher {
+  readonly log: string[] = [];
+  readonly chunks: Buffer[] = [];
+
+  writeRaw(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.log.push(`write ${JSON.stringify(chunk.toString())}`);
+  }
+
+  end(how: 'drained'): void {
+    this.log.push(`end ${how}`);
+  }
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('WatcherRegistry', () => {
+  it('sends every watcher a comment each HEARTBEAT_MS, one shared buffer for all', () => {
+    vi.useFakeTimers();
+    const registry = new WatcherRegistry(15_000);
+    const [a, b] = [new RecordingWatcher(), new RecordingWatcher()];
+    registry.add(a);
+    registry.add(b);
+    vi.advanceTimersByTime(14_999);
+    expect(a.log).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(a.log).toEqual(['write ":\\n\\n"']);
+    expect(b.chunks[0]).toBe(a.chunks[0]);
+    vi.advanceTimersByTime(30_000);
+    expect(a.log).toHaveLength(3);
+    registry.stop();
+  });
+
+  it('counts its watchers, and forgets one that was deleted', () => {
+    vi.useFakeTimers();
+    const registry = new WatcherRegistry(1000);
+    const [a, b] = [new RecordingWatcher(), new RecordingWatcher()];
+    registry.add(a);
+    registry.add(b);
+    registry.delete(a);
+    expect(registry.size).toBe(1);
+    vi.advanceTimersByTime(1000);
+    expect(a.log).toEqual([]);
+    expect(b.log).toHaveLength(1);
+    registry.stop();
+  });
+
+  it('drains: tells every watcher when to come back, then ends it as drained', () => {
+    const registry = new WatcherRegistry(1000);
+    const watchers = [new RecordingWatcher(), new RecordingWatcher()];
+    for (const watcher of watchers) registry.add(watcher);
+    registry.drain(1500);
+    for (const watcher of watchers) expect(watcher.log).toEqual(['write "retry: 1500\\n\\n"', 'end drained']);
+    registry.stop();
+  });
+
+  it('drains safely while ending watchers delete themselves from it', () => {
+    const registry = new WatcherRegistry(1000);
+    const ended: string[] = [];
+    const selfRemoving = (name: string): RegisteredWatcher => {
+      const watcher: RegisteredWatcher = {
+        writeRaw() {},
+        end() {
+          ended.push(name);
+          registry.delete(watcher);
+        },
+      };
+      return watcher;
+    };
+    for (const name of ['a', 'b', 'c']) registry.add(selfRemoving(name));
+    registry.drain(1000);
+    expect(ended).toEqual(['a', 'b', 'c']);
+    expect(registry.size).toBe(0);
+    registry.stop();
+  });
+
+  it('sends no heartbeat after stop', () => {
+    vi.useFakeTimers();
+    const registry = new WatcherRegistry(1000);
+    const watcher = new RecordingWatcher();
+    registry.add(watcher);
+    registry.stop();
+    vi.advanceTimersByTime(5000);
+    expect(watcher.log).toEqual([]);
+  });
+});
