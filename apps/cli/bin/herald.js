@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The `herald` command. Plain JavaScript so that an old Node can read it and say what is wrong:
-// the CLI itself is TypeScript, run by Node's type stripping (on by default from 22.18).
+// the CLI itself is TypeScript, run by Node's type stripping (on by default from 22.18; the
+// engines of every package.json ask for 22.22, which this checks).
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 18)) {
+if (major < 22 || (major === 22 && minor < 22)) {
   process.stderr.write(
-    `herald: needs Node.js >= 22.18 (this is ${process.version}); in a Herald checkout, npm run herald -- … finds one\n`,
+    `herald: needs Node.js >= 22.22 (this is ${process.version}); in a Herald checkout, npm run herald -- … finds one\n`,
   );
   process.exit(4);
 }

@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import semver from 'semver';
+
+// Which Node Herald runs on: one range in every package.json, .nvmrc inside it, and nothing a
+// dependency refuses (nvm, volta, mise and npm's engine check all read these files).
+
+const root = new URL('../../', import.meta.url);
+const readJson = (path: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(path, root), 'utf8'));
+const rootPackage = readJson('package.json') as { workspaces: string[]; engines: { node: string } };
+const manifests = ['package.json', ...rootPackage.workspaces.map((workspace) => `${workspace}/package.json`)];
+const RANGE = rootPackage.engines.node;
+
+describe('the Node range', () => {
+  it('is the same in every workspace', () => {
+    for (const path of manifests) expect((readJson(path).engines as { node?: string } | undefined)?.node, path).toBe(RANGE);
+  });
+
+  it('holds the version .nvmrc names', () => {
+    const wanted = readFileSync(new URL('.nvmrc', root), 'utf8').trim();
+    expect(semver.satisfies(`${wanted}.0.0`, RANGE)).toBe(true);
+  });
+
+  it('asks for nothing any dependency refuses', () => {
+    const dependencies = new Set<string>();
+    for (const path of manifests) {
+      const manifest = readJson(path) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+      for (const name of Object.keys({ ...manifest.dependencies, ...manifest.devDependencies })) {
+        if (!name.startsWith('@herald/')) dependencies.add(name);
+      }
+    }
+    const refused: string[] = [];
+    for (const name of dependencies) {
+      const required = (readJson(`node_modules/${name}/package.json`).engines as { node?: string } | undefined)?.node;
+      if (required !== undefined && !semver.subset(RANGE, required)) refused.push(`${name} wants ${required}`);
+    }
+    expect(refused).toEqual([]);
+  });
+});
