@@ -30,14 +30,20 @@ describe('with Redis up', () => {
     expect(metrics.body).toMatch(/^herald_sse_watchers \d+/m);
   });
 
-  it('serves the demo page at / and /jobs/{id}', async () => {
+  it('serves the demo page at / and /jobs/{id}, and its script, which only that page may run', async () => {
     for (const path of ['/', '/jobs/AAAAAAAAAAAAAAAAAAAAAA']) {
       const page = await request(`${api}${path}`);
       expect(page.status).toBe(200);
       expect(page.headers.get('content-type')).toMatch(/^text\/html/);
-      expect(page.body).toContain('new EventSource(');
+      expect(page.body).toContain('<script type="module" src="/assets/page.js"></script>');
       expect(page.body).toContain('<textarea');
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
     }
+    const script = await request(`${api}/assets/page.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(script.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(script.body).toContain('new EventSource(');
   });
 });
 

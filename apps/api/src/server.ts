@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
-  ConfigError,
   EventPublisher,
   EventReader,
   QUEUE_NAME,
@@ -15,11 +14,8 @@ import {
   type ConnectionRole,
   type Logger,
 } from '@herald/shared';
-import { Access } from './auth/access.ts';
-import { ApiKeys } from './auth/api-keys.ts';
-import { WatchTokens } from './auth/watch-tokens.ts';
+import { accessFromConfig } from './auth/access-from-config.ts';
 import { createFront, type RequestHandler } from './front.ts';
-import { clientIpResolver, type ClientIpOf } from './http/client-ip.ts';
 import { edgeHeaders, streamEdgeHeaders } from './http/edge-headers.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
 import { JobService } from './jobs/job-service.ts';
@@ -51,7 +47,7 @@ export interface RunningApi {
 
 /** An API replica: the composition root, where the objects are built and wired, and nothing else. */
 export async function startApi({ config, logger }: ApiOptions): Promise<RunningApi> {
-  const access = createAccess(config, logger);
+  const access = accessFromConfig(config, logger);
   // Read at scrape time; they refer to what is built below.
   const metrics = createApiMetrics({
     watchers: () => registry.size,
@@ -167,21 +163,4 @@ function firstReady(redis: ReturnType<typeof connectRedis>): Promise<void> {
       resolve();
     });
   });
-}
-
-/** Keys, tokens and trusted proxies, checked at start-up: a bad one stops the replica here. */
-function createAccess(config: Config, logger: Logger): Access {
-  const keys = ApiKeys.fromConfig(config);
-  const tokens =
-    config.WATCH_TOKEN_SECRET === undefined ? null : new WatchTokens(config.WATCH_TOKEN_SECRET, config.WATCH_TOKEN_TTL_SECONDS);
-  let ipOf: ClientIpOf;
-  try {
-    ipOf = clientIpResolver(config.TRUSTED_PROXIES);
-  } catch (error) {
-    throw new ConfigError(`TRUSTED_PROXIES: ${(error as Error).message}`);
-  }
-  if (!keys.enabled) {
-    logger.warn('API_KEYS is not set: anyone who can reach this replica may submit, cancel and watch jobs (docs/security.md)');
-  }
-  return new Access(keys, tokens, ipOf);
 }

@@ -1,0 +1,22 @@
+import { ConfigError, type Config, type Logger } from '@herald/shared';
+import { clientIpResolver, type ClientIpOf } from '../http/client-ip.ts';
+import { Access } from './access.ts';
+import { ApiKeys } from './api-keys.ts';
+import { WatchTokens } from './watch-tokens.ts';
+
+/** Keys, tokens and trusted proxies, checked at start-up: a bad one stops the replica here. */
+export function accessFromConfig(config: Config, logger: Logger): Access {
+  const keys = ApiKeys.fromConfig(config);
+  const tokens =
+    config.WATCH_TOKEN_SECRET === undefined ? null : new WatchTokens(config.WATCH_TOKEN_SECRET, config.WATCH_TOKEN_TTL_SECONDS);
+  let ipOf: ClientIpOf;
+  try {
+    ipOf = clientIpResolver(config.TRUSTED_PROXIES);
+  } catch (error) {
+    throw new ConfigError(`TRUSTED_PROXIES: ${(error as Error).message}`);
+  }
+  if (!keys.enabled) {
+    logger.warn('API_KEYS is not set: anyone who can reach this replica may submit, cancel and watch jobs (docs/security.md)');
+  }
+  return new Access(keys, tokens, ipOf);
+}
