@@ -4,6 +4,7 @@ import { chromium, type Browser, type BrowserContext, type BrowserContextOptions
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { SseClient } from '../support/sse-client.ts';
+import { canRun } from '../support/requirements.ts';
 
 /**
  * What the page tests share: Debian's chromium driven by playwright-core, a cluster of real API
@@ -13,10 +14,11 @@ import { SseClient } from '../support/sse-client.ts';
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const haveNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
-/** Whether this machine can run the browser tests; says why not once per file when it cannot. */
-export const canRunBrowserTests = haveChromium && haveNginx;
-if (!haveChromium) console.warn(`[herald tests] browser tests skipped: no chromium at ${CHROMIUM} (apt-get install chromium)`);
-if (!haveNginx) console.warn('[herald tests] browser tests skipped: no nginx on the PATH (apt-get install nginx-light)');
+/** Whether this machine can run the browser tests; says why not (and, under CI=true, fails) when it cannot. */
+export const canRunBrowserTests = canRun('browser tests', [
+  !haveChromium && `no chromium at ${CHROMIUM} (apt-get install chromium)`,
+  !haveNginx && 'no nginx on the PATH (apt-get install nginx-light)',
+]);
 
 /** Each stage, exactly once, in order: what a finished job's stage log must show. */
 export const STAGES = ['queued', 'received', 'analyzing', 'summarizing', 'polishing', 'done'];
@@ -94,7 +96,7 @@ export function setUpPageTests(env: Record<string, string>): PageTests {
     },
     async open(path, options = {}) {
       const base = tests.cluster.url;
-      const context = await tests.browser.newContext({ viewport: { width: 900, height: 700 }, ...options });
+      const context = await tests.browser.newContext({ viewport: { width: 900, height: 700 }, locale: 'en-US', ...options });
       contexts.push(context);
       const page = await context.newPage();
       const streamRequests: string[] = [];

@@ -176,6 +176,43 @@ describe('with API keys: a reconnecting EventSource', () => {
   });
 });
 
+describe('WATCH_TOKEN_TTL_SECONDS', () => {
+  let system: TestSystem;
+  beforeAll(async () => {
+    // No worker: the job stays queued, so its stream stays open for as long as the test needs.
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      replicas: 1,
+      workers: 0,
+      env: { ...AUTH_ON, WATCH_TOKEN_TTL_SECONDS: '10' },
+    });
+  });
+  afterAll(() => system.close());
+
+  it('bounds how long a watch token lets its holder in; a stream opened in time is not cut', async () => {
+    const api = system.apis[0]!.url;
+    const { body } = await submit(api, BEES, undefined, bearer(KEY));
+    const expiry = Number.parseInt((body.watchToken as string).split('.')[1]!, 36);
+    expect(expiry - Date.now() / 1000).toBeGreaterThan(8);
+    expect(expiry - Date.now() / 1000).toBeLessThanOrEqual(10);
+    const open = SseClient.open(`${api}${body.links.events}`);
+    await open.waitFor((client) => client.events.length === 1);
+    expect((await request(`${api}/v1/jobs/${body.jobId}?token=${body.watchToken}`)).status).toBe(200);
+
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiry * 1000 - Date.now()) + 200));
+    const late = await request(`${api}${body.links.events}`);
+    expectError(late, 401, 'unauthorized');
+    expect(late.body.error.message).toBe('The watch token has expired');
+    expectError(await request(`${api}/v1/jobs/${body.jobId}?token=${body.watchToken}`), 401, 'unauthorized');
+    // The key still reads it, and hands out a fresh token.
+    const fresh = await request(`${api}/v1/jobs/${body.jobId}`, { headers: bearer(KEY) });
+    expect((await request(`${api}/v1/jobs/${body.jobId}?token=${fresh.body.watchToken}`)).status).toBe(200);
+    // The token is checked when a stream opens, not while it runs.
+    expect(open.endedByServer).toBe(false);
+    open.close();
+  }, 30_000);
+});
+
 describe('CORS allowlist', () => {
   let system: TestSystem;
   beforeAll(async () => {

@@ -34,6 +34,7 @@ describe('400: invalid body or parameters', () => {
     ['text not a string', '{"text": 42}'],
     ['empty text', '{"text": ""}'],
     ['whitespace-only text', '{"text": " \\n\\t "}'],
+    ['punctuation-only text', '{"text": "...!!!???"}'],
     ['an unknown field', '{"text": "hello.", "priority": 1}'],
     ['an unknown option', '{"text": "hello.", "options": {"language": "en"}}'],
     ['maxSentences 0', '{"text": "hello.", "options": {"maxSentences": 0}}'],
@@ -42,6 +43,21 @@ describe('400: invalid body or parameters', () => {
     ['maxSentences as a string', '{"text": "hello.", "options": {"maxSentences": "3"}}'],
   ])('rejects %s', async (_name, body) => {
     expectError(await post(body), 400, 'invalid_request');
+  });
+
+  it('says an empty body is empty, whatever its content type claims', async () => {
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'text/plain']) {
+      const response = await post('', type);
+      expectError(response, 400, 'invalid_request');
+      expect(response.body.error.message).toBe('The request body is empty: send the job as JSON, e.g. {"text": "…"}');
+    }
+  });
+
+  it('says why a text with nothing to summarize is refused', async () => {
+    const response = await post('{"text": "...!!!???"}');
+    expect(response.body.error.details).toEqual([
+      { path: 'text', message: 'text has nothing to summarize: it needs at least one letter or digit' },
+    ]);
   });
 
   it('names the offending field in details', async () => {
@@ -102,8 +118,11 @@ describe('413: too large', () => {
     expectError(await post(JSON.stringify({ text: 'a'.repeat(1001) })), 413, 'payload_too_large');
   });
 
-  it('rejects a body over the byte limit before parsing it', async () => {
-    expectError(await post(JSON.stringify({ text: 'a'.repeat(2_000_000) })), 413, 'payload_too_large');
+  it('rejects a body over the byte limit before parsing it, saying what the limit is', async () => {
+    const response = await post(JSON.stringify({ text: 'a'.repeat(2_000_000) }));
+    expectError(response, 413, 'payload_too_large');
+    // MAX_TEXT_CHARS (1000 here) × 6 + 64 KiB: room for any text within the limit, JSON-escaped.
+    expect(response.body.error.message).toBe(`The request body is too large: at most ${1000 * 6 + 64 * 1024} bytes`);
   });
 });
 

@@ -124,7 +124,7 @@ describe('an API replica killed or drained mid-stream', () => {
     await expectExactHistory(system.redis, jobId, events);
   });
 
-  it('SIGTERM: the replica turns unready, sends a retry hint, closes streams and exits 0 in time', async () => {
+  it('SIGTERM: the replica sends its watchers a retry hint, closes their streams and exits 0 in time', async () => {
     let replica: Child | undefined;
     let signalled = 0;
     const { first, events, jobId } = await watchAcrossFailure((doomed) => {
@@ -134,10 +134,40 @@ describe('an API replica killed or drained mid-stream', () => {
     });
     expect(first.endedByServer).toBe(true);
     expect(first.events.at(-1)!.json.status).not.toBe('done');
+    // The hint came last, after the events, before the close: a plain EventSource comes back then.
+    expect(first.retries.at(-1)).toEqual({ ms: loadConfig({}).SSE_RETRY_MS, afterEvents: first.events.length });
+    expect(first.retries).toHaveLength(2); // the stream's opening one, and the drain's
     expect(await replica!.exited()).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(loadConfig({}).SHUTDOWN_GRACE_MS);
     await expectExactHistory(system.redis, jobId, events);
   });
+});
+
+describe('Redis gone for good, then SIGTERM', () => {
+  it('the API, the worker and npm start still stop, within SHUTDOWN_GRACE_MS and a few seconds', async () => {
+    const redis = await startTestRedis();
+    const env = { REDIS_URL: redis.url, HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '1000', STAGE_DELAY_MS: '0' };
+    const api = await apiProcess(redis.url, env);
+    const metricsPort = await freePort();
+    const worker = runEntry('apps/worker/src/main.ts', { ...env, METRICS_PORT: String(metricsPort) });
+    children.push(worker);
+    const standalonePort = await freePort();
+    const standalone = runEntry('apps/standalone/src/main.ts', { ...env, PORT: String(standalonePort) });
+    children.push(standalone);
+    await waitForOk(`http://127.0.0.1:${metricsPort}/healthz`);
+    await waitForOk(`http://127.0.0.1:${standalonePort}/healthz`);
+    await redis.stop();
+
+    const signalled = Date.now();
+    for (const child of [api.child, worker, standalone]) child.process.kill('SIGTERM');
+    const codes = await Promise.all([api.child, worker, standalone].map((child) => child.exited()));
+    // Closing connections to a Redis that is gone could wait for ever; the stop is given up instead.
+    expect(Date.now() - signalled).toBeLessThan(1000 + 5000 + 3000);
+    for (const [i, child] of [api.child, worker, standalone].entries()) {
+      expect(codes[i], child.output()).not.toBeNull();
+      expect(child.output()).toContain('"msg":"shutting down"');
+    }
+  }, 30_000);
 });
 
 describe('Redis down when a process starts', () => {

@@ -8,12 +8,14 @@ import { expectExactHistory } from '../support/assertions.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
+import { canRun } from '../support/requirements.ts';
 import { BEES } from '../support/texts.ts';
 
 // deploy/nginx/nginx.conf in front of real replica processes (npm run cluster's topology): what
 // the load balancer must do for SSE, checked through it.
-const haveNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
-if (!haveNginx) console.warn('[herald tests] load-balancer tests skipped: no nginx on the PATH (apt-get install nginx-light)');
+const haveNginx = canRun('load-balancer tests', [
+  spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status !== 0 && 'no nginx on the PATH (apt-get install nginx-light)',
+]);
 
 async function watchers(url: string): Promise<number> {
   const text = await fetch(`${url}/metrics`).then((r) => r.text());

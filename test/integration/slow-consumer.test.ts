@@ -42,14 +42,26 @@ describe('a client that stops reading', () => {
     // 2 KB messages until the kernel's socket buffers are full and the replica's backlog passes 64 KB.
     const publisher = new EventPublisher(system.redis, { ttlSeconds: 600, streamMaxLen: 100_000 });
     const filler = 'x'.repeat(2048);
+    let published = 1; // the queued event
+    let slowest = 0;
     for (let i = 0; i < 5000 && (await cutOffs()) === 0; i += 1) {
       await Promise.all(
         Array.from({ length: 50 }, (_, k) =>
           publisher.publish(jobId, { status: 'processing', progress: 50, message: `${i * 50 + k} ${filler}` }),
         ),
       );
+      published += 50;
+      // The reading watcher keeps pace batch by batch while the other's backlog builds up:
+      // everything published so far reaches it, whatever the stalled client does.
+      const asked = performance.now();
+      await healthy.waitFor((client) => client.events.length === published, 5000);
+      slowest = Math.max(slowest, performance.now() - asked);
     }
     expect(await cutOffs()).toBe(1);
+    expect(published).toBeGreaterThan(50); // the stalled client was cut off under load, not at once
+    expect(healthy.events).toHaveLength(published);
+    // Measured, not judged (timings belong to the bench): how long the reader waited at worst.
+    console.info(`[slow-consumer] the reading watcher had every one of ${published} events within ${slowest.toFixed(0)} ms of each batch`);
 
     // The client reads what did reach it, then comes back with the last complete event's id.
     const closed = new Promise((resolve) => socket.once('close', resolve));

@@ -132,6 +132,25 @@ describe('resuming', () => {
   });
 });
 
+describe('a cursor from the future', () => {
+  it('on a running job: the stream sends nothing the job has, and ends when the job ends', async () => {
+    const jobId = await submitted();
+    const watcher = SseClient.open(`${a}/v1/jobs/${jobId}/events`, { 'Last-Event-ID': '9999999999999-0' });
+    // The job runs its stages (60 ms each) meanwhile; its terminal event ends the stream.
+    await watcher.finished(10_000);
+    expect(watcher.status).toBe(200);
+    expect(watcher.endedByServer).toBe(true);
+    expect(watcher.events).toEqual([]);
+    expect((await request(`${a}/v1/jobs/${jobId}`)).body.status).toBe('done');
+  });
+
+  it('on a finished job: 204, like a cursor at its end', async () => {
+    const jobId = await submitted();
+    await SseClient.open(`${a}/v1/jobs/${jobId}/events`).finished();
+    expect((await fetch(`${b}/v1/jobs/${jobId}/events`, { headers: { 'Last-Event-ID': '9999999999999-0' } })).status).toBe(204);
+  });
+});
+
 describe('many jobs, many watchers', () => {
   it('delivers 50 concurrent jobs exactly to 3 watchers each across both replicas', async () => {
     const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => submitted(`${BEES} Job number ${i} is here.`)));

@@ -3,6 +3,8 @@ import { createParser } from 'eventsource-parser';
 export interface ReceivedEvent {
   readonly id: string | undefined;
   readonly data: string;
+  /** When it was read (Date.now()), where the client recorded it. */
+  readonly receivedAt?: number;
   readonly json: Record<string, unknown> & { status: string; progress: number; jobId: string };
 }
 
@@ -16,7 +18,11 @@ export class SseClient {
   headers = new Headers();
   readonly events: ReceivedEvent[] = [];
   readonly comments: string[] = [];
+  /** When each comment was read (Date.now()). */
+  readonly commentTimes: number[] = [];
   retry: number | undefined;
+  /** Every retry line, with how many events had arrived before it. */
+  readonly retries: { readonly ms: number; readonly afterEvents: number }[] = [];
   endedByServer = false;
   readonly #abort = new AbortController();
   readonly #waiters = new Set<() => void>();
@@ -76,14 +82,16 @@ export class SseClient {
       this.headers = response.headers;
       const parser = createParser({
         onEvent: (event) => {
-          this.events.push({ id: event.id, data: event.data, json: JSON.parse(event.data) });
+          this.events.push({ id: event.id, data: event.data, json: JSON.parse(event.data), receivedAt: Date.now() });
           this.#notify();
         },
         onRetry: (ms) => {
           this.retry = ms;
+          this.retries.push({ ms, afterEvents: this.events.length });
         },
         onComment: (comment) => {
           this.comments.push(comment);
+          this.commentTimes.push(Date.now());
           this.#notify();
         },
       });

@@ -13,6 +13,8 @@ describe('submit request', () => {
   it.each([
     [{}, 'text'],
     [{ text: '   \n\t' }, 'text'],
+    [{ text: '...!!!???' }, 'text'],
+    [{ text: '—— ☃ 🎉 ·' }, 'text'],
     [{ text: 'x'.repeat(51) }, 'text'],
     [{ text: 'ok', extra: true }, ''],
     [{ text: 'ok', options: { maxSentences: 0 } }, 'options.maxSentences'],
@@ -23,6 +25,10 @@ describe('submit request', () => {
     const result = submit.safeParse(body);
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((issue) => issue.path.join('.'))).toContain(path);
+  });
+
+  it('takes any text with a letter or a digit, in any script', () => {
+    for (const text of ['a', '7', '好', 'Ж!', '...a...', '٣']) expect(submit.safeParse({ text }).success, text).toBe(true);
   });
 
   it('counts characters, not bytes, against the limit', () => {

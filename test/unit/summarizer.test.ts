@@ -1,4 +1,6 @@
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { submitRequestSchema } from '@herald/contract';
 import { extractiveSummarizer } from '../../apps/worker/src/summarizer/index.ts';
 
 // Samples are built from their sentences so the tests can check that every
@@ -212,5 +214,18 @@ describe('extractiveSummarizer', () => {
       const text = 'First point.\n\n* * *\n\nSecond point.';
       expect(extractiveSummarizer.summarize(text, { maxSentences: 5 }).sentenceCount).toBe(2);
     });
+  });
+});
+
+describe('any text a submission accepts', () => {
+  it('gets a summary that is not empty', () => {
+    const accepted = submitRequestSchema(2000);
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.integer({ min: 1, max: 20 }), (text, maxSentences) => {
+        fc.pre(accepted.safeParse({ text }).success);
+        expect(extractiveSummarizer.summarize(text, { maxSentences }).text.trim()).not.toBe('');
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -139,30 +139,67 @@ function showProblem(message, details = []) {
   $('problem').hidden = !message;
 }
 
-/** The server's own words from its JSON error body, or a plain description of the answer. */
 /**
+ * Herald's JSON error, or null for an answer that has none (a proxy's page).
+ * @typedef {{ code?: unknown, message?: unknown, details?: unknown }} ApiError
  * @param {Response} response
+ * @returns {Promise<ApiError | null>}
+ */
+async function errorOf(response) {
+  try {
+    /** @type {{ error?: ApiError }} */
+    const body = await response.json();
+    return body.error ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What to tell a person when Herald refuses a request: plain words chosen by what happened (the
+ * status, the field the error names), rather than the API's own message, which is meant for
+ * programs. That message is shown only for what is not foreseen here.
+ * @param {Response} response
+ * @param {'submit' | 'cancel'} doing
  * @returns {Promise<[string, string[]]>}
  */
-async function problemOf(response) {
-  try {
-    /** @type {{ error?: { message?: unknown, details?: unknown } }} */
-    const { error } = await response.json();
-    if (typeof error?.message === 'string') {
-      /** @type {{ path?: unknown, message?: unknown }[]} */
-      const listed = Array.isArray(error.details) ? error.details : [];
-      const details = listed
-        .filter((detail) => typeof detail?.message === 'string' && detail.message !== error.message)
-        .map(({ path, message }) => {
-          const text = String(message);
-          return typeof path === 'string' && path && !text.startsWith(path) ? `${path}: ${text}` : text;
-        });
-      return [error.message, details];
+async function problemOf(response, doing) {
+  const error = await errorOf(response);
+  const message = typeof error?.message === 'string' ? error.message : '';
+  /** @type {{ path?: unknown, message?: unknown }[]} */
+  const details = Array.isArray(error?.details) ? error.details : [];
+  const fields = details.map((detail) => String(detail.path ?? ''));
+  const retryAfter = Number(response.headers.get('Retry-After'));
+  const later = retryAfter > 0 ? `try again in ${retryAfter} s` : 'try again in a moment';
+  const task = doing === 'submit' ? 'Submitting' : 'Cancelling';
+  switch (response.status) {
+    case 400:
+      if (fields.includes('text')) return ['There is nothing to summarize here: paste a text with some words in it.', []];
+      if (fields.some((field) => field.startsWith('options'))) return ['Sentences: choose a whole number from 1 to 20.', []];
+      break;
+    case 401:
+      return [withKey({}).Authorization ? 'Herald does not accept this API key.' : `${task} here needs an API key.`, []];
+    case 413: {
+      const limit = /at most (\d+) characters/.exec(message)?.[1];
+      const length = textField().value.length.toLocaleString();
+      return [
+        limit
+          ? `This text is too long: Herald takes up to ${Number(limit).toLocaleString()} characters, and it has ${length}.`
+          : 'This text is too long for Herald.',
+        [],
+      ];
     }
-  } catch {
-    /* not JSON: a proxy's page */
+    case 429:
+      return [`That is a lot of jobs from here just now: ${later}.`, []];
+    case 503:
+      return [`Herald is busy or restarting: ${later}.`, []];
+    default:
+      if (response.status >= 500) return ["Something went wrong on Herald's side; try again.", []];
   }
-  return [`Herald answered ${response.status}${response.statusText ? ` ${response.statusText}` : ''}.`, []];
+  const listed = details
+    .filter((detail) => typeof detail?.message === 'string' && detail.message !== message)
+    .map(({ path, message: text }) => (typeof path === 'string' && path ? `${path}: ${text}` : String(text)));
+  return [message ? `Herald could not take this: ${message}` : `Herald answered ${response.status}.`, listed];
 }
 
 /** @param {ConnectionState} state */
@@ -359,7 +396,9 @@ function showNotFound(id) {
 /** A watch token that has expired, was tampered with, or is another job's (or none, with auth on). */
 /** @param {Job} job @param {Response} response */
 async function denied(job, response) {
-  const [reason] = await problemOf(response);
+  const error = await errorOf(response);
+  // The server's words: for a link that no longer works they are plain already (expired, another job's).
+  const reason = typeof error?.message === 'string' ? error.message : `Herald answered ${response.status}.`;
   if (current !== job) return;
   stopWatching();
   $('job').hidden = true;
@@ -454,7 +493,7 @@ form().addEventListener('submit', async (e) => {
       body: JSON.stringify(body),
     });
     if (!response.ok) {
-      const [message, details] = await problemOf(response);
+      const [message, details] = await problemOf(response, 'submit');
       if (response.status === 401) askForKey(message, 'submit');
       else showProblem(message, details);
       return;
@@ -515,7 +554,7 @@ $('cancel').addEventListener('click', async () => {
       $('key-hint').textContent = KEY_HINT;
       return;
     }
-    const [message, details] = await problemOf(response);
+    const [message, details] = await problemOf(response, 'cancel');
     if (response.status === 401) askForKey(message, 'cancel');
     else showProblem(message, details);
   } catch (error) {

@@ -24,14 +24,24 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
  * lifetime. Returns a stop function, or null when Redis was already there.
  */
 export async function ensureRedis(url: string, logger: Logger): Promise<(() => Promise<void>) | null> {
-  if (await answers(url)) return null;
+  // The first thing `npm start` says: which Redis it is using, found or started.
+  if (await answers(url)) {
+    logger.info({ redis: redactUrl(url) }, `using the Redis at ${redactUrl(url)} (REDIS_URL)`);
+    return null;
+  }
   const { hostname, port } = new URL(url);
   const hasBinary = spawnSync('redis-server', ['--version']).status === 0;
   if (!LOOPBACK.has(hostname) || !hasBinary) {
-    logger.warn({ url: redactUrl(url) }, 'Redis does not answer; waiting for it (install redis-server to have one started)');
+    logger.warn(
+      { redis: redactUrl(url) },
+      `nothing answers at ${redactUrl(url)} (REDIS_URL); waiting for it (install redis-server to have one started)`,
+    );
     return null;
   }
   const redis = await startPrivateRedis(Number(port || 6379));
-  logger.info({ port: redis.port, pid: redis.pid }, 'started a private redis-server (data kept in memory only)');
+  logger.info(
+    { redis: redactUrl(url), port: redis.port, pid: redis.pid },
+    `nothing answered at ${redactUrl(url)}: started a private redis-server on port ${redis.port} (data kept in memory only, gone when Herald stops)`,
+  );
   return () => redis.stop();
 }

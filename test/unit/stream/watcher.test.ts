@@ -80,6 +80,16 @@ describe('SseWatcher', () => {
     expect(ends).toEqual(['completed']);
   });
 
+  it('ends when its job ends even when its cursor is past the terminal event (one from the future)', async () => {
+    const { watcher, body, ends, closedByServer } = await watch({}, parseStreamId('9999999999999-0')!);
+    await watcher.start([]);
+    watcher.deliver(event('5-0'));
+    watcher.deliver(event('6-0', 'error'));
+    await closedByServer;
+    expect(idsIn(body())).toEqual([]);
+    expect(ends).toEqual(['completed']);
+  });
+
   it('cuts off a client that stops reading once its unsent backlog passes the bound, and says so once', async () => {
     const maxBacklogBytes = 64 * 1024;
     const { watcher, client, ends, res, closedByServer } = await watch({ maxBacklogBytes });

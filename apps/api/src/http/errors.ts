@@ -46,10 +46,11 @@ function clientErrorStatus(error: unknown): number | null {
   return typeof value === 'number' && value >= 400 && value < 500 ? value : null;
 }
 
-/** body-parser's errors carry a `type` and a `status`. */
+/** body-parser's errors carry a `type` and a `status` (and, when too large, the `limit` in bytes). */
 interface BodyParserError {
   type: string;
   status?: number;
+  limit?: number;
 }
 const isBodyParserError = (error: unknown): error is BodyParserError =>
   typeof error === 'object' && error !== null && typeof (error as { type?: unknown }).type === 'string';
@@ -69,7 +70,11 @@ export function toHttpError(error: unknown): HttpError | null {
   if (isBodyParserError(error)) {
     switch (error.type) {
       case 'entity.too.large':
-        return new HttpError(413, 'payload_too_large', 'The request body is too large');
+        return new HttpError(
+          413,
+          'payload_too_large',
+          typeof error.limit === 'number' ? `The request body is too large: at most ${error.limit} bytes` : 'The request body is too large',
+        );
       case 'entity.parse.failed':
         return badRequest('The request body is not valid JSON');
       case 'charset.unsupported':

@@ -90,7 +90,13 @@ export class JobService {
     // one that has just finished must stay as it ended.
     const job = await redisCall(queue.getJob(jobId));
     const state = job ? await redisCall(job.getState()) : 'unknown';
-    const removed = job && WAITING_STATES.has(state) ? await job.remove().then(() => true).catch(() => false) : !job;
+    const removed =
+      job && WAITING_STATES.has(state)
+        ? await job
+            .remove()
+            .then(() => true)
+            .catch(() => false)
+        : !job;
     const ended = removed
       ? (await redisCall(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }))) !== null
       : false;

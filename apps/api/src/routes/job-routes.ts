@@ -1,3 +1,4 @@
+import { MIMEType } from 'node:util';
 import express, { Router, type Request, type Response } from 'express';
 import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
@@ -37,6 +38,27 @@ function queryToken(value: unknown): string | null {
   return value;
 }
 
+/**
+ * What is wrong with the body before it is read, if anything: none at all is a 400 whatever its
+ * type (there is nothing to parse), one that is not JSON a 415.
+ */
+function bodyProblem(req: Request): HttpError | undefined {
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) {
+    return badRequest('The request body is empty: send the job as JSON, e.g. {"text": "…"}');
+  }
+  return isJson(req.headers['content-type']) ? undefined : new HttpError(415, 'unsupported_media_type', 'Send the job as application/json');
+}
+
+function isJson(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  try {
+    return new MIMEType(contentType).essence === 'application/json';
+  } catch {
+    return false; // not a media type at all
+  }
+}
+
 /** Generous enough for MAX_TEXT_CHARS characters of any kind once JSON-escaped ("\uXXXX"). */
 const bodyLimitBytes = (maxTextChars: number): number => maxTextChars * 6 + 64 * 1024;
 
@@ -52,7 +74,7 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
       const caller = access.requireKey(req);
       // Every authenticated attempt counts, valid or not, and is refused before its body is read.
       await submissions.enforce(caller);
-      next(req.is('application/json') ? undefined : new HttpError(415, 'unsupported_media_type', 'Send the job as application/json'));
+      next(bodyProblem(req));
     },
     json,
     async (req: Request, res: Response) => {

@@ -17,7 +17,7 @@ export type WatcherEnd = (typeof WATCHER_ENDS)[number];
  * One SSE client. Until `start` it holds live events aside; `start` sends the history read
  * after subscribing, then the held events, then goes live. Every event passes one gate: its id
  * must be after the last one sent, which removes the overlap between history and live and any
- * repeat after a resync. Per client: a position, the response, and a bounded backlog — nothing
+ * repeat after a resync. The job's terminal event ends the stream whatever the gate said. Per client: a position, the response, and a bounded backlog — nothing
  * that grows with the job or with time.
  */
 export class SseWatcher implements EventSink {
@@ -75,8 +75,8 @@ export class SseWatcher implements EventSink {
     if (compareStreamIds(event.position, this.#position) > 0) {
       this.#position = event.position;
       if (!this.#res.write(event.frame)) await this.#drained();
-      if (event.terminal) this.end('completed');
     }
+    this.#endAfter(event);
     return !this.#ended;
   }
 
@@ -113,9 +113,19 @@ export class SseWatcher implements EventSink {
   }
 
   #send(event: FanoutEvent): void {
-    if (this.#ended || compareStreamIds(event.position, this.#position) <= 0) return;
-    this.#position = event.position;
-    this.#write(event.frame);
+    if (this.#ended) return;
+    if (compareStreamIds(event.position, this.#position) > 0) {
+      this.#position = event.position;
+      this.#write(event.frame);
+    }
+    this.#endAfter(event);
+  }
+
+  /**
+   * The job's terminal event ends the stream, sent or not: nothing will follow it. Not sent means
+   * the client's cursor was at or past it — one from the future holds no stream open for ever.
+   */
+  #endAfter(event: FanoutEvent): void {
     if (event.terminal) this.end('completed');
   }
 

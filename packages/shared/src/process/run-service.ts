@@ -16,7 +16,8 @@ export async function runService(name: string, start: (config: Config, logger: L
     const config = loadConfig();
     const logger = createLogger(name, config.LOG_LEVEL);
     let service: Service | undefined;
-    onShutdownSignal(logger, async () => service?.close());
+    // The drain may take SHUTDOWN_GRACE_MS; what follows it (closing connections) a few seconds.
+    onShutdownSignal(logger, async () => service?.close(), config.SHUTDOWN_GRACE_MS + 5000);
     service = await start(config, logger);
   } catch (error) {
     console.error(error instanceof ConfigError ? `herald ${name}: ${error.message}` : error);
