@@ -55,10 +55,11 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boole
 }
 
 describe('the npm scripts, stopped with SIGTERM sent to npm (what a process manager does)', () => {
-  for (const [script, health] of [
-    ['start', 'PORT'],
-    ['start:api', 'PORT'],
-    ['start:worker', 'METRICS_PORT'],
+  // The line each logs once it is up (the worker's /healthz answers earlier, while it connects).
+  for (const [script, health, up] of [
+    ['start', 'PORT', 'Herald is up'],
+    ['start:api', 'PORT', 'api listening'],
+    ['start:worker', 'METRICS_PORT', 'worker started'],
   ] as const) {
     it(`npm run ${script}: the server gets the signal, drains and exits, and nothing is left behind`, async () => {
       const ports = { PORT: String(await freePort()), METRICS_PORT: String(await freePort()) };
@@ -73,6 +74,7 @@ describe('the npm scripts, stopped with SIGTERM sent to npm (what a process mana
       const npmExited = once(npm, 'exit');
       try {
         await waitForOk(`http://127.0.0.1:${ports[health]}/healthz`, 30_000);
+        expect(await waitUntil(() => output.includes(`"msg":"${up}`), 15_000), output).toBe(true);
         const running = descendants(npm.pid!);
         expect(running.length).toBeGreaterThan(0);
 
