@@ -4,12 +4,12 @@ import { forkLoad, nextMessage as next } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
 import { cpuMicros, rssKB, sum } from './lib/proc.ts';
 import type { PublisherReport, PublisherTask, SubscriberStats } from './load/protocol.ts';
-import { SCENARIOS, type Scenario } from './scenarios.ts';
+import { SCENARIOS, TOKENS_RAW, type Scenario } from './scenarios.ts';
 import { startHerald } from './systems/herald.ts';
 import type { SystemUnderTest } from './systems/system.ts';
 import { markdownTable, medianOf, type Result } from './report.ts';
 
-// `npm run bench -- --scenario small|wide|hot|idle|custom|all [--compare nchan] [...]`.
+// `npm run bench -- --scenario small|wide|hot|idle|tokens|tokens-raw|custom|all [--compare nchan] [...]`.
 // Every run is bounded (--max-secs) and talks to 127.0.0.1 only.
 
 const { values: args } = parseArgs({
@@ -36,8 +36,9 @@ const replicas = Number(args.replicas);
 
 function scenariosToRun(): Scenario[] {
   if (args.scenario === 'all') return Object.values(SCENARIOS);
-  const base = args.scenario === 'custom' ? { name: 'custom', C: 100, J: 10, E: 50, rate: 5 } : SCENARIOS[args.scenario ?? ''];
-  if (!base) throw new Error(`unknown scenario ${args.scenario}; one of ${Object.keys(SCENARIOS).join(', ')}, custom, all`);
+  const named: Record<string, Scenario> = { ...SCENARIOS, [TOKENS_RAW.name]: TOKENS_RAW };
+  const base = args.scenario === 'custom' ? { name: 'custom', C: 100, J: 10, E: 50, rate: 5 } : named[args.scenario ?? ''];
+  if (!base) throw new Error(`unknown scenario ${args.scenario}; one of ${Object.keys(named).join(', ')}, custom, all`);
   return [
     {
       ...base,
@@ -101,6 +102,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
         warmupChannel: warmupChannel!,
         events: scenario.E,
         rate: scenario.rate,
+        deltaChars: scenario.deltaChars ?? 0,
         redisUrl: system.redisUrl,
         ...(system.pubUrl ? { pubUrl: system.pubUrl } : {}),
       };

@@ -69,6 +69,7 @@ try {
     warmupChannel: warmupChannel!,
     events: E,
     rate,
+    deltaChars: 0,
     redisUrl: system.redisUrl,
   };
   const warm = next(publisher, 'warm');

@@ -42,6 +42,8 @@ export interface PublisherTask {
   readonly events: number;
   /** Events per second per channel; 0 = as fast as possible. */
   readonly rate: number;
+  /** Characters of summary text each event carries (scenarios.ts); 0: none. */
+  readonly deltaChars: number;
   readonly redisUrl: string;
   /** nchan: the publish URL with {chan} in it. */
   readonly pubUrl?: string;

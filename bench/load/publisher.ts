@@ -10,18 +10,37 @@ import type { PublisherReport, PublisherTask } from './protocol.ts';
 
 type PublishOne = (channel: string, seq: number, last: boolean) => Promise<void>;
 
+/** The summary text a scenario's events carry: `deltaChars` characters an event (scenarios.ts). */
+const textOf = (task: PublisherTask, seq: number): { delta: string; offset: number; partial: string } => {
+  const piece = 'honey bee '.repeat(Math.ceil(task.deltaChars / 10)).slice(0, task.deltaChars);
+  return { delta: piece, offset: seq * task.deltaChars, partial: piece.repeat(seq + 1) };
+};
+
 function heraldPublisher(task: PublisherTask): { publish: PublishOne; close: () => void } {
   const redis = connectRedis(task.redisUrl, { name: 'bench:publisher' });
   const publisher = new EventPublisher(redis, { ttlSeconds: 3600, streamMaxLen: Math.max(1000, task.events + 10) });
   return {
     publish: async (jobId, seq, last) => {
       const progress = Math.floor(((seq + 1) * 100) / task.events);
-      await publisher.publish(
-        jobId,
-        last
-          ? { status: 'done', stage: 'done', progress: 100, message: benchMessage(seq), result: 'bench result' }
-          : { status: 'processing', stage: 'summarizing', progress, message: benchMessage(seq) },
-      );
+      if (last) {
+        await publisher.publish(jobId, {
+          status: 'done',
+          stage: 'done',
+          progress: 100,
+          message: benchMessage(seq),
+          result: 'bench result',
+        });
+      } else if (task.deltaChars > 0) {
+        // As a worker writing a summary does: the piece and its place, the text so far for the snapshot.
+        const { delta, offset, partial } = textOf(task, seq);
+        await publisher.publish(
+          jobId,
+          { status: 'processing', stage: 'writing', progress, message: benchMessage(seq), delta, offset },
+          partial,
+        );
+      } else {
+        await publisher.publish(jobId, { status: 'processing', stage: 'summarizing', progress, message: benchMessage(seq) });
+      }
     },
     close: () => redis.disconnect(),
   };
@@ -38,7 +57,8 @@ function nchanPublisher(task: PublisherTask): { publish: PublishOne; close: () =
           status: last ? 'done' : 'processing',
           progress: Math.floor(((seq + 1) * 100) / task.events),
           message: benchMessage(seq),
-          stage: last ? 'done' : 'summarizing',
+          stage: last ? 'done' : task.deltaChars > 0 ? 'writing' : 'summarizing',
+          ...(task.deltaChars > 0 && !last ? { delta: textOf(task, seq).delta, offset: textOf(task, seq).offset } : {}),
           ts: Date.now(),
         });
         const req = request(task.pubUrl!.replace('{chan}', channel), { method: 'POST', agent }, (response) => {

@@ -47,7 +47,7 @@ export interface PageTests {
  * Registers the hooks of a describe block: a cluster (3 replicas, 2 workers, `env` on top) and
  * a browser, both started at once in beforeAll, stopped in afterAll; contexts closed after each test.
  */
-export function setUpPageTests(env: Record<string, string>): PageTests {
+export function setUpPageTests(env: Record<string, string> | (() => Record<string, string>)): PageTests {
   let cluster: TestCluster | undefined;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -55,7 +55,7 @@ export function setUpPageTests(env: Record<string, string>): PageTests {
   beforeAll(async () => {
     // Both at once; whichever started is stopped by afterAll even when the other failed.
     const [startedCluster, launched] = await Promise.allSettled([
-      startTestCluster({ redisUrl: inject('redisUrl'), apiReplicas: 3, workers: 2, env }),
+      startTestCluster({ redisUrl: inject('redisUrl'), apiReplicas: 3, workers: 2, env: typeof env === 'function' ? env() : env }),
       // launch() gives every browser a fresh temporary profile of its own (--user-data-dir is
       // playwright's to set), removed again by close().
       chromium.launch({

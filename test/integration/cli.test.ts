@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { extractiveSummarizer, type Summarizer } from '@herald/worker';
+import { extractiveBackend, extractiveSummarizer, type Summarizer } from '@herald/worker';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
@@ -136,9 +136,9 @@ class CuttingProxy {
 // Texts containing FAIL make the summarizer throw on every attempt.
 const summarizer: Summarizer = {
   name: 'test-cli',
-  summarize(text, options) {
-    if (text.includes('FAIL')) throw new Error('the model is on fire');
-    return extractiveSummarizer.summarize(text, options);
+  async summarize(run) {
+    if (run.text.includes('FAIL')) throw new Error('the model is on fire');
+    return extractiveBackend(0).summarize(run);
   },
 };
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { extractiveSummarizer, type Summarizer } from '@herald/worker';
+import { extractiveBackend, type Summarizer } from '@herald/worker';
 import { expectExactHistory } from '../support/assertions.ts';
 import { submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -10,12 +10,12 @@ import { BEES } from '../support/texts.ts';
 const seen = new Map<string, number>();
 const summarizer: Summarizer = {
   name: 'test-failing',
-  summarize(text, options) {
-    const tries = (seen.get(text) ?? 0) + 1;
-    seen.set(text, tries);
-    if (text.includes('FAIL')) throw new Error('the model is on fire\n    at secret (/srv/internal.ts:1:1)');
-    if (text.includes('FLAKY') && tries === 1) throw new Error('transient hiccup');
-    return extractiveSummarizer.summarize(text, options);
+  async summarize(run) {
+    const tries = (seen.get(run.text) ?? 0) + 1;
+    seen.set(run.text, tries);
+    if (run.text.includes('FAIL')) throw new Error('the model is on fire\n    at secret (/srv/internal.ts:1:1)');
+    if (run.text.includes('FLAKY') && tries === 1) throw new Error('transient hiccup');
+    return extractiveBackend(0).summarize(run);
   },
 };
 

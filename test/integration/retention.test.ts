@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { QUEUE_NAME, QUEUE_PREFIX, keys } from '@herald/shared';
-import { extractiveSummarizer, type Summarizer } from '@herald/worker';
+import { extractiveBackend, type Summarizer } from '@herald/worker';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
@@ -91,9 +91,9 @@ const run = async (api: string, text: string, headers?: Record<string, string>) 
 // Texts containing FAIL make this summarizer throw.
 const summarizer: Summarizer = {
   name: 'test-retention',
-  summarize(text, options) {
-    if (text.includes('FAIL')) throw new Error('the model is on fire');
-    return extractiveSummarizer.summarize(text, options);
+  async summarize(run) {
+    if (run.text.includes('FAIL')) throw new Error('the model is on fire');
+    return extractiveBackend(0).summarize(run);
   },
 };
 

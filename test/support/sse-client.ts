@@ -1,3 +1,4 @@
+import type { JobEvent } from '@herald/contract';
 import { createParser } from 'eventsource-parser';
 
 export interface ReceivedEvent {
@@ -5,7 +6,8 @@ export interface ReceivedEvent {
   readonly data: string;
   /** When it was read (Date.now()), where the client recorded it. */
   readonly receivedAt?: number;
-  readonly json: Record<string, unknown> & { status: string; progress: number; jobId: string };
+  /** The event as the contract types it (not validated here: tests assert what they expect). */
+  readonly json: JobEvent;
 }
 
 /**

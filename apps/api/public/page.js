@@ -15,6 +15,7 @@
  * @property {number | undefined} firstTs
  * @property {number} failures reconnects in a row that found no stream
  * @property {ReturnType<typeof setTimeout> | undefined} timer
+ * @property {string} partial the summary as written so far: the fold of the events' deltas
  */
 
 /** @typedef {'idle' | 'connecting' | 'live' | 'reconnecting' | 'closed'} ConnectionState */
@@ -256,9 +257,18 @@ function setProgress(progress, message) {
   $('percent').textContent = `${progress}%`;
 }
 
+/**
+ * The summary as written so far after one more event (docs/api.md: the fold rule). A retried
+ * attempt starts again at offset 0, which replaces what the failed one wrote.
+ * @param {string} partial @param {JobEvent} event
+ */
+const fold = (partial, event) =>
+  event.delta === undefined || event.offset === undefined ? partial : partial.slice(0, event.offset) + event.delta;
+
 /** @param {Job} job @param {JobEvent} event @param {string} eventId */
 function render(job, event, eventId) {
   const stage = event.stage ?? event.status;
+  job.partial = fold(job.partial, event);
   job.firstTs ??= event.ts;
   $('job').dataset.status = event.status;
   $('status').textContent = event.status;
@@ -267,8 +277,14 @@ function render(job, event, eventId) {
   if (TERMINAL.has(event.status) && document.activeElement === $('cancel')) $('job-title').focus();
   $('cancel').hidden = TERMINAL.has(event.status);
 
-  // One line per event, as it arrives: nothing merged or dropped, so the log is the stream.
-  const item = document.createElement('li');
+  // One line per event, as it arrives, so the log is the stream — except that the summary being
+  // written (many small events a second) keeps one line, brought up to date.
+  const previous = $('log').lastElementChild;
+  const writing = event.delta !== undefined;
+  const item =
+    writing && previous instanceof HTMLLIElement && previous.dataset.writing === 'true' ? previous : document.createElement('li');
+  item.replaceChildren();
+  if (writing) item.dataset.writing = 'true';
   item.dataset.stage = stage;
   item.dataset.status = event.status;
   item.dataset.progress = String(event.progress);
@@ -289,11 +305,17 @@ function render(job, event, eventId) {
     time.title = new Date(event.ts).toLocaleTimeString();
   }
   item.append(what, time);
-  $('log').append(item);
+  if (item !== previous) $('log').append(item);
 
-  if (event.status === 'done') {
+  if (writing) {
+    // The summary as it comes: shown in its box, marked busy until done.
+    $('result').textContent = job.partial;
+    $('result-box').hidden = false;
+    $('result-box').setAttribute('aria-busy', 'true');
+  } else if (event.status === 'done') {
     $('result').textContent = event.result ?? '';
     $('result-box').hidden = false;
+    $('result-box').removeAttribute('aria-busy');
     announce('Summary ready');
   } else if (event.status === 'error') {
     $('failure').textContent = event.error?.message ?? event.message;
@@ -303,6 +325,10 @@ function render(job, event, eventId) {
     announce('Job cancelled');
   } else {
     announce(`${label(stage)}: ${event.message}, ${event.progress}%`);
+  }
+  if (TERMINAL.has(event.status) && event.status !== 'done') {
+    $('result-box').hidden = true;
+    $('result-box').removeAttribute('aria-busy');
   }
 }
 
@@ -417,7 +443,17 @@ async function denied(job, response) {
 async function openJob(id, { fromLink, token }) {
   stopWatching();
   /** @type {Job} */
-  const job = { id, token, source: null, lastEventId: null, terminal: false, firstTs: undefined, failures: 0, timer: undefined };
+  const job = {
+    id,
+    token,
+    source: null,
+    lastEventId: null,
+    terminal: false,
+    firstTs: undefined,
+    failures: 0,
+    timer: undefined,
+    partial: '',
+  };
   current = job;
   resetJobView(id, token);
   setConnection('connecting');

@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import {
   QUEUE_NAME,
   bullConnection,
@@ -8,7 +8,7 @@ import {
   type Logger,
   type SummarizeJobData,
 } from '@herald/shared';
-import { finalFailureEvent, retryEvent } from './jobs/failure.ts';
+import { finalFailureEvent, isRetryable, retryEvent } from './jobs/failure.ts';
 import { runSummarizeJob, type SummarizeJobDeps } from './jobs/summarize-job.ts';
 import type { FinalStatus, WorkerMetrics } from './metrics.ts';
 
@@ -49,11 +49,12 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, connectio
       if (ended) finished(job, ended, log);
       else log.info('job run stopped: the job had already ended');
     } catch (error) {
-      const final = attempt >= attempts;
+      const final = attempt >= attempts || !isRetryable(error);
       log.warn({ attempts, final, err: error }, 'job run failed');
       const published = await publisher.publish(jobId, final ? finalFailureEvent(error) : retryEvent(error, attempt, attempts));
       if (final && published) finished(job, 'error', log);
-      throw error;
+      // A failure no retry can mend ends the job now, not after JOB_ATTEMPTS tries.
+      throw final && attempt < attempts ? new UnrecoverableError((error as Error).message) : error;
     } finally {
       metrics.active.dec();
     }

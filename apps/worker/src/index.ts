@@ -1,3 +1,3 @@
 export { startWorker, type RunningWorker, type WorkerOptions } from './worker.ts';
-export type { Summarizer, Summary, SummarizeOptions } from './summarizer/index.ts';
-export { extractiveSummarizer } from './summarizer/index.ts';
+export type { SummarizeOptions, SummarizeRun, Summarizer, Summary, TextSummarizer } from './summarizer/index.ts';
+export { extractiveBackend, extractiveSummarizer, SummarizerError } from './summarizer/index.ts';

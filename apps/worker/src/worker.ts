@@ -6,6 +6,7 @@ import {
   bullConnection,
   connectRedis,
   countedRole,
+  redactUrl,
   queuePrefix,
   type Config,
   type ConnectionRole,
@@ -16,12 +17,13 @@ import { CancellationWatcher } from './jobs/cancellation.ts';
 import { startQueueJanitor } from './jobs/queue-janitor.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { createWorkerMetrics } from './metrics.ts';
-import { extractiveSummarizer, type Summarizer } from './summarizer/index.ts';
+import { summarizerFromConfig } from './summarizer/from-config.ts';
+import type { Summarizer } from './summarizer/index.ts';
 
 export interface WorkerOptions {
   readonly config: Config;
   readonly logger: Logger;
-  /** The built-in extractive summarizer unless another is plugged in (tests plug failing ones). */
+  /** SUMMARIZER's unless another is plugged in (tests plug failing ones). */
   readonly summarizer?: Summarizer;
   /**
    * Metrics go into this registry, which its owner serves, and no metrics server is opened:
@@ -57,11 +59,12 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   const cancellation = new CancellationWatcher(commands, subscriber);
   await cancellation.start();
 
+  const summarize = summarizer ?? summarizerFromConfig(config);
   const consumer = startConsumer({
     config,
     logger,
     metrics,
-    job: { publisher, cancellation, summarizer: summarizer ?? extractiveSummarizer, stageDelayMs: config.STAGE_DELAY_MS },
+    job: { publisher, cancellation, summarizer: summarize, flushMs: config.STREAM_FLUSH_MS },
     connection: role('herald:worker:bullmq'),
   });
   await consumer.waitUntilReady();
@@ -69,7 +72,14 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   // Without a listener BullMQ prints its connection errors with console.error, outside the JSON log.
   queue.on('error', (err: Error) => logger.warn({ connection: 'janitor', err: err.message }, 'redis connection error'));
   const janitor = startQueueJanitor(queue, config.JOB_TTL_SECONDS, logger);
-  logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
+  logger.info(
+    {
+      concurrency: config.WORKER_CONCURRENCY,
+      summarizer: summarize.name,
+      ...(config.SUMMARIZER === 'openai' ? { modelServer: redactUrl(config.OPENAI_BASE_URL) } : {}),
+    },
+    'worker started',
+  );
 
   return {
     metricsServer: metricsServer && { port: metricsServer.port, url: metricsServer.url },

@@ -13,17 +13,36 @@ export const jobErrorSchema = z.strictObject({
 export type JobError = z.infer<typeof jobErrorSchema>;
 
 /** One progress event, exactly as it travels in `data:` lines (docs/api.md, "The event"). */
-export const jobEventSchema = z.strictObject({
-  jobId: z.string().min(1),
-  status: z.enum(JOB_STATUSES),
-  progress: z.number().int().min(0).max(100),
-  message: z.string(),
-  stage: z.string().min(1).optional(),
-  result: z.string().optional(),
-  error: jobErrorSchema.optional(),
-  ts: z.number().int().nonnegative(),
-});
+export const jobEventSchema = z
+  .strictObject({
+    jobId: z.string().min(1),
+    status: z.enum(JOB_STATUSES),
+    progress: z.number().int().min(0).max(100),
+    message: z.string(),
+    stage: z.string().min(1).optional(),
+    result: z.string().optional(),
+    error: jobErrorSchema.optional(),
+    /** New text of the result being written; it goes at `offset` (see foldPartial). */
+    delta: z.string().optional(),
+    /** Where `delta` goes: the length, in UTF-16 code units, of the text before it. */
+    offset: z.number().int().nonnegative().optional(),
+    ts: z.number().int().nonnegative(),
+  })
+  .refine((event) => (event.delta === undefined) === (event.offset === undefined), {
+    message: 'delta and offset come together',
+    path: ['offset'],
+  });
 export type JobEvent = z.infer<typeof jobEventSchema>;
+
+/**
+ * The result as written so far, after one more event: `partial.slice(0, offset) + delta`. A
+ * retried attempt starts again at offset 0, so folding every event of a job, in order, always
+ * leaves exactly the text of the attempt that is writing (and, at the end, its `done` result).
+ */
+export function foldPartial(partial: string, event: Pick<JobEvent, 'delta' | 'offset'>): string {
+  if (event.delta === undefined || event.offset === undefined) return partial;
+  return partial.slice(0, event.offset) + event.delta;
+}
 
 /** What a producer says; the publisher adds jobId and ts, and may raise progress. */
 export type ProgressUpdate = Omit<JobEvent, 'jobId' | 'ts'>;

@@ -9,6 +9,8 @@ export interface JobSnapshot {
   stage?: string;
   result?: string;
   error?: JobError;
+  /** The result as written so far, while the job runs and writes it (the fold of its deltas). */
+  partial?: string;
   createdAt: number;
   updatedAt: number;
   /** The id of the job's latest event: a cursor for its stream. */

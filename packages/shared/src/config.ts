@@ -45,6 +45,28 @@ export const configSchema = z.object({
   METRICS_PORT: int(9091, 0, 65535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
+  // What writes the summaries (docs/api.md, "Summarizers"). The extractive one runs offline;
+  // `openai` calls any server that speaks the OpenAI Chat Completions API.
+  SUMMARIZER: z.enum(['extractive', 'openai']).default('extractive'),
+  /** The API's base URL, up to `/v1` (Ollama: http://127.0.0.1:11434/v1). */
+  OPENAI_BASE_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL')
+    .default('https://api.openai.com/v1'),
+  /** Optional: local servers (Ollama, vLLM, llama.cpp) take none. */
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  /** Required with SUMMARIZER=openai. */
+  OPENAI_MODEL: z.string().min(1).optional(),
+  /** How long the model may send nothing (before its answer starts, or in the middle of it). */
+  LLM_TIMEOUT_MS: int(60_000, 100),
+  /** A text longer than this is summarized in parts, then the parts' summaries together. */
+  LLM_CHUNK_CHARS: int(12_000, 200),
+  LLM_MAX_OUTPUT_TOKENS: int(1_024, 16),
+  /** Retries of one model call on 429, 5xx and lost connections (Retry-After honoured). */
+  LLM_MAX_RETRIES: int(3, 0, 10),
+  /** The text being written goes out at most once per this many ms per job. */
+  STREAM_FLUSH_MS: int(100, 0, 10_000),
+
   // Access (docs/security.md). Auth is on when API_KEYS or API_KEYS_FILE names at least one key.
   API_KEYS: list,
   /** One key per line (# comments and blank lines ignored); read once at start-up. */
@@ -65,7 +87,9 @@ export const configSchema = z.object({
 });
 
 /** Variables whose values never appear in a message, even a wrong one. */
-const SECRET_VARIABLES = new Set(['API_KEYS', 'WATCH_TOKEN_SECRET']);
+const SECRET_VARIABLES = new Set(['API_KEYS', 'WATCH_TOKEN_SECRET', 'OPENAI_API_KEY']);
+/** URLs that may carry credentials: shown without them. */
+const URL_VARIABLES = new Set(['REDIS_URL', 'OPENAI_BASE_URL']);
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -83,7 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const name = String(issue.path[0]);
     if (SECRET_VARIABLES.has(name)) return `${name}: ${issue.message}`;
     // A URL may carry a password; the message names the variable without showing it.
-    const value = name === 'REDIS_URL' && env[name] !== undefined ? redactUrl(env[name]) : env[name];
+    const value = URL_VARIABLES.has(name) && env[name] !== undefined ? redactUrl(env[name]) : env[name];
     return `${name}=${JSON.stringify(value)}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
@@ -96,6 +120,13 @@ export const authEnabled = (config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>):
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 
 function accessRules(config: Config, ctx: z.RefinementCtx): void {
+  if (config.SUMMARIZER === 'openai' && config.OPENAI_MODEL === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['OPENAI_MODEL'],
+      message: 'is required when SUMMARIZER=openai (e.g. gpt-4o-mini, or llama3.2 on Ollama)',
+    });
+  }
   for (const origin of config.CORS_ORIGINS) {
     if (origin !== '*' && !ORIGIN.test(origin)) {
       ctx.addIssue({

@@ -1,4 +1,4 @@
-import { isTerminal, type JobEvent } from '@herald/contract';
+import { foldPartial, isTerminal, type JobEvent } from '@herald/contract';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
 import { apiUrl, authorization, describeHttpError, jobPath, send, withHint } from '../http.ts';
 import { createRenderer } from '../render/renderer.ts';
@@ -15,7 +15,8 @@ export interface WatchOptions {
 const NO_CREDENTIAL_HINT = 'pass --token <watchToken> or --api-key <key> (or set HERALD_API_KEY)';
 
 /**
- * Follows a job to its end: progress on stderr (bar or lines), the summary alone on stdout.
+ * Follows a job to its end: progress on stderr (bar or lines, and the summary as it is written),
+ * the summary alone on stdout.
  * Returns the exit code that says how the job ended; throws CliError when it cannot tell.
  */
 export async function watch(jobId: string, options: WatchOptions): Promise<ExitCode> {
@@ -26,6 +27,9 @@ export async function watch(jobId: string, options: WatchOptions): Promise<ExitC
   process.once('SIGINT', onSigint);
 
   let last: JobEvent | undefined;
+  // The summary as it is written (docs/api.md, "The summary as it is written"); only the final
+  // result goes to stdout.
+  let partial = '';
   try {
     const events = streamEvents({
       baseUrl: options.url,
@@ -37,7 +41,8 @@ export async function watch(jobId: string, options: WatchOptions): Promise<ExitC
         renderer.notice(`${reason}; reconnecting in ${duration(delayMs)} (attempt ${attempt} of ${maxRetries})`),
     });
     for await (const { event } of events) {
-      renderer.event(event);
+      partial = foldPartial(partial, event);
+      renderer.event(event, partial);
       last = event;
     }
   } catch (error) {

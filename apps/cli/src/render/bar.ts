@@ -3,6 +3,12 @@ import type { JobEvent } from '@herald/contract';
 import { label } from './format.ts';
 import type { Renderer } from './types.ts';
 
+/** The end of a text as one short line: what the bar's message slot can hold. */
+const tail = (text: string, width = 48): string => {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length <= width ? line : `…${line.slice(-(width - 1))}`;
+};
+
 /** A live cli-progress bar on a terminal: `[=====-----] 30% | analyzing: Analyzing 3 sentences`. */
 export function createBarRenderer(stream: NodeJS.WriteStream): Renderer {
   const bar = new cliProgress.SingleBar({
@@ -30,8 +36,10 @@ export function createBarRenderer(stream: NodeJS.WriteStream): Renderer {
   };
 
   return {
-    event(event: JobEvent) {
-      show(event.progress, { label: label(event), message: event.message });
+    // While the summary is written, the message slot shows its latest words, on one line.
+    event(event: JobEvent, partial: string) {
+      const writing = event.delta !== undefined && partial !== '';
+      show(event.progress, { label: label(event), message: writing ? tail(partial) : event.message });
     },
     // A notice takes the message slot until the next event replaces it: it is transient news
     // ("reconnecting in 3 s"), and a line printed above a live bar would be torn by its redraw.

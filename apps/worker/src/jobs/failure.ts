@@ -1,9 +1,11 @@
 import type { JobError, ProgressUpdate } from '@herald/contract';
+import { SummarizerError } from '../summarizer/errors.ts';
 
 const MAX_MESSAGE = 300;
 
 /** What a watcher may see of a failure: a code and a one-line message, never a stack. */
 export function describeFailure(error: unknown): JobError {
+  if (error instanceof SummarizerError) return { code: error.code, message: error.message };
   const raw = error instanceof Error ? error.message : String(error);
   const line = raw.split('\n', 1)[0] ?? '';
   const message = line.length > MAX_MESSAGE ? `${line.slice(0, MAX_MESSAGE)}…` : line;
@@ -12,6 +14,9 @@ export function describeFailure(error: unknown): JobError {
   }
   return { code: 'summarize_failed', message: message || 'The summarizer failed' };
 }
+
+/** Whether another attempt could go better; a failure that cannot ends the job at once. */
+export const isRetryable = (error: unknown): boolean => !(error instanceof SummarizerError) || error.retryable;
 
 export const finalFailureEvent = (error: unknown): ProgressUpdate => ({
   status: 'error',

@@ -1,14 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { ProgressUpdate } from '@herald/contract';
 import type { EventPublisher, SummarizeJobData } from '@herald/shared';
-import type { Summarizer } from '../summarizer/index.ts';
+import { SummarizerError } from '../summarizer/errors.ts';
+import type { Step, Summarizer } from '../summarizer/index.ts';
 import type { CancellationWatcher } from './cancellation.ts';
+import { RunEvents } from './run-events.ts';
 
 export interface SummarizeJobDeps {
   readonly publisher: EventPublisher;
   readonly summarizer: Summarizer;
   readonly cancellation: CancellationWatcher;
-  readonly stageDelayMs: number;
+  /** STREAM_FLUSH_MS: the summary being written goes out at most this often. */
+  readonly flushMs: number;
 }
 
 export interface SummarizeJobRun {
@@ -23,67 +24,70 @@ export interface SummarizeJobRun {
 class RunStopped extends Error {}
 
 /**
- * One run of a summarize job: its stages (docs/api.md), each published as an event, paced by
- * STAGE_DELAY_MS so a person can watch. Cancellation is checked between stages and aborts
- * the pause at once. Failures propagate so BullMQ retries; the caller reports the last one.
- * Resolves to the terminal status this run wrote, or null when the job had already ended.
+ * One run of a summarize job: `received`, then the summarizer's own steps and text (each an
+ * event), then `done` with the summary — exactly the text written, when it was written as it
+ * went. A cancel (or the job ending elsewhere) aborts the run's signal at once, which stops the
+ * summarizer mid-step or mid-answer; it is also checked between steps. Failures propagate so
+ * BullMQ retries; the caller reports the last one. Resolves to the terminal status this run
+ * wrote, or null when the job had already ended.
  */
 export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDeps): Promise<'done' | 'cancelled' | null> {
   const { jobId, data } = run;
   const { publisher, cancellation } = deps;
   const tracked = cancellation.track(jobId);
+  const stop = new AbortController();
+  const onCancel = (): void => stop.abort(new RunStopped());
+  tracked.signal.addEventListener('abort', onCancel, { once: true });
+  const events = new RunEvents(
+    (update, partial) => publisher.publish(jobId, update, partial),
+    deps.flushMs,
+    () => stop.abort(new RunStopped()),
+  );
   const retryNote = run.attempt > 1 ? ` (attempt ${run.attempt} of ${run.attempts})` : '';
 
   const checkpoint = async (): Promise<void> => {
-    if (tracked.signal.aborted || (await cancellation.requested(jobId))) throw new RunStopped();
+    if (stop.signal.aborted || events.jobEnded || (await cancellation.requested(jobId))) throw new RunStopped();
   };
-  const stage = async (update: ProgressUpdate): Promise<void> => {
+  const step = async (next: Step): Promise<void> => {
     await checkpoint();
-    if ((await publisher.publish(jobId, update)) === null) throw new RunStopped();
-    if (deps.stageDelayMs > 0) {
-      await sleep(deps.stageDelayMs, undefined, { signal: tracked.signal }).catch(() => {
-        throw new RunStopped();
-      });
-    }
+    await events.step(next);
+    if (events.jobEnded) throw new RunStopped();
   };
 
   try {
-    await stage({
-      status: 'processing',
-      stage: 'received',
-      progress: 10,
-      message: `Received ${data.text.length} characters${retryNote}`,
+    await step({ stage: 'received', progress: 10, message: `Received ${data.text.length} characters${retryNote}` });
+    const returned = await deps.summarizer.summarize({
+      text: data.text,
+      maxSentences: data.maxSentences,
+      signal: stop.signal,
+      step,
+      write: (delta, progress) => events.write(delta, progress),
+      restart: () => events.restart(),
     });
-    const summary = await deps.summarizer.summarize(data.text, { maxSentences: data.maxSentences });
-    await stage({
-      status: 'processing',
-      stage: 'analyzing',
-      progress: 30,
-      message: `Analyzing ${summary.sentenceCount} sentence${summary.sentenceCount === 1 ? '' : 's'}`,
-    });
-    await stage({
-      status: 'processing',
-      stage: 'summarizing',
-      progress: 70,
-      message: `Picking the ${summary.selected} most important sentence${summary.selected === 1 ? '' : 's'}`,
-    });
-    await stage({ status: 'processing', stage: 'polishing', progress: 95, message: 'Polishing the summary' });
+    await events.flush();
     await checkpoint();
+    // What watchers folded is the result: the written text, when there is one.
+    const summary = events.wrote ? events.text : returned;
+    if (summary.trim() === '') throw new SummarizerError('empty_summary', 'The summarizer produced an empty summary', true);
     const done = await publisher.publish(jobId, {
       status: 'done',
       stage: 'done',
       progress: 100,
       message: 'Summary ready',
-      result: summary.text,
+      result: summary,
     });
     return done ? 'done' : null;
   } catch (error) {
-    if (!(error instanceof RunStopped)) throw error;
+    // Whatever the summarizer threw on its way out of an aborted run (an AbortError, the model
+    // client's abort error) means the same: the run was stopped.
+    if (!(error instanceof RunStopped) && !stop.signal.aborted) throw error;
     // Cancelled, or the job already ended (e.g. cancelled while queued): the guard in the
     // publish script makes this a no-op in the second case.
     const cancelled = await publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' });
     return cancelled ? 'cancelled' : null;
   } finally {
+    events.close();
+    tracked.signal.removeEventListener('abort', onCancel);
     tracked.release();
   }
 }

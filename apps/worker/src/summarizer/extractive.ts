@@ -4,7 +4,7 @@
  * no randomness, and ties fall back to original position.
  */
 import type { Language } from './sentences.ts';
-import type { SummarizeOptions, Summarizer, Summary } from './types.ts';
+import type { SummarizeOptions, Summary, TextSummarizer } from './types.ts';
 import { detectLanguage, splitSentences, tokenize } from './sentences.ts';
 
 // Leading sentences often state the topic (news, reports); a small nudge
@@ -65,7 +65,7 @@ function pickIndices(sentences: readonly string[], lang: Language, limit: number
   return picked.sort((a, b) => a - b);
 }
 
-export const extractiveSummarizer: Summarizer = {
+export const extractiveSummarizer: TextSummarizer = {
   name: 'extractive-tf',
   summarize(text: string, options: SummarizeOptions): Summary {
     const limit = checkedLimit(options.maxSentences);

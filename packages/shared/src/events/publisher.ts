@@ -29,8 +29,12 @@ export class EventPublisher {
     this.#options = options;
   }
 
-  /** Resolves to null when the job has already ended: its terminal event stays the last one. */
-  async publish(jobId: string, update: ProgressUpdate): Promise<PublishedEvent | null> {
+  /**
+   * Resolves to null when the job has already ended: its terminal event stays the last one.
+   * `partial`, for an event with a `delta`: the whole result written so far, after it (what the
+   * snapshot shows while the job runs).
+   */
+  async publish(jobId: string, update: ProgressUpdate, partial?: string): Promise<PublishedEvent | null> {
     const ts = (this.#options.now ?? Date.now)();
     const { status, progress, ...rest } = update;
     // The JSON is split around the progress value so the script can raise it without parsing;
@@ -44,6 +48,7 @@ export class EventPublisher {
       streamMaxLen: this.#options.streamMaxLen,
       ttlSeconds: this.#options.ttlSeconds,
       ts,
+      ...(partial === undefined ? {} : { partial }),
     });
     if (published === null) return null;
     return { id: published.id, event: { jobId, status, ...rest, progress: published.progress, ts } };

@@ -39,9 +39,11 @@ export class EventReader {
   async snapshot(jobId: string): Promise<JobSnapshot | null> {
     const hash = await this.#redis.hgetall(keys.snapshot(jobId));
     if (!hash.event || !hash.lastEventId) return null;
-    const { ts: _ts, ...event } = JSON.parse(hash.event) as Record<string, unknown>;
+    // The latest event, less what belongs to the event alone: its time and its piece of text.
+    const { ts: _ts, delta: _delta, offset: _offset, ...event } = JSON.parse(hash.event) as Record<string, unknown>;
     return {
-      ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
+      ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId' | 'partial'>),
+      ...(hash.partial === undefined ? {} : { partial: hash.partial }),
       jobId,
       createdAt: Number(hash.createdAt),
       updatedAt: Number(hash.updatedAt),

@@ -16,6 +16,8 @@ export interface PublishInput {
   readonly ttlSeconds: number;
   /** The event's ts (ms): the snapshot's updatedAt (and createdAt, for the first event). */
   readonly ts: number;
+  /** For an event that carries text (a delta): the whole result written so far, after it. */
+  readonly partial?: string;
 }
 
 export interface PublishReply {
@@ -42,6 +44,8 @@ export async function publishScript(redis: Redis, input: PublishInput): Promise<
       input.streamMaxLen,
       input.ttlSeconds,
       input.ts,
+      input.partial === undefined ? '' : '1',
+      input.partial ?? '',
     ],
   );
   if (reply === null) return null;
