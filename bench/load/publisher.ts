@@ -11,9 +11,9 @@ import type { PublisherReport, PublisherTask } from './protocol.ts';
 type PublishOne = (channel: string, seq: number, last: boolean) => Promise<void>;
 
 /** The summary text a scenario's events carry: `deltaChars` characters an event (scenarios.ts). */
-const textOf = (task: PublisherTask, seq: number): { delta: string; offset: number; partial: string } => {
+const textOf = (task: PublisherTask, seq: number): { delta: string; offset: number } => {
   const piece = 'honey bee '.repeat(Math.ceil(task.deltaChars / 10)).slice(0, task.deltaChars);
-  return { delta: piece, offset: seq * task.deltaChars, partial: piece.repeat(seq + 1) };
+  return { delta: piece, offset: seq * task.deltaChars };
 };
 
 function heraldPublisher(task: PublisherTask): { publish: PublishOne; close: () => void } {
@@ -31,13 +31,9 @@ function heraldPublisher(task: PublisherTask): { publish: PublishOne; close: () 
           result: 'bench result',
         });
       } else if (task.deltaChars > 0) {
-        // As a worker writing a summary does: the piece and its place, the text so far for the snapshot.
-        const { delta, offset, partial } = textOf(task, seq);
-        await publisher.publish(
-          jobId,
-          { status: 'processing', stage: 'writing', progress, message: benchMessage(seq), delta, offset },
-          partial,
-        );
+        // As a worker writing a summary does: the piece and its place (the script folds the text so far).
+        const { delta, offset } = textOf(task, seq);
+        await publisher.publish(jobId, { status: 'processing', stage: 'writing', progress, message: benchMessage(seq), delta, offset });
       } else {
         await publisher.publish(jobId, { status: 'processing', stage: 'summarizing', progress, message: benchMessage(seq) });
       }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the whole suite needs, when missing: redis-server (tests' private
 # Redis and its image), nginx (`npm run cluster`, the browser tests' load balancer and its image),
-# chromium (browser tests), docker.io + docker-compose (the compose stack). Idempotent.
+# chromium (browser tests), docker.io + docker-compose (the compose stack), python3 + ffmpeg (the
+# Python producer in examples/transcode-python). Idempotent.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,8 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "[install-packages] all present"
   exit 0

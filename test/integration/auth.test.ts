@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ConfigError, createLogger, loadConfig } from '@herald/shared';
 import { startApi } from '@herald/api';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
-import { expectExactHistory } from '../support/assertions.ts';
+import { expectError, expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { watchWithEventSource, type WatchingSource } from '../support/event-source.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -17,11 +17,6 @@ const OTHER_KEY = 'key-bravo-0123456789';
 const SECRET = 'a-watch-token-secret-of-forty-characters!';
 const AUTH_ON = { API_KEYS: `${KEY}, ${OTHER_KEY}`, WATCH_TOKEN_SECRET: SECRET };
 const bearer = (credential: string) => ({ Authorization: `Bearer ${credential}` });
-
-function expectError(response: { status: number; body: any; headers: Headers }, status: number, code: string) {
-  expect(response.status).toBe(status);
-  expect(response.body).toMatchObject({ error: { code, message: expect.any(String) } });
-}
 
 describe('with API keys: two replicas, one secret', () => {
   let system: TestSystem;
@@ -78,17 +73,18 @@ describe('with API keys: two replicas, one secret', () => {
     const url = `${b}/v1/jobs/${body.jobId}`;
     expectError(await request(url, { method: 'DELETE' }), 401, 'unauthorized');
     expectError(await request(url, { method: 'DELETE', headers: bearer(body.watchToken) }), 401, 'unauthorized');
-    // Any key may cancel any job (docs/security.md: keys are not scoped).
-    expect((await request(url, { method: 'DELETE', headers: bearer(OTHER_KEY) })).status).toBe(202);
+    // Another key does not learn the job exists (docs/security.md, "Who owns a job").
+    expectError(await request(url, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    expect((await request(url, { method: 'DELETE', headers: bearer(KEY) })).status).toBe(202);
   });
 
-  it('streams with the token from the other replica, as a query (EventSource) or a bearer, or with a key', async () => {
+  it('streams with the token from the other replica, as a query (EventSource) or a bearer, or with the key that made the job', async () => {
     const { body } = await submit(a, BEES, undefined, bearer(KEY));
     const url = `${b}/v1/jobs/${body.jobId}/events`;
     for (const [target, headers] of [
       [`${url}?token=${body.watchToken}`, {}],
       [url, bearer(body.watchToken)],
-      [url, bearer(OTHER_KEY)],
+      [url, bearer(KEY)],
     ] as const) {
       const client = SseClient.open(target, headers);
       await client.finished();
@@ -137,6 +133,89 @@ describe('with API keys: two replicas, one secret', () => {
     expect(stream.headers.get('cache-control')).toBe('no-cache, no-transform');
     expect(stream.headers.get('x-accel-buffering')).toBe('no');
     expect(stream.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
+
+describe('jobs belong to the key that made them', () => {
+  const ADMIN_KEY = 'key-admin-0123456789';
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), env: { ...AUTH_ON, ADMIN_API_KEYS: ADMIN_KEY } });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  const external = async (key: string) => (await request(`${a}/v1/jobs`, { json: { kind: 'external' }, headers: bearer(key) })).body;
+  const publish = (jobId: string, credential: string, event: unknown = { status: 'processing', progress: 10 }) =>
+    request(`${b}/v1/jobs/${jobId}/events`, { json: event, headers: bearer(credential) });
+
+  it('hides a job from another key: its snapshot, stream, publish and cancel are 404, as for no job at all', async () => {
+    const job = await external(KEY);
+    const summary = (await submit(a, BEES, undefined, bearer(KEY))).body;
+    for (const jobId of [job.jobId, summary.jobId, 'no-such-job-0123456789a']) {
+      const url = `${b}/v1/jobs/${jobId}`;
+      expectError(await request(url, { headers: bearer(OTHER_KEY) }), 404, 'not_found');
+      expectError(await request(`${url}/events`, { headers: { ...bearer(OTHER_KEY), Accept: 'text/event-stream' } }), 404, 'not_found');
+      expectError(await publish(jobId, OTHER_KEY), 404, 'not_found');
+      expectError(await request(url, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    }
+    // The owner was not disturbed: nothing was published, nothing cancelled.
+    expect((await request(`${a}/v1/jobs/${job.jobId}`, { headers: bearer(KEY) })).body).toMatchObject({ status: 'queued' });
+  });
+
+  it('lets the owning key publish as the publish token does; a watch token cannot publish (403)', async () => {
+    const job = await external(KEY);
+    expect((await publish(job.jobId, KEY)).status).toBe(201);
+    expect((await publish(job.jobId, job.publishToken, { status: 'processing', progress: 20 })).status).toBe(201);
+    const watch = await publish(job.jobId, job.watchToken, { status: 'processing', progress: 30 });
+    expectError(watch, 403, 'forbidden');
+    expect(watch.body.error.message).toMatch(/publish token/);
+    // The owner's key on a job Herald runs itself: it exists, but takes no events from outside.
+    const summary = (await submit(a, BEES, undefined, bearer(KEY))).body;
+    expectError(await publish(summary.jobId, KEY), 409, 'not_external');
+    // The owner's key on a job that does not exist.
+    expectError(await publish('no-such-job-0123456789a', KEY), 404, 'not_found');
+  });
+
+  it('lets an admin key see, stream and cancel every job', async () => {
+    const job = await external(KEY);
+    const summary = (await submit(a, BEES, undefined, bearer(OTHER_KEY))).body;
+    expect((await request(`${b}/v1/jobs/${summary.jobId}`, { headers: bearer(ADMIN_KEY) })).status).toBe(200);
+    const stream = SseClient.open(`${b}/v1/jobs/${summary.jobId}/events`, bearer(ADMIN_KEY));
+    await stream.finished();
+    expect(stream.status).toBe(200);
+    await expectExactHistory(system.redis, summary.jobId, stream.events);
+    expect((await publish(job.jobId, ADMIN_KEY)).status).toBe(201);
+    const cancelled = await request(`${b}/v1/jobs/${job.jobId}`, { method: 'DELETE', headers: bearer(ADMIN_KEY) });
+    expect(cancelled.status).toBe(202);
+    expect(cancelled.body.status).toBe('cancelled');
+    // An admin key submits like any key; its jobs are its own.
+    const own = (await submit(a, BEES, undefined, bearer(ADMIN_KEY))).body;
+    expectError(await request(`${b}/v1/jobs/${own.jobId}`, { headers: bearer(KEY) }), 404, 'not_found');
+  });
+
+  it('keeps tokens working for whoever holds them, with no key at all', async () => {
+    const job = await external(KEY);
+    expect((await publish(job.jobId, job.publishToken)).status).toBe(201);
+    expect((await request(`${b}/v1/jobs/${job.jobId}?token=${job.watchToken}`)).body).toMatchObject({ kind: 'external', progress: 10 });
+    const stream = SseClient.open(`${b}${job.links.events}`);
+    await stream.waitFor((client) => client.events.length === 2);
+    expect((await publish(job.jobId, job.publishToken, { status: 'done', result: 'ok' })).status).toBe(201);
+    await stream.finished();
+    await expectExactHistory(system.redis, job.jobId, stream.events);
+  });
+
+  it('gives each key its own Idempotency-Keys: two keys that pick the same one get their own jobs', async () => {
+    const headers = (key: string) => ({ ...bearer(key), 'Idempotency-Key': 'nightly-import' });
+    const mine = await submit(a, BEES, undefined, headers(KEY));
+    const theirs = await submit(b, BEES, undefined, headers(OTHER_KEY));
+    expect([mine.status, theirs.status]).toEqual([202, 202]);
+    expect(theirs.body.jobId).not.toBe(mine.body.jobId);
+    const again = await submit(b, BEES, undefined, headers(KEY));
+    expect(again.status).toBe(200);
+    expect(again.body.jobId).toBe(mine.body.jobId);
   });
 });
 
@@ -301,7 +380,7 @@ describe('access settings at start-up', () => {
     }
     await expect(
       startApi({ config: loadConfig(env({ API_KEYS: 'short', WATCH_TOKEN_SECRET: SECRET })), logger: silentLogger() }),
-    ).rejects.toThrow(/API_KEYS \/ API_KEYS_FILE: every key must be at least 16 characters/);
+    ).rejects.toThrow(/API_KEYS \/ API_KEYS_FILE \/ ADMIN_API_KEYS: every key must be at least 16 characters/);
   });
 });
 

@@ -41,7 +41,7 @@ const heraldKeys = (jobId: string, idempotencyKey?: string): string[] => [
   keys.events(jobId),
   keys.snapshot(jobId),
   keys.cancel(jobId),
-  ...(idempotencyKey ? [keys.idempotency(sha256(idempotencyKey))] : []),
+  ...(idempotencyKey ? [keys.idempotency(null, sha256(idempotencyKey))] : []),
 ];
 
 /** Polls until none of `names` exists (EXISTS also makes Redis reap an expired key at once). */

@@ -22,3 +22,9 @@ export async function expectExactHistory(redis: Redis, jobId: string, events: re
   expect(terminals).toHaveLength(1);
   expect(events.at(-1)).toBe(terminals[0]);
 }
+
+/** A coded error as docs/api.md has it: this status and code, and a message for people. */
+export function expectError(response: { status: number; body: any }, status: number, code: string): void {
+  expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
+  expect(response.body.error.message).toEqual(expect.any(String));
+}

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@herald/shared';
 import { Access } from '../../apps/api/src/auth/access.ts';
 import { ApiKeys } from '../../apps/api/src/auth/api-keys.ts';
+import { PublishTokens } from '../../apps/api/src/auth/publish-tokens.ts';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { clientIpResolver } from '../../apps/api/src/http/client-ip.ts';
 import { HttpError } from '../../apps/api/src/http/errors.ts';
@@ -22,7 +23,8 @@ const bearer = (credential: string) => request({ authorization: `Bearer ${creden
 function access(keys: readonly string[] = [KEY], trustedProxies: readonly string[] = []): { access: Access; tokens: WatchTokens } {
   const config = loadConfig({ API_KEYS: keys.join(','), WATCH_TOKEN_SECRET: keys.length > 0 ? SECRET : '' });
   const tokens = new WatchTokens(SECRET, 60);
-  return { access: new Access(ApiKeys.fromConfig(config), tokens, clientIpResolver(trustedProxies)), tokens };
+  const publishTokens = new PublishTokens(async () => SECRET);
+  return { access: new Access(ApiKeys.fromConfig(config), tokens, publishTokens, clientIpResolver(trustedProxies)), tokens };
 }
 
 /** The HTTP error `run` throws, as a client would see it: status and code. */
@@ -93,12 +95,58 @@ describe('Access, with auth on', () => {
   });
 });
 
+describe('Access: who reaches a job', () => {
+  const ADMIN = 'a'.repeat(24);
+  const withAdmin = () => {
+    const config = loadConfig({ API_KEYS: `${KEY},${OTHER_KEY}`, ADMIN_API_KEYS: ADMIN, WATCH_TOKEN_SECRET: SECRET });
+    return new Access(ApiKeys.fromConfig(config), new WatchTokens(SECRET, 60), new PublishTokens(async () => SECRET), clientIpResolver([]));
+  };
+
+  it('lets the owning key and admin keys in; another key gets the 404 of a job that does not exist', () => {
+    const a = withAdmin();
+    const owner = a.requireKey(bearer(KEY));
+    const other = a.requireKey(bearer(OTHER_KEY));
+    const admin = a.requireKey(bearer(ADMIN));
+    expect([owner.admin, other.admin, admin.admin]).toEqual([false, false, true]);
+    const job = { owner: owner.keyId };
+    expect(refusal(() => a.requireReach(owner, job))).toBeNull();
+    expect(refusal(() => a.requireReach(admin, job))).toBeNull();
+    expect(refusal(() => a.requireReach(other, job))).toEqual([404, 'not_found']);
+    // A job made with auth off has no owner; a token holder (no key) was checked against the job already.
+    expect(refusal(() => a.requireReach(other, { owner: null }))).toBeNull();
+    expect(refusal(() => a.requireReach({ keyId: null, admin: false, ip: '192.0.2.1' }, job))).toBeNull();
+  });
+
+  it('lets a publish token or a key publish; a watch token is 403, nothing is 401 — with auth off too', async () => {
+    const a = withAdmin();
+    const publishToken = await a.publishToken(JOB);
+    expect((await a.requirePublisher(bearer(publishToken), JOB)).keyId).toBeNull();
+    expect((await a.requirePublisher(bearer(KEY), JOB)).keyId).toMatch(/^[0-9a-f]{12}$/);
+    const failure = async (credential: string | null, job = JOB) => {
+      try {
+        await a.requirePublisher(credential === null ? request() : bearer(credential), job);
+        return null;
+      } catch (error) {
+        return [(error as HttpError).status, (error as HttpError).code];
+      }
+    };
+    expect(await failure(null)).toEqual([401, 'unauthorized']);
+    expect(await failure(a.watchToken(JOB)!)).toEqual([403, 'forbidden']);
+    expect(await failure(publishToken, OTHER_JOB)).toEqual([403, 'forbidden']);
+    expect(await failure('not-a-key-at-all-0123456789')).toEqual([401, 'unauthorized']);
+    const { access: open } = access([]);
+    expect((await open.requirePublisher(bearer(await open.publishToken(JOB)), JOB)).keyId).toBeNull();
+    await expect(open.requirePublisher(request(), JOB)).rejects.toMatchObject({ status: 401 });
+    await expect(open.requirePublisher(bearer(KEY), JOB)).rejects.toMatchObject({ status: 401 });
+  });
+});
+
 describe('Access, with auth off', () => {
   it('lets anyone do anything, counting them by their address', () => {
     const { access: a } = access([]);
     expect(a.enabled).toBe(false);
     expect(a.requireKey(request()).keyId).toBeNull();
-    expect(a.requireWatcher(request({}, '198.51.100.7'), JOB, null)).toEqual({ keyId: null, ip: '198.51.100.7' });
+    expect(a.requireWatcher(request({}, '198.51.100.7'), JOB, null)).toEqual({ keyId: null, admin: false, ip: '198.51.100.7' });
   });
 });
 
@@ -114,8 +162,10 @@ describe('client addresses', () => {
 
 describe('API keys, at start-up', () => {
   it('refuse keys too short to be safe, and keys shaped like a watch token', () => {
-    expect(() => ApiKeys.fromConfig({ API_KEYS: ['short'], API_KEYS_FILE: undefined })).toThrow(ConfigError);
+    expect(() => ApiKeys.fromConfig({ API_KEYS: ['short'], API_KEYS_FILE: undefined, ADMIN_API_KEYS: [] })).toThrow(ConfigError);
     const tokenShaped = `${JOB}.abc.${'a'.repeat(43)}`;
-    expect(() => ApiKeys.fromConfig({ API_KEYS: [tokenShaped], API_KEYS_FILE: undefined })).toThrow(/look like a watch token/);
+    expect(() => ApiKeys.fromConfig({ API_KEYS: [tokenShaped], API_KEYS_FILE: undefined, ADMIN_API_KEYS: [] })).toThrow(
+      /look like a watch or publish token/,
+    );
   });
 });

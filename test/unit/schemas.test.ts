@@ -5,9 +5,13 @@ const submit = submitRequestSchema(50);
 
 describe('submit request', () => {
   it('accepts text with and without options', () => {
-    expect(submit.parse({ text: 'Hello there.' })).toEqual({ text: 'Hello there.' });
-    expect(submit.parse({ text: 'Hi.', options: { maxSentences: 20 } })).toEqual({ text: 'Hi.', options: { maxSentences: 20 } });
-    expect(submit.parse({ text: 'Hi.', options: {} })).toEqual({ text: 'Hi.', options: {} });
+    expect(submit.parse({ text: 'Hello there.' })).toEqual({ kind: 'summarize', text: 'Hello there.' });
+    expect(submit.parse({ text: 'Hi.', options: { maxSentences: 20 } })).toEqual({
+      kind: 'summarize',
+      text: 'Hi.',
+      options: { maxSentences: 20 },
+    });
+    expect(submit.parse({ kind: 'summarize', text: 'Hi.', options: {} })).toEqual({ kind: 'summarize', text: 'Hi.', options: {} });
   });
 
   it.each([

@@ -104,7 +104,7 @@ export function createApiMetrics(sources: MetricSources) {
     }),
     jobsCancelledQueued: new Counter({
       name: 'herald_jobs_cancelled_queued_total',
-      help: 'Jobs cancelled by this replica while still queued (no worker ever ran them, so no worker counts them)',
+      help: 'Jobs this replica ended with a cancel: still queued (no worker ever ran them, so none counts them) or external',
       registers: [registry],
     }),
     eventsFannedOut: new Counter({

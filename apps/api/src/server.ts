@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
+  CHORES_QUEUE_NAME,
+  Chores,
   EventPublisher,
   EventReader,
   QUEUE_NAME,
@@ -47,7 +49,6 @@ export interface RunningApi {
 
 /** An API replica: the composition root, where the objects are built and wired, and nothing else. */
 export async function startApi({ config, logger }: ApiOptions): Promise<RunningApi> {
-  const access = accessFromConfig(config, logger);
   // Read at scrape time; they refer to what is built below.
   const metrics = createApiMetrics({
     watchers: () => registry.size,
@@ -57,7 +58,8 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const role = (name: string, options: Omit<ConnectionRole, 'name'> = {}): ConnectionRole =>
     countedRole(metrics.redisReconnects, name, options);
 
-  // Three connections per replica, whatever the number of watchers and jobs.
+  // Four connections per replica, whatever the number of watchers and jobs: commands, the
+  // fan-out subscriber, and BullMQ's two queues (jobs, chores).
   const redis = connectRedis(config.REDIS_URL, role('herald:api:commands', { whileDown: 'fail-fast' }));
   const subscriber = connectRedis(config.REDIS_URL, role('herald:api:fanout'));
   const queue = new Queue(QUEUE_NAME, {
@@ -76,6 +78,18 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     emitter.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
   }
   await firstReady(redis);
+  const access = accessFromConfig(config, logger, redis);
+  const choresQueue = new Queue(CHORES_QUEUE_NAME, {
+    connection: bullConnection(config, role('herald:api:chores')),
+    prefix: queuePrefix,
+    skipWaitingForReady: true,
+  });
+  choresQueue.on('error', (err: Error) => logger.warn({ connection: 'chores', err: err.message }, 'redis connection error'));
+  const chores = new Chores(choresQueue, {
+    webhookAttempts: config.WEBHOOK_ATTEMPTS,
+    webhookBackoffMs: config.WEBHOOK_BACKOFF_MS,
+    ttlSeconds: config.JOB_TTL_SECONDS,
+  });
 
   const reader = new EventReader(redis);
   const publisher = new EventPublisher(redis, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });
@@ -83,6 +97,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     config,
     redis,
     queue,
+    chores,
     publisher,
     reader,
     idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
@@ -102,7 +117,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const isDraining = (): boolean => front.draining;
   const stream = new EventStream({
     settings: { retryMs: config.SSE_RETRY_MS, maxClients: config.MAX_SSE_CLIENTS, maxBacklogBytes: config.SSE_MAX_BACKLOG_BYTES },
-    snapshots: jobs,
+    jobs,
     hub,
     registry,
     observer: {
@@ -120,7 +135,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     submissions,
     observer: {
       submitted: () => metrics.jobsSubmitted.inc(),
-      cancelledWhileQueued: () => metrics.jobsCancelledQueued.inc(),
+      cancelledHere: () => metrics.jobsCancelledQueued.inc(),
     },
     maxTextChars: config.MAX_TEXT_CHARS,
     logger,
@@ -143,7 +158,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
         registry.stop();
       });
       await slots.stop(); // every stream has ended; gives this replica's per-IP counts back
-      await queue.close();
+      await Promise.all([queue.close(), choresQueue.close()]);
       redis.disconnect();
       subscriber.disconnect();
       logger.info('api stopped');

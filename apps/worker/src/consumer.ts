@@ -1,51 +1,61 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import {
-  QUEUE_NAME,
-  bullConnection,
-  queuePrefix,
-  type Config,
-  type ConnectionRole,
-  type Logger,
-  type SummarizeJobData,
-} from '@herald/shared';
+import { QUEUE_NAME, bullConnection, queuePrefix, type Chores, type Config, type ConnectionRole, type Logger } from '@herald/shared';
 import { finalFailureEvent, isRetryable, retryEvent } from './jobs/failure.ts';
-import { runSummarizeJob, type SummarizeJobDeps } from './jobs/summarize-job.ts';
+import { runJob, type RunJobDeps } from './jobs/run-job.ts';
+import type { AnyJobKind, JobKind } from './kinds/kind.ts';
 import type { FinalStatus, WorkerMetrics } from './metrics.ts';
+import { SummarizerError } from './summarizer/errors.ts';
 
 export interface ConsumerDeps {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
-  /** What a summarize run needs: the publisher, the summarizer, cancellation, pacing. */
-  readonly job: SummarizeJobDeps;
+  /** What a run needs: the publisher, cancellation, the flush interval. */
+  readonly job: RunJobDeps;
+  /** The kinds this worker runs, by name (the BullMQ job name). */
+  readonly kinds: ReadonlyMap<string, AnyJobKind>;
+  /** Told of each job this process ended, so its webhook goes at once. */
+  readonly chores: Chores;
   /** The BullMQ connection's role (its name in CLIENT LIST, its reconnect counter). */
   readonly connection: ConnectionRole;
 }
 
 /**
- * Where a job is taken and run: the BullMQ Worker on the queue. Each job runs through
- * runSummarizeJob; a failed run is announced as a retry or, on the last attempt, as the job's
- * `error` event, and BullMQ retries with backoff. Counts each job once, when its terminal event
- * is written by this process.
+ * Where a job is taken and run: the BullMQ Worker on the queue. Each job runs its kind (the job's
+ * name) through runJob; a failed run is announced as a retry or, on the last attempt, as the
+ * job's `error` event, and BullMQ retries with backoff. Counts each job once, when its terminal
+ * event is written by this process, and wakes its webhook then.
  */
-export function startConsumer({ config, logger, metrics, job: jobDeps, connection }: ConsumerDeps): Worker<SummarizeJobData> {
+export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, chores, connection }: ConsumerDeps): Worker<unknown> {
   const { publisher } = jobDeps;
-  const finished = (job: Job<SummarizeJobData>, status: FinalStatus, log: Logger): void => {
+  const finished = (job: Job<unknown>, status: FinalStatus, log: Logger): void => {
     const seconds = Math.max(0, Date.now() - job.timestamp) / 1000;
     metrics.finished.inc({ status });
     metrics.duration.observe({ status }, seconds);
     log.info({ status, durationMs: Math.round(seconds * 1000) }, 'job finished');
+    chores.jobEnded(job.id as string).catch((err: unknown) => log.warn({ err }, 'could not wake the webhook (it looks again by itself)'));
   };
 
-  const processJob = async (job: Job<SummarizeJobData>): Promise<void> => {
+  /** The job's kind and its checked input; a job no run could ever mend fails at once. */
+  const prepare = (job: Job<unknown>): { kind: JobKind<unknown>; input: unknown } => {
+    const kind = kinds.get(job.name) as JobKind<unknown> | undefined;
+    if (!kind)
+      throw new SummarizerError('unknown_kind', `This worker runs no jobs of kind ${JSON.stringify(job.name.slice(0, 50))}`, false);
+    const input = kind.input.safeParse(job.data);
+    if (!input.success) throw new SummarizerError('invalid_input', `The job's input is not what a ${kind.name} job takes`, false);
+    return { kind, input: input.data };
+  };
+
+  const processJob = async (job: Job<unknown>): Promise<void> => {
     const jobId = job.id as string;
     const attempts = job.opts.attempts ?? 1;
     const attempt = job.attemptsMade + 1;
     const log = logger.child({ jobId, attempt });
-    log.info({ attempts, chars: job.data.text.length }, 'job started');
+    log.info({ attempts, kind: job.name }, 'job started');
     metrics.active.inc();
     try {
-      const ended = await runSummarizeJob({ jobId, data: job.data, attempt, attempts }, jobDeps);
+      const { kind, input } = prepare(job);
+      const ended = await runJob({ jobId, kind, input, attempt, attempts }, jobDeps);
       if (ended) finished(job, ended, log);
       else log.info('job run stopped: the job had already ended');
     } catch (error) {
@@ -60,7 +70,7 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, connectio
     }
   };
 
-  const worker = new Worker<SummarizeJobData>(QUEUE_NAME, processJob, {
+  const worker = new Worker<unknown>(QUEUE_NAME, processJob, {
     connection: bullConnection(config, connection),
     prefix: queuePrefix,
     concurrency: config.WORKER_CONCURRENCY,

@@ -1,7 +1,10 @@
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
+  CHORES_QUEUE_NAME,
+  Chores,
   EventPublisher,
+  EventReader,
   QUEUE_NAME,
   bullConnection,
   connectRedis,
@@ -12,11 +15,14 @@ import {
   type ConnectionRole,
   type Logger,
 } from '@herald/shared';
+import { startChoresWorker } from './chores/chores-worker.ts';
 import { startConsumer } from './consumer.ts';
 import { CancellationWatcher } from './jobs/cancellation.ts';
 import { startQueueJanitor } from './jobs/queue-janitor.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { createWorkerMetrics } from './metrics.ts';
+import type { AnyJobKind } from './kinds/kind.ts';
+import { summarizeKind } from './kinds/summarize.ts';
 import { summarizerFromConfig } from './summarizer/from-config.ts';
 import type { Summarizer } from './summarizer/index.ts';
 
@@ -60,17 +66,45 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   await cancellation.start();
 
   const summarize = summarizer ?? summarizerFromConfig(config);
+  // The kinds this worker runs: one registration each (README, "Add a job kind").
+  const kinds: AnyJobKind[] = [summarizeKind(summarize)];
+
+  const choresQueue = new Queue(CHORES_QUEUE_NAME, {
+    connection: bullConnection(config, role('herald:worker:chores-queue')),
+    prefix: queuePrefix,
+  });
+  const chores = new Chores(choresQueue, {
+    webhookAttempts: config.WEBHOOK_ATTEMPTS,
+    webhookBackoffMs: config.WEBHOOK_BACKOFF_MS,
+    ttlSeconds: config.JOB_TTL_SECONDS,
+  });
   const consumer = startConsumer({
     config,
     logger,
     metrics,
-    job: { publisher, cancellation, summarizer: summarize, flushMs: config.STREAM_FLUSH_MS },
+    job: { publisher, cancellation, flushMs: config.STREAM_FLUSH_MS },
+    kinds: new Map(kinds.map((kind) => [kind.name, kind])),
+    chores,
     connection: role('herald:worker:bullmq'),
   });
-  await consumer.waitUntilReady();
+  const choresWorker = startChoresWorker({
+    config,
+    logger,
+    redis: commands,
+    reader: new EventReader(commands),
+    publisher,
+    chores,
+    connection: role('herald:worker:chores'),
+  });
+  await Promise.all([consumer.waitUntilReady(), choresWorker.waitUntilReady()]);
   const queue = new Queue(QUEUE_NAME, { connection: bullConnection(config, role('herald:worker:janitor')), prefix: queuePrefix });
   // Without a listener BullMQ prints its connection errors with console.error, outside the JSON log.
-  queue.on('error', (err: Error) => logger.warn({ connection: 'janitor', err: err.message }, 'redis connection error'));
+  for (const [name, emitter] of [
+    ['janitor', queue],
+    ['chores-queue', choresQueue],
+  ] as const) {
+    emitter.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
+  }
   const janitor = startQueueJanitor(queue, config.JOB_TTL_SECONDS, logger);
   logger.info(
     {
@@ -88,11 +122,12 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
       const grace = setTimeout(() => {
         logger.warn('shutdown grace period over; abandoning active jobs to other workers');
         void consumer.close(true);
+        void choresWorker.close(true);
       }, config.SHUTDOWN_GRACE_MS);
-      await consumer.close();
+      await Promise.all([consumer.close(), choresWorker.close()]);
       clearTimeout(grace);
       await janitor.stop();
-      await queue.close();
+      await Promise.all([queue.close(), choresQueue.close()]);
       await metricsServer?.close();
       commands.disconnect();
       subscriber.disconnect();

@@ -1,5 +1,6 @@
 // Herald's wire contract (docs/api.md), shared by the server and its clients.
 export * from './event.ts';
 export * from './event-id.ts';
+export * from './producer.ts';
 export * from './snapshot.ts';
 export * from './submit.ts';

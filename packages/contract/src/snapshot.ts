@@ -1,8 +1,23 @@
 import type { JobError, JobStatus } from './event.ts';
+import type { JobKind } from './submit.ts';
+
+/** Where a job's completion webhook stands (docs/api.md, "Webhooks"). */
+export interface WebhookState {
+  state: 'pending' | 'delivered' | 'failed' | 'refused';
+  attempts: number;
+  /** The receiver's last HTTP status, if it answered. */
+  lastStatus?: number;
+}
 
 /** GET /v1/jobs/{id}: the job's latest event, without its `ts`, and when it began and last moved. */
 export interface JobSnapshot {
   jobId: string;
+  kind?: JobKind;
+  /** An external job's, as submitted. */
+  title?: string;
+  metadata?: Record<string, unknown>;
+  /** When the job was submitted with a callbackUrl. */
+  webhook?: WebhookState;
   status: JobStatus;
   progress: number;
   message: string;

@@ -2,13 +2,30 @@ import { z } from 'zod';
 
 export const MAX_SENTENCES_LIMIT = 20;
 export const DEFAULT_MAX_SENTENCES = 3;
+/** What a job can be: one Herald runs (summarize), or one a producer of your own reports on. */
+export const JOB_KINDS = ['summarize', 'external'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+/** An external job's metadata, as JSON, at most this many bytes. */
+export const MAX_METADATA_BYTES = 8 * 1024;
 
 /** A letter or a digit, in any script: what a summary can be made of. */
 const SUMMARIZABLE = /[\p{L}\p{N}]/u;
 
-/** POST /v1/jobs body. Unknown fields are rejected (strict objects), as docs/api.md says. */
-export const submitRequestSchema = (maxTextChars: number) =>
+/** Where to POST the job's end: an http(s) URL (where it may go is checked on delivery). */
+const callbackUrl = z
+  .string()
+  .max(2000)
+  .refine((value) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, 'callbackUrl must be an http:// or https:// URL');
+
+const summarizeBody = (maxTextChars: number) =>
   z.strictObject({
+    kind: z.literal('summarize'),
     text: z
       .string()
       .max(maxTextChars, `text must be at most ${maxTextChars} characters`)
@@ -19,6 +36,35 @@ export const submitRequestSchema = (maxTextChars: number) =>
         maxSentences: z.number().int().min(1).max(MAX_SENTENCES_LIMIT).optional(),
       })
       .optional(),
+    callbackUrl: callbackUrl.optional(),
   });
 
+const externalBody = z.strictObject({
+  kind: z.literal('external'),
+  title: z.string().min(1).max(200).optional(),
+  metadata: z
+    .record(z.string(), z.json())
+    .refine(
+      (metadata) => Buffer.byteLength(JSON.stringify(metadata)) <= MAX_METADATA_BYTES,
+      `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`,
+    )
+    .optional(),
+  callbackUrl: callbackUrl.optional(),
+});
+
+/**
+ * POST /v1/jobs body, by `kind` (absent: summarize, so the bodies of before stay valid). Unknown
+ * fields are rejected (strict objects), as docs/api.md says; an unknown kind is named as such.
+ */
+export const submitRequestSchema = (maxTextChars: number) =>
+  z.preprocess(
+    (body) =>
+      typeof body === 'object' && body !== null && !Array.isArray(body) && !('kind' in body) ? { ...body, kind: 'summarize' } : body,
+    z.discriminatedUnion('kind', [summarizeBody(maxTextChars), externalBody], {
+      error: (issue) => (issue.code === 'invalid_union' ? `kind must be one of: ${JOB_KINDS.join(', ')}` : undefined),
+    }),
+  );
+
 export type SubmitRequest = z.infer<ReturnType<typeof submitRequestSchema>>;
+export type SummarizeRequest = Extract<SubmitRequest, { kind: 'summarize' }>;
+export type ExternalRequest = Extract<SubmitRequest, { kind: 'external' }>;

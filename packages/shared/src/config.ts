@@ -67,10 +67,30 @@ export const configSchema = z.object({
   /** The text being written goes out at most once per this many ms per job. */
   STREAM_FLUSH_MS: int(100, 0, 10_000),
 
-  // Access (docs/security.md). Auth is on when API_KEYS or API_KEYS_FILE names at least one key.
+  // Jobs Herald does not run (kind "external"): their producers publish through the API.
+  /** An external job whose producer publishes nothing for this long ends with producer_timeout. */
+  EXTERNAL_IDLE_TIMEOUT_SECONDS: int(600, 1, 7 * 86_400),
+
+  // Completion webhooks (Standard Webhooks). A callbackUrl is refused without a secret.
+  /** `whsec_` + base64 of the signing key, as Standard Webhooks writes it. */
+  WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]{24,}={0,2}$/, 'must be whsec_ followed by a base64 key of at least 18 bytes')
+    .optional(),
+  /** Hosts a callback may reach although they are loopback, private or link-local (names or IPs). */
+  WEBHOOK_ALLOWED_HOSTS: list,
+  /** Delivery attempts before a webhook is given up: 8 over about 21 minutes with the default backoff. */
+  WEBHOOK_ATTEMPTS: int(8, 1, 20),
+  /** The first retry's delay; each next one doubles. */
+  WEBHOOK_BACKOFF_MS: int(10_000, 100),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100, 120_000),
+
+  // Access (docs/security.md). Auth is on when API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS names at least one key.
   API_KEYS: list,
   /** One key per line (# comments and blank lines ignored); read once at start-up. */
   API_KEYS_FILE: z.string().min(1).optional(),
+  /** Keys that may see and cancel every job, whoever made it; they are API keys as well. */
+  ADMIN_API_KEYS: list,
   /** Signs watch tokens; every replica needs the same one. Required when auth is on. */
   WATCH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   WATCH_TOKEN_TTL_SECONDS: int(3_600, 10, 7 * 86_400),
@@ -87,7 +107,7 @@ export const configSchema = z.object({
 });
 
 /** Variables whose values never appear in a message, even a wrong one. */
-const SECRET_VARIABLES = new Set(['API_KEYS', 'WATCH_TOKEN_SECRET', 'OPENAI_API_KEY']);
+const SECRET_VARIABLES = new Set(['API_KEYS', 'ADMIN_API_KEYS', 'WATCH_TOKEN_SECRET', 'OPENAI_API_KEY', 'WEBHOOK_SECRET']);
 /** URLs that may carry credentials: shown without them. */
 const URL_VARIABLES = new Set(['REDIS_URL', 'OPENAI_BASE_URL']);
 
@@ -114,8 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Whether submitting and managing jobs needs an API key. */
-export const authEnabled = (config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>): boolean =>
-  config.API_KEYS.length > 0 || config.API_KEYS_FILE !== undefined;
+export const authEnabled = (config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE' | 'ADMIN_API_KEYS'>): boolean =>
+  config.API_KEYS.length > 0 || config.API_KEYS_FILE !== undefined || config.ADMIN_API_KEYS.length > 0;
 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 
@@ -138,9 +158,13 @@ function accessRules(config: Config, ctx: z.RefinementCtx): void {
   }
   if (!authEnabled(config)) return;
   if (config.WATCH_TOKEN_SECRET === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['WATCH_TOKEN_SECRET'], message: 'is required when API_KEYS or API_KEYS_FILE is set' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['WATCH_TOKEN_SECRET'],
+      message: 'is required when API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS is set',
+    });
   }
   if (config.CORS_ORIGINS.includes('*')) {
-    ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'cannot be * when API_KEYS or API_KEYS_FILE is set' });
+    ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'cannot be * when API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS is set' });
   }
 }

@@ -18,3 +18,5 @@ export { streamSlotsScript, type StreamSlotsOp, type StreamSlotsReply, type Stre
 export { ScriptReplyError } from './redis/scripts/load.ts';
 export * from './process/shutdown.ts';
 export * from './process/run-service.ts';
+export * from './jobs/chores.ts';
+export * from './webhooks/addresses.ts';

@@ -8,15 +8,14 @@ import { RunEvents } from '../../../apps/worker/src/jobs/run-events.ts';
 
 interface Sent {
   readonly update: ProgressUpdate;
-  readonly partial: string | undefined;
   readonly at: number;
 }
 
 function recorder(endAfter = Number.POSITIVE_INFINITY) {
   const sent: Sent[] = [];
-  const publish = async (update: ProgressUpdate, partial?: string): Promise<PublishedEvent | null> => {
+  const publish = async (update: ProgressUpdate): Promise<PublishedEvent | null> => {
     if (sent.length >= endAfter) return null;
-    sent.push({ update, partial, at: Date.now() });
+    sent.push({ update, at: Date.now() });
     return { id: `${sent.length}-0`, event: { jobId: 'j', ts: Date.now(), ...update } };
   };
   return { sent, publish };
@@ -39,12 +38,11 @@ describe('RunEvents', () => {
     for (let i = 1; i < sent.length; i += 1) expect(sent[i]!.at - sent[i - 1]!.at).toBeGreaterThanOrEqual(48);
     expect(fold(sent)).toBe(events.text);
     expect(events.text).toBe(Array.from({ length: 20 }, (_, i) => `w${i} `).join(''));
-    // Each event: where its piece goes, the whole text so far for the snapshot, the progress reached.
+    // Each event: where its piece goes (the end of what was sent before), the progress reached.
     let before = '';
-    for (const { update, partial } of sent) {
+    for (const { update } of sent) {
       expect(update.offset).toBe(before.length);
       before = foldPartial(before, update);
-      expect(partial).toBe(before);
       expect(update).toMatchObject({ status: 'processing', stage: 'writing' });
     }
     expect(sent.at(-1)!.update.progress).toBe(29);

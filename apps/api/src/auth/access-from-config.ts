@@ -1,11 +1,17 @@
+import type { Redis } from 'ioredis';
 import { ConfigError, type Config, type Logger } from '@herald/shared';
 import { clientIpResolver, type ClientIpOf } from '../http/client-ip.ts';
 import { Access } from './access.ts';
 import { ApiKeys } from './api-keys.ts';
+import { PublishTokens } from './publish-tokens.ts';
+import { tokenSecret } from './token-secret.ts';
 import { WatchTokens } from './watch-tokens.ts';
 
-/** Keys, tokens and trusted proxies, checked at start-up: a bad one stops the replica here. */
-export function accessFromConfig(config: Config, logger: Logger): Access {
+/**
+ * Keys, tokens and trusted proxies, checked at start-up: a bad one stops the replica here.
+ * `redis` keeps the publish tokens' secret when no WATCH_TOKEN_SECRET is set.
+ */
+export function accessFromConfig(config: Config, logger: Logger, redis: Redis): Access {
   const keys = ApiKeys.fromConfig(config);
   const tokens =
     config.WATCH_TOKEN_SECRET === undefined ? null : new WatchTokens(config.WATCH_TOKEN_SECRET, config.WATCH_TOKEN_TTL_SECONDS);
@@ -18,5 +24,5 @@ export function accessFromConfig(config: Config, logger: Logger): Access {
   if (!keys.enabled) {
     logger.warn('API_KEYS is not set: anyone who can reach this replica may submit, cancel and watch jobs (docs/security.md)');
   }
-  return new Access(keys, tokens, ipOf);
+  return new Access(keys, tokens, new PublishTokens(tokenSecret(config.WATCH_TOKEN_SECRET, redis)), ipOf);
 }

@@ -1,33 +1,45 @@
 import type { IncomingMessage } from 'node:http';
 import type { ClientIpOf } from '../http/client-ip.ts';
-import { forbidden, unauthorized } from '../http/errors.ts';
+import { forbidden, jobNotFound, unauthorized } from '../http/errors.ts';
 import type { ApiKeys } from './api-keys.ts';
+import { PublishTokens } from './publish-tokens.ts';
 import { WatchTokens } from './watch-tokens.ts';
 
-/** Who is asking, as limits and logs see them: never the key itself. */
+/** Who is asking, as limits, logs and ownership see them: never the key itself. */
 export interface Caller {
-  /** The API key's short digest; null when auth is off or the caller holds only a watch token. */
+  /** The API key's short digest; null when auth is off or the caller holds only a token. */
   readonly keyId: string | null;
+  /** An ADMIN_API_KEYS key: sees and cancels every job. */
+  readonly admin: boolean;
   readonly ip: string;
+}
+
+/** What ownership looks at: the key that made the job (null: made with auth off). */
+export interface Owned {
+  readonly owner: string | null;
 }
 
 const BEARER = /^Bearer[ \t]+([\x21-\x7e]{1,512})[ \t]*$/i;
 
 /**
- * Who may do what (docs/security.md). With auth on: submitting, cancelling and reading need an
- * API key; watching needs the job's watch token (as `?token=`, for EventSource, or as a bearer)
- * or an API key; a snapshot may also be read with the job's watch token, which already shows
- * the watcher everything the snapshot holds. With auth off everything is open.
+ * Who may do what (docs/security.md). With auth on: submitting needs an API key; a job belongs
+ * to the key that made it, and another key learns nothing of it (404), unless it is an admin
+ * key; watching needs the job's watch token (as `?token=`, for EventSource, or as a bearer) or
+ * the owning key; a snapshot may also be read with the job's watch token. Publishing into an
+ * external job needs its publish token — with auth off too — or, with auth on, the owning key.
+ * With auth off everything else is open.
  */
 export class Access {
   readonly #keys: ApiKeys;
   readonly #tokens: WatchTokens | null;
+  readonly #publishTokens: PublishTokens;
   readonly #ipOf: ClientIpOf;
   readonly #callers = new WeakMap<IncomingMessage, Caller>();
 
-  constructor(keys: ApiKeys, tokens: WatchTokens | null, ipOf: ClientIpOf) {
+  constructor(keys: ApiKeys, tokens: WatchTokens | null, publishTokens: PublishTokens, ipOf: ClientIpOf) {
     this.#keys = keys;
     this.#tokens = tokens;
+    this.#publishTokens = publishTokens;
     this.#ipOf = ipOf;
   }
 
@@ -40,19 +52,24 @@ export class Access {
     return this.#tokens?.mint(jobId) ?? null;
   }
 
+  /** The token that lets a producer publish into `jobId` (an external job). */
+  publishToken(jobId: string): Promise<string> {
+    return this.#publishTokens.mint(jobId);
+  }
+
   /** The caller as the last check saw them; the IP alone for requests no check ran on. */
   callerOf(req: IncomingMessage): Caller {
-    return this.#callers.get(req) ?? { keyId: null, ip: this.#ipOf(req) };
+    return this.#callers.get(req) ?? { keyId: null, admin: false, ip: this.#ipOf(req) };
   }
 
   /** POST /v1/jobs, DELETE: an API key. Throws 401. */
   requireKey(req: IncomingMessage): Caller {
-    if (!this.enabled) return this.#remember(req, null);
+    if (!this.enabled) return this.#remember(req, null, false);
     const credential = bearerOf(req);
     if (credential === null) throw unauthorized('An API key is required: send Authorization: Bearer <key>');
     const holder = this.#keys.match(credential);
     if (!holder) throw unauthorized('The API key is not valid');
-    return this.#remember(req, holder.keyId);
+    return this.#remember(req, holder.keyId, holder.admin);
   }
 
   /**
@@ -60,20 +77,21 @@ export class Access {
    * Throws 401 for a missing, forged or expired credential, 403 for another job's token.
    */
   requireWatcher(req: IncomingMessage, jobId: string, queryToken: string | null): Caller {
-    if (!this.enabled) return this.#remember(req, null);
+    if (!this.enabled) return this.#remember(req, null, false);
     const bearer = bearerOf(req);
     const credential = queryToken ?? bearer;
     if (credential === null) {
       throw unauthorized('A watch token is required: add ?token=<watchToken>, or send Authorization: Bearer <watchToken or API key>');
     }
     if (queryToken === null && !WatchTokens.looksLikeToken(credential)) {
+      if (PublishTokens.looksLikeToken(credential)) throw forbidden('A publish token publishes; watching takes the job’s watch token');
       const holder = this.#keys.match(credential);
       if (!holder) throw unauthorized('The API key is not valid');
-      return this.#remember(req, holder.keyId);
+      return this.#remember(req, holder.keyId, holder.admin);
     }
     switch (this.#tokens!.check(credential, jobId)) {
       case 'valid':
-        return this.#remember(req, null);
+        return this.#remember(req, null, false);
       case 'expired':
         throw unauthorized('The watch token has expired');
       case 'other-job':
@@ -83,8 +101,36 @@ export class Access {
     }
   }
 
-  #remember(req: IncomingMessage, keyId: string | null): Caller {
-    const caller = { keyId, ip: this.#ipOf(req) };
+  /**
+   * POST /v1/jobs/{id}/events: the job's publish token as a bearer, or (auth on) an API key.
+   * Never open. Throws 401 for none or a forged one, 403 for a watch token or another job's.
+   */
+  async requirePublisher(req: IncomingMessage, jobId: string): Promise<Caller> {
+    const credential = bearerOf(req);
+    if (credential === null) throw unauthorized("Publishing needs the job's publish token: send Authorization: Bearer <publishToken>");
+    if (WatchTokens.looksLikeToken(credential)) throw forbidden('A watch token only watches; publishing takes the job’s publish token');
+    if (PublishTokens.looksLikeToken(credential)) {
+      const check = await this.#publishTokens.check(credential, jobId);
+      if (check === 'other-job') throw forbidden('This publish token is for another job');
+      if (check !== 'valid') throw unauthorized('The publish token is not valid');
+      return this.#remember(req, null, false);
+    }
+    const holder = this.enabled ? this.#keys.match(credential) : null;
+    if (!holder) throw unauthorized('The publish token is not valid');
+    return this.#remember(req, holder.keyId, holder.admin);
+  }
+
+  /**
+   * Whether the caller may see this job at all; throws the same 404 as an unknown job when not,
+   * so another key learns nothing of it. A token was checked against the job already.
+   */
+  requireReach(caller: Caller, job: Owned): void {
+    if (caller.keyId === null || caller.admin || job.owner === null || job.owner === caller.keyId) return;
+    throw jobNotFound();
+  }
+
+  #remember(req: IncomingMessage, keyId: string | null, admin: boolean): Caller {
+    const caller = { keyId, admin, ip: this.#ipOf(req) };
     this.#callers.set(req, caller);
     return caller;
   }

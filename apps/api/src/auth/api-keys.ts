@@ -1,11 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, type Config } from '@herald/shared';
+import { PublishTokens } from './publish-tokens.ts';
 import { WatchTokens } from './watch-tokens.ts';
 
 /** Who a valid key belongs to, without the key: a short digest, safe for logs and limit keys. */
 export interface KeyHolder {
   readonly keyId: string;
+  /** An ADMIN_API_KEYS key: it sees and cancels every job, whoever made it. */
+  readonly admin: boolean;
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
@@ -17,13 +20,16 @@ const digest = (value: string): Buffer => createHash('sha256').update(value, 'ut
  */
 export class ApiKeys {
   readonly #digests: readonly Buffer[];
+  /** Which of #digests are admin keys (ADMIN_API_KEYS), by index. */
+  readonly #admin: ReadonlySet<number>;
 
-  private constructor(keys: readonly string[]) {
-    this.#digests = keys.map(digest);
+  private constructor(keys: readonly string[], adminKeys: readonly string[]) {
+    this.#digests = [...keys, ...adminKeys].map(digest);
+    this.#admin = new Set(adminKeys.map((_, i) => keys.length + i));
   }
 
-  /** API_KEYS and the lines of API_KEYS_FILE (blank lines and # comments skipped). */
-  static fromConfig(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>): ApiKeys {
+  /** API_KEYS and the lines of API_KEYS_FILE (blank lines and # comments skipped), and ADMIN_API_KEYS. */
+  static fromConfig(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE' | 'ADMIN_API_KEYS'>): ApiKeys {
     const keys = [...config.API_KEYS];
     if (config.API_KEYS_FILE !== undefined) {
       let text: string;
@@ -36,11 +42,14 @@ export class ApiKeys {
       keys.push(...lines.filter((line) => line !== '' && !line.startsWith('#')));
       if (keys.length === 0) throw new ConfigError(`API_KEYS_FILE: ${config.API_KEYS_FILE} holds no key`);
     }
-    if (keys.some((key) => key.length < 16)) throw new ConfigError('API_KEYS / API_KEYS_FILE: every key must be at least 16 characters');
-    // A bearer of that shape is read as a watch token, so such a key could never watch.
-    if (keys.some(WatchTokens.looksLikeToken))
-      throw new ConfigError('API_KEYS / API_KEYS_FILE: a key must not look like a watch token (<id>.<expiry>.<signature>)');
-    return new ApiKeys(keys);
+    const all = [...keys, ...config.ADMIN_API_KEYS];
+    if (all.some((key) => key.length < 16))
+      throw new ConfigError('API_KEYS / API_KEYS_FILE / ADMIN_API_KEYS: every key must be at least 16 characters');
+    // A bearer of those shapes is read as a token, so such a key could never watch or publish.
+    if (all.some((key) => WatchTokens.looksLikeToken(key) || PublishTokens.looksLikeToken(key))) {
+      throw new ConfigError('API_KEYS / API_KEYS_FILE / ADMIN_API_KEYS: a key must not look like a watch or publish token (<id>.<…>)');
+    }
+    return new ApiKeys(keys, config.ADMIN_API_KEYS);
   }
 
   /** Whether any key is configured, i.e. whether auth is on. */
@@ -56,6 +65,6 @@ export class ApiKeys {
     this.#digests.forEach((known, i) => {
       if (timingSafeEqual(known, candidate)) found = i;
     });
-    return found === -1 ? null : { keyId: candidate.toString('hex').slice(0, 12) };
+    return found === -1 ? null : { keyId: candidate.toString('hex').slice(0, 12), admin: this.#admin.has(found) };
   }
 }

@@ -22,18 +22,19 @@ export class IdempotencyStore {
     this.#ttlSeconds = ttlSeconds;
   }
 
-  async claim(key: string, body: unknown, jobId: string): Promise<IdempotencyClaim> {
-    const redisKey = keys.idempotency(sha256(key));
+  /** `owner`: the submitting key's id (null with auth off); each owner has its own Idempotency-Keys. */
+  async claim(owner: string | null, key: string, body: unknown, jobId: string): Promise<IdempotencyClaim> {
+    const redisKey = keys.idempotency(owner, sha256(key));
     const bodyHash = sha256(JSON.stringify(body));
     const set = await this.#redis.set(redisKey, `${jobId} ${bodyHash}`, 'EX', this.#ttlSeconds, 'NX');
     if (set === 'OK') return { kind: 'new' };
     const existing = await this.#redis.get(redisKey);
-    if (existing === null) return this.claim(key, body, jobId); // expired in between
+    if (existing === null) return this.claim(owner, key, body, jobId); // expired in between
     const [claimedJob = '', claimedHash] = existing.split(' ');
     return claimedHash === bodyHash ? { kind: 'replay', jobId: claimedJob } : { kind: 'conflict' };
   }
 
-  async release(key: string): Promise<void> {
-    await this.#redis.del(keys.idempotency(sha256(key)));
+  async release(owner: string | null, key: string): Promise<void> {
+    await this.#redis.del(keys.idempotency(owner, sha256(key)));
   }
 }

@@ -1,112 +1,224 @@
+import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DEFAULT_MAX_SENTENCES, isTerminal, submitRequestSchema, type JobSnapshot } from '@herald/contract';
 import {
+  DEFAULT_MAX_SENTENCES,
+  isTerminal,
+  producerEventSchema,
+  submitRequestSchema,
+  type JobSnapshot,
+  type SubmitRequest,
+} from '@herald/contract';
+import {
+  type Chores,
   type EventPublisher,
   type EventReader,
+  type ProducerUpdate,
+  JOB_FIELDS,
+  type JobRecord,
   QUEUE_NAME,
   channels,
   keys,
+  refusedCallback,
   summarizeJobOptions,
   type Config,
   type SummarizeJobData,
 } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
-import { conflict, jobNotFound } from '../http/errors.ts';
+import { HttpError, badRequest, conflict, jobNotFound } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
 
 export interface Submitted {
   readonly jobId: string;
+  readonly kind: SubmitRequest['kind'];
   readonly status: string;
   /** False when an Idempotency-Key replay returned an existing job. */
   readonly created: boolean;
+}
+
+export interface Published {
+  readonly eventId: string;
+  /** False when an Idempotency-Key replay returned the event published before. */
+  readonly created: boolean;
+  /** The event ended the job. */
+  readonly terminal: boolean;
 }
 
 export interface JobServiceDeps {
   readonly config: Config;
   readonly redis: Redis;
   readonly queue: Queue;
+  readonly chores: Chores;
   readonly publisher: EventPublisher;
   readonly reader: EventReader;
   readonly idempotency: IdempotencyStore;
 }
 
 const WAITING_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused']);
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-/** Submitting, looking at and cancelling jobs; HTTP-free so the rules read in one place. */
+/**
+ * Submitting, looking at, cancelling and (for external jobs) publishing into jobs; HTTP-free so
+ * the rules read in one place. Who may do it is the routes' to check (auth/access.ts).
+ */
 export class JobService {
   readonly #deps: JobServiceDeps;
   readonly #schema: ReturnType<typeof submitRequestSchema>;
+  readonly #eventSchema: ReturnType<typeof producerEventSchema>;
 
   constructor(deps: JobServiceDeps) {
     this.#deps = deps;
     this.#schema = submitRequestSchema(deps.config.MAX_TEXT_CHARS);
+    this.#eventSchema = producerEventSchema(deps.config.MAX_TEXT_CHARS);
   }
 
-  async submit(body: unknown, idempotencyKey: string | undefined): Promise<Submitted> {
+  /** `owner`: the submitting key's id (null with auth off); Idempotency-Keys are the owner's own. */
+  async submit(body: unknown, idempotencyKey: string | undefined, owner: string | null): Promise<Submitted> {
     const request = this.#schema.parse(body);
-    const data: SummarizeJobData = {
-      text: request.text,
-      maxSentences: request.options?.maxSentences ?? DEFAULT_MAX_SENTENCES,
-    };
+    if (request.callbackUrl !== undefined) this.#checkCallback(request.callbackUrl);
     const jobId = newJobId();
     if (idempotencyKey !== undefined) {
-      const claim = await redisCall(this.#deps.idempotency.claim(idempotencyKey, data, jobId));
+      const claim = await redisCall(this.#deps.idempotency.claim(owner, idempotencyKey, request, jobId));
       if (claim.kind === 'conflict') {
         throw conflict('idempotency_conflict', 'This Idempotency-Key was used with a different body');
       }
       if (claim.kind === 'replay') {
         const snapshot = await this.snapshot(claim.jobId).catch(() => null);
-        return { jobId: claim.jobId, status: snapshot?.status ?? 'queued', created: false };
+        return { jobId: claim.jobId, kind: request.kind, status: snapshot?.status ?? 'queued', created: false };
       }
     }
     try {
-      await this.#enqueue(jobId, data);
+      await this.#create(jobId, request, owner);
     } catch (error) {
-      if (idempotencyKey !== undefined) await this.#deps.idempotency.release(idempotencyKey).catch(() => {});
+      if (idempotencyKey !== undefined) await this.#deps.idempotency.release(owner, idempotencyKey).catch(() => {});
       throw error;
     }
-    return { jobId, status: 'queued', created: true };
+    return { jobId, kind: request.kind, status: 'queued', created: true };
+  }
+
+  /** The job as Herald keeps it (its owner, its callback), or the 404. */
+  async record(jobId: string): Promise<JobRecord> {
+    const record = isJobId(jobId) ? await redisCall(this.#deps.reader.record(jobId)) : null;
+    if (!record) throw jobNotFound();
+    return record;
   }
 
   async snapshot(jobId: string): Promise<JobSnapshot> {
-    const snapshot = isJobId(jobId) ? await redisCall(this.#deps.reader.snapshot(jobId)) : null;
-    if (!snapshot) throw jobNotFound();
-    return snapshot;
+    return (await this.record(jobId)).snapshot;
   }
 
   /**
    * Cancels from any replica: the cancel key and notice reach whichever worker holds the job; a
-   * job still in the queue is removed so it never runs, and its `cancelled` event is sent here
-   * (`removedFromQueue`: this call ended the job, so no worker will count it).
+   * job still in the queue is removed so it never runs, and an external job ends at once; then
+   * its `cancelled` event is sent here (`endedHere`: this call ended the job, so no worker will
+   * count it). An external job's producer learns it from its next publish (409).
    */
-  async cancel(jobId: string): Promise<{ snapshot: JobSnapshot; removedFromQueue: boolean }> {
+  async cancel(jobId: string): Promise<{ snapshot: JobSnapshot; endedHere: boolean }> {
     const { redis, queue, publisher, config } = this.#deps;
     const before = await this.snapshot(jobId);
     if (isTerminal(before.status)) throw conflict('already_finished', `The job has already ended (${before.status})`);
-    await redisCall(redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec());
-    // Only a job still waiting is removed here: one a worker holds is locked (remove fails), and
-    // one that has just finished must stay as it ended.
-    const job = await redisCall(queue.getJob(jobId));
-    const state = job ? await redisCall(job.getState()) : 'unknown';
-    const removed =
-      job && WAITING_STATES.has(state)
-        ? await job
-            .remove()
-            .then(() => true)
-            .catch(() => false)
-        : !job;
+    let removed = true;
+    if (before.kind !== 'external') {
+      await redisCall(redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec());
+      // Only a job still waiting is removed here: one a worker holds is locked (remove fails),
+      // and one that has just finished must stay as it ended.
+      const job = await redisCall(queue.getJob(jobId));
+      const state = job ? await redisCall(job.getState()) : 'unknown';
+      removed =
+        job && WAITING_STATES.has(state)
+          ? await job
+              .remove()
+              .then(() => true)
+              .catch(() => false)
+          : !job;
+    }
     const ended = removed
       ? (await redisCall(publisher.publish(jobId, { status: 'cancelled', progress: 0, message: 'Cancelled' }))) !== null
       : false;
-    return { snapshot: await this.snapshot(jobId), removedFromQueue: ended };
+    if (ended) await this.#ended(jobId);
+    return { snapshot: await this.snapshot(jobId), endedHere: ended };
   }
 
-  async #enqueue(jobId: string, data: SummarizeJobData): Promise<void> {
-    const { publisher, queue, config } = this.#deps;
+  /**
+   * One event from an external job's producer, under the job's rules, enforced in the publish
+   * script: 409 after the end or for progress going back (with the job's state in `details`),
+   * for an offset that does not fit the text written so far; 400 for a bad body. With an
+   * Idempotency-Key, a retry gets the first publish's event id and adds nothing.
+   */
+  async publish(jobId: string, body: unknown, idempotencyKey: string | undefined): Promise<Published> {
+    const event = this.#eventSchema.parse(body);
+    const record = await this.record(jobId);
+    if (record.snapshot.kind !== 'external') {
+      throw conflict('not_external', 'Only an external job takes events through the API; Herald writes this one itself');
+    }
+    // `done` without a progress means all of it; otherwise the job's stays as it is.
+    const update: ProducerUpdate = event.progress === undefined && event.status === 'done' ? { ...event, progress: 100 } : event;
+    const keyHash = idempotencyKey === undefined ? undefined : sha256(idempotencyKey);
+    const outcome = await redisCall(this.#deps.publisher.publishAsProducer(jobId, update, keyHash));
+    const state = async (): Promise<JobSnapshot> => (await this.record(jobId)).snapshot;
+    switch (outcome.outcome) {
+      case 'published':
+        if (isTerminal(event.status)) await this.#ended(jobId);
+        return { eventId: outcome.id, created: true, terminal: isTerminal(event.status) };
+      case 'replayed':
+        return { eventId: outcome.id, created: false, terminal: false };
+      case 'ended':
+        throw new HttpError(
+          409,
+          'already_finished',
+          `The job has already ended (${outcome.status}): nothing more can be published`,
+          await state(),
+        );
+      case 'backwards':
+        throw new HttpError(409, 'progress_backwards', `Progress cannot go back: the job is at ${outcome.progress}`, await state());
+      case 'bad_offset':
+        throw new HttpError(409, 'bad_offset', 'The offset is past the text written so far (or splits a character)', await state());
+      case 'missing':
+        throw jobNotFound();
+    }
+  }
+
+  /** The job's first event and its fields, its chores, and (summarize) its place in the queue. */
+  async #create(jobId: string, request: SubmitRequest, owner: string | null): Promise<void> {
+    const { publisher, queue, chores, config } = this.#deps;
+    const fields: Record<string, string> = { [JOB_FIELDS.kind]: request.kind };
+    if (owner !== null) fields[JOB_FIELDS.owner] = owner;
+    if (request.callbackUrl !== undefined) {
+      fields[JOB_FIELDS.callbackUrl] = request.callbackUrl;
+      fields[JOB_FIELDS.webhook] = JSON.stringify({ state: 'pending', attempts: 0 });
+    }
+    if (request.kind === 'external') {
+      if (request.title !== undefined) fields[JOB_FIELDS.title] = request.title;
+      if (request.metadata !== undefined) fields[JOB_FIELDS.metadata] = JSON.stringify(request.metadata);
+    }
     // The `queued` event goes first so it is always the job's first event, before any worker's.
-    await redisCall(publisher.publish(jobId, { status: 'queued', stage: 'queued', progress: 0, message: 'Waiting for a worker' }));
-    await redisCall(queue.add(QUEUE_NAME, data, summarizeJobOptions(config, jobId)));
+    const waiting = request.kind === 'external' ? 'Waiting for the producer' : 'Waiting for a worker';
+    await redisCall(publisher.create(jobId, { status: 'queued', stage: 'queued', progress: 0, message: waiting }, fields));
+    // Chores before the work, so none can end before its chores exist.
+    if (request.callbackUrl !== undefined) await redisCall(chores.scheduleWebhook(jobId));
+    if (request.kind === 'external') {
+      await redisCall(chores.scheduleWatchdog(jobId, config.EXTERNAL_IDLE_TIMEOUT_SECONDS * 1000));
+      return;
+    }
+    const data: SummarizeJobData = { text: request.text, maxSentences: request.options?.maxSentences ?? DEFAULT_MAX_SENTENCES };
+    await redisCall(queue.add(request.kind, data, summarizeJobOptions(config, jobId)));
+  }
+
+  #checkCallback(url: string): void {
+    if (this.#deps.config.WEBHOOK_SECRET === undefined) {
+      throw badRequest('callbackUrl needs webhooks to be set up on this server (WEBHOOK_SECRET)', [
+        { path: 'callbackUrl', message: 'webhooks are off here' },
+      ]);
+    }
+    const refused = refusedCallback(url, this.#deps.config.WEBHOOK_ALLOWED_HOSTS);
+    if (refused !== null) throw badRequest('The callbackUrl is not allowed', [{ path: 'callbackUrl', message: refused }]);
+  }
+
+  /** This replica wrote the job's terminal event: its webhook goes now (best effort; it looks again anyway). */
+  async #ended(jobId: string): Promise<void> {
+    await this.#deps.chores.jobEnded(jobId).catch(() => {});
   }
 }
+
+export { QUEUE_NAME };

@@ -11,8 +11,8 @@ import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
 export interface JobRoutesObserver {
   /** A job was created (not an Idempotency-Key replay). */
   submitted(): void;
-  /** A queued job was cancelled here, so no worker will ever count it. */
-  cancelledWhileQueued(): void;
+  /** A job was ended here by a cancel (queued, or external), so no worker will ever count it. */
+  cancelledHere(): void;
 }
 
 export interface JobRoutesDeps {
@@ -25,10 +25,14 @@ export interface JobRoutesDeps {
   readonly logger: Logger;
 }
 
-/** Where to find a job; the events link carries the watch token, ready for an EventSource. */
-const links = (jobId: string, watchToken: string | null = null) => ({
+/**
+ * Where to find a job; the events link carries the watch token, ready for an EventSource. An
+ * external job's also says where its producer publishes (with its publish token as a bearer).
+ */
+const links = (jobId: string, watchToken: string | null = null, external = false) => ({
   self: `/v1/jobs/${jobId}`,
   events: `/v1/jobs/${jobId}/events${watchToken === null ? '' : `?token=${watchToken}`}`,
+  ...(external ? { publish: `/v1/jobs/${jobId}/events` } : {}),
 });
 
 /** `?token=` on the snapshot: at most one, of a sane length (the token's own check does the rest). */
@@ -62,7 +66,7 @@ function isJson(contentType: string | undefined): boolean {
 /** Generous enough for MAX_TEXT_CHARS characters of any kind once JSON-escaped ("\uXXXX"). */
 const bodyLimitBytes = (maxTextChars: number): number => maxTextChars * 6 + 64 * 1024;
 
-/** POST /v1/jobs, GET and DELETE /v1/jobs/{id} (docs/api.md). */
+/** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events (docs/api.md). */
 export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
   const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
@@ -79,19 +83,24 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
     json,
     async (req: Request, res: Response) => {
       const key = req.get('idempotency-key');
-      const submitted = await jobs.submit(req.body, key === undefined || key === '' ? undefined : key);
+      const caller = access.callerOf(req);
+      const submitted = await jobs.submit(req.body, key === undefined || key === '' ? undefined : key, caller.keyId);
       if (submitted.created) observer.submitted();
       // Never the text: its length says enough.
+      const text = (req.body as { text?: unknown }).text;
       requestLogger(req, logger).info(
         {
           jobId: submitted.jobId,
+          kind: submitted.kind,
           created: submitted.created,
-          chars: (req.body as { text: string }).text.length,
-          keyId: access.callerOf(req).keyId,
+          ...(typeof text === 'string' ? { chars: text.length } : {}),
+          keyId: caller.keyId,
         },
         submitted.created ? 'job submitted' : 'job submission replayed (Idempotency-Key)',
       );
       const watchToken = access.watchToken(submitted.jobId);
+      const external = submitted.kind === 'external';
+      const publishToken = external ? await access.publishToken(submitted.jobId) : null;
       res
         .status(submitted.created ? 202 : 200)
         .location(links(submitted.jobId).self)
@@ -99,7 +108,8 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
           jobId: submitted.jobId,
           status: submitted.status,
           ...(watchToken === null ? {} : { watchToken }),
-          links: links(submitted.jobId, watchToken),
+          ...(publishToken === null ? {} : { publishToken }),
+          links: links(submitted.jobId, watchToken, external),
         });
     },
   );
@@ -107,20 +117,42 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
   router.get('/v1/jobs/:id', async (req, res) => {
     const jobId = String(req.params.id);
     const caller = access.requireWatcher(req, jobId, queryToken(req.query.token));
-    const snapshot = await jobs.snapshot(jobId);
-    // A key holder may hand out a fresh watch link for any job (an EventSource cannot send the key).
+    const { snapshot, ...owned } = await jobs.record(jobId);
+    access.requireReach(caller, owned);
+    // A key holder may hand out a fresh watch link for a job it reaches (an EventSource cannot send the key).
     const watchToken = caller.keyId !== null ? access.watchToken(jobId) : null;
     res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
   });
 
   router.delete('/v1/jobs/:id', async (req, res) => {
-    access.requireKey(req);
+    const caller = access.requireKey(req);
     const jobId = String(req.params.id);
-    const { snapshot, removedFromQueue } = await jobs.cancel(jobId);
-    if (removedFromQueue) observer.cancelledWhileQueued();
-    requestLogger(req, logger).info({ jobId, removedFromQueue }, 'job cancel requested');
-    res.status(202).json({ ...snapshot, links: links(snapshot.jobId) });
+    access.requireReach(caller, await jobs.record(jobId));
+    const { snapshot, endedHere } = await jobs.cancel(jobId);
+    if (endedHere) observer.cancelledHere();
+    requestLogger(req, logger).info({ jobId, endedHere }, 'job cancel requested');
+    res.status(202).json({ ...snapshot, links: links(snapshot.jobId, null, snapshot.kind === 'external') });
   });
+
+  // A producer's event into an external job. (GET on the same path is the stream, served beside Express.)
+  router.post(
+    '/v1/jobs/:id/events',
+    async (req, _res, next) => {
+      const jobId = String(req.params.id);
+      // Who before what, as for submissions: a caller without the job's token learns nothing.
+      const caller = await access.requirePublisher(req, jobId);
+      if (caller.keyId !== null) access.requireReach(caller, await jobs.record(jobId));
+      next(bodyProblem(req));
+    },
+    json,
+    async (req: Request, res: Response) => {
+      const jobId = String(req.params.id);
+      const key = req.get('idempotency-key');
+      const published = await jobs.publish(jobId, req.body, key === undefined || key === '' ? undefined : key);
+      if (published.terminal) requestLogger(req, logger).info({ jobId }, 'external job ended by its producer');
+      res.status(published.created ? 201 : 200).json({ eventId: published.eventId });
+    },
+  );
 
   return router;
 }

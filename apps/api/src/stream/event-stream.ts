@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { STREAM_START, compareStreamIds, formatStreamId, isTerminal, parseStreamId, type JobSnapshot } from '@herald/contract';
-import type { Logger } from '@herald/shared';
+import { STREAM_START, compareStreamIds, formatStreamId, isTerminal, parseStreamId } from '@herald/contract';
+import type { JobRecord, Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
 import { redisCall } from '../http/deadline.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
@@ -29,8 +29,8 @@ export interface EventStreamSettings {
 
 export interface EventStreamDeps {
   readonly settings: EventStreamSettings;
-  /** The job's snapshot, or the 404 (jobs/job-service.ts). */
-  readonly snapshots: { snapshot(jobId: string): Promise<JobSnapshot> };
+  /** The job as Herald keeps it, or the 404 (jobs/job-service.ts). */
+  readonly jobs: { record(jobId: string): Promise<JobRecord> };
   readonly hub: FanoutHub;
   readonly registry: WatcherRegistry;
   readonly observer: StreamObserver;
@@ -58,7 +58,7 @@ export class EventStream {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest): Promise<void> {
-    const { settings, snapshots, hub, registry, observer, access, slots } = this.#deps;
+    const { settings, jobs, hub, registry, observer, access, slots } = this.#deps;
     const cursor = readCursor(req, query);
     if (this.#deps.isDraining()) {
       throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
@@ -69,7 +69,9 @@ export class EventStream {
       observer.refusedFull();
       throw serviceUnavailable('replica_full', 'This replica has all the watchers it can take', 2);
     }
-    const snapshot = await snapshots.snapshot(jobId);
+    const { snapshot, ...owned } = await jobs.record(jobId);
+    // Another key's job is as unknown as a job that does not exist.
+    access.requireReach(caller, owned);
     const last = parseStreamId(snapshot.lastEventId);
     if (cursor && last && isTerminal(snapshot.status) && compareStreamIds(cursor, last) >= 0) {
       // Nothing more will ever come: 204 tells an EventSource not to reconnect.

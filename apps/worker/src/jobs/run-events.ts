@@ -4,14 +4,14 @@ import type { PublishedEvent } from '@herald/shared';
 import type { Step } from '../summarizer/index.ts';
 
 /** Publishes one event of the job; null when the job has already ended (EventPublisher.publish). */
-export type Publish = (update: ProgressUpdate, partial?: string) => Promise<PublishedEvent | null>;
+export type Publish = (update: ProgressUpdate) => Promise<PublishedEvent | null>;
 
 /**
  * The events of one run: its steps, published at once, and the summary as it is written,
  * coalesced into at most one event per `flushMs` — a model writes tokens far faster than anyone
  * needs them, and each event costs every watcher a write. Each text event carries the new text
- * (`delta`) and where it goes (`offset`, the length of what watchers already have), and the
- * whole text so far for the snapshot. A restart (a retried call) sends the next text from offset
+ * (`delta`) and where it goes (`offset`, the length of what watchers already have); the publish
+ * script folds it into the snapshot's text so far. A restart (a retried call) sends the next text from offset
  * 0, which replaces what watchers had.
  */
 export class RunEvents {
@@ -111,25 +111,22 @@ export class RunEvents {
     this.#sent = text.length;
     this.#lastFlush = Date.now();
     try {
-      await this.#send(
-        {
-          status: 'processing',
-          stage: 'writing',
-          message: `Writing the summary: ${text.length} characters so far`,
-          progress: this.#progress,
-          delta: text.slice(offset),
-          offset,
-        },
-        text,
-      );
+      await this.#send({
+        status: 'processing',
+        stage: 'writing',
+        message: `Writing the summary: ${text.length} characters so far`,
+        progress: this.#progress,
+        delta: text.slice(offset),
+        offset,
+      });
     } catch (error) {
       this.#failure = error;
     }
   }
 
-  async #send(update: ProgressUpdate, partial?: string): Promise<void> {
+  async #send(update: ProgressUpdate): Promise<void> {
     if (this.#ended) return;
-    if ((await this.#publish(update, partial)) === null) {
+    if ((await this.#publish(update)) === null) {
       this.#ended = true;
       this.#onJobEnded();
     }

@@ -9,7 +9,7 @@ const NO_LISTENER: BrokerListener = { event() {}, resync() {} };
 
 /**
  * The broker on one Redis: one subscriber connection for every job the replica watches (a
- * channel per job, written by publish-2.lua in the same step as the Stream), and the job's
+ * channel per job, written by publish-3.lua in the same step as the Stream), and the job's
  * Stream for history, read on the command connection.
  *
  * Pub/sub is only the wake-up: when the subscriber connection comes back after a loss, it

@@ -4,7 +4,10 @@ import { createHash } from 'node:crypto';
 // so the publish script (which touches several of them) runs on one Redis Cluster slot, and the
 // BullMQ prefix is hash-tagged so the queue's keys live together too.
 
+/** The jobs workers run, every kind (named for the first). */
 export const QUEUE_NAME = 'summarize';
+/** Herald's own errands about jobs: completion webhooks, the watchdog of external jobs' producers. */
+export const CHORES_QUEUE_NAME = 'chores';
 export const QUEUE_PREFIX = '{herald}';
 
 const jobKey = (jobId: string, part: string): string => `herald:{${jobId}}:${part}`;
@@ -24,8 +27,14 @@ export const keys = {
   snapshot: (jobId: string): string => jobKey(jobId, 'snapshot'),
   /** String: set when someone asked to cancel the job; workers check it between stages. */
   cancel: (jobId: string): string => jobKey(jobId, 'cancel'),
-  /** String: Idempotency-Key → "jobId bodyHash". */
-  idempotency: (keyHash: string): string => `herald:idem:${keyHash}`,
+  /** String: a producer's Idempotency-Key (its digest) → the event id its publish got. */
+  publishIdempotency: (jobId: string, keyHash: string): string => jobKey(jobId, `publish-idem:${keyHash}`),
+  /**
+   * String: one submitter's Idempotency-Key (its digest) → "jobId bodyHash". Each API key has its
+   * own keys (`owner`: the key's short digest, `-` with auth off), so two clients that happen to
+   * pick the same Idempotency-Key never get each other's job.
+   */
+  idempotency: (owner: string | null, keyHash: string): string => `herald:idem:${owner ?? '-'}:${keyHash}`,
   /**
    * Hash {w, c, p}: one API key's (`scope` key) or client IP's (`ip`) submissions in the current
    * and the previous rate window (scripts/submit-rate-2.lua). Every one shares the `{limits}` hash tag:
@@ -46,3 +55,9 @@ export const channels = {
   /** Pub/sub notice to every worker that a job should stop; the message is the job id. */
   cancel: 'herald:cancel',
 } as const;
+
+/**
+ * The secret that signs publish tokens when no WATCH_TOKEN_SECRET is set (auth off): made once
+ * by the first replica, the same for all (docs/security.md).
+ */
+export const TOKEN_SECRET_KEY = 'herald:secret:tokens';

@@ -1,14 +1,14 @@
 import type { Redis } from 'ioredis';
 import { channels, keys } from '../keys.ts';
-import { luaScript, replyTuple } from './load.ts';
+import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
 
-const script = luaScript('publish-2.lua');
+const script = luaScript('publish-3.lua');
 
 export interface PublishInput {
   readonly jobId: string;
   readonly status: string;
-  /** The progress asked for; the script raises it to the job's current one. */
-  readonly progress: number;
+  /** The progress asked for (see `mode`); null: the job's own, as it stands. */
+  readonly progress: number | null;
   /** The event's JSON up to the progress value, and from just after it. */
   readonly jsonHead: string;
   readonly jsonTail: string;
@@ -16,39 +16,70 @@ export interface PublishInput {
   readonly ttlSeconds: number;
   /** The event's ts (ms): the snapshot's updatedAt (and createdAt, for the first event). */
   readonly ts: number;
-  /** For an event that carries text (a delta): the whole result written so far, after it. */
-  readonly partial?: string;
+  /**
+   * 'clamp' (Herald's own producers): a lower progress is raised to the job's. 'strict' (a
+   * producer through the API): it is refused, and so is an event for a job that does not exist.
+   */
+  readonly mode: 'clamp' | 'strict';
+  /** The event's piece of the result being written, and where it goes (UTF-16 code units). */
+  readonly text?: { readonly delta: string; readonly offset: number };
+  /** A retried publish with this key returns the first one's event id and adds nothing. */
+  readonly idempotencyKeyHash?: string;
+  /** Written with the job's first event only: what the job is (kind, owner, …). */
+  readonly jobFields?: Readonly<Record<string, string>>;
 }
 
-export interface PublishReply {
-  /** The Stream entry id: the event id. */
-  readonly id: string;
-  /** The progress stored, after the never-backwards guard. */
-  readonly progress: number;
-}
+export type PublishReply =
+  | { readonly outcome: 'published'; readonly id: string; readonly progress: number }
+  | { readonly outcome: 'replayed'; readonly id: string }
+  | { readonly outcome: 'ended'; readonly status: string }
+  | { readonly outcome: 'missing' }
+  | { readonly outcome: 'backwards'; readonly progress: number }
+  | { readonly outcome: 'bad_offset' };
 
 /**
- * publish-2.lua: appends the event to the job's Stream, updates its snapshot and publishes the
- * wake-up, atomically. Null when the job has already ended (its terminal event stays the last).
+ * publish-3.lua: appends the event to the job's Stream, updates its snapshot (and the text being
+ * written) and publishes the wake-up, atomically, under the job's guards.
  */
-export async function publishScript(redis: Redis, input: PublishInput): Promise<PublishReply | null> {
+export async function publishScript(redis: Redis, input: PublishInput): Promise<PublishReply> {
+  const fields = Object.entries(input.jobFields ?? {}).flat();
   const reply = await script.run(
     redis,
-    [keys.events(input.jobId), keys.snapshot(input.jobId)],
+    [keys.events(input.jobId), keys.snapshot(input.jobId), keys.publishIdempotency(input.jobId, input.idempotencyKeyHash ?? '-')],
     [
       channels.events(input.jobId),
       input.status,
-      Math.trunc(input.progress),
+      input.progress === null ? '' : Math.trunc(input.progress),
       input.jsonHead,
       input.jsonTail,
       input.streamMaxLen,
       input.ttlSeconds,
       input.ts,
-      input.partial === undefined ? '' : '1',
-      input.partial ?? '',
+      input.mode,
+      input.idempotencyKeyHash === undefined ? '' : '1',
+      input.text === undefined ? '' : '1',
+      input.text?.delta ?? '',
+      input.text?.offset ?? 0,
+      ...fields,
     ],
   );
-  if (reply === null) return null;
-  const [id, progress] = replyTuple(script, reply, 2);
-  return { id: String(id), progress: Number(progress) };
+  if (!Array.isArray(reply) || reply.length === 0) throw new ScriptReplyError(`${script.name}: unexpected reply ${JSON.stringify(reply)}`);
+  switch (reply[0]) {
+    case 'ok': {
+      const [, id, progress] = replyTuple(script, reply, 3);
+      return { outcome: 'published', id: String(id), progress: Number(progress) };
+    }
+    case 'replay':
+      return { outcome: 'replayed', id: String(replyTuple(script, reply, 2)[1]) };
+    case 'ended':
+      return { outcome: 'ended', status: String(replyTuple(script, reply, 2)[1]) };
+    case 'missing':
+      return { outcome: 'missing' };
+    case 'backwards':
+      return { outcome: 'backwards', progress: Number(replyTuple(script, reply, 2)[1]) };
+    case 'bad_offset':
+      return { outcome: 'bad_offset' };
+    default:
+      throw new ScriptReplyError(`${script.name}: unknown outcome ${JSON.stringify(reply[0])}`);
+  }
 }

@@ -1,20 +1,21 @@
-import type { EventPublisher, SummarizeJobData } from '@herald/shared';
+import type { EventPublisher } from '@herald/shared';
+import type { JobKind } from '../kinds/kind.ts';
 import { SummarizerError } from '../summarizer/errors.ts';
-import type { Step, Summarizer } from '../summarizer/index.ts';
+import type { Step } from '../summarizer/index.ts';
 import type { CancellationWatcher } from './cancellation.ts';
 import { RunEvents } from './run-events.ts';
 
-export interface SummarizeJobDeps {
+export interface RunJobDeps {
   readonly publisher: EventPublisher;
-  readonly summarizer: Summarizer;
   readonly cancellation: CancellationWatcher;
-  /** STREAM_FLUSH_MS: the summary being written goes out at most this often. */
+  /** STREAM_FLUSH_MS: the result being written goes out at most this often. */
   readonly flushMs: number;
 }
 
-export interface SummarizeJobRun {
+export interface JobRun<Input> {
   readonly jobId: string;
-  readonly data: SummarizeJobData;
+  readonly kind: JobKind<Input>;
+  readonly input: Input;
   /** 1 for the first run; retries (after a failure or a stalled worker) count up. */
   readonly attempt: number;
   readonly attempts: number;
@@ -24,26 +25,24 @@ export interface SummarizeJobRun {
 class RunStopped extends Error {}
 
 /**
- * One run of a summarize job: `received`, then the summarizer's own steps and text (each an
- * event), then `done` with the summary — exactly the text written, when it was written as it
- * went. A cancel (or the job ending elsewhere) aborts the run's signal at once, which stops the
- * summarizer mid-step or mid-answer; it is also checked between steps. Failures propagate so
- * BullMQ retries; the caller reports the last one. Resolves to the terminal status this run
- * wrote, or null when the job had already ended.
+ * One run of a job of any kind: the kind's steps and text (each an event), then `done` with the
+ * result — exactly the text written, when it was written as it went. A cancel (or the job ending
+ * elsewhere) aborts the run's signal at once, which stops the kind mid-step or mid-answer; it is
+ * also checked between steps. Failures propagate so BullMQ retries; the caller reports the last
+ * one. Resolves to the terminal status this run wrote, or null when the job had already ended.
  */
-export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDeps): Promise<'done' | 'cancelled' | null> {
-  const { jobId, data } = run;
+export async function runJob<Input>(run: JobRun<Input>, deps: RunJobDeps): Promise<'done' | 'cancelled' | null> {
+  const { jobId } = run;
   const { publisher, cancellation } = deps;
   const tracked = cancellation.track(jobId);
   const stop = new AbortController();
   const onCancel = (): void => stop.abort(new RunStopped());
   tracked.signal.addEventListener('abort', onCancel, { once: true });
   const events = new RunEvents(
-    (update, partial) => publisher.publish(jobId, update, partial),
+    (update) => publisher.publish(jobId, update),
     deps.flushMs,
     () => stop.abort(new RunStopped()),
   );
-  const retryNote = run.attempt > 1 ? ` (attempt ${run.attempt} of ${run.attempts})` : '';
 
   const checkpoint = async (): Promise<void> => {
     if (stop.signal.aborted || events.jobEnded || (await cancellation.requested(jobId))) throw new RunStopped();
@@ -55,10 +54,11 @@ export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDe
   };
 
   try {
-    await step({ stage: 'received', progress: 10, message: `Received ${data.text.length} characters${retryNote}` });
-    const returned = await deps.summarizer.summarize({
-      text: data.text,
-      maxSentences: data.maxSentences,
+    await checkpoint();
+    const returned = await run.kind.run(run.input, {
+      jobId,
+      attempt: run.attempt,
+      attempts: run.attempts,
       signal: stop.signal,
       step,
       write: (delta, progress) => events.write(delta, progress),
@@ -67,19 +67,19 @@ export async function runSummarizeJob(run: SummarizeJobRun, deps: SummarizeJobDe
     await events.flush();
     await checkpoint();
     // What watchers folded is the result: the written text, when there is one.
-    const summary = events.wrote ? events.text : returned;
-    if (summary.trim() === '') throw new SummarizerError('empty_summary', 'The summarizer produced an empty summary', true);
+    const result = events.wrote ? events.text : returned;
+    if (result.trim() === '') throw new SummarizerError('empty_summary', 'The job produced an empty result', true);
     const done = await publisher.publish(jobId, {
       status: 'done',
       stage: 'done',
       progress: 100,
-      message: 'Summary ready',
-      result: summary,
+      message: run.kind.doneMessage ?? 'Done',
+      result,
     });
     return done ? 'done' : null;
   } catch (error) {
-    // Whatever the summarizer threw on its way out of an aborted run (an AbortError, the model
-    // client's abort error) means the same: the run was stopped.
+    // Whatever the kind threw on its way out of an aborted run (an AbortError, the model client's
+    // abort error) means the same: the run was stopped.
     if (!(error instanceof RunStopped) && !stop.signal.aborted) throw error;
     // Cancelled, or the job already ended (e.g. cancelled while queued): the guard in the
     // publish script makes this a no-op in the second case.

@@ -1,0 +1,133 @@
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { isTerminal } from '@herald/contract';
+import {
+  CHORES,
+  CHORES_QUEUE_NAME,
+  JOB_FIELDS,
+  WEBHOOK_RECHECK_MS,
+  bullConnection,
+  keys,
+  queuePrefix,
+  type ChoreData,
+  type Chores,
+  type Config,
+  type ConnectionRole,
+  type EventPublisher,
+  type EventReader,
+  type Logger,
+} from '@herald/shared';
+import type { Redis } from 'ioredis';
+import { deliverWebhook } from './deliver-webhook.ts';
+
+export interface ChoresWorkerDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly redis: Redis;
+  readonly reader: EventReader;
+  readonly publisher: EventPublisher;
+  readonly chores: Chores;
+  readonly connection: ConnectionRole;
+}
+
+/** The webhook's `type`, by how the job ended. */
+const EVENT_TYPES: Record<string, string> = { done: 'job.done', error: 'job.error', cancelled: 'job.cancelled' };
+
+/**
+ * Herald's errands about jobs (CHORES_QUEUE_NAME), in every worker:
+ * - a job's completion webhook, delivered at least once: BullMQ retries it with backoff
+ *   (WEBHOOK_ATTEMPTS, WEBHOOK_BACKOFF_MS), the same webhook-id each time, and its state is
+ *   kept in the job's snapshot;
+ * - the watchdog of an external job, which ends it with producer_timeout once its producer has
+ *   published nothing for EXTERNAL_IDLE_TIMEOUT_SECONDS.
+ * A chore whose job is not ready for it yet puts itself back (delayed) without spending an attempt.
+ */
+export function startChoresWorker(deps: ChoresWorkerDeps): Worker<ChoreData> {
+  const { config, logger } = deps;
+
+  const later = async (job: Job<ChoreData>, at: number, token: string | undefined): Promise<never> => {
+    await job.moveToDelayed(at, token);
+    throw new DelayedError();
+  };
+
+  const webhook = async (job: Job<ChoreData>, token: string | undefined): Promise<void> => {
+    const { jobId } = job.data;
+    const record = await deps.reader.record(jobId);
+    if (!record?.callbackUrl) return; // expired, or never had one
+    if (config.WEBHOOK_SECRET === undefined) throw new UnrecoverableError('WEBHOOK_SECRET is not set on this worker');
+    if (!isTerminal(record.snapshot.status)) await later(job, Date.now() + WEBHOOK_RECHECK_MS, token);
+    const { webhook: _state, ...snapshot } = record.snapshot;
+    const body = JSON.stringify({
+      type: EVENT_TYPES[snapshot.status],
+      timestamp: new Date(snapshot.updatedAt).toISOString(),
+      data: snapshot,
+    });
+    const attempts = job.attemptsMade + 1;
+    const outcome = await deliverWebhook(
+      { url: record.callbackUrl, id: `msg_${jobId}`, body },
+      { secret: config.WEBHOOK_SECRET, allowedHosts: config.WEBHOOK_ALLOWED_HOSTS, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
+    );
+    const log = logger.child({ jobId, attempt: attempts });
+    const lastStatus = outcome.kind === 'answered' ? { lastStatus: outcome.status } : {};
+    const delivered = outcome.kind === 'answered' && outcome.status >= 200 && outcome.status < 300;
+    const given = job.opts.attempts ?? 1;
+    const state = delivered ? 'delivered' : outcome.kind === 'refused' ? 'refused' : attempts >= given ? 'failed' : 'pending';
+    // The snapshot says where the delivery stands; it keeps the job's own TTL.
+    // EXPIRE NX: should the snapshot have expired since it was read, the field written here does
+    // not leave a hash behind for ever.
+    await deps.redis
+      .multi()
+      .hset(keys.snapshot(jobId), JOB_FIELDS.webhook, JSON.stringify({ state, attempts, ...lastStatus }))
+      .expire(keys.snapshot(jobId), config.JOB_TTL_SECONDS, 'NX')
+      .exec();
+    if (delivered) {
+      log.info({ status: outcome.status }, 'webhook delivered');
+      return;
+    }
+    const why = outcome.kind === 'answered' ? `answered ${outcome.status}` : outcome.reason;
+    if (outcome.kind === 'refused') {
+      log.warn({ reason: outcome.reason }, 'webhook refused: its host is not allowed (WEBHOOK_ALLOWED_HOSTS)');
+      throw new UnrecoverableError(`webhook refused: ${why}`);
+    }
+    log.warn({ why, final: state === 'failed' }, 'webhook not delivered');
+    throw new Error(`webhook not delivered: ${why}`);
+  };
+
+  const watchdog = async (job: Job<ChoreData>, token: string | undefined): Promise<void> => {
+    const { jobId } = job.data;
+    const record = await deps.reader.record(jobId);
+    if (!record || isTerminal(record.snapshot.status)) return;
+    const idleMs = config.EXTERNAL_IDLE_TIMEOUT_SECONDS * 1000;
+    const quietSince = record.snapshot.updatedAt;
+    // The producer spoke since this chore was set: look again when its new silence would be too long.
+    if (Date.now() - quietSince < idleMs) await later(job, quietSince + idleMs + 10, token);
+    const ended = await deps.publisher.publish(jobId, {
+      status: 'error',
+      progress: 0,
+      message: `The producer published nothing for ${config.EXTERNAL_IDLE_TIMEOUT_SECONDS} s`,
+      error: { code: 'producer_timeout', message: `No event from the job's producer for ${config.EXTERNAL_IDLE_TIMEOUT_SECONDS} s` },
+    });
+    if (ended) {
+      logger.info({ jobId }, 'external job ended: its producer went silent');
+      await deps.chores.jobEnded(jobId);
+    }
+  };
+
+  const worker = new Worker<ChoreData>(
+    CHORES_QUEUE_NAME,
+    async (job, token) => {
+      if (job.name === CHORES.webhook.name) return webhook(job, token);
+      if (job.name === CHORES.watchdog.name) return watchdog(job, token);
+      throw new UnrecoverableError(`unknown chore ${job.name}`);
+    },
+    {
+      connection: bullConnection(config, deps.connection),
+      prefix: queuePrefix,
+      concurrency: 8,
+      // As for jobs (consumer.ts): a chore whose worker died is taken up again within about 1.5 × JOB_LOCK_MS.
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
+    },
+  );
+  worker.on('error', (err) => logger.error({ err }, 'chores worker error'));
+  return worker;
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { jobErrorSchema } from './event.ts';
+
+/** The longest message, stage and delta a producer may publish. */
+const MAX_MESSAGE = 1000;
+
+/**
+ * POST /v1/jobs/{id}/events: one event from a job's producer. Herald adds `jobId` and `ts`;
+ * `result` only with `done`, `error` with `error` (and only then), `delta` with `offset`.
+ * Without `progress` the job's stays where it is (`done`: 100); without `message`, it is empty.
+ */
+export const producerEventSchema = (maxResultChars: number) =>
+  z
+    .strictObject({
+      status: z.enum(['processing', 'done', 'error', 'cancelled']),
+      progress: z.number().int().min(0).max(100).optional(),
+      message: z.string().max(MAX_MESSAGE).default(''),
+      stage: z.string().min(1).max(100).optional(),
+      result: z.string().max(maxResultChars).optional(),
+      error: jobErrorSchema.extend({ code: z.string().min(1).max(100), message: z.string().max(MAX_MESSAGE) }).optional(),
+      delta: z.string().max(maxResultChars).optional(),
+      offset: z.number().int().nonnegative().optional(),
+    })
+    .superRefine((event, ctx) => {
+      if (event.result !== undefined && event.status !== 'done')
+        ctx.addIssue({ code: 'custom', path: ['result'], message: 'result goes with status done only' });
+      if ((event.error === undefined) !== (event.status !== 'error')) {
+        ctx.addIssue({ code: 'custom', path: ['error'], message: 'error goes with status error, and status error needs one' });
+      }
+      if ((event.delta === undefined) !== (event.offset === undefined))
+        ctx.addIssue({ code: 'custom', path: ['offset'], message: 'delta and offset come together' });
+      if (event.delta !== undefined && event.status !== 'processing')
+        ctx.addIssue({ code: 'custom', path: ['delta'], message: 'delta goes with status processing' });
+    });
+
+export type ProducerEvent = z.infer<ReturnType<typeof producerEventSchema>>;

@@ -1,0 +1,74 @@
+import type { Queue } from 'bullmq';
+
+/** A chore's BullMQ job name, and its id for one Herald job (BullMQ ids may not hold ':'). */
+export const CHORES = {
+  /** POSTs the job's end to its callbackUrl (docs/api.md, "Webhooks"). */
+  webhook: { name: 'webhook', id: (jobId: string) => `webhook-${jobId}` },
+  /** Ends an external job whose producer went silent (EXTERNAL_IDLE_TIMEOUT_SECONDS). */
+  watchdog: { name: 'producer-watchdog', id: (jobId: string) => `watchdog-${jobId}` },
+} as const;
+
+/** What a chore's job carries. */
+export interface ChoreData {
+  readonly jobId: string;
+}
+
+export interface ChoreSettings {
+  readonly webhookAttempts: number;
+  readonly webhookBackoffMs: number;
+  /** How long finished chores are kept (JOB_TTL_SECONDS). */
+  readonly ttlSeconds: number;
+}
+
+/**
+ * While a job with a callback runs, its webhook chore waits (delayed) and looks again this often,
+ * in case whoever ended the job could not wake it (a process killed at that instant).
+ */
+export const WEBHOOK_RECHECK_MS = 60_000;
+
+/**
+ * Herald's errands about jobs, on their own BullMQ queue (CHORES_QUEUE_NAME), run by the workers.
+ * Each is scheduled when its job is made, as a delayed BullMQ job, so nothing about it can be
+ * lost between processes: the webhook chore is woken (promoted) by whoever writes the job's
+ * terminal event, and otherwise wakes itself every WEBHOOK_RECHECK_MS.
+ */
+export class Chores {
+  readonly #queue: Queue;
+  readonly #settings: ChoreSettings;
+
+  constructor(queue: Queue, settings: ChoreSettings) {
+    this.#queue = queue;
+    this.#settings = settings;
+  }
+
+  async scheduleWebhook(jobId: string): Promise<void> {
+    const data: ChoreData = { jobId };
+    await this.#queue.add(CHORES.webhook.name, data, {
+      jobId: CHORES.webhook.id(jobId),
+      delay: WEBHOOK_RECHECK_MS,
+      attempts: this.#settings.webhookAttempts,
+      backoff: { type: 'exponential', delay: this.#settings.webhookBackoffMs },
+      removeOnComplete: { age: this.#settings.ttlSeconds },
+      removeOnFail: { age: this.#settings.ttlSeconds },
+    });
+  }
+
+  async scheduleWatchdog(jobId: string, idleMs: number): Promise<void> {
+    const data: ChoreData = { jobId };
+    await this.#queue.add(CHORES.watchdog.name, data, {
+      jobId: CHORES.watchdog.id(jobId),
+      delay: idleMs,
+      removeOnComplete: true,
+      removeOnFail: { age: this.#settings.ttlSeconds },
+    });
+  }
+
+  /**
+   * The job has just ended (this process wrote its terminal event): its webhook goes now rather
+   * than at its next look. Best effort — the chore looks again by itself.
+   */
+  async jobEnded(jobId: string): Promise<void> {
+    const chore = await this.#queue.getJob(CHORES.webhook.id(jobId));
+    await chore?.promote().catch(() => {}); // not delayed any more: already on its way
+  }
+}

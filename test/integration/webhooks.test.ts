@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startApi, type RunningApi } from '@herald/api';
+import { createLogger } from '@herald/shared';
+import { extractiveBackend, type Summarizer } from '@herald/worker';
+import { runEntry, type Child } from '../support/child.ts';
+import { expectError } from '../support/assertions.ts';
+import { freePort } from '../support/free-port.ts';
+import { request } from '../support/http.ts';
+import { SseClient } from '../support/sse-client.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
+
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+/** Fast retries for tests: 150 ms, then 300, 600, … */
+const WEBHOOKS = { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', WEBHOOK_BACKOFF_MS: '150', WEBHOOK_ATTEMPTS: '5' };
+
+/** Texts containing FAIL make this summarizer throw, every time. */
+const failing: Summarizer = {
+  name: 'test-failing',
+  async summarize(run) {
+    if (run.text.includes('FAIL')) throw new Error('the model is on fire');
+    return extractiveBackend(0).summarize(run);
+  },
+};
+
+const submitWithCallback = async (api: string, callbackUrl: string, body: Record<string, unknown> = { text: BEES }) => {
+  const answer = await request(`${api}/v1/jobs`, { json: { ...body, callbackUrl } });
+  expect(answer.status).toBe(202);
+  return answer.body as { jobId: string; publishToken?: string };
+};
+
+const snapshotOf = async (api: string, jobId: string) => (await request(`${api}/v1/jobs/${jobId}`)).body;
+
+describe('completion webhooks', () => {
+  let system: TestSystem;
+  let api: string;
+  let receiver: WebhookReceiver;
+  beforeAll(async () => {
+    system = await startSystem({
+      redisUrl: inject('redisUrl'),
+      summarizer: failing,
+      env: { ...WEBHOOKS, WEBHOOK_TIMEOUT_MS: '300', JOB_ATTEMPTS: '1' },
+    });
+    api = system.apis[0]!.url;
+    receiver = await WebhookReceiver.start(SECRET);
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await system.close();
+  });
+
+  it('POSTs the job’s end, signed (Standard Webhooks), and retries failures with backoff under the same webhook-id', async () => {
+    receiver.answer = (_id, attempt) => (attempt <= 2 ? 500 : 204);
+    const job = await submitWithCallback(api, receiver.url('/hooks/herald'));
+    expect((await snapshotOf(api, job.jobId)).webhook).toEqual({ state: 'pending', attempts: 0 });
+    await expect.poll(() => receiver.acknowledged(job.jobId).length, { timeout: 10_000 }).toBe(1);
+
+    const deliveries = receiver.deliveriesOf(job.jobId);
+    expect(deliveries.map((hook) => hook.answered)).toEqual([500, 500, 204]);
+    for (const hook of deliveries) {
+      expect(hook.signed).toBe(true);
+      expect(hook.headers['content-type']).toBe('application/json');
+      expect(Math.abs(hook.timestamp * 1000 - hook.receivedAt)).toBeLessThan(5000);
+    }
+    // Backoff: each wait at least the one before (150 ms, then 300 ms).
+    const gaps = deliveries.slice(1).map((hook, i) => hook.receivedAt - deliveries[i]!.receivedAt);
+    expect(gaps[0]).toBeGreaterThanOrEqual(140);
+    expect(gaps[1]).toBeGreaterThanOrEqual(290);
+
+    const snapshot = await snapshotOf(api, job.jobId);
+    const { webhook, ...withoutWebhook } = snapshot;
+    expect(webhook).toEqual({ state: 'delivered', attempts: 3, lastStatus: 204 });
+    const payload = deliveries.at(-1)!.json;
+    expect(payload).toEqual({ type: 'job.done', timestamp: new Date(snapshot.updatedAt).toISOString(), data: withoutWebhook });
+    expect(payload.data).toMatchObject({ jobId: job.jobId, kind: 'summarize', status: 'done', result: expect.any(String) });
+    // The same body each time: a receiver may dedupe by webhook-id and keep any one.
+    expect(new Set(deliveries.map((hook) => hook.body)).size).toBe(1);
+  });
+
+  it('says job.error and job.cancelled for jobs that end so, external ones too', async () => {
+    receiver.answer = () => 200;
+    const failed = await submitWithCallback(api, receiver.url(), { text: `${BEES} FAIL` });
+    const external = await submitWithCallback(api, receiver.url(), { kind: 'external', title: 'import' });
+    const cancelled = await submitWithCallback(api, receiver.url(), { kind: 'external' });
+    const published = await request(`${api}/v1/jobs/${external.jobId}/events`, {
+      json: { status: 'error', progress: 0, error: { code: 'bad_row', message: 'Row 17 has no id' } },
+      headers: { Authorization: `Bearer ${external.publishToken}` },
+    });
+    expect(published.status).toBe(201);
+    expect((await request(`${api}/v1/jobs/${cancelled.jobId}`, { method: 'DELETE' })).status).toBe(202);
+    for (const [jobId, type] of [
+      [failed.jobId, 'job.error'],
+      [external.jobId, 'job.error'],
+      [cancelled.jobId, 'job.cancelled'],
+    ] as const) {
+      await expect.poll(() => receiver.acknowledged(jobId).length, { timeout: 10_000 }).toBe(1);
+      expect(receiver.acknowledged(jobId)[0]!.json).toMatchObject({ type, data: { jobId } });
+    }
+    expect(receiver.acknowledged(external.jobId)[0]!.json.data).toMatchObject({ title: 'import', error: { code: 'bad_row' } });
+  });
+
+  it('retries time-outs and refused connections; gives up after WEBHOOK_ATTEMPTS, and the snapshot says so', async () => {
+    // Nothing listens on this port at first: connections are refused. Then a receiver that hangs.
+    const port = await freePort();
+    const job = await submitWithCallback(api, `http://127.0.0.1:${port}/late`);
+    await expect.poll(async () => (await snapshotOf(api, job.jobId)).webhook.attempts, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    expect((await snapshotOf(api, job.jobId)).webhook).toMatchObject({ state: 'pending' });
+    const late = await WebhookReceiver.start(SECRET, (_id, attempt) => (attempt === 1 ? 'hang' : 202), port);
+    try {
+      await expect.poll(() => late.acknowledged(job.jobId).length, { timeout: 15_000 }).toBe(1);
+      expect(late.deliveriesOf(job.jobId).map((hook) => hook.answered)).toEqual([0, 202]);
+      expect((await snapshotOf(api, job.jobId)).webhook).toMatchObject({ state: 'delivered', lastStatus: 202 });
+    } finally {
+      await late.close();
+    }
+
+    receiver.answer = () => 503;
+    const doomed = await submitWithCallback(api, receiver.url());
+    await expect.poll(async () => (await snapshotOf(api, doomed.jobId)).webhook.state, { timeout: 15_000 }).toBe('failed');
+    expect((await snapshotOf(api, doomed.jobId)).webhook).toEqual({ state: 'failed', attempts: 5, lastStatus: 503 });
+    expect(receiver.deliveriesOf(doomed.jobId)).toHaveLength(5);
+  });
+
+  it('refuses callbacks to loopback, private and link-local addresses not listed in WEBHOOK_ALLOWED_HOSTS', async () => {
+    receiver.answer = () => 204;
+    const port = receiver.port;
+    // Literal addresses are refused at submission (all loopback here: nothing else is ever contacted).
+    for (const url of [
+      `http://127.0.0.2:${port}/`,
+      `http://[::1]:${port}/`,
+      `http://[::ffff:127.0.0.3]:${port}/`,
+      `http://0x7f000002:${port}/`, // 127.0.0.2, as WHATWG URL parsing reads it
+      `http://2130706434:${port}/`, // 127.0.0.2 again
+      `http://0.0.0.0:${port}/`,
+    ]) {
+      const answer = await request(`${api}/v1/jobs`, { json: { text: BEES, callbackUrl: url } });
+      expectError(answer, 400, 'invalid_request');
+      expect({ url, details: JSON.stringify(answer.body.error.details) }).toEqual({
+        url,
+        details: expect.stringContaining('WEBHOOK_ALLOWED_HOSTS'),
+      });
+    }
+    for (const url of ['ftp://127.0.0.1/x', 'not a url', `javascript:alert(1)`]) {
+      expectError(await request(`${api}/v1/jobs`, { json: { text: BEES, callbackUrl: url } }), 400, 'invalid_request');
+    }
+    // A name is judged on what it resolves to, at delivery: `localhost` is 127.0.0.1, not listed as a name.
+    const job = await submitWithCallback(api, receiver.url('/named', 'localhost'));
+    await expect.poll(async () => (await snapshotOf(api, job.jobId)).webhook.state, { timeout: 10_000 }).toBe('refused');
+    expect((await snapshotOf(api, job.jobId)).webhook).toEqual({ state: 'refused', attempts: 1 });
+    expect(receiver.received.filter((hook) => hook.headers.host?.startsWith('localhost'))).toEqual([]);
+    expect(receiver.deliveriesOf(job.jobId)).toEqual([]);
+  });
+});
+
+describe('webhooks without WEBHOOK_SECRET', () => {
+  let system: TestSystem;
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0 });
+  });
+  afterAll(() => system.close());
+
+  it('refuses any callbackUrl with 400, and creates no job', async () => {
+    const answer = await request(`${system.apis[0]!.url}/v1/jobs`, { json: { text: BEES, callbackUrl: 'https://example.com/hook' } });
+    expectError(answer, 400, 'invalid_request');
+    expect(answer.body.error.message).toMatch(/WEBHOOK_SECRET/);
+    expect(await system.redis.keys('herald:job:*')).toEqual([]);
+  });
+});
+
+describe('webhooks across a restart of every process', () => {
+  let system: TestSystem;
+  let receiver: WebhookReceiver;
+  let worker: Child | undefined;
+  const env = { ...WEBHOOKS, WEBHOOK_BACKOFF_MS: '1500', JOB_LOCK_MS: '2000' };
+  const startWorkerProcess = () =>
+    runEntry('apps/worker/src/main.ts', { REDIS_URL: inject('redisUrl'), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...env });
+  beforeAll(async () => {
+    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0, env });
+    receiver = await WebhookReceiver.start(SECRET, (_id, attempt) => (attempt === 1 ? 503 : 204));
+  });
+  afterEach(() => {
+    worker?.process.kill('SIGKILL');
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await system.close();
+  });
+
+  it('delivers every job’s webhook, each acknowledged exactly once, although the worker was killed mid-way', async () => {
+    let api: RunningApi = system.apis[0]!;
+    worker = startWorkerProcess();
+    const summaries = await Promise.all(Array.from({ length: 4 }, () => submitWithCallback(api.url, receiver.url())));
+    const externals = await Promise.all(Array.from({ length: 3 }, () => submitWithCallback(api.url, receiver.url(), { kind: 'external' })));
+    // Every summary's first delivery was answered 503 and recorded: each waits for its retry.
+    for (const { jobId } of summaries) {
+      await expect.poll(async () => (await snapshotOf(api.url, jobId)).webhook?.attempts, { timeout: 20_000 }).toBe(1);
+    }
+    worker.process.kill('SIGKILL');
+    await worker.exited();
+
+    // While no worker runs, the external jobs end, and the API restarts too.
+    for (const { jobId, publishToken } of externals) {
+      const answer = await request(`${api.url}/v1/jobs/${jobId}/events`, {
+        json: { status: 'done', result: 'imported' },
+        headers: { Authorization: `Bearer ${publishToken}` },
+      });
+      expect(answer.status).toBe(201);
+    }
+    await api.close();
+    api = await startApi({ config: system.config, logger: createLogger('api-restarted', 'silent') });
+    system.apis[0] = api;
+
+    worker = startWorkerProcess();
+    const all = [...summaries, ...externals].map((job) => job.jobId);
+    for (const jobId of all) {
+      await expect.poll(() => receiver.acknowledged(jobId).length, { timeout: 20_000 }).toBe(1);
+    }
+    // Settled: no second acknowledged delivery turns up, and each snapshot says delivered.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    for (const jobId of all) {
+      expect(receiver.acknowledged(jobId)).toHaveLength(1);
+      expect(new Set(receiver.deliveriesOf(jobId).map((hook) => hook.id))).toEqual(new Set([`msg_${jobId}`]));
+      expect((await snapshotOf(api.url, jobId)).webhook).toMatchObject({ state: 'delivered' });
+    }
+    const watcher = SseClient.open(`${api.url}/v1/jobs/${summaries[0]!.jobId}/events`);
+    await watcher.finished();
+    expect(watcher.events.at(-1)!.json.status).toBe('done');
+  }, 90_000);
+});

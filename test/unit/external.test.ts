@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { producerEventSchema, submitRequestSchema } from '@herald/contract';
+import { refusedAddress, refusedCallback } from '@herald/shared';
+import { PublishTokens } from '../../apps/api/src/auth/publish-tokens.ts';
+import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
+
+// External jobs' pure rules: what a producer may send, where a webhook may go, publish tokens.
+// (The job's rules in Redis — order, the end, idempotency — are test/integration/external.test.ts.)
+
+const JOB = 'AAAAAAAAAAAAAAAAAAAAAA';
+const OTHER_JOB = 'BBBBBBBBBBBBBBBBBBBBBB';
+
+describe('a producer’s event', () => {
+  const schema = producerEventSchema(20);
+
+  it('defaults message to empty and leaves progress to the job when absent', () => {
+    expect(schema.parse({ status: 'processing' })).toEqual({ status: 'processing', message: '' });
+    expect(schema.parse({ status: 'done', result: 'ok' })).toEqual({ status: 'done', message: '', result: 'ok' });
+    expect(schema.parse({ status: 'processing', progress: 5, delta: 'ab', offset: 0 })).toMatchObject({ delta: 'ab', offset: 0 });
+  });
+
+  it.each([
+    [{ status: 'queued' }, 'status'],
+    [{ status: 'processing', result: 'x' }, 'result'],
+    [{ status: 'done', result: 'x'.repeat(21) }, 'result'],
+    [{ status: 'error' }, 'error'],
+    [{ status: 'cancelled', error: { code: 'c', message: 'm' } }, 'error'],
+    [{ status: 'error', error: { code: '', message: 'm' } }, 'error.code'],
+    [{ status: 'processing', offset: 3 }, 'offset'],
+    [{ status: 'error', error: { code: 'c', message: 'm' }, delta: 'a', offset: 0 }, 'delta'],
+    [{ status: 'processing', ts: 5 }, ''],
+  ])('refuses %j at %j', (body, path) => {
+    const result = schema.safeParse(body);
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((issue) => issue.path.join('.'))).toContain(path);
+  });
+});
+
+describe('an external job’s submission', () => {
+  const submit = submitRequestSchema(50);
+
+  it('takes a title, metadata and a callbackUrl, and nothing of a summary', () => {
+    expect(submit.parse({ kind: 'external' })).toEqual({ kind: 'external' });
+    const full = { kind: 'external', title: 'Import', metadata: { rows: 10, nested: { ok: true } }, callbackUrl: 'https://h.example/x' };
+    expect(submit.parse(full)).toEqual(full);
+    for (const body of [
+      { kind: 'external', text: 'Hi.' },
+      { kind: 'external', metadata: [1] },
+      { kind: 'external', callbackUrl: 'ftp://x' },
+    ]) {
+      expect(submit.safeParse(body).success, JSON.stringify(body)).toBe(false);
+    }
+  });
+
+  it('names the known kinds when the kind is unknown', () => {
+    const result = submit.safeParse({ kind: 'transcode' });
+    expect(result.error!.issues.map((issue) => issue.message)).toContain('kind must be one of: summarize, external');
+  });
+});
+
+describe('where a webhook may go', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['127.0.0.2', 'loopback'],
+    ['::1', 'loopback'],
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['10.1.2.3', 'private'],
+    ['192.168.0.1', 'private'],
+    ['169.254.169.254', 'linkLocal'],
+    ['fe80::1', 'linkLocal'],
+    ['fd00:ec2::254', 'uniqueLocal'],
+    ['0.0.0.0', 'unspecified'],
+    ['100.64.0.1', 'carrierGradeNat'],
+    ['not-an-ip', 'unknown'],
+  ])('refuses %s (%s)', (address, range) => {
+    expect(refusedAddress(address)).toBe(range);
+  });
+
+  it('lets public unicast addresses through', () => {
+    for (const address of ['93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c']) expect(refusedAddress(address)).toBeNull();
+  });
+
+  it('judges literal addresses at submission, names later, and lets listed hosts through', () => {
+    expect(refusedCallback('http://127.0.0.2:9/hook', [])).toMatch(/loopback address; list its host in WEBHOOK_ALLOWED_HOSTS/);
+    expect(refusedCallback('http://[::1]/hook', [])).toMatch(/loopback/);
+    expect(refusedCallback('http://0x7f000001/hook', [])).toMatch(/loopback/); // the URL parser makes it 127.0.0.1
+    expect(refusedCallback('http://localhost/hook', [])).toBeNull(); // resolved at delivery
+    expect(refusedCallback('http://127.0.0.2:9/hook', ['127.0.0.2'])).toBeNull();
+    expect(refusedCallback('http://[::1]/hook', ['[::1]'])).toBeNull();
+    expect(refusedCallback('http://127.0.0.3/hook', ['127.0.0.2'])).toMatch(/loopback/);
+  });
+});
+
+describe('publish tokens', () => {
+  const tokens = new PublishTokens(async () => 's'.repeat(32));
+
+  it('are bound to their job and cannot be forged or swapped', async () => {
+    const token = await tokens.mint(JOB);
+    expect(token).toMatch(new RegExp(`^${JOB}\\.[A-Za-z0-9_-]{43}$`));
+    expect(await tokens.check(token, JOB)).toBe('valid');
+    expect(await tokens.check(token, OTHER_JOB)).toBe('other-job');
+    const signature = token.split('.')[1]!;
+    expect(await tokens.check(`${OTHER_JOB}.${signature}`, OTHER_JOB)).toBe('invalid');
+    expect(await new PublishTokens(async () => 't'.repeat(32)).check(token, JOB)).toBe('invalid');
+    expect(await tokens.check(`${JOB}.${signature.slice(0, -1)}`, JOB)).toBe('invalid');
+  });
+
+  it('are told apart from watch tokens by shape, and a watch token signed with the same secret does not pass', async () => {
+    const watch = new WatchTokens('s'.repeat(32), 60).mint(JOB);
+    expect(PublishTokens.looksLikeToken(watch)).toBe(false);
+    expect(WatchTokens.looksLikeToken(await tokens.mint(JOB))).toBe(false);
+    expect(await tokens.check(watch, JOB)).toBe('invalid');
+  });
+});
