@@ -53,8 +53,13 @@ export function startChoresWorker(deps: ChoresWorkerDeps): Worker<ChoreData> {
     const { jobId } = job.data;
     const record = await deps.reader.record(jobId);
     if (!record?.callbackUrl) return; // expired, or never had one
-    if (config.WEBHOOK_SECRET === undefined) throw new UnrecoverableError('WEBHOOK_SECRET is not set on this worker');
     if (!isTerminal(record.snapshot.status)) await later(job, Date.now() + WEBHOOK_RECHECK_MS, token);
+    if (config.WEBHOOK_SECRET === undefined) {
+      // A worker set up without the secret leaves the delivery to one that has it (or to itself,
+      // restarted with it) rather than losing it; it gives up when the job expires.
+      logger.error({ jobId }, 'a webhook is due but WEBHOOK_SECRET is not set on this worker: set it on every worker');
+      return later(job, Date.now() + WEBHOOK_RECHECK_MS, token);
+    }
     const { webhook: _state, ...snapshot } = record.snapshot;
     const body = JSON.stringify({
       type: EVENT_TYPES[snapshot.status],
