@@ -23,6 +23,9 @@ export interface Result {
   cpuMicrosPerDelivery: number;
   redisConnsPerReplica: number;
   redisCommandsPerEvent: number;
+  redisShards: number;
+  redisCpuMaxShardPct: number;
+  redisCpuTotalPct: number;
   seconds: number;
 }
 
@@ -45,6 +48,9 @@ const COLUMNS: (keyof Result)[] = [
   'cpuMicrosPerDelivery',
   'redisConnsPerReplica',
   'redisCommandsPerEvent',
+  'redisShards',
+  'redisCpuMaxShardPct',
+  'redisCpuTotalPct',
 ];
 
 /** The results as a markdown table, then Herald ÷ Nchan per scenario where both ran. */

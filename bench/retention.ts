@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startApi, type RunningApi } from '@herald/api';
-import { QUEUE_NAME, QUEUE_PREFIX, createLogger, loadConfig } from '@herald/shared';
+import { QUEUE_NAME, QUEUE_PREFIX, channels, createLogger, keys, loadConfig } from '@herald/shared';
 import { startPrivateRedis, type PrivateRedis } from '@herald/shared/dev';
 import { startWorker, type RunningWorker } from '@herald/worker';
 import { freePort } from '../test/support/free-port.ts';
@@ -122,9 +122,13 @@ async function measure(client: Redis): Promise<Measure> {
 class Terminals {
   readonly #early = new Map<string, string>();
   readonly #waiting = new Map<string, { since: number; resolve: (status: string) => void }>();
+  /** Jobs already reported: a job can be seen twice (its wake-up and the check after subscribing). */
+  readonly #reported = new Set<string>();
   lastEndedAt = 0;
 
   seen(jobId: string, status: string): void {
+    if (this.#reported.has(jobId)) return;
+    this.#reported.add(jobId);
     this.lastEndedAt = Date.now();
     const waiter = this.#waiting.get(jobId);
     if (!waiter) {
@@ -190,12 +194,12 @@ async function main(): Promise<number> {
   probe = new Redis(redisUrl);
   listener = new Redis(redisUrl);
   const terminals = new Terminals();
-  listener.on('pmessage', (_pattern: string, channel: string, message: string) => {
+  // Each job's sharded channel, subscribed once its id is known (there are no sharded patterns).
+  listener.on('smessage', (channel: string, message: string) => {
     // channel herald:{jobId}:live, message "<eventId> <status> <json>"
     const status = message.slice(message.indexOf(' ') + 1, message.indexOf(' ', message.indexOf(' ') + 1));
     if (TERMINAL.has(status)) terminals.seen(channel.slice('herald:{'.length, channel.length - '}:live'.length), status);
   });
-  await listener.psubscribe('herald:*:live');
   worker = await startWorker({ config, logger: createLogger('worker', config.LOG_LEVEL) });
   api = await startApi({ config, logger: createLogger('api', config.LOG_LEVEL) });
   const apiUrl = api.url;
@@ -228,6 +232,10 @@ async function main(): Promise<number> {
       let jobId: string;
       try {
         jobId = await submitOne(apiUrl, i);
+        await listener!.ssubscribe(channels.events(jobId));
+        // It may have ended before the subscription took: its snapshot says so.
+        const status = await probe!.hget(keys.snapshot(jobId), 'status');
+        if (status !== null && TERMINAL.has(status)) terminals.seen(jobId, status);
       } catch (error) {
         submitErrors += 1;
         if (submitErrors <= 5) log(String(error));
@@ -235,6 +243,7 @@ async function main(): Promise<number> {
       }
       const status = await Promise.race([terminals.wait(jobId), sleep(Math.max(0, deadline - Date.now())).then(() => 'timeout')]);
       if (status === 'timeout') checkTime(`waiting for job ${jobId}`);
+      void listener!.sunsubscribe(channels.events(jobId)).catch(() => {});
       outcomes[status] = (outcomes[status] ?? 0) + 1;
       finished += 1;
     }

@@ -28,6 +28,9 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '1' },
     /** Node flags for the API replicas, e.g. "--cpu-prof --cpu-prof-dir=bench/profiles". */
     'api-node-args': { type: 'string', default: '' },
+    /** Herald's Redis: one (`single`), or a Redis Cluster of --shards masters (`cluster`). */
+    redis: { type: 'string', default: 'single' },
+    shards: { type: 'string', default: '3' },
   },
 });
 
@@ -50,24 +53,36 @@ function scenariosToRun(): Scenario[] {
   ];
 }
 
-async function redisCommandCalls(redis: Redis): Promise<number> {
-  const info = await redis.info('commandstats');
-  let calls = 0;
-  for (const match of info.matchAll(/calls=(\d+)/g)) calls += Number(match[1]);
-  return calls;
+/** Commands run and CPU used (ms, user + sys) so far, by each Redis master. */
+async function redisCounters(masters: readonly Redis[]): Promise<{ calls: number; cpuMs: number }[]> {
+  return Promise.all(
+    masters.map(async (redis) => {
+      const [commands, cpu] = await Promise.all([redis.info('commandstats'), redis.info('cpu')]);
+      let calls = 0;
+      for (const match of commands.matchAll(/calls=(\d+)/g)) calls += Number(match[1]);
+      const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0);
+      return { calls, cpuMs: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000 };
+    }),
+  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function startSystem(name: 'herald' | 'nchan'): Promise<SystemUnderTest> {
-  if (name === 'herald') return startHerald({ replicas, nodeArgs: args['api-node-args']!.split(' ').filter(Boolean) });
+  if (name === 'herald') {
+    return startHerald({
+      replicas,
+      nodeArgs: args['api-node-args']!.split(' ').filter(Boolean),
+      redis: args.redis === 'cluster' ? { mode: 'cluster', shards: Number(args.shards) } : { mode: 'single' },
+    });
+  }
   const { startNchanSystem } = await import('./systems/nchan-adapter.ts');
   return startNchanSystem();
 }
 
 async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Promise<Result> {
   const system = await startSystem(systemName);
-  const redis = new Redis(system.redisUrl);
+  const masters = system.redisMasters.map((address) => new Redis(`redis://${address}`));
   const subscriberCount = Number(args.subscribers ?? Math.max(1, Math.ceil(scenario.C / 6000)));
   const subscribers = Array.from({ length: subscriberCount }, () => forkLoad('subscriber.ts'));
   try {
@@ -103,7 +118,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
         events: scenario.E,
         rate: scenario.rate,
         deltaChars: scenario.deltaChars ?? 0,
-        redisUrl: system.redisUrl,
+        redisEnv: system.redisEnv,
         ...(system.pubUrl ? { pubUrl: system.pubUrl } : {}),
       };
       const warm = next(publisher, 'warm', maxSecs * 1000);
@@ -111,7 +126,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
       await warm;
     }
     const cpuBefore = sum(pids, cpuMicros);
-    const callsBefore = await redisCommandCalls(redis);
+    const redisBefore = await redisCounters(masters);
     const started = performance.now();
     let published = 0;
     if (publisher) {
@@ -124,7 +139,10 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
     const finished = await Promise.race([Promise.all(complete).then(() => 'complete' as const), deadline]);
     const seconds = (performance.now() - started) / 1000;
     const cpuUsed = sum(pids, cpuMicros) - cpuBefore;
-    const calls = (await redisCommandCalls(redis)) - callsBefore - 1;
+    const redisAfter = await redisCounters(masters);
+    // (less the INFO commandstats of the first reading)
+    const calls = redisAfter.reduce((total, node, i) => total + node.calls - redisBefore[i]!.calls - 2, 0);
+    const shardCpuMs = redisAfter.map((node, i) => node.cpuMs - redisBefore[i]!.cpuMs);
     const rssLoaded = sum(pids, rssKB);
 
     const stats = await Promise.all(
@@ -139,7 +157,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
     const total = (key: keyof Pick<SubscriberStats, 'delivered' | 'expected' | 'dup' | 'reordered' | 'failed'>) =>
       stats.reduce((acc, s) => acc + s[key], 0);
     const delivered = total('delivered');
-    const clientList = (await redis.client('LIST')) as string;
+    const clientList = (await Promise.all(masters.map((master) => master.client('LIST') as Promise<string>))).join('\n');
     return {
       scenario: scenario.name,
       system: system.name,
@@ -165,13 +183,17 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
       cpuMicrosPerDelivery: delivered > 0 ? round(cpuUsed / delivered) : 0,
       redisConnsPerReplica: round(system.redisConnectionsPerReplica(clientList)),
       redisCommandsPerEvent: published > 0 ? round(calls / published) : 0,
+      redisShards: masters.length,
+      // Of one core, over the measured seconds: the busiest shard's, and all shards' together.
+      redisCpuMaxShardPct: round((Math.max(...shardCpuMs) / 1000 / seconds) * 100),
+      redisCpuTotalPct: round((shardCpuMs.reduce((a, b) => a + b, 0) / 1000 / seconds) * 100),
       seconds: round(seconds),
     };
   } finally {
     subscribers.forEach((process) => {
       if (process.connected) process.send({ type: 'stop' });
     });
-    redis.disconnect();
+    for (const master of masters) master.disconnect();
     await system.stop();
   }
 }

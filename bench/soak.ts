@@ -70,7 +70,7 @@ try {
     events: E,
     rate,
     deltaChars: 0,
-    redisUrl: system.redisUrl,
+    redisEnv: { REDIS_URL: system.redisUrl },
   };
   const warm = next(publisher, 'warm');
   publisher.send(task);

@@ -44,7 +44,8 @@ export interface PublisherTask {
   readonly rate: number;
   /** Characters of summary text each event carries (scenarios.ts); 0: none. */
   readonly deltaChars: number;
-  readonly redisUrl: string;
+  /** What points Herald at Redis (REDIS_URL, or REDIS_CLUSTER_NODES…). */
+  readonly redisEnv: Record<string, string>;
   /** nchan: the publish URL with {chan} in it. */
   readonly pubUrl?: string;
   /** A channel to publish a few events to first, so both systems start warm. */

@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EventPublisher, connectRedis } from '@herald/shared';
+import { EventPublisher, connectRedis, loadConfig } from '@herald/shared';
 import { benchMessage } from '../lib/clock.ts';
 import type { PublisherReport, PublisherTask } from './protocol.ts';
 
@@ -17,7 +17,7 @@ const textOf = (task: PublisherTask, seq: number): { delta: string; offset: numb
 };
 
 function heraldPublisher(task: PublisherTask): { publish: PublishOne; close: () => void } {
-  const redis = connectRedis(task.redisUrl, { name: 'bench:publisher' });
+  const redis = connectRedis(loadConfig({ ...task.redisEnv, LOG_LEVEL: 'silent' }), { name: 'bench:publisher' });
   const publisher = new EventPublisher(redis, { ttlSeconds: 3600, streamMaxLen: Math.max(1000, task.events + 10) });
   return {
     publish: async (jobId, seq, last) => {

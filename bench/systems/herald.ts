@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { startPrivateRedis } from '@herald/shared/dev';
+import { startPrivateRedis, startPrivateRedisCluster } from '@herald/shared/dev';
 import { freePort } from '../../test/support/free-port.ts';
 import type { SystemUnderTest } from './system.ts';
 
@@ -10,6 +10,8 @@ export interface HeraldOptions {
   readonly env?: Record<string, string>;
   /** Extra node flags for the replicas (--cpu-prof, --trace-gc, …). */
   readonly nodeArgs?: readonly string[];
+  /** One Redis (default), or a Redis Cluster of `shards` masters without replicas. */
+  readonly redis?: { readonly mode: 'single' } | { readonly mode: 'cluster'; readonly shards: number };
 }
 
 /** The flags `npm run start:api` gives a replica (see package.json). */
@@ -37,9 +39,14 @@ export interface HeraldSystem extends SystemUnderTest {
 }
 
 export async function startHerald(options: HeraldOptions): Promise<HeraldSystem> {
-  const redisPort = await freePort();
-  const redis = await startPrivateRedis(redisPort, ['--maxclients', '30000']);
+  const cluster =
+    options.redis?.mode === 'cluster'
+      ? await startPrivateRedisCluster(await Promise.all(Array.from({ length: options.redis.shards }, () => freePort())))
+      : null;
+  const redisPort = cluster ? cluster.nodes[0]!.port : await freePort();
+  const redis = cluster ?? (await startPrivateRedis(redisPort, ['--maxclients', '30000']));
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const redisEnv: Record<string, string> = cluster ? { REDIS_CLUSTER_NODES: cluster.seeds } : { REDIS_URL: redisUrl };
   const launch = (port: number): ChildProcess =>
     spawn(
       process.execPath,
@@ -47,7 +54,7 @@ export async function startHerald(options: HeraldOptions): Promise<HeraldSystem>
       {
         env: {
           ...process.env,
-          REDIS_URL: redisUrl,
+          ...redisEnv,
           PORT: String(port),
           HOST: '127.0.0.1',
           LOG_LEVEL: 'warn',
@@ -72,6 +79,8 @@ export async function startHerald(options: HeraldOptions): Promise<HeraldSystem>
   return {
     name: 'herald',
     redisUrl,
+    redisEnv,
+    redisMasters: cluster ? cluster.seeds.split(',') : [`127.0.0.1:${redisPort}`],
     serverPids: () => replicas.map(({ child }) => child.pid ?? 0),
     async createChannels(count) {
       const ids: string[] = [];

@@ -17,6 +17,8 @@ export async function startNchanSystem(): Promise<SystemUnderTest> {
   return {
     name: 'nchan',
     redisUrl: nchan.redisUrl,
+    redisEnv: { REDIS_URL: nchan.redisUrl },
+    redisMasters: [nchan.redisUrl.replace('redis://', '')],
     serverPids: () => nchan.pids(),
     createChannels: async (count) => Array.from({ length: count }, () => randomBytes(8).toString('hex')),
     subscribeUrl: (channel) => nchan.subUrl(channel),

@@ -1,7 +1,12 @@
 /** A system under test, as the orchestrator drives it. */
 export interface SystemUnderTest {
   readonly name: 'herald' | 'nchan';
+  /** A URL of the (first) Redis node, for tools that talk to one. */
   readonly redisUrl: string;
+  /** What points Herald's processes at Redis (REDIS_URL, or REDIS_CLUSTER_NODES). */
+  readonly redisEnv: Record<string, string>;
+  /** Every Redis master, as host:port: where Redis's commands and CPU are counted. */
+  readonly redisMasters: readonly string[];
   /** Server processes whose CPU and RSS count (API replicas; nginx master + workers). */
   readonly serverPids: () => number[];
   /** Makes `count` channels (Herald: submits jobs) and returns their names. */

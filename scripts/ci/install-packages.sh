@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the whole suite needs, when missing: redis-server (tests' private
-# Redis and its image), nginx (`npm run cluster`, the browser tests' load balancer and its image),
+# Redis and its image), nginx (`npm run stack`, the browser tests' load balancer and its image),
 # chromium (browser tests), docker.io + docker-compose (the compose stack), python3 + ffmpeg (the
 # Python producer in examples/transcode-python). Idempotent.
 set -euo pipefail

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the local Docker image `herald-redis:local` from the HOST's redis-server
-# binary, without any registry access (idempotent).
+# and redis-cli binaries, without any registry access (idempotent). redis-cli is
+# there for docker-compose.redis-cluster.yml, which joins its nodes with it.
 #
 # Usage: build-redis-image.sh [--force] [--verify] [--no-verify]
 #   --force      rebuild even if the image exists and matches the host binary
@@ -50,7 +51,11 @@ REDIS_LINK="$(command -v redis-server || true)"
 # On Debian redis-server is a symlink to redis-check-rdb; redis picks its mode
 # from argv[0], so the binary must be named redis-server inside the image.
 REDIS_BIN="$(readlink -f "$REDIS_LINK")"
-REDIS_SHA="$(sha256sum "$REDIS_BIN" | cut -d' ' -f1)"
+CLI_LINK="$(command -v redis-cli || true)"
+[ -n "$CLI_LINK" ] || die "redis-cli not found on PATH"
+CLI_BIN="$(readlink -f "$CLI_LINK")"
+# One fingerprint for both binaries: either changing rebuilds the image.
+REDIS_SHA="$(cat "$REDIS_BIN" "$CLI_BIN" | sha256sum | cut -d' ' -f1)"
 
 verify() {
   local name="$VERIFY_NAME" ok mode out
@@ -114,11 +119,12 @@ chmod 1777 "$ROOTFS/tmp"
 chmod 0777 "$ROOTFS/data"
 
 install -m 0755 "$REDIS_BIN" "$ROOTFS/usr/bin/redis-server"
+install -m 0755 "$CLI_BIN" "$ROOTFS/usr/bin/redis-cli"
 
 # Every absolute path ldd prints: "libx.so => /path (0x..)" and the loader line
 # "/lib64/ld-linux-x86-64.so.2 (0x..)". Each is copied (symlinks dereferenced)
 # to the same path in the rootfs, keeping the listed (SONAME) file name.
-mapfile -t libs < <(ldd "$REDIS_BIN" | awk '
+mapfile -t libs < <({ ldd "$REDIS_BIN"; ldd "$CLI_BIN"; } | sort -u | awk '
   $2 == "=>" && $3 ~ /^\// { print $3; next }
   $1 ~ /^\// { print $1 }')
 [ "${#libs[@]}" -gt 0 ] || die "ldd listed no libraries for $REDIS_BIN"

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
-import { findServingReplica } from '../support/cluster.ts';
+import { findServingReplica } from '../support/stack.ts';
 import { request, submit } from '../support/http.ts';
 import { BEES } from '../support/texts.ts';
 import {
@@ -76,7 +76,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     const sent = recordRequests(page);
     // Hidden until Herald asks for it.
     await expect(page.isVisible(sel('key-row'))).resolves.toBe(false);
-    expect((await submit(tests.cluster.url, BEES)).status).toBe(401);
+    expect((await submit(tests.stack.url, BEES)).status).toBe(401);
     const message = 'Submitting here needs an API key.';
 
     await page.fill(sel('text'), BEES);
@@ -101,17 +101,17 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     await expect(page.isVisible(sel('problem'))).resolves.toBe(false);
     await waitForStatus(page, 'done');
 
-    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) });
+    const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) });
     expect(snapshot.body).toMatchObject({ status: 'done', progress: 100 });
     await expect(textOf(page, 'result')).resolves.toBe(snapshot.body.result);
     const log = await stageLog(page);
     expect(log.map((entry) => entry.stage)).toEqual(STAGES);
-    expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.cluster, jobId, bearer(KEY))).map((event) => event.id));
-    const link = `${tests.cluster.url}/jobs/${jobId}?token=${token}`;
+    expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.stack, jobId, bearer(KEY))).map((event) => event.id));
+    const link = `${tests.stack.url}/jobs/${jobId}?token=${token}`;
     expect(await page.getAttribute(sel('share'), 'href')).toBe(link);
     expect(await connectionHistory(page)).toBe('connecting live closed');
     // The stream went with the token in its query (EventSource sends no headers).
-    expect(streamRequests).toEqual([`${tests.cluster.url}/v1/jobs/${jobId}/events?token=${token}`]);
+    expect(streamRequests).toEqual([`${tests.stack.url}/v1/jobs/${jobId}/events?token=${token}`]);
 
     // The key: sent as a bearer on the second POST only, never in an address, kept for this tab.
     const posts = sent.filter((r) => r.method === 'POST');
@@ -134,7 +134,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     await expect(shared.page.isVisible(sel('key-row'))).resolves.toBe(false);
     expect(await inPage(shared.page, `sessionStorage.getItem('herald.apiKey')`)).toBeNull();
     expect(await shared.page.getAttribute(sel('share'), 'href')).toBe(link);
-    expect(shared.streamRequests).toEqual([`${tests.cluster.url}/v1/jobs/${jobId}/events?token=${token}`]);
+    expect(shared.streamRequests).toEqual([`${tests.stack.url}/v1/jobs/${jobId}/events?token=${token}`]);
     expect(shared.problems).toEqual([]);
   });
 
@@ -143,7 +143,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     const { jobId, token } = await submitFromPage(page);
     await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
 
-    const serving = await findServingReplica(tests.cluster);
+    const serving = await findServingReplica(tests.stack);
     expect(await page.getAttribute(sel('job'), 'data-status')).toBe('processing');
     await serving.kill();
     try {
@@ -153,12 +153,12 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
 
       const log = await stageLog(page);
       expect(log.map((entry) => entry.stage)).toEqual(STAGES);
-      expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.cluster, jobId, bearer(KEY))).map((event) => event.id));
+      expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.stack, jobId, bearer(KEY))).map((event) => event.id));
       expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
       // Every attempt, the browser's own reconnects included, carried the token.
       expect(streamRequests.length).toBeGreaterThanOrEqual(2);
       for (const url of streamRequests) expect(new URL(url).searchParams.get('token')).toBe(token);
-      const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}?token=${token}`);
+      const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}?token=${token}`);
       await expect(textOf(page, 'result')).resolves.toBe(snapshot.body.result);
       expect(problems).toEqual([]);
     } finally {
@@ -167,7 +167,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   });
 
   it('cancel without a key asks for it in plain words; with the key it cancels', async () => {
-    const accepted = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+    const accepted = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
     expect(accepted.status).toBe(202);
     const { jobId, watchToken } = accepted.body as { jobId: string; watchToken: string };
     // Someone with only the link: watching works, cancelling needs a key.
@@ -178,7 +178,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
 
     await page.click(sel('cancel'));
     await page.waitForSelector(`${sel('problem')}:visible`, { timeout: 5_000 });
-    const refused = await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { method: 'DELETE' });
+    const refused = await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE' });
     expect(refused.status).toBe(401);
     await expect(textOf(page, 'problem-message')).resolves.toBe('Cancelling here needs an API key.');
     await expect(page.isVisible(sel('key-row'))).resolves.toBe(true);
@@ -195,7 +195,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     await expect(page.isVisible(sel('cancelled'))).resolves.toBe(true);
     await expect(page.isVisible(sel('problem'))).resolves.toBe(false);
     expect((await stageLog(page)).at(-1)?.stage).toBe('cancelled');
-    expect((await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) })).body.status).toBe('cancelled');
+    expect((await request(`${tests.stack.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) })).body.status).toBe('cancelled');
     const deletes = sent.filter((r) => r.method === 'DELETE');
     expect(deletes.map((r) => r.authorization)).toEqual([undefined, `Bearer ${KEY}`]);
     expect(sent.filter((r) => r.method === 'POST')).toEqual([]);
@@ -204,8 +204,8 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   });
 
   it('a tampered, expired, missing or another job\'s token shows "This link has expired or is not valid"', async () => {
-    const { body } = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
-    const other = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+    const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
+    const other = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
     const jobId: string = body.jobId;
     const [jobPart, expiry, signature] = (body.watchToken as string).split('.') as [string, string, string];
     const tampered = `${jobPart}.${expiry}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
@@ -217,7 +217,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       ['', 401],
     ];
     for (const [query, status] of cases) {
-      const answer = await request(`${tests.cluster.url}/v1/jobs/${jobId}${query}`);
+      const answer = await request(`${tests.stack.url}/v1/jobs/${jobId}${query}`);
       expect(answer.status, query || 'no token').toBe(status);
       const { page, streamRequests, problems } = await tests.open(`/jobs/${jobId}${query}`);
       await page.waitForSelector(`${sel('denied')}:visible`, { timeout: 10_000 });
@@ -231,11 +231,11 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       expect(streamRequests).toEqual([]);
       expect(problems).toEqual([]);
     }
-    expect((await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) })).status).toBe(200);
+    expect((await request(`${tests.stack.url}/v1/jobs/${jobId}`, { headers: bearer(KEY) })).status).toBe(200);
   });
 
   it('opens a link without a token when the tab holds the key: Herald hands the page a watch token', async () => {
-    const { body } = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+    const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
     const jobId: string = body.jobId;
     const { page, streamRequests, problems } = await openWithKey(`/jobs/${jobId}`);
     await waitForStatus(page, 'done', 15_000);
@@ -243,18 +243,18 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     // The address and the link now carry a token of the job's, fresh from the snapshot.
     const token = new URL(page.url()).searchParams.get('token') ?? '';
     expect(token).toMatch(new RegExp(`^${jobId}\\.`));
-    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.cluster.url}/jobs/${jobId}?token=${token}`);
-    expect(streamRequests.at(-1)).toBe(`${tests.cluster.url}/v1/jobs/${jobId}/events?token=${token}`);
+    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.stack.url}/jobs/${jobId}?token=${token}`);
+    expect(streamRequests.at(-1)).toBe(`${tests.stack.url}/v1/jobs/${jobId}/events?token=${token}`);
     expect(problems).toEqual([]);
   });
 
   it('a token that expires while watching ends in the same message on the next reconnect, not "reconnecting…" forever', async () => {
     // No worker: the job stays queued while its token runs out.
-    const workers = tests.cluster.cluster.workers;
+    const workers = tests.stack.stack.workers;
     await Promise.all(workers.map((worker) => worker.stop()));
     let jobId = '';
     try {
-      const { body } = await submit(tests.cluster.url, BEES, undefined, bearer(KEY));
+      const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
       jobId = body.jobId;
       // A token with a second or two left (tokens expire on whole seconds).
       const mintedAt = Date.now() - 8_000;
@@ -264,7 +264,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 5_000 });
       await page.waitForSelector(`${sel('stage-log')} li[data-stage="queued"]`, { timeout: 5_000 });
       expect(Date.now()).toBeLessThan(expiresAt);
-      const serving = await findServingReplica(tests.cluster);
+      const serving = await findServingReplica(tests.stack);
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 200)));
       await serving.kill();
       try {
@@ -280,7 +280,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
         await serving.start();
       }
     } finally {
-      if (jobId) await request(`${tests.cluster.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) });
+      if (jobId) await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) });
       await Promise.all(workers.map((worker) => worker.start()));
     }
   });

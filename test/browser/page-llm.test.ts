@@ -49,7 +49,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page, while a model writes the su
     const log = await stageLog(page);
     expect(log.filter((entry) => entry.stage === 'writing').length).toBeLessThanOrEqual(2); // the step, and the text's one line
     expect(log.at(-1)?.stage).toBe('done');
-    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobIdOf(page)}`);
+    const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobIdOf(page)}`);
     expect(snapshot.body.result).toBe(words.join(''));
     expect(problems).toEqual([]);
   });

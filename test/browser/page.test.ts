@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findServingReplica } from '../support/cluster.ts';
+import { findServingReplica } from '../support/stack.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { BEES } from '../support/texts.ts';
@@ -33,8 +33,8 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
   // Paced so a person — and a test killing a replica — has time to watch each stage.
   const tests = setUpPageTests({ STAGE_DELAY_MS: '600', SSE_RETRY_MS: String(SSE_RETRY_MS), MAX_TEXT_CHARS: String(MAX_TEXT_CHARS) });
   const open = tests.open;
-  const serverHistory = (jobId: string) => historyOf(tests.cluster, jobId);
-  const watchersEverywhere = () => watchersIn(tests.cluster);
+  const serverHistory = (jobId: string) => historyOf(tests.stack, jobId);
+  const watchersEverywhere = () => watchersIn(tests.stack);
 
   it('submits a text, fills the bar to 100% stage by stage, shows the summary, and closes its stream', async () => {
     const { page, streamRequests, problems } = await open('/');
@@ -56,7 +56,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     await waitForStatus(page, 'done');
     await expect(page.getAttribute(sel('progress'), 'aria-valuenow')).resolves.toBe('100');
     await expect(page.textContent(sel('percent'))).resolves.toBe('100%');
-    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
+    const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}`);
     expect(snapshot.body).toMatchObject({ status: 'done', progress: 100 });
     expect(snapshot.body.result.length).toBeGreaterThan(0);
     await expect(page.isVisible(sel('result'))).resolves.toBe(true);
@@ -67,7 +67,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     expect(log.map((entry) => entry.stage)).toEqual(STAGES);
     expect(log.map((entry) => entry.id)).toEqual((await serverHistory(jobId)).map((event) => event.id));
     expect(log.map((entry) => entry.progress)).toEqual([...log.map((entry) => entry.progress)].sort((a, b) => a - b));
-    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.cluster.url}/jobs/${jobId}`);
+    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.stack.url}/jobs/${jobId}`);
 
     if (process.env.HERALD_SCREENSHOT === '1') {
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
@@ -93,7 +93,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     const jobId = jobIdOf(page);
     await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
 
-    const serving = await findServingReplica(tests.cluster);
+    const serving = await findServingReplica(tests.stack);
     expect(await page.getAttribute(sel('job'), 'data-status')).toBe('processing');
     const killedAt = Date.now();
     await serving.kill();
@@ -111,7 +111,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
       expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
       // The browser reconnected by itself, resuming after the last event it had (Last-Event-ID).
       expect(streamRequests.length).toBeGreaterThanOrEqual(2);
-      const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
+      const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}`);
       await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
       expect(problems).toEqual([]);
       console.log(`[herald tests] page resumed ${resumedAfterMs} ms after ${serving.name} was killed`);
@@ -128,7 +128,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     const jobId = jobIdOf(page);
     await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
 
-    await Promise.all(tests.cluster.replicas.map((replica) => replica.kill()));
+    await Promise.all(tests.stack.replicas.map((replica) => replica.kill()));
     let restartedAt = 0;
     try {
       await page.waitForSelector(`${sel('connection')}[data-state="reconnecting"]`, { timeout: 5_000 });
@@ -138,7 +138,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
       await expect.poll(() => streamRequests.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
       await expect(page.getAttribute(sel('connection'), 'data-state')).resolves.toBe('reconnecting');
     } finally {
-      await Promise.all(tests.cluster.replicas.map((replica) => replica.start()));
+      await Promise.all(tests.stack.replicas.map((replica) => replica.start()));
       restartedAt = Date.now();
     }
     await waitForStatus(page, 'done', 30_000);
@@ -149,7 +149,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     expect(log.map((entry) => entry.stage)).toEqual(STAGES);
     expect(log.map((entry) => entry.id)).toEqual((await serverHistory(jobId)).map((event) => event.id));
     expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
-    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
+    const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}`);
     await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
     expect(problems).toEqual([]);
   });
@@ -173,7 +173,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     const log = await stageLog(page);
     expect(log.at(-1)?.stage).toBe('cancelled');
     expect(log.map((entry) => entry.stage)).toEqual([...STAGES.slice(0, log.length - 1), 'cancelled']);
-    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
+    const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}`);
     expect(snapshot.body.status).toBe('cancelled');
     expect(await connectionHistory(page)).toMatch(/ closed$/);
     expect(problems).toEqual([]);
@@ -191,7 +191,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
       ],
     ];
     for (const [text, status, said] of cases) {
-      expect((await submit(tests.cluster.url, text, { maxSentences: 3 })).status).toBe(status);
+      expect((await submit(tests.stack.url, text, { maxSentences: 3 })).status).toBe(status);
       await page.fill(sel('text'), text);
       await page.click(sel('submit'));
       await page.waitForSelector(`${sel('problem')}:visible`);
@@ -211,11 +211,11 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
   });
 
   it('opened at /jobs/{id} of a finished job, shows its summary; an unknown id shows "not found"', async () => {
-    const submitted = await submit(tests.cluster.url, BEES, { maxSentences: 2 });
+    const submitted = await submit(tests.stack.url, BEES, { maxSentences: 2 });
     expect(submitted.status).toBe(202);
     const jobId: string = submitted.body.jobId;
-    await SseClient.open(`${tests.cluster.url}/v1/jobs/${jobId}/events`).finished(20_000);
-    const snapshot = await request(`${tests.cluster.url}/v1/jobs/${jobId}`);
+    await SseClient.open(`${tests.stack.url}/v1/jobs/${jobId}/events`).finished(20_000);
+    const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}`);
     expect(snapshot.body.status).toBe('done');
 
     const finished = await open(`/jobs/${jobId}`);

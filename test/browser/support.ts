@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, inject } from 'vitest';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startTestStack, type TestStack } from '../support/stack.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { canRun } from '../support/requirements.ts';
 
 /**
- * What the page tests share: Debian's chromium driven by playwright-core, a cluster of real API
+ * What the page tests share: Debian's chromium driven by playwright-core, a stack of real API
  * replica and worker processes behind nginx, and the page's observable state (by data-testid).
  */
 
@@ -32,30 +32,30 @@ export interface Opened {
   readonly context: BrowserContext;
   /** Every request for a job's event stream the page made, in order. */
   readonly streamRequests: string[];
-  /** Uncaught page errors, CSP violations, and requests to anywhere but the cluster. */
+  /** Uncaught page errors, CSP violations, and requests to anywhere but the stack. */
   readonly problems: string[];
 }
 
 export interface PageTests {
-  readonly cluster: TestCluster;
+  readonly stack: TestStack;
   readonly browser: Browser;
-  /** A fresh browser context (its own sessionStorage), on `path` of the cluster. */
+  /** A fresh browser context (its own sessionStorage), on `path` of the stack. */
   open(path: string, options?: BrowserContextOptions): Promise<Opened>;
 }
 
 /**
- * Registers the hooks of a describe block: a cluster (3 replicas, 2 workers, `env` on top) and
+ * Registers the hooks of a describe block: a stack (3 replicas, 2 workers, `env` on top) and
  * a browser, both started at once in beforeAll, stopped in afterAll; contexts closed after each test.
  */
 export function setUpPageTests(env: Record<string, string> | (() => Record<string, string>)): PageTests {
-  let cluster: TestCluster | undefined;
+  let stack: TestStack | undefined;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
     // Both at once; whichever started is stopped by afterAll even when the other failed.
-    const [startedCluster, launched] = await Promise.allSettled([
-      startTestCluster({ redisUrl: inject('redisUrl'), apiReplicas: 3, workers: 2, env: typeof env === 'function' ? env() : env }),
+    const [startedStack, launched] = await Promise.allSettled([
+      startTestStack({ apiReplicas: 3, workers: 2, env: typeof env === 'function' ? env() : env }),
       // launch() gives every browser a fresh temporary profile of its own (--user-data-dir is
       // playwright's to set), removed again by close().
       chromium.launch({
@@ -72,30 +72,30 @@ export function setUpPageTests(env: Record<string, string> | (() => Record<strin
         ],
       }),
     ]);
-    if (startedCluster.status === 'fulfilled') cluster = startedCluster.value;
+    if (startedStack.status === 'fulfilled') stack = startedStack.value;
     if (launched.status === 'fulfilled') browser = launched.value;
-    if (startedCluster.status === 'rejected') throw startedCluster.reason;
+    if (startedStack.status === 'rejected') throw startedStack.reason;
     if (launched.status === 'rejected') throw launched.reason;
   });
   afterAll(async () => {
     await browser?.close();
-    await cluster?.stop();
+    await stack?.stop();
   });
   afterEach(async () => {
     await Promise.all(contexts.splice(0).map((context) => context.close()));
   });
 
   const tests: PageTests = {
-    get cluster() {
-      if (!cluster) throw new Error('the cluster is not running');
-      return cluster;
+    get stack() {
+      if (!stack) throw new Error('the stack is not running');
+      return stack;
     },
     get browser() {
       if (!browser) throw new Error('the browser is not running');
       return browser;
     },
     async open(path, options = {}) {
-      const base = tests.cluster.url;
+      const base = tests.stack.url;
       const context = await tests.browser.newContext({ viewport: { width: 900, height: 700 }, locale: 'en-US', ...options });
       contexts.push(context);
       const page = await context.newPage();
@@ -136,18 +136,18 @@ export const waitForStatus = (page: Page, status: string, timeout = 20_000): Pro
 
 /** The whole history as the server keeps it (the stream of a finished job, from its start). */
 export async function serverHistory(
-  cluster: TestCluster,
+  stack: TestStack,
   jobId: string,
   headers: Record<string, string> = {},
 ): Promise<{ stage: string; id: string }[]> {
-  const client = await SseClient.open(`${cluster.url}/v1/jobs/${jobId}/events`, headers).finished();
+  const client = await SseClient.open(`${stack.url}/v1/jobs/${jobId}/events`, headers).finished();
   return client.events.map((event) => ({ stage: String(event.json.stage ?? event.json.status), id: event.id ?? '' }));
 }
 
 /** SSE watchers on all replicas together. */
-export async function watchersEverywhere(cluster: TestCluster): Promise<number> {
+export async function watchersEverywhere(stack: TestStack): Promise<number> {
   const counts = await Promise.all(
-    cluster.replicas.map(async (replica) => {
+    stack.replicas.map(async (replica) => {
       const text = await fetch(`${replica.url}/metrics`).then(
         (r) => r.text(),
         () => '',

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectExactHistory } from '../support/assertions.ts';
 import { composeProject, eventually } from '../support/compose.ts';
@@ -95,4 +95,42 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
     expect(logs).toMatch(/"signal":"SIGTERM".*shutting down/);
     await compose('start', 'api-3');
   }, 60_000);
+});
+
+// docker-compose.redis-cluster.yml on top: the same stack on a Redis Cluster of six nodes.
+const onCluster = composeProject('herald-deploy-cluster-test', { STAGE_DELAY_MS: '300', LOG_LEVEL: 'info', HERALD_TAG: 'deploy-test' }, [
+  'docker-compose.redis-cluster.yml',
+]);
+
+describe.skipIf(!enabled)('the docker-compose stack on a Redis Cluster (docker-compose.redis-cluster.yml)', () => {
+  let redis: Cluster;
+
+  beforeAll(async () => {
+    await onCluster.compose('down', '-v', '--remove-orphans');
+    await onCluster.compose('up', '-d', '--build');
+    for (const service of [...Object.keys(REPLICAS), 'worker-1', 'worker-2']) {
+      await eventually(`${service} healthy`, async () =>
+        (await onCluster.inspect(service, '{{.State.Health.Status}}')) === 'healthy' ? true : undefined,
+      );
+    }
+    await eventually('nginx', async () => ((await fetch(`${LB}/readyz`)).ok ? true : undefined));
+    redis = new Cluster([{ host: '127.0.0.1', port: 7001 }]);
+  }, 300_000);
+
+  afterAll(async () => {
+    redis?.disconnect();
+    if (enabled && process.env.HERALD_TEST_KEEP_STACK !== '1') await onCluster.compose('down', '-v', '--remove-orphans');
+  }, 120_000);
+
+  it('runs a job through nginx, its events in the Cluster, watched to the end', async () => {
+    const accepted = await submit(LB, BEES);
+    expect(accepted.status).toBe(202);
+    const { events, finished } = watchWithEventSource(`${LB}${accepted.body.links.events}`);
+    await finished;
+    expect(events.at(-1)?.json.status).toBe('done');
+    await expectExactHistory(redis, accepted.body.jobId, events);
+    const nodes = ((await redis.cluster('NODES')) as string).trim().split('\n');
+    expect(nodes.filter((line) => line.includes('master')).length).toBe(3);
+    expect(nodes.filter((line) => line.includes('slave')).length).toBe(3);
+  }, 120_000);
 });

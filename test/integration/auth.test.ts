@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, createLogger, loadConfig } from '@herald/shared';
 import { startApi } from '@herald/api';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
@@ -11,6 +11,7 @@ import { watchWithEventSource, type WatchingSource } from '../support/event-sour
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { redisEnv } from '../support/redis-target.ts';
 
 const KEY = 'key-alpha-0123456789';
 const OTHER_KEY = 'key-bravo-0123456789';
@@ -23,7 +24,7 @@ describe('with API keys: two replicas, one secret', () => {
   let a: string;
   let b: string;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), env: AUTH_ON });
+    system = await startSystem({ env: AUTH_ON });
     [a, b] = system.apis.map((api) => api.url) as [string, string];
   });
   afterAll(() => system.close());
@@ -69,7 +70,8 @@ describe('with API keys: two replicas, one secret', () => {
   });
 
   it('cancels only with a key: a watch token lets you watch, not cancel', async () => {
-    const { body } = await submit(a, BEES, undefined, bearer(KEY));
+    // An external job: it runs until someone ends it, so the cancel always finds it running.
+    const { body } = await request(`${a}/v1/jobs`, { json: { kind: 'external' }, headers: bearer(KEY) });
     const url = `${b}/v1/jobs/${body.jobId}`;
     expectError(await request(url, { method: 'DELETE' }), 401, 'unauthorized');
     expectError(await request(url, { method: 'DELETE', headers: bearer(body.watchToken) }), 401, 'unauthorized');
@@ -142,7 +144,7 @@ describe('jobs belong to the key that made them', () => {
   let a: string;
   let b: string;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), env: { ...AUTH_ON, ADMIN_API_KEYS: ADMIN_KEY } });
+    system = await startSystem({ env: { ...AUTH_ON, ADMIN_API_KEYS: ADMIN_KEY } });
     [a, b] = system.apis.map((api) => api.url) as [string, string];
   });
   afterAll(() => system.close());
@@ -223,7 +225,7 @@ describe('with API keys: a reconnecting EventSource', () => {
   let slow: TestSystem;
   beforeAll(async () => {
     // Its own system: paced stages, and no other worker to race through the job.
-    slow = await startSystem({ redisUrl: inject('redisUrl'), env: { ...AUTH_ON, STAGE_DELAY_MS: '300' } });
+    slow = await startSystem({ env: { ...AUTH_ON, STAGE_DELAY_MS: '300' } });
   });
   afterAll(() => slow.close());
 
@@ -260,7 +262,6 @@ describe('WATCH_TOKEN_TTL_SECONDS', () => {
   beforeAll(async () => {
     // No worker: the job stays queued, so its stream stays open for as long as the test needs.
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       replicas: 1,
       workers: 0,
       env: { ...AUTH_ON, WATCH_TOKEN_TTL_SECONDS: '10' },
@@ -295,7 +296,7 @@ describe('WATCH_TOKEN_TTL_SECONDS', () => {
 describe('CORS allowlist', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, env: { ...AUTH_ON, CORS_ORIGINS: 'https://app.example.com' } });
+    system = await startSystem({ replicas: 1, env: { ...AUTH_ON, CORS_ORIGINS: 'https://app.example.com' } });
   });
   afterAll(() => system.close());
 
@@ -327,7 +328,7 @@ describe('CORS allowlist', () => {
 describe('without API keys', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1 });
+    system = await startSystem({ replicas: 1 });
   });
   afterAll(() => system.close());
 
@@ -346,7 +347,7 @@ describe('without API keys', () => {
 
 describe('access settings at start-up', () => {
   const env = (extra: Record<string, string>) => ({
-    REDIS_URL: inject('redisUrl'),
+    ...redisEnv(),
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@herald/shared';
 import { startWorker, type RunningWorker } from '@herald/worker';
 import { expectExactHistory } from '../support/assertions.ts';
@@ -11,7 +11,7 @@ describe('cancelling a queued job (no worker running yet)', () => {
   let system: TestSystem;
   let worker: RunningWorker | undefined;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0 });
+    system = await startSystem({ workers: 0 });
   });
   afterAll(async () => {
     await worker?.close();
@@ -51,7 +51,7 @@ describe('cancelling a running job', () => {
   let system: TestSystem;
   beforeAll(async () => {
     // Slow stages: the job is certainly mid-run when the cancel lands.
-    system = await startSystem({ redisUrl: inject('redisUrl'), env: { STAGE_DELAY_MS: '5000' } });
+    system = await startSystem({ env: { STAGE_DELAY_MS: '5000' } });
   });
   afterAll(() => system.close());
 

@@ -5,7 +5,7 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractiveBackend, extractiveSummarizer, type Summarizer } from '@herald/worker';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { freePort } from '../support/free-port.ts';
@@ -151,7 +151,6 @@ describe('herald against a running system', () => {
   beforeAll(async () => {
     // Stages paced so a watch sees the job live; a short retry: so reconnects are quick.
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       replicas: 1,
       summarizer,
       env: { STAGE_DELAY_MS: '40', SSE_RETRY_MS: '150', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' },
@@ -326,7 +325,7 @@ describe('herald watching a job that no worker takes', () => {
   let api: string;
 
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0 });
+    system = await startSystem({ replicas: 1, workers: 0 });
     api = system.apis[0]!.url;
   });
   afterAll(() => system.close());
@@ -364,7 +363,6 @@ describe('herald against a system with auth on', () => {
 
   beforeAll(async () => {
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       replicas: 1,
       env: { API_KEYS: KEY, WATCH_TOKEN_SECRET: SECRET, STAGE_DELAY_MS: '40', SSE_RETRY_MS: '150' },
     });

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channels } from '@herald/shared';
 import { submit } from '../support/http.ts';
+import { clientNames, onCluster, shardSubscribers } from '../support/redis-target.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
@@ -11,15 +12,12 @@ let a: string;
 let b: string;
 
 beforeAll(async () => {
-  system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0, env: { HEARTBEAT_MS: '100' } });
+  system = await startSystem({ workers: 0, env: { HEARTBEAT_MS: '100' } });
   [a, b] = system.apis.map((api) => api.url) as [string, string];
 });
 afterAll(() => system.close());
 
-const numsub = async (jobId: string): Promise<number> => {
-  const reply = (await system.redis.pubsub('NUMSUB', channels.events(jobId))) as [string, number];
-  return Number(reply[1]);
-};
+const numsub = (jobId: string): Promise<number> => shardSubscribers(system.redis, channels.events(jobId));
 
 const until = async (check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
@@ -44,14 +42,23 @@ describe('subscriptions', () => {
   });
 
   it('uses a constant number of Redis connections per replica, whatever the watchers', async () => {
-    const jobs = await Promise.all([1, 2, 3, 4, 5].map(() => submit(a, BEES)));
-    const clients = jobs.flatMap(({ body }) => [1, 2, 3, 4].map(() => SseClient.open(`${a}/v1/jobs/${body.jobId}/events`)));
-    await Promise.all(clients.map((client) => client.waitFor((c) => c.events.length === 1)));
-    const list = (await system.redis.client('LIST')) as string;
-    const apiConnections = list.split('\n').filter((line) => / name=herald:api:/.test(line));
-    // Two replicas: commands, fan-out subscriber and the BullMQ queue each.
-    expect(apiConnections.filter((line) => /name=herald:api:fanout/.test(line))).toHaveLength(2);
-    expect(apiConnections.length).toBeLessThanOrEqual(2 * 4);
+    const watch = async (jobCount: number): Promise<SseClient[]> => {
+      const jobs = await Promise.all(Array.from({ length: jobCount }, () => submit(a, BEES)));
+      const clients = jobs.flatMap(({ body }) => [1, 2, 3, 4].map(() => SseClient.open(`${a}/v1/jobs/${body.jobId}/events`)));
+      await Promise.all(clients.map((client) => client.waitFor((c) => c.events.length === 1)));
+      return clients;
+    };
+    const apiConnections = async () => (await clientNames(system.redis)).filter((name) => name.startsWith('herald:api:'));
+    const clients = await watch(5);
+    const few = await apiConnections();
+    // One fan-out subscriber per replica — on a Cluster, one per master owning a watched job.
+    const shards = onCluster() ? 3 : 1;
+    expect(few.filter((name) => name === 'herald:api:fanout').length).toBeLessThanOrEqual(2 * shards);
+    clients.push(...(await watch(15)));
+    const many = await apiConnections();
+    expect(many.filter((name) => name === 'herald:api:fanout').length).toBeLessThanOrEqual(2 * shards);
+    // Four times the jobs and watchers: not one connection more than the shards need.
+    expect(many.length).toBeLessThanOrEqual(onCluster() ? few.length + 2 * shards : few.length);
     for (const client of clients) client.close();
   });
 });

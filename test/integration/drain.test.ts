@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventSource } from 'eventsource';
 import { expectExactHistory } from '../support/assertions.ts';
 import { submit } from '../support/http.ts';
@@ -11,7 +11,7 @@ import { BEES } from '../support/texts.ts';
 let system: TestSystem;
 
 beforeAll(async () => {
-  system = await startSystem({ redisUrl: inject('redisUrl'), env: { STAGE_DELAY_MS: '300', SSE_RETRY_MS: '50' } });
+  system = await startSystem({ env: { STAGE_DELAY_MS: '300', SSE_RETRY_MS: '50' } });
 });
 afterAll(() => system.close());
 
@@ -79,7 +79,7 @@ const connected = async (url: string): Promise<Socket> => {
 describe('a draining replica', () => {
   let drained: TestSystem;
   beforeAll(async () => {
-    drained = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0, env: { SHUTDOWN_GRACE_MS: '1500' } });
+    drained = await startSystem({ replicas: 1, workers: 0, env: { SHUTDOWN_GRACE_MS: '1500' } });
   });
   afterAll(() => drained.close());
 

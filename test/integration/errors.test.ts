@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
@@ -9,7 +9,7 @@ let system: TestSystem;
 let api: string;
 
 beforeAll(async () => {
-  system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, env: { MAX_TEXT_CHARS: '1000' } });
+  system = await startSystem({ replicas: 1, env: { MAX_TEXT_CHARS: '1000' } });
   api = system.apis[0]!.url;
 });
 afterAll(() => system.close());

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foldPartial } from '@herald/contract';
-import { keys } from '@herald/shared';
+import { Queue } from 'bullmq';
+import { QUEUE_NAME, bullConnection, keys, queuePrefix, releaseBullConnection } from '@herald/shared';
 import { expectError, expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
+import { redisSettings, keysMatching } from '../support/redis-target.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
@@ -34,7 +36,7 @@ describe('external jobs: a producer publishes through one replica, watchers read
   let a: string;
   let b: string;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl') });
+    system = await startSystem({});
     [a, b] = system.apis.map((api) => api.url) as [string, string];
   });
   afterAll(() => system.close());
@@ -290,7 +292,7 @@ describe('job kinds', () => {
   let system: TestSystem;
   let a: string;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1 });
+    system = await startSystem({ replicas: 1 });
     a = system.apis[0]!.url;
   });
   afterAll(() => system.close());
@@ -312,7 +314,7 @@ describe('job kinds', () => {
     for (const body of cases) expectError(await request(`${a}/v1/jobs`, { json: body }), 400, 'invalid_request');
     const big = await request(`${a}/v1/jobs`, { json: { kind: 'external', metadata: { blob: 'x'.repeat(8 * 1024) } } });
     expect(JSON.stringify(big.body.error.details)).toContain('metadata must be at most 8192 bytes');
-    expect(await system.redis.keys('herald:job:*')).toEqual([]);
+    expect(await keysMatching(system.redis, 'herald:{*}:snapshot')).toEqual([]);
   });
 
   it('runs summarize through the kind interface, with or without `kind` in the body', async () => {
@@ -329,14 +331,14 @@ describe('job kinds', () => {
 
   it('fails a queued job of a kind no worker runs at once, with unknown_kind (a job queued by another version)', async () => {
     // What an older or newer API could have queued: a kind this worker does not know.
-    const { Queue } = await import('bullmq');
-    const { QUEUE_NAME, queuePrefix } = await import('@herald/shared');
-    const queue = new Queue(QUEUE_NAME, { connection: system.redis.duplicate(), prefix: queuePrefix });
+    const connection = bullConnection(redisSettings(), { name: 'test:queue' });
+    const queue = new Queue(QUEUE_NAME, { connection, prefix: queuePrefix });
     const created = await request(`${a}/v1/jobs`, { json: { kind: 'external' } });
     const jobId = created.body.jobId as string;
     // Its events exist (made external); the queue now also holds it as if it were of kind "transcode".
     await queue.add('transcode', { file: 'a.mov' }, { jobId, attempts: 3 });
     await queue.close();
+    releaseBullConnection(connection);
     const watcher = SseClient.open(`${a}/v1/jobs/${jobId}/events`);
     await watcher.finished();
     expect(watcher.events.at(-1)!.json).toMatchObject({ status: 'error', error: { code: 'unknown_kind' } });
@@ -348,7 +350,7 @@ describe(`a producer that goes silent`, () => {
   let system: TestSystem;
   let a: string;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, env: { EXTERNAL_IDLE_TIMEOUT_SECONDS: '1' } });
+    system = await startSystem({ replicas: 1, env: { EXTERNAL_IDLE_TIMEOUT_SECONDS: '1' } });
     a = system.apis[0]!.url;
   });
   afterAll(() => system.close());

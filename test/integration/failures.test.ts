@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractiveBackend, type Summarizer } from '@herald/worker';
 import { expectExactHistory } from '../support/assertions.ts';
 import { submit } from '../support/http.ts';
@@ -23,7 +23,7 @@ let system: TestSystem;
 let api: string;
 
 beforeAll(async () => {
-  system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, summarizer, env: { JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '20' } });
+  system = await startSystem({ replicas: 1, summarizer, env: { JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '20' } });
   api = system.apis[0]!.url;
 });
 afterAll(() => system.close());

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@herald/shared';
 import { expectExactHistory } from '../support/assertions.ts';
 import { runEntry, waitForOk, type Child } from '../support/child.ts';
@@ -8,6 +8,7 @@ import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { redisEnv } from '../support/redis-target.ts';
 
 // Real faults in real processes: Redis killed and restarted (its own container, AOF on),
 // workers and API replicas killed with SIGKILL or drained with SIGTERM. Every watcher must end
@@ -25,9 +26,9 @@ afterEach(async () => {
 
 const stage = (name: string) => (client: SseClient) => client.events.some((event) => event.json.stage === name);
 
-async function apiProcess(redisUrl: string, env: Record<string, string> = {}): Promise<{ url: string; child: Child }> {
+async function apiProcess(redis: Record<string, string>, env: Record<string, string> = {}): Promise<{ url: string; child: Child }> {
   const port = await freePort();
-  const child = runEntry('apps/api/src/main.ts', { REDIS_URL: redisUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env });
+  const child = runEntry('apps/api/src/main.ts', { ...redis, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env });
   children.push(child);
   const url = `http://127.0.0.1:${port}`;
   await waitForOk(`${url}/healthz`);
@@ -74,13 +75,13 @@ describe('Redis killed mid-job and restarted (append-only file on)', () => {
 describe('a worker killed mid-job', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0 });
+    system = await startSystem({ replicas: 1, workers: 0 });
   });
   afterAll(() => system.close());
 
   it('loses its job to another worker after the lock expires; watchers see it finish, progress never back', async () => {
     const api = system.apis[0]!.url;
-    const env = { REDIS_URL: inject('redisUrl'), STAGE_DELAY_MS: '300', JOB_LOCK_MS: '1000', LOG_LEVEL: 'warn' };
+    const env = { ...redisEnv(), STAGE_DELAY_MS: '300', JOB_LOCK_MS: '1000', LOG_LEVEL: 'warn' };
     const doomed = runEntry('apps/worker/src/main.ts', env);
     children.push(doomed);
     const { body } = await submit(api, BEES);
@@ -102,12 +103,12 @@ describe('a worker killed mid-job', () => {
 describe('an API replica killed or drained mid-stream', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, env: { STAGE_DELAY_MS: '300' } });
+    system = await startSystem({ replicas: 1, env: { STAGE_DELAY_MS: '300' } });
   });
   afterAll(() => system.close());
 
   async function watchAcrossFailure(fail: (replica: Child) => void): Promise<{ first: SseClient; events: ReceivedEvent[]; jobId: string }> {
-    const doomed = await apiProcess(inject('redisUrl'));
+    const doomed = await apiProcess(redisEnv());
     const other = system.apis[0]!.url;
     const { body } = await submit(other, BEES);
     const first = SseClient.open(`${doomed.url}/v1/jobs/${body.jobId}/events`);
@@ -147,7 +148,7 @@ describe('Redis gone for good, then SIGTERM', () => {
   it('the API, the worker and npm start still stop, within SHUTDOWN_GRACE_MS and a few seconds', async () => {
     const redis = await startTestRedis();
     const env = { REDIS_URL: redis.url, HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '1000', STAGE_DELAY_MS: '0' };
-    const api = await apiProcess(redis.url, env);
+    const api = await apiProcess({ REDIS_URL: redis.url }, env);
     const metricsPort = await freePort();
     const worker = runEntry('apps/worker/src/main.ts', { ...env, METRICS_PORT: String(metricsPort) });
     children.push(worker);
@@ -174,7 +175,7 @@ describe('Redis down when a process starts', () => {
   it('the API stays up and unready, the worker waits; both work once Redis comes, without a restart', async () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;
-    const api = await apiProcess(url);
+    const api = await apiProcess({ REDIS_URL: url });
     const worker = runEntry('apps/worker/src/main.ts', { REDIS_URL: url, STAGE_DELAY_MS: '0', LOG_LEVEL: 'warn' });
     children.push(worker);
     expect((await request(`${api.url}/readyz`)).status).toBe(503);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import http, { type IncomingHttpHeaders, type Server } from 'node:http';
 import net from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, submit } from '../support/http.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
@@ -29,7 +29,6 @@ beforeAll(async () => {
   // The fuzzer sends hundreds of submissions a minute from one address: no per-IP limit here
   // (limits.test.ts tests it).
   system = await startSystem({
-    redisUrl: inject('redisUrl'),
     replicas: 1,
     workers: 0,
     env: { MAX_TEXT_CHARS: String(MAX_TEXT_CHARS), SUBMIT_RATE_PER_IP: '0' },

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectRedis, createLogger, keys } from '@herald/shared';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connectRedis, createLogger, keys, type RedisClient } from '@herald/shared';
 import { HttpError } from '../../apps/api/src/http/errors.ts';
 import { StreamSlots, type StreamSlot } from '../../apps/api/src/limits/stream-slots.ts';
 import { SubmissionLimiter } from '../../apps/api/src/limits/submission-limiter.ts';
@@ -10,6 +9,7 @@ import { request, submit, type JsonResponse } from '../support/http.ts';
 import { scrape } from '../support/prometheus.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { connectTestRedis, keysMatching, redisSettings } from '../support/redis-target.ts';
 
 const silent = createLogger('test', 'silent');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -30,9 +30,9 @@ async function expect429(work: Promise<unknown>): Promise<HttpError> {
 }
 
 describe('SubmissionLimiter, on Redis', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(() => {
-    redis = new Redis(inject('redisUrl'));
+    redis = connectTestRedis();
   });
   afterAll(() => redis.disconnect());
 
@@ -110,7 +110,10 @@ describe('SubmissionLimiter, on Redis', () => {
   });
 
   it('lets a Redis error through to the caller (a 503), rather than allowing blindly', async () => {
-    const dead = connectRedis(`redis://127.0.0.1:${await freePort()}`, { name: 'test:dead', whileDown: 'fail-fast' });
+    const dead = connectRedis(
+      { ...redisSettings(), REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CLUSTER_NODES: [] },
+      { name: 'test:dead', whileDown: 'fail-fast' },
+    );
     dead.on('error', () => {});
     try {
       const limiter = new SubmissionLimiter(dead, { perKey: 0, perIp: 5, windowSeconds: 60 });
@@ -122,15 +125,15 @@ describe('SubmissionLimiter, on Redis', () => {
 });
 
 describe('StreamSlots, on Redis', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   const started: StreamSlots[] = [];
-  const slots = (options: ConstructorParameters<typeof StreamSlots>[2], connection: Redis = redis) => {
+  const slots = (options: ConstructorParameters<typeof StreamSlots>[2], connection: RedisClient = redis) => {
     const made = new StreamSlots(connection, silent, options);
     started.push(made);
     return made;
   };
   beforeAll(() => {
-    redis = new Redis(inject('redisUrl'));
+    redis = connectTestRedis();
   });
   afterEach(async () => {
     await Promise.all(started.splice(0).map((made) => made.stop()));
@@ -175,7 +178,7 @@ describe('StreamSlots, on Redis', () => {
 
   it('forgets a crashed replica’s streams once its lease runs out', async () => {
     // The crashed replica: its own connection, which then goes away — no release, no renewal.
-    const own = connectRedis(inject('redisUrl'), { name: 'test:crashing', whileDown: 'fail-fast' });
+    const own = connectRedis(redisSettings(), { name: 'test:crashing', whileDown: 'fail-fast' });
     own.on('error', () => {});
     await new Promise((resolve) => own.once('ready', resolve));
     const crashing = slots({ perIp: 2, leaseMs: 900 }, own);
@@ -205,7 +208,7 @@ describe('StreamSlots, on Redis', () => {
   });
 
   it('lets streams through when Redis does not answer, and writes them once it does', async () => {
-    const flaky = connectRedis(inject('redisUrl'), { name: 'test:flaky', whileDown: 'fail-fast' });
+    const flaky = connectRedis(redisSettings(), { name: 'test:flaky', whileDown: 'fail-fast' });
     flaky.on('error', () => {});
     try {
       await new Promise((resolve) => flaky.once('ready', resolve));
@@ -292,7 +295,6 @@ describe('submissions per client IP, across two replicas', () => {
   let b: string;
   beforeAll(async () => {
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       workers: 0,
       // loopback is the trusted proxy here, so X-Forwarded-For picks the client's address.
       env: { SUBMIT_RATE_PER_IP: '3', RATE_WINDOW_SECONDS: '2', TRUSTED_PROXIES: 'loopback' },
@@ -340,7 +342,6 @@ describe('X-Forwarded-For from a peer that is not a trusted proxy', () => {
   let system: TestSystem;
   beforeAll(async () => {
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       replicas: 1,
       workers: 0,
       env: { SUBMIT_RATE_PER_IP: '2', TRUSTED_PROXIES: '10.0.0.0/8' },
@@ -363,7 +364,6 @@ describe('submissions per API key, across two replicas', () => {
   let b: string;
   beforeAll(async () => {
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       workers: 0,
       env: { ...AUTH_ON, SUBMIT_RATE_PER_KEY: '3', SUBMIT_RATE_PER_IP: '2', TRUSTED_PROXIES: 'loopback' },
     });
@@ -383,13 +383,13 @@ describe('submissions per API key, across two replicas', () => {
     expect((await submit(a, BEES, undefined, from('203.0.113.5'))).status).toBe(401);
     expect(await refusals(system, 'submit_key')).toBe(1);
     // Neither the key nor the token is in a key name: the key's digest is.
-    const names = await system.redis.keys('herald:{limits}*');
+    const names = await keysMatching(system.redis, 'herald:{limits}*');
     expect(names.length).toBeGreaterThan(0);
     for (const name of names) expect(name).not.toContain(KEY_1);
   });
 
   it('a request refused for its address does not spend its key’s budget', async () => {
-    const names = await system.redis.keys('herald:{limits}*');
+    const names = await keysMatching(system.redis, 'herald:{limits}*');
     if (names.length > 0) await system.redis.del(...names);
     const [x, y, z] = [from('203.0.113.30'), from('203.0.113.31'), from('203.0.113.32')];
     expect((await submit(a, BEES, undefined, { ...bearer(KEY_2), ...x })).status).toBe(202);
@@ -412,7 +412,6 @@ describe('streams per client IP, across two replicas', () => {
   beforeAll(async () => {
     // No worker: the job stays queued and its streams stay open.
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       workers: 0,
       env: { MAX_SSE_CLIENTS_PER_IP: '2', TRUSTED_PROXIES: 'loopback' },
     });
@@ -453,11 +452,11 @@ describe('streams per client IP, across two replicas', () => {
   });
 
   it('gives every slot back when the streams end, leaving nothing in Redis', async () => {
-    await expect.poll(() => system.redis.keys('herald:{limits:*')).toEqual([]);
+    await expect.poll(() => keysMatching(system.redis, 'herald:{limits:*')).toEqual([]);
     const streams = [await open(events(a)), await open(events(b))];
     for (const stream of streams) expect(stream.status).toBe(200);
     for (const stream of streams) stream.close();
-    await expect.poll(() => system.redis.keys('herald:{limits:*')).toEqual([]);
+    await expect.poll(() => keysMatching(system.redis, 'herald:{limits:*')).toEqual([]);
     expect((await open(events(a))).status).toBe(200);
     expect((await open(events(a))).status).toBe(200);
   });
@@ -478,7 +477,7 @@ describe('streams per replica (MAX_SSE_CLIENTS)', () => {
   let system: TestSystem;
   const opened: OpenStream[] = [];
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0, env: { MAX_SSE_CLIENTS: '1' } });
+    system = await startSystem({ workers: 0, env: { MAX_SSE_CLIENTS: '1' } });
   });
   afterAll(async () => {
     for (const stream of opened) stream.close();
@@ -505,7 +504,6 @@ describe('with every limit off (0)', () => {
   const opened: OpenStream[] = [];
   beforeAll(async () => {
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       workers: 0,
       env: { SUBMIT_RATE_PER_IP: '0', SUBMIT_RATE_PER_KEY: '0', MAX_SSE_CLIENTS_PER_IP: '0', RATE_WINDOW_SECONDS: '1' },
     });
@@ -528,7 +526,7 @@ describe('with every limit off (0)', () => {
       opened.push(stream);
       expect(stream.status).toBe(200);
     }
-    expect(await system.redis.keys('herald:{limits*')).toEqual([]);
+    expect(await keysMatching(system.redis, 'herald:{limits*')).toEqual([]);
     for (const limit of ['submit_key', 'submit_ip', 'streams_ip', 'streams_replica']) expect(await refusals(system, limit)).toBe(0);
   });
 });

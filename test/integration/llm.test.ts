@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { foldPartial, isTerminal } from '@herald/contract';
 import { startApi, type RunningApi } from '@herald/api';
 import { createLogger, loadConfig } from '@herald/shared';
@@ -12,6 +12,7 @@ import { request, submit } from '../support/http.ts';
 import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { redisEnv } from '../support/redis-target.ts';
 
 // SUMMARIZER=openai against a local server speaking the Chat Completions streaming protocol
 // (test/support/fake-openai.ts): the summary arrives as it is written, with real progress, and
@@ -52,7 +53,7 @@ describe('a summary written by the model as it goes', () => {
   let b: string;
   beforeAll(async () => {
     fake = await startFakeOpenAI();
-    system = await startSystem({ redisUrl: inject('redisUrl'), env: llmEnv(fake) });
+    system = await startSystem({ env: llmEnv(fake) });
     [a, b] = system.apis.map((api) => api.url) as [string, string];
   });
   afterAll(async () => {
@@ -235,7 +236,7 @@ describe('a text longer than LLM_CHUNK_CHARS', () => {
   let system: TestSystem;
   beforeAll(async () => {
     fake = await startFakeOpenAI();
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, env: llmEnv(fake, { LLM_CHUNK_CHARS: '300' }) });
+    system = await startSystem({ replicas: 1, env: llmEnv(fake, { LLM_CHUNK_CHARS: '300' }) });
   });
   afterAll(async () => {
     await system.close();
@@ -275,7 +276,7 @@ describe('a worker killed mid-answer', () => {
   const children: Child[] = [];
   beforeAll(async () => {
     fake = await startFakeOpenAI();
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0 });
+    system = await startSystem({ replicas: 1, workers: 0 });
   });
   afterEach(() => {
     for (const child of children.splice(0)) child.process.kill('SIGKILL');
@@ -286,7 +287,7 @@ describe('a worker killed mid-answer', () => {
   });
 
   it('is replaced by another, whose answer starts again at offset 0: the fold is the retry’s text', async () => {
-    const env = { ...llmEnv(fake), REDIS_URL: inject('redisUrl'), JOB_LOCK_MS: '1000', METRICS_PORT: '0', LOG_LEVEL: 'warn' };
+    const env = { ...llmEnv(fake), ...redisEnv(), JOB_LOCK_MS: '1000', METRICS_PORT: '0', LOG_LEVEL: 'warn' };
     fake.script(
       { kind: 'answer', pieces: Array.from({ length: 40 }, (_, i) => `first${i} `), delayMs: 100 },
       { kind: 'answer', pieces: ['The retry ', 'wrote this.'], delayMs: 50 },
@@ -318,7 +319,7 @@ describe('the key and the text, in the logs', () => {
     fake = await startFakeOpenAI();
     const config = loadConfig({
       ...llmEnv(fake),
-      REDIS_URL: inject('redisUrl'),
+      ...redisEnv(),
       PORT: '0',
       HOST: '127.0.0.1',
       METRICS_PORT: '0',

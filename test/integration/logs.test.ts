@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@herald/api';
-import { ConfigError, createLogger, loadConfig, redactUrl } from '@herald/shared';
+import { ConfigError, createLogger, loadConfig, redactUrl, type RedisClient } from '@herald/shared';
 import { startWorker, type RunningWorker } from '@herald/worker';
 import { runEntry } from '../support/child.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
+import { connectTestRedis, flushAll, redisEnv } from '../support/redis-target.ts';
 
 // Log hygiene: JSON lines, a request id on request lines, the job id on job lines — and never
 // the submitted text, the summary, the Redis password, the API key or the watch token.
@@ -35,16 +35,16 @@ interface LogLine {
   [field: string]: unknown;
 }
 
-let admin: Redis;
+let admin: RedisClient;
 let api: RunningApi;
 let worker: RunningWorker;
 const raw: string[] = [];
 const lines = (): LogLine[] => raw.map((line) => JSON.parse(line) as LogLine);
 
 beforeAll(async () => {
-  const shared = new URL(inject('redisUrl'));
-  admin = new Redis(inject('redisUrl'));
-  await admin.flushall();
+  const shared = new URL(redisEnv().REDIS_URL!);
+  admin = connectTestRedis();
+  await flushAll(admin);
   await admin.call('ACL', 'SETUSER', ACL_USER, 'reset', 'on', `>${PASSWORD}`, '~*', '&*', '+@all');
   const config = loadConfig({
     REDIS_URL: `redis://${ACL_USER}:${PASSWORD}@${shared.host}`,

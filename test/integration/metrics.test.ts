@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '@herald/shared';
+import { ConfigError, loadConfig, type RedisClient } from '@herald/shared';
 import { runEntry, waitForOk, type Child } from '../support/child.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
@@ -9,6 +9,7 @@ import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { redisEnv } from '../support/redis-target.ts';
 
 // docs/metrics.md is the list of Herald's metrics: every one is served by the process it names,
 // and nothing herald_* is served that it does not list (process metrics aside).
@@ -33,7 +34,7 @@ describe('the documented metrics', () => {
   let api: string;
   let worker: string;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 1, env: { STAGE_DELAY_MS: '150' } });
+    system = await startSystem({ replicas: 1, workers: 1, env: { STAGE_DELAY_MS: '150' } });
     api = system.apis[0]!.url;
     worker = system.workers[0]!.metricsServer!.url;
   });
@@ -160,7 +161,7 @@ describe('the documented metrics', () => {
 describe('queue depth', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0 });
+    system = await startSystem({ replicas: 1, workers: 0 });
   });
   afterAll(() => system.close());
 
@@ -179,7 +180,7 @@ describe('queue depth', () => {
 describe('with a Redis of its own', () => {
   let redis: TestRedis;
   let system: TestSystem;
-  let admin: Redis;
+  let admin: RedisClient;
   beforeAll(async () => {
     redis = await startTestRedis();
     system = await startSystem({ redisUrl: redis.url, replicas: 1, workers: 1 });
@@ -285,7 +286,7 @@ describe('npm start (API + worker in one process)', () => {
   it("serves the worker's metrics on the API's /metrics and opens no METRICS_PORT", async () => {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const child = runEntry('apps/standalone/src/main.ts', {
-      REDIS_URL: inject('redisUrl'),
+      ...redisEnv(),
       PORT: String(port),
       HOST: '127.0.0.1',
       METRICS_PORT: String(metricsPort),

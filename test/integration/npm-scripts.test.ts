@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitForOk } from '../support/child.ts';
 import { freePort } from '../support/free-port.ts';
+import { redisEnv } from '../support/redis-target.ts';
 
 // The README's commands as a process manager runs them: `npm start` (and the split commands),
 // then SIGTERM to npm. The signal must reach the server, which drains and exits: nothing may be
@@ -65,7 +66,7 @@ describe('the npm scripts, stopped with SIGTERM sent to npm (what a process mana
       const ports = { PORT: String(await freePort()), METRICS_PORT: String(await freePort()) };
       const npm = spawn('npm', ['run', '-s', script], {
         cwd: root,
-        env: { ...process.env, ...ports, REDIS_URL: inject('redisUrl'), HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '5000' },
+        env: { ...process.env, ...ports, ...redisEnv(), HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '5000' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
@@ -96,7 +97,7 @@ describe('the npm scripts, stopped with SIGTERM sent to npm (what a process mana
     const port = String(await freePort());
     const npm = spawn('npm', ['start', '-s'], {
       cwd: root,
-      env: { ...process.env, PORT: port, REDIS_URL: inject('redisUrl'), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      env: { ...process.env, PORT: port, ...redisEnv(), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -104,8 +105,8 @@ describe('the npm scripts, stopped with SIGTERM sent to npm (what a process mana
     try {
       await waitForOk(`http://127.0.0.1:${port}/healthz`, 30_000);
       const first = JSON.parse(output.split('\n')[0]!) as { msg: string; redis: string };
-      expect(first.msg).toBe(`using the Redis at ${inject('redisUrl')} (REDIS_URL)`);
-      expect(first.redis).toBe(inject('redisUrl'));
+      expect(first.msg).toBe(`using the Redis at ${redisEnv().REDIS_URL} (REDIS_URL)`);
+      expect(first.redis).toBe(redisEnv().REDIS_URL);
     } finally {
       npm.kill('SIGTERM');
       await once(npm, 'exit');

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@herald/api';
 import { createLogger, loadConfig } from '@herald/shared';
 import { runEntry } from '../support/child.ts';
@@ -11,7 +11,7 @@ describe('with Redis up', () => {
   let system: TestSystem;
   let api: string;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1 });
+    system = await startSystem({ replicas: 1 });
     api = system.apis[0]!.url;
   });
   afterAll(() => system.close());

@@ -1,16 +1,17 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { submit, request } from '../support/http.ts';
 import { runEntry } from '../support/child.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { redisEnv } from '../support/redis-target.ts';
 
 // The worker as its own process (`npm run start:worker`), behind an in-process API replica.
 let system: TestSystem;
 let api: string;
 
 beforeAll(async () => {
-  system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0, env: { MAX_SSE_CLIENTS: '3' } });
+  system = await startSystem({ replicas: 1, workers: 0, env: { MAX_SSE_CLIENTS: '3' } });
   api = system.apis[0]!.url;
 });
 afterAll(() => system.close());
@@ -18,7 +19,7 @@ afterAll(() => system.close());
 describe('a worker process on SIGTERM', () => {
   it('stops taking jobs, lets the active one finish, and exits 0', async () => {
     const worker = runEntry('apps/worker/src/main.ts', {
-      REDIS_URL: inject('redisUrl'),
+      ...redisEnv(),
       STAGE_DELAY_MS: '400',
       WORKER_CONCURRENCY: '1',
       LOG_LEVEL: 'info',

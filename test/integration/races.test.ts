@@ -1,11 +1,12 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { EventPublisher, QUEUE_NAME, QUEUE_PREFIX, keys } from '@herald/shared';
+import { EventPublisher, QUEUE_NAME, QUEUE_PREFIX, bullConnection, keys, releaseBullConnection } from '@herald/shared';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { redisSettings } from '../support/redis-target.ts';
 
 // What happens when two things meet: a cancel and the job's own end, one Idempotency-Key on two
 // replicas at once, a Stream trimmed under a watcher.
@@ -14,7 +15,7 @@ describe('a cancel that meets the job’s end', () => {
   let system: TestSystem;
   beforeAll(async () => {
     // Short stages: the cancel lands on either side of the last one, by chance.
-    system = await startSystem({ redisUrl: inject('redisUrl'), env: { STAGE_DELAY_MS: '15' } });
+    system = await startSystem({ env: { STAGE_DELAY_MS: '15' } });
   });
   afterAll(() => system.close());
 
@@ -49,7 +50,7 @@ describe('a cancel that meets the job’s end', () => {
 describe('one Idempotency-Key on two replicas at once', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), workers: 0 });
+    system = await startSystem({ workers: 0 });
   });
   afterAll(() => system.close());
 
@@ -61,11 +62,13 @@ describe('one Idempotency-Key on two replicas at once', () => {
       expect(answers.map((answer) => answer.status).sort()).toEqual([200, 202]);
       expect(answers[0]!.body.jobId).toBe(answers[1]!.body.jobId);
     }
-    const queue = new Queue(QUEUE_NAME, { connection: { url: inject('redisUrl') }, prefix: QUEUE_PREFIX });
+    const connection = bullConnection(redisSettings(), { name: 'test:queue' });
+    const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
     try {
       expect(await queue.getWaitingCount()).toBe(10);
     } finally {
       await queue.close();
+      releaseBullConnection(connection);
     }
   });
 
@@ -81,7 +84,7 @@ describe('one Idempotency-Key on two replicas at once', () => {
 describe('STREAM_MAXLEN', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0, env: { STREAM_MAXLEN: '10' } });
+    system = await startSystem({ replicas: 1, workers: 0, env: { STREAM_MAXLEN: '10' } });
   });
   afterAll(() => system.close());
 

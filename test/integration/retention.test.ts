@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { QUEUE_NAME, QUEUE_PREFIX, keys } from '@herald/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_NAME, QUEUE_PREFIX, keys, type RedisClient } from '@herald/shared';
 import { extractiveBackend, type Summarizer } from '@herald/worker';
 import { request, submit } from '../support/http.ts';
+import { keysMatching } from '../support/redis-target.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
@@ -25,16 +25,7 @@ const bullKey = (jobId: string): string => `${QUEUE_PREFIX}:${QUEUE_NAME}:${jobI
 const bullSet = (set: 'completed' | 'failed'): string => `${QUEUE_PREFIX}:${QUEUE_NAME}:${set}`;
 
 /** Every key whose name contains the job id (the job's own keys, BullMQ's hash, lock, logs, …). */
-async function keysNaming(redis: Redis, jobId: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `*${jobId}*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== '0');
-  return found.sort();
-}
+const keysNaming = (redis: RedisClient, jobId: string): Promise<string[]> => keysMatching(redis, `*${jobId}*`);
 
 /** Herald's own keys for a job: these carry a TTL. */
 const heraldKeys = (jobId: string, idempotencyKey?: string): string[] => [
@@ -45,7 +36,7 @@ const heraldKeys = (jobId: string, idempotencyKey?: string): string[] => [
 ];
 
 /** Polls until none of `names` exists (EXISTS also makes Redis reap an expired key at once). */
-async function expectGoneBy(redis: Redis, names: readonly string[], deadline: number): Promise<void> {
+async function expectGoneBy(redis: RedisClient, names: readonly string[], deadline: number): Promise<void> {
   for (;;) {
     const left = (await Promise.all(names.map(async (name) => ((await redis.exists(name)) ? name : null)))).filter(Boolean);
     if (left.length === 0) return;
@@ -55,7 +46,7 @@ async function expectGoneBy(redis: Redis, names: readonly string[], deadline: nu
 }
 
 /** Right after the end: the keys are there, each with a TTL of at most JOB_TTL_SECONDS. */
-async function expectExpiring(redis: Redis, names: readonly string[]): Promise<void> {
+async function expectExpiring(redis: RedisClient, names: readonly string[]): Promise<void> {
   for (const name of names) {
     const pttl = await redis.pttl(name);
     expect({ name, expiring: pttl > 0 && pttl <= TTL_MS }).toEqual({ name, expiring: true });
@@ -70,7 +61,7 @@ async function expectNotFound(api: string, jobId: string): Promise<void> {
 }
 
 /** Waits for BullMQ to file the job (just after its last event), and returns its finishedOn. */
-async function filed(redis: Redis, jobId: string, set: 'completed' | 'failed'): Promise<number> {
+async function filed(redis: RedisClient, jobId: string, set: 'completed' | 'failed'): Promise<number> {
   const deadline = Date.now() + 2000;
   while ((await redis.zscore(bullSet(set), jobId)) === null) {
     if (Date.now() > deadline) throw new Error(`job ${jobId} never reached the ${set} set`);
@@ -102,7 +93,6 @@ describe(`jobs that end done or error, JOB_TTL_SECONDS=${TTL}`, () => {
   let api: string;
   beforeAll(async () => {
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       replicas: 1,
       summarizer,
       env: { JOB_TTL_SECONDS: String(TTL), STAGE_DELAY_MS: '0', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' },
@@ -140,7 +130,7 @@ describe(`jobs that end done or error, JOB_TTL_SECONDS=${TTL}`, () => {
     expect(await keysNaming(redis, failed.jobId)).toEqual([]);
     expect(await redis.zscore(bullSet('completed'), done.jobId)).toBeNull();
     expect(await redis.zscore(bullSet('failed'), failed.jobId)).toBeNull();
-    expect(await redis.keys('herald:idem:*')).toEqual([]);
+    expect(await keysMatching(redis, 'herald:idem:*')).toEqual([]);
   });
 });
 
@@ -150,7 +140,6 @@ describe(`jobs cancelled while queued and while running, JOB_TTL_SECONDS=${TTL}`
   beforeAll(async () => {
     // One job at a time with slow stages: the first is surely mid-run, the second surely queued.
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       replicas: 1,
       env: { JOB_TTL_SECONDS: String(TTL), STAGE_DELAY_MS: '1000', WORKER_CONCURRENCY: '1' },
     });
@@ -200,7 +189,7 @@ describe(`jobs cancelled while queued and while running, JOB_TTL_SECONDS=${TTL}`
 describe(`a job still waiting after JOB_TTL_SECONDS=${TTL}`, () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0, env: { JOB_TTL_SECONDS: String(TTL) } });
+    system = await startSystem({ replicas: 1, workers: 0, env: { JOB_TTL_SECONDS: String(TTL) } });
   });
   afterAll(() => system.close());
 

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createParser } from 'eventsource-parser';
 import { EventPublisher } from '@herald/shared';
 import { expectExactHistory } from '../support/assertions.ts';
@@ -12,7 +12,7 @@ let system: TestSystem;
 let api: string;
 
 beforeAll(async () => {
-  system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0, env: { SSE_MAX_BACKLOG_BYTES: '65536' } });
+  system = await startSystem({ replicas: 1, workers: 0, env: { SSE_MAX_BACKLOG_BYTES: '65536' } });
   api = system.apis[0]!.url;
 });
 afterAll(() => system.close());

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request } from '../support/http.ts';
 import { canRun } from '../support/requirements.ts';
@@ -50,7 +50,7 @@ describe.skipIf(!haveTools)('a Python producer transcoding with ffmpeg', () => {
   let b: string;
   const dir = mkdtempSync(join(tmpdir(), 'herald-transcode-'));
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl') });
+    system = await startSystem({});
     [a, b] = system.apis.map((api) => api.url) as [string, string];
   });
   afterAll(() => system.close());

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractiveSummarizer } from '@herald/worker';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
@@ -12,7 +12,7 @@ let a: string;
 let b: string;
 
 beforeAll(async () => {
-  system = await startSystem({ redisUrl: inject('redisUrl'), env: { STAGE_DELAY_MS: '60' } });
+  system = await startSystem({ env: { STAGE_DELAY_MS: '60' } });
   [a, b] = system.apis.map((api) => api.url) as [string, string];
 });
 afterAll(() => system.close());

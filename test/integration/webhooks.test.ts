@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@herald/api';
 import { createLogger } from '@herald/shared';
 import { extractiveBackend, type Summarizer } from '@herald/worker';
@@ -11,6 +11,7 @@ import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
+import { keysMatching, redisEnv } from '../support/redis-target.ts';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 /** Fast retries for tests: 150 ms, then 300, 600, … */
@@ -39,7 +40,6 @@ describe('completion webhooks', () => {
   let receiver: WebhookReceiver;
   beforeAll(async () => {
     system = await startSystem({
-      redisUrl: inject('redisUrl'),
       summarizer: failing,
       env: { ...WEBHOOKS, WEBHOOK_TIMEOUT_MS: '300', JOB_ATTEMPTS: '1' },
     });
@@ -157,7 +157,7 @@ describe('completion webhooks', () => {
 describe('webhooks without WEBHOOK_SECRET', () => {
   let system: TestSystem;
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0 });
+    system = await startSystem({ replicas: 1, workers: 0 });
   });
   afterAll(() => system.close());
 
@@ -165,7 +165,7 @@ describe('webhooks without WEBHOOK_SECRET', () => {
     const answer = await request(`${system.apis[0]!.url}/v1/jobs`, { json: { text: BEES, callbackUrl: 'https://example.com/hook' } });
     expectError(answer, 400, 'invalid_request');
     expect(answer.body.error.message).toMatch(/WEBHOOK_SECRET/);
-    expect(await system.redis.keys('herald:job:*')).toEqual([]);
+    expect(await keysMatching(system.redis, 'herald:{*}:snapshot')).toEqual([]);
   });
 });
 
@@ -174,10 +174,9 @@ describe('webhooks across a restart of every process', () => {
   let receiver: WebhookReceiver;
   let worker: Child | undefined;
   const env = { ...WEBHOOKS, WEBHOOK_BACKOFF_MS: '1500', JOB_LOCK_MS: '2000' };
-  const startWorkerProcess = () =>
-    runEntry('apps/worker/src/main.ts', { REDIS_URL: inject('redisUrl'), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...env });
+  const startWorkerProcess = () => runEntry('apps/worker/src/main.ts', { ...redisEnv(), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...env });
   beforeAll(async () => {
-    system = await startSystem({ redisUrl: inject('redisUrl'), replicas: 1, workers: 0, env });
+    system = await startSystem({ replicas: 1, workers: 0, env });
     receiver = await WebhookReceiver.start(SECRET, (_id, attempt) => (attempt === 1 ? 503 : 204));
   });
   afterEach(() => {

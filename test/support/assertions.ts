@@ -1,7 +1,6 @@
 import { expect } from 'vitest';
 import { compareStreamIds, isTerminal, parseStreamId } from '@herald/contract';
-import { EventReader } from '@herald/shared';
-import type { Redis } from 'ioredis';
+import { EventReader, type RedisClient } from '@herald/shared';
 import type { ReceivedEvent } from './sse-client.ts';
 
 /**
@@ -9,7 +8,7 @@ import type { ReceivedEvent } from './sse-client.ts';
  * Stream's events after its cursor, in order, with ids increasing, progress never going back,
  * and one terminal event, last.
  */
-export async function expectExactHistory(redis: Redis, jobId: string, events: readonly ReceivedEvent[], after: string | null = null) {
+export async function expectExactHistory(redis: RedisClient, jobId: string, events: readonly ReceivedEvent[], after: string | null = null) {
   const stored = await new EventReader(redis).eventsAfter(jobId, after);
   expect(events.map((event) => event.id)).toEqual(stored.map((event) => event.id));
   expect(events.map((event) => event.data)).toEqual(stored.map((event) => event.data));

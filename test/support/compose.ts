@@ -4,10 +4,14 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-/** docker-compose on the repository's docker-compose.yml, under a project name of the test's. */
-export function composeProject(project: string, env: Record<string, string>) {
+/**
+ * docker-compose on the repository's docker-compose.yml (and `files` on top of it, e.g.
+ * docker-compose.redis-cluster.yml), under a project name of the test's.
+ */
+export function composeProject(project: string, env: Record<string, string>, files: readonly string[] = []) {
+  const fileArgs = files.length === 0 ? [] : ['-f', 'docker-compose.yml', ...files.flatMap((file) => ['-f', file])];
   const compose = async (...args: string[]): Promise<string> => {
-    const { stdout } = await run('docker-compose', ['-p', project, ...args], {
+    const { stdout } = await run('docker-compose', [...fileArgs, '-p', project, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       maxBuffer: 64 << 20,

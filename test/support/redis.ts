@@ -23,6 +23,8 @@ export interface TestRedisOptions {
   readonly appendOnly?: boolean;
   /** A chosen port, e.g. one a process was told to use before Redis existed. */
   readonly port?: number;
+  /** More redis-server arguments (a Cluster node's, a password). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** For the container, whose entrypoint is redis-server. */
@@ -34,7 +36,15 @@ const redisArgs = (port: number, options: TestRedisOptions): string[] => [
   '--save',
   '',
   ...(options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', '/data'] : ['--appendonly', 'no']),
+  ...(options.extraArgs ?? []),
 ];
+
+/** The password a `--requirepass` in extraArgs sets, if any. */
+const passwordOf = (options: TestRedisOptions): string | undefined => {
+  const args = options.extraArgs ?? [];
+  const at = args.indexOf('--requirepass');
+  return at === -1 ? undefined : args[at + 1];
+};
 
 const dockerImageExists = (): boolean => spawnSync('docker', ['image', 'inspect', REDIS_IMAGE], { stdio: 'ignore' }).status === 0;
 
@@ -71,7 +81,7 @@ async function startContainer(options: TestRedisOptions): Promise<TestRedis> {
     },
     start: async () => {
       await docker('start', container.getId());
-      await waitForPing(port);
+      await waitForPing(port, passwordOf(options));
     },
     stop: async () => {
       await container.stop();
@@ -84,7 +94,7 @@ async function startProcess(options: TestRedisOptions): Promise<TestRedis> {
   const persistence = options.appendOnly
     ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync('/tmp/herald-redis-')]
     : [];
-  const redis = await startPrivateRedis(port, persistence);
+  const redis = await startPrivateRedis(port, [...persistence, ...(options.extraArgs ?? [])]);
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -101,10 +111,17 @@ function docker(...args: string[]): Promise<void> {
   });
 }
 
-async function waitForPing(port: number): Promise<void> {
+async function waitForPing(port: number, password?: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const probe = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      ...(password === undefined ? {} : { password }),
+    });
     probe.on('error', () => {});
     const ok = await probe
       .connect()

@@ -1,19 +1,22 @@
-import { Redis } from 'ioredis';
 import { startApi, type RunningApi } from '@herald/api';
-import { createLogger, loadConfig, type Config } from '@herald/shared';
+import { connectRedis, createLogger, loadConfig, type Config, type RedisClient } from '@herald/shared';
 import { startWorker, type RunningWorker, type Summarizer } from '@herald/worker';
+import { flushAll, redisEnv } from './redis-target.ts';
 
 export interface TestSystem {
   readonly apis: RunningApi[];
   readonly workers: RunningWorker[];
   readonly config: Config;
-  /** A plain connection for assertions on Redis itself. */
-  readonly redis: Redis;
+  /** A command connection for assertions on Redis itself (a Cluster connection on a cluster). */
+  readonly redis: RedisClient;
   close(): Promise<void>;
 }
 
 export interface SystemOptions {
-  readonly redisUrl: string;
+  /** A Redis of the test's own (fault tests); by default the run's (test/support/redis-target.ts). */
+  readonly redisUrl?: string;
+  /** Or the environment that points at one (a Cluster or Sentinels of the test's own). */
+  readonly redisEnv?: Record<string, string>;
   readonly replicas?: number;
   readonly workers?: number;
   readonly env?: Record<string, string>;
@@ -22,11 +25,12 @@ export interface SystemOptions {
 
 /**
  * API replicas and workers in this process, on one Redis, each with its own connections — as
- * separate processes would have. The Redis database is flushed first: each file owns the queue.
+ * separate processes would have. The Redis is flushed first (every master of a Cluster): each
+ * file owns the queue.
  */
 export async function startSystem(options: SystemOptions): Promise<TestSystem> {
   const config = loadConfig({
-    REDIS_URL: options.redisUrl,
+    ...(options.redisUrl !== undefined ? { REDIS_URL: options.redisUrl } : (options.redisEnv ?? redisEnv())),
     PORT: '0',
     HOST: '127.0.0.1',
     METRICS_PORT: '0', // each in-process worker serves its own /metrics (RunningWorker.metricsServer)
@@ -35,9 +39,9 @@ export async function startSystem(options: SystemOptions): Promise<TestSystem> {
     LOG_LEVEL: process.env.HERALD_TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   });
-  const redis = new Redis(options.redisUrl);
+  const redis = connectRedis(config, { name: 'test:system' });
   redis.on('error', () => {}); // fault tests kill Redis; this connection reconnects by itself
-  await redis.flushall();
+  await flushAll(redis);
   const workers: RunningWorker[] = [];
   for (let i = 0; i < (options.workers ?? 1); i += 1) {
     const logger = createLogger(`worker-${i}`, config.LOG_LEVEL);

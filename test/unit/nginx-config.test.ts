@@ -3,15 +3,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NGINX_CONFIG, renderNginxConfig } from '../../scripts/cluster/nginx.ts';
+import { NGINX_CONFIG, renderNginxConfig } from '../../scripts/stack/nginx.ts';
 import { canRun } from '../support/requirements.ts';
 
 const source = readFileSync(NGINX_CONFIG, 'utf8');
 const layout = { listenPort: 18080, upstreamPorts: [18081, 18082], runtimeDir: '/tmp/herald-x' };
 
-describe('the load balancer config npm run cluster derives from the compose one', () => {
+describe('the load balancer config npm run stack derives from the compose one', () => {
   const rendered = renderNginxConfig(source, layout);
-  const unmarked = (text: string) => text.split('\n').filter((line) => !line.includes('# cluster:') && !line.includes('server 127.0.0.1:'));
+  const unmarked = (text: string) => text.split('\n').filter((line) => !line.includes('# stack:') && !line.includes('server 127.0.0.1:'));
 
   it('keeps every SSE-relevant line as compose has it', () => {
     expect(unmarked(rendered)).toEqual(unmarked(source));

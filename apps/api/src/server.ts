@@ -7,9 +7,10 @@ import {
   EventPublisher,
   EventReader,
   QUEUE_NAME,
-  RedisBroker,
   bullConnection,
   connectRedis,
+  createBroker,
+  releaseBullConnection,
   countedRole,
   queuePrefix,
   type Config,
@@ -58,29 +59,28 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const role = (name: string, options: Omit<ConnectionRole, 'name'> = {}): ConnectionRole =>
     countedRole(metrics.redisReconnects, name, options);
 
-  // Four connections per replica, whatever the number of watchers and jobs: commands, the
-  // fan-out subscriber, and BullMQ's two queues (jobs, chores).
-  const redis = connectRedis(config.REDIS_URL, role('herald:api:commands', { whileDown: 'fail-fast' }));
-  const subscriber = connectRedis(config.REDIS_URL, role('herald:api:fanout'));
+  // A fixed set of connections per replica, whatever the number of watchers and jobs: commands,
+  // the fan-out subscriber (on a Cluster: one per master that owns a watched job), and BullMQ's
+  // two queues (jobs, chores).
+  const redis = connectRedis(config, role('herald:api:commands', { whileDown: 'fail-fast' }));
+  const reader = new EventReader(redis);
+  const broker = createBroker(config, redis, reader, logger, role('herald:api:fanout'));
+  const queueConnection = bullConnection(config, role('herald:api:queue'));
   const queue = new Queue(QUEUE_NAME, {
     // Waits for Redis rather than failing: requests are bounded by their deadline instead
     // (http/deadline.ts), and an enqueue is only reached once the job's first event was
     // written on the fail-fast connection anyway.
-    connection: bullConnection(config, role('herald:api:queue')),
+    connection: queueConnection,
     prefix: queuePrefix,
     skipWaitingForReady: true,
   });
-  for (const [name, emitter] of [
-    ['commands', redis],
-    ['fanout', subscriber],
-    ['queue', queue],
-  ] as const) {
-    emitter.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
-  }
+  redis.on('error', (err: Error) => logger.warn({ connection: 'commands', err: err.message }, 'redis connection error'));
+  queue.on('error', (err: Error) => logger.warn({ connection: 'queue', err: err.message }, 'redis connection error'));
   await firstReady(redis);
   const access = accessFromConfig(config, logger, redis);
+  const choresConnection = bullConnection(config, role('herald:api:chores'));
   const choresQueue = new Queue(CHORES_QUEUE_NAME, {
-    connection: bullConnection(config, role('herald:api:chores')),
+    connection: choresConnection,
     prefix: queuePrefix,
     skipWaitingForReady: true,
   });
@@ -91,8 +91,14 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     ttlSeconds: config.JOB_TTL_SECONDS,
   });
 
-  const reader = new EventReader(redis);
-  const publisher = new EventPublisher(redis, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });
+  const publisher = new EventPublisher(redis, {
+    ttlSeconds: config.JOB_TTL_SECONDS,
+    streamMaxLen: config.STREAM_MAXLEN,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+    onUnreplicated: (replicated, wanted) =>
+      logger.warn({ replicated, wanted }, 'a job’s end reached fewer replicas than REDIS_WAIT_REPLICAS in time; not waiting for 10 s'),
+  });
   const jobs = new JobService({
     config,
     redis,
@@ -106,7 +112,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
   const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
 
-  const hub = new FanoutHub(new RedisBroker(subscriber, reader, logger), logger, {
+  const hub = new FanoutHub(broker, logger, {
     observe: (event, watchers) => {
       metrics.eventsFannedOut.inc();
       metrics.eventDeliveries.inc(watchers);
@@ -159,8 +165,10 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
       });
       await slots.stop(); // every stream has ended; gives this replica's per-IP counts back
       await Promise.all([queue.close(), choresQueue.close()]);
+      releaseBullConnection(queueConnection);
+      releaseBullConnection(choresConnection);
+      broker.close();
       redis.disconnect();
-      subscriber.disconnect();
       logger.info('api stopped');
     },
   };

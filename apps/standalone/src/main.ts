@@ -1,5 +1,5 @@
 import { startApi } from '@herald/api';
-import { createLogger, runService } from '@herald/shared';
+import { createLogger, describeRedis, runService } from '@herald/shared';
 import { startWorker } from '@herald/worker';
 import { ensureRedis } from './private-redis.ts';
 
@@ -8,7 +8,9 @@ import { ensureRedis } from './private-redis.ts';
 // METRICS_PORT: one scrape target, with herald_jobs_* next to herald_sse_*, and the process
 // metrics once (herald_api_*).
 await runService('herald', async (config, logger) => {
-  const stopRedis = await ensureRedis(config.REDIS_URL, logger);
+  // One Redis by URL may be started here when absent; a Cluster or Sentinel is the operator's.
+  if (config.REDIS_URL === undefined) logger.info(`using ${describeRedis(config)}`);
+  const stopRedis = config.REDIS_URL === undefined ? null : await ensureRedis(config.REDIS_URL, logger);
   const api = await startApi({ config, logger: createLogger('api', config.LOG_LEVEL) });
   const worker = await startWorker({ config, logger: createLogger('worker', config.LOG_LEVEL), registry: api.registry });
   logger.info(`Herald is up: open http://localhost:${config.PORT}/`);

@@ -1,5 +1,5 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { QUEUE_NAME, bullConnection, queuePrefix, type Chores, type Config, type ConnectionRole, type Logger } from '@herald/shared';
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { QUEUE_NAME, queuePrefix, type Chores, type Config, type Logger } from '@herald/shared';
 import { finalFailureEvent, isRetryable, retryEvent } from './jobs/failure.ts';
 import { runJob, type RunJobDeps } from './jobs/run-job.ts';
 import type { AnyJobKind, JobKind } from './kinds/kind.ts';
@@ -16,8 +16,8 @@ export interface ConsumerDeps {
   readonly kinds: ReadonlyMap<string, AnyJobKind>;
   /** Told of each job this process ended, so its webhook goes at once. */
   readonly chores: Chores;
-  /** The BullMQ connection's role (its name in CLIENT LIST, its reconnect counter). */
-  readonly connection: ConnectionRole;
+  /** BullMQ's connection (bullConnection: its name in CLIENT LIST, its reconnect counter). */
+  readonly connection: ConnectionOptions;
 }
 
 /**
@@ -71,7 +71,7 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, ch
   };
 
   const worker = new Worker<unknown>(QUEUE_NAME, processJob, {
-    connection: bullConnection(config, connection),
+    connection,
     prefix: queuePrefix,
     concurrency: config.WORKER_CONCURRENCY,
     // A worker that goes silent (killed, frozen) loses its job after JOB_LOCK_MS; the stalled

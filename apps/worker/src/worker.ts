@@ -8,6 +8,7 @@ import {
   QUEUE_NAME,
   bullConnection,
   connectRedis,
+  releaseBullConnection,
   countedRole,
   redactUrl,
   queuePrefix,
@@ -53,15 +54,20 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   const role = (name: string): ConnectionRole => countedRole(metrics.redisReconnects, name);
   // First, so /healthz and the reconnect counts answer while the worker still waits for Redis.
   const metricsServer = registry ? null : await startMetricsServer(metrics.registry, config.HOST, config.METRICS_PORT, logger);
-  const commands = connectRedis(config.REDIS_URL, role('herald:worker:commands'));
-  const subscriber = connectRedis(config.REDIS_URL, role('herald:worker:cancel'));
-  for (const [name, connection] of [
-    ['commands', commands],
-    ['cancel', subscriber],
-  ] as const) {
-    connection.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
-  }
-  const publisher = new EventPublisher(commands, { ttlSeconds: config.JOB_TTL_SECONDS, streamMaxLen: config.STREAM_MAXLEN });
+  const commands = connectRedis(config, role('herald:worker:commands'));
+  // Cancel notices are rare and go to every worker: classic pub/sub (on a Cluster, one
+  // subscriber connection to any node; the notice reaches every node).
+  const subscriber = connectRedis(config, role('herald:worker:cancel'));
+  commands.on('error', (err: Error) => logger.warn({ connection: 'commands', err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err: Error) => logger.warn({ connection: 'cancel', err: err.message }, 'redis connection error'));
+  const publisher = new EventPublisher(commands, {
+    ttlSeconds: config.JOB_TTL_SECONDS,
+    streamMaxLen: config.STREAM_MAXLEN,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+    onUnreplicated: (replicated, wanted) =>
+      logger.warn({ replicated, wanted }, 'a job’s end reached fewer replicas than REDIS_WAIT_REPLICAS in time; not waiting for 10 s'),
+  });
   const cancellation = new CancellationWatcher(commands, subscriber);
   await cancellation.start();
 
@@ -69,8 +75,15 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   // The kinds this worker runs: one registration each (README, "Add a job kind").
   const kinds: AnyJobKind[] = [summarizeKind(summarize)];
 
+  // BullMQ's connections: made here, closed in close() (on a Cluster they are instances).
+  const bull = {
+    choresQueue: bullConnection(config, role('herald:worker:chores-queue')),
+    consumer: bullConnection(config, role('herald:worker:bullmq')),
+    chores: bullConnection(config, role('herald:worker:chores')),
+    janitor: bullConnection(config, role('herald:worker:janitor')),
+  };
   const choresQueue = new Queue(CHORES_QUEUE_NAME, {
-    connection: bullConnection(config, role('herald:worker:chores-queue')),
+    connection: bull.choresQueue,
     prefix: queuePrefix,
   });
   const chores = new Chores(choresQueue, {
@@ -85,7 +98,7 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     job: { publisher, cancellation, flushMs: config.STREAM_FLUSH_MS },
     kinds: new Map(kinds.map((kind) => [kind.name, kind])),
     chores,
-    connection: role('herald:worker:bullmq'),
+    connection: bull.consumer,
   });
   const choresWorker = startChoresWorker({
     config,
@@ -94,10 +107,10 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     reader: new EventReader(commands),
     publisher,
     chores,
-    connection: role('herald:worker:chores'),
+    connection: bull.chores,
   });
   await Promise.all([consumer.waitUntilReady(), choresWorker.waitUntilReady()]);
-  const queue = new Queue(QUEUE_NAME, { connection: bullConnection(config, role('herald:worker:janitor')), prefix: queuePrefix });
+  const queue = new Queue(QUEUE_NAME, { connection: bull.janitor, prefix: queuePrefix });
   // Without a listener BullMQ prints its connection errors with console.error, outside the JSON log.
   for (const [name, emitter] of [
     ['janitor', queue],
@@ -128,6 +141,7 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
       clearTimeout(grace);
       await janitor.stop();
       await Promise.all([queue.close(), choresQueue.close()]);
+      for (const connection of Object.values(bull)) releaseBullConnection(connection);
       await metricsServer?.close();
       commands.disconnect();
       subscriber.disconnect();

@@ -17,11 +17,48 @@ const list = z
       .filter((item) => item !== ''),
   );
 
+/** `host:port` items, e.g. Redis Cluster seed nodes or Sentinels. */
+const hostPorts = list.pipe(
+  z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be host:port items, comma-separated')),
+);
+
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .default('false')
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/** The Redis Herald uses when nothing says otherwise. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
 export const configSchema = z.object({
+  // Where Redis is (docs/api.md, "Redis"): exactly one of a URL (one Redis), Cluster seed nodes,
+  // or Sentinels with the name of their master set.
+  /** One Redis: redis:// or rediss://, with user:password@ if needed. The default when no other is set. */
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-    .default('redis://127.0.0.1:6379'),
+    .optional(),
+  /** A Redis Cluster: some of its nodes (the rest are discovered). */
+  REDIS_CLUSTER_NODES: hostPorts,
+  /** Redis behind Sentinel: the Sentinels, and the master set they watch. */
+  REDIS_SENTINELS: hostPorts,
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  /** Credentials for every Redis node (with a URL they may also be in it). */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** The Sentinels' own password, when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** TLS to every Redis node (a rediss:// URL turns it on too). */
+  REDIS_TLS: flag,
+  /** A PEM file of the CA(s) that signed Redis's certificates, when not a public CA. */
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  /**
+   * With replicas (a Cluster's, Sentinel's): a job's end is written to this many replicas before
+   * Herald goes on (WAIT, up to REDIS_WAIT_TIMEOUT_MS), so a master killed at that instant cannot
+   * lose it. 0: don't wait. Replicas that do not answer in time pause the waiting for 10 s.
+   */
+  REDIS_WAIT_REPLICAS: int(0, 0, 10),
+  REDIS_WAIT_TIMEOUT_MS: int(250, 10, 10_000),
   PORT: int(8080, 0, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
   HEARTBEAT_MS: int(15_000, 100),
@@ -107,7 +144,15 @@ export const configSchema = z.object({
 });
 
 /** Variables whose values never appear in a message, even a wrong one. */
-const SECRET_VARIABLES = new Set(['API_KEYS', 'ADMIN_API_KEYS', 'WATCH_TOKEN_SECRET', 'OPENAI_API_KEY', 'WEBHOOK_SECRET']);
+const SECRET_VARIABLES = new Set([
+  'API_KEYS',
+  'ADMIN_API_KEYS',
+  'WATCH_TOKEN_SECRET',
+  'OPENAI_API_KEY',
+  'WEBHOOK_SECRET',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+]);
 /** URLs that may carry credentials: shown without them. */
 const URL_VARIABLES = new Set(['REDIS_URL', 'OPENAI_BASE_URL']);
 
@@ -121,8 +166,12 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "unset", as in most shells' `FOO= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = configSchema.superRefine(accessRules).safeParse(present);
-  if (parsed.success) return parsed.data;
+  const parsed = configSchema.superRefine(redisRules).superRefine(accessRules).safeParse(present);
+  if (parsed.success) {
+    const config = parsed.data;
+    const elsewhere = config.REDIS_CLUSTER_NODES.length > 0 || config.REDIS_SENTINELS.length > 0;
+    return elsewhere || config.REDIS_URL !== undefined ? config : { ...config, REDIS_URL: DEFAULT_REDIS_URL };
+  }
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]);
     if (SECRET_VARIABLES.has(name)) return `${name}: ${issue.message}`;
@@ -138,6 +187,32 @@ export const authEnabled = (config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE' | 
   config.API_KEYS.length > 0 || config.API_KEYS_FILE !== undefined || config.ADMIN_API_KEYS.length > 0;
 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
+
+/** Exactly one way to Redis; Sentinels need their master set's name. */
+function redisRules(config: Config, ctx: z.RefinementCtx): void {
+  const given = [
+    config.REDIS_URL !== undefined && 'REDIS_URL',
+    config.REDIS_CLUSTER_NODES.length > 0 && 'REDIS_CLUSTER_NODES',
+    config.REDIS_SENTINELS.length > 0 && 'REDIS_SENTINELS',
+  ].filter((name): name is string => name !== false);
+  if (given.length > 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [given[1]!],
+      message: `set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (here: ${given.join(' and ')})`,
+    });
+  }
+  if (config.REDIS_SENTINELS.length > 0 && config.REDIS_SENTINEL_NAME === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_SENTINEL_NAME'],
+      message: 'is required with REDIS_SENTINELS (the master set, e.g. mymaster)',
+    });
+  }
+  if (config.REDIS_SENTINEL_NAME !== undefined && config.REDIS_SENTINELS.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINEL_NAME'], message: 'goes with REDIS_SENTINELS, which is not set' });
+  }
+}
 
 function accessRules(config: Config, ctx: z.RefinementCtx): void {
   if (config.SUMMARIZER === 'openai' && config.OPENAI_MODEL === undefined) {

@@ -7,6 +7,8 @@ export * from './events/reader.ts';
 export * from './events/wire.ts';
 export * from './broker/broker.ts';
 export * from './broker/redis-broker.ts';
+export * from './broker/cluster-broker.ts';
+export * from './broker/create-broker.ts';
 export * from './jobs/queue.ts';
 export * from './redis/keys.ts';
 export * from './redis/connection.ts';

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { ConfigError, type Config, type Logger } from '@herald/shared';
+import { ConfigError, type Config, type Logger, type RedisClient } from '@herald/shared';
 import { clientIpResolver, type ClientIpOf } from '../http/client-ip.ts';
 import { Access } from './access.ts';
 import { ApiKeys } from './api-keys.ts';
@@ -11,7 +10,7 @@ import { WatchTokens } from './watch-tokens.ts';
  * Keys, tokens and trusted proxies, checked at start-up: a bad one stops the replica here.
  * `redis` keeps the publish tokens' secret when no WATCH_TOKEN_SECRET is set.
  */
-export function accessFromConfig(config: Config, logger: Logger, redis: Redis): Access {
+export function accessFromConfig(config: Config, logger: Logger, redis: RedisClient): Access {
   const keys = ApiKeys.fromConfig(config);
   const tokens =
     config.WATCH_TOKEN_SECRET === undefined ? null : new WatchTokens(config.WATCH_TOKEN_SECRET, config.WATCH_TOKEN_TTL_SECONDS);

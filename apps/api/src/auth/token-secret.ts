@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { TOKEN_SECRET_KEY } from '@herald/shared';
+import { TOKEN_SECRET_KEY, type RedisClient } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
 
 /**
@@ -9,7 +8,7 @@ import { redisCall } from '../http/deadline.ts';
  * without any setting (publish tokens exist with auth off too). Whoever reads Redis could forge
  * tokens with it — as they could write any event anyway (docs/security.md). Read once, then kept.
  */
-export function tokenSecret(configured: string | undefined, redis: Redis): () => Promise<string> {
+export function tokenSecret(configured: string | undefined, redis: RedisClient): () => Promise<string> {
   if (configured !== undefined) return async () => configured;
   let secret: Promise<string> | undefined;
   return () => {

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { keys } from '@herald/shared';
+import { keys, type RedisClient } from '@herald/shared';
 
 export type IdempotencyClaim =
   | { readonly kind: 'new' }
@@ -14,10 +13,10 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
  * the job); a repeat with the same body gets that job back, with another body a conflict.
  */
 export class IdempotencyStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #ttlSeconds: number;
 
-  constructor(redis: Redis, ttlSeconds: number) {
+  constructor(redis: RedisClient, ttlSeconds: number) {
     this.#redis = redis;
     this.#ttlSeconds = ttlSeconds;
   }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   DEFAULT_MAX_SENTENCES,
   isTerminal,
@@ -23,6 +22,7 @@ import {
   summarizeJobOptions,
   type Config,
   type SummarizeJobData,
+  type RedisClient,
 } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
 import { HttpError, badRequest, conflict, jobNotFound } from '../http/errors.ts';
@@ -47,7 +47,7 @@ export interface Published {
 
 export interface JobServiceDeps {
   readonly config: Config;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: Queue;
   readonly chores: Chores;
   readonly publisher: EventPublisher;

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { streamSlotsScript, type Config, type Logger, type StreamSlotsOp, type StreamSlotsReply } from '@herald/shared';
+import { streamSlotsScript, type Config, type Logger, type StreamSlotsOp, type StreamSlotsReply, type RedisClient } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
 import { rateLimited } from '../http/errors.ts';
 
@@ -49,7 +48,7 @@ const NO_SLOT: StreamSlot = { release() {} };
  */
 export class StreamSlots {
   readonly replicaId: string;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #logger: Logger;
   readonly #perIp: number;
   readonly #leaseMs: number;
@@ -63,7 +62,7 @@ export class StreamSlots {
   #lastWarning = 0;
   #unwarned = 0;
 
-  constructor(redis: Redis, logger: Logger, options: StreamSlotsOptions) {
+  constructor(redis: RedisClient, logger: Logger, options: StreamSlotsOptions) {
     this.#redis = redis;
     this.#logger = logger;
     this.#perIp = options.perIp;
@@ -78,7 +77,7 @@ export class StreamSlots {
     }
   }
 
-  static fromConfig(redis: Redis, logger: Logger, config: Config, onRefused?: () => void): StreamSlots {
+  static fromConfig(redis: RedisClient, logger: Logger, config: Config, onRefused?: () => void): StreamSlots {
     return new StreamSlots(redis, logger, { perIp: config.MAX_SSE_CLIENTS_PER_IP, ...(onRefused ? { onRefused } : {}) });
   }
 
@@ -100,7 +99,7 @@ export class StreamSlots {
     try {
       allowed = (await redisCall(this.#run(ip, { op: 'acquire', limit: this.#perIp }), this.#deadlineMs)).allowed;
     } catch (error) {
-      this.#warn(error, 'stream limit: Redis did not answer; letting the stream through, counted on this replica only');
+      this.#warn(error, 'stream limit: RedisClient did not answer; letting the stream through, counted on this replica only');
     } finally {
       held.pending -= 1;
     }

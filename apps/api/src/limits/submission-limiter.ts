@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { submitRateScript, type Config } from '@herald/shared';
+import { submitRateScript, type Config, type RedisClient } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
 import { rateLimited } from '../http/errors.ts';
 
@@ -37,17 +36,17 @@ const NO_KEY = '-';
  * error (or the deadline) propagates and becomes the usual 503 (http/errors.ts).
  */
 export class SubmissionLimiter {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #limits: SubmissionLimits;
   readonly #onRefused: (limit: SubmitLimit) => void;
 
-  constructor(redis: Redis, limits: SubmissionLimits, onRefused: (limit: SubmitLimit) => void = () => {}) {
+  constructor(redis: RedisClient, limits: SubmissionLimits, onRefused: (limit: SubmitLimit) => void = () => {}) {
     this.#redis = redis;
     this.#limits = limits;
     this.#onRefused = onRefused;
   }
 
-  static fromConfig(redis: Redis, config: Config, onRefused?: (limit: SubmitLimit) => void): SubmissionLimiter {
+  static fromConfig(redis: RedisClient, config: Config, onRefused?: (limit: SubmitLimit) => void): SubmissionLimiter {
     return new SubmissionLimiter(
       redis,
       { perKey: config.SUBMIT_RATE_PER_KEY, perIp: config.SUBMIT_RATE_PER_IP, windowSeconds: config.RATE_WINDOW_SECONDS },

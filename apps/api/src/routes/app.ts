@@ -1,7 +1,6 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import type { Logger } from '@herald/shared';
+import type { Logger, RedisClient } from '@herald/shared';
 import { routeNotFound, writeError } from '../http/errors.ts';
 import { requestLogger } from '../http/request-context.ts';
 import { jobRoutes, type JobRoutesDeps } from './job-routes.ts';
@@ -10,7 +9,7 @@ import { pageRoutes } from './page-routes.ts';
 
 export interface AppDeps extends JobRoutesDeps {
   /** What /readyz pings. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** What /metrics serves. */
   readonly registry: Registry;
   readonly isDraining: () => boolean;

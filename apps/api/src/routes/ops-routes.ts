@@ -1,10 +1,10 @@
+import type { RedisClient } from '@herald/shared';
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { PROBE_DEADLINE_MS, redisCall } from '../http/deadline.ts';
 
 /** Liveness, readiness (Redis answers and the replica is not draining) and Prometheus metrics. */
-export function opsRoutes(redis: Redis, registry: Registry, isDraining: () => boolean): Router {
+export function opsRoutes(redis: RedisClient, registry: Registry, isDraining: () => boolean): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {

@@ -1,32 +1,31 @@
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { isTerminal } from '@herald/contract';
 import {
   CHORES,
   CHORES_QUEUE_NAME,
   JOB_FIELDS,
   WEBHOOK_RECHECK_MS,
-  bullConnection,
   keys,
   queuePrefix,
   type ChoreData,
   type Chores,
   type Config,
-  type ConnectionRole,
   type EventPublisher,
   type EventReader,
   type Logger,
+  type RedisClient,
 } from '@herald/shared';
-import type { Redis } from 'ioredis';
 import { deliverWebhook } from './deliver-webhook.ts';
 
 export interface ChoresWorkerDeps {
   readonly config: Config;
   readonly logger: Logger;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly reader: EventReader;
   readonly publisher: EventPublisher;
   readonly chores: Chores;
-  readonly connection: ConnectionRole;
+  /** BullMQ's connection (bullConnection). */
+  readonly connection: ConnectionOptions;
 }
 
 /** The webhook's `type`, by how the job ended. */
@@ -125,7 +124,7 @@ export function startChoresWorker(deps: ChoresWorkerDeps): Worker<ChoreData> {
       throw new UnrecoverableError(`unknown chore ${job.name}`);
     },
     {
-      connection: bullConnection(config, deps.connection),
+      connection: deps.connection,
       prefix: queuePrefix,
       concurrency: 8,
       // As for jobs (consumer.ts): a chore whose worker died is taken up again within about 1.5 × JOB_LOCK_MS.

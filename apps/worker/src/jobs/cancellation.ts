@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { channels, keys } from '@herald/shared';
+import { channels, keys, type RedisClient } from '@herald/shared';
 
 /**
  * Cancellation across processes. BullMQ's own cancel only reaches the worker that holds the job,
@@ -7,11 +6,11 @@ import { channels, keys } from '@herald/shared';
  * start and between stages) and publishes a notice (the fast path) that aborts a running job.
  */
 export class CancellationWatcher {
-  readonly #commands: Redis;
-  readonly #subscriber: Redis;
+  readonly #commands: RedisClient;
+  readonly #subscriber: RedisClient;
   readonly #running = new Map<string, AbortController>();
 
-  constructor(commands: Redis, subscriber: Redis) {
+  constructor(commands: RedisClient, subscriber: RedisClient) {
     this.#commands = commands;
     this.#subscriber = subscriber;
     this.#subscriber.on('message', (_channel: string, jobId: string) => {

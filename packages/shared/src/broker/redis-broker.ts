@@ -8,9 +8,9 @@ import type { Broker, BrokerEvent, BrokerListener } from './broker.ts';
 const NO_LISTENER: BrokerListener = { event() {}, resync() {} };
 
 /**
- * The broker on one Redis: one subscriber connection for every job the replica watches (a
- * channel per job, written by publish-3.lua in the same step as the Stream), and the job's
- * Stream for history, read on the command connection.
+ * The broker on one Redis (or the master behind Sentinel): one subscriber connection for every
+ * job the replica watches (a sharded channel per job, SPUBLISHed by publish-3.lua in the same
+ * step as the Stream), and the job's Stream for history, read on the command connection.
  *
  * Pub/sub is only the wake-up: when the subscriber connection comes back after a loss, it
  * reports every subscribed job for a resync, so what was published meanwhile is read from the
@@ -29,7 +29,7 @@ export class RedisBroker implements Broker {
     this.#subscriber = subscriber;
     this.#reader = reader;
     this.#logger = logger;
-    subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    subscriber.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message));
     // Resync on the first 'ready' after a lost connection. (Not "every 'ready' but the first":
     // the connection may already be up when the broker is built, and then the first one it
     // sees is a reconnect.)
@@ -54,14 +54,14 @@ export class RedisBroker implements Broker {
   async subscribe(jobId: string): Promise<void> {
     const channel = channels.events(jobId);
     this.#jobs.set(channel, jobId);
-    await this.#subscriber.subscribe(channel);
+    await this.#subscriber.ssubscribe(channel);
   }
 
   unsubscribe(jobId: string): void {
     const channel = channels.events(jobId);
     this.#jobs.delete(channel);
     // Ordered after any SUBSCRIBE on the same connection, so a quick re-subscribe still ends subscribed.
-    this.#subscriber.unsubscribe(channel).catch((err: unknown) => {
+    this.#subscriber.sunsubscribe(channel).catch((err: unknown) => {
       this.#logger.debug({ err, jobId }, 'unsubscribe failed (connection down; nothing to undo)');
     });
   }

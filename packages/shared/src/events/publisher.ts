@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
-import type { JobEvent, ProgressUpdate } from '@herald/contract';
+import type { RedisClient } from '../redis/connection.ts';
+import { isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 
 export interface PublisherOptions {
@@ -7,6 +7,14 @@ export interface PublisherOptions {
   readonly ttlSeconds: number;
   /** Approximate cap on a job's Stream length (XADD MAXLEN ~). */
   readonly streamMaxLen: number;
+  /**
+   * REDIS_WAIT_REPLICAS: a terminal event resolves once this many replicas have it (WAIT, up to
+   * `waitTimeoutMs`), so a master that dies right after cannot take a job's end with it.
+   */
+  readonly waitReplicas?: number;
+  readonly waitTimeoutMs?: number;
+  /** Told when the replicas did not confirm in time; waiting then pauses for WAIT_PAUSE_MS. */
+  readonly onUnreplicated?: (replicated: number, wanted: number) => void;
   readonly now?: () => number;
 }
 
@@ -27,11 +35,19 @@ export type ProducerPublish = Exclude<PublishReply, { outcome: 'published' }> | 
  * (redis/scripts/publish-3.lua). Used by workers, by the API for the events it owns (`queued`,
  * `cancelled` for a job no worker holds) and for external jobs' producers.
  */
-export class EventPublisher {
-  readonly #redis: Redis;
-  readonly #options: PublisherOptions;
+/**
+ * After a WAIT that the replicas did not answer in time (one down, or far behind), terminal
+ * events stop waiting for this long: WAIT blocks the connection it runs on, and a missing
+ * replica would otherwise stall every job's end by the full timeout.
+ */
+export const WAIT_PAUSE_MS = 10_000;
 
-  constructor(redis: Redis, options: PublisherOptions) {
+export class EventPublisher {
+  readonly #redis: RedisClient;
+  readonly #options: PublisherOptions;
+  #waitPausedUntil = 0;
+
+  constructor(redis: RedisClient, options: PublisherOptions) {
     this.#redis = redis;
     this.#options = options;
   }
@@ -64,6 +80,18 @@ export class EventPublisher {
     return reply.outcome === 'published' ? { outcome: 'published', id: reply.id } : reply;
   }
 
+  #durable(): { replicas: number; timeoutMs: number; short: (replicated: number) => void } {
+    const replicas = this.#options.waitReplicas ?? 0;
+    return {
+      replicas,
+      timeoutMs: this.#options.waitTimeoutMs ?? 250,
+      short: (replicated) => {
+        this.#waitPausedUntil = Date.now() + WAIT_PAUSE_MS;
+        this.#options.onUnreplicated?.(replicated, replicas);
+      },
+    };
+  }
+
   async #run(
     jobId: string,
     update: ProducerUpdate,
@@ -85,6 +113,7 @@ export class EventPublisher {
       ts,
       mode,
       ...(update.delta !== undefined && update.offset !== undefined ? { text: { delta: update.delta, offset: update.offset } } : {}),
+      ...(isTerminal(status) && (this.#options.waitReplicas ?? 0) > 0 && ts >= this.#waitPausedUntil ? { durable: this.#durable() } : {}),
       ...extra,
     });
     return { reply, ts };

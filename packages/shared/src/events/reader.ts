@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.ts';
 import { keys } from '../redis/keys.ts';
 import type { JobKind, JobSnapshot, WebhookState } from '@herald/contract';
 
@@ -41,9 +41,9 @@ function toStoredEvent([id, fields]: RawEntry): StoredEvent {
 
 /** Reads what the API serves: a job's events after a cursor (its history), and its snapshot. */
 export class EventReader {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     this.#redis = redis;
   }
 

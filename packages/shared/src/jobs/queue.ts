@@ -1,5 +1,7 @@
+import type { ConnectionOptions } from 'bullmq';
+import { Cluster } from 'ioredis';
 import type { Config } from '../config.ts';
-import { redisOptions, type ConnectionRole } from '../redis/connection.ts';
+import { clusterOptions, redisTarget, singleOptions, type ConnectionRole, type RedisSettings } from '../redis/connection.ts';
 import { QUEUE_NAME, QUEUE_PREFIX } from '../redis/keys.ts';
 
 export { QUEUE_NAME };
@@ -11,12 +13,26 @@ export interface SummarizeJobData {
 }
 
 /**
- * BullMQ connection settings. BullMQ gets options, not our ioredis instances, so it owns (and
- * closes) its connections; a process would otherwise hang after close().
+ * BullMQ's connection for a queue or a worker. On one Redis or behind Sentinel: options, so
+ * BullMQ owns (and closes) its connections — a process would otherwise hang after close(). On a
+ * Cluster BullMQ needs a Cluster instance; whoever made it closes it with releaseBullConnection
+ * once the queue or worker is closed. (The `{herald}` prefix keeps a queue's keys in one slot.)
  */
-export function bullConnection(config: Config, role: ConnectionRole) {
-  const { retryStrategy, ...rest } = redisOptions(role);
-  return { url: config.REDIS_URL, ...rest, retryStrategy: (attempt: number) => retryStrategy?.(attempt) ?? null };
+export function bullConnection(settings: RedisSettings, role: ConnectionRole): ConnectionOptions {
+  const target = redisTarget(settings);
+  const options = { ...role, whileDown: 'wait' as const };
+  if (target.mode === 'cluster')
+    return new Cluster(
+      target.nodes.map((node) => ({ ...node })),
+      clusterOptions(settings, options),
+    );
+  const { retryStrategy, ...rest } = singleOptions(settings, options);
+  return { ...rest, retryStrategy: (attempt: number) => retryStrategy?.(attempt) ?? null };
+}
+
+/** Closes a connection bullConnection made as an instance (a Cluster's); options need nothing. */
+export function releaseBullConnection(connection: ConnectionOptions): void {
+  if ((connection as unknown) instanceof Cluster) (connection as unknown as Cluster).disconnect();
 }
 
 export const queuePrefix = QUEUE_PREFIX;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection.ts';
 
 /**
  * One of Herald's Lua scripts, loaded from this folder. Its file is named
@@ -11,7 +11,18 @@ export interface LuaScript {
   readonly name: string;
   readonly numberOfKeys: number;
   /** Runs it by EVALSHA (ioredis loads it again after a NOSCRIPT). */
-  run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  run(redis: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  /**
+   * Runs it, then WAITs (in the same round trip, on the node that ran it) until `replicas`
+   * replicas have its writes or `timeoutMs` passed. Resolves to the reply and how many did.
+   */
+  runAndWait(
+    redis: RedisClient,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<{ reply: unknown; replicated: number }>;
 }
 
 /** The reply was not of the shape the script's header promises: a script and its wrapper disagree. */
@@ -30,18 +41,35 @@ export function luaScript(file: string): LuaScript {
   const lua = readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
   // The command ioredis adds to each connection: herald + the name in camel case (heraldPublish).
   const command = `herald${name.replace(/(^|-)([a-z])/g, (_, _dash: string, letter: string) => letter.toUpperCase())}`;
-  const defined = new WeakSet<Redis>();
+  const defined = new WeakSet<RedisClient>();
+  const define = (redis: RedisClient, keys: readonly string[]): void => {
+    if (keys.length !== numberOfKeys) throw new Error(`${file} takes ${numberOfKeys} keys, not ${keys.length}`);
+    if (!defined.has(redis)) {
+      redis.defineCommand(command, { numberOfKeys, lua });
+      defined.add(redis);
+    }
+  };
+  type Caller = Record<string, (...keysAndArgs: (string | number)[]) => unknown>;
   return {
     name,
     numberOfKeys,
     run(redis, keys, args) {
-      if (keys.length !== numberOfKeys) throw new Error(`${file} takes ${numberOfKeys} keys, not ${keys.length}`);
-      if (!defined.has(redis)) {
-        redis.defineCommand(command, { numberOfKeys, lua });
-        defined.add(redis);
-      }
-      const call = (redis as unknown as Record<string, (...keysAndArgs: (string | number)[]) => Promise<unknown>>)[command]!;
-      return call.call(redis, ...keys, ...args);
+      define(redis, keys);
+      return (redis as unknown as Caller)[command]!.call(redis, ...keys, ...args) as Promise<unknown>;
+    },
+    async runAndWait(redis, keys, args, replicas, timeoutMs) {
+      define(redis, keys);
+      // A pipeline goes to one node (on a Cluster: the one owning the keys' slot), so WAIT counts
+      // the replicas that have this very write.
+      const pipeline = redis.pipeline();
+      (pipeline as unknown as Caller)[command]!.call(pipeline, ...keys, ...args);
+      pipeline.call('WAIT', replicas, timeoutMs);
+      const results = (await pipeline.exec()) ?? [];
+      const [scriptError, reply] = results[0] ?? [new Error(`${file}: no reply`), null];
+      if (scriptError) throw scriptError;
+      const [waitError, replicated] = results[1] ?? [null, 0];
+      if (waitError) throw waitError;
+      return { reply, replicated: Number(replicated) };
     },
   };
 }

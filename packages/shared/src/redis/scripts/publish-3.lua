@@ -2,6 +2,10 @@
   Appends one event to a job's Stream, updates its snapshot and wakes its watchers, atomically,
   so the event id, the Stream and the snapshot always agree.
 
+  The wake-up is SPUBLISH on the job's channel, which shares the job's hash tag: on a Redis
+  Cluster it goes only to the shard that owns the job's slot (classic PUBLISH is broadcast to
+  every node), and on one Redis it behaves as PUBLISH does, for SSUBSCRIBErs.
+
   Guards, enforced here because several producers (workers, the API's cancel, an external
   job's producer, the producer watchdog) race:
     - nothing is appended after a terminal event: every job has exactly one, and it is last;
@@ -26,7 +30,7 @@
   Creation: the job's first event also writes the job's own fields (kind, owner, …) given.
 
   KEYS[1] events Stream    KEYS[2] snapshot hash    KEYS[3] idempotency key (any, when unused)
-  ARGV[1] channel          ARGV[2] status           ARGV[3] progress asked for ('': the job's)
+  ARGV[1] channel (SPUBLISH) ARGV[2] status           ARGV[3] progress asked for ('': the job's)
   ARGV[4] JSON before the progress value            ARGV[5] JSON after it
   ARGV[6] Stream MAXLEN    ARGV[7] TTL seconds      ARGV[8] event ts (ms)
   ARGV[9] mode: 'clamp' | 'strict'                  ARGV[10] '1' to use KEYS[3], else ''
@@ -151,5 +155,5 @@ end
 if ARGV[10] == '1' then
   redis.call('SET', KEYS[3], id, 'EX', ARGV[7])
 end
-redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2] .. ' ' .. data)
+redis.call('SPUBLISH', ARGV[1], id .. ' ' .. ARGV[2] .. ' ' .. data)
 return {'ok', id, progress}

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection.ts';
 import { channels, keys } from '../keys.ts';
 import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
 
@@ -27,6 +27,11 @@ export interface PublishInput {
   readonly idempotencyKeyHash?: string;
   /** Written with the job's first event only: what the job is (kind, owner, …). */
   readonly jobFields?: Readonly<Record<string, string>>;
+  /**
+   * Wait until this many replicas have the event (WAIT, up to `timeoutMs`) before resolving;
+   * `short` hears of fewer (the event is written, but its master's death now could lose it).
+   */
+  readonly durable?: { readonly replicas: number; readonly timeoutMs: number; readonly short: (replicated: number) => void };
 }
 
 export type PublishReply =
@@ -41,28 +46,38 @@ export type PublishReply =
  * publish-3.lua: appends the event to the job's Stream, updates its snapshot (and the text being
  * written) and publishes the wake-up, atomically, under the job's guards.
  */
-export async function publishScript(redis: Redis, input: PublishInput): Promise<PublishReply> {
+export async function publishScript(redis: RedisClient, input: PublishInput): Promise<PublishReply> {
   const fields = Object.entries(input.jobFields ?? {}).flat();
-  const reply = await script.run(
-    redis,
-    [keys.events(input.jobId), keys.snapshot(input.jobId), keys.publishIdempotency(input.jobId, input.idempotencyKeyHash ?? '-')],
-    [
-      channels.events(input.jobId),
-      input.status,
-      input.progress === null ? '' : Math.trunc(input.progress),
-      input.jsonHead,
-      input.jsonTail,
-      input.streamMaxLen,
-      input.ttlSeconds,
-      input.ts,
-      input.mode,
-      input.idempotencyKeyHash === undefined ? '' : '1',
-      input.text === undefined ? '' : '1',
-      input.text?.delta ?? '',
-      input.text?.offset ?? 0,
-      ...fields,
-    ],
-  );
+  const scriptKeys = [
+    keys.events(input.jobId),
+    keys.snapshot(input.jobId),
+    keys.publishIdempotency(input.jobId, input.idempotencyKeyHash ?? '-'),
+  ];
+  const args = [
+    channels.events(input.jobId),
+    input.status,
+    input.progress === null ? '' : Math.trunc(input.progress),
+    input.jsonHead,
+    input.jsonTail,
+    input.streamMaxLen,
+    input.ttlSeconds,
+    input.ts,
+    input.mode,
+    input.idempotencyKeyHash === undefined ? '' : '1',
+    input.text === undefined ? '' : '1',
+    input.text?.delta ?? '',
+    input.text?.offset ?? 0,
+    ...fields,
+  ];
+  let reply: unknown;
+  if (input.durable === undefined) {
+    reply = await script.run(redis, scriptKeys, args);
+  } else {
+    const { replicas, timeoutMs } = input.durable;
+    const ran = await script.runAndWait(redis, scriptKeys, args, replicas, timeoutMs);
+    reply = ran.reply;
+    if (Array.isArray(reply) && reply[0] === 'ok' && ran.replicated < replicas) input.durable.short(ran.replicated);
+  }
   if (!Array.isArray(reply) || reply.length === 0) throw new ScriptReplyError(`${script.name}: unexpected reply ${JSON.stringify(reply)}`);
   switch (reply[0]) {
     case 'ok': {

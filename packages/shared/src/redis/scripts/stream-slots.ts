@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection.ts';
 import { keys } from '../keys.ts';
 import { luaScript, replyTuple } from './load.ts';
 
@@ -27,7 +27,7 @@ export interface StreamSlotsReply {
 }
 
 /** stream-slots-2.lua: concurrent streams per client IP, each replica's count under a lease. */
-export async function streamSlotsScript(redis: Redis, scope: StreamSlotsScope, op: StreamSlotsOp): Promise<StreamSlotsReply> {
+export async function streamSlotsScript(redis: RedisClient, scope: StreamSlotsScope, op: StreamSlotsOp): Promise<StreamSlotsReply> {
   const value = op.op === 'acquire' ? op.limit : op.op === 'assert' ? op.count : '';
   const reply = await script.run(
     redis,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection.ts';
 import { keys } from '../keys.ts';
 import { luaScript, replyTuple } from './load.ts';
 
@@ -27,7 +27,7 @@ const ALLOWED: SubmitRateReply = { allowed: true };
  * submit-rate-2.lua: checks both limits over the sliding window and, when neither is reached,
  * counts the submission against both; a refused one counts against neither.
  */
-export async function submitRateScript(redis: Redis, input: SubmitRateInput): Promise<SubmitRateReply> {
+export async function submitRateScript(redis: RedisClient, input: SubmitRateInput): Promise<SubmitRateReply> {
   const reply = await script.run(
     redis,
     [keys.submitRate('key', input.keyId), keys.submitRate('ip', input.ip)],

@@ -9,12 +9,12 @@ export const NGINX_CONFIG = new URL('../../deploy/nginx/nginx.conf', import.meta
 export interface NginxLayout {
   readonly listenPort: number;
   readonly upstreamPorts: readonly number[];
-  /** Where pid, temp files and the access log go (per cluster, so several can run at once). */
+  /** Where pid, temp files and the access log go (per stack, so several can run at once). */
   readonly runtimeDir: string;
 }
 
 /**
- * Rewrites only the lines the compose config marks `# cluster:` — ports and runtime paths —
+ * Rewrites only the lines the compose config marks `# stack:` — ports and runtime paths —
  * so everything that makes SSE work through the proxy is exactly what production runs.
  */
 export function renderNginxConfig(source: string, layout: NginxLayout): string {
@@ -22,19 +22,18 @@ export function renderNginxConfig(source: string, layout: NginxLayout): string {
   const out: string[] = [];
   let upstreamWritten = false;
   for (const line of lines) {
-    const mark = /# cluster: ([a-z-]+)\s*$/.exec(line)?.[1];
+    const mark = /# stack: ([a-z-]+)\s*$/.exec(line)?.[1];
     const indent = /^\s*/.exec(line)?.[0] ?? '';
     if (mark === undefined) out.push(line);
     else if (mark === 'runtime') out.push(line.replaceAll('/tmp/herald-nginx', join(layout.runtimeDir, 'nginx')));
-    else if (mark === 'access-log')
-      out.push(`${indent}access_log ${join(layout.runtimeDir, 'nginx-access.log')} herald; # cluster: ${mark}`);
-    else if (mark === 'listen') out.push(`${indent}listen 127.0.0.1:${layout.listenPort}; # cluster: ${mark}`);
+    else if (mark === 'access-log') out.push(`${indent}access_log ${join(layout.runtimeDir, 'nginx-access.log')} herald; # stack: ${mark}`);
+    else if (mark === 'listen') out.push(`${indent}listen 127.0.0.1:${layout.listenPort}; # stack: ${mark}`);
     else if (mark === 'upstream') {
       if (upstreamWritten) continue;
       upstreamWritten = true;
       const rest = line.trim().replace(/^server \S+ /, '');
       for (const port of layout.upstreamPorts) out.push(`${indent}server 127.0.0.1:${port} ${rest}`);
-    } else throw new Error(`unknown "# cluster:" mark in ${NGINX_CONFIG}: ${mark}`);
+    } else throw new Error(`unknown "# stack:" mark in ${NGINX_CONFIG}: ${mark}`);
   }
   return out.join('\n');
 }

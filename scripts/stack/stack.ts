@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import { startNginx, type RunningNginx } from './nginx.ts';
 import { startService, type ServiceProcess } from './processes.ts';
 
-export interface ClusterOptions {
+export interface StackOptions {
   readonly apiReplicas: number;
   readonly workers: number;
   /** nginx listens here; replicas take the ports after it, workers' metrics the ones after those. */
   readonly port: number;
   readonly apiPorts: readonly number[];
   readonly workerMetricsPorts: readonly number[];
-  readonly redisUrl: string;
+  /** What points every process at Redis: REDIS_URL, or REDIS_CLUSTER_NODES (and REDIS_PASSWORD), or REDIS_SENTINELS…. */
+  readonly redis: Record<string, string>;
   /** Extra environment for every API replica and worker (e.g. STAGE_DELAY_MS). */
   readonly env?: Record<string, string>;
   readonly runtimeDir: string;
@@ -19,7 +20,7 @@ export interface ClusterOptions {
   readonly output: 'inherit' | 'files';
 }
 
-export interface Cluster {
+export interface Stack {
   /** The load balancer: what users and browsers talk to. */
   readonly url: string;
   readonly apis: readonly (ServiceProcess & { readonly url: string })[];
@@ -30,9 +31,9 @@ export interface Cluster {
 /**
  * The production topology on loopback, from the checkout: API replicas and workers as their
  * own processes (the same entry points the containers run), behind Debian's nginx running the
- * compose file's config. Used by `npm run cluster` and by the browser tests.
+ * compose file's config. Used by `npm run stack` and by the browser tests.
  */
-export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+export async function startStack(options: StackOptions): Promise<Stack> {
   if (options.apiPorts.length !== options.apiReplicas || options.workerMetricsPorts.length !== options.workers) {
     throw new Error('one port per API replica and per worker');
   }
@@ -43,7 +44,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   mkdirSync(options.runtimeDir, { recursive: true });
   const output = (name: string): string => (options.output === 'inherit' ? 'inherit' : join(options.runtimeDir, `${name}.log`));
   // nginx runs on this host: its X-Forwarded-For is the one the replicas believe.
-  const base = { REDIS_URL: options.redisUrl, HOST: '127.0.0.1', TRUSTED_PROXIES: 'loopback', ...options.env };
+  const base = { ...options.redis, HOST: '127.0.0.1', TRUSTED_PROXIES: 'loopback', ...options.env };
 
   const started: ServiceProcess[] = [];
   let nginx: RunningNginx | undefined;
@@ -92,7 +93,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   }
 }
 
-/** Fails fast and by name: otherwise a busy port shows up as a confusing half-started cluster. */
+/** Fails fast and by name: otherwise a busy port shows up as a confusing half-started stack. */
 async function assertPortsFree(ports: readonly number[]): Promise<void> {
   const busy: number[] = [];
   for (const port of ports) {

@@ -16,7 +16,7 @@ export interface ServiceSpec {
   readonly output: 'inherit' | string;
 }
 
-/** One of the cluster's Node processes; it can be killed and brought back on the same port. */
+/** One of the stack's Node processes; it can be killed and brought back on the same port. */
 export interface ServiceProcess {
   readonly name: string;
   readonly pid: number;
