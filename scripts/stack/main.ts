@@ -13,6 +13,7 @@ const { values } = parseArgs({
     apis: { type: 'string', default: '3' },
     workers: { type: 'string', default: '2' },
     port: { type: 'string', default: '8080' },
+    'tls-port': { type: 'string', default: '8443' },
     'metrics-port': { type: 'string', default: '9091' },
     redis: { type: 'string', default: 'single' },
     'redis-port': { type: 'string', default: '7000' },
@@ -20,10 +21,11 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`usage: npm run stack -- [--apis N] [--workers M] [--port P] [--metrics-port Q] [--redis single|cluster] [--redis-port R]
+  console.log(`usage: npm run stack -- [--apis N] [--workers M] [--port P] [--tls-port T] [--metrics-port Q] [--redis single|cluster] [--redis-port R]
 
 Starts N API replicas on ports P+1…P+N, M workers (metrics on Q…, default 9091) and Debian's nginx on
-127.0.0.1:P with deploy/nginx/nginx.conf, all on one Redis: REDIS_URL (default redis://127.0.0.1:6379;
+127.0.0.1:P with deploy/nginx/nginx.conf (and HTTP/2 over TLS on T, default 8443, with a self-signed
+certificate for localhost), all on one Redis: REDIS_URL (default redis://127.0.0.1:6379;
 a private redis-server is started when nothing answers there), or the Redis Cluster or Sentinels
 that REDIS_CLUSTER_NODES or REDIS_SENTINELS name. --redis cluster starts a private Redis Cluster
 instead: 3 masters and a replica each on R…R+5 (default 7000), in memory only. Other variables
@@ -42,6 +44,7 @@ const count = (name: string, value: string, max: number): number => {
 const apiReplicas = count('apis', values.apis, 32);
 const workers = count('workers', values.workers, 32);
 const port = count('port', values.port, 65535 - 32);
+const tlsPort = count('tls-port', values['tls-port']!, 65535);
 const metricsPort = count('metrics-port', values['metrics-port'], 65535 - 32);
 
 const logger = createLogger('stack', 'info');
@@ -57,6 +60,7 @@ const stack = await startStack({
   apiReplicas,
   workers,
   port,
+  tlsPort,
   apiPorts: range(apiReplicas, port + 1),
   workerMetricsPorts: range(workers, metricsPort),
   redis,
@@ -70,7 +74,7 @@ const stack = await startStack({
 
 logger.info(
   { apis: stack.apis.map((api) => api.url), workerMetrics: stack.workers.map((w) => w.metricsUrl), runtimeDir },
-  `Herald stack is up: open ${stack.url}/ (nginx, round robin over ${apiReplicas} replicas; ${workers} workers)`,
+  `Herald stack is up: open ${stack.url}/ or, over HTTP/2, ${stack.tlsUrl}/ (self-signed) (nginx, round robin over ${apiReplicas} replicas; ${workers} workers)`,
 );
 
 let stopping = false;

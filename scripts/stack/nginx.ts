@@ -1,13 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureLocalCert } from '../tls/local-cert.ts';
 
 /** The load balancer's config: the very file docker-compose mounts. */
 export const NGINX_CONFIG = new URL('../../deploy/nginx/nginx.conf', import.meta.url).pathname;
 
 export interface NginxLayout {
   readonly listenPort: number;
+  /** HTTP/2 over TLS, with the certificate in `tlsDir` (cert.pem, key.pem). */
+  readonly tlsPort: number;
+  readonly tlsDir: string;
   readonly upstreamPorts: readonly number[];
   /** Where pid, temp files and the access log go (per stack, so several can run at once). */
   readonly runtimeDir: string;
@@ -28,6 +32,8 @@ export function renderNginxConfig(source: string, layout: NginxLayout): string {
     else if (mark === 'runtime') out.push(line.replaceAll('/tmp/herald-nginx', join(layout.runtimeDir, 'nginx')));
     else if (mark === 'access-log') out.push(`${indent}access_log ${join(layout.runtimeDir, 'nginx-access.log')} herald; # stack: ${mark}`);
     else if (mark === 'listen') out.push(`${indent}listen 127.0.0.1:${layout.listenPort}; # stack: ${mark}`);
+    else if (mark === 'listen-tls') out.push(`${indent}listen 127.0.0.1:${layout.tlsPort} ssl http2; # stack: ${mark}`);
+    else if (mark === 'tls') out.push(line.replace('/etc/herald/tls', layout.tlsDir));
     else if (mark === 'upstream') {
       if (upstreamWritten) continue;
       upstreamWritten = true;
@@ -44,11 +50,16 @@ export interface RunningNginx {
 }
 
 /**
- * Debian's nginx in the foreground, as a child of this process, on the rendered config. Its
- * error log goes to this terminal, or to `errorLog` when given.
+ * Debian's nginx in the foreground, as a child of this process, on the rendered config, with a
+ * self-signed certificate for its TLS port unless `tlsDir` holds one. Its error log goes to
+ * this terminal, or to `errorLog` when given.
  */
 export async function startNginx(layout: NginxLayout, errorLog?: string, binary = 'nginx'): Promise<RunningNginx> {
   mkdirSync(layout.runtimeDir, { recursive: true });
+  // Started as root, nginx's workers run as nobody: they must get through to their temp files
+  // (a request body over HTTP/2 goes there), though not list or read the rest.
+  chmodSync(layout.runtimeDir, 0o711);
+  ensureLocalCert(layout.tlsDir);
   const configPath = join(layout.runtimeDir, 'nginx.conf');
   writeFileSync(configPath, renderNginxConfig(readFileSync(NGINX_CONFIG, 'utf8'), layout));
   const child = spawn(binary, ['-p', layout.runtimeDir, '-c', configPath, '-g', 'daemon off;'], {

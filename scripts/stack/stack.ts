@@ -9,6 +9,8 @@ export interface StackOptions {
   readonly workers: number;
   /** nginx listens here; replicas take the ports after it, workers' metrics the ones after those. */
   readonly port: number;
+  /** nginx's HTTP/2 over TLS port (a self-signed certificate for localhost, made in runtimeDir). */
+  readonly tlsPort: number;
   readonly apiPorts: readonly number[];
   readonly workerMetricsPorts: readonly number[];
   /** What points every process at Redis: REDIS_URL, or REDIS_CLUSTER_NODES (and REDIS_PASSWORD), or REDIS_SENTINELS…. */
@@ -23,6 +25,8 @@ export interface StackOptions {
 export interface Stack {
   /** The load balancer: what users and browsers talk to. */
   readonly url: string;
+  /** The same over HTTP/2 and TLS: https://localhost:<tlsPort>. */
+  readonly tlsUrl: string;
   readonly apis: readonly (ServiceProcess & { readonly url: string })[];
   readonly workers: readonly (ServiceProcess & { readonly metricsUrl: string })[];
   stop(): Promise<void>;
@@ -37,7 +41,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   if (options.apiPorts.length !== options.apiReplicas || options.workerMetricsPorts.length !== options.workers) {
     throw new Error('one port per API replica and per worker');
   }
-  const ports = [options.port, ...options.apiPorts, ...options.workerMetricsPorts];
+  const ports = [options.port, options.tlsPort, ...options.apiPorts, ...options.workerMetricsPorts];
   const twice = ports.filter((port, i) => ports.indexOf(port) !== i);
   if (twice.length > 0) throw new Error(`port ${twice.join(', ')} given to two processes (move --port or --metrics-port)`);
   await assertPortsFree(ports);
@@ -83,10 +87,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       apis.push(Object.assign(service, { url }));
     }
     nginx = await startNginx(
-      { listenPort: options.port, upstreamPorts: options.apiPorts, runtimeDir: options.runtimeDir },
+      {
+        listenPort: options.port,
+        tlsPort: options.tlsPort,
+        tlsDir: join(options.runtimeDir, 'tls'),
+        upstreamPorts: options.apiPorts,
+        runtimeDir: options.runtimeDir,
+      },
       options.output === 'files' ? join(options.runtimeDir, 'nginx-error.log') : undefined,
     );
-    return { url: `http://127.0.0.1:${options.port}`, apis, workers, stop: stopAll };
+    return { url: `http://127.0.0.1:${options.port}`, tlsUrl: `https://localhost:${options.tlsPort}`, apis, workers, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -49,8 +49,9 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   const tests = setUpPageTests({
     API_KEYS: KEY,
     WATCH_TOKEN_SECRET: SECRET,
-    // Paced so a person — and a test killing a replica — has time to watch each stage.
-    STAGE_DELAY_MS: '600',
+    // Paced so a person — and a test killing a replica, or cancelling twice (once refused) on a
+    // loaded machine — has time to watch each stage: about 5 s per job.
+    STAGE_DELAY_MS: '1000',
     SSE_RETRY_MS: String(SSE_RETRY_MS),
   });
 

@@ -30,7 +30,7 @@ export const inPage = <T>(page: Page, expression: string): Promise<T> => page.ev
 export interface Opened {
   readonly page: Page;
   readonly context: BrowserContext;
-  /** Every request for a job's event stream the page made, in order. */
+  /** Every request for a job's (or a batch's) event stream the page made, in order. */
   readonly streamRequests: string[];
   /** Uncaught page errors, CSP violations, and requests to anywhere but the stack. */
   readonly problems: string[];
@@ -39,8 +39,11 @@ export interface Opened {
 export interface PageTests {
   readonly stack: TestStack;
   readonly browser: Browser;
-  /** A fresh browser context (its own sessionStorage), on `path` of the stack. */
-  open(path: string, options?: BrowserContextOptions): Promise<Opened>;
+  /**
+   * A fresh browser context (its own sessionStorage), on `path` of the stack; `tls`: through
+   * nginx's HTTP/2 over TLS port (its self-signed certificate accepted) instead of HTTP/1.1.
+   */
+  open(path: string, options?: BrowserContextOptions & { readonly tls?: boolean }): Promise<Opened>;
 }
 
 /**
@@ -94,9 +97,14 @@ export function setUpPageTests(env: Record<string, string> | (() => Record<strin
       if (!browser) throw new Error('the browser is not running');
       return browser;
     },
-    async open(path, options = {}) {
-      const base = tests.stack.url;
-      const context = await tests.browser.newContext({ viewport: { width: 900, height: 700 }, locale: 'en-US', ...options });
+    async open(path, { tls = false, ...options } = {}) {
+      const base = tls ? tests.stack.tlsUrl : tests.stack.url;
+      const context = await tests.browser.newContext({
+        viewport: { width: 900, height: 700 },
+        locale: 'en-US',
+        ...(tls ? { ignoreHTTPSErrors: true } : {}),
+        ...options,
+      });
       contexts.push(context);
       const page = await context.newPage();
       const streamRequests: string[] = [];
@@ -108,7 +116,7 @@ export function setUpPageTests(env: Record<string, string> | (() => Record<strin
       page.on('request', (req) => {
         const url = req.url();
         if (!url.startsWith(`${base}/`) && !url.startsWith('data:')) problems.push(`external request: ${url}`);
-        if (/\/v1\/jobs\/[^/]+\/events/.test(url)) streamRequests.push(url);
+        if (/\/v1\/(jobs|batches)\/[^/]+\/events/.test(url)) streamRequests.push(url);
       });
       await page.goto(`${base}${path}`);
       return { page, context, streamRequests, problems };

@@ -1,7 +1,9 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '@herald/shared';
 import { expectExactHistory } from '../support/assertions.ts';
-import { composeProject, eventually } from '../support/compose.ts';
+import { EDGE_CERT, composeProject, eventually } from '../support/compose.ts';
+import { h2Get } from '../support/h2.ts';
 import { submit } from '../support/http.ts';
 import { watchWithEventSource } from '../support/event-source.ts';
 import { canRun } from '../support/requirements.ts';
@@ -58,6 +60,20 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
     expect(await inspect('worker-1', '{{.Config.User}}')).toBe('1000:1000');
     expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
   });
+
+  it('serves HTTP/2 over TLS on :8443 (npm run cert), a job’s stream included, whole and ended', async () => {
+    const ready = await h2Get('https://localhost:8443', '/readyz', EDGE_CERT.cert);
+    expect([ready.protocol, ready.status]).toEqual(['h2', 200]);
+    const accepted = await submit(LB, BEES, undefined, { Authorization: `Bearer ${API_KEY}` });
+    const { jobId, watchToken } = accepted.body as { jobId: string; watchToken: string };
+    const stream = await h2Get('https://localhost:8443', `/v1/jobs/${jobId}/events?token=${watchToken}`, EDGE_CERT.cert);
+    expect(stream.status).toBe(200);
+    expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    const ids = [...stream.body.matchAll(/^id: (\S+)$/gm)].map((match) => match[1]);
+    const stored = (await redis.xrange(keys.events(jobId), '-', '+')).map(([id]) => id);
+    expect(ids).toEqual(stored);
+    expect(stream.body).toContain('"status":"done"');
+  }, 60_000);
 
   it('resumes a watcher through nginx, nothing lost, when the replica serving it is killed', async () => {
     expect((await submit(LB, BEES)).status).toBe(401);

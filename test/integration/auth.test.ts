@@ -167,6 +167,41 @@ describe('jobs belong to the key that made them', () => {
     expect((await request(`${a}/v1/jobs/${job.jobId}`, { headers: bearer(KEY) })).body).toMatchObject({ status: 'queued' });
   });
 
+  it('extends to batches: a batch and its jobs are its key’s; its token watches the batch, each job, and several on one connection', async () => {
+    const submitted = await request(`${a}/v1/batches`, { json: { items: [{ text: BEES }, { text: BEES }] }, headers: bearer(KEY) });
+    expect(submitted.status).toBe(202);
+    const { batchId, jobIds, watchToken } = submitted.body as { batchId: string; jobIds: string[]; watchToken: string };
+    expect(submitted.body.links.events).toBe(`/v1/batches/${batchId}/events?token=${watchToken}`);
+    // Another key learns nothing of it.
+    for (const url of [
+      `${b}/v1/batches/${batchId}`,
+      `${b}/v1/batches/${batchId}/events`,
+      `${b}/v1/jobs/${jobIds[0]}`,
+      `${b}/v1/events?jobs=${jobIds.join(',')}`,
+    ]) {
+      expectError(await request(url, { headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    }
+    expectError(await request(`${b}/v1/batches/${batchId}`, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    // Its token covers the batch and each of its jobs, one at a time or together.
+    expect((await request(`${b}/v1/batches/${batchId}?token=${watchToken}`)).status).toBe(200);
+    const batchStream = await SseClient.open(`${b}/v1/batches/${batchId}/events?token=${watchToken}`).finished(20_000);
+    expect(batchStream.status).toBe(200);
+    const together = await SseClient.open(`${a}/v1/events?jobs=${jobIds.join(',')}&token=${watchToken}`).finished(20_000);
+    expect(together.events.filter((event) => event.json.status === 'done')).toHaveLength(2);
+    // A job's own token covers that job only; together, two tokens cover two jobs.
+    const other = (await submit(a, BEES, undefined, bearer(KEY))).body as { jobId: string; watchToken: string };
+    expectError(await request(`${a}/v1/events?jobs=${other.jobId},${jobIds[0]}&token=${other.watchToken}`), 403, 'forbidden');
+    const both = await SseClient.open(
+      `${a}/v1/events?jobs=${other.jobId},${jobIds[0]}&token=${other.watchToken}&token=${watchToken}`,
+    ).finished(20_000);
+    expect(both.status).toBe(200);
+    expectError(await request(`${a}/v1/batches/${batchId}?token=${other.watchToken}`), 403, 'forbidden');
+    expectError(await request(`${a}/v1/events?jobs=${jobIds[0]}`), 401, 'unauthorized');
+    // The owning key streams them too, without a token.
+    const byKey = await SseClient.open(`${a}/v1/events?jobs=${jobIds.join(',')}`, bearer(KEY)).finished(20_000);
+    expect(byKey.events.map((event) => event.data)).toEqual(together.events.map((event) => event.data));
+  });
+
   it('lets the owning key publish as the publish token does; a watch token cannot publish (403)', async () => {
     const job = await external(KEY);
     expect((await publish(job.jobId, KEY)).status).toBe(201);

@@ -101,6 +101,29 @@ describe('completion webhooks', () => {
     expect(receiver.acknowledged(external.jobId)[0]!.json.data).toMatchObject({ title: 'import', error: { code: 'bad_row' } });
   });
 
+  it('POSTs a batch’s end once, when its last job has ended, and none for its jobs', async () => {
+    receiver.answer = () => 200;
+    const answer = await request(`${api}/v1/batches`, {
+      json: { items: [{ text: BEES }, { text: `${BEES} FAIL` }, { text: `${BEES} Again.` }], callbackUrl: receiver.url('/hooks/batch') },
+    });
+    expect(answer.status).toBe(202);
+    const { batchId, jobIds } = answer.body as { batchId: string; jobIds: string[] };
+    await expect.poll(() => receiver.acknowledged(batchId).length, { timeout: 10_000 }).toBe(1);
+    const batch = (await request(`${api}/v1/batches/${batchId}`)).body;
+    expect(batch.webhook).toEqual({ state: 'delivered', attempts: 1, lastStatus: 200 });
+    const { webhook: _state, ...data } = batch;
+    expect(receiver.acknowledged(batchId)[0]!.json).toEqual({
+      type: 'batch.done',
+      timestamp: new Date(batch.updatedAt).toISOString(),
+      data,
+    });
+    expect(data.counts).toEqual({ queued: 0, processing: 0, done: 2, error: 1, cancelled: 0 });
+    expect(receiver.deliveriesOf(batchId)[0]!.headers['webhook-id']).toBe(`msg_${batchId}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.acknowledged(batchId)).toHaveLength(1);
+    for (const jobId of jobIds) expect(receiver.deliveriesOf(jobId)).toEqual([]);
+  });
+
   it('retries time-outs and refused connections; gives up after WEBHOOK_ATTEMPTS, and the snapshot says so', async () => {
     // Nothing listens on this port at first: connections are refused. Then a receiver that hangs.
     const port = await freePort();

@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { ensureLocalCert } from '../../scripts/tls/local-cert.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
+/** What `npm run cert` makes, and compose's nginx mounts for its TLS port. */
+export const EDGE_CERT = ensureLocalCert(`${ROOT}deploy/nginx/tls`);
 
 /**
  * docker-compose on the repository's docker-compose.yml (and `files` on top of it, e.g.

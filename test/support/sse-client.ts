@@ -4,6 +4,8 @@ import { createParser } from 'eventsource-parser';
 export interface ReceivedEvent {
   readonly id: string | undefined;
   readonly data: string;
+  /** The `event:` line's name, on a typed stream (`?typed=1`). */
+  readonly name?: string | undefined;
   /** When it was read (Date.now()), where the client recorded it. */
   readonly receivedAt?: number;
   /** The event as the contract types it (not validated here: tests assert what they expect). */
@@ -84,7 +86,7 @@ export class SseClient {
       this.headers = response.headers;
       const parser = createParser({
         onEvent: (event) => {
-          this.events.push({ id: event.id, data: event.data, json: JSON.parse(event.data), receivedAt: Date.now() });
+          this.events.push({ id: event.id, data: event.data, name: event.event, json: JSON.parse(event.data), receivedAt: Date.now() });
           this.#notify();
         },
         onRetry: (ms) => {

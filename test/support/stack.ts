@@ -18,6 +18,8 @@ export interface StackReplica {
 export interface TestStack {
   /** nginx: every request of a test goes through the load balancer. */
   readonly url: string;
+  /** nginx over HTTP/2 and TLS (self-signed for localhost). */
+  readonly tlsUrl: string;
   readonly replicas: readonly StackReplica[];
   readonly stack: Stack;
   stop(): Promise<void>;
@@ -44,6 +46,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
     apiReplicas,
     workers,
     port: await freePort(),
+    tlsPort: await freePort(),
     apiPorts: await ports(apiReplicas),
     workerMetricsPorts: await ports(workers),
     redis: options.redis ?? redisEnv(),
@@ -53,7 +56,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
   }).catch((error: unknown) => {
     throw new Error(`stack did not start (logs in ${runtimeDir}): ${error instanceof Error ? error.message : String(error)}`);
   });
-  return { url: stack.url, replicas: stack.apis, stack, stop: () => stack.stop() };
+  return { url: stack.url, tlsUrl: stack.tlsUrl, replicas: stack.apis, stack, stop: () => stack.stop() };
 }
 
 async function watchers(replica: StackReplica): Promise<number> {

@@ -4,10 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NGINX_CONFIG, renderNginxConfig } from '../../scripts/stack/nginx.ts';
+import { ensureLocalCert } from '../../scripts/tls/local-cert.ts';
 import { canRun } from '../support/requirements.ts';
 
 const source = readFileSync(NGINX_CONFIG, 'utf8');
-const layout = { listenPort: 18080, upstreamPorts: [18081, 18082], runtimeDir: '/tmp/herald-x' };
+const layout = {
+  listenPort: 18080,
+  tlsPort: 18443,
+  tlsDir: '/tmp/herald-x/tls',
+  upstreamPorts: [18081, 18082],
+  runtimeDir: '/tmp/herald-x',
+};
 
 describe('the load balancer config npm run stack derives from the compose one', () => {
   const rendered = renderNginxConfig(source, layout);
@@ -24,6 +31,9 @@ describe('the load balancer config npm run stack derives from the compose one', 
 
   it('changes only ports and runtime paths', () => {
     expect(rendered).toContain('listen 127.0.0.1:18080;');
+    expect(rendered).toContain('listen 127.0.0.1:18443 ssl http2;');
+    expect(rendered).toContain('ssl_certificate /tmp/herald-x/tls/cert.pem;');
+    expect(rendered).not.toContain('/etc/herald/tls');
     expect(rendered.match(/server 127\.0\.0\.1:\d+/g)).toEqual(['server 127.0.0.1:18081', 'server 127.0.0.1:18082']);
     expect(rendered).toContain('pid /tmp/herald-x/nginx.pid;');
     expect(rendered).not.toContain('/tmp/herald-nginx');
@@ -35,7 +45,9 @@ describe('the load balancer config npm run stack derives from the compose one', 
   it.runIf(haveNginx)('is a config nginx accepts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-nginx-test-'));
     const file = join(dir, 'nginx.conf');
-    writeFileSync(file, renderNginxConfig(source, { ...layout, runtimeDir: dir }));
+    const tlsDir = join(dir, 'tls');
+    ensureLocalCert(tlsDir);
+    writeFileSync(file, renderNginxConfig(source, { ...layout, runtimeDir: dir, tlsDir }));
     const result = spawnSync('nginx', ['-t', '-p', dir, '-c', file], { encoding: 'utf8' });
     expect(result.stderr).toContain('test is successful');
   });

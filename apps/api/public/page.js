@@ -1,6 +1,8 @@
 // The demo page's script: a module the browser runs as it is, type-checked through its JSDoc
 // (apps/api/public/tsconfig.json). The event and snapshot types are the server's own.
 
+import { closeBatch, initBatchView, openBatch } from './batch-view.js';
+
 /** @typedef {import('../../../packages/contract/src/event.ts').JobEvent} JobEvent */
 /** @typedef {import('../../../packages/contract/src/event.ts').JobStatus} JobStatus */
 
@@ -442,6 +444,7 @@ async function denied(job, response) {
 /** @param {string} id @param {{ fromLink: boolean, token: string | null }} how */
 async function openJob(id, { fromLink, token }) {
   stopWatching();
+  closeBatch();
   /** @type {Job} */
   const job = {
     id,
@@ -486,6 +489,7 @@ async function openJob(id, { fromLink, token }) {
 
 function showHome() {
   stopWatching();
+  closeBatch();
   $('job').hidden = true;
   $('not-found').hidden = true;
   $('denied').hidden = true;
@@ -493,6 +497,9 @@ function showHome() {
 
 function route() {
   showProblem('');
+  const token = new URLSearchParams(location.search).get('token') || null;
+  const batch = /^\/batches\/([^/]+)\/?$/.exec(location.pathname)?.[1];
+  if (batch !== undefined) return void openBatch(decodeURIComponent(batch), token);
   const raw = /^\/jobs\/([^/]+)\/?$/.exec(location.pathname)?.[1];
   let id = null;
   if (raw !== undefined) {
@@ -502,7 +509,6 @@ function route() {
       id = raw;
     }
   }
-  const token = new URLSearchParams(location.search).get('token') || null;
   if (id) void openJob(id, { fromLink: true, token });
   else showHome();
 }
@@ -602,6 +608,21 @@ $('cancel').addEventListener('click', async () => {
   }
 });
 
+initBatchView({
+  withKey,
+  showProblem,
+  askForKey: (message) => askForKey(message, 'submit'),
+  leaveOtherViews: () => {
+    stopWatching();
+    $('job').hidden = true;
+    $('not-found').hidden = true;
+    $('denied').hidden = true;
+  },
+  maxSentences: () => {
+    const sentences = /** @type {HTMLInputElement} */ ($('maxSentences')).value.trim();
+    return sentences === '' ? null : Number(sentences);
+  },
+});
 window.addEventListener('popstate', route);
 loadKey();
 route();

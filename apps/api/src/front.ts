@@ -66,7 +66,9 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     }
     const failed = (error: unknown): void => {
       if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, reqId);
-      writeError(res, error, (err) => log().error({ err, jobId: eventsRequest.jobId.slice(0, 100) }, 'event stream failed'));
+      writeError(res, error, (err) =>
+        log().error({ err, [eventsRequest.kind === 'batch' ? 'batchId' : 'jobId']: eventsRequest.id.slice(0, 100) }, 'event stream failed'),
+      );
     };
     streamEdge(req, res, (error) => {
       if (error !== undefined) failed(error);

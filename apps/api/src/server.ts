@@ -21,6 +21,7 @@ import { accessFromConfig } from './auth/access-from-config.ts';
 import { createFront, type RequestHandler } from './front.ts';
 import { edgeHeaders, streamEdgeHeaders } from './http/edge-headers.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
+import { BatchService } from './jobs/batch-service.ts';
 import { JobService } from './jobs/job-service.ts';
 import { StreamSlots } from './limits/stream-slots.ts';
 import { SubmissionLimiter } from './limits/submission-limiter.ts';
@@ -98,16 +99,16 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
     onUnreplicated: (replicated, wanted) =>
       logger.warn({ replicated, wanted }, 'a job’s end reached fewer replicas than REDIS_WAIT_REPLICAS in time; not waiting for 10 s'),
+    // The batch's webhook goes at once rather than at its next look (Chores.batchEnded).
+    onBatchEnded: (batchId) => {
+      chores
+        .batchEnded(batchId)
+        .catch((err: unknown) => logger.warn({ err, batchId }, 'could not wake the batch webhook (it looks again by itself)'));
+    },
   });
-  const jobs = new JobService({
-    config,
-    redis,
-    queue,
-    chores,
-    publisher,
-    reader,
-    idempotency: new IdempotencyStore(redis, config.JOB_TTL_SECONDS),
-  });
+  const idempotency = new IdempotencyStore(redis, config.JOB_TTL_SECONDS);
+  const jobs = new JobService({ config, redis, queue, chores, publisher, reader, idempotency });
+  const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
   const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
@@ -122,8 +123,15 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const registry = new WatcherRegistry(config.HEARTBEAT_MS);
   const isDraining = (): boolean => front.draining;
   const stream = new EventStream({
-    settings: { retryMs: config.SSE_RETRY_MS, maxClients: config.MAX_SSE_CLIENTS, maxBacklogBytes: config.SSE_MAX_BACKLOG_BYTES },
+    settings: {
+      retryMs: config.SSE_RETRY_MS,
+      maxClients: config.MAX_SSE_CLIENTS,
+      maxBacklogBytes: config.SSE_MAX_BACKLOG_BYTES,
+      maxJobsPerStream: config.MAX_JOBS_PER_STREAM,
+    },
     jobs,
+    batches,
+    trimmedAfter: (topic, afterId) => reader.trimmedAfter(topic, afterId),
     hub,
     registry,
     observer: {
@@ -137,6 +145,8 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   });
   const app = createApp({
     jobs,
+    batches,
+    maxBatchItems: config.MAX_BATCH_ITEMS,
     access,
     submissions,
     observer: {

@@ -67,6 +67,12 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
     onUnreplicated: (replicated, wanted) =>
       logger.warn({ replicated, wanted }, 'a job’s end reached fewer replicas than REDIS_WAIT_REPLICAS in time; not waiting for 10 s'),
+    // The batch's webhook goes at once rather than at its next look (Chores.batchEnded).
+    onBatchEnded: (batchId) => {
+      chores
+        .batchEnded(batchId)
+        .catch((err: unknown) => logger.warn({ err, batchId }, 'could not wake the batch webhook (it looks again by itself)'));
+    },
   });
   const cancellation = new CancellationWatcher(commands, subscriber);
   await cancellation.start();

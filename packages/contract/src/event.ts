@@ -16,6 +16,8 @@ export type JobError = z.infer<typeof jobErrorSchema>;
 export const jobEventSchema = z
   .strictObject({
     jobId: z.string().min(1),
+    /** The batch the job belongs to, when it was submitted in one (docs/api.md, "Batches"). */
+    batchId: z.string().min(1).optional(),
     status: z.enum(JOB_STATUSES),
     progress: z.number().int().min(0).max(100),
     message: z.string(),
@@ -44,5 +46,5 @@ export function foldPartial(partial: string, event: Pick<JobEvent, 'delta' | 'of
   return partial.slice(0, event.offset) + event.delta;
 }
 
-/** What a producer says; the publisher adds jobId and ts, and may raise progress. */
-export type ProgressUpdate = Omit<JobEvent, 'jobId' | 'ts'>;
+/** What a producer says; the publisher adds jobId (and batchId) and ts, and may raise progress. */
+export type ProgressUpdate = Omit<JobEvent, 'jobId' | 'batchId' | 'ts'>;

@@ -1,6 +1,8 @@
 // Herald's wire contract (docs/api.md), shared by the server and its clients.
+export * from './batch.ts';
 export * from './event.ts';
 export * from './event-id.ts';
+export * from './ids.ts';
 export * from './producer.ts';
 export * from './snapshot.ts';
 export * from './submit.ts';

@@ -12,7 +12,7 @@ export const MAX_METADATA_BYTES = 8 * 1024;
 const SUMMARIZABLE = /[\p{L}\p{N}]/u;
 
 /** Where to POST the job's end: an http(s) URL (where it may go is checked on delivery). */
-const callbackUrl = z
+export const callbackUrlSchema = z
   .string()
   .max(2000)
   .refine((value) => {
@@ -23,9 +23,9 @@ const callbackUrl = z
     }
   }, 'callbackUrl must be an http:// or https:// URL');
 
-const summarizeBody = (maxTextChars: number) =>
+/** A text to summarize and how: a summarize job's body, and a batch's item. */
+export const summarizeItemSchema = (maxTextChars: number) =>
   z.strictObject({
-    kind: z.literal('summarize'),
     text: z
       .string()
       .max(maxTextChars, `text must be at most ${maxTextChars} characters`)
@@ -36,8 +36,10 @@ const summarizeBody = (maxTextChars: number) =>
         maxSentences: z.number().int().min(1).max(MAX_SENTENCES_LIMIT).optional(),
       })
       .optional(),
-    callbackUrl: callbackUrl.optional(),
   });
+
+const summarizeBody = (maxTextChars: number) =>
+  summarizeItemSchema(maxTextChars).extend({ kind: z.literal('summarize'), callbackUrl: callbackUrlSchema.optional() });
 
 const externalBody = z.strictObject({
   kind: z.literal('external'),
@@ -49,7 +51,7 @@ const externalBody = z.strictObject({
       `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`,
     )
     .optional(),
-  callbackUrl: callbackUrl.optional(),
+  callbackUrl: callbackUrlSchema.optional(),
 });
 
 /**

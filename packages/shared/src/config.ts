@@ -66,6 +66,10 @@ export const configSchema = z.object({
   SSE_MAX_BACKLOG_BYTES: int(1 << 20, 1024),
   MAX_SSE_CLIENTS: int(50_000, 1),
   MAX_TEXT_CHARS: int(100_000, 1),
+  /** The most items one batch may hold (POST /v1/batches). */
+  MAX_BATCH_ITEMS: int(1_000, 1, 10_000),
+  /** The most jobs one multi-job stream may follow (GET /v1/events?jobs=…). */
+  MAX_JOBS_PER_STREAM: int(100, 1, 1_000),
   JOB_TTL_SECONDS: int(86_400, 1),
   STREAM_MAXLEN: int(1_000, 10),
   WORKER_CONCURRENCY: int(4, 1, 1000),

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ClientIpOf } from '../http/client-ip.ts';
-import { forbidden, jobNotFound, unauthorized } from '../http/errors.ts';
+import { badRequest, batchNotFound, forbidden, jobNotFound, unauthorized } from '../http/errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { PublishTokens } from './publish-tokens.ts';
 import { WatchTokens } from './watch-tokens.ts';
@@ -73,8 +73,9 @@ export class Access {
   }
 
   /**
-   * The stream and the snapshot: the job's watch token (query or bearer) or an API key.
-   * Throws 401 for a missing, forged or expired credential, 403 for another job's token.
+   * The stream and the snapshot: the job's watch token (query or bearer; a batch's token covers
+   * each of its jobs) or an API key; `jobId` may be a batch's id. Throws 401 for a missing,
+   * forged or expired credential, 403 for another job's token.
    */
   requireWatcher(req: IncomingMessage, jobId: string, queryToken: string | null): Caller {
     if (!this.enabled) return this.#remember(req, null, false);
@@ -102,6 +103,36 @@ export class Access {
   }
 
   /**
+   * GET /v1/events?jobs=…: every job must be covered, by an API key (Authorization) or by one of
+   * the `?token=`s given (a job's own, or its batch's, which covers all of the batch's jobs).
+   */
+  requireWatcherOfAll(req: IncomingMessage, jobIds: readonly string[], queryTokens: readonly string[]): Caller {
+    if (queryTokens.length > jobIds.length || queryTokens.some((token) => token.length > 512)) {
+      throw badRequest('token may be given once per job at most, each a single watch token');
+    }
+    if (queryTokens.length === 0) {
+      let caller: Caller | undefined;
+      for (const jobId of jobIds) caller = this.requireWatcher(req, jobId, null);
+      return caller!;
+    }
+    let caller: Caller | undefined;
+    for (const jobId of jobIds) {
+      let refusal: unknown;
+      caller = undefined;
+      for (const token of queryTokens) {
+        try {
+          caller = this.requireWatcher(req, jobId, token);
+          break;
+        } catch (error) {
+          refusal ??= error;
+        }
+      }
+      if (!caller) throw refusal;
+    }
+    return caller!;
+  }
+
+  /**
    * POST /v1/jobs/{id}/events: the job's publish token as a bearer, or (auth on) an API key.
    * Never open. Throws 401 for none or a forged one, 403 for a watch token or another job's.
    */
@@ -124,9 +155,9 @@ export class Access {
    * Whether the caller may see this job at all; throws the same 404 as an unknown job when not,
    * so another key learns nothing of it. A token was checked against the job already.
    */
-  requireReach(caller: Caller, job: Owned): void {
+  requireReach(caller: Caller, job: Owned, what: 'job' | 'batch' = 'job'): void {
     if (caller.keyId === null || caller.admin || job.owner === null || job.owner === caller.keyId) return;
-    throw jobNotFound();
+    throw what === 'job' ? jobNotFound() : batchNotFound();
   }
 
   #remember(req: IncomingMessage, keyId: string | null, admin: boolean): Caller {

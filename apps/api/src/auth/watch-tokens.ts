@@ -1,7 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { batchOf } from '@herald/contract';
 
 /**
- * Watch tokens: `<jobId>.<expiry, unix seconds, base 36>.<HMAC-SHA256, base64url>`.
+ * Watch tokens: `<jobId>.<expiry, unix seconds, base 36>.<HMAC-SHA256, base64url>`, or a
+ * batch's: `<batchId>.…`, which also covers each of the batch's jobs.
  *
  * An HMAC rather than a JWT library: Herald is the only party that mints and checks them, for
  * one purpose with one algorithm, so there is no header to negotiate (no `alg` confusion), no
@@ -11,7 +13,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  */
 export type TokenCheck = 'valid' | 'invalid' | 'expired' | 'other-job';
 
-const FORMAT = /^([A-Za-z0-9_-]{1,64})\.([0-9a-z]{1,12})\.([A-Za-z0-9_-]{43})$/;
+const FORMAT = /^([A-Za-z0-9_~-]{1,64})\.([0-9a-z]{1,12})\.([A-Za-z0-9_-]{43})$/;
 
 export class WatchTokens {
   readonly #secret: string;
@@ -35,7 +37,8 @@ export class WatchTokens {
     const expected = this.#sign(tokenJob, expiry);
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return 'invalid';
     if (parseInt(expiry, 36) * 1000 <= nowMs) return 'expired';
-    return tokenJob === jobId ? 'valid' : 'other-job';
+    // A batch's token covers each of its jobs (`<batchId>~<n>`).
+    return tokenJob === jobId || tokenJob === batchOf(jobId) ? 'valid' : 'other-job';
   }
 
   /** Whether a credential has the shape of a watch token (else it may be an API key). */

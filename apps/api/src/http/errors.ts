@@ -29,6 +29,7 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string, details?: unknown) => new HttpError(400, 'invalid_request', message, details);
 export const jobNotFound = () => new HttpError(404, 'not_found', 'No such job (unknown or expired)');
+export const batchNotFound = () => new HttpError(404, 'not_found', 'No such batch (unknown or expired)');
 export const routeNotFound = () => new HttpError(404, 'not_found', 'No such route');
 export const conflict = (code: string, message: string) => new HttpError(409, code, message);
 export const serviceUnavailable = (code: string, message: string, retryAfterSeconds = 1) =>

@@ -6,13 +6,12 @@ import { randomBytes } from 'node:crypto';
  * where a leading dash reads as an option. Redrawing those 1 in 64 costs under 0.1 bit.
  */
 export function newJobId(): string {
+  // (A batch's id is drawn the same way; its jobs are named after it: contract/src/ids.ts.)
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;
   }
 }
 
-const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
-
-/** An id that could never have been issued is simply an unknown job. */
-export const isJobId = (text: string): boolean => JOB_ID.test(text);
+/** An id that could never have been issued is simply an unknown job (or batch). */
+export { isBatchId, isJobId } from '@herald/contract';

@@ -76,7 +76,7 @@ export class JobService {
   /** `owner`: the submitting key's id (null with auth off); Idempotency-Keys are the owner's own. */
   async submit(body: unknown, idempotencyKey: string | undefined, owner: string | null): Promise<Submitted> {
     const request = this.#schema.parse(body);
-    if (request.callbackUrl !== undefined) this.#checkCallback(request.callbackUrl);
+    if (request.callbackUrl !== undefined) this.checkCallback(request.callbackUrl);
     const jobId = newJobId();
     if (idempotencyKey !== undefined) {
       const claim = await redisCall(this.#deps.idempotency.claim(owner, idempotencyKey, request, jobId));
@@ -205,7 +205,8 @@ export class JobService {
     await redisCall(queue.add(request.kind, data, summarizeJobOptions(config, jobId)));
   }
 
-  #checkCallback(url: string): void {
+  /** A callbackUrl is taken only when webhooks are set up and its host may be called (400 otherwise). */
+  checkCallback(url: string): void {
     if (this.#deps.config.WEBHOOK_SECRET === undefined) {
       throw badRequest('callbackUrl needs webhooks to be set up on this server (WEBHOOK_SECRET)', [
         { path: 'callbackUrl', message: 'webhooks are off here' },

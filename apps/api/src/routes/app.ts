@@ -3,11 +3,12 @@ import type { Registry } from 'prom-client';
 import type { Logger, RedisClient } from '@herald/shared';
 import { routeNotFound, writeError } from '../http/errors.ts';
 import { requestLogger } from '../http/request-context.ts';
+import { batchRoutes, type BatchRoutesDeps } from './batch-routes.ts';
 import { jobRoutes, type JobRoutesDeps } from './job-routes.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { pageRoutes } from './page-routes.ts';
 
-export interface AppDeps extends JobRoutesDeps {
+export interface AppDeps extends JobRoutesDeps, Omit<BatchRoutesDeps, keyof JobRoutesDeps> {
   /** What /readyz pings. */
   readonly redis: RedisClient;
   /** What /metrics serves. */
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(pageRoutes());
   app.use(opsRoutes(deps.redis, deps.registry, deps.isDraining));
   app.use(jobRoutes(deps));
+  app.use(batchRoutes(deps));
   app.use((_req, _res, next) => next(routeNotFound()));
   app.use(errorHandler(deps.logger));
   return app;

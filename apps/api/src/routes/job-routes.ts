@@ -1,11 +1,10 @@
-import { MIMEType } from 'node:util';
 import express, { Router, type Request, type Response } from 'express';
 import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
-import { HttpError, badRequest } from '../http/errors.ts';
 import { requestLogger } from '../http/request-context.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
+import { bodyLimitBytes, bodyProblem, queryToken } from './request-body.ts';
 
 /** What the replica's metrics hear from the job routes. */
 export interface JobRoutesObserver {
@@ -34,37 +33,6 @@ const links = (jobId: string, watchToken: string | null = null, external = false
   events: `/v1/jobs/${jobId}/events${watchToken === null ? '' : `?token=${watchToken}`}`,
   ...(external ? { publish: `/v1/jobs/${jobId}/events` } : {}),
 });
-
-/** `?token=` on the snapshot: at most one, of a sane length (the token's own check does the rest). */
-function queryToken(value: unknown): string | null {
-  if (value === undefined) return null;
-  if (typeof value !== 'string' || value.length > 512) throw badRequest('token must be a single watch token');
-  return value;
-}
-
-/**
- * What is wrong with the body before it is read, if anything: none at all is a 400 whatever its
- * type (there is nothing to parse), one that is not JSON a 415.
- */
-function bodyProblem(req: Request): HttpError | undefined {
-  const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) {
-    return badRequest('The request body is empty: send the job as JSON, e.g. {"text": "…"}');
-  }
-  return isJson(req.headers['content-type']) ? undefined : new HttpError(415, 'unsupported_media_type', 'Send the job as application/json');
-}
-
-function isJson(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  try {
-    return new MIMEType(contentType).essence === 'application/json';
-  } catch {
-    return false; // not a media type at all
-  }
-}
-
-/** Generous enough for MAX_TEXT_CHARS characters of any kind once JSON-escaped ("\uXXXX"). */
-const bodyLimitBytes = (maxTextChars: number): number => maxTextChars * 6 + 64 * 1024;
 
 /** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events (docs/api.md). */
 export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, logger }: JobRoutesDeps): Router {

@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { Router, type Response } from 'express';
 
 const PAGE_FILE = new URL('../../public/index.html', import.meta.url);
-const SCRIPT_FILE = new URL('../../public/page.js', import.meta.url);
-/** Where the page loads its script from (index.html's `<script type="module" src>`). */
-const SCRIPT_PATH = '/assets/page.js';
+/** The page's script modules, by the path the page loads each from (index.html, page.js's imports). */
+const SCRIPTS = {
+  '/assets/page.js': new URL('../../public/page.js', import.meta.url),
+  '/assets/batch-view.js': new URL('../../public/batch-view.js', import.meta.url),
+} as const;
 
 /** sha256 CSP sources for each inline `<tag>` block of the page (none of them has attributes). */
 function inlineHashes(html: string, tag: 'style'): string {
@@ -22,14 +24,14 @@ function inlineHashes(html: string, tag: 'style'): string {
 
 /**
  * The demo page: no build step, one HTML file with its CSS inline and one script module
- * (public/page.js, type-checked, served as it is), both read once at start-up. `/jobs/{id}`
- * serves the same page, which then watches that job (a shareable link). The CSP allows exactly
+ * (public/page.js, with public/batch-view.js, type-checked, served as they are), read once at
+ * start-up. `/jobs/{id}` and `/batches/{id}` serve the same page, which then watches that job
+ * or batch (a shareable link). The CSP allows exactly
  * the page's inline style, scripts from this origin and requests to it: nothing external can
  * load, and a job id in the address never leaves in a Referer.
  */
 export function pageRoutes(): Router {
   const html = readFileSync(PAGE_FILE, 'utf8');
-  const script = readFileSync(SCRIPT_FILE, 'utf8');
   const headers = {
     'Content-Type': 'text/html; charset=utf-8',
     'Cache-Control': 'no-cache',
@@ -52,10 +54,14 @@ export function pageRoutes(): Router {
   const router = Router();
   router.get('/', (_req, res) => send(res));
   router.get('/jobs/:id', (_req, res) => send(res));
-  router.get(SCRIPT_PATH, (_req, res) => {
-    res
-      .set({ 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' })
-      .send(script);
-  });
+  router.get('/batches/:id', (_req, res) => send(res));
+  for (const [path, file] of Object.entries(SCRIPTS)) {
+    const script = readFileSync(file, 'utf8');
+    router.get(path, (_req, res) => {
+      res
+        .set({ 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' })
+        .send(script);
+    });
+  }
   return router;
 }

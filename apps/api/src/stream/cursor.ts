@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { parseStreamId, type StreamId } from '@herald/contract';
+import { formatStreamId, parseStreamId, type StreamId } from '@herald/contract';
 import { badRequest } from '../http/errors.ts';
 
 /**
@@ -7,12 +7,31 @@ import { badRequest } from '../http/errors.ts';
  * wins over the `lastEventId` query parameter (what a page or curl sets by hand).
  */
 export function readCursor(req: IncomingMessage, query: URLSearchParams): StreamId | null {
-  const fromQuery = query.getAll('lastEventId');
-  if (fromQuery.length > 1) throw badRequest('lastEventId must be a single value');
-  const header = req.headers['last-event-id'];
-  const raw = (typeof header === 'string' ? header.trim() : '') || fromQuery[0]?.trim();
+  const raw = rawCursor(req, query);
   if (!raw) return null;
   const cursor = parseStreamId(raw);
   if (!cursor) throw badRequest('The event cursor is not an event id of the form <ms>-<seq>');
   return cursor;
+}
+
+function rawCursor(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const fromQuery = query.getAll('lastEventId');
+  if (fromQuery.length > 1) throw badRequest('lastEventId must be a single value');
+  const header = req.headers['last-event-id'];
+  return (typeof header === 'string' ? header.trim() : '') || fromQuery[0]?.trim();
+}
+
+/** A multi-job stream's cursor: one event id per job, in the order of `?jobs=`, comma-separated. */
+export const formatCursors = (positions: readonly StreamId[]): string => positions.map(formatStreamId).join(',');
+
+/** The composite cursor of GET /v1/events (formatCursors), from the same places as readCursor. */
+export function readCursors(req: IncomingMessage, query: URLSearchParams, jobs: number): StreamId[] | null {
+  const raw = rawCursor(req, query);
+  if (!raw) return null;
+  const parts = raw.split(',');
+  const cursors = parts.map(parseStreamId);
+  if (parts.length !== jobs || cursors.some((cursor) => cursor === null)) {
+    throw badRequest(`The event cursor of a ${jobs}-job stream is ${jobs} event ids, comma-separated, in the order of jobs`);
+  }
+  return cursors as StreamId[];
 }

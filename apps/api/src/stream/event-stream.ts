@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { STREAM_START, compareStreamIds, formatStreamId, isTerminal, parseStreamId } from '@herald/contract';
-import type { JobRecord, Logger } from '@herald/shared';
-import type { Access } from '../auth/access.ts';
+import { STREAM_START, batchOf, compareStreamIds, formatStreamId, isTerminal, parseStreamId, type StreamId } from '@herald/contract';
+import { topics, type BatchRecord, type JobRecord, type Logger } from '@herald/shared';
+import type { Access, Caller, Owned } from '../auth/access.ts';
 import { redisCall } from '../http/deadline.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
 import { REQUEST_ID_HEADER, requestIdFor, requestLogger } from '../http/request-context.ts';
 import type { StreamSlots } from '../limits/stream-slots.ts';
-import { readCursor } from './cursor.ts';
+import { readCursor, readCursors } from './cursor.ts';
 import type { EventsRequest } from './events-route.ts';
-import type { FanoutEvent } from './fanout-event.ts';
+import { FanoutEvent } from './fanout-event.ts';
 import { SSE_HEADERS, retryFrame } from './frames.ts';
 import type { FanoutHub } from './hub.ts';
+import { MultiWatcher } from './multi-watcher.ts';
 import { SseWatcher, type WatcherEnd } from './watcher.ts';
 import type { WatcherRegistry } from './watcher-registry.ts';
 
@@ -25,12 +26,18 @@ export interface EventStreamSettings {
   readonly retryMs: number;
   readonly maxClients: number;
   readonly maxBacklogBytes: number;
+  /** MAX_JOBS_PER_STREAM: the most jobs one GET /v1/events may follow. */
+  readonly maxJobsPerStream: number;
 }
 
 export interface EventStreamDeps {
   readonly settings: EventStreamSettings;
   /** The job as Herald keeps it, or the 404 (jobs/job-service.ts). */
   readonly jobs: { record(jobId: string): Promise<JobRecord> };
+  /** The batch as Herald keeps it, or the 404 (jobs/batch-service.ts). */
+  readonly batches: { record(batchId: string): Promise<BatchRecord> };
+  /** Whether a topic's history lost events after this id (STREAM_MAXLEN): then the stream resyncs. */
+  readonly trimmedAfter: (topic: string, afterId: string) => Promise<boolean>;
   readonly hub: FanoutHub;
   readonly registry: WatcherRegistry;
   readonly observer: StreamObserver;
@@ -45,10 +52,24 @@ export interface EventStreamDeps {
 /** Live events a watcher may have waiting while its history is still being sent. */
 const MAX_HELD_EVENTS = 1000;
 
+/** One topic a stream follows, as it stood when the stream began. */
+export interface TopicState {
+  /** The hub's topic: a job's id, or `batch:<batchId>`. */
+  readonly topic: string;
+  readonly owned: Owned;
+  readonly last: StreamId | null;
+  readonly ended: boolean;
+  /** The topic's current state as one event (`resync: true`), for a cursor its history cannot serve. */
+  readonly resyncData: () => string;
+}
+
 /**
- * GET /v1/jobs/{id}/events. The order is what makes history + live exact: subscribe first,
- * then read the history after the cursor, then let live events through — the watcher drops any
- * whose id is not after the last one it sent, so the overlap is neither lost nor repeated.
+ * The three event streams (docs/api.md, "Events"): a job's, a batch's (every event of its jobs
+ * and its own), and several jobs' on one connection. The order is what makes history + live
+ * exact: subscribe first, then read the history after the cursor, then let live events through —
+ * the watcher drops any whose id is not after the last one it sent, so the overlap is neither
+ * lost nor repeated. A cursor the history can no longer serve (trimmed, or ahead of the topic's
+ * last event: a failover lost it) gets the topic's current state first, marked `resync: true`.
  */
 export class EventStream {
   readonly #deps: EventStreamDeps;
@@ -57,81 +78,246 @@ export class EventStream {
     this.#deps = deps;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, { jobId, query }: EventsRequest): Promise<void> {
-    const { settings, jobs, hub, registry, observer, access, slots } = this.#deps;
-    const cursor = readCursor(req, query);
-    if (this.#deps.isDraining()) {
-      throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
-    }
+  async handle(req: IncomingMessage, res: ServerResponse, request: EventsRequest): Promise<void> {
+    if (this.#deps.isDraining()) throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
+    const typed = readTyped(request.query);
+    if (request.kind === 'jobs') return this.#many(req, res, request.query, typed);
+    const cursor = readCursor(req, request.query);
     // Before the job is looked up: without a credential, nobody learns whether a job exists.
-    const caller = access.requireWatcher(req, jobId, readToken(query));
-    if (registry.size >= settings.maxClients) {
-      observer.refusedFull();
-      throw serviceUnavailable('replica_full', 'This replica has all the watchers it can take', 2);
-    }
-    const { snapshot, ...owned } = await jobs.record(jobId);
+    const caller = this.#deps.access.requireWatcher(req, request.id, readToken(request.query));
+    this.#checkCapacity();
+    const state = request.kind === 'job' ? await this.#jobState(request.id) : await this.#batchState(request.id);
     // Another key's job is as unknown as a job that does not exist.
-    access.requireReach(caller, owned);
-    const last = parseStreamId(snapshot.lastEventId);
-    if (cursor && last && isTerminal(snapshot.status) && compareStreamIds(cursor, last) >= 0) {
+    this.#deps.access.requireReach(caller, state.owned, request.kind);
+    if (cursor && endedAt(state, cursor)) {
       // Nothing more will ever come: 204 tells an EventSource not to reconnect.
       res.writeHead(204, { [REQUEST_ID_HEADER]: requestIdFor(req) }).end();
       return;
     }
+    await this.#single(req, res, caller, state, cursor, typed, request.kind === 'job' ? { jobId: request.id } : { batchId: request.id });
+  }
 
-    // Throws the 429 when the client's IP holds all the streams it may, on any replica.
-    const slot = await slots.acquire(caller.ip);
-    if (res.destroyed) {
-      // The client left while we counted: nothing below would notice (its 'close' has passed).
-      slot.release();
-      return;
-    }
-
-    // Lines about the stream carry the request's id and the job's; no logger is made per stream
-    // unless one is written (a replica holds thousands of streams).
+  /** `about`: what its log lines name (`jobId` or `batchId`). */
+  async #single(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    state: TopicState,
+    cursor: StreamId | null,
+    typed: boolean,
+    about: Record<string, string>,
+  ): Promise<void> {
+    const { settings, hub, registry, observer } = this.#deps;
+    const { topic } = state;
+    const slot = await this.#slot(caller, res);
+    if (!slot) return;
     const log = (): Logger => requestLogger(req, this.#deps.logger);
     const debugging = this.#deps.logger.isLevelEnabled('debug');
     const onEnd = (ended: SseWatcher, how: WatcherEnd): void => {
       slot.release();
-      hub.leave(jobId, ended);
+      hub.leave(topic, ended);
       registry.delete(ended);
       observer.ended(how);
-      if (how === 'cut-off') log().warn({ jobId, how }, 'watcher cut off: too slow to read its events (it resumes from its cursor)');
-      else if (debugging) log().debug({ jobId, how }, 'watcher ended');
+      this.#logEnd(log, how, about);
     };
-    const watcher = new SseWatcher(
-      res,
-      cursor ?? STREAM_START,
-      { maxBacklogBytes: settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS },
-      onEnd,
-    );
+    let resync: FanoutEvent | null = null;
     let history: FanoutEvent[];
+    let watcher: SseWatcher | null = null;
     try {
-      await redisCall(hub.join(jobId, watcher));
-      history = await redisCall(hub.history(jobId, cursor && formatStreamId(cursor)));
+      resync = cursor ? await this.#resyncFor(state, cursor) : null;
+      // After a resync the stream goes on from the state it sent.
+      const from = resync ? resync.position : (cursor ?? STREAM_START);
+      watcher = new SseWatcher(res, from, { maxBacklogBytes: settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS, typed }, onEnd);
+      await redisCall(hub.join(topic, watcher));
+      history = await redisCall(hub.history(topic, from === STREAM_START ? null : formatStreamId(from)));
     } catch (error) {
-      hub.leave(jobId, watcher);
+      if (watcher) hub.leave(topic, watcher);
       slot.release();
       throw error;
     }
     if (watcher.ended) return; // the client left while we read
 
     registry.add(watcher);
-    if (debugging) log().debug({ jobId, cursor: cursor && formatStreamId(cursor), history: history.length }, 'watcher connected');
+    if (debugging)
+      log().debug(
+        { ...about, cursor: cursor && formatStreamId(cursor), history: history.length, resync: resync !== null },
+        'watcher connected',
+      );
+    this.#open(req, res);
+    if (resync) {
+      res.write(typed ? resync.typedFrame : resync.frame);
+      // The topic had already ended: its state was its last word.
+      if (state.ended && history.length === 0) return watcher.end('completed');
+    }
+    await watcher.start(history);
+  }
+
+  /** GET /v1/events?jobs=a,b,c: several jobs on one connection, resumed by one composite cursor. */
+  async #many(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, typed: boolean): Promise<void> {
+    const { settings, access, hub, registry, observer } = this.#deps;
+    const jobIds = readJobList(query, settings.maxJobsPerStream);
+    const cursors = readCursors(req, query, jobIds.length);
+    const caller = access.requireWatcherOfAll(req, jobIds, query.getAll('token'));
+    this.#checkCapacity();
+    const states = await Promise.all(jobIds.map((jobId) => this.#jobState(jobId)));
+    for (const state of states) access.requireReach(caller, state.owned);
+    const done = states.map((state, i) => cursors !== null && endedAt(state, cursors[i]!));
+    if (done.every(Boolean)) {
+      res.writeHead(204, { [REQUEST_ID_HEADER]: requestIdFor(req) }).end();
+      return;
+    }
+    const slot = await this.#slot(caller, res);
+    if (!slot) return;
+    const log = (): Logger => requestLogger(req, this.#deps.logger);
+    const leaveAll = (): void => {
+      for (const [i, sink] of watcher.sinks.entries()) hub.leave(jobIds[i]!, sink);
+    };
+    const watcher: MultiWatcher = new MultiWatcher(
+      res,
+      jobIds,
+      { maxBacklogBytes: settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS, typed },
+      (how) => {
+        slot.release();
+        leaveAll();
+        registry.delete(watcher);
+        observer.ended(how);
+        this.#logEnd(log, how, { jobs: jobIds.length });
+      },
+    );
+    let opening: FanoutEvent[];
+    let histories: FanoutEvent[][];
+    try {
+      const resyncs = await Promise.all(states.map((state, i) => (cursors && !done[i] ? this.#resyncFor(state, cursors[i]!) : null)));
+      opening = resyncs.filter((event) => event !== null);
+      for (const [i, state] of states.entries()) {
+        const from = resyncs[i]?.position ?? cursors?.[i] ?? STREAM_START;
+        watcher.begin(i, from, done[i]! || (resyncs[i] !== null && state.ended));
+      }
+      const open = jobIds.map((_, i) => i).filter((i) => !watcher.hasEnded(i));
+      await redisCall(Promise.all(open.map((i) => hub.join(jobIds[i]!, watcher.sinks[i]!))));
+      const read = await redisCall(Promise.all(open.map((i) => hub.history(jobIds[i]!, historyFrom(watcher.sinks[i]!.position)))));
+      histories = jobIds.map(() => []);
+      for (const [at, i] of open.entries()) histories[i] = read[at]!;
+    } catch (error) {
+      leaveAll();
+      slot.release();
+      throw error;
+    }
+    if (watcher.ended) return;
+    registry.add(watcher);
+    this.#open(req, res);
+    await watcher.start(opening, histories);
+  }
+
+  async #jobState(jobId: string): Promise<TopicState> {
+    const { snapshot, ...owned } = await this.#deps.jobs.record(jobId);
+    const batchId = batchOf(jobId);
+    return {
+      topic: jobId,
+      owned,
+      last: parseStreamId(snapshot.lastEventId),
+      ended: isTerminal(snapshot.status),
+      resyncData: () => {
+        const { jobId: _id, webhook: _webhook, ...state } = snapshot;
+        return JSON.stringify({ jobId, ...(batchId === null ? {} : { batchId }), ...state, resync: true, ts: Date.now() });
+      },
+    };
+  }
+
+  async #batchState(batchId: string): Promise<TopicState> {
+    const { snapshot, ...owned } = await this.#deps.batches.record(batchId);
+    return {
+      topic: topics.batch(batchId),
+      owned,
+      last: parseStreamId(snapshot.lastEventId),
+      ended: isTerminal(snapshot.status),
+      resyncData: () => {
+        const { webhook: _webhook, ...state } = snapshot;
+        return JSON.stringify({ ...state, resync: true, ts: Date.now() });
+      },
+    };
+  }
+
+  /**
+   * The resync event when the cursor is past the topic's last event (ids went back: a failover
+   * lost events) or the history after it was trimmed away; null when the history serves it.
+   */
+  async #resyncFor(state: TopicState, cursor: StreamId): Promise<FanoutEvent | null> {
+    if (!state.last) return null;
+    const ahead = compareStreamIds(cursor, state.last) > 0;
+    if (
+      !ahead &&
+      (compareStreamIds(cursor, state.last) === 0 || !(await redisCall(this.#deps.trimmedAfter(state.topic, formatStreamId(cursor)))))
+    ) {
+      return null;
+    }
+    return new FanoutEvent(formatStreamId(state.last), state.last, 'resync', state.resyncData());
+  }
+
+  #checkCapacity(): void {
+    if (this.#deps.registry.size >= this.#deps.settings.maxClients) {
+      this.#deps.observer.refusedFull();
+      throw serviceUnavailable('replica_full', 'This replica has all the watchers it can take', 2);
+    }
+  }
+
+  /** The client IP's stream slot (the 429 when it holds all it may, on any replica); null when the client left meanwhile. */
+  async #slot(caller: Caller, res: ServerResponse): Promise<{ release(): void } | null> {
+    const slot = await this.#deps.slots.acquire(caller.ip);
+    if (res.destroyed) {
+      // The client left while we counted: nothing below would notice (its 'close' has passed).
+      slot.release();
+      return null;
+    }
+    return slot;
+  }
+
+  #open(req: IncomingMessage, res: ServerResponse): void {
     res.socket?.setNoDelay(true);
     // Close-delimited rather than chunked: each event is one plain write of the shared buffer,
     // and the socket is freed as soon as the stream ends.
     res.useChunkedEncodingByDefault = false;
     res.shouldKeepAlive = false;
     res.writeHead(200, { ...SSE_HEADERS, [REQUEST_ID_HEADER]: requestIdFor(req) });
-    res.write(retryFrame(settings.retryMs));
-    await watcher.start(history);
+    res.write(retryFrame(this.#deps.settings.retryMs));
+  }
+
+  /** Lines about a stream carry the request's id; no logger is made per stream unless one is written. */
+  #logEnd(log: () => Logger, how: WatcherEnd, what: Record<string, unknown>): void {
+    if (how === 'cut-off') log().warn({ ...what, how }, 'watcher cut off: too slow to read its events (it resumes from its cursor)');
+    else if (this.#deps.logger.isLevelEnabled('debug')) log().debug({ ...what, how }, 'watcher ended');
   }
 }
+
+/** Whether nothing more will come after `cursor`: the topic has ended and the cursor is at or past its end. */
+function endedAt(state: TopicState, cursor: StreamId): boolean {
+  return state.ended && state.last !== null && compareStreamIds(cursor, state.last) >= 0;
+}
+
+const historyFrom = (position: StreamId): string | null =>
+  compareStreamIds(position, STREAM_START) === 0 ? null : formatStreamId(position);
 
 /** `?token=`: what an EventSource, which cannot send headers, authenticates with. */
 function readToken(query: URLSearchParams): string | null {
   const tokens = query.getAll('token');
   if (tokens.length > 1 || (tokens[0]?.length ?? 0) > 512) throw badRequest('token must be a single watch token');
   return tokens[0] ?? null;
+}
+
+/** `?typed=1`: named events (docs/api.md, "Typed events"). */
+function readTyped(query: URLSearchParams): boolean {
+  const values = query.getAll('typed');
+  if (values.length === 0) return false;
+  if (values.length > 1 || !['1', 'true', '0', 'false'].includes(values[0]!)) throw badRequest('typed must be 1 or 0');
+  return values[0] === '1' || values[0] === 'true';
+}
+
+/** `?jobs=a,b,c`: 1 to MAX_JOBS_PER_STREAM job ids, each once. */
+function readJobList(query: URLSearchParams, max: number): string[] {
+  const raw = query.getAll('jobs').join(',');
+  const jobIds = raw === '' ? [] : raw.split(',');
+  if (jobIds.length === 0) throw badRequest('jobs must list the job ids to follow, comma-separated: /v1/events?jobs=a,b,c');
+  if (jobIds.length > max) throw badRequest(`jobs may list at most ${max} jobs (MAX_JOBS_PER_STREAM)`);
+  if (new Set(jobIds).size !== jobIds.length) throw badRequest('jobs must list each job once');
+  return jobIds;
 }

@@ -1,25 +1,36 @@
 import type { IncomingMessage } from 'node:http';
 
-const EVENTS_PATH = /^\/v1\/jobs\/([^/?]+)\/events(?:\?(.*))?$/;
+const JOB_EVENTS = /^\/v1\/jobs\/([^/?]+)\/events(?:\?(.*))?$/;
+const BATCH_EVENTS = /^\/v1\/batches\/([^/?]+)\/events(?:\?(.*))?$/;
+const MANY_EVENTS = /^\/v1\/events(?:\?(.*))?$/;
 
-export interface EventsRequest {
-  readonly jobId: string;
-  readonly query: URLSearchParams;
-}
+/** Which stream a GET asks for (docs/api.md, "Events"): a job's, a batch's, or several jobs' on one connection. */
+export type EventsRequest =
+  | { readonly kind: 'job'; readonly id: string; readonly query: URLSearchParams }
+  | { readonly kind: 'batch'; readonly id: string; readonly query: URLSearchParams }
+  | { readonly kind: 'jobs'; readonly id: string; readonly query: URLSearchParams };
 
 /**
- * GET /v1/jobs/{id}/events is served beside Express rather than through it: a watcher holds
- * its request for minutes, and the router's per-request state would be held with it.
+ * The event streams are served beside Express rather than through it: a watcher holds its
+ * request for minutes, and the router's per-request state would be held with it. `id` is the
+ * job's or batch's id (for several jobs, the `jobs` parameter as sent, checked by the stream).
  */
 export function matchEventsRoute(req: IncomingMessage): EventsRequest | null {
   if (req.method !== 'GET' || !req.url) return null;
-  const match = EVENTS_PATH.exec(req.url);
+  const many = MANY_EVENTS.exec(req.url);
+  if (many) {
+    const query = new URLSearchParams(many[1] ?? '');
+    return { kind: 'jobs', id: query.getAll('jobs').join(','), query };
+  }
+  const job = JOB_EVENTS.exec(req.url);
+  const batch = job ? null : BATCH_EVENTS.exec(req.url);
+  const match = job ?? batch;
   if (!match) return null;
-  let jobId: string;
+  let id: string;
   try {
-    jobId = decodeURIComponent(match[1]!);
+    id = decodeURIComponent(match[1]!);
   } catch {
     return null;
   }
-  return { jobId, query: new URLSearchParams(match[2] ?? '') };
+  return { kind: job ? 'job' : 'batch', id, query: new URLSearchParams(match[2] ?? '') };
 }

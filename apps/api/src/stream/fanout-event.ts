@@ -2,16 +2,6 @@ import { isTerminal, parseStreamId, type StreamId } from '@herald/contract';
 import type { BrokerEvent } from '@herald/shared';
 import { eventFrame } from './frames.ts';
 
-/** An event ready for every watcher of its job: parsed and framed once per replica. */
-export interface FanoutEvent {
-  readonly id: string;
-  readonly position: StreamId;
-  readonly terminal: boolean;
-  readonly frame: Buffer;
-  /** When the worker published it (the event's `ts`, ms epoch), or null if it has none. */
-  readonly ts: number | null;
-}
-
 const TS_FIELD = '"ts":';
 
 /**
@@ -25,19 +15,66 @@ export function publishedAt(data: string): number | null {
   return Number.isFinite(ts) ? ts : null;
 }
 
-export function toFanoutEvent(event: BrokerEvent): FanoutEvent | null {
-  const position = parseStreamId(event.id);
-  if (!position) return null;
-  return {
-    id: event.id,
-    position,
-    terminal: isTerminal(event.status),
-    frame: Buffer.from(eventFrame(event.id, event.data)),
-    ts: publishedAt(event.data),
-  };
+/** The `event:` names of a typed stream (`?typed=1`; docs/api.md, "Typed events"). */
+export type EventName = 'progress' | 'delta' | 'done' | 'error' | 'cancelled' | 'batch' | 'resync';
+
+/**
+ * An event's name from its stored status and JSON, unparsed: a batch's own event starts with
+ * `{"batchId"`; a job's event in a batch's stream has status `job:<status>`; text being written
+ * carries a top-level `"delta":` (inside a JSON string the quotes would be escaped).
+ */
+export function eventName(status: string, data: string): EventName {
+  if (status === 'resync') return 'resync';
+  if (data.startsWith('{"batchId"')) return 'batch';
+  const jobStatus = status.startsWith('job:') ? status.slice(4) : status;
+  if (jobStatus === 'done' || jobStatus === 'error' || jobStatus === 'cancelled') return jobStatus;
+  return data.includes('"delta":') ? 'delta' : 'progress';
 }
 
-/** What the hub hands events to: one SSE response, or anything else that watches a job. */
+/**
+ * An event ready for every watcher of its topic: parsed and framed once per replica. The typed
+ * frame (with its `event:` line) is built the first time a typed stream asks for it, then shared.
+ */
+export class FanoutEvent {
+  readonly id: string;
+  readonly position: StreamId;
+  /** The topic's last event: a job's terminal one, or a batch's own end. */
+  readonly terminal: boolean;
+  readonly status: string;
+  /** The event's JSON, as stored. */
+  readonly data: string;
+  readonly frame: Buffer;
+  /** When the worker published it (the event's `ts`, ms epoch), or null if it has none. */
+  readonly ts: number | null;
+  #typed: Buffer | undefined;
+
+  constructor(id: string, position: StreamId, status: string, data: string, frame?: Buffer) {
+    this.id = id;
+    this.position = position;
+    this.status = status;
+    this.data = data;
+    this.terminal = isTerminal(status);
+    this.frame = frame ?? Buffer.from(eventFrame(id, data));
+    this.ts = publishedAt(data);
+  }
+
+  get name(): EventName {
+    return eventName(this.status, this.data);
+  }
+
+  /** The frame with its `event:` line, for `?typed=1` streams. */
+  get typedFrame(): Buffer {
+    this.#typed ??= Buffer.from(eventFrame(this.id, this.data, this.name));
+    return this.#typed;
+  }
+}
+
+export function toFanoutEvent(event: BrokerEvent): FanoutEvent | null {
+  const position = parseStreamId(event.id);
+  return position ? new FanoutEvent(event.id, position, event.status, event.data) : null;
+}
+
+/** What the hub hands events to: one SSE response, or anything else that watches a topic. */
 export interface EventSink {
   /** The last event id this sink has, so a replica can re-read what it missed. */
   readonly position: StreamId;

@@ -3,9 +3,10 @@
 
 const LINE_BREAK = /\r\n|\r|\n/;
 
-export function eventFrame(id: string, data: string): string {
+/** `name`: the `event:` line of a typed stream; without one, a client's `onmessage` gets it. */
+export function eventFrame(id: string, data: string, name?: string): string {
   const lines = LINE_BREAK.test(data) ? data.split(LINE_BREAK) : [data];
-  let frame = `id: ${id}\n`;
+  let frame = name === undefined ? `id: ${id}\n` : `event: ${name}\nid: ${id}\n`;
   for (const line of lines) frame += `data: ${line}\n`;
   return `${frame}\n`;
 }

@@ -7,6 +7,8 @@ export interface WatcherLimits {
   readonly maxBacklogBytes: number;
   /** Live events held while history is still being sent; more means the client is too slow. */
   readonly maxPendingEvents: number;
+  /** `?typed=1`: each event with its `event:` line (FanoutEvent.typedFrame). */
+  readonly typed?: boolean;
 }
 
 /** How a stream ends: after its job's terminal event, by its client, cut off as too slow, or drained. */
@@ -74,7 +76,7 @@ export class SseWatcher implements EventSink {
     if (this.#ended) return false;
     if (compareStreamIds(event.position, this.#position) > 0) {
       this.#position = event.position;
-      if (!this.#res.write(event.frame)) await this.#drained();
+      if (!this.#res.write(this.#frameOf(event))) await this.#drained();
     }
     this.#endAfter(event);
     return !this.#ended;
@@ -116,7 +118,7 @@ export class SseWatcher implements EventSink {
     if (this.#ended) return;
     if (compareStreamIds(event.position, this.#position) > 0) {
       this.#position = event.position;
-      this.#write(event.frame);
+      this.#write(this.#frameOf(event));
     }
     this.#endAfter(event);
   }
@@ -127,6 +129,10 @@ export class SseWatcher implements EventSink {
    */
   #endAfter(event: FanoutEvent): void {
     if (event.terminal) this.end('completed');
+  }
+
+  #frameOf(event: FanoutEvent): Buffer {
+    return this.#limits.typed ? event.typedFrame : event.frame;
   }
 
   #write(chunk: Buffer): void {

@@ -28,8 +28,53 @@ export interface ChoresWorkerDeps {
   readonly connection: ConnectionOptions;
 }
 
-/** The webhook's `type`, by how the job ended. */
-const EVENT_TYPES: Record<string, string> = { done: 'job.done', error: 'job.error', cancelled: 'job.cancelled' };
+/** What a webhook is about: a job, or a batch (docs/api.md, "Webhooks"). */
+interface WebhookSubject {
+  /** The job's or batch's id: the webhook-id is `msg_<id>`. */
+  readonly id: string;
+  /** What its log lines name: `{jobId}` or `{batchId}`. */
+  readonly about: Record<string, string>;
+  readonly callbackUrl: string | null;
+  readonly ended: boolean;
+  /** `job.done`, `batch.cancelled`, … */
+  readonly type: string;
+  readonly updatedAt: number;
+  /** The snapshot the webhook carries, without the delivery's own state. */
+  readonly data: unknown;
+  /** The hash the delivery's state is written to. */
+  readonly stateKey: string;
+}
+
+async function webhookSubject(reader: EventReader, chore: ChoreData): Promise<WebhookSubject | null> {
+  if ('batchId' in chore) {
+    const record = await reader.batchRecord(chore.batchId);
+    if (!record) return null;
+    const { webhook: _state, ...data } = record.snapshot;
+    return {
+      id: chore.batchId,
+      about: { batchId: chore.batchId },
+      callbackUrl: record.callbackUrl,
+      ended: isTerminal(data.status),
+      type: `batch.${data.status}`,
+      updatedAt: data.updatedAt,
+      data,
+      stateKey: keys.batch(chore.batchId),
+    };
+  }
+  const record = await reader.record(chore.jobId);
+  if (!record) return null;
+  const { webhook: _state, ...data } = record.snapshot;
+  return {
+    id: chore.jobId,
+    about: { jobId: chore.jobId },
+    callbackUrl: record.callbackUrl,
+    ended: isTerminal(data.status),
+    type: `job.${data.status}`,
+    updatedAt: data.updatedAt,
+    data,
+    stateKey: keys.snapshot(chore.jobId),
+  };
+}
 
 /**
  * Herald's errands about jobs (CHORES_QUEUE_NAME), in every worker:
@@ -49,39 +94,34 @@ export function startChoresWorker(deps: ChoresWorkerDeps): Worker<ChoreData> {
   };
 
   const webhook = async (job: Job<ChoreData>, token: string | undefined): Promise<void> => {
-    const { jobId } = job.data;
-    const record = await deps.reader.record(jobId);
-    if (!record?.callbackUrl) return; // expired, or never had one
-    if (!isTerminal(record.snapshot.status)) await later(job, Date.now() + WEBHOOK_RECHECK_MS, token);
+    const subject = await webhookSubject(deps.reader, job.data);
+    if (!subject?.callbackUrl) return; // expired, or never had one
+    const { id, stateKey } = subject;
+    if (!subject.ended) await later(job, Date.now() + WEBHOOK_RECHECK_MS, token);
     if (config.WEBHOOK_SECRET === undefined) {
       // A worker set up without the secret leaves the delivery to one that has it (or to itself,
       // restarted with it) rather than losing it; it gives up when the job expires.
-      logger.error({ jobId }, 'a webhook is due but WEBHOOK_SECRET is not set on this worker: set it on every worker');
+      logger.error(subject.about, 'a webhook is due but WEBHOOK_SECRET is not set on this worker: set it on every worker');
       return later(job, Date.now() + WEBHOOK_RECHECK_MS, token);
     }
-    const { webhook: _state, ...snapshot } = record.snapshot;
-    const body = JSON.stringify({
-      type: EVENT_TYPES[snapshot.status],
-      timestamp: new Date(snapshot.updatedAt).toISOString(),
-      data: snapshot,
-    });
+    const body = JSON.stringify({ type: subject.type, timestamp: new Date(subject.updatedAt).toISOString(), data: subject.data });
     const attempts = job.attemptsMade + 1;
     const outcome = await deliverWebhook(
-      { url: record.callbackUrl, id: `msg_${jobId}`, body },
+      { url: subject.callbackUrl, id: `msg_${id}`, body },
       { secret: config.WEBHOOK_SECRET, allowedHosts: config.WEBHOOK_ALLOWED_HOSTS, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
     );
-    const log = logger.child({ jobId, attempt: attempts });
+    const log = logger.child({ ...subject.about, attempt: attempts });
     const lastStatus = outcome.kind === 'answered' ? { lastStatus: outcome.status } : {};
     const delivered = outcome.kind === 'answered' && outcome.status >= 200 && outcome.status < 300;
     const given = job.opts.attempts ?? 1;
     const state = delivered ? 'delivered' : outcome.kind === 'refused' ? 'refused' : attempts >= given ? 'failed' : 'pending';
-    // The snapshot says where the delivery stands; it keeps the job's own TTL.
-    // EXPIRE NX: should the snapshot have expired since it was read, the field written here does
+    // The snapshot (the batch's hash) says where the delivery stands; it keeps its own TTL.
+    // EXPIRE NX: should the hash have expired since it was read, the field written here does
     // not leave a hash behind for ever.
     await deps.redis
       .multi()
-      .hset(keys.snapshot(jobId), JOB_FIELDS.webhook, JSON.stringify({ state, attempts, ...lastStatus }))
-      .expire(keys.snapshot(jobId), config.JOB_TTL_SECONDS, 'NX')
+      .hset(stateKey, JOB_FIELDS.webhook, JSON.stringify({ state, attempts, ...lastStatus }))
+      .expire(stateKey, config.JOB_TTL_SECONDS, 'NX')
       .exec();
     if (delivered) {
       log.info({ status: outcome.status }, 'webhook delivered');
@@ -97,6 +137,7 @@ export function startChoresWorker(deps: ChoresWorkerDeps): Worker<ChoreData> {
   };
 
   const watchdog = async (job: Job<ChoreData>, token: string | undefined): Promise<void> => {
+    if (!('jobId' in job.data)) throw new UnrecoverableError('a watchdog chore names a job');
     const { jobId } = job.data;
     const record = await deps.reader.record(jobId);
     if (!record || isTerminal(record.snapshot.status)) return;

@@ -3,7 +3,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { EventReader } from '../events/reader.ts';
 import { decodeWireEvent } from '../events/wire.ts';
 import type { Logger } from '../logger.ts';
-import { channels } from '../redis/keys.ts';
+import { topics } from '../redis/keys.ts';
 import { parseHostPort, type HostPort } from '../redis/connection.ts';
 import type { Broker, BrokerEvent, BrokerListener } from './broker.ts';
 
@@ -27,7 +27,7 @@ export interface ClusterBrokerOptions {
 
 /**
  * The broker on a Redis Cluster: a job's events are published with SPUBLISH on a channel in the
- * job's slot (publish-3.lua), so each shard carries only its own jobs' events; this replica holds
+ * job's slot (publish-5.lua), so each shard carries only its own jobs' events; this replica holds
  * one sharded subscriber connection per master that owns a watched job — however many jobs and
  * watchers — and SSUBSCRIBEs each watched job's channel on the master that owns its slot.
  *
@@ -77,13 +77,13 @@ export class ClusterBroker implements Broker {
   }
 
   async subscribe(jobId: string): Promise<void> {
-    const channel = channels.events(jobId);
+    const channel = topics.channel(jobId);
     this.#jobs.set(channel, jobId);
     await this.#place(channel);
   }
 
   unsubscribe(jobId: string): void {
-    const channel = channels.events(jobId);
+    const channel = topics.channel(jobId);
     this.#jobs.delete(channel);
     const shard = this.#routes.get(channel);
     this.#routes.delete(channel);

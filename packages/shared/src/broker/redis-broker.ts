@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { decodeWireEvent } from '../events/wire.ts';
 import type { EventReader } from '../events/reader.ts';
-import { channels } from '../redis/keys.ts';
+import { topics } from '../redis/keys.ts';
 import type { Logger } from '../logger.ts';
 import type { Broker, BrokerEvent, BrokerListener } from './broker.ts';
 
@@ -9,7 +9,7 @@ const NO_LISTENER: BrokerListener = { event() {}, resync() {} };
 
 /**
  * The broker on one Redis (or the master behind Sentinel): one subscriber connection for every
- * job the replica watches (a sharded channel per job, SPUBLISHed by publish-3.lua in the same
+ * job the replica watches (a sharded channel per job, SPUBLISHed by publish-5.lua in the same
  * step as the Stream), and the job's Stream for history, read on the command connection.
  *
  * Pub/sub is only the wake-up: when the subscriber connection comes back after a loss, it
@@ -52,13 +52,13 @@ export class RedisBroker implements Broker {
   }
 
   async subscribe(jobId: string): Promise<void> {
-    const channel = channels.events(jobId);
+    const channel = topics.channel(jobId);
     this.#jobs.set(channel, jobId);
     await this.#subscriber.ssubscribe(channel);
   }
 
   unsubscribe(jobId: string): void {
-    const channel = channels.events(jobId);
+    const channel = topics.channel(jobId);
     this.#jobs.delete(channel);
     // Ordered after any SUBSCRIBE on the same connection, so a quick re-subscribe still ends subscribed.
     this.#subscriber.sunsubscribe(channel).catch((err: unknown) => {

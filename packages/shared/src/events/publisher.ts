@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/connection.ts';
-import { isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
+import { batchOf, isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
+import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 
 export interface PublisherOptions {
@@ -15,6 +16,11 @@ export interface PublisherOptions {
   readonly waitTimeoutMs?: number;
   /** Told when the replicas did not confirm in time; waiting then pauses for WAIT_PAUSE_MS. */
   readonly onUnreplicated?: (replicated: number, wanted: number) => void;
+  /**
+   * Told when an event published here ended its job's batch (the batch's last job ended),
+   * whoever published it (a worker, a cancel, a producer): the batch's webhook is due now.
+   */
+  readonly onBatchEnded?: (batchId: string) => void;
   readonly now?: () => number;
 }
 
@@ -30,17 +36,18 @@ export type ProducerUpdate = Omit<ProgressUpdate, 'progress'> & { readonly progr
 export type ProducerPublish = Exclude<PublishReply, { outcome: 'published' }> | { readonly outcome: 'published'; readonly id: string };
 
 /**
- * Where an event is published: one atomic script appends it to the job's Stream, updates the
- * snapshot (and the text being written) and publishes the wake-up
- * (redis/scripts/publish-3.lua). Used by workers, by the API for the events it owns (`queued`,
- * `cancelled` for a job no worker holds) and for external jobs' producers.
- */
-/**
  * After a WAIT that the replicas did not answer in time (one down, or far behind), terminal
  * events stop waiting for this long: WAIT blocks the connection it runs on, and a missing
  * replica would otherwise stall every job's end by the full timeout.
  */
 export const WAIT_PAUSE_MS = 10_000;
+
+/**
+ * Where an event is published: one atomic script appends it to the job's Stream, updates the
+ * snapshot (and the text being written) and publishes the wake-up
+ * (redis/scripts/publish-5.lua). Used by workers, by the API for the events it owns (`queued`,
+ * `cancelled` for a job no worker holds) and for external jobs' producers.
+ */
 
 export class EventPublisher {
   readonly #redis: RedisClient;
@@ -60,7 +67,11 @@ export class EventPublisher {
     const reply = await this.#run(jobId, update, 'clamp');
     if (reply.reply.outcome === 'ended') return null;
     if (reply.reply.outcome !== 'published') throw new Error(`publish refused: ${reply.reply.outcome}`);
-    return { id: reply.reply.id, event: { jobId, ...update, progress: reply.reply.progress, ts: reply.ts } };
+    const batchId = batchOf(jobId);
+    return {
+      id: reply.reply.id,
+      event: { jobId, ...(batchId === null ? {} : { batchId }), ...update, progress: reply.reply.progress, ts: reply.ts },
+    };
   }
 
   /** A job's first event, with what the job is (its kind, owner, …): kept in its snapshot. */
@@ -68,6 +79,30 @@ export class EventPublisher {
     const reply = await this.#run(jobId, first, 'clamp', { jobFields });
     if (reply.reply.outcome !== 'published') return null;
     return { id: reply.reply.id, event: { jobId, ...first, progress: reply.reply.progress, ts: reply.ts } };
+  }
+
+  /**
+   * A batch and its jobs, each with its first event (`first`, the same for all), in one step
+   * (redis/scripts/create-batch-n.lua). Resolves to false when the batch id was taken.
+   */
+  async createBatch(
+    batchId: string,
+    jobIds: readonly string[],
+    first: ProgressUpdate,
+    fields: { readonly batch: Readonly<Record<string, string>>; readonly job: Readonly<Record<string, string>> },
+  ): Promise<boolean> {
+    const ts = (this.#options.now ?? Date.now)();
+    const counts = { queued: jobIds.length, processing: 0, done: 0, error: 0, cancelled: 0 };
+    const reply = await createBatchScript(this.#redis, {
+      batchId,
+      jobs: jobIds.map((jobId) => ({ jobId, event: eventJson(jobId, first, ts) })),
+      batchEvent: JSON.stringify({ batchId, status: 'queued', progress: 0, counts, ts }),
+      ts,
+      streamMaxLen: this.#options.streamMaxLen,
+      batchFields: fields.batch,
+      jobFields: fields.job,
+    });
+    return reply.outcome === 'created';
   }
 
   /**
@@ -99,15 +134,15 @@ export class EventPublisher {
     extra: { idempotencyKeyHash?: string; jobFields?: Readonly<Record<string, string>> } = {},
   ): Promise<{ reply: PublishReply; ts: number }> {
     const ts = (this.#options.now ?? Date.now)();
-    const { status, progress, ...rest } = update;
-    // The JSON is split around the progress value so the script can raise it without parsing;
-    // `ts` goes last, where the fan-out reads it without parsing either (stream/fanout-event.ts).
+    const { status, progress } = update;
+    // The JSON is split around the progress value so the script can raise it without parsing.
+    const [jsonHead, jsonTail] = eventJsonParts(jobId, update, ts);
     const reply = await publishScript(this.#redis, {
       jobId,
       status,
       progress: progress ?? null,
-      jsonHead: `{"jobId":${JSON.stringify(jobId)},"status":${JSON.stringify(status)},"progress":`,
-      jsonTail: `,${JSON.stringify({ ...rest, ts }).slice(1)}`,
+      jsonHead,
+      jsonTail,
       streamMaxLen: this.#options.streamMaxLen,
       ttlSeconds: this.#options.ttlSeconds,
       ts,
@@ -116,6 +151,25 @@ export class EventPublisher {
       ...(isTerminal(status) && (this.#options.waitReplicas ?? 0) > 0 && ts >= this.#waitPausedUntil ? { durable: this.#durable() } : {}),
       ...extra,
     });
+    if (reply.outcome === 'published' && reply.batchEnded) this.#options.onBatchEnded?.(batchOf(jobId)!);
     return { reply, ts };
   }
+}
+
+/**
+ * An event's JSON around its progress value: `{"jobId",["batchId",]"status","progress":` and
+ * the rest, `ts` last — where the fan-out reads it without parsing (stream/fanout-event.ts). A
+ * batch's job says which batch, in its own stream and the batch's (the same JSON).
+ */
+function eventJsonParts(jobId: string, update: ProducerUpdate, ts: number): [string, string] {
+  const { status, progress: _progress, ...rest } = update;
+  const batchId = batchOf(jobId);
+  const head = `{"jobId":${JSON.stringify(jobId)},${batchId === null ? '' : `"batchId":${JSON.stringify(batchId)},`}"status":${JSON.stringify(status)},"progress":`;
+  return [head, `,${JSON.stringify({ ...rest, ts }).slice(1)}`];
+}
+
+/** The whole JSON of an event, as the publish script writes it. */
+function eventJson(jobId: string, update: ProgressUpdate, ts: number): string {
+  const [head, tail] = eventJsonParts(jobId, update, ts);
+  return `${head}${Math.trunc(update.progress)}${tail}`;
 }

@@ -1,6 +1,16 @@
 import type { RedisClient } from '../redis/connection.ts';
-import { keys } from '../redis/keys.ts';
-import type { JobKind, JobSnapshot, WebhookState } from '@herald/contract';
+import { keys, topics } from '../redis/keys.ts';
+import { compareStreamIds, parseStreamId } from '@herald/contract';
+import {
+  batchJobId,
+  JOB_STATUSES,
+  type BatchSnapshot,
+  type BatchStatus,
+  type JobKind,
+  type JobSnapshot,
+  type JobStatus,
+  type WebhookState,
+} from '@herald/contract';
 
 /** A Stream entry as the SSE writer needs it: the id, the status and the JSON, unparsed. */
 export interface StoredEvent {
@@ -13,6 +23,13 @@ export interface StoredEvent {
 export interface JobRecord {
   readonly snapshot: JobSnapshot;
   /** The key id of the API key that submitted it; null when auth was off. */
+  readonly owner: string | null;
+  readonly callbackUrl: string | null;
+}
+
+/** A batch as Herald keeps it (its hash), like JobRecord. */
+export interface BatchRecord {
+  readonly snapshot: BatchSnapshot;
   readonly owner: string | null;
   readonly callbackUrl: string | null;
 }
@@ -47,11 +64,30 @@ export class EventReader {
     this.#redis = redis;
   }
 
-  /** Events strictly after `afterId` (all of them when null), oldest first. */
-  async eventsAfter(jobId: string, afterId: string | null): Promise<StoredEvent[]> {
+  /**
+   * Events strictly after `afterId` (all of them when null), oldest first, of a topic: a job
+   * (its id) or a batch's stream (`topics.batch(batchId)`).
+   */
+  async eventsAfter(topic: string, afterId: string | null): Promise<StoredEvent[]> {
     const start = afterId === null ? '-' : `(${afterId}`;
-    const entries = (await this.#redis.xrange(keys.events(jobId), start, '+')) as RawEntry[];
+    const entries = (await this.#redis.xrange(topics.stream(topic), start, '+')) as RawEntry[];
     return entries.map(toStoredEvent);
+  }
+
+  /**
+   * Whether the history after `afterId` is incomplete: entries were trimmed from the Stream's
+   * front (STREAM_MAXLEN) and the cursor is before the first one left, or deleted after it
+   * (Redis ≥ 7: XINFO's entries-added, recorded-first-entry-id, max-deleted-entry-id). Trimming
+   * does not record which ids went, so a cursor at the very last trimmed entry counts as
+   * trimmed too: its client gets a resync it did not strictly need, never a gap.
+   */
+  async trimmedAfter(topic: string, afterId: string): Promise<boolean> {
+    const info = (await this.#redis.call('XINFO', 'STREAM', topics.stream(topic)).catch(() => null)) as unknown[] | null;
+    if (!info) return false;
+    const field = (name: string): string => String(info[info.indexOf(name) + 1] ?? '0-0');
+    if (compareIds(field('max-deleted-entry-id'), afterId) > 0) return true;
+    const removed = Number(field('entries-added')) > Number(field('length'));
+    return removed && compareIds(field('recorded-first-entry-id'), afterId) > 0;
   }
 
   /** What clients may see of the job, or null for an unknown or expired one. */
@@ -79,4 +115,39 @@ export class EventReader {
     };
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
   }
+
+  /** The batch with each of its jobs' status and progress, or null for an unknown or expired one. */
+  async batchRecord(batchId: string): Promise<BatchRecord | null> {
+    const hash = await this.#redis.hgetall(keys.batch(batchId));
+    if (!hash.event || !hash.lastEventId || !hash.n) return null;
+    const n = Number(hash.n);
+    // One round trip for all the jobs (their snapshots share the batch's slot).
+    const pipeline = this.#redis.pipeline();
+    for (let i = 0; i < n; i += 1) pipeline.hmget(keys.snapshot(batchJobId(batchId, i)), 'status', 'progress');
+    const replies = (await pipeline.exec()) ?? [];
+    const jobs = replies.map(([, reply], i) => {
+      const [status, progress] = (reply as (string | null)[] | null) ?? [null, null];
+      // A job that ended may have expired before its batch (same TTL, a moment earlier).
+      return { jobId: batchJobId(batchId, i), status: (status ?? 'done') as JobStatus, progress: Number(progress ?? 100) };
+    });
+    const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, Number(hash[`c:${status}`] ?? 0)])) as BatchSnapshot['counts'];
+    const snapshot: BatchSnapshot = {
+      batchId,
+      status: hash.status as BatchStatus,
+      progress: Number(hash.progress),
+      counts,
+      jobs,
+      ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
+      createdAt: Number(hash.createdAt),
+      updatedAt: Number(hash.updatedAt),
+      lastEventId: hash.lastEventId,
+    };
+    return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
+  }
+}
+
+/** Compares two stream ids (`<ms>-<seq>`); an unparsable one counts as 0-0. */
+function compareIds(a: string, b: string): number {
+  const zero = { ms: 0, seq: 0 };
+  return compareStreamIds(parseStreamId(a) ?? zero, parseStreamId(b) ?? zero);
 }

@@ -3,15 +3,13 @@ import type { Queue } from 'bullmq';
 /** A chore's BullMQ job name, and its id for one Herald job (BullMQ ids may not hold ':'). */
 export const CHORES = {
   /** POSTs the job's end to its callbackUrl (docs/api.md, "Webhooks"). */
-  webhook: { name: 'webhook', id: (jobId: string) => `webhook-${jobId}` },
+  webhook: { name: 'webhook', id: (jobId: string) => `webhook-${jobId}`, batchId: (batchId: string) => `webhook-batch-${batchId}` },
   /** Ends an external job whose producer went silent (EXTERNAL_IDLE_TIMEOUT_SECONDS). */
   watchdog: { name: 'producer-watchdog', id: (jobId: string) => `watchdog-${jobId}` },
 } as const;
 
-/** What a chore's job carries. */
-export interface ChoreData {
-  readonly jobId: string;
-}
+/** What a chore's job carries: the job it is about, or (a batch's webhook) the batch. */
+export type ChoreData = { readonly jobId: string } | { readonly batchId: string };
 
 export interface ChoreSettings {
   readonly webhookAttempts: number;
@@ -42,9 +40,17 @@ export class Chores {
   }
 
   async scheduleWebhook(jobId: string): Promise<void> {
-    const data: ChoreData = { jobId };
+    await this.#webhook({ jobId }, CHORES.webhook.id(jobId));
+  }
+
+  /** A batch's webhook: due once its last job has ended. */
+  async scheduleBatchWebhook(batchId: string): Promise<void> {
+    await this.#webhook({ batchId }, CHORES.webhook.batchId(batchId));
+  }
+
+  async #webhook(data: ChoreData, choreId: string): Promise<void> {
     await this.#queue.add(CHORES.webhook.name, data, {
-      jobId: CHORES.webhook.id(jobId),
+      jobId: choreId,
       delay: WEBHOOK_RECHECK_MS,
       attempts: this.#settings.webhookAttempts,
       backoff: { type: 'exponential', delay: this.#settings.webhookBackoffMs },
@@ -70,5 +76,11 @@ export class Chores {
   async jobEnded(jobId: string): Promise<void> {
     const chore = await this.#queue.getJob(CHORES.webhook.id(jobId));
     await chore?.promote().catch(() => {}); // not delayed any more: already on its way
+  }
+
+  /** The batch has just ended (this process wrote its terminal event): its webhook goes now. */
+  async batchEnded(batchId: string): Promise<void> {
+    const chore = await this.#queue.getJob(CHORES.webhook.batchId(batchId));
+    await chore?.promote().catch(() => {});
   }
 }

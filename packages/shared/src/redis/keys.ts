@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { batchOf } from '@herald/contract';
 
 // The only module that knows Redis key names. Every key of one job shares the `{jobId}` hash tag
 // so the publish script (which touches several of them) runs on one Redis Cluster slot, and the
@@ -10,7 +11,15 @@ export const QUEUE_NAME = 'summarize';
 export const CHORES_QUEUE_NAME = 'chores';
 export const QUEUE_PREFIX = '{herald}';
 
-const jobKey = (jobId: string, part: string): string => `herald:{${jobId}}:${part}`;
+/**
+ * A job's keys share its hash tag: its own id, or for a batch's job (`<batchId>~<n>`) the
+ * batch's, so a batch and all its jobs live in one Cluster slot (docs/api.md, "Batches").
+ */
+const jobKey = (jobId: string, part: string): string => {
+  const batchId = batchOf(jobId);
+  return batchId === null ? `herald:{${jobId}}:${part}` : `herald:{${batchId}}${jobId.slice(batchId.length)}:${part}`;
+};
+const batchKey = (batchId: string, part: string): string => `herald:{${batchId}}:${part}`;
 
 /**
  * A client IP or key id as it may appear inside a key name: an address (or a key digest) as is;
@@ -47,13 +56,29 @@ export const keys = {
   streamSlots: (ip: string): string => `herald:{limits:ip:${subject(ip)}}:streams`,
   /** Sorted set: replica id → when its lease on the counts above expires (ms, Redis's clock). */
   streamLeases: (ip: string): string => `herald:{limits:ip:${subject(ip)}}:leases`,
+  /** Hash: a batch's aggregates (size, counts by status, overall progress) and what it is. */
+  batch: (batchId: string): string => batchKey(batchId, 'batch'),
+  /** Stream: every event of every job of the batch, and the batch's own events, in one order. */
+  batchEvents: (batchId: string): string => batchKey(batchId, 'batch-events'),
 } as const;
 
 export const channels = {
-  /** Pub/sub wake-up for one job's watchers; messages are encoded by events/wire.ts. */
+  /** Sharded pub/sub wake-up for one job's watchers; messages are encoded by events/wire.ts. */
   events: (jobId: string): string => jobKey(jobId, 'live'),
+  /** The same for a batch's stream (every job's events and the batch's). */
+  batchEvents: (batchId: string): string => batchKey(batchId, 'batch-live'),
   /** Pub/sub notice to every worker that a job should stop; the message is the job id. */
   cancel: 'herald:cancel',
+} as const;
+
+/**
+ * What a watcher follows, as the broker and the hub name it: a job (its id), or a batch's
+ * stream (`batch:<batchId>`; ':' is in no job id). Each has one Stream and one channel.
+ */
+export const topics = {
+  batch: (batchId: string): string => `batch:${batchId}`,
+  stream: (topic: string): string => (topic.startsWith('batch:') ? keys.batchEvents(topic.slice(6)) : keys.events(topic)),
+  channel: (topic: string): string => (topic.startsWith('batch:') ? channels.batchEvents(topic.slice(6)) : channels.events(topic)),
 } as const;
 
 /**

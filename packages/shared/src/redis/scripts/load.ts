@@ -4,12 +4,14 @@ import type { RedisClient } from '../connection.ts';
 /**
  * One of Herald's Lua scripts, loaded from this folder. Its file is named
  * `<name>-<number of keys>.lua`, as bullmq names its commands, so the key count sits beside the
- * script; each script has one typed wrapper in this folder (its keys, its arguments, its reply),
- * and nothing else calls `run`.
+ * script (`-n`: as many as the call passes, e.g. one pair per job of a batch); each script has
+ * one typed wrapper in this folder (its keys, its arguments, its reply), and nothing else calls
+ * `run`.
  */
 export interface LuaScript {
   readonly name: string;
-  readonly numberOfKeys: number;
+  /** null: variable, given with each call. */
+  readonly numberOfKeys: number | null;
   /** Runs it by EVALSHA (ioredis loads it again after a NOSCRIPT). */
   run(redis: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
   /**
@@ -31,38 +33,40 @@ export class ScriptReplyError extends Error {
   readonly code = 'ERR_HERALD_SCRIPT_REPLY';
 }
 
-const FILE = /^([a-z][a-z-]*)-(\d+)\.lua$/;
+const FILE = /^([a-z][a-z-]*)-(\d+|n)\.lua$/;
 
 export function luaScript(file: string): LuaScript {
   const match = FILE.exec(file);
   if (!match) throw new Error(`${file}: a script file is named <name>-<number of keys>.lua`);
   const name = match[1]!;
-  const numberOfKeys = Number(match[2]);
+  const numberOfKeys = match[2] === 'n' ? null : Number(match[2]);
   const lua = readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
   // The command ioredis adds to each connection: herald + the name in camel case (heraldPublish).
   const command = `herald${name.replace(/(^|-)([a-z])/g, (_, _dash: string, letter: string) => letter.toUpperCase())}`;
   const defined = new WeakSet<RedisClient>();
-  const define = (redis: RedisClient, keys: readonly string[]): void => {
-    if (keys.length !== numberOfKeys) throw new Error(`${file} takes ${numberOfKeys} keys, not ${keys.length}`);
+  const define = (redis: RedisClient, keys: readonly string[]): (string | number)[] => {
+    if (numberOfKeys !== null && keys.length !== numberOfKeys) throw new Error(`${file} takes ${numberOfKeys} keys, not ${keys.length}`);
     if (!defined.has(redis)) {
-      redis.defineCommand(command, { numberOfKeys, lua });
+      redis.defineCommand(command, numberOfKeys === null ? { lua } : { numberOfKeys, lua });
       defined.add(redis);
     }
+    // A variable key count goes first, as EVALSHA's numkeys.
+    return numberOfKeys === null ? [keys.length, ...keys] : [...keys];
   };
   type Caller = Record<string, (...keysAndArgs: (string | number)[]) => unknown>;
   return {
     name,
     numberOfKeys,
     run(redis, keys, args) {
-      define(redis, keys);
-      return (redis as unknown as Caller)[command]!.call(redis, ...keys, ...args) as Promise<unknown>;
+      const keyArgs = define(redis, keys);
+      return (redis as unknown as Caller)[command]!.call(redis, ...keyArgs, ...args) as Promise<unknown>;
     },
     async runAndWait(redis, keys, args, replicas, timeoutMs) {
-      define(redis, keys);
+      const keyArgs = define(redis, keys);
       // A pipeline goes to one node (on a Cluster: the one owning the keys' slot), so WAIT counts
       // the replicas that have this very write.
       const pipeline = redis.pipeline();
-      (pipeline as unknown as Caller)[command]!.call(pipeline, ...keys, ...args);
+      (pipeline as unknown as Caller)[command]!.call(pipeline, ...keyArgs, ...args);
       pipeline.call('WAIT', replicas, timeoutMs);
       const results = (await pipeline.exec()) ?? [];
       const [scriptError, reply] = results[0] ?? [new Error(`${file}: no reply`), null];

@@ -1,8 +1,9 @@
+import { batchOf } from '@herald/contract';
 import type { RedisClient } from '../connection.ts';
 import { channels, keys } from '../keys.ts';
 import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
 
-const script = luaScript('publish-3.lua');
+const script = luaScript('publish-5.lua');
 
 export interface PublishInput {
   readonly jobId: string;
@@ -35,7 +36,7 @@ export interface PublishInput {
 }
 
 export type PublishReply =
-  | { readonly outcome: 'published'; readonly id: string; readonly progress: number }
+  | { readonly outcome: 'published'; readonly id: string; readonly progress: number; readonly batchEnded: boolean }
   | { readonly outcome: 'replayed'; readonly id: string }
   | { readonly outcome: 'ended'; readonly status: string }
   | { readonly outcome: 'missing' }
@@ -43,15 +44,19 @@ export type PublishReply =
   | { readonly outcome: 'bad_offset' };
 
 /**
- * publish-3.lua: appends the event to the job's Stream, updates its snapshot (and the text being
+ * publish-5.lua: appends the event to the job's Stream, updates its snapshot (and the text being
  * written) and publishes the wake-up, atomically, under the job's guards.
  */
 export async function publishScript(redis: RedisClient, input: PublishInput): Promise<PublishReply> {
   const fields = Object.entries(input.jobFields ?? {}).flat();
+  // A batch's job also writes its batch's keys; any other job passes unused keys of its own slot.
+  const batchId = batchOf(input.jobId);
   const scriptKeys = [
     keys.events(input.jobId),
     keys.snapshot(input.jobId),
     keys.publishIdempotency(input.jobId, input.idempotencyKeyHash ?? '-'),
+    keys.batch(batchId ?? input.jobId),
+    keys.batchEvents(batchId ?? input.jobId),
   ];
   const args = [
     channels.events(input.jobId),
@@ -67,6 +72,8 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     input.text === undefined ? '' : '1',
     input.text?.delta ?? '',
     input.text?.offset ?? 0,
+    batchId ?? '',
+    batchId === null ? '' : channels.batchEvents(batchId),
     ...fields,
   ];
   let reply: unknown;
@@ -81,8 +88,8 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
   if (!Array.isArray(reply) || reply.length === 0) throw new ScriptReplyError(`${script.name}: unexpected reply ${JSON.stringify(reply)}`);
   switch (reply[0]) {
     case 'ok': {
-      const [, id, progress] = replyTuple(script, reply, 3);
-      return { outcome: 'published', id: String(id), progress: Number(progress) };
+      const [, id, progress, batchEnded] = replyTuple(script, reply, 4);
+      return { outcome: 'published', id: String(id), progress: Number(progress), batchEnded: batchEnded === '1' };
     }
     case 'replay':
       return { outcome: 'replayed', id: String(replyTuple(script, reply, 2)[1]) };

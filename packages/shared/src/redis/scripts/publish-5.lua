@@ -29,16 +29,26 @@
 
   Creation: the job's first event also writes the job's own fields (kind, owner, …) given.
 
+  A batch's job (ARGV[14] = the batch id; docs/api.md, "Batches"): the event also goes into the
+  batch's Stream, marked as a job's ('job:<status>', so that only the batch's own end ends that
+  stream), and the batch's aggregates follow the job: counts by status, and the overall progress
+  — the mean of its jobs', an ended job counting 100, so it never goes back. When the overall
+  figure or the batch's status changes, a batch event follows in the batch's Stream; when the
+  last job ends, that event is the batch's terminal one and the batch's keys get the TTL. All in
+  this one step, which the shared hash tag (the batch's) allows on a Cluster.
+
   KEYS[1] events Stream    KEYS[2] snapshot hash    KEYS[3] idempotency key (any, when unused)
+  KEYS[4] batch hash       KEYS[5] batch Stream     (any keys in the job's slot, when not in a batch)
   ARGV[1] channel (SPUBLISH) ARGV[2] status           ARGV[3] progress asked for ('': the job's)
   ARGV[4] JSON before the progress value            ARGV[5] JSON after it
   ARGV[6] Stream MAXLEN    ARGV[7] TTL seconds      ARGV[8] event ts (ms)
   ARGV[9] mode: 'clamp' | 'strict'                  ARGV[10] '1' to use KEYS[3], else ''
   ARGV[11] '1' when the event carries text, else '' ARGV[12] delta   ARGV[13] offset
-  ARGV[14…] field, value, … written with the job's first event only
+  ARGV[14] the batch id, or ''                      ARGV[15] the batch's channel (SPUBLISH)
+  ARGV[16…] field, value, … written with the job's first event only
 
   Returns one of:
-    {'ok', id, progress}     published
+    {'ok', id, progress, batchEnded}  published; batchEnded '1' when it ended the job's batch
     {'replay', id}           the idempotency key's event, published before
     {'ended', status}        the job has already ended
     {'missing'}              strict: no such job
@@ -136,7 +146,7 @@ if not status then
   -- the job's first event: when it began, and what it is
   snapshot[#snapshot + 1] = 'createdAt'
   snapshot[#snapshot + 1] = ARGV[8]
-  for i = 14, #ARGV do
+  for i = 16, #ARGV do
     snapshot[#snapshot + 1] = ARGV[i]
   end
 end
@@ -156,4 +166,59 @@ if ARGV[10] == '1' then
   redis.call('SET', KEYS[3], id, 'EX', ARGV[7])
 end
 redis.call('SPUBLISH', ARGV[1], id .. ' ' .. ARGV[2] .. ' ' .. data)
-return {'ok', id, progress}
+
+local batch_ended = ''
+if ARGV[14] ~= '' then
+  local b = redis.call('HMGET', KEYS[4], 'n', 'sum', 'progress', 'status', 'cancelling')
+  local n = tonumber(b[1])
+  if n then -- the batch is still there (it outlives its jobs)
+    local maxlen = tonumber(ARGV[6]) * n + 100
+    local tag = 'job:' .. ARGV[2]
+    local last = redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 's', tag, 'd', data)
+    redis.call('SPUBLISH', ARGV[15], last .. ' ' .. tag .. ' ' .. data)
+    -- An ended job counts 100 towards the overall figure, whatever its own.
+    local function effective(s, p)
+      if terminal[s] then
+        return 100
+      end
+      return tonumber(p) or 0
+    end
+    local before = status and effective(status, floor) or 0
+    local sum = tonumber(b[2]) + effective(ARGV[2], progress) - before
+    local counted = {}
+    if status ~= ARGV[2] then
+      if status then
+        redis.call('HINCRBY', KEYS[4], 'c:' .. status, -1)
+      end
+      redis.call('HINCRBY', KEYS[4], 'c:' .. ARGV[2], 1)
+    end
+    local c = redis.call('HMGET', KEYS[4], 'c:queued', 'c:processing', 'c:done', 'c:error', 'c:cancelled')
+    for i = 1, 5 do
+      counted[i] = tonumber(c[i]) or 0
+    end
+    local overall = math.floor(sum / n)
+    local ended = counted[3] + counted[4] + counted[5] == n
+    local now = 'processing'
+    if ended then
+      now = b[5] == '1' and 'cancelled' or 'done'
+    elseif counted[1] == n then
+      now = 'queued'
+    end
+    local fields = {'sum', sum, 'lastEventId', last, 'updatedAt', ARGV[8]}
+    if overall > tonumber(b[3]) or now ~= b[4] then
+      local counts = string.format('{"queued":%d,"processing":%d,"done":%d,"error":%d,"cancelled":%d}', unpack(counted))
+      local event = '{"batchId":' .. cjson.encode(ARGV[14]) .. ',"status":"' .. now .. '","progress":' .. overall
+        .. ',"counts":' .. counts .. ',"ts":' .. ARGV[8] .. '}'
+      last = redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 's', now, 'd', event)
+      redis.call('SPUBLISH', ARGV[15], last .. ' ' .. now .. ' ' .. event)
+      fields = {'sum', sum, 'progress', overall, 'status', now, 'event', event, 'lastEventId', last, 'updatedAt', ARGV[8]}
+    end
+    redis.call('HSET', KEYS[4], unpack(fields))
+    if ended then
+      redis.call('EXPIRE', KEYS[4], ARGV[7])
+      redis.call('EXPIRE', KEYS[5], ARGV[7])
+      batch_ended = '1'
+    end
+  end
+end
+return {'ok', id, progress, batch_ended}

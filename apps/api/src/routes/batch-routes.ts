@@ -1,0 +1,90 @@
+import express, { Router, type Request, type Response } from 'express';
+import type { Logger } from '@herald/shared';
+import type { Access } from '../auth/access.ts';
+import { requestLogger } from '../http/request-context.ts';
+import type { BatchService } from '../jobs/batch-service.ts';
+import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
+import type { JobRoutesObserver } from './job-routes.ts';
+import { bodyLimitBytes, bodyProblem, queryToken } from './request-body.ts';
+
+export interface BatchRoutesDeps {
+  readonly batches: BatchService;
+  readonly access: Access;
+  readonly submissions: SubmissionLimiter;
+  readonly observer: JobRoutesObserver;
+  readonly maxTextChars: number;
+  readonly maxBatchItems: number;
+  readonly logger: Logger;
+}
+
+/**
+ * A batch body may hold MAX_BATCH_ITEMS texts of MAX_TEXT_CHARS each, but never more than this
+ * in one request: the body is held in memory while it is checked (docs/api.md, "Batches").
+ */
+export const MAX_BATCH_BODY_BYTES = 64 * 1024 * 1024;
+
+/** Where to find a batch; the events link carries the watch token, ready for an EventSource. */
+const links = (batchId: string, watchToken: string | null = null) => ({
+  self: `/v1/batches/${batchId}`,
+  events: `/v1/batches/${batchId}/events${watchToken === null ? '' : `?token=${watchToken}`}`,
+});
+
+/** POST /v1/batches, GET and DELETE /v1/batches/{id} (docs/api.md, "Batches"). */
+export function batchRoutes({ batches, access, submissions, observer, maxTextChars, maxBatchItems, logger }: BatchRoutesDeps): Router {
+  const router = Router();
+  const limit = Math.min(MAX_BATCH_BODY_BYTES, maxBatchItems * bodyLimitBytes(maxTextChars));
+  const json = express.json({ limit, strict: false });
+
+  router.post(
+    '/v1/batches',
+    async (req, _res, next) => {
+      // As for a job: who before what, and every authenticated attempt counts (one per batch).
+      const caller = access.requireKey(req);
+      await submissions.enforce(caller);
+      next(bodyProblem(req));
+    },
+    json,
+    async (req: Request, res: Response) => {
+      const key = req.get('idempotency-key');
+      const caller = access.callerOf(req);
+      const submitted = await batches.submit(req.body, key === undefined || key === '' ? undefined : key, caller.keyId);
+      if (submitted.created) for (const _ of submitted.jobIds) observer.submitted();
+      requestLogger(req, logger).info(
+        { batchId: submitted.batchId, jobs: submitted.jobIds.length, created: submitted.created, keyId: caller.keyId },
+        submitted.created ? 'batch submitted' : 'batch submission replayed (Idempotency-Key)',
+      );
+      const watchToken = access.watchToken(submitted.batchId);
+      res
+        .status(submitted.created ? 202 : 200)
+        .location(links(submitted.batchId).self)
+        .json({
+          batchId: submitted.batchId,
+          status: submitted.status,
+          jobIds: submitted.jobIds,
+          ...(watchToken === null ? {} : { watchToken }),
+          links: links(submitted.batchId, watchToken),
+        });
+    },
+  );
+
+  router.get('/v1/batches/:id', async (req, res) => {
+    const batchId = String(req.params.id);
+    const caller = access.requireWatcher(req, batchId, queryToken(req.query.token));
+    const { snapshot, ...owned } = await batches.record(batchId);
+    access.requireReach(caller, owned, 'batch');
+    const watchToken = caller.keyId !== null ? access.watchToken(batchId) : null;
+    res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
+  });
+
+  router.delete('/v1/batches/:id', async (req, res) => {
+    const caller = access.requireKey(req);
+    const batchId = String(req.params.id);
+    access.requireReach(caller, await batches.record(batchId), 'batch');
+    const { snapshot, cancelledHere } = await batches.cancel(batchId);
+    for (let i = 0; i < cancelledHere; i += 1) observer.cancelledHere();
+    requestLogger(req, logger).info({ batchId, cancelledHere }, 'batch cancel requested');
+    res.status(202).json({ ...snapshot, links: links(batchId) });
+  });
+
+  return router;
+}
