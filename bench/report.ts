@@ -20,13 +20,25 @@ export interface Result {
   published: number;
   rssPerConnKB: number;
   rssLoadedPerConnKB: number;
+  /** The API replicas' RSS together, after the publish phase. */
+  serverRssMB: number;
   cpuMicrosPerDelivery: number;
   redisConnsPerReplica: number;
   redisCommandsPerEvent: number;
   redisShards: number;
   redisCpuMaxShardPct: number;
   redisCpuTotalPct: number;
+  redisCpuMicrosPerEvent: number;
   seconds: number;
+  /** Batch scenarios: batches watched, jobs in each, the batches' own events in all their streams. */
+  batches?: number;
+  batchSize?: number;
+  batchEvents?: number;
+  /** Watchers whose stream was not exactly its batch's Stream, in order, ending with its terminal event. */
+  badStreams?: number;
+  /** Latency of the batches' own events, from their `ts` (ms resolution). */
+  batchEventP50_ms?: number;
+  batchEventP99_ms?: number;
 }
 
 const COLUMNS: (keyof Result)[] = [
@@ -66,6 +78,23 @@ export function markdownTable(results: readonly Result[]): string {
       `| ${herald.scenario} | ${ratio(herald.deliveredPerSec, nchan.deliveredPerSec)} | ${ratio(herald.p99_ms, nchan.p99_ms)} | ${ratio(herald.rssPerConnKB, nchan.rssPerConnKB)} | ${ratio(herald.cpuMicrosPerDelivery, nchan.cpuMicrosPerDelivery)} |`,
     );
   }
+  const batchRuns = results.filter((r) => r.batches !== undefined);
+  if (batchRuns.length > 0) {
+    const columns: (keyof Result)[] = [
+      'scenario',
+      'batches',
+      'batchSize',
+      'published',
+      'batchEvents',
+      'badStreams',
+      'batchEventP50_ms',
+      'batchEventP99_ms',
+      'serverRssMB',
+      'redisCpuMicrosPerEvent',
+    ];
+    lines.push('', `| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`);
+    for (const result of batchRuns) lines.push(`| ${columns.map((column) => String(result[column])).join(' | ')} |`);
+  }
   if (ratios.length > 0) {
     lines.push(
       '',
@@ -90,7 +119,9 @@ export function medianOf(runs: readonly Result[]): Result {
   for (const key of Object.keys(first) as (keyof Result)[]) {
     if (typeof first[key] !== 'number') continue;
     const values = runs.map((run) => run[key] as number);
-    out[key] = ['lost', 'dup', 'reordered', 'failedConnections'].includes(key) ? values.reduce((a, b) => a + b, 0) : median(values);
+    out[key] = ['lost', 'dup', 'reordered', 'failedConnections', 'badStreams'].includes(key)
+      ? values.reduce((a, b) => a + b, 0)
+      : median(values);
   }
   out.timedOut = runs.some((run) => run.timedOut);
   return out as unknown as Result;

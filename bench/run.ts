@@ -1,15 +1,17 @@
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { connectRedis, keys, loadConfig } from '@herald/shared';
 import { forkLoad, nextMessage as next } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
 import { cpuMicros, rssKB, sum } from './lib/proc.ts';
-import type { PublisherReport, PublisherTask, SubscriberStats } from './load/protocol.ts';
-import { SCENARIOS, TOKENS_RAW, type Scenario } from './scenarios.ts';
+import type { PublisherReport, PublisherTask, StreamReceipt, SubscriberStats } from './load/protocol.ts';
+import { BATCH, SCENARIOS, TOKENS_RAW, type Scenario } from './scenarios.ts';
 import { startHerald } from './systems/herald.ts';
 import type { SystemUnderTest } from './systems/system.ts';
 import { markdownTable, medianOf, type Result } from './report.ts';
 
-// `npm run bench -- --scenario small|wide|hot|idle|tokens|tokens-raw|custom|all [--compare nchan] [...]`.
+// `npm run bench -- --scenario small|wide|hot|idle|tokens|tokens-raw|batch|custom|all [--compare nchan] [...]`.
 // Every run is bounded (--max-secs) and talks to 127.0.0.1 only.
 
 const { values: args } = parseArgs({
@@ -22,6 +24,8 @@ const { values: args } = parseArgs({
     E: { type: 'string' },
     rate: { type: 'string' },
     subscribers: { type: 'string' },
+    /** Jobs per batch (batch scenario, or custom: J / batch-size batches, watched on their streams). */
+    'batch-size': { type: 'string' },
     'idle-secs': { type: 'string', default: '2' },
     'max-secs': { type: 'string', default: '120' },
     /** Runs per scenario and system; the table shows each measure's median. */
@@ -39,18 +43,81 @@ const replicas = Number(args.replicas);
 
 function scenariosToRun(): Scenario[] {
   if (args.scenario === 'all') return Object.values(SCENARIOS);
-  const named: Record<string, Scenario> = { ...SCENARIOS, [TOKENS_RAW.name]: TOKENS_RAW };
+  const named: Record<string, Scenario> = { ...SCENARIOS, [TOKENS_RAW.name]: TOKENS_RAW, [BATCH.name]: BATCH };
   const base = args.scenario === 'custom' ? { name: 'custom', C: 100, J: 10, E: 50, rate: 5 } : named[args.scenario ?? ''];
   if (!base) throw new Error(`unknown scenario ${args.scenario}; one of ${Object.keys(named).join(', ')}, custom, all`);
-  return [
-    {
-      ...base,
-      C: Number(args.C ?? base.C),
-      J: Number(args.J ?? base.J),
-      E: Number(args.E ?? base.E),
-      rate: Number(args.rate ?? base.rate),
-    },
-  ];
+  const batchSize = args['batch-size'] ?? base.batchSize;
+  const scenario = {
+    ...base,
+    C: Number(args.C ?? base.C),
+    J: Number(args.J ?? base.J),
+    E: Number(args.E ?? base.E),
+    rate: Number(args.rate ?? base.rate),
+    ...(batchSize === undefined ? {} : { batchSize: Number(batchSize) }),
+  };
+  if (scenario.batchSize !== undefined && (scenario.J % scenario.batchSize !== 0 || scenario.E < 1))
+    throw new Error('a batch scenario needs J a multiple of --batch-size, and E ≥ 1 (the batch must end)');
+  return [scenario];
+}
+
+/** A batch's Stream as Redis holds it at the end: what every watcher of the batch must have received. */
+interface BatchStreamFacts {
+  readonly entries: number;
+  /** SHA-1 of the entry ids, each followed by a line feed (as the subscriber digests what it received). */
+  readonly digest: string;
+  /** Entries that are a job's event (`job:<status>`); the rest are the batch's own. */
+  readonly jobEntries: number;
+  /** The last entry is the batch's terminal event, `done` with progress 100. */
+  readonly endsDone: boolean;
+}
+
+/** Reads every batch's Stream (XRANGE, through Herald's own client: one Redis or a Cluster). */
+async function batchStreamFacts(redisEnv: Record<string, string>, batchIds: readonly string[]): Promise<BatchStreamFacts[]> {
+  const redis = connectRedis(loadConfig({ ...redisEnv, LOG_LEVEL: 'silent' }), { name: 'bench:check' });
+  try {
+    const facts: BatchStreamFacts[] = [];
+    for (const batchId of batchIds) {
+      const entries = (await redis.xrange(keys.batchEvents(batchId), '-', '+')) as [string, string[]][];
+      const digest = createHash('sha1');
+      let jobEntries = 0;
+      for (const [id, fields] of entries) {
+        digest.update(`${id}\n`);
+        if (fields[1]!.startsWith('job:')) jobEntries += 1;
+      }
+      const last = entries.at(-1)?.[1];
+      const endsDone = last?.[1] === 'done' && (JSON.parse(last[3]!) as { progress: number }).progress === 100;
+      facts.push({ entries: entries.length, digest: digest.digest('hex'), jobEntries, endsDone });
+    }
+    return facts;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Holds each watcher's receipt against its batch's Stream: exactly its entries (count and ids'
+ * digest: none lost, none extra, in order), ending on the batch's terminal event; and every job's
+ * events in the Streams (its `queued` one and the E published), each batch ended `done`.
+ */
+function checkBatches(scenario: Scenario, facts: readonly BatchStreamFacts[], receipts: readonly StreamReceipt[]) {
+  let expected = 0;
+  let lost = 0;
+  let badStreams = 0;
+  for (const receipt of receipts) {
+    const batch = facts[receipt.channel]!;
+    expected += batch.entries;
+    lost += Math.max(0, batch.entries - receipt.received);
+    if (receipt.digest !== batch.digest || !receipt.endedOnTerminal) badStreams += 1;
+  }
+  // Batches whose Stream lacks a job's event or its end count as bad for each of their watchers too.
+  const jobEntries = facts.reduce((total, batch) => total + batch.jobEntries, 0);
+  const unended = facts.filter((batch) => !batch.endsDone).length;
+  if (jobEntries !== scenario.J * (scenario.E + 1) || unended > 0) {
+    console.error(`batch streams: ${jobEntries} job entries (expected ${scenario.J * (scenario.E + 1)}), ${unended} batches not done`);
+    badStreams += Math.max(1, unended);
+  }
+  const batchEvents = facts.reduce((total, batch) => total + batch.entries - batch.jobEntries, 0);
+  return { expected, lost, badStreams, batchEvents };
 }
 
 /** Commands run and CPU used (ms, user + sys) so far, by each Redis master. */
@@ -86,22 +153,49 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
   const subscriberCount = Number(args.subscribers ?? Math.max(1, Math.ceil(scenario.C / 6000)));
   const subscribers = Array.from({ length: subscriberCount }, () => forkLoad('subscriber.ts'));
   try {
-    const [warmupChannel, ...channels] = await system.createChannels(scenario.J + 1);
+    const { batchSize } = scenario;
+    let warmupChannel: string;
+    /** The jobs the publisher publishes to, in its order. */
+    let channels: string[];
+    /** What the watchers watch: jobs, or batches (batch scenarios), and the URL of watching one. */
+    let watched: string[];
+    let watchUrl: (id: string, replica: number) => string;
+    if (batchSize === undefined) {
+      [warmupChannel, ...channels] = (await system.createChannels(scenario.J + 1)) as [string, ...string[]];
+      watched = channels;
+      watchUrl = (id, replica) => system.subscribeUrl(id, replica);
+    } else {
+      if (!system.createBatches || !system.batchSubscribeUrl) throw new Error(`${system.name} has no batches`);
+      const [warmup] = await system.createBatches(1, 1);
+      warmupChannel = warmup!.jobIds[0]!;
+      const batches = await system.createBatches(scenario.J / batchSize, batchSize);
+      // Job 0 of every batch, then job 1 of every batch, …: the publisher staggers its jobs evenly
+      // over each period, so every batch's jobs are spread over it rather than bunched together.
+      channels = Array.from({ length: scenario.J }, (_, i) => batches[i % batches.length]!.jobIds[Math.floor(i / batches.length)]!);
+      watched = batches.map((batch) => batch.batchId);
+      watchUrl = system.batchSubscribeUrl;
+    }
     const pids = system.serverPids();
     await sleep(300);
     const rssBefore = sum(pids, rssKB);
 
-    // Watchers: connection i watches job i % J through replica ⌊i / J⌋ % R, so each job's
-    // watchers are spread over the replicas.
+    // Watchers: connection i watches job (or batch) i % J through replica ⌊i / J⌋ % R, so each
+    // job's watchers are spread over the replicas.
     const shares = subscribers.map(() => [] as { url: string; channel: number }[]);
     for (let i = 0; i < scenario.C; i += 1) {
-      const channel = i % scenario.J;
-      shares[i % subscriberCount]!.push({ url: system.subscribeUrl(channels[channel]!, Math.floor(i / scenario.J)), channel });
+      const channel = i % watched.length;
+      shares[i % subscriberCount]!.push({ url: watchUrl(watched[channel]!, Math.floor(i / watched.length)), channel });
     }
     const connected = subscribers.map((process) => next<{ failed: number }>(process, 'connected', maxSecs * 1000));
     const complete = subscribers.map((process) => next(process, 'complete', maxSecs * 1000 * 2));
     for (const [index, child] of subscribers.entries()) {
-      child.send({ type: 'subscribe', connections: shares[index], events: scenario.E, closeOnComplete: system.name === 'nchan' });
+      child.send({
+        type: 'subscribe',
+        connections: shares[index],
+        events: batchSize === undefined ? scenario.E : 0,
+        closeOnComplete: system.name === 'nchan',
+        batchStreams: batchSize !== undefined,
+      });
     }
     const connectFailures = (await Promise.all(connected)).reduce((total, report) => total + report.failed, 0);
     await sleep(Number(args['idle-secs']) * 1000);
@@ -157,6 +251,21 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
     const total = (key: keyof Pick<SubscriberStats, 'delivered' | 'expected' | 'dup' | 'reordered' | 'failed'>) =>
       stats.reduce((acc, s) => acc + s[key], 0);
     const delivered = total('delivered');
+    const batchCheck =
+      batchSize === undefined
+        ? null
+        : checkBatches(
+            scenario,
+            await batchStreamFacts(system.redisEnv, watched),
+            stats.flatMap((s) => s.streams ?? []),
+          );
+    const expected = batchCheck?.expected ?? total('expected');
+    // A batch's watchers got its creation (each job's `queued` event and the batch's) as history
+    // when they connected, before the measured seconds.
+    const deliveredLive = batchSize === undefined ? delivered : delivered - scenario.C * (batchSize + 1);
+    const batchHistogram = new Histogram();
+    for (const s of stats) if (s.batchHistogram) batchHistogram.merge(s.batchHistogram.counts, s.batchHistogram.max);
+    const redisCpuMs = shardCpuMs.reduce((a, b) => a + b, 0);
     const clientList = (await Promise.all(masters.map((master) => master.client('LIST') as Promise<string>))).join('\n');
     return {
       scenario: scenario.name,
@@ -167,8 +276,8 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
       rate: scenario.rate,
       replicas: system.name === 'herald' ? replicas : 1,
       delivered,
-      expected: total('expected'),
-      lost: total('expected') - delivered,
+      expected,
+      lost: batchCheck?.lost ?? expected - delivered,
       dup: total('dup'),
       reordered: total('reordered'),
       failedConnections: connectFailures,
@@ -176,17 +285,30 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
       p50_ms: round(histogram.quantile(0.5) / 1000),
       p99_ms: round(histogram.quantile(0.99) / 1000),
       max_ms: round(histogram.max / 1000),
-      deliveredPerSec: scenario.E > 0 ? Math.round(delivered / seconds) : 0,
+      deliveredPerSec: scenario.E > 0 ? Math.round(deliveredLive / seconds) : 0,
       published,
       rssPerConnKB: round((rssIdle - rssBefore) / scenario.C),
       rssLoadedPerConnKB: round((rssLoaded - rssBefore) / scenario.C),
+      serverRssMB: round(rssLoaded / 1024),
       cpuMicrosPerDelivery: delivered > 0 ? round(cpuUsed / delivered) : 0,
       redisConnsPerReplica: round(system.redisConnectionsPerReplica(clientList)),
       redisCommandsPerEvent: published > 0 ? round(calls / published) : 0,
       redisShards: masters.length,
       // Of one core, over the measured seconds: the busiest shard's, and all shards' together.
       redisCpuMaxShardPct: round((Math.max(...shardCpuMs) / 1000 / seconds) * 100),
-      redisCpuTotalPct: round((shardCpuMs.reduce((a, b) => a + b, 0) / 1000 / seconds) * 100),
+      redisCpuTotalPct: round((redisCpuMs / 1000 / seconds) * 100),
+      // Redis's CPU over the measured seconds (publishing, and serving the replicas' subscriptions) per published event.
+      redisCpuMicrosPerEvent: published > 0 ? round((redisCpuMs * 1000) / published) : 0,
+      ...(batchCheck && batchSize !== undefined
+        ? {
+            batches: watched.length,
+            batchSize,
+            batchEvents: batchCheck.batchEvents,
+            badStreams: batchCheck.badStreams,
+            batchEventP50_ms: round(batchHistogram.quantile(0.5) / 1000),
+            batchEventP99_ms: round(batchHistogram.quantile(0.99) / 1000),
+          }
+        : {}),
       seconds: round(seconds),
     };
   } finally {
@@ -211,6 +333,10 @@ if (args.compare === 'nchan') {
 const runs: Result[] = [];
 for (const scenario of scenariosToRun()) {
   for (const system of systems) {
+    if (system === 'nchan' && scenario.batchSize !== undefined) {
+      console.log(`nchan/${scenario.name}: skipped, Nchan has nothing like a batch's stream (one stream of many channels' events)`);
+      continue;
+    }
     const repeats: Result[] = [];
     for (let run = 0; run < Number(args.repeat); run += 1) {
       const result = await runOnce(scenario, system);
@@ -224,9 +350,10 @@ for (const scenario of scenariosToRun()) {
 }
 console.log(`\n${markdownTable(results)}`);
 // The delivery promise is checked on every run, CI's smoke run included; speed is only reported.
-const broken = runs.filter((r) => r.lost || r.dup || r.reordered || r.failedConnections || r.timedOut);
+const broken = runs.filter((r) => r.lost || r.dup || r.reordered || r.failedConnections || r.timedOut || r.badStreams);
 for (const r of broken)
   console.error(
-    `${r.system}/${r.scenario}: lost ${r.lost}, dup ${r.dup}, reordered ${r.reordered}, failed ${r.failedConnections}, timed out ${r.timedOut}`,
+    `${r.system}/${r.scenario}: lost ${r.lost}, dup ${r.dup}, reordered ${r.reordered}, failed ${r.failedConnections}, timed out ${r.timedOut}` +
+      (r.badStreams === undefined ? '' : `, batch streams not exactly their Stream ${r.badStreams}`),
   );
 process.exit(broken.length > 0 ? 1 : 0);

@@ -13,6 +13,12 @@ export interface Scenario {
    * for Herald the text so far in the snapshot), as a language model's are; 0: none.
    */
   readonly deltaChars?: number;
+  /**
+   * Jobs per batch: the J jobs are submitted as J / batchSize batches (POST /v1/batches) and the
+   * C watchers watch batches' streams (GET /v1/batches/{id}/events: every event of the batch's
+   * jobs and the batch's own), watcher i batch i mod (J / batchSize). Herald only.
+   */
+  readonly batchSize?: number;
 }
 
 export const SCENARIOS: Record<string, Scenario> = {
@@ -30,3 +36,14 @@ export const SCENARIOS: Record<string, Scenario> = {
  * Not in `all`: it is what `tokens` is measured against (docs/benchmarks.md).
  */
 export const TOKENS_RAW: Scenario = { name: 'tokens-raw', C: 5000, J: 500, E: 250, rate: 50, deltaChars: 8 };
+
+/**
+ * 100 batches of 100 jobs (10,000 jobs), 2 watchers per batch on its stream (one per replica),
+ * each job 5 `processing` events then `done`, one every 2 s: 60,000 job events in 12 s (5,000 a
+ * second), each appended to its batch's stream too, with a batch event whenever the overall
+ * figure moves. At one a second the two cores are saturated (publisher, subscriber, Redis and
+ * the replicas together) and the latency measured is the queue's. Herald only: Nchan has no
+ * batch stream. Not in `all`: `all` is the matrix measured against Nchan (docs/benchmarks.md);
+ * this would add a Herald-only row and the setup of 10,000 jobs to every run of it.
+ */
+export const BATCH: Scenario = { name: 'batch', C: 200, J: 10_000, E: 6, rate: 0.5, batchSize: 100 };

@@ -19,6 +19,24 @@ export interface SubscriberTask {
    * every finished job's watchers disconnect, and both systems pay for it.
    */
   readonly closeOnComplete: boolean;
+  /**
+   * Batch streams (`events` unused): a stream carries many jobs' events and the batch's own, so
+   * each connection checks its `id:`s (strictly increasing) instead of each job's sequence, and is
+   * complete when the server ends it (after the batch's terminal event). Each connection's ids are
+   * reported as a count and a digest, for the orchestrator to hold against the batch's Stream.
+   */
+  readonly batchStreams?: boolean;
+}
+
+/** One batch stream as a connection received it (SubscriberTask.batchStreams). */
+export interface StreamReceipt {
+  readonly channel: number;
+  /** Events with an id after the previous one (duplicates and reordered ones are counted apart). */
+  readonly received: number;
+  /** SHA-1 of those ids, each followed by a line feed, in the order received. */
+  readonly digest: string;
+  /** The last event received was the batch's terminal one (`done`), with progress 100. */
+  readonly endedOnTerminal: boolean;
 }
 
 export interface SubscriberStats {
@@ -31,6 +49,10 @@ export interface SubscriberStats {
   readonly completed: number;
   readonly reconnects: number;
   readonly histogram: { counts: Counts; max: number };
+  /** batchStreams: each connection's receipt. */
+  readonly streams?: readonly StreamReceipt[];
+  /** batchStreams: latency of the batches' own events, from their `ts` (ms resolution). */
+  readonly batchHistogram?: { counts: Counts; max: number };
 }
 
 export type SubscriberReport = { readonly type: 'connected'; readonly failed: number } | { readonly type: 'complete' } | SubscriberStats;

@@ -1,13 +1,15 @@
+import { createHash, type Hash } from 'node:crypto';
 import { request, type IncomingMessage } from 'node:http';
 import { Histogram } from '../lib/histogram.ts';
 import { BENCH_MARK, nowMicros } from '../lib/clock.ts';
-import type { SubscriberReport, SubscriberTask } from './protocol.ts';
+import type { StreamReceipt, SubscriberReport, SubscriberTask } from './protocol.ts';
 
 // One load process: holds its share of the SSE connections, checks every event's order and
 // records publish→receipt latency. Kept lean: it shares the machine with the server under test.
 
 interface Connection {
   readonly path: string;
+  readonly channel: number;
   lastId: string | undefined;
   attempt: number;
   buffer: string;
@@ -16,6 +18,11 @@ interface Connection {
   received: number;
   done: boolean;
   response?: IncomingMessage;
+  /** Batch streams: the last id received (`<ms>-<seq>`), the ids' digest, and whether the last event was the batch's end. */
+  lastMs: number;
+  lastSeq: number;
+  digest: Hash | null;
+  endedOnTerminal: boolean;
 }
 
 const histogram = new Histogram();
@@ -28,7 +35,10 @@ let expectedEach = 0;
 let closeOnComplete = false;
 let resumeVia: readonly string[] = [];
 let reconnects = 0;
+let batchStreams = false;
+const batchHistogram = new Histogram();
 const ID_LINE = /^id: (.+)$/m;
+const DATA_LINE = /^data: (.*)$/m;
 const connections: Connection[] = [];
 
 const send = (report: SubscriberReport): void => {
@@ -51,8 +61,10 @@ function onChunk(connection: Connection, chunk: string): void {
     const block = connection.buffer.slice(0, end);
     connection.buffer = connection.buffer.slice(end + 2);
     if (resumeVia.length > 0) connection.lastId = ID_LINE.exec(block)?.[1] ?? connection.lastId;
-    const mark = BENCH_MARK.exec(block);
-    if (mark) {
+    const mark = batchStreams ? null : BENCH_MARK.exec(block);
+    if (batchStreams) {
+      onStreamEvent(connection, block, at);
+    } else if (mark) {
       const seq = Number(mark[1]);
       histogram.record(at - Number(mark[2]));
       if (connection.seen[seq]) dup += 1;
@@ -68,9 +80,46 @@ function onChunk(connection: Connection, chunk: string): void {
   }
 }
 
-function open(url: string): Promise<void> {
+/**
+ * One event of a batch stream: its id must be after the previous one (else it is a duplicate or
+ * out of order); a job's event carries the bench mark (µs latency), the batch's own its `ts`.
+ */
+function onStreamEvent(connection: Connection, block: string, at: number): void {
+  const id = ID_LINE.exec(block)?.[1];
+  if (id === undefined) return; // `retry:`, a heartbeat
+  const dash = id.indexOf('-');
+  const ms = Number(id.slice(0, dash));
+  const seq = Number(id.slice(dash + 1));
+  const order = ms - connection.lastMs || seq - connection.lastSeq;
+  if (order === 0) {
+    dup += 1;
+    return;
+  }
+  if (order < 0) {
+    reordered += 1;
+    return;
+  }
+  connection.lastMs = ms;
+  connection.lastSeq = seq;
+  connection.received += 1;
+  connection.digest?.update(`${id}\n`);
+  const data = DATA_LINE.exec(block)?.[1] ?? '';
+  connection.endedOnTerminal = false;
+  if (data.startsWith('{"batchId"')) {
+    const event = JSON.parse(data) as { status: string; progress: number; ts: number };
+    // The batch's first event was written when it was created, before anyone connected.
+    if (event.status !== 'queued') batchHistogram.record((Date.now() - event.ts) * 1000);
+    connection.endedOnTerminal = event.status === 'done' && event.progress === 100;
+  } else {
+    const mark = BENCH_MARK.exec(data);
+    if (mark) histogram.record(at - Number(mark[2]));
+  }
+}
+
+function open(url: string, channel: number): Promise<void> {
   const connection: Connection = {
     path: new URL(url).pathname,
+    channel,
     lastId: undefined,
     attempt: 0,
     buffer: '',
@@ -78,6 +127,10 @@ function open(url: string): Promise<void> {
     highest: -1,
     received: 0,
     done: false,
+    lastMs: 0,
+    lastSeq: 0,
+    digest: batchStreams ? createHash('sha1') : null,
+    endedOnTerminal: false,
   };
   connections.push(connection);
   return connect(connection, url);
@@ -127,14 +180,16 @@ async function subscribe(task: SubscriberTask): Promise<void> {
   expectedEach = task.events;
   closeOnComplete = task.closeOnComplete;
   resumeVia = task.resumeVia ?? [];
+  batchStreams = task.batchStreams ?? false;
   total = task.connections.length;
   // In batches, so the servers' accept queues are not overrun.
   for (let i = 0; i < task.connections.length; i += 200) {
-    await Promise.all(task.connections.slice(i, i + 200).map((connection) => open(connection.url)));
+    await Promise.all(task.connections.slice(i, i + 200).map((connection) => open(connection.url, connection.channel)));
   }
   send({ type: 'connected', failed });
-  // Nothing to wait for when no events will come (memory scenarios).
-  if (total === 0 || expectedEach === 0) send({ type: 'complete' });
+  // Nothing to wait for when no events will come (memory scenarios). A batch stream is complete
+  // when the server ends it.
+  if (total === 0 || (expectedEach === 0 && !batchStreams)) send({ type: 'complete' });
 }
 
 process.on('message', (message: SubscriberTask | { type: 'collect' } | { type: 'stop' }) => {
@@ -151,6 +206,19 @@ process.on('message', (message: SubscriberTask | { type: 'collect' } | { type: '
       completed,
       reconnects,
       histogram: histogram.toJSON(),
+      ...(batchStreams
+        ? {
+            streams: connections.map(
+              (connection): StreamReceipt => ({
+                channel: connection.channel,
+                received: connection.received,
+                digest: connection.digest!.digest('hex'),
+                endedOnTerminal: connection.endedOnTerminal,
+              }),
+            ),
+            batchHistogram: batchHistogram.toJSON(),
+          }
+        : {}),
     });
   } else if (message.type === 'stop') {
     for (const connection of connections) connection.response?.destroy();

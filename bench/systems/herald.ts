@@ -96,6 +96,21 @@ export async function startHerald(options: HeraldOptions): Promise<HeraldSystem>
       }
       return ids;
     },
+    async createBatches(count, size) {
+      const batches: { batchId: string; jobIds: string[] }[] = [];
+      const items = Array.from({ length: size }, (_, i) => ({ text: `Benchmark batch item ${i}. It only carries published events.` }));
+      for (let i = 0; i < count; i += 1) {
+        const { url } = replicas[i % replicas.length]!;
+        const response = await fetch(`${url}/v1/batches`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ items }),
+        });
+        if (response.status !== 202) throw new Error(`batch submit failed: ${response.status} ${await response.text()}`);
+        batches.push((await response.json()) as { batchId: string; jobIds: string[] });
+      }
+      return batches;
+    },
     async restartReplica(index, signal) {
       const replica = replicas[index % replicas.length]!;
       const exited = once(replica.child, 'exit');
@@ -105,6 +120,7 @@ export async function startHerald(options: HeraldOptions): Promise<HeraldSystem>
       await waitReady(replica.url, replica.child);
     },
     subscribeUrl: (channel, replica) => `${replicas[replica % replicas.length]!.url}/v1/jobs/${channel}/events`,
+    batchSubscribeUrl: (batchId, replica) => `${replicas[replica % replicas.length]!.url}/v1/batches/${batchId}/events`,
     redisConnectionsPerReplica: (clientList) =>
       clientList.split('\n').filter((line) => / name=herald:api:/.test(line)).length / replicas.length,
     async stop() {

@@ -13,6 +13,13 @@ export interface SystemUnderTest {
   createChannels(count: number): Promise<string[]>;
   /** The SSE URL of a channel, served by replica `replica` (modulo the replica count). */
   subscribeUrl(channel: string, replica: number): string;
+  /**
+   * Makes `count` batches of `size` jobs each (Herald: POST /v1/batches); absent when the system
+   * has nothing like a batch (Nchan).
+   */
+  createBatches?(count: number, size: number): Promise<{ batchId: string; jobIds: string[] }[]>;
+  /** The SSE URL of a batch's stream (every event of its jobs and its own), served by replica `replica`. */
+  batchSubscribeUrl?(batchId: string, replica: number): string;
   /** The publish URL template (Nchan), with {chan}. */
   readonly pubUrl?: string;
   /** Redis connections the servers hold, per replica. */

@@ -241,6 +241,12 @@ describe('typed events', () => {
     expect(plain.events.every((event) => event.name === undefined)).toBe(true);
     expect(plain.events.map((event) => event.data)).toEqual(job.events.map((event) => event.data));
     expectError(await request(`${a}/v1/jobs/${jobIds[0]}/events?typed=yes`), 400, 'invalid_request');
+    // On several jobs' stream too, with the same names as on each job's own.
+    const many = await SseClient.open(`${b}/v1/events?typed=1&jobs=${jobIds.join(',')}`).finished();
+    for (const jobId of jobIds) {
+      const names = (events: ReceivedEvent[]) => events.filter((event) => event.json.jobId === jobId).map((event) => event.name);
+      expect(names(many.events)).toEqual(names(typed.events));
+    }
   });
 });
 
@@ -259,6 +265,23 @@ describe('old cursors', () => {
     // A cursor at an event the trimmed history still holds gets no resync.
     const tail = await SseClient.open(`${b}/v1/jobs/${jobId}/events`, { 'Last-Event-ID': all.events.at(-2)!.id! }).finished();
     expect(tail.events.map((event) => [event.id, 'resync' in event.json])).toEqual([[all.lastEventId, false]]);
+  });
+});
+
+describe('old cursors on a batch', () => {
+  it('resync the batch’s stream with its snapshot, then go on to its end', async () => {
+    const { batchId, jobIds } = await submitBatch(3);
+    const all = await SseClient.open(`${a}/v1/batches/${batchId}/events`).finished(30_000);
+    await system.redis.xtrim(keys.batchEvents(batchId), 'MAXLEN', 3);
+    const resumed = await SseClient.open(`${b}/v1/batches/${batchId}/events?typed=1`, { 'Last-Event-ID': all.events[1]!.id! }).finished();
+    expect(resumed.events.map((event) => [event.name, event.id])).toEqual([['resync', all.lastEventId]]);
+    expect(resumed.events[0]!.json).toMatchObject({
+      batchId,
+      status: 'done',
+      progress: 100,
+      resync: true,
+      jobs: jobIds.map((jobId) => ({ jobId, status: 'done', progress: 100 })),
+    });
   });
 });
 

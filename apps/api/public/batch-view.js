@@ -229,11 +229,20 @@ export function initBatchView(parts) {
     $('batch-count').textContent = String(texts().length);
   };
   box.addEventListener('input', count);
-  $('batch-file').addEventListener('change', async (e) => {
-    const file = /** @type {HTMLInputElement} */ (e.target).files?.[0];
+  /** @param {File | undefined} file */
+  const load = async (file) => {
     if (!file) return;
     box.value = await file.text();
     count();
+  };
+  $('batch-file').addEventListener('change', (e) => void load(/** @type {HTMLInputElement} */ (e.target).files?.[0]));
+  // A file dropped on the box fills it, as picking it does.
+  box.addEventListener('dragover', (e) => e.preventDefault());
+  box.addEventListener('drop', (e) => {
+    const file = e.dataTransfer?.files[0];
+    if (!file) return;
+    e.preventDefault();
+    void load(file);
   });
   $('batch-form').addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { DEFAULT_MAX_SENTENCES, batchJobId, batchRequestSchema, isTerminal, type BatchRequest, type BatchSnapshot } from '@herald/contract';
 import {
+  type BatchHead,
   type BatchRecord,
   type Chores,
   type Config,
@@ -87,6 +88,13 @@ export class BatchService {
     const record = isBatchId(batchId) ? await redisCall(this.#deps.reader.batchRecord(batchId)) : null;
     if (!record) throw batchNotFound();
     return record;
+  }
+
+  /** The batch's owner and where its stream stands, without its jobs (one read), or the 404. */
+  async head(batchId: string): Promise<BatchHead> {
+    const head = isBatchId(batchId) ? await redisCall(this.#deps.reader.batchHead(batchId)) : null;
+    if (!head) throw batchNotFound();
+    return head;
   }
 
   async snapshot(batchId: string): Promise<BatchSnapshot> {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STREAM_START, batchOf, compareStreamIds, formatStreamId, isTerminal, parseStreamId, type StreamId } from '@herald/contract';
-import { topics, type BatchRecord, type JobRecord, type Logger } from '@herald/shared';
+import { topics, type BatchHead, type BatchRecord, type JobRecord, type Logger } from '@herald/shared';
 import type { Access, Caller, Owned } from '../auth/access.ts';
 import { redisCall } from '../http/deadline.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
@@ -34,8 +34,8 @@ export interface EventStreamDeps {
   readonly settings: EventStreamSettings;
   /** The job as Herald keeps it, or the 404 (jobs/job-service.ts). */
   readonly jobs: { record(jobId: string): Promise<JobRecord> };
-  /** The batch as Herald keeps it, or the 404 (jobs/batch-service.ts). */
-  readonly batches: { record(batchId: string): Promise<BatchRecord> };
+  /** The batch's head (a stream begins with it, whatever the batch's size) or its whole record, or the 404 (jobs/batch-service.ts). */
+  readonly batches: { head(batchId: string): Promise<BatchHead>; record(batchId: string): Promise<BatchRecord> };
   /** Whether a topic's history lost events after this id (STREAM_MAXLEN): then the stream resyncs. */
   readonly trimmedAfter: (topic: string, afterId: string) => Promise<boolean>;
   readonly hub: FanoutHub;
@@ -59,8 +59,11 @@ export interface TopicState {
   readonly owned: Owned;
   readonly last: StreamId | null;
   readonly ended: boolean;
-  /** The topic's current state as one event (`resync: true`), for a cursor its history cannot serve. */
-  readonly resyncData: () => string;
+  /**
+   * The topic's current state as one event (`resync: true`), for a cursor its history cannot
+   * serve, with the id of the last event that state includes.
+   */
+  readonly resyncData: () => Promise<{ readonly data: string; readonly lastEventId: string; readonly ended: boolean }>;
 }
 
 /**
@@ -120,13 +123,13 @@ export class EventStream {
       observer.ended(how);
       this.#logEnd(log, how, about);
     };
-    let resync: FanoutEvent | null = null;
+    let resync: { readonly event: FanoutEvent; readonly ended: boolean } | null = null;
     let history: FanoutEvent[];
     let watcher: SseWatcher | null = null;
     try {
       resync = cursor ? await this.#resyncFor(state, cursor) : null;
       // After a resync the stream goes on from the state it sent.
-      const from = resync ? resync.position : (cursor ?? STREAM_START);
+      const from = resync ? resync.event.position : (cursor ?? STREAM_START);
       watcher = new SseWatcher(res, from, { maxBacklogBytes: settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS, typed }, onEnd);
       await redisCall(hub.join(topic, watcher));
       history = await redisCall(hub.history(topic, from === STREAM_START ? null : formatStreamId(from)));
@@ -145,9 +148,9 @@ export class EventStream {
       );
     this.#open(req, res);
     if (resync) {
-      res.write(typed ? resync.typedFrame : resync.frame);
+      res.write(typed ? resync.event.typedFrame : resync.event.frame);
       // The topic had already ended: its state was its last word.
-      if (state.ended && history.length === 0) return watcher.end('completed');
+      if (resync.ended) return watcher.end('completed');
     }
     await watcher.start(history);
   }
@@ -188,10 +191,10 @@ export class EventStream {
     let histories: FanoutEvent[][];
     try {
       const resyncs = await Promise.all(states.map((state, i) => (cursors && !done[i] ? this.#resyncFor(state, cursors[i]!) : null)));
-      opening = resyncs.filter((event) => event !== null);
-      for (const [i, state] of states.entries()) {
-        const from = resyncs[i]?.position ?? cursors?.[i] ?? STREAM_START;
-        watcher.begin(i, from, done[i]! || (resyncs[i] !== null && state.ended));
+      opening = resyncs.flatMap((resync) => (resync === null ? [] : [resync.event]));
+      for (const [i, resync] of resyncs.entries()) {
+        const from = resync?.event.position ?? cursors?.[i] ?? STREAM_START;
+        watcher.begin(i, from, done[i]! || resync?.ended === true);
       }
       const open = jobIds.map((_, i) => i).filter((i) => !watcher.hasEnded(i));
       await redisCall(Promise.all(open.map((i) => hub.join(jobIds[i]!, watcher.sinks[i]!))));
@@ -217,23 +220,29 @@ export class EventStream {
       owned,
       last: parseStreamId(snapshot.lastEventId),
       ended: isTerminal(snapshot.status),
-      resyncData: () => {
+      resyncData: async () => {
         const { jobId: _id, webhook: _webhook, ...state } = snapshot;
-        return JSON.stringify({ jobId, ...(batchId === null ? {} : { batchId }), ...state, resync: true, ts: Date.now() });
+        const data = JSON.stringify({ jobId, ...(batchId === null ? {} : { batchId }), ...state, resync: true, ts: Date.now() });
+        return { data, lastEventId: snapshot.lastEventId, ended: isTerminal(snapshot.status) };
       },
     };
   }
 
   async #batchState(batchId: string): Promise<TopicState> {
-    const { snapshot, ...owned } = await this.#deps.batches.record(batchId);
+    const { owner, status, lastEventId } = await this.#deps.batches.head(batchId);
     return {
       topic: topics.batch(batchId),
-      owned,
-      last: parseStreamId(snapshot.lastEventId),
-      ended: isTerminal(snapshot.status),
-      resyncData: () => {
-        const { webhook: _webhook, ...state } = snapshot;
-        return JSON.stringify({ ...state, resync: true, ts: Date.now() });
+      owned: { owner },
+      last: parseStreamId(lastEventId),
+      ended: isTerminal(status),
+      // Only a resync needs every job's state: read then, not for each watcher that connects.
+      resyncData: async () => {
+        const { webhook: _webhook, ...state } = (await this.#deps.batches.record(batchId)).snapshot;
+        return {
+          data: JSON.stringify({ ...state, resync: true, ts: Date.now() }),
+          lastEventId: state.lastEventId,
+          ended: isTerminal(state.status),
+        };
       },
     };
   }
@@ -242,7 +251,7 @@ export class EventStream {
    * The resync event when the cursor is past the topic's last event (ids went back: a failover
    * lost events) or the history after it was trimmed away; null when the history serves it.
    */
-  async #resyncFor(state: TopicState, cursor: StreamId): Promise<FanoutEvent | null> {
+  async #resyncFor(state: TopicState, cursor: StreamId): Promise<{ readonly event: FanoutEvent; readonly ended: boolean } | null> {
     if (!state.last) return null;
     const ahead = compareStreamIds(cursor, state.last) > 0;
     if (
@@ -251,7 +260,9 @@ export class EventStream {
     ) {
       return null;
     }
-    return new FanoutEvent(formatStreamId(state.last), state.last, 'resync', state.resyncData());
+    const { data, lastEventId, ended } = await redisCall(state.resyncData());
+    const position = parseStreamId(lastEventId) ?? state.last;
+    return { event: new FanoutEvent(formatStreamId(position), position, 'resync', data), ended };
   }
 
   #checkCapacity(): void {

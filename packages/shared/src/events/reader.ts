@@ -27,6 +27,13 @@ export interface JobRecord {
   readonly callbackUrl: string | null;
 }
 
+/** What a batch's stream needs to begin: who owns it, where it stands (no per-job read). */
+export interface BatchHead {
+  readonly owner: string | null;
+  readonly status: BatchStatus;
+  readonly lastEventId: string;
+}
+
 /** A batch as Herald keeps it (its hash), like JobRecord. */
 export interface BatchRecord {
   readonly snapshot: BatchSnapshot;
@@ -116,7 +123,17 @@ export class EventReader {
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
   }
 
-  /** The batch with each of its jobs' status and progress, or null for an unknown or expired one. */
+  /** The batch's head, one read whatever its size; null for an unknown or expired one. */
+  async batchHead(batchId: string): Promise<BatchHead | null> {
+    const [owner, status, lastEventId] = await this.#redis.hmget(keys.batch(batchId), 'owner', 'status', 'lastEventId');
+    if (!status || !lastEventId) return null;
+    return { owner: owner ?? null, status: status as BatchStatus, lastEventId };
+  }
+
+  /**
+   * The batch with each of its jobs' status and progress, or null for an unknown or expired
+   * one: a read per job (pipelined), so a 10,000-job batch's takes about 0.1 s of Redis.
+   */
   async batchRecord(batchId: string): Promise<BatchRecord | null> {
     const hash = await this.#redis.hgetall(keys.batch(batchId));
     if (!hash.event || !hash.lastEventId || !hash.n) return null;
