@@ -159,6 +159,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     registry: metrics.registry,
     isDraining,
     edge: edgeHeaders(config.CORS_ORIGINS),
+    admin: config.ADMIN_API_KEYS.length > 0 ? { access, queues: [queue, choresQueue] } : null,
   });
   const front = createFront({ app: app as unknown as RequestHandler, stream, streamEdge: streamEdgeHeaders(config.CORS_ORIGINS), logger });
   const port = await front.listen(config.PORT, config.HOST);

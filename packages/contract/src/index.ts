@@ -6,3 +6,4 @@ export * from './ids.ts';
 export * from './producer.ts';
 export * from './snapshot.ts';
 export * from './submit.ts';
+export * from './responses.ts';

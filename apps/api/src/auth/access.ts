@@ -152,6 +152,29 @@ export class Access {
   }
 
   /**
+   * /admin: an admin key (ADMIN_API_KEYS), as a bearer or as the password of HTTP Basic (what a
+   * browser can send, after asking). Throws 401 (with a Basic challenge, so a browser asks) for
+   * none or an unknown key, 403 for a key that is not an admin's.
+   */
+  requireAdmin(req: IncomingMessage): Caller {
+    const header = req.headers.authorization ?? '';
+    const basic = /^Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*$/i.exec(header);
+    const credential = basic
+      ? Buffer.from(basic[1]!, 'base64')
+          .toString('utf8')
+          .replace(/^[^:]*:/, '')
+      : header === ''
+        ? null
+        : bearerOf(req);
+    const challenge = { 'WWW-Authenticate': 'Basic realm="Herald admin", charset="UTF-8"' };
+    if (!credential) throw unauthorized('An admin key is required', challenge);
+    const holder = this.#keys.match(credential);
+    if (!holder) throw unauthorized('The admin key is not valid', challenge);
+    if (!holder.admin) throw forbidden('This key is not an admin key (ADMIN_API_KEYS)');
+    return this.#remember(req, holder.keyId, true);
+  }
+
+  /**
    * Whether the caller may see this job at all; throws the same 404 as an unknown job when not,
    * so another key learns nothing of it. A token was checked against the job already.
    */

@@ -34,7 +34,9 @@ export const routeNotFound = () => new HttpError(404, 'not_found', 'No such rout
 export const conflict = (code: string, message: string) => new HttpError(409, code, message);
 export const serviceUnavailable = (code: string, message: string, retryAfterSeconds = 1) =>
   new HttpError(503, code, message, undefined, { 'Retry-After': String(retryAfterSeconds) });
-export const unauthorized = (message: string) => new HttpError(401, 'unauthorized', message, undefined, { 'WWW-Authenticate': 'Bearer' });
+/** `challenge`: what to ask for instead of a bearer (the admin view asks a browser for Basic). */
+export const unauthorized = (message: string, challenge: Record<string, string> = { 'WWW-Authenticate': 'Bearer' }) =>
+  new HttpError(401, 'unauthorized', message, undefined, challenge);
 export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   new HttpError(429, 'rate_limited', message, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });

@@ -3,8 +3,10 @@ import type { Registry } from 'prom-client';
 import type { Logger, RedisClient } from '@herald/shared';
 import { routeNotFound, writeError } from '../http/errors.ts';
 import { requestLogger } from '../http/request-context.ts';
+import { adminRoutes, type AdminRoutesDeps } from './admin-routes.ts';
 import { batchRoutes, type BatchRoutesDeps } from './batch-routes.ts';
 import { jobRoutes, type JobRoutesDeps } from './job-routes.ts';
+import { openApiRoutes } from './openapi.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { pageRoutes } from './page-routes.ts';
 
@@ -16,6 +18,8 @@ export interface AppDeps extends JobRoutesDeps, Omit<BatchRoutesDeps, keyof JobR
   readonly isDraining: () => boolean;
   /** Security and CORS headers (http/edge-headers.ts). */
   readonly edge: RequestHandler;
+  /** The queues' admin view at /admin, when ADMIN_API_KEYS names a key; null: no such route. */
+  readonly admin: AdminRoutesDeps | null;
 }
 
 /** The Express app: every route but the event stream, which the front serves beside it. */
@@ -26,6 +30,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(deps.edge);
   app.use(pageRoutes());
   app.use(opsRoutes(deps.redis, deps.registry, deps.isDraining));
+  app.use(openApiRoutes({ maxTextChars: deps.maxTextChars, maxBatchItems: deps.maxBatchItems, admin: deps.admin !== null }));
+  if (deps.admin) app.use(adminRoutes(deps.admin));
   app.use(jobRoutes(deps));
   app.use(batchRoutes(deps));
   app.use((_req, _res, next) => next(routeNotFound()));

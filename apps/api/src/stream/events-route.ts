@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 
+/** The stream routes, as the OpenAPI document names them (GET only; a POST to the first is a producer's publish, through Express). */
+export const STREAM_PATHS = ['/v1/jobs/{id}/events', '/v1/batches/{id}/events', '/v1/events'] as const;
+
 const JOB_EVENTS = /^\/v1\/jobs\/([^/?]+)\/events(?:\?(.*))?$/;
 const BATCH_EVENTS = /^\/v1\/batches\/([^/?]+)\/events(?:\?(.*))?$/;
 const MANY_EVENTS = /^\/v1\/events(?:\?(.*))?$/;

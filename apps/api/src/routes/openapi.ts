@@ -1,0 +1,359 @@
+import { readFileSync } from 'node:fs';
+import { Router } from 'express';
+import { z } from 'zod';
+import {
+  batchEventSchema,
+  batchRequestSchema,
+  batchSnapshotSchema,
+  batchSubmittedSchema,
+  errorBodySchema,
+  jobEventSchema,
+  jobSnapshotSchema,
+  producerEventSchema,
+  publishedSchema,
+  submitRequestSchema,
+  submittedSchema,
+} from '@herald/contract';
+
+/** What the document states about this deployment: the limits its schemas carry. */
+export interface OpenApiSettings {
+  readonly maxTextChars: number;
+  readonly maxBatchItems: number;
+  /** Whether /admin is served (ADMIN_API_KEYS names a key). */
+  readonly admin: boolean;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+type Json = Record<string, unknown>;
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+
+/**
+ * zod 4's JSON Schema (2020-12, which OpenAPI 3.1 uses) of each named schema, as components: the
+ * `$schema` line dropped, and any `$defs` zod made (a schema used twice) hoisted beside it as
+ * `<Name>__<def>`, its references rewritten to match.
+ */
+function components(named: Readonly<Record<string, readonly [z.ZodType, 'input' | 'output']>>): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const [name, [schema, io]] of Object.entries(named)) {
+    const {
+      $schema: _dialect,
+      $defs: defs = {},
+      ...rest
+    } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Json & { $defs?: Json };
+    const relink = (value: unknown): Json =>
+      JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', `"#/components/schemas/${name}__`)) as Json;
+    out[name] = relink(rest);
+    for (const [def, body] of Object.entries(defs)) out[`${name}__${def}`] = relink(body);
+  }
+  return out;
+}
+
+const json = (schema: Json, description: string): Json => ({ description, content: { 'application/json': { schema } } });
+const error = (description: string, extraHeaders: Json = {}): Json => ({
+  description,
+  headers: { 'X-Request-Id': { $ref: '#/components/headers/XRequestId' }, ...extraHeaders },
+  content: { 'application/json': { schema: ref('Error') } },
+});
+const errors = (...statuses: number[]): Json =>
+  Object.fromEntries(statuses.map((status) => [String(status), { $ref: `#/components/responses/E${status}` }]));
+const param = (name: string): Json => ({ $ref: `#/components/parameters/${name}` });
+
+/** A Server-Sent Events response: its frames' `data` are these schemas' JSON (OpenAPI 3.1 has no item schema; `x-event-data` says it). */
+const eventStream = (description: string, data: Json): Json => ({
+  description,
+  headers: { 'X-Request-Id': { $ref: '#/components/headers/XRequestId' } },
+  content: {
+    'text/event-stream': {
+      schema: {
+        type: 'string',
+        description: 'Frames of `id:` and `data:` lines (an `event:` line with `typed=1`), `retry:` first, `:` heartbeats',
+      },
+      'x-event-data': data,
+    },
+  },
+});
+const streamParams = [param('LastEventIdHeader'), param('LastEventIdQuery'), param('Token'), param('Typed')];
+const streamErrors = errors(400, 401, 403, 404, 429, 503);
+const noMore = { description: 'The cursor is at or past the end: nothing more will come (an EventSource stops)' };
+
+/**
+ * The OpenAPI 3.1 document of Herald's HTTP API (docs/api.md is the prose), generated from the
+ * contract's zod schemas with this deployment's limits. Built once at start-up.
+ */
+export function openApiDocument(settings: OpenApiSettings): Json {
+  const schemas = components({
+    SubmitRequest: [submitRequestSchema(settings.maxTextChars), 'input'],
+    BatchRequest: [batchRequestSchema(settings.maxTextChars, settings.maxBatchItems), 'input'],
+    ProducerEvent: [producerEventSchema(settings.maxTextChars), 'input'],
+    JobEvent: [jobEventSchema, 'output'],
+    JobSnapshot: [jobSnapshotSchema, 'output'],
+    BatchEvent: [batchEventSchema, 'output'],
+    BatchSnapshot: [batchSnapshotSchema, 'output'],
+    Submitted: [submittedSchema, 'output'],
+    BatchSubmitted: [batchSubmittedSchema, 'output'],
+    Published: [publishedSchema, 'output'],
+    Error: [errorBodySchema, 'output'],
+  });
+  const submittedHeaders = {
+    Location: { $ref: '#/components/headers/Location' },
+    'X-Request-Id': { $ref: '#/components/headers/XRequestId' },
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Herald',
+      version: VERSION,
+      summary: 'Watch long-running jobs live over Server-Sent Events, from any API replica.',
+      description: 'The contract in prose, every rule and status: docs/api.md.',
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    servers: [{ url: '/' }],
+    security: [{}, { bearer: [] }, { watchToken: [] }],
+    paths: {
+      '/v1/jobs': {
+        post: {
+          operationId: 'submitJob',
+          summary: 'Submit a job',
+          security: [{}, { bearer: [] }],
+          parameters: [param('IdempotencyKey')],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('SubmitRequest') } } },
+          responses: {
+            '202': { ...json(ref('Submitted'), 'Queued'), headers: submittedHeaders },
+            '200': json(ref('Submitted'), 'An Idempotency-Key replay: the job made before'),
+            ...errors(400, 401, 409, 413, 415, 429, 503),
+          },
+        },
+      },
+      '/v1/jobs/{id}': {
+        parameters: [param('JobId')],
+        get: {
+          operationId: 'getJob',
+          summary: "The job's latest state",
+          parameters: [param('Token')],
+          responses: {
+            '200': json(ref('JobSnapshot'), 'The snapshot (with a fresh watchToken when read with an API key)'),
+            ...errors(400, 401, 403, 404, 503),
+          },
+        },
+        delete: {
+          operationId: 'cancelJob',
+          summary: 'Cancel the job',
+          security: [{}, { bearer: [] }],
+          responses: { '202': json(ref('JobSnapshot'), 'Cancel asked; the snapshot, with its links'), ...errors(401, 404, 409, 503) },
+        },
+      },
+      '/v1/jobs/{id}/events': {
+        parameters: [param('JobId')],
+        get: {
+          operationId: 'watchJob',
+          summary: "The job's events: history after the cursor, then live, ending after the terminal one",
+          parameters: streamParams,
+          responses: { '200': eventStream('The stream', ref('JobEvent')), '204': noMore, ...streamErrors },
+        },
+        post: {
+          operationId: 'publishEvent',
+          summary: "An external job's producer publishes one event",
+          security: [{ bearer: [] }],
+          parameters: [param('IdempotencyKey')],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('ProducerEvent') } } },
+          responses: {
+            '201': json(ref('Published'), 'Published'),
+            '200': json(ref('Published'), 'A repeated Idempotency-Key: the event published before'),
+            ...errors(400, 401, 403, 404, 409, 413, 415, 503),
+          },
+        },
+      },
+      '/v1/batches': {
+        post: {
+          operationId: 'submitBatch',
+          summary: 'Submit many texts as one batch',
+          security: [{}, { bearer: [] }],
+          parameters: [param('IdempotencyKey')],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('BatchRequest') } } },
+          responses: {
+            '202': { ...json(ref('BatchSubmitted'), 'Queued, every job'), headers: submittedHeaders },
+            '200': json(ref('BatchSubmitted'), 'An Idempotency-Key replay: the batch made before'),
+            ...errors(400, 401, 409, 413, 415, 429, 503),
+          },
+        },
+      },
+      '/v1/batches/{id}': {
+        parameters: [param('BatchId')],
+        get: {
+          operationId: 'getBatch',
+          summary: "The batch's state, counts and each job",
+          parameters: [param('Token')],
+          responses: { '200': json(ref('BatchSnapshot'), 'The batch'), ...errors(400, 401, 403, 404, 503) },
+        },
+        delete: {
+          operationId: 'cancelBatch',
+          summary: 'Cancel every job of the batch that has not ended',
+          security: [{}, { bearer: [] }],
+          responses: { '202': json(ref('BatchSnapshot'), 'Cancel asked'), ...errors(401, 404, 409, 503) },
+        },
+      },
+      '/v1/batches/{id}/events': {
+        parameters: [param('BatchId')],
+        get: {
+          operationId: 'watchBatch',
+          summary: "Every event of the batch's jobs and its own overall ones, ending after its end",
+          parameters: streamParams,
+          responses: { '200': eventStream('The stream', { oneOf: [ref('JobEvent'), ref('BatchEvent')] }), '204': noMore, ...streamErrors },
+        },
+      },
+      '/v1/events': {
+        get: {
+          operationId: 'watchJobs',
+          summary: 'Several jobs on one connection; the `id:` is a composite cursor, one event id per job',
+          parameters: [
+            {
+              name: 'jobs',
+              in: 'query',
+              required: true,
+              description: 'Job ids, comma-separated (at most MAX_JOBS_PER_STREAM)',
+              schema: { type: 'string' },
+            },
+            ...streamParams,
+          ],
+          responses: { '200': eventStream('The stream', ref('JobEvent')), '204': noMore, ...streamErrors },
+        },
+      },
+      '/healthz': {
+        get: { operationId: 'health', summary: 'Liveness', security: [{}], responses: { '200': json({ type: 'object' }, 'Alive') } },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'ready',
+          summary: 'Readiness: Redis answers and the replica is not draining',
+          security: [{}],
+          responses: { '200': json({ type: 'object' }, 'Ready'), '503': json({ type: 'object' }, 'Not ready') },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (docs/metrics.md)',
+          security: [{}],
+          responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openApi',
+          summary: 'This document',
+          security: [{}],
+          responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1') },
+        },
+      },
+      '/': page('The demo page'),
+      '/jobs/{id}': { parameters: [param('JobId')], ...page('The demo page, watching a job (a shareable link)') },
+      '/batches/{id}': { parameters: [param('BatchId')], ...page('The demo page, watching a batch') },
+      '/assets/page.js': script(),
+      '/assets/batch-view.js': script(),
+      ...(settings.admin
+        ? {
+            '/admin': {
+              get: {
+                operationId: 'admin',
+                summary: "The queues' view (bull-board, read-only); its UI and its own API are served below /admin",
+                security: [{ bearer: [] }, { adminBasic: [] }],
+                responses: {
+                  '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } },
+                  ...errors(401, 403),
+                },
+              },
+            },
+          }
+        : {}),
+    },
+    components: {
+      schemas,
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API key; or, to watch, a watch token; to publish, a publish token' },
+        watchToken: {
+          type: 'apiKey',
+          in: 'query',
+          name: 'token',
+          description: "A job's or batch's watch token (what an EventSource can send)",
+        },
+      },
+      parameters: {
+        JobId: {
+          name: 'id',
+          in: 'path',
+          required: true,
+          schema: { type: 'string' },
+          description: "A job id (a batch's job: `<batchId>~<n>`)",
+        },
+        BatchId: { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+        Token: { name: 'token', in: 'query', schema: { type: 'string', maxLength: 512 }, description: 'A watch token (auth on)' },
+        Typed: {
+          name: 'typed',
+          in: 'query',
+          schema: { type: 'string', enum: ['1', '0', 'true', 'false'] },
+          description: 'Named events (`event:` lines)',
+        },
+        LastEventIdHeader: {
+          name: 'Last-Event-ID',
+          in: 'header',
+          schema: { type: 'string' },
+          description: 'Resume after this event (wins over the query)',
+        },
+        LastEventIdQuery: { name: 'lastEventId', in: 'query', schema: { type: 'string' }, description: 'Resume after this event' },
+        IdempotencyKey: {
+          name: 'Idempotency-Key',
+          in: 'header',
+          schema: { type: 'string' },
+          description: 'A retry with the same key and body gets the first answer',
+        },
+      },
+      headers: {
+        XRequestId: { description: "The request's id, in the logs as reqId", schema: { type: 'string' } },
+        Location: { description: 'Where the new resource is', schema: { type: 'string' } },
+        RetryAfter: { description: 'Seconds to wait before trying again', schema: { type: 'integer' } },
+      },
+      responses: {
+        E400: error('Invalid request: a body, cursor, token or parameter that is not as documented'),
+        E401: error('A credential is needed, or this one is not valid'),
+        E403: error('A token for another job, or of the wrong kind'),
+        E404: error('No such job or batch (or another key’s), or no such route'),
+        E409: error('Conflict: an Idempotency-Key reused with another body; already finished; a producer breaking a rule'),
+        E413: error('Too large'),
+        E415: error('Not application/json'),
+        E429: error('Over a limit', { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } }),
+        E503: error('Redis unavailable, draining, or full', { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } }),
+      },
+    },
+  };
+}
+
+function page(summary: string): Json {
+  return {
+    get: {
+      summary,
+      security: [{}],
+      responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
+  };
+}
+
+function script(): Json {
+  return {
+    get: {
+      summary: "The page's script",
+      security: [{}],
+      responses: { '200': { description: 'JavaScript', content: { 'text/javascript': { schema: { type: 'string' } } } } },
+    },
+  };
+}
+
+/** GET /openapi.json: the document, built once. */
+export function openApiRoutes(settings: OpenApiSettings): Router {
+  const body = JSON.stringify(openApiDocument(settings));
+  const router = Router();
+  router.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(body);
+  });
+  return router;
+}

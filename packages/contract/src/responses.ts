@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import type { BatchEvent, BatchSnapshot } from './batch.ts';
+import { JOB_STATUSES, jobErrorSchema } from './event.ts';
+import type { JobSnapshot, WebhookState } from './snapshot.ts';
+import { JOB_KINDS } from './submit.ts';
+
+// What the API answers, as zod schemas: the OpenAPI document (GET /openapi.json) is generated
+// from these and from the request schemas, so it cannot say something the types do not. The
+// types the server and the page use (JobSnapshot, BatchSnapshot, …) are checked against them at
+// compile time below: a field added to one and not the other fails the type check.
+
+const eventId = z
+  .string()
+  .regex(/^\d+-\d+$/)
+  .describe('An event id, `<ms>-<seq>`: compare numerically, field by field');
+const epochMs = z.number().int().describe('Epoch milliseconds');
+
+export const webhookStateSchema = z.strictObject({
+  state: z.enum(['pending', 'delivered', 'failed', 'refused']),
+  attempts: z.number().int().nonnegative(),
+  lastStatus: z.number().int().optional().describe("The receiver's last HTTP status, if it answered"),
+});
+
+export const jobSnapshotSchema = z
+  .object({
+    jobId: z.string(),
+    kind: z.enum(JOB_KINDS).optional(),
+    title: z.string().optional().describe("An external job's, as submitted"),
+    metadata: z.record(z.string(), z.unknown()).optional().describe("An external job's, as submitted"),
+    webhook: webhookStateSchema.optional().describe('When the job was submitted with a callbackUrl'),
+    status: z.enum(JOB_STATUSES),
+    progress: z.number().int().min(0).max(100),
+    message: z.string(),
+    stage: z.string().optional(),
+    result: z.string().optional(),
+    error: jobErrorSchema.optional(),
+    partial: z.string().optional().describe('The result as written so far, while the job writes it'),
+    createdAt: epochMs,
+    updatedAt: epochMs,
+    lastEventId: eventId.describe("The id of the job's latest event: a cursor for its stream"),
+  })
+  .describe("GET /v1/jobs/{id}: the job's latest state");
+
+const batchStatus = z.enum(['queued', 'processing', 'done', 'cancelled']);
+const batchCounts = z.strictObject(
+  Object.fromEntries(JOB_STATUSES.map((status) => [status, z.number().int().nonnegative()])) as Record<
+    (typeof JOB_STATUSES)[number],
+    z.ZodNumber
+  >,
+);
+
+export const batchEventSchema = z
+  .strictObject({
+    batchId: z.string(),
+    status: batchStatus,
+    progress: z.number().int().min(0).max(100).describe("The mean of its jobs' progress, an ended job counting 100; never goes back"),
+    counts: batchCounts,
+    ts: epochMs,
+  })
+  .describe("A batch's own event in its stream: its overall figure moved, or its status changed");
+
+export const batchSnapshotSchema = z
+  .strictObject({
+    batchId: z.string(),
+    status: batchStatus,
+    progress: z.number().int().min(0).max(100),
+    counts: batchCounts,
+    jobs: z.array(z.strictObject({ jobId: z.string(), status: z.enum(JOB_STATUSES), progress: z.number().int().min(0).max(100) })),
+    webhook: webhookStateSchema.optional(),
+    createdAt: epochMs,
+    updatedAt: epochMs,
+    lastEventId: eventId,
+  })
+  .describe('GET /v1/batches/{id}');
+
+const links = z.object({ self: z.string(), events: z.string(), publish: z.string().optional() });
+
+export const submittedSchema = z
+  .strictObject({
+    jobId: z.string(),
+    status: z.enum(JOB_STATUSES),
+    watchToken: z.string().optional().describe('With auth on: watches this job (`?token=`)'),
+    publishToken: z.string().optional().describe("An external job's: its producer publishes with it"),
+    links,
+  })
+  .describe('POST /v1/jobs: 202, or 200 for an Idempotency-Key replay');
+
+export const batchSubmittedSchema = z
+  .strictObject({
+    batchId: z.string(),
+    status: batchStatus,
+    jobIds: z.array(z.string()).describe('In the order of `items`: `<batchId>~<n>`'),
+    watchToken: z.string().optional().describe('With auth on: watches the batch and each of its jobs'),
+    links,
+  })
+  .describe('POST /v1/batches: 202, or 200 for an Idempotency-Key replay');
+
+export const publishedSchema = z
+  .strictObject({ eventId })
+  .describe('POST /v1/jobs/{id}/events: 201, or 200 for a repeated Idempotency-Key');
+
+export const errorBodySchema = z
+  .strictObject({
+    error: z.strictObject({
+      code: z.string().describe('For programs (docs/api.md, "Error codes")'),
+      message: z.string().describe('For people'),
+      details: z.unknown().optional().describe('The fields that were wrong ({path, message}), or for a 409 the job as it stands'),
+    }),
+  })
+  .describe('Every error: never a stack, never HTML');
+
+// The types Herald's code uses, held to the schemas (mutually assignable).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const RESPONSE_TYPES_MATCH: [
+  Same<z.infer<typeof jobSnapshotSchema>, JobSnapshot>,
+  Same<z.infer<typeof webhookStateSchema>, WebhookState>,
+  Same<z.infer<typeof batchSnapshotSchema>, BatchSnapshot>,
+  Same<z.infer<typeof batchEventSchema>, BatchEvent>,
+] = [true, true, true, true];
