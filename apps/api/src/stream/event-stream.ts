@@ -82,10 +82,11 @@ export class EventStream {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, request: EventsRequest): Promise<void> {
-    if (this.#deps.isDraining()) throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
+    // The order of checks is docs/api.md's: the request itself (400), draining, the credential, …
     const typed = readTyped(request.query);
     if (request.kind === 'jobs') return this.#many(req, res, request.query, typed);
     const cursor = readCursor(req, request.query);
+    this.#checkDraining();
     // Before the job is looked up: without a credential, nobody learns whether a job exists.
     const caller = this.#deps.access.requireWatcher(req, request.id, readToken(request.query));
     this.#checkCapacity();
@@ -160,6 +161,7 @@ export class EventStream {
     const { settings, access, hub, registry, observer } = this.#deps;
     const jobIds = readJobList(query, settings.maxJobsPerStream);
     const cursors = readCursors(req, query, jobIds.length);
+    this.#checkDraining();
     const caller = access.requireWatcherOfAll(req, jobIds, query.getAll('token'));
     this.#checkCapacity();
     const states = await Promise.all(jobIds.map((jobId) => this.#jobState(jobId)));
@@ -263,6 +265,10 @@ export class EventStream {
     const { data, lastEventId, ended } = await redisCall(state.resyncData());
     const position = parseStreamId(lastEventId) ?? state.last;
     return { event: new FanoutEvent(formatStreamId(position), position, 'resync', data), ended };
+  }
+
+  #checkDraining(): void {
+    if (this.#deps.isDraining()) throw serviceUnavailable('draining', 'This replica is shutting down; reconnect', 1);
   }
 
   #checkCapacity(): void {
