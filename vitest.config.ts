@@ -1,7 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
 /** Integration files that do not run on the shared Redis Cluster (see the project below). */
-const CLUSTER_EXCLUDED = ['faults', 'logs', 'npm-scripts', 'metrics', 'redis-cluster', 'redis-sentinel', 'redis-tls'];
+const CLUSTER_EXCLUDED = [
+  'faults',
+  'logs',
+  'npm-scripts',
+  'metrics',
+  'redis-cluster',
+  'redis-sentinel',
+  'redis-tls',
+  'client-package',
+  'openapi',
+];
 
 export default defineConfig({
   test: {

@@ -47,7 +47,7 @@ const externalBody = z.strictObject({
   metadata: z
     .record(z.string(), z.json())
     .refine(
-      (metadata) => Buffer.byteLength(JSON.stringify(metadata)) <= MAX_METADATA_BYTES,
+      (metadata) => new TextEncoder().encode(JSON.stringify(metadata)).byteLength <= MAX_METADATA_BYTES,
       `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`,
     )
     .optional(),

@@ -1,0 +1,257 @@
+import {
+  batchEventSchema,
+  batchSnapshotSchema,
+  batchSubmittedSchema,
+  foldPartial,
+  isTerminal,
+  jobEventSchema,
+  jobSnapshotSchema,
+  publishedSchema,
+  submittedSchema,
+  type BatchEvent,
+  type BatchRequest,
+  type BatchSnapshot,
+  type JobEvent,
+  type JobSnapshot,
+  type ProducerEvent,
+  type SubmitRequest,
+} from '../../contract/src/index.ts';
+import type { z } from 'zod';
+import { HeraldError, errorOf } from './errors.ts';
+import { resumingStream, type Frame, type ResumeOptions } from './event-stream.ts';
+
+export interface ClientOptions {
+  /** Where Herald answers, e.g. `https://herald.example.com` (a path prefix is kept). */
+  readonly baseUrl: string;
+  /** An API key (auth on): sent as a bearer to submit, cancel and read. */
+  readonly apiKey?: string | undefined;
+  /** The platform's fetch by default (browsers, Node ≥ 20). */
+  readonly fetch?: typeof fetch | undefined;
+}
+
+export interface WatchOptions extends ResumeOptions {
+  /** A watch token (a job's, or its batch's), for when the client has no API key. */
+  readonly token?: string | undefined;
+}
+
+/** One event of a job as `watch` yields it, with the job's text so far folded from its deltas. */
+export interface WatchedEvent {
+  /** The cursor after this event (for several jobs: the composite one). */
+  readonly id: string;
+  readonly event: JobEvent;
+  /** The result as written so far: every `delta` folded (a resync's `partial` replaces it). */
+  readonly partial: string;
+  /** The stream could not serve the cursor it was given: `event` is the job's whole state. */
+  readonly resync: boolean;
+}
+
+/** One event of a batch's stream: a job's (with its text so far), or the batch's own. */
+export type WatchedBatchEvent =
+  | (WatchedEvent & { readonly kind: 'job' })
+  | {
+      readonly kind: 'batch';
+      readonly id: string;
+      readonly event: BatchEvent | (BatchSnapshot & { resync: true });
+      readonly resync: boolean;
+    };
+
+/** A job as submitted: its id, where it stands, its tokens and links. */
+export type Submitted = z.infer<typeof submittedSchema>;
+export type BatchSubmitted = z.infer<typeof batchSubmittedSchema>;
+
+/**
+ * Herald's API from a browser or Node ≥ 20 (docs/api.md). Every method throws a HeraldError for
+ * what Herald refuses; the watch methods resume by themselves across dropped connections and
+ * end with their stream.
+ */
+export function createClient(options: ClientOptions) {
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const base = new URL(options.baseUrl);
+  const url = (path: string, query: Record<string, string | undefined> = {}): string => {
+    const target = new URL(base);
+    target.pathname = base.pathname.replace(/\/+$/, '') + path;
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) target.searchParams.set(name, value);
+    return target.toString();
+  };
+  const bearer = (credential: string | undefined): Record<string, string> => (credential ? { Authorization: `Bearer ${credential}` } : {});
+  const id = (value: string): string => encodeURIComponent(value);
+
+  /** One JSON request; `token`: a watch token in the query instead of the API key. */
+  async function call<T>(
+    schema: z.ZodType<T>,
+    method: string,
+    path: string,
+    init: { body?: unknown; headers?: Record<string, string>; token?: string | undefined } = {},
+  ): Promise<T> {
+    let response: Response;
+    try {
+      response = await doFetch(url(path, { token: init.token }), {
+        method,
+        headers: {
+          Accept: 'application/json',
+          ...(init.token ? {} : bearer(options.apiKey)),
+          ...(init.body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          ...init.headers,
+        },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      });
+    } catch (error) {
+      throw new HeraldError(0, 'unreachable', `cannot reach ${base.origin}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!response.ok) throw await errorOf(response);
+    const parsed = schema.safeParse(await response.json());
+    if (!parsed.success)
+      throw new HeraldError(response.status, 'invalid_response', `Herald answered what this client does not know: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
+  /**
+   * The stream's frames, typed, with each job's text folded as it goes. `lastOf` is asked after
+   * each frame has been handled (the jobs ended so far include its own).
+   */
+  async function* jobEvents(
+    path: string,
+    watch: WatchOptions,
+    query: Record<string, string | undefined>,
+    lastOf: (frame: Frame, seen: Set<string>) => boolean,
+  ): AsyncGenerator<{ frame: Frame; watched: WatchedEvent | null }> {
+    const partials = new Map<string, string>();
+    const ended = new Set<string>();
+    const stream = resumingStream(
+      {
+        url: url(path, { ...query, token: watch.token, typed: '1' }),
+        headers: watch.token ? {} : bearer(options.apiKey),
+        fetch: doFetch,
+        isLast: (frame) => lastOf(frame, ended),
+      },
+      watch,
+    );
+    for await (const frame of stream) {
+      const data = frame.data as Record<string, unknown>;
+      if (typeof data.jobId !== 'string') {
+        yield { frame, watched: null };
+        continue;
+      }
+      const resync = frame.name === 'resync' || data.resync === true;
+      const {
+        resync: _flag,
+        partial: statePartial,
+        createdAt: _c,
+        updatedAt: _u,
+        lastEventId: _l,
+        kind: _k,
+        title: _t,
+        metadata: _m,
+        webhook: _w,
+        ...rest
+      } = data;
+      const parsed = jobEventSchema.safeParse(resync ? { ts: Date.now(), ...rest } : data);
+      if (!parsed.success)
+        throw new HeraldError(0, 'invalid_event', `the server sent an event this client does not know: ${parsed.error.message}`);
+      const event = parsed.data;
+      const partial = resync
+        ? typeof statePartial === 'string'
+          ? statePartial
+          : (event.result ?? '')
+        : foldPartial(partials.get(event.jobId) ?? '', event);
+      partials.set(event.jobId, partial);
+      if (isTerminal(event.status)) ended.add(event.jobId);
+      yield { frame, watched: { id: frame.id, event, partial, resync } };
+    }
+  }
+
+  return {
+    /** POST /v1/jobs. An `idempotencyKey` makes a retry safe: it gets the same job back. */
+    submit(
+      body: SubmitRequest | { text: string; options?: { maxSentences?: number } },
+      init: { idempotencyKey?: string } = {},
+    ): Promise<Submitted> {
+      const request = 'kind' in body ? body : { kind: 'summarize' as const, ...body };
+      return call(submittedSchema, 'POST', '/v1/jobs', {
+        body: request,
+        headers: init.idempotencyKey ? { 'Idempotency-Key': init.idempotencyKey } : {},
+      });
+    },
+    /** GET /v1/jobs/{id}: the job's latest state (with a watch token instead of the API key, when given). */
+    job(jobId: string, init: { token?: string } = {}): Promise<JobSnapshot> {
+      return call(jobSnapshotSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token }) as Promise<JobSnapshot>;
+    },
+    /** DELETE /v1/jobs/{id}. */
+    cancel(jobId: string): Promise<JobSnapshot> {
+      return call(jobSnapshotSchema, 'DELETE', `/v1/jobs/${id(jobId)}`) as Promise<JobSnapshot>;
+    },
+    /** POST /v1/jobs/{id}/events: an external job's producer publishes (with its publish token, or the API key). */
+    publish(
+      jobId: string,
+      event: ProducerEvent | Omit<ProducerEvent, 'message'>,
+      init: { publishToken?: string; idempotencyKey?: string } = {},
+    ): Promise<{ eventId: string }> {
+      return call(publishedSchema, 'POST', `/v1/jobs/${id(jobId)}/events`, {
+        body: event,
+        headers: {
+          ...bearer(init.publishToken ?? options.apiKey),
+          ...(init.idempotencyKey ? { 'Idempotency-Key': init.idempotencyKey } : {}),
+        },
+      });
+    },
+    /**
+     * The job's events, in order, each once, across dropped connections and replicas, ending
+     * after its terminal event (or at once when `lastEventId` is already there).
+     */
+    async *watch(jobId: string, watch: WatchOptions = {}): AsyncGenerator<WatchedEvent, void, undefined> {
+      // The terminal event ends the stream (a resync of an ended job is its last word too).
+      for await (const { watched } of jobEvents(`/v1/jobs/${id(jobId)}/events`, watch, {}, (_frame, ended) => ended.size > 0)) {
+        if (watched) yield watched;
+      }
+    },
+    /** Several jobs on one connection (GET /v1/events?jobs=…), each in order; ends when every one has ended. */
+    async *watchJobs(jobIds: readonly string[], watch: WatchOptions = {}): AsyncGenerator<WatchedEvent, void, undefined> {
+      const all = new Set(jobIds).size;
+      for await (const { watched } of jobEvents('/v1/events', watch, { jobs: jobIds.join(',') }, (_frame, ended) => ended.size >= all)) {
+        if (watched) yield watched;
+      }
+    },
+    /** POST /v1/batches. */
+    submitBatch(body: BatchRequest, init: { idempotencyKey?: string } = {}): Promise<BatchSubmitted> {
+      return call(batchSubmittedSchema, 'POST', '/v1/batches', {
+        body,
+        headers: init.idempotencyKey ? { 'Idempotency-Key': init.idempotencyKey } : {},
+      });
+    },
+    /** GET /v1/batches/{id}. */
+    batch(batchId: string, init: { token?: string } = {}): Promise<BatchSnapshot> {
+      return call(batchSnapshotSchema, 'GET', `/v1/batches/${id(batchId)}`, { token: init.token }) as Promise<BatchSnapshot>;
+    },
+    /** DELETE /v1/batches/{id}: cancels every job of the batch that has not ended. */
+    cancelBatch(batchId: string): Promise<BatchSnapshot> {
+      return call(batchSnapshotSchema, 'DELETE', `/v1/batches/${id(batchId)}`) as Promise<BatchSnapshot>;
+    },
+    /** The batch's stream: every job's events and the batch's own, ending after the batch's end. */
+    async *watchBatch(batchId: string, watch: WatchOptions = {}): AsyncGenerator<WatchedBatchEvent, void, undefined> {
+      const batchEnds = (frame: Frame): boolean => {
+        const data = frame.data as { jobId?: unknown; status?: unknown };
+        return data.jobId === undefined && (data.status === 'done' || data.status === 'cancelled');
+      };
+      for await (const { frame, watched } of jobEvents(`/v1/batches/${id(batchId)}/events`, watch, {}, batchEnds)) {
+        if (watched) {
+          yield { kind: 'job', ...watched };
+          continue;
+        }
+        const resync = frame.name === 'resync';
+        const parsed = (resync ? batchSnapshotSchema : batchEventSchema).safeParse(resync ? stripResync(frame.data) : frame.data);
+        if (!parsed.success)
+          throw new HeraldError(0, 'invalid_event', `the server sent a batch event this client does not know: ${parsed.error.message}`);
+        const event = (resync ? { ...parsed.data, resync: true } : parsed.data) as BatchEvent | (BatchSnapshot & { resync: true });
+        yield { kind: 'batch', id: frame.id, event, resync };
+      }
+    },
+  };
+}
+
+/** A resync's state without the fields the snapshot schema does not have. */
+function stripResync(data: unknown): unknown {
+  const { resync: _resync, ts: _ts, ...rest } = data as Record<string, unknown>;
+  return rest;
+}
+
+export type HeraldClient = ReturnType<typeof createClient>;

@@ -1,0 +1,178 @@
+import { createParser } from 'eventsource-parser';
+import { HeraldError, errorOf } from './errors.ts';
+
+/** One frame as the stream sent it: its id (the cursor after it), its name (`?typed=1`) and its JSON. */
+export interface Frame {
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly data: unknown;
+}
+
+export interface ResumeOptions {
+  /** Where the stream starts: an event id (a composite one for several jobs), or the beginning. */
+  readonly lastEventId?: string | undefined;
+  /** Aborting ends the iteration, throwing the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** Failed attempts in a row (no event received) before giving up with a HeraldError (status 0). */
+  readonly maxRetries?: number | undefined;
+  /** The delay before reconnecting until the server's `retry:` line says otherwise (ms). */
+  readonly initialRetryMs?: number | undefined;
+  /** The ceiling of the doubling backoff, unless the server's `retry:` asks for longer (ms). */
+  readonly maxBackoffMs?: number | undefined;
+  /** No byte at all for this long (the server sends a heartbeat every 15 s) means a dead connection (ms). */
+  readonly idleTimeoutMs?: number | undefined;
+  /** Told before each reconnection. */
+  readonly onReconnect?: ((reconnect: { attempt: number; delayMs: number; reason: string }) => void) | undefined;
+}
+
+export interface StreamRequest {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly fetch: typeof fetch;
+  /** Whether this frame ends the stream (its topic's terminal event). */
+  readonly isLast: (frame: Frame) => boolean;
+}
+
+/** Statuses worth another try: draining or full (503), rate limits, a proxy's 502/504. */
+const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+const MAX_EVENT_CHARS = 8 * 1024 * 1024;
+
+const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }
+    function abort(): void {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+
+/**
+ * A Server-Sent Events stream that resumes by itself: every reconnection sends `Last-Event-ID`
+ * = the last id it yielded, so any replica sends exactly what came after. It waits the server's
+ * `retry:` (doubling while attempts keep failing, and honouring `Retry-After`), ends after the
+ * last frame (`isLast`) or on `204` (the cursor is at the end already), and gives up after
+ * `maxRetries` failed attempts in a row, or at once on an answer no retry can change (400, 401,
+ * 403, 404): both as a HeraldError.
+ */
+export async function* resumingStream(request: StreamRequest, options: ResumeOptions = {}): AsyncGenerator<Frame, void, undefined> {
+  const maxRetries = options.maxRetries ?? 8;
+  const maxBackoffMs = options.maxBackoffMs ?? 15_000;
+  let retryMs = options.initialRetryMs ?? 1000;
+  let cursor = options.lastEventId;
+  let failures = 0;
+  for (;;) {
+    const attempt = new Attempt(options.idleTimeoutMs ?? 45_000, options.signal);
+    let reason: string;
+    let retryAfterMs = 0;
+    try {
+      const headers: Record<string, string> = { Accept: 'text/event-stream', ...request.headers };
+      if (cursor !== undefined) headers['Last-Event-ID'] = cursor;
+      const response = await request.fetch(request.url, { headers, signal: attempt.signal });
+      if (response.status === 204) return;
+      if (response.ok && response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+        for await (const frame of frames(response.body, attempt, (ms) => {
+          retryMs = ms;
+        })) {
+          failures = 0;
+          cursor = frame.id;
+          yield frame;
+          if (request.isLast(frame)) return;
+        }
+        reason = 'the server closed the stream before its end';
+      } else if (response.ok) {
+        throw new HeraldError(response.status, 'not_a_stream', `${request.url} did not answer with an event stream`);
+      } else if (RETRYABLE.has(response.status)) {
+        reason = (await errorOf(response)).message;
+        retryAfterMs = Number(response.headers.get('retry-after')) * 1000 || 0;
+      } else {
+        throw await errorOf(response); // the same request would be refused again
+      }
+    } catch (error) {
+      if (error instanceof HeraldError) throw error;
+      if (options.signal?.aborted) throw options.signal.reason;
+      reason = attempt.idle
+        ? `no data for ${attempt.idleTimeoutMs} ms`
+        : `connection lost: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      attempt.close(); // also when the caller stops early: frees the connection at once
+    }
+    failures += 1;
+    if (failures > maxRetries) throw new HeraldError(0, 'gave_up', `gave up after ${failures} failed attempts in a row: ${reason}`);
+    const delayMs = Math.max(Math.min(retryMs * 2 ** (failures - 1), Math.max(maxBackoffMs, retryMs)), retryAfterMs);
+    options.onReconnect?.({ attempt: failures, delayMs, reason });
+    await sleep(delayMs, options.signal);
+  }
+}
+
+/** One attempt's abort signal: the caller's, plus an idle watchdog re-armed by every chunk. */
+class Attempt {
+  readonly idleTimeoutMs: number;
+  readonly signal: AbortSignal;
+  idle = false;
+  readonly #controller = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(idleTimeoutMs: number, outer: AbortSignal | undefined) {
+    this.idleTimeoutMs = idleTimeoutMs;
+    this.signal = outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
+    this.touch();
+  }
+
+  touch(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.idle = true;
+      this.#controller.abort(new Error('idle'));
+    }, this.idleTimeoutMs);
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#controller.abort(new Error('attempt over'));
+  }
+}
+
+/** The body's frames, through eventsource-parser; a frame without an id or with bad JSON is Herald's bug, not a blip. */
+async function* frames(body: ReadableStream<Uint8Array>, attempt: Attempt, onRetry: (ms: number) => void): AsyncGenerator<Frame> {
+  const parsed: Frame[] = [];
+  let invalid: string | undefined;
+  const parser = createParser({
+    maxBufferSize: MAX_EVENT_CHARS,
+    onRetry,
+    onEvent(message) {
+      if (invalid !== undefined) return;
+      if (!message.id) {
+        invalid = 'an event without an id';
+        return;
+      }
+      try {
+        parsed.push({ id: message.id, name: message.event, data: JSON.parse(message.data) });
+      } catch {
+        invalid = `an event whose data is not JSON: ${message.data.slice(0, 200)}`;
+      }
+    },
+    onError(error) {
+      if (error.type === 'max-buffer-size-exceeded') invalid ??= `an event over ${MAX_EVENT_CHARS} characters`;
+    },
+  });
+  const decoder = new TextDecoder();
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      attempt.touch();
+      parser.feed(decoder.decode(value, { stream: true }));
+      if (invalid !== undefined) throw new HeraldError(0, 'invalid_event', `the server sent ${invalid}`);
+      yield* parsed.splice(0);
+    }
+  } finally {
+    await reader.cancel().catch(() => {}); // the caller stopped, or the attempt is over
+  }
+}

@@ -1,0 +1,30 @@
+// @herald/client: Herald's API for browsers and Node ≥ 20 (docs/api.md). The event and
+// snapshot types are the server's own zod schemas (packages/contract), compiled in.
+export {
+  createClient,
+  type ClientOptions,
+  type HeraldClient,
+  type WatchOptions,
+  type WatchedEvent,
+  type WatchedBatchEvent,
+  type Submitted,
+  type BatchSubmitted,
+} from './client.ts';
+export { HeraldError } from './errors.ts';
+export type { ResumeOptions } from './event-stream.ts';
+export {
+  batchEventSchema,
+  batchSnapshotSchema,
+  foldPartial,
+  isTerminal,
+  jobEventSchema,
+  jobSnapshotSchema,
+  type BatchEvent,
+  type BatchRequest,
+  type BatchSnapshot,
+  type JobEvent,
+  type JobSnapshot,
+  type JobStatus,
+  type ProducerEvent,
+  type SubmitRequest,
+} from '../../contract/src/index.ts';

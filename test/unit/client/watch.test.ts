@@ -1,0 +1,142 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HeraldError, createClient } from '../../../packages/client/src/index.ts';
+
+// @herald/client's resuming watch against a scripted server: each connection gets the next
+// script, which sees the request (its Last-Event-ID) and writes what a Herald replica — or a
+// failing one — would.
+
+type Script = (req: IncomingMessage, res: ServerResponse) => void;
+
+let server: Server | undefined;
+const seen: { lastEventId: string | undefined; url: string }[] = [];
+
+async function scripted(scripts: Script[]): Promise<string> {
+  seen.length = 0;
+  server = createServer((req, res) => {
+    seen.push({ lastEventId: req.headers['last-event-id'] as string | undefined, url: req.url ?? '' });
+    const script = scripts.shift();
+    if (script) script(req, res);
+    else res.writeHead(500).end();
+  });
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+afterEach(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  server = undefined;
+});
+
+const ev = (id: string, fields: Record<string, unknown>, name = 'progress') =>
+  `event: ${name}\nid: ${id}\ndata: ${JSON.stringify({ jobId: 'j', progress: 0, message: '', ts: 1, ...fields })}\n\n`;
+const stream =
+  (...frames: string[]): Script =>
+  (_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.end(`retry: 20\n\n${frames.join('')}`);
+  };
+
+describe('createClient().watch', () => {
+  it('resumes after a drop with Last-Event-ID, each event once, and folds the text being written', async () => {
+    const base = await scripted([
+      stream(ev('1-0', { status: 'queued' }), ev('2-0', { status: 'processing', progress: 50, delta: 'Bees ', offset: 0 }, 'delta')),
+      stream(
+        ev('3-0', { status: 'processing', progress: 80, delta: 'make honey.', offset: 5 }, 'delta'),
+        ev('4-0', { status: 'done', progress: 100, result: 'Bees make honey.' }, 'done'),
+      ),
+    ]);
+    const got = [];
+    for await (const item of createClient({ baseUrl: base }).watch('j')) got.push([item.id, item.event.status, item.partial]);
+    expect(got).toEqual([
+      ['1-0', 'queued', ''],
+      ['2-0', 'processing', 'Bees '],
+      ['3-0', 'processing', 'Bees make honey.'],
+      ['4-0', 'done', 'Bees make honey.'],
+    ]);
+    expect(seen.map((request) => request.lastEventId)).toEqual([undefined, '2-0']);
+    expect(seen[0]!.url).toBe('/v1/jobs/j/events?typed=1');
+  });
+
+  it('starts after a given cursor, and stops quietly on 204', async () => {
+    const base = await scripted([(_req, res) => res.writeHead(204).end()]);
+    const got = [];
+    for await (const item of createClient({ baseUrl: base }).watch('j', { lastEventId: '9-0' })) got.push(item);
+    expect(got).toEqual([]);
+    expect(seen.map((request) => request.lastEventId)).toEqual(['9-0']);
+  });
+
+  it('understands a resync: the state replaces what it had, then folding goes on from its text', async () => {
+    const resync = `event: resync\nid: 7-0\ndata: ${JSON.stringify({ jobId: 'j', status: 'processing', progress: 60, message: 'Writing', partial: 'Bees make', createdAt: 1, updatedAt: 2, lastEventId: '7-0', resync: true, ts: 3 })}\n\n`;
+    const base = await scripted([
+      stream(
+        resync,
+        ev('8-0', { status: 'processing', progress: 70, delta: ' honey.', offset: 9 }, 'delta'),
+        ev('9-0', { status: 'done', progress: 100, result: 'Bees make honey.' }, 'done'),
+      ),
+    ]);
+    const got = [];
+    for await (const item of createClient({ baseUrl: base }).watch('j', { lastEventId: '1-0' }))
+      got.push([item.resync, item.event.status, item.partial]);
+    expect(got).toEqual([
+      [true, 'processing', 'Bees make'],
+      [false, 'processing', 'Bees make honey.'],
+      [false, 'done', 'Bees make honey.'],
+    ]);
+  });
+
+  it('retries what a retry can mend (503, a drop) within its budget, then gives up with a HeraldError', async () => {
+    const unavailable: Script = (_req, res) =>
+      res
+        .writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '0' })
+        .end('{"error":{"code":"draining","message":"draining"}}');
+    const base = await scripted([unavailable, unavailable, unavailable, unavailable]);
+    const watching = (async () => {
+      for await (const _ of createClient({ baseUrl: base }).watch('j', { maxRetries: 3, initialRetryMs: 10 })) {
+        /* nothing arrives */
+      }
+    })();
+    await expect(watching).rejects.toMatchObject({ name: 'HeraldError', code: 'gave_up', status: 0 });
+    expect(seen).toHaveLength(4);
+  });
+
+  it('does not retry what no retry can mend: a 404 is Herald’s error, at once', async () => {
+    const base = await scripted([
+      (_req, res) =>
+        res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"error":{"code":"not_found","message":"No such job"}}'),
+    ]);
+    const watching = (async () => {
+      for await (const _ of createClient({ baseUrl: base }).watch('j')) {
+        /* nothing */
+      }
+    })();
+    const error = await watching.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HeraldError);
+    expect(error).toMatchObject({ status: 404, code: 'not_found', message: 'No such job' });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('sends the watch token in the query and no key; the API key as a bearer otherwise', async () => {
+    const auth: (string | undefined)[] = [];
+    const done = ev('1-0', { status: 'done', progress: 100, result: 'x' }, 'done');
+    const base = await scripted([
+      (req, res) => {
+        auth.push(req.headers.authorization);
+        stream(done)(req, res);
+      },
+      (req, res) => {
+        auth.push(req.headers.authorization);
+        stream(done)(req, res);
+      },
+    ]);
+    const client = createClient({ baseUrl: base, apiKey: 'key-1' });
+    for await (const _ of client.watch('j', { token: 'tok' })) {
+      /* one event */
+    }
+    for await (const _ of client.watch('j')) {
+      /* one event */
+    }
+    expect(seen.map((request) => request.url)).toEqual(['/v1/jobs/j/events?token=tok&typed=1', '/v1/jobs/j/events?typed=1']);
+    expect(auth).toEqual([undefined, 'Bearer key-1']);
+  });
+});
