@@ -16,7 +16,8 @@ const PUBLISHED: Record<string, string> = { 'packages/client/package.json': '>=2
 
 describe('the Node range', () => {
   it('is the same in every workspace, but for the packages published for other machines', () => {
-    for (const path of manifests) expect((readJson(path).engines as { node?: string } | undefined)?.node, path).toBe(PUBLISHED[path] ?? RANGE);
+    for (const path of manifests)
+      expect((readJson(path).engines as { node?: string } | undefined)?.node, path).toBe(PUBLISHED[path] ?? RANGE);
   });
 
   it('holds the version .nvmrc names', () => {

@@ -30,7 +30,10 @@ export interface ClientOptions {
 }
 
 export interface WatchOptions extends ResumeOptions {
-  /** A watch token (a job's, or its batch's), for when the client has no API key. */
+  /**
+   * A watch token (a job's, or its batch's, which covers each of its jobs) instead of the API
+   * key. Sent as a bearer, like the key: it stays out of URLs, so out of proxies' access logs.
+   */
   readonly token?: string | undefined;
 }
 
@@ -76,7 +79,7 @@ export function createClient(options: ClientOptions) {
   const bearer = (credential: string | undefined): Record<string, string> => (credential ? { Authorization: `Bearer ${credential}` } : {});
   const id = (value: string): string => encodeURIComponent(value);
 
-  /** One JSON request; `token`: a watch token in the query instead of the API key. */
+  /** One JSON request; `token`: a watch token instead of the API key (a bearer either way). */
   async function call<T>(
     schema: z.ZodType<T>,
     method: string,
@@ -85,11 +88,11 @@ export function createClient(options: ClientOptions) {
   ): Promise<T> {
     let response: Response;
     try {
-      response = await doFetch(url(path, { token: init.token }), {
+      response = await doFetch(url(path), {
         method,
         headers: {
           Accept: 'application/json',
-          ...(init.token ? {} : bearer(options.apiKey)),
+          ...bearer(init.token ?? options.apiKey),
           ...(init.body === undefined ? {} : { 'Content-Type': 'application/json' }),
           ...init.headers,
         },
@@ -119,8 +122,8 @@ export function createClient(options: ClientOptions) {
     const ended = new Set<string>();
     const stream = resumingStream(
       {
-        url: url(path, { ...query, token: watch.token, typed: '1' }),
-        headers: watch.token ? {} : bearer(options.apiKey),
+        url: url(path, { ...query, typed: '1' }),
+        headers: bearer(watch.token ?? options.apiKey),
         fetch: doFetch,
         isLast: (frame) => lastOf(frame, ended),
       },

@@ -116,7 +116,7 @@ describe('createClient().watch', () => {
     expect(seen).toHaveLength(1);
   });
 
-  it('sends the watch token in the query and no key; the API key as a bearer otherwise', async () => {
+  it('sends the watch token, or else the API key, as a bearer: never in the URL', async () => {
     const auth: (string | undefined)[] = [];
     const done = ev('1-0', { status: 'done', progress: 100, result: 'x' }, 'done');
     const base = await scripted([
@@ -136,7 +136,7 @@ describe('createClient().watch', () => {
     for await (const _ of client.watch('j')) {
       /* one event */
     }
-    expect(seen.map((request) => request.url)).toEqual(['/v1/jobs/j/events?token=tok&typed=1', '/v1/jobs/j/events?typed=1']);
-    expect(auth).toEqual([undefined, 'Bearer key-1']);
+    expect(seen.map((request) => request.url)).toEqual(['/v1/jobs/j/events?typed=1', '/v1/jobs/j/events?typed=1']);
+    expect(auth).toEqual(['Bearer tok', 'Bearer key-1']);
   });
 });
