@@ -14,8 +14,8 @@ export interface AdminRoutesDeps {
 export const ADMIN_PATH = '/admin';
 
 /**
- * The bull-board UI and its API (what a browser would load from a CDN is its own, served from the
- * package), behind an admin key. Read-only: a job retried from here would run again though its
+ * The bull-board UI and its API, its scripts and styles served from the package itself (no CDN),
+ * behind an admin key. Read-only: a job retried from here would run again though its
  * end is already published, so Herald's own rules (one terminal event) would only swallow it;
  * cleaning or promoting belongs to Herald's janitor and chores.
  */
