@@ -1,8 +1,9 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import semver from 'semver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { batchEventSchema, batchSnapshotSchema, jobEventSchema, jobSnapshotSchema } from '@herald/contract';
@@ -72,6 +73,16 @@ describe.skipIf(!haveAll)('@herald/client from its tarball, on Node 20', () => {
   it('installs with nothing else of this repository, and watches a job exactly across a killed replica', async () => {
     const installed = readdirSync(join(project, 'node_modules', '@herald'));
     expect(installed).toEqual(['client']);
+    // Node 20 is what it promises: nothing it installs asks for more.
+    const modules = join(project, 'node_modules');
+    const packages = readdirSync(modules).flatMap((name) =>
+      name.startsWith('@') ? readdirSync(join(modules, name)).map((scoped) => `${name}/${scoped}`) : name.startsWith('.') ? [] : [name],
+    );
+    for (const name of packages) {
+      const wanted = (JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines
+        ?.node;
+      if (wanted !== undefined) expect(semver.satisfies(node20, wanted), `${name} wants Node ${wanted}`).toBe(true);
+    }
     const child = spawn(NODE_20, ['watch.mjs', stack.url], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
