@@ -5,6 +5,7 @@ import {
   CHORES_QUEUE_NAME,
   Chores,
   EventPublisher,
+  publisherOptions,
   EventReader,
   QUEUE_NAME,
   bullConnection,
@@ -92,20 +93,11 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     ttlSeconds: config.JOB_TTL_SECONDS,
   });
 
-  const publisher = new EventPublisher(redis, {
-    ttlSeconds: config.JOB_TTL_SECONDS,
-    streamMaxLen: config.STREAM_MAXLEN,
-    waitReplicas: config.REDIS_WAIT_REPLICAS,
-    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
-    onUnreplicated: (replicated, wanted) =>
-      logger.warn({ replicated, wanted }, 'a job’s end reached fewer replicas than REDIS_WAIT_REPLICAS in time; not waiting for 10 s'),
-    // The batch's webhook goes at once rather than at its next look (Chores.batchEnded).
-    onBatchEnded: (batchId) => {
-      chores
-        .batchEnded(batchId)
-        .catch((err: unknown) => logger.warn({ err, batchId }, 'could not wake the batch webhook (it looks again by itself)'));
-    },
-  });
+  // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded).
+  const publisher = new EventPublisher(
+    redis,
+    publisherOptions(config, logger, (batchId) => chores.batchEnded(batchId)),
+  );
   const idempotency = new IdempotencyStore(redis, config.JOB_TTL_SECONDS);
   const jobs = new JobService({ config, redis, queue, chores, publisher, reader, idempotency });
   const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs });

@@ -4,6 +4,7 @@ import {
   CHORES_QUEUE_NAME,
   Chores,
   EventPublisher,
+  publisherOptions,
   EventReader,
   QUEUE_NAME,
   bullConnection,
@@ -60,20 +61,11 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   const subscriber = connectRedis(config, role('herald:worker:cancel'));
   commands.on('error', (err: Error) => logger.warn({ connection: 'commands', err: err.message }, 'redis connection error'));
   subscriber.on('error', (err: Error) => logger.warn({ connection: 'cancel', err: err.message }, 'redis connection error'));
-  const publisher = new EventPublisher(commands, {
-    ttlSeconds: config.JOB_TTL_SECONDS,
-    streamMaxLen: config.STREAM_MAXLEN,
-    waitReplicas: config.REDIS_WAIT_REPLICAS,
-    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
-    onUnreplicated: (replicated, wanted) =>
-      logger.warn({ replicated, wanted }, 'a job’s end reached fewer replicas than REDIS_WAIT_REPLICAS in time; not waiting for 10 s'),
-    // The batch's webhook goes at once rather than at its next look (Chores.batchEnded).
-    onBatchEnded: (batchId) => {
-      chores
-        .batchEnded(batchId)
-        .catch((err: unknown) => logger.warn({ err, batchId }, 'could not wake the batch webhook (it looks again by itself)'));
-    },
-  });
+  // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded).
+  const publisher = new EventPublisher(
+    commands,
+    publisherOptions(config, logger, (batchId) => chores.batchEnded(batchId)),
+  );
   const cancellation = new CancellationWatcher(commands, subscriber);
   await cancellation.start();
 

@@ -1,3 +1,5 @@
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connection.ts';
 import { batchOf, isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
 import { createBatchScript } from '../redis/scripts/create-batch.ts';
@@ -22,6 +24,27 @@ export interface PublisherOptions {
    */
   readonly onBatchEnded?: (batchId: string) => void;
   readonly now?: () => number;
+}
+
+/**
+ * The settings every process that publishes runs with (API and worker alike): retention, the
+ * replicas a job's end waits for, and who is told that a batch has ended (`batchEnded`: its
+ * webhook's wake-up; a failure is only logged, the webhook looks again by itself).
+ */
+export function publisherOptions(config: Config, logger: Logger, batchEnded: (batchId: string) => Promise<void>): PublisherOptions {
+  return {
+    ttlSeconds: config.JOB_TTL_SECONDS,
+    streamMaxLen: config.STREAM_MAXLEN,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+    onUnreplicated: (replicated, wanted) =>
+      logger.warn({ replicated, wanted }, 'a job’s end reached fewer replicas than REDIS_WAIT_REPLICAS in time; not waiting for 10 s'),
+    onBatchEnded: (batchId) => {
+      batchEnded(batchId).catch((err: unknown) =>
+        logger.warn({ err, batchId }, 'could not wake the batch webhook (it looks again by itself)'),
+      );
+    },
+  };
 }
 
 export interface PublishedEvent {
