@@ -5,7 +5,7 @@ import { requestLogger } from '../http/request-context.ts';
 import type { BatchService } from '../jobs/batch-service.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
 import type { JobRoutesObserver } from './job-routes.ts';
-import { bodyLimitBytes, bodyProblem, queryToken } from './request-body.ts';
+import { bodyLimitBytes, idempotencyKeyOf, queryToken, submissionGate } from './request-body.ts';
 
 export interface BatchRoutesDeps {
   readonly batches: BatchService;
@@ -37,17 +37,12 @@ export function batchRoutes({ batches, access, submissions, observer, maxTextCha
 
   router.post(
     '/v1/batches',
-    async (req, _res, next) => {
-      // As for a job: who before what, and every authenticated attempt counts (one per batch).
-      const caller = access.requireKey(req);
-      await submissions.enforce(caller);
-      next(bodyProblem(req));
-    },
+    // As for a job; a batch counts as one submission.
+    submissionGate(access, submissions),
     json,
     async (req: Request, res: Response) => {
-      const key = req.get('idempotency-key');
       const caller = access.callerOf(req);
-      const submitted = await batches.submit(req.body, key === undefined || key === '' ? undefined : key, caller.keyId);
+      const submitted = await batches.submit(req.body, idempotencyKeyOf(req), caller.keyId);
       if (submitted.created) for (const _ of submitted.jobIds) observer.submitted();
       requestLogger(req, logger).info(
         { batchId: submitted.batchId, jobs: submitted.jobIds.length, created: submitted.created, keyId: caller.keyId },

@@ -4,7 +4,7 @@ import type { Access } from '../auth/access.ts';
 import { requestLogger } from '../http/request-context.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
-import { bodyLimitBytes, bodyProblem, queryToken } from './request-body.ts';
+import { bodyLimitBytes, bodyProblem, idempotencyKeyOf, queryToken, submissionGate } from './request-body.ts';
 
 /** What the replica's metrics hear from the job routes. */
 export interface JobRoutesObserver {
@@ -39,48 +39,36 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
   const router = Router();
   const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
 
-  router.post(
-    '/v1/jobs',
-    async (req, _res, next) => {
-      // Who before what: an unauthenticated caller learns nothing about the body's validity.
-      const caller = access.requireKey(req);
-      // Every authenticated attempt counts, valid or not, and is refused before its body is read.
-      await submissions.enforce(caller);
-      next(bodyProblem(req));
-    },
-    json,
-    async (req: Request, res: Response) => {
-      const key = req.get('idempotency-key');
-      const caller = access.callerOf(req);
-      const submitted = await jobs.submit(req.body, key === undefined || key === '' ? undefined : key, caller.keyId);
-      if (submitted.created) observer.submitted();
-      // Never the text: its length says enough.
-      const text = (req.body as { text?: unknown }).text;
-      requestLogger(req, logger).info(
-        {
-          jobId: submitted.jobId,
-          kind: submitted.kind,
-          created: submitted.created,
-          ...(typeof text === 'string' ? { chars: text.length } : {}),
-          keyId: caller.keyId,
-        },
-        submitted.created ? 'job submitted' : 'job submission replayed (Idempotency-Key)',
-      );
-      const watchToken = access.watchToken(submitted.jobId);
-      const external = submitted.kind === 'external';
-      const publishToken = external ? await access.publishToken(submitted.jobId) : null;
-      res
-        .status(submitted.created ? 202 : 200)
-        .location(links(submitted.jobId).self)
-        .json({
-          jobId: submitted.jobId,
-          status: submitted.status,
-          ...(watchToken === null ? {} : { watchToken }),
-          ...(publishToken === null ? {} : { publishToken }),
-          links: links(submitted.jobId, watchToken, external),
-        });
-    },
-  );
+  router.post('/v1/jobs', submissionGate(access, submissions), json, async (req: Request, res: Response) => {
+    const caller = access.callerOf(req);
+    const submitted = await jobs.submit(req.body, idempotencyKeyOf(req), caller.keyId);
+    if (submitted.created) observer.submitted();
+    // Never the text: its length says enough.
+    const text = (req.body as { text?: unknown }).text;
+    requestLogger(req, logger).info(
+      {
+        jobId: submitted.jobId,
+        kind: submitted.kind,
+        created: submitted.created,
+        ...(typeof text === 'string' ? { chars: text.length } : {}),
+        keyId: caller.keyId,
+      },
+      submitted.created ? 'job submitted' : 'job submission replayed (Idempotency-Key)',
+    );
+    const watchToken = access.watchToken(submitted.jobId);
+    const external = submitted.kind === 'external';
+    const publishToken = external ? await access.publishToken(submitted.jobId) : null;
+    res
+      .status(submitted.created ? 202 : 200)
+      .location(links(submitted.jobId).self)
+      .json({
+        jobId: submitted.jobId,
+        status: submitted.status,
+        ...(watchToken === null ? {} : { watchToken }),
+        ...(publishToken === null ? {} : { publishToken }),
+        links: links(submitted.jobId, watchToken, external),
+      });
+  });
 
   router.get('/v1/jobs/:id', async (req, res) => {
     const jobId = String(req.params.id);
@@ -115,8 +103,7 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
     json,
     async (req: Request, res: Response) => {
       const jobId = String(req.params.id);
-      const key = req.get('idempotency-key');
-      const published = await jobs.publish(jobId, req.body, key === undefined || key === '' ? undefined : key);
+      const published = await jobs.publish(jobId, req.body, idempotencyKeyOf(req));
       if (published.terminal) requestLogger(req, logger).info({ jobId }, 'external job ended by its producer');
       res.status(published.created ? 201 : 200).json({ eventId: published.eventId });
     },

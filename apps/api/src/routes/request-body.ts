@@ -1,6 +1,28 @@
 import { MIMEType } from 'node:util';
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
+import type { Access } from '../auth/access.ts';
 import { HttpError, badRequest } from '../http/errors.ts';
+import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
+
+/**
+ * What runs before a submission's body is read (POST /v1/jobs, POST /v1/batches): who before
+ * what — an unauthenticated caller learns nothing about the body's validity — then the
+ * submission limits, which count every authenticated attempt, valid or not, and refuse it before
+ * its body is read; then an empty or non-JSON body is refused.
+ */
+export function submissionGate(access: Access, submissions: SubmissionLimiter): RequestHandler {
+  return async (req, _res, next) => {
+    const caller = access.requireKey(req);
+    await submissions.enforce(caller);
+    next(bodyProblem(req));
+  };
+}
+
+/** The Idempotency-Key header, when one is given (an empty one is none). */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  return key === undefined || key === '' ? undefined : key;
+}
 
 /** `?token=` on the snapshot: at most one, of a sane length (the token's own check does the rest). */
 export function queryToken(value: unknown): string | null {
