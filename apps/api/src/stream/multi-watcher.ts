@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { STREAM_START, compareStreamIds, type StreamId } from '@herald/contract';
 import { formatCursors } from './cursor.ts';
+import { untilWritable } from './until-writable.ts';
 import type { EventSink, FanoutEvent } from './fanout-event.ts';
 import { eventFrame } from './frames.ts';
 import type { WatcherEnd, WatcherLimits } from './watcher.ts';
@@ -64,7 +65,7 @@ export class MultiWatcher {
    */
   async start(opening: readonly FanoutEvent[], histories: readonly (readonly FanoutEvent[])[]): Promise<void> {
     for (const event of opening) {
-      if (!this.#res.write(this.#frame(event))) await this.#drained();
+      if (!this.#res.write(this.#frame(event))) await untilWritable(this.#res);
       if (this.#finished) return;
     }
     if (this.#open === 0) return this.end('completed');
@@ -101,7 +102,7 @@ export class MultiWatcher {
   async #paced(job: number, event: FanoutEvent): Promise<boolean> {
     if (this.#finished) return false;
     if (!this.#ended[job]) {
-      if (this.#advance(job, event) && !this.#res.write(this.#frame(event))) await this.#drained();
+      if (this.#advance(job, event) && !this.#res.write(this.#frame(event))) await untilWritable(this.#res);
       this.#endAfter(job, event);
     }
     return !this.#finished;
@@ -131,18 +132,6 @@ export class MultiWatcher {
     if (this.#ended[job]) return;
     this.#ended[job] = true;
     this.#open -= 1;
-  }
-
-  #drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.#res.off('drain', done);
-        this.#res.off('close', done);
-        resolve();
-      };
-      this.#res.on('drain', done);
-      this.#res.on('close', done);
-    });
   }
 
   #write(chunk: Buffer | string): void {

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { compareStreamIds, type StreamId } from '@herald/contract';
+import { untilWritable } from './until-writable.ts';
 import type { EventSink, FanoutEvent } from './fanout-event.ts';
 
 export interface WatcherLimits {
@@ -76,22 +77,10 @@ export class SseWatcher implements EventSink {
     if (this.#ended) return false;
     if (compareStreamIds(event.position, this.#position) > 0) {
       this.#position = event.position;
-      if (!this.#res.write(this.#frameOf(event))) await this.#drained();
+      if (!this.#res.write(this.#frameOf(event))) await untilWritable(this.#res);
     }
     this.#endAfter(event);
     return !this.#ended;
-  }
-
-  #drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.#res.off('drain', done);
-        this.#res.off('close', done);
-        resolve();
-      };
-      this.#res.on('drain', done);
-      this.#res.on('close', done);
-    });
   }
 
   cork(): void {
