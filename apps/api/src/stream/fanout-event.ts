@@ -1,6 +1,6 @@
 import { isTerminal, parseStreamId, type StreamId } from '@herald/contract';
 import type { BrokerEvent } from '@herald/shared';
-import { eventFrame } from './frames.ts';
+import { dataLines, eventFrame } from './frames.ts';
 
 const TS_FIELD = '"ts":';
 
@@ -47,6 +47,8 @@ export class FanoutEvent {
   /** When the worker published it (the event's `ts`, ms epoch), or null if it has none. */
   readonly ts: number | null;
   #typed: Buffer | undefined;
+  #name: EventName | undefined;
+  #dataLines: string | undefined;
 
   constructor(id: string, position: StreamId, status: string, data: string, frame?: Buffer) {
     this.id = id;
@@ -58,8 +60,19 @@ export class FanoutEvent {
     this.ts = publishedAt(data);
   }
 
+  /** Worked out once per replica, whatever the number of typed streams asking. */
   get name(): EventName {
-    return eventName(this.status, this.data);
+    this.#name ??= eventName(this.status, this.data);
+    return this.#name;
+  }
+
+  /**
+   * The frame's `data:` lines, for streams whose `id:` line is their own (several jobs on one
+   * connection: a composite cursor); framed once per replica like the rest.
+   */
+  get dataLines(): string {
+    this.#dataLines ??= dataLines(this.data);
+    return this.#dataLines;
   }
 
   /** The frame with its `event:` line, for `?typed=1` streams. */

@@ -5,10 +5,18 @@ const LINE_BREAK = /\r\n|\r|\n/;
 
 /** `name`: the `event:` line of a typed stream; without one, a client's `onmessage` gets it. */
 export function eventFrame(id: string, data: string, name?: string): string {
+  return eventHead(id, name) + dataLines(data);
+}
+
+/** A frame's `event:` and `id:` lines: what differs between connections for one event. */
+export const eventHead = (id: string, name?: string): string => (name === undefined ? `id: ${id}\n` : `event: ${name}\nid: ${id}\n`);
+
+/** A frame's `data:` lines and its closing blank line: the same on every connection. */
+export function dataLines(data: string): string {
   const lines = LINE_BREAK.test(data) ? data.split(LINE_BREAK) : [data];
-  let frame = name === undefined ? `id: ${id}\n` : `event: ${name}\nid: ${id}\n`;
-  for (const line of lines) frame += `data: ${line}\n`;
-  return `${frame}\n`;
+  let text = '';
+  for (const line of lines) text += `data: ${line}\n`;
+  return `${text}\n`;
 }
 
 export const retryFrame = (ms: number): string => `retry: ${ms}\n\n`;

@@ -3,7 +3,7 @@ import { STREAM_START, compareStreamIds, type StreamId } from '@herald/contract'
 import { formatCursors } from './cursor.ts';
 import { untilWritable } from './until-writable.ts';
 import type { EventSink, FanoutEvent } from './fanout-event.ts';
-import { eventFrame } from './frames.ts';
+import { eventHead } from './frames.ts';
 import type { WatcherEnd, WatcherLimits } from './watcher.ts';
 
 /**
@@ -115,9 +115,9 @@ export class MultiWatcher {
     return true;
   }
 
-  /** The event with the connection's composite cursor as its id. */
+  /** The event with the connection's composite cursor as its id; the data lines are the replica's, shared. */
   #frame(event: FanoutEvent): string {
-    return eventFrame(formatCursors(this.#positions), event.data, this.#limits.typed ? event.name : undefined);
+    return eventHead(formatCursors(this.#positions), this.#limits.typed ? event.name : undefined) + event.dataLines;
   }
 
   #endAfter(job: number, event: FanoutEvent): void {
