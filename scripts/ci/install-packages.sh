@@ -2,7 +2,8 @@
 # Installs the Debian packages the whole suite needs, when missing: redis-server (tests' private
 # Redis and its image), nginx (`npm run stack`, the browser tests' load balancer and its image),
 # chromium (browser tests), docker.io + docker-compose (the compose stack), python3 + ffmpeg (the
-# Python producer in examples/transcode-python). Idempotent.
+# Python producer in examples/transcode-python), openssl (the edge's local certificate, the
+# Redis TLS tests). Idempotent.
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "[install-packages] all present"
   exit 0
