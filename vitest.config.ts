@@ -9,7 +9,7 @@ const CLUSTER_EXCLUDED = [
   'redis-cluster',
   'redis-sentinel',
   'redis-tls',
-  'client-package',
+  'published-packages',
   'openapi',
 ];
 

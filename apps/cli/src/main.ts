@@ -1,5 +1,4 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import pkg from '../package.json' with { type: 'json' };
 import { submit } from './commands/submit.ts';
 import { watch } from './commands/watch.ts';
 import { CliError, EXIT, HELP_TEXT, type ExitCode } from './exit-codes.ts';
@@ -94,10 +93,10 @@ interface CommandOptions {
 }
 
 /** The commander program; each action reports how the job ended through `setExit`. */
-export function buildProgram(setExit: (code: ExitCode) => void): Command {
+function buildProgram(version: string, setExit: (code: ExitCode) => void): Command {
   const program = new Command('herald')
     .description('Submit a text to Herald for summarizing, and watch the job live.')
-    .version(pkg.version)
+    .version(version)
     // Throw instead of exiting, so main picks the code: commander's usage errors become 2.
     .exitOverride()
     .showHelpAfterError('(see herald --help)')
@@ -151,10 +150,14 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   return program;
 }
 
-async function main(argv: readonly string[]): Promise<ExitCode> {
+/**
+ * Runs `herald` with these arguments and returns its exit code. `version`: the package's, which
+ * bin/herald.js reads from the package.json beside it (in a checkout and in an installed copy).
+ */
+export async function run(argv: readonly string[], version: string): Promise<ExitCode> {
   let code: ExitCode = EXIT.done;
   try {
-    await buildProgram((c) => {
+    await buildProgram(version, (c) => {
       code = c;
     }).parseAsync(argv);
     return code;
@@ -170,6 +173,3 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     return EXIT.server;
   }
 }
-
-// exitCode rather than exit(): stdout (the summary) is flushed to a pipe before the process ends.
-process.exitCode = await main(process.argv);

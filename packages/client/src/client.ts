@@ -17,7 +17,7 @@ import {
   type SubmitRequest,
 } from '../../contract/src/index.ts';
 import type { z } from 'zod';
-import { HeraldError, errorOf } from './errors.ts';
+import { HeraldError, errorOf, issuesOf, networkReason } from './errors.ts';
 import { resumingStream, type Frame, type ResumeOptions } from './event-stream.ts';
 
 export interface ClientOptions {
@@ -99,12 +99,16 @@ export function createClient(options: ClientOptions) {
         ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
       });
     } catch (error) {
-      throw new HeraldError(0, 'unreachable', `cannot reach ${base.origin}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new HeraldError(0, 'unreachable', `cannot reach ${base.origin}: ${networkReason(error)}`);
     }
     if (!response.ok) throw await errorOf(response);
     const parsed = schema.safeParse(await response.json());
     if (!parsed.success)
-      throw new HeraldError(response.status, 'invalid_response', `Herald answered what this client does not know: ${parsed.error.message}`);
+      throw new HeraldError(
+        response.status,
+        'invalid_response',
+        `Herald answered what this client does not know: ${issuesOf(parsed.error)}`,
+      );
     return parsed.data;
   }
 
@@ -149,8 +153,7 @@ export function createClient(options: ClientOptions) {
         ...rest
       } = data;
       const parsed = jobEventSchema.safeParse(resync ? { ts: Date.now(), ...rest } : data);
-      if (!parsed.success)
-        throw new HeraldError(0, 'invalid_event', `the server sent an event this client does not know: ${parsed.error.message}`);
+      if (!parsed.success) throw new HeraldError(0, 'invalid_event', `the server sent an invalid event: ${issuesOf(parsed.error)}`);
       const event = parsed.data;
       const partial = resync
         ? typeof statePartial === 'string'
@@ -204,6 +207,8 @@ export function createClient(options: ClientOptions) {
     async *watch(jobId: string, watch: WatchOptions = {}): AsyncGenerator<WatchedEvent, void, undefined> {
       // The terminal event ends the stream (a resync of an ended job is its last word too).
       for await (const { watched } of jobEvents(`/v1/jobs/${id(jobId)}/events`, watch, {}, (_frame, ended) => ended.size > 0)) {
+        if (watched && watched.event.jobId !== jobId)
+          throw new HeraldError(0, 'invalid_event', `the server sent an invalid event: it belongs to job ${watched.event.jobId}`);
         if (watched) yield watched;
       }
     },
@@ -242,8 +247,7 @@ export function createClient(options: ClientOptions) {
         }
         const resync = frame.name === 'resync';
         const parsed = (resync ? batchSnapshotSchema : batchEventSchema).safeParse(resync ? stripResync(frame.data) : frame.data);
-        if (!parsed.success)
-          throw new HeraldError(0, 'invalid_event', `the server sent a batch event this client does not know: ${parsed.error.message}`);
+        if (!parsed.success) throw new HeraldError(0, 'invalid_event', `the server sent an invalid batch event: ${issuesOf(parsed.error)}`);
         const event = (resync ? { ...parsed.data, resync: true } : parsed.data) as BatchEvent | (BatchSnapshot & { resync: true });
         yield { kind: 'batch', id: frame.id, event, resync };
       }

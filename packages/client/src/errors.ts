@@ -28,3 +28,21 @@ export async function errorOf(response: Response): Promise<HeraldError> {
   }
   return new HeraldError(response.status, 'http_error', `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`);
 }
+
+/**
+ * Why a fetch got no answer, short. Node's fetch (undici) says only "fetch failed" or
+ * "terminated" and keeps the useful part in `cause`: a system code (ECONNREFUSED, ENOTFOUND,
+ * ECONNRESET) is kept as it is. A browser's fetch says "Failed to fetch", which is all it knows.
+ */
+export function networkReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (cause?.code === 'UND_ERR_SOCKET') return 'the other side closed the connection';
+  if (typeof cause?.code === 'string') return cause.code;
+  if ((error as Error | null)?.message === 'terminated') return 'the response was cut off';
+  if (typeof cause?.message === 'string') return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A schema's refusal as one line: `status: Invalid option …; progress: …`. */
+export const issuesOf = (error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string =>
+  error.issues.map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message)).join('; ');

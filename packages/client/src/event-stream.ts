@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { HeraldError, errorOf } from './errors.ts';
+import { HeraldError, errorOf, networkReason } from './errors.ts';
 
 /** One frame as the stream sent it: its id (the cursor after it), its name (`?typed=1`) and its JSON. */
 export interface Frame {
@@ -21,8 +21,17 @@ export interface ResumeOptions {
   readonly maxBackoffMs?: number | undefined;
   /** No byte at all for this long (the server sends a heartbeat every 15 s) means a dead connection (ms). */
   readonly idleTimeoutMs?: number | undefined;
-  /** Told before each reconnection. */
-  readonly onReconnect?: ((reconnect: { attempt: number; delayMs: number; reason: string }) => void) | undefined;
+  /** Told before each reconnection: why, how long it waits, and which attempt of how many it is. */
+  readonly onReconnect?: ((reconnect: Reconnect) => void) | undefined;
+}
+
+export interface Reconnect {
+  /** 1 for the first failure in a row, up to `maxRetries`. */
+  readonly attempt: number;
+  readonly maxRetries: number;
+  readonly delayMs: number;
+  /** For people: `connection lost: ECONNRESET`, `Draining [HTTP 503]`, `cannot reach https://…: ENOTFOUND`. */
+  readonly reason: string;
 }
 
 export interface StreamRequest {
@@ -70,10 +79,12 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
     const attempt = new Attempt(options.idleTimeoutMs ?? 45_000, options.signal);
     let reason: string;
     let retryAfterMs = 0;
+    let answered = false;
     try {
       const headers: Record<string, string> = { Accept: 'text/event-stream', ...request.headers };
       if (cursor !== undefined) headers['Last-Event-ID'] = cursor;
       const response = await request.fetch(request.url, { headers, signal: attempt.signal });
+      answered = true;
       if (response.status === 204) return;
       if (response.ok && response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
         for await (const frame of frames(response.body, attempt, (ms) => {
@@ -88,7 +99,7 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
       } else if (response.ok) {
         throw new HeraldError(response.status, 'not_a_stream', `${request.url} did not answer with an event stream`);
       } else if (RETRYABLE.has(response.status)) {
-        reason = (await errorOf(response)).message;
+        reason = `${(await errorOf(response)).message} [HTTP ${response.status}]`;
         retryAfterMs = Number(response.headers.get('retry-after')) * 1000 || 0;
       } else {
         throw await errorOf(response); // the same request would be refused again
@@ -96,16 +107,20 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
     } catch (error) {
       if (error instanceof HeraldError) throw error;
       if (options.signal?.aborted) throw options.signal.reason;
-      reason = attempt.idle
-        ? `no data for ${attempt.idleTimeoutMs} ms`
-        : `connection lost: ${error instanceof Error ? error.message : String(error)}`;
+      if (attempt.idle) reason = `no data for ${attempt.idleTimeoutMs} ms`;
+      else if (answered) reason = `connection lost: ${networkReason(error)}`;
+      else reason = `cannot reach ${new URL(request.url).origin}: ${networkReason(error)}`;
     } finally {
       attempt.close(); // also when the caller stops early: frees the connection at once
     }
     failures += 1;
-    if (failures > maxRetries) throw new HeraldError(0, 'gave_up', `gave up after ${failures} failed attempts in a row: ${reason}`);
+    if (failures > maxRetries) {
+      throw new HeraldError(0, 'gave_up', `gave up after ${failures} failed attempt${failures === 1 ? '' : 's'} in a row: ${reason}`);
+    }
+    // The server's retry: first (as EventSource does), doubling while failures go on; a
+    // Retry-After asks for at least its own wait.
     const delayMs = Math.max(Math.min(retryMs * 2 ** (failures - 1), Math.max(maxBackoffMs, retryMs)), retryAfterMs);
-    options.onReconnect?.({ attempt: failures, delayMs, reason });
+    options.onReconnect?.({ attempt: failures, maxRetries, delayMs, reason });
     await sleep(delayMs, options.signal);
   }
 }
@@ -148,17 +163,17 @@ async function* frames(body: ReadableStream<Uint8Array>, attempt: Attempt, onRet
     onEvent(message) {
       if (invalid !== undefined) return;
       if (!message.id) {
-        invalid = 'an event without an id';
+        invalid = 'it has no id, so it could not be resumed after';
         return;
       }
       try {
         parsed.push({ id: message.id, name: message.event, data: JSON.parse(message.data) });
       } catch {
-        invalid = `an event whose data is not JSON: ${message.data.slice(0, 200)}`;
+        invalid = `its data is not JSON: ${message.data.slice(0, 200)}`;
       }
     },
     onError(error) {
-      if (error.type === 'max-buffer-size-exceeded') invalid ??= `an event over ${MAX_EVENT_CHARS} characters`;
+      if (error.type === 'max-buffer-size-exceeded') invalid ??= `it is over ${MAX_EVENT_CHARS} characters`;
     },
   });
   const decoder = new TextDecoder();
@@ -169,7 +184,7 @@ async function* frames(body: ReadableStream<Uint8Array>, attempt: Attempt, onRet
       if (done) return;
       attempt.touch();
       parser.feed(decoder.decode(value, { stream: true }));
-      if (invalid !== undefined) throw new HeraldError(0, 'invalid_event', `the server sent ${invalid}`);
+      if (invalid !== undefined) throw new HeraldError(0, 'invalid_event', `the server sent an invalid event: ${invalid}`);
       yield* parsed.splice(0);
     }
   } finally {

@@ -11,7 +11,7 @@ export {
   type BatchSubmitted,
 } from './client.ts';
 export { HeraldError } from './errors.ts';
-export type { ResumeOptions } from './event-stream.ts';
+export type { Reconnect, ResumeOptions } from './event-stream.ts';
 export {
   batchEventSchema,
   batchSnapshotSchema,

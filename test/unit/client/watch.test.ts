@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HeraldError, createClient } from '../../../packages/client/src/index.ts';
+import { HeraldError, createClient, type Reconnect, type ResumeOptions } from '../../../packages/client/src/index.ts';
+import { freePort } from '../../support/free-port.ts';
 
 // @herald/client's resuming watch against a scripted server: each connection gets the next
 // script, which sees the request (its Last-Event-ID) and writes what a Herald replica — or a
@@ -24,9 +25,30 @@ async function scripted(scripts: Script[]): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 afterEach(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise((resolve) => server!.close(resolve));
   server = undefined;
 });
+
+/** Watches job `j` to its end or its error: what it yielded, each reconnection, and how it ended. */
+async function watchAll(base: string, options: ResumeOptions = {}) {
+  const events: { id: string; status: string }[] = [];
+  const reconnects: Reconnect[] = [];
+  let error: unknown;
+  try {
+    for await (const item of createClient({ baseUrl: base }).watch('j', {
+      initialRetryMs: 10,
+      onReconnect: (reconnect) => reconnects.push(reconnect),
+      ...options,
+    })) {
+      events.push({ id: item.id, status: item.event.status });
+    }
+  } catch (caught) {
+    error = caught;
+  }
+  return { events, reconnects, error };
+}
 
 const ev = (id: string, fields: Record<string, unknown>, name = 'progress') =>
   `event: ${name}\nid: ${id}\ndata: ${JSON.stringify({ jobId: 'j', progress: 0, message: '', ts: 1, ...fields })}\n\n`;
@@ -138,5 +160,86 @@ describe('createClient().watch', () => {
     }
     expect(seen.map((request) => request.url)).toEqual(['/v1/jobs/j/events?typed=1', '/v1/jobs/j/events?typed=1']);
     expect(auth).toEqual(['Bearer tok', 'Bearer key-1']);
+  });
+
+  it('ends after the terminal event without another request, even while the response stays open', async () => {
+    const base = await scripted([
+      (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write(ev('1-0', { status: 'done', progress: 100, result: 'R' }, 'done')); // and never ends
+      },
+    ]);
+    const { events, error } = await watchAll(base);
+    expect(error).toBeUndefined();
+    expect(events).toEqual([{ id: '1-0', status: 'done' }]);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('waits a 503’s Retry-After, else the server’s retry: doubling while failures go on, and says why', async () => {
+    const draining: Script = (_req, res) =>
+      res
+        .writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '0' })
+        .end('{"error":{"code":"draining","message":"Draining"}}');
+    const base = await scripted([draining, draining, stream(ev('1-0', { status: 'cancelled' }, 'cancelled'))]);
+    const { events, reconnects, error } = await watchAll(base, { maxRetries: 5 });
+    expect(error).toBeUndefined();
+    expect(events.map((event) => event.status)).toEqual(['cancelled']);
+    expect(reconnects).toEqual([
+      { attempt: 1, maxRetries: 5, delayMs: 10, reason: 'Draining [HTTP 503]' },
+      { attempt: 2, maxRetries: 5, delayMs: 20, reason: 'Draining [HTTP 503]' },
+    ]);
+  });
+
+  it('counts only failures in a row against maxRetries: an event starts the count again', async () => {
+    const empty = stream();
+    const one = stream(ev('1-0', { status: 'queued' }));
+    // Two failures, then an event (that stream's early end is failure 1 again), one more
+    // failure (2), and the next (3 > maxRetries) gives up.
+    const base = await scripted([empty, empty, one, empty, empty, empty]);
+    const { events, reconnects, error } = await watchAll(base, { maxRetries: 2 });
+    expect(events).toHaveLength(1);
+    expect(error).toMatchObject({ name: 'HeraldError', code: 'gave_up', status: 0 });
+    expect((error as HeraldError).message).toBe('gave up after 3 failed attempts in a row: the server closed the stream before its end');
+    expect(reconnects.map((reconnect) => reconnect.attempt)).toEqual([1, 2, 1, 2]);
+    // The server's retry: 20 is the first delay after each success, then doubling.
+    expect(reconnects.map((reconnect) => reconnect.delayMs)).toEqual([20, 40, 20, 40]);
+    expect(seen.map((request) => request.lastEventId)).toEqual([undefined, undefined, undefined, '1-0', '1-0']);
+  });
+
+  it('drops a connection that goes silent (no event, no heartbeat) and resumes from its cursor', async () => {
+    const base = await scripted([
+      (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write(ev('1-0', { status: 'queued' })); // then nothing at all
+      },
+      stream(ev('2-0', { status: 'done', progress: 100, result: 'R' }, 'done')),
+    ]);
+    const { events, reconnects, error } = await watchAll(base, { idleTimeoutMs: 600 });
+    expect(error).toBeUndefined();
+    expect(events.map((event) => event.id)).toEqual(['1-0', '2-0']);
+    expect(reconnects.map((reconnect) => reconnect.reason)).toEqual(['no data for 600 ms']);
+    expect(seen.map((request) => request.lastEventId)).toEqual([undefined, '1-0']);
+  });
+
+  it('says which address it cannot reach, with the system’s code, and gives up after its budget', async () => {
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const { reconnects, error } = await watchAll(nowhere, { maxRetries: 1 });
+    expect(reconnects.map((reconnect) => reconnect.reason)).toEqual([`cannot reach ${nowhere}: ECONNREFUSED`]);
+    expect((error as HeraldError).message).toBe(`gave up after 2 failed attempts in a row: cannot reach ${nowhere}: ECONNREFUSED`);
+  });
+
+  it('refuses, at once, an event the contract does not allow, or one of another job', async () => {
+    const invalid = await scripted([stream(ev('1-0', { status: 'exploded' }))]);
+    const refused = await watchAll(invalid);
+    expect(refused.error).toMatchObject({ name: 'HeraldError', code: 'invalid_event' });
+    expect((refused.error as HeraldError).message).toMatch(/^the server sent an invalid event: status: /);
+    server!.closeAllConnections();
+    await new Promise((resolve) => server!.close(resolve));
+    const foreign = await scripted([
+      stream(`id: 1-0\ndata: ${JSON.stringify({ jobId: 'k', status: 'queued', progress: 0, message: '', ts: 1 })}\n\n`),
+    ]);
+    const other = await watchAll(foreign);
+    expect((other.error as HeraldError).message).toBe('the server sent an invalid event: it belongs to job k');
+    expect(seen).toHaveLength(1);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STREAM_START, parseStreamId } from '@herald/contract';
-import { FanoutEvent, toFanoutEvent } from '../../../apps/api/src/stream/fanout-event.ts';
+import { type FanoutEvent, toFanoutEvent } from '../../../apps/api/src/stream/fanout-event.ts';
 import { MultiWatcher } from '../../../apps/api/src/stream/multi-watcher.ts';
 import type { WatcherEnd } from '../../../apps/api/src/stream/watcher.ts';
 import { loopbackServer, until, type LoopbackServer } from '../../support/loopback-response.ts';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { createClient } from '../client.ts';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
-import { apiUrl, authorization, describeHttpError, send, withHint } from '../http.ts';
+import { orRefused } from '../refusal.ts';
 import { watch, type WatchOptions } from './watch.ts';
 
 export interface SubmitOptions extends Omit<WatchOptions, 'credential'> {
@@ -21,27 +22,21 @@ export interface SubmitOptions extends Omit<WatchOptions, 'credential'> {
  */
 export async function submit(source: string, options: SubmitOptions): Promise<ExitCode> {
   const text = await readText(source);
+  const client = createClient({ baseUrl: options.url, apiKey: options.apiKey });
   // No local checks on the text: the server's 400/413 says exactly what is wrong, in one place.
-  const body = { text, ...(options.maxSentences === undefined ? {} : { options: { maxSentences: options.maxSentences } }) };
-  const response = await send(apiUrl(options.url, '/v1/jobs'), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', ...authorization(options.apiKey) },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) {
-    const hint = options.apiKey === undefined ? 'pass --api-key <key> or set HERALD_API_KEY' : undefined;
-    throw new CliError(withHint(await describeHttpError(response), response.status, hint), EXIT.server);
-  }
-  const { jobId, watchToken } = (await response.json()) as { jobId: string; watchToken?: unknown };
+  const submitted = await orRefused(
+    client.submit({ text, ...(options.maxSentences === undefined ? {} : { options: { maxSentences: options.maxSentences } }) }),
+    options.apiKey === undefined ? 'pass --api-key <key> or set HERALD_API_KEY' : undefined,
+  );
   if (!options.watch) {
-    process.stdout.write(`${jobId}\n`);
+    process.stdout.write(`${submitted.jobId}\n`);
     return EXIT.done;
   }
-  process.stderr.write(`herald: submitted job ${jobId}\n`);
+  process.stderr.write(`herald: submitted job ${submitted.jobId}\n`);
   // No token (auth off, no token secret): the key, if any, which an open server ignores.
-  const credential = typeof watchToken === 'string' && watchToken !== '' ? watchToken : options.apiKey;
+  const credential = submitted.watchToken ? submitted.watchToken : options.apiKey;
   const { url, retries, plain } = options;
-  return watch(jobId, { url, retries, plain, credential });
+  return watch(submitted.jobId, { url, retries, plain, credential });
 }
 
 /** `-` is stdin (a pipe, or typed text ended by Ctrl-D); anything else a file path. */

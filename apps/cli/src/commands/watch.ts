@@ -1,11 +1,11 @@
-import { foldPartial, isTerminal, type JobEvent } from '@herald/contract';
+import { createClient, isTerminal, type JobEvent, type JobSnapshot } from '../client.ts';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
-import { apiUrl, authorization, describeHttpError, jobPath, send, withHint } from '../http.ts';
+import { asCliError, orRefused } from '../refusal.ts';
 import { createRenderer } from '../render/renderer.ts';
-import { streamEvents } from '../sse/stream-events.ts';
 
 export interface WatchOptions {
   readonly url: string;
+  /** Reconnect attempts in a row, without an event, before giving up (exit 4). */
   readonly retries: number;
   readonly plain: boolean;
   /** The job's watch token, or an API key: `Authorization: Bearer` on the stream and the snapshot. */
@@ -15,11 +15,13 @@ export interface WatchOptions {
 const NO_CREDENTIAL_HINT = 'pass --token <watchToken> or --api-key <key> (or set HERALD_API_KEY)';
 
 /**
- * Follows a job to its end: progress on stderr (bar or lines, and the summary as it is written),
- * the summary alone on stdout.
+ * Follows a job to its end with @herald/client's resuming watch: progress on stderr (bar or
+ * lines, and the summary as it is written), the summary alone on stdout.
  * Returns the exit code that says how the job ended; throws CliError when it cannot tell.
  */
 export async function watch(jobId: string, options: WatchOptions): Promise<ExitCode> {
+  const client = createClient({ baseUrl: options.url, apiKey: options.credential });
+  const hint = options.credential === undefined ? NO_CREDENTIAL_HINT : undefined;
   const renderer = createRenderer(process.stderr, options.plain);
   // Ctrl-C: stop the stream and give the terminal back tidy (the bar hides the cursor).
   const interrupt = new AbortController();
@@ -27,50 +29,36 @@ export async function watch(jobId: string, options: WatchOptions): Promise<ExitC
   process.once('SIGINT', onSigint);
 
   let last: JobEvent | undefined;
-  // The summary as it is written (docs/api.md, "The summary as it is written"); only the final
-  // result goes to stdout.
-  let partial = '';
   try {
-    const events = streamEvents({
-      baseUrl: options.url,
-      jobId,
-      ...(options.credential === undefined ? { unauthorizedHint: NO_CREDENTIAL_HINT } : { credential: options.credential }),
+    const events = client.watch(jobId, {
       maxRetries: options.retries,
+      maxBackoffMs: 10_000,
       signal: interrupt.signal,
       onReconnect: ({ attempt, maxRetries, delayMs, reason }) =>
         renderer.notice(`${reason}; reconnecting in ${duration(delayMs)} (attempt ${attempt} of ${maxRetries})`),
     });
-    for await (const { event } of events) {
-      partial = foldPartial(partial, event);
+    // `partial`: the summary as it is written (docs/api.md); only the final result goes to stdout.
+    for await (const { event, partial } of events) {
       renderer.event(event, partial);
       last = event;
     }
   } catch (error) {
     // Whatever the abort broke (a read, a backoff sleep), Ctrl-C is what happened.
     if (interrupt.signal.aborted) throw interrupt.signal.reason;
-    throw error;
+    throw asCliError(error, hint);
   } finally {
     renderer.stop();
     process.removeListener('SIGINT', onSigint);
   }
   // Only a 204 ends the stream without a terminal event in hand (the cursor already was the
   // terminal event): the snapshot then says how the job ended.
-  if (!last || !isTerminal(last.status)) last = await snapshot(options.url, jobId, options.credential);
-  return report(jobId, last);
+  return report(jobId, last && isTerminal(last.status) ? last : await orRefused(client.job(jobId), hint));
 }
 
 const duration = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
 
-async function snapshot(baseUrl: string, jobId: string, credential: string | undefined): Promise<JobEvent> {
-  const response = await send(apiUrl(baseUrl, jobPath(jobId)), { headers: authorization(credential) });
-  if (!response.ok) {
-    const hint = credential === undefined ? NO_CREDENTIAL_HINT : undefined;
-    throw new CliError(withHint(await describeHttpError(response), response.status, hint), EXIT.server);
-  }
-  return (await response.json()) as JobEvent;
-}
-
-function report(jobId: string, event: JobEvent): ExitCode {
+/** How the job ended, from its terminal event or its snapshot. */
+function report(jobId: string, event: Pick<JobSnapshot, 'status' | 'message' | 'result' | 'error'>): ExitCode {
   switch (event.status) {
     case 'done':
       process.stdout.write(`${event.result ?? ''}\n`);

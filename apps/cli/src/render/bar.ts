@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { JobEvent } from '@herald/contract';
+import type { JobEvent } from '../client.ts';
 import { label } from './format.ts';
 import type { Renderer } from './types.ts';
 

@@ -1,4 +1,4 @@
-import type { JobEvent } from '@herald/contract';
+import type { JobEvent } from '../client.ts';
 
 /** `analyzing` for an event with a stage, else its status (`queued`, `done`, …). */
 export const label = (event: JobEvent): string => event.stage ?? event.status;

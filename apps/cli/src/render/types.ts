@@ -1,4 +1,4 @@
-import type { JobEvent } from '@herald/contract';
+import type { JobEvent } from '../client.ts';
 
 /** How `watch` shows progress on stderr; stdout is kept for the summary alone, in both modes. */
 export interface Renderer {

@@ -9,17 +9,22 @@ import { z } from 'zod';
 import { batchEventSchema, batchSnapshotSchema, jobEventSchema, jobSnapshotSchema } from '@herald/contract';
 import { EventReader, type RedisClient } from '@herald/shared';
 import { canRun } from '../support/requirements.ts';
+import { BEES } from '../support/texts.ts';
 import { connectTestRedis, flushAll } from '../support/redis-target.ts';
 import { findServingReplica, startTestStack, type TestStack } from '../support/stack.ts';
 
-// @herald/client as a consumer gets it: built, packed, installed from its tarball into an empty
-// project, and run by plain Node 20 — nothing of this repository beside it — against a Herald
-// behind nginx, watching a job to its end across a killed replica.
+// @herald/client and @herald/cli as a consumer gets them: packed (which builds them), installed
+// from their tarballs into an empty project, and run by plain Node 20 — nothing of this
+// repository beside them — against a Herald behind nginx: the client watches a job to its end
+// across a killed replica; the CLI runs with npx from its tarball, and from a global install.
 const ROOT = new URL('../../', import.meta.url).pathname;
 const NODE_20 = '/usr/bin/node';
+/** A machine with only Node 20: its node, npm and npx, and nothing of the checkout's Node 24. */
+const ONLY_NODE_20 = { ...process.env, PATH: '/usr/bin:/bin' };
 const node20 = spawnSync(NODE_20, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '';
-const haveAll = canRun('client package tests', [
+const haveAll = canRun('published package tests', [
   !node20.startsWith('v20.') && `no Node 20 at ${NODE_20} (found ${node20 || 'nothing'})`,
+  spawnSync('/usr/bin/npx', ['--version'], { stdio: 'ignore', env: ONLY_NODE_20 }).status !== 0 && 'no npx beside Node 20 in /usr/bin',
   spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status !== 0 && 'no nginx on the PATH (apt-get install nginx-light)',
 ]);
 
@@ -34,10 +39,34 @@ for await (const { id, event, partial } of client.watch(jobId, { initialRetryMs:
 console.log(JSON.stringify({ end: true, node: process.version }));
 `;
 
-describe.skipIf(!haveAll)('@herald/client from its tarball, on Node 20', () => {
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** `npm pack` of one workspace (its prepack builds it) into `into`: the tarball's path. */
+function pack(workspace: string, into: string): string {
+  const before = new Set(readdirSync(into));
+  execFileSync('npm', ['pack', '-w', workspace, '--pack-destination', into], { cwd: ROOT, stdio: 'ignore' });
+  return join(into, readdirSync(into).find((file) => !before.has(file))!);
+}
+
+/** Runs a command as Node 20 alone would, to its end. */
+function run20(command: string, args: string[], cwd: string, env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(command, args, { cwd, env: { ...ONLY_NODE_20, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe.skipIf(!haveAll)('@herald/client and @herald/cli from their tarballs, on Node 20', () => {
   let stack: TestStack;
   let redis: RedisClient;
   let project: string;
+  let cliTarball: string;
+  /** A fresh npm cache and global prefix: nothing from an earlier run or from the machine. */
+  let npmHome: string;
 
   beforeAll(async () => {
     redis = connectTestRedis();
@@ -45,15 +74,20 @@ describe.skipIf(!haveAll)('@herald/client from its tarball, on Node 20', () => {
     [stack] = await Promise.all([
       startTestStack({ apiReplicas: 2, workers: 1, env: { STAGE_DELAY_MS: '700', SSE_RETRY_MS: '200' } }),
       (async () => {
-        // Build and pack, then install the tarball alone into an empty project.
-        execFileSync('npm', ['run', 'build', '-w', 'packages/client'], { cwd: ROOT, stdio: 'ignore' });
+        // Pack both, then install the two tarballs alone into an empty project, with Node 20's npm.
         const packs = mkdtempSync(join(tmpdir(), 'herald-pack-'));
-        execFileSync('npm', ['pack', '-w', 'packages/client', '--pack-destination', packs], { cwd: ROOT, stdio: 'ignore' });
-        const tarball = join(packs, readdirSync(packs).find((file) => file.endsWith('.tgz'))!);
+        const clientTarball = pack('packages/client', packs);
+        cliTarball = pack('apps/cli', packs);
+        npmHome = mkdtempSync(join(tmpdir(), 'herald-npm-'));
         project = mkdtempSync(join(tmpdir(), 'herald-consumer-'));
         writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
         writeFileSync(join(project, 'watch.mjs'), CONSUMER);
-        execFileSync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project, stdio: 'ignore' });
+        writeFileSync(join(project, 'notes.txt'), BEES);
+        execFileSync('/usr/bin/npm', ['install', '--no-audit', '--no-fund', clientTarball, cliTarball], {
+          cwd: project,
+          stdio: 'ignore',
+          env: { ...ONLY_NODE_20, npm_config_cache: join(npmHome, 'cache') },
+        });
       })(),
     ]);
   }, 180_000);
@@ -71,8 +105,20 @@ describe.skipIf(!haveAll)('@herald/client from its tarball, on Node 20', () => {
   });
 
   it('installs with nothing else of this repository, and watches a job exactly across a killed replica', async () => {
+    // Each tarball stands alone: no @herald/* dependency (the CLI has the client compiled in).
     const installed = readdirSync(join(project, 'node_modules', '@herald'));
-    expect(installed).toEqual(['client']);
+    expect(installed.sort()).toEqual(['cli', 'client']);
+    for (const name of installed) {
+      const manifest = JSON.parse(readFileSync(join(project, 'node_modules', '@herald', name, 'package.json'), 'utf8')) as {
+        version: string;
+        dependencies?: Record<string, string>;
+      };
+      expect(
+        Object.keys(manifest.dependencies ?? {}).filter((dependency) => dependency.startsWith('@herald/')),
+        name,
+      ).toEqual([]);
+      expect(manifest.version, name).toBe(VERSION);
+    }
     // Node 20 is what it promises: nothing it installs asks for more.
     const modules = join(project, 'node_modules');
     const packages = readdirSync(modules).flatMap((name) =>
@@ -112,4 +158,36 @@ describe.skipIf(!haveAll)('@herald/client from its tarball, on Node 20', () => {
     expect(events.at(-1)!.data.status).toBe('done');
     expect(lines.at(-1)).toEqual({ end: true, node: node20 });
   }, 60_000);
+
+  it('npx runs the CLI from its tarball: submit --watch prints the job’s summary, exit 0', async () => {
+    const { code, stdout, stderr } = await run20(
+      '/usr/bin/npx',
+      ['--yes', '--package', cliTarball, 'herald', 'submit', '--watch', 'notes.txt', '--url', stack.url, '--plain'],
+      project,
+      { npm_config_cache: join(npmHome, 'npx-cache') },
+    );
+    expect(code, stderr).toBe(0);
+    const jobId = /submitted job (\S+)/.exec(stderr)![1]!;
+    const job = (await (await fetch(`${stack.url}/v1/jobs/${jobId}`)).json()) as { status: string; result: string };
+    expect(job.status).toBe('done');
+    expect(stdout).toBe(`${job.result}\n`);
+    expect(stderr).toContain('[100%] done: ');
+  }, 120_000);
+
+  it('installs globally: herald --version prints the package’s version, and herald watch follows a job', async () => {
+    const prefix = join(npmHome, 'global');
+    const installed = await run20('/usr/bin/npm', ['install', '-g', '--no-audit', '--no-fund', '--prefix', prefix, cliTarball], project, {
+      npm_config_cache: join(npmHome, 'cache'),
+    });
+    expect(installed.code, installed.stderr).toBe(0);
+    const herald = join(prefix, 'bin', 'herald');
+    const version = await run20(herald, ['--version'], project);
+    expect(version).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+
+    const jobId = (await run20(herald, ['submit', 'notes.txt', '--url', stack.url], project)).stdout.trim();
+    const watched = await run20(herald, ['watch', jobId, '--url', stack.url, '--plain'], project);
+    expect(watched.code, watched.stderr).toBe(0);
+    const job = (await (await fetch(`${stack.url}/v1/jobs/${jobId}`)).json()) as { status: string; result: string };
+    expect(watched.stdout).toBe(`${job.result}\n`);
+  }, 120_000);
 });
