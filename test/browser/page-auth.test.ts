@@ -73,7 +73,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   }
 
   it('asks for the key on a 401, then submits with it, watches with the token, and its link works without the key', async () => {
-    const { page, streamRequests, problems } = await tests.open('/');
+    const { page, streamRequests, streamCredentials, problems } = await tests.open('/');
     const sent = recordRequests(page);
     // Hidden until Herald asks for it.
     await expect(page.isVisible(sel('key-row'))).resolves.toBe(false);
@@ -111,14 +111,16 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     const link = `${tests.stack.url}/jobs/${jobId}?token=${token}`;
     expect(await page.getAttribute(sel('share'), 'href')).toBe(link);
     expect(await connectionHistory(page)).toBe('connecting live closed');
-    // The stream went with the token in its query (EventSource sends no headers).
-    expect(streamRequests).toEqual([`${tests.stack.url}/v1/jobs/${jobId}/events?token=${token}`]);
+    // The stream went with the job's token as a bearer (the client's fetch sends headers), not in its address.
+    expect(streamRequests).toEqual([`${tests.stack.url}/v1/jobs/${jobId}/events?typed=1`]);
+    expect(streamCredentials).toEqual([`Bearer ${token}`]);
 
     // The key: sent as a bearer on the second POST only, never in an address, kept for this tab.
     const posts = sent.filter((r) => r.method === 'POST');
     expect(posts.map((r) => r.authorization)).toEqual([undefined, `Bearer ${KEY}`]);
     expect(sent.filter((r) => r.url.includes(KEY))).toEqual([]);
-    expect(sent.filter((r) => r.method === 'GET' && r.authorization !== undefined)).toEqual([]);
+    // Reading and watching carry the job's token at most, never the key.
+    expect(sent.filter((r) => r.method === 'GET' && r.authorization !== undefined && r.authorization !== `Bearer ${token}`)).toEqual([]);
     expect(await inPage(page, `sessionStorage.getItem('herald.apiKey')`)).toBe(KEY);
     // A reload of the tab keeps it (and shows the field with it); the job is watched again with the token.
     await page.reload();
@@ -135,12 +137,13 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     await expect(shared.page.isVisible(sel('key-row'))).resolves.toBe(false);
     expect(await inPage(shared.page, `sessionStorage.getItem('herald.apiKey')`)).toBeNull();
     expect(await shared.page.getAttribute(sel('share'), 'href')).toBe(link);
-    expect(shared.streamRequests).toEqual([`${tests.stack.url}/v1/jobs/${jobId}/events?token=${token}`]);
+    expect(shared.streamRequests).toEqual([`${tests.stack.url}/v1/jobs/${jobId}/events?typed=1`]);
+    expect(shared.streamCredentials).toEqual([`Bearer ${token}`]);
     expect(shared.problems).toEqual([]);
   });
 
   it('resumes with its token and every stage exactly once when the replica serving its stream dies', async () => {
-    const { page, streamRequests, problems } = await openWithKey('/');
+    const { page, streamRequests, streamCredentials, problems } = await openWithKey('/');
     const { jobId, token } = await submitFromPage(page);
     await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
 
@@ -156,9 +159,10 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       expect(log.map((entry) => entry.stage)).toEqual(STAGES);
       expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.stack, jobId, bearer(KEY))).map((event) => event.id));
       expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
-      // Every attempt, the browser's own reconnects included, carried the token.
+      // Every attempt carried the token, as a bearer: never in an address.
       expect(streamRequests.length).toBeGreaterThanOrEqual(2);
-      for (const url of streamRequests) expect(new URL(url).searchParams.get('token')).toBe(token);
+      expect(streamCredentials).toEqual(streamRequests.map(() => `Bearer ${token}`));
+      for (const url of streamRequests) expect(new URL(url).searchParams.has('token')).toBe(false);
       const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}?token=${token}`);
       await expect(textOf(page, 'result')).resolves.toBe(snapshot.body.result);
       expect(problems).toEqual([]);
@@ -238,14 +242,15 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   it('opens a link without a token when the tab holds the key: Herald hands the page a watch token', async () => {
     const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
     const jobId: string = body.jobId;
-    const { page, streamRequests, problems } = await openWithKey(`/jobs/${jobId}`);
+    const { page, streamRequests, streamCredentials, problems } = await openWithKey(`/jobs/${jobId}`);
     await waitForStatus(page, 'done', 15_000);
     expect((await stageLog(page)).map((entry) => entry.stage)).toEqual(STAGES);
     // The address and the link now carry a token of the job's, fresh from the snapshot.
     const token = new URL(page.url()).searchParams.get('token') ?? '';
     expect(token).toMatch(new RegExp(`^${jobId}\\.`));
     expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.stack.url}/jobs/${jobId}?token=${token}`);
-    expect(streamRequests.at(-1)).toBe(`${tests.stack.url}/v1/jobs/${jobId}/events?token=${token}`);
+    expect(streamRequests.at(-1)).toBe(`${tests.stack.url}/v1/jobs/${jobId}/events?typed=1`);
+    expect(streamCredentials.at(-1)).toBe(`Bearer ${token}`);
     expect(problems).toEqual([]);
   });
 

@@ -75,8 +75,8 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
       console.log(`[herald tests] screenshot written to ${SCREENSHOT}`);
     }
 
-    // The page closed its EventSource after the terminal event: no reconnect (which would get
-    // a 204) once the retry delay has passed, and no watcher left on any replica.
+    // The page's watch ended with the terminal event: no reconnect (which would get a 204) once
+    // the retry delay has passed, and no watcher left on any replica.
     expect(await connectionHistory(page)).toBe('connecting live closed');
     await expect(page.isVisible(sel('connection'))).resolves.toBe(false);
     await page.waitForTimeout(SSE_RETRY_MS * 1.5);
@@ -109,7 +109,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
       const history = await serverHistory(jobId);
       expect(log.map((entry) => entry.id)).toEqual(history.map((event) => event.id));
       expect(await connectionHistory(page)).toMatch(/^connecting live (reconnecting live )+closed$/);
-      // The browser reconnected by itself, resuming after the last event it had (Last-Event-ID).
+      // The page's client reconnected by itself, resuming after the last event it had (Last-Event-ID).
       expect(streamRequests.length).toBeGreaterThanOrEqual(2);
       const snapshot = await request(`${tests.stack.url}/v1/jobs/${jobId}`);
       await expect(page.textContent(sel('result'))).resolves.toBe(snapshot.body.result);
@@ -133,8 +133,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     try {
       await page.waitForSelector(`${sel('connection')}[data-state="reconnecting"]`, { timeout: 5_000 });
       // No replica at all: nginx answers the stream route with an empty stream and a retry hint,
-      // so the browser's EventSource keeps coming back by itself (the page's own retries cover a
-      // proxy that would answer 502 and end EventSource for good).
+      // and the page's client keeps coming back by itself (as it would after a proxy's 502).
       await expect.poll(() => streamRequests.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
       await expect(page.getAttribute(sel('connection'), 'data-state')).resolves.toBe('reconnecting');
     } finally {

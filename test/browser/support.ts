@@ -32,6 +32,8 @@ export interface Opened {
   readonly context: BrowserContext;
   /** Every request for a job's (or a batch's) event stream the page made, in order. */
   readonly streamRequests: string[];
+  /** The Authorization header of each of those requests (the page's client sends a watch token as a bearer). */
+  readonly streamCredentials: (string | undefined)[];
   /** Uncaught page errors, CSP violations, and requests to anywhere but the stack. */
   readonly problems: string[];
 }
@@ -108,6 +110,7 @@ export function setUpPageTests(env: Record<string, string> | (() => Record<strin
       contexts.push(context);
       const page = await context.newPage();
       const streamRequests: string[] = [];
+      const streamCredentials: (string | undefined)[] = [];
       const problems: string[] = [];
       page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
       page.on('console', (message) => {
@@ -116,10 +119,13 @@ export function setUpPageTests(env: Record<string, string> | (() => Record<strin
       page.on('request', (req) => {
         const url = req.url();
         if (!url.startsWith(`${base}/`) && !url.startsWith('data:')) problems.push(`external request: ${url}`);
-        if (/\/v1\/(jobs|batches)\/[^/]+\/events/.test(url)) streamRequests.push(url);
+        if (/\/v1\/(jobs|batches)\/[^/]+\/events/.test(url)) {
+          streamRequests.push(url);
+          streamCredentials.push(req.headers().authorization);
+        }
       });
       await page.goto(`${base}${path}`);
-      return { page, context, streamRequests, problems };
+      return { page, context, streamRequests, streamCredentials, problems };
     },
   };
   return tests;

@@ -61,6 +61,16 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
     expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
   });
 
+  it('serves the page and the client it runs on: @herald/client bundled inside the image, from its sources', async () => {
+    const page = await fetch(`${LB}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/assets/page.js');
+    const client = await fetch(`${LB}/assets/herald-client.js`);
+    expect(client.status).toBe(200);
+    expect(client.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await client.text()).toMatch(/\bexport\s*\{[^}]*\bcreateClient\b/);
+  });
+
   it('serves HTTP/2 over TLS on :8443 (npm run cert), a job’s stream included, whole and ended', async () => {
     const ready = await h2Get('https://localhost:8443', '/readyz', EDGE_CERT.cert);
     expect([ready.protocol, ready.status]).toEqual(['h2', 200]);

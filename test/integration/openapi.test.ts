@@ -61,6 +61,12 @@ describe('GET /openapi.json', () => {
     expect(schemas.JobEvent.properties.status.enum).toEqual(['queued', 'processing', 'done', 'error', 'cancelled']);
     const watch = (doc.paths['/v1/jobs/{id}/events'] as any).get;
     expect(watch.responses['200'].content['text/event-stream']['x-event-data']).toEqual({ $ref: '#/components/schemas/JobEvent' });
+    // What a read with a key and a cancel add to the snapshot is described, so typed clients keep it.
+    const job = doc.paths['/v1/jobs/{id}'] as any;
+    expect(job.get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/JobRead' });
+    expect(schemas.JobRead.properties.watchToken.type).toBe('string');
+    expect(job.delete.responses['202'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/JobCancelled' });
+    expect(schemas.JobCancelled.required).toContain('links');
     const names = JSON.stringify(doc);
     for (const header of ['Last-Event-ID', 'Idempotency-Key', 'Retry-After']) expect(names).toContain(header);
   });

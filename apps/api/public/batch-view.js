@@ -1,20 +1,18 @@
 // The demo page's batch view (docs/api.md, "Batches"): several texts submitted as one batch, and
-// every job's bar and the overall bar kept live by one stream, the batch's, opened with
-// `?typed=1` so each kind of event has its own listener. Loaded by page.js, which hands it what
-// the two views share (the API key, the problem box).
+// every job's bar and the overall bar kept live by one stream, the batch's, through
+// @herald/client's watchBatch. Loaded by page.js, which hands it what the two views share (the
+// clients, the problem box).
 
-/** @typedef {import('../../../packages/contract/src/event.ts').JobEvent} JobEvent */
-/**
- * The batch's own event and its snapshot as this view reads them (docs/api.md, "Batches"; the
- * contract's batch.ts, whose schemas need Node's types, which the page's type check leaves out).
- * @typedef {{ batchId: string, status: string, progress: number, counts: Record<string, number> }} BatchEvent
- * @typedef {BatchEvent & { jobs: { jobId: string, status: string, progress: number }[] }} BatchSnapshot
- */
+import { HeraldError } from './herald-client.js';
+
+/** @typedef {import('./herald-client.js').HeraldClient} HeraldClient */
+/** @typedef {import('./herald-client.js').BatchSnapshot} BatchSnapshot */
 
 /**
  * What the batch view needs of the page.
  * @typedef {object} PageParts
- * @property {(headers: Record<string, string>) => Record<string, string>} withKey the API key as a bearer, when there is one
+ * @property {() => HeraldClient} keyed Herald with the API key, when the tab holds one (to submit)
+ * @property {() => HeraldClient} unkeyed Herald without it (to watch, with the batch's watch token)
  * @property {(message: string, details?: readonly string[]) => void} showProblem
  * @property {(message: string) => void} askForKey Herald wants a key to submit
  * @property {() => void} leaveOtherViews hides the job view (and stops watching its job)
@@ -26,7 +24,7 @@
  * @typedef {object} Batch
  * @property {string} id
  * @property {string | null} token
- * @property {EventSource | null} source
+ * @property {AbortController} watching aborted when the view stops watching this batch
  * @property {Map<string, HTMLLIElement>} rows each job's row, by job id
  * @property {boolean} ended
  */
@@ -51,12 +49,6 @@ let page = null;
 export const batchPageUrl = (id, token) => `/batches/${encodeURIComponent(id)}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 /** @param {string} id @param {string | null} token */
 const jobPageUrl = (id, token) => `/jobs/${encodeURIComponent(id)}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
-/** The batch's snapshot (`''`) or stream (`'/events'`) in the API, with its token when there is one. */
-/** @param {string} id @param {string | null} token @param {'' | '/events'} [what] @param {Record<string, string>} [extra] */
-const apiUrl = (id, token, what = '', extra = {}) => {
-  const query = new URLSearchParams({ ...extra, ...(token ? { token } : {}) }).toString();
-  return `/v1/batches/${encodeURIComponent(id)}${what}${query ? `?${query}` : ''}`;
-};
 
 /** The texts in the batch box, one per paragraph, empty ones dropped. */
 const texts = () =>
@@ -116,7 +108,6 @@ function showOverall(batch, state) {
   setBar($('batch-bar'), $('batch-percent'), state.progress);
   if (ENDS.has(state.status) && !batch.ended) {
     batch.ended = true;
-    batch.source?.close();
     $('batch-connection').dataset.state = 'closed';
     $('batch-connection').hidden = true;
   }
@@ -146,54 +137,57 @@ function setConnection(batch, state) {
 }
 
 /**
- * One EventSource for the whole batch. It reconnects by itself with Last-Event-ID (through the
- * load balancer, to whichever replica), so a replica going away mid-batch costs nothing.
+ * One stream for the whole batch. The client reconnects by itself with Last-Event-ID (through
+ * the load balancer, to whichever replica), so a replica going away mid-batch costs nothing; it
+ * keeps trying for as long as the view is open, and ends after the batch's own end.
  * @param {Batch} batch
  */
-function connect(batch) {
-  const source = new EventSource(apiUrl(batch.id, batch.token, '/events', { typed: '1' }));
-  batch.source = source;
-  /** @param {Event} message */
-  const jobEvent = (message) => {
-    // `error` is also the name EventSource gives its own connection errors (no data): only a
-    // message from the server is a job's event.
-    if (current !== batch || !(message instanceof MessageEvent) || typeof message.data !== 'string') return;
-    /** @type {JobEvent} */
-    const event = JSON.parse(message.data);
-    showJob(batch, event.jobId, event.status, JOB_ENDS.has(event.status) ? 100 : event.progress);
-  };
-  for (const name of ['progress', 'delta', 'done', 'error', 'cancelled']) source.addEventListener(name, jobEvent);
-  source.addEventListener('batch', (message) => {
-    if (current === batch) showOverall(batch, /** @type {BatchEvent} */ (JSON.parse(message.data)));
-  });
-  source.addEventListener('resync', (message) => {
-    if (current === batch) showSnapshot(batch, /** @type {BatchSnapshot} */ (JSON.parse(message.data)));
-  });
-  source.onopen = () => current === batch && setConnection(batch, 'live');
-  source.onerror = () => {
-    if (current !== batch || batch.ended) return;
-    setConnection(batch, 'reconnecting');
-    // Closed for good (an answer that is not a stream): look at the batch again, then reopen.
-    if (source.readyState === EventSource.CLOSED) setTimeout(() => current === batch && void refresh(batch), 2000);
-  };
+async function watch(batch) {
+  if (!page) return;
+  try {
+    const events = page.unkeyed().watchBatch(batch.id, {
+      token: batch.token ?? undefined,
+      signal: batch.watching.signal,
+      maxRetries: Number.POSITIVE_INFINITY,
+      maxBackoffMs: 10_000,
+      onOpen: () => current === batch && setConnection(batch, 'live'),
+      onReconnect: () => current === batch && setConnection(batch, 'reconnecting'),
+    });
+    for await (const item of events) {
+      if (current !== batch) return;
+      if (item.kind === 'job') {
+        const { jobId, status, progress } = item.event;
+        showJob(batch, jobId, status, JOB_ENDS.has(status) ? 100 : progress);
+      } else if ('jobs' in item.event) {
+        showSnapshot(batch, item.event); // a resync: the whole batch as it stands
+      } else {
+        showOverall(batch, item.event);
+      }
+    }
+  } catch (error) {
+    if (current !== batch || batch.watching.signal.aborted) return;
+    if (!(error instanceof HeraldError)) throw error;
+    page.showProblem(`Watching this batch stopped: ${error.message}`);
+  }
 }
 
+/** The batch as it stands, then its stream. */
 /** @param {Batch} batch */
 async function refresh(batch) {
+  if (!page) return;
   try {
-    const response = await fetch(apiUrl(batch.id, batch.token), { headers: { Accept: 'application/json' } });
+    const snapshot = await page.unkeyed().batch(batch.id, batch.token ? { token: batch.token } : {});
     if (current !== batch) return;
-    if (!response.ok) {
-      page?.showProblem(
-        response.status === 404 ? `There is no batch ${batch.id} (it may have expired).` : `Herald answered ${response.status}.`,
-      );
-      return;
+    showSnapshot(batch, snapshot);
+  } catch (error) {
+    if (current !== batch) return;
+    if (error instanceof HeraldError && error.status === 404) {
+      return page.showProblem(`There is no batch ${batch.id} (it may have expired).`);
     }
-    showSnapshot(batch, await response.json());
-  } catch {
-    /* offline: the stream below retries */
+    if (error instanceof HeraldError && error.status !== 0) return page.showProblem(`Herald answered ${error.status}: ${error.message}`);
+    /* unreachable: the stream below retries by itself */
   }
-  if (current === batch && !batch.ended) connect(batch);
+  if (current === batch && !batch.ended) void watch(batch);
 }
 
 /** Shows batch `id` and keeps it live; `token`: the batch's watch token, when auth is on. */
@@ -202,7 +196,7 @@ export async function openBatch(id, token) {
   closeBatch();
   page?.leaveOtherViews();
   /** @type {Batch} */
-  const batch = { id, token, source: null, rows: new Map(), ended: false };
+  const batch = { id, token, watching: new AbortController(), rows: new Map(), ended: false };
   current = batch;
   $('batch-id').textContent = id;
   const share = /** @type {HTMLAnchorElement} */ ($('batch-share'));
@@ -215,7 +209,7 @@ export async function openBatch(id, token) {
 
 /** Stops watching the batch on screen, if any, and hides its view. */
 export function closeBatch() {
-  current?.source?.close();
+  current?.watching.abort();
   current = null;
   $('batch').hidden = true;
 }
@@ -253,27 +247,16 @@ export function initBatchView(parts) {
     const button = $('batch-submit');
     button.setAttribute('aria-busy', 'true');
     try {
-      const response = await fetch('/v1/batches', {
-        method: 'POST',
-        headers: parts.withKey({ 'Content-Type': 'application/json', Accept: 'application/json' }),
-        body: JSON.stringify({
-          items: items.map((text) => (sentences === null ? { text } : { text, options: { maxSentences: sentences } })),
-        }),
+      const { batchId, watchToken } = await parts.keyed().submitBatch({
+        items: items.map((text) => (sentences === null ? { text } : { text, options: { maxSentences: sentences } })),
       });
-      if (!response.ok) {
-        /** @type {{ error?: { message?: string } }} */
-        const body = await response.json().catch(() => ({}));
-        const message = body.error?.message ?? `Herald answered ${response.status}.`;
-        if (response.status === 401) parts.askForKey('Submitting here needs an API key.');
-        else parts.showProblem(`Herald could not take these texts: ${message}`);
-        return;
-      }
-      const { batchId, watchToken } = await response.json();
-      const token = typeof watchToken === 'string' && watchToken ? watchToken : null;
+      const token = watchToken || null;
       history.pushState({ batchId }, '', batchPageUrl(batchId, token));
       await openBatch(batchId, token);
     } catch (error) {
-      parts.showProblem(`Could not reach Herald: ${error instanceof Error ? error.message : String(error)}`);
+      if (error instanceof HeraldError && error.status === 401) parts.askForKey('Submitting here needs an API key.');
+      else if (error instanceof HeraldError && error.status !== 0) parts.showProblem(`Herald could not take these texts: ${error.message}`);
+      else parts.showProblem(`Could not reach Herald: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       button.removeAttribute('aria-busy');
     }

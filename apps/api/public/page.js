@@ -1,7 +1,9 @@
 // The demo page's script: a module the browser runs as it is, type-checked through its JSDoc
-// (apps/api/public/tsconfig.json). The event and snapshot types are the server's own.
+// (apps/api/public/tsconfig.json). It talks to Herald only through @herald/client (served as
+// /assets/herald-client.js), whose event and snapshot types are the server's own.
 
 import { closeBatch, initBatchView, openBatch } from './batch-view.js';
+import { HeraldError, createClient } from './herald-client.js';
 
 /** @typedef {import('../../../packages/contract/src/event.ts').JobEvent} JobEvent */
 /** @typedef {import('../../../packages/contract/src/event.ts').JobStatus} JobStatus */
@@ -11,13 +13,9 @@ import { closeBatch, initBatchView, openBatch } from './batch-view.js';
  * @typedef {object} Job
  * @property {string} id
  * @property {string | null} token the job's watch token, when Herald gave one
- * @property {EventSource | null} source
- * @property {string | null} lastEventId
+ * @property {AbortController} watching aborted when the page stops watching this job
  * @property {boolean} terminal
  * @property {number | undefined} firstTs
- * @property {number} failures reconnects in a row that found no stream
- * @property {ReturnType<typeof setTimeout> | undefined} timer
- * @property {string} partial the summary as written so far: the fold of the events' deltas
  */
 
 /** @typedef {'idle' | 'connecting' | 'live' | 'reconnecting' | 'closed'} ConnectionState */
@@ -59,14 +57,9 @@ const KEY_SHAPE = /^[\x21-\x7e]{1,512}$/;
 
 /** @param {string} stage */
 const label = (stage) => STAGE_LABELS[stage] ?? stage.charAt(0).toUpperCase() + stage.slice(1);
-/** @param {string} id */
-const jobUrl = (id) => `/v1/jobs/${encodeURIComponent(id)}`;
 /** The page's own address for a job; with auth on it carries the job's watch token, so it can be shared. */
 /** @param {string} id @param {string | null} token */
 const pageUrl = (id, token) => `/jobs/${encodeURIComponent(id)}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
-/** The snapshot, as the job's stream sees it: with the watch token when there is one. */
-/** @param {Job} job */
-const snapshotUrl = (job) => `${jobUrl(job.id)}${job.token ? `?token=${encodeURIComponent(job.token)}` : ''}`;
 /** @param {string} text */
 const announce = (text) => {
   $('announcer').textContent = text;
@@ -78,12 +71,14 @@ const textField = () => $('text');
 
 /**
  * The API key lives in the field and in this tab's sessionStorage: never in a URL, never in a
- * log line. It goes out only as `Authorization: Bearer` to this origin (POST, DELETE, and a
+ * log line. It goes out only as `Authorization: Bearer` to this origin (submit, cancel, and a
  * snapshot when there is no watch token). Storage may be off (privacy settings): the field alone then.
  */
 const apiKey = () => keyField().value.trim();
-/** @param {Record<string, string>} headers */
-const withKey = (headers) => (KEY_SHAPE.test(apiKey()) ? { ...headers, Authorization: `Bearer ${apiKey()}` } : headers);
+/** Herald on this origin, with the API key when the field holds one the browser can send. */
+const keyed = () => createClient({ baseUrl: location.origin, apiKey: KEY_SHAPE.test(apiKey()) ? apiKey() : undefined });
+/** Herald on this origin without the key: what watching uses (a job's watch token, or nothing with auth off). */
+const unkeyed = () => createClient({ baseUrl: location.origin });
 
 function loadKey() {
   let key = '';
@@ -143,45 +138,29 @@ function showProblem(message, details = []) {
 }
 
 /**
- * Herald's JSON error, or null for an answer that has none (a proxy's page).
- * @typedef {{ code?: unknown, message?: unknown, details?: unknown }} ApiError
- * @param {Response} response
- * @returns {Promise<ApiError | null>}
- */
-async function errorOf(response) {
-  try {
-    /** @type {{ error?: ApiError }} */
-    const body = await response.json();
-    return body.error ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/**
  * What to tell a person when Herald refuses a request: plain words chosen by what happened (the
  * status, the field the error names), rather than the API's own message, which is meant for
  * programs. That message is shown only for what is not foreseen here.
- * @param {Response} response
+ * @param {HeraldError} error
  * @param {'submit' | 'cancel'} doing
- * @returns {Promise<[string, string[]]>}
+ * @returns {[string, string[]]}
  */
-async function problemOf(response, doing) {
-  const error = await errorOf(response);
-  const message = typeof error?.message === 'string' ? error.message : '';
+function problemOf(error, doing) {
+  const { message, status } = error;
   /** @type {{ path?: unknown, message?: unknown }[]} */
-  const details = Array.isArray(error?.details) ? error.details : [];
+  const details = Array.isArray(error.details) ? error.details : [];
   const fields = details.map((detail) => String(detail.path ?? ''));
-  const retryAfter = Number(response.headers.get('Retry-After'));
-  const later = retryAfter > 0 ? `try again in ${retryAfter} s` : 'try again in a moment';
+  const later = error.retryAfterSeconds ? `try again in ${error.retryAfterSeconds} s` : 'try again in a moment';
   const task = doing === 'submit' ? 'Submitting' : 'Cancelling';
-  switch (response.status) {
+  switch (status) {
+    case 0:
+      return [`Could not reach Herald: ${message}`, []];
     case 400:
       if (fields.includes('text')) return ['There is nothing to summarize here: paste a text with some words in it.', []];
       if (fields.some((field) => field.startsWith('options'))) return ['Sentences: choose a whole number from 1 to 20.', []];
       break;
     case 401:
-      return [withKey({}).Authorization ? 'Herald does not accept this API key.' : `${task} here needs an API key.`, []];
+      return [KEY_SHAPE.test(apiKey()) ? 'Herald does not accept this API key.' : `${task} here needs an API key.`, []];
     case 413: {
       const limit = /at most (\d+) characters/.exec(message)?.[1];
       const length = textField().value.length.toLocaleString();
@@ -197,12 +176,12 @@ async function problemOf(response, doing) {
     case 503:
       return [`Herald is busy or restarting: ${later}.`, []];
     default:
-      if (response.status >= 500) return ["Something went wrong on Herald's side; try again.", []];
+      if (status >= 500) return ["Something went wrong on Herald's side; try again.", []];
   }
   const listed = details
     .filter((detail) => typeof detail?.message === 'string' && detail.message !== message)
     .map(({ path, message: text }) => (typeof path === 'string' && path ? `${path}: ${text}` : String(text)));
-  return [message ? `Herald could not take this: ${message}` : `Herald answered ${response.status}.`, listed];
+  return [error.code === 'http_error' ? `Herald answered ${status}.` : `Herald could not take this: ${message}`, listed];
 }
 
 /** @param {ConnectionState} state */
@@ -220,9 +199,7 @@ function setConnection(state) {
 }
 
 function stopWatching() {
-  if (!current) return;
-  current.source?.close();
-  clearTimeout(current.timer);
+  current?.watching.abort();
   current = null;
 }
 
@@ -260,17 +237,12 @@ function setProgress(progress, message) {
 }
 
 /**
- * The summary as written so far after one more event (docs/api.md: the fold rule). A retried
- * attempt starts again at offset 0, which replaces what the failed one wrote.
- * @param {string} partial @param {JobEvent} event
+ * One event on screen. `partial`: the summary as written so far, which the client folds from the
+ * events' deltas (docs/api.md: the fold rule).
+ * @param {Job} job @param {JobEvent} event @param {string} eventId @param {string} partial
  */
-const fold = (partial, event) =>
-  event.delta === undefined || event.offset === undefined ? partial : partial.slice(0, event.offset) + event.delta;
-
-/** @param {Job} job @param {JobEvent} event @param {string} eventId */
-function render(job, event, eventId) {
+function render(job, event, eventId, partial) {
   const stage = event.stage ?? event.status;
-  job.partial = fold(job.partial, event);
   job.firstTs ??= event.ts;
   $('job').dataset.status = event.status;
   $('status').textContent = event.status;
@@ -311,7 +283,7 @@ function render(job, event, eventId) {
 
   if (writing) {
     // The summary as it comes: shown in its box, marked busy until done.
-    $('result').textContent = job.partial;
+    $('result').textContent = partial;
     $('result-box').hidden = false;
     $('result-box').setAttribute('aria-busy', 'true');
   } else if (event.status === 'done') {
@@ -334,81 +306,45 @@ function render(job, event, eventId) {
   }
 }
 
-/** After the terminal event the server ends the stream; close ours so the browser does not reconnect. */
+/** After the terminal event the stream is over: the client does not reconnect. */
 /** @param {Job} job */
 function finish(job) {
   job.terminal = true;
-  job.source?.close();
-  clearTimeout(job.timer);
   setConnection('closed');
 }
 
-/** @param {Job} job */
-function connect(job) {
-  // EventSource resumes by itself with Last-Event-ID after a drop, on the same URL, so the
-  // watch token in it goes along. When it gives up (an answer that is not a stream: 503, 404,
-  // 401, …) we open a new one from our own cursor. EventSource cannot send headers: the token
-  // rides in the query, and the API key is never used here.
-  const params = new URLSearchParams();
-  if (job.token) params.set('token', job.token);
-  if (job.lastEventId) params.set('lastEventId', job.lastEventId);
-  const query = params.toString();
-  const source = new EventSource(`${jobUrl(job.id)}/events${query ? `?${query}` : ''}`);
-  job.source = source;
-  source.onopen = () => {
-    if (current !== job) return;
-    job.failures = 0;
-    setConnection('live');
-  };
-  source.onmessage = (message) => {
-    if (current !== job || job.terminal) return;
-    /** @type {JobEvent} */
-    let event;
-    try {
-      event = JSON.parse(message.data);
-    } catch {
-      return;
-    }
-    if (message.lastEventId) job.lastEventId = message.lastEventId;
-    setConnection('live');
-    render(job, event, message.lastEventId);
-    if (TERMINAL.has(event.status)) finish(job);
-  };
-  source.onerror = () => {
-    if (current !== job || job.terminal) return;
-    setConnection('reconnecting');
-    if (source.readyState === EventSource.CLOSED) resumeLater(job);
-  };
-}
-
-/** @param {Job} job */
-function resumeLater(job) {
-  job.source?.close();
-  job.failures = (job.failures ?? 0) + 1;
-  const delay = Math.min(1000 * 2 ** (job.failures - 1), 15000);
-  clearTimeout(job.timer);
-  job.timer = setTimeout(async () => {
-    if (current !== job) return;
-    try {
-      // The same credential as the stream (the token, or none): a 401/403 here is why the
-      // stream failed, and no retry will fix it.
-      const response = await fetch(snapshotUrl(job), { headers: { Accept: 'application/json' } });
+/**
+ * Watches the job to its end with the client's resuming watch: after a drop it reconnects by
+ * itself with Last-Event-ID, to whichever replica, and keeps trying for as long as the page is
+ * open. Its watch token goes as a bearer (not in the URL); the API key is never used here. What
+ * no retry can change ends it: an unknown job, a refused token.
+ * @param {Job} job
+ */
+async function watch(job) {
+  try {
+    const events = unkeyed().watch(job.id, {
+      token: job.token ?? undefined,
+      signal: job.watching.signal,
+      maxRetries: Number.POSITIVE_INFINITY,
+      maxBackoffMs: 10_000,
+      onOpen: () => current === job && setConnection('live'),
+      onReconnect: () => current === job && setConnection('reconnecting'),
+    });
+    for await (const { id, event, partial } of events) {
       if (current !== job) return;
-      if (response.status === 404) return showNotFound(job.id);
-      if (response.status === 401 || response.status === 403) return denied(job, response);
-      if (response.ok) {
-        const snapshot = await response.json();
-        if (current !== job) return;
-        // Already at the end (the stream answered 204): the snapshot is the final state.
-        if (TERMINAL.has(snapshot.status) && snapshot.lastEventId === job.lastEventId) {
-          return finish(job);
-        }
-      }
-    } catch {
-      /* offline: try the stream anyway, it will fail and come back here */
+      setConnection('live');
+      render(job, event, id, partial);
     }
-    if (current === job) connect(job);
-  }, delay);
+    if (current === job) finish(job);
+  } catch (error) {
+    if (current !== job || job.watching.signal.aborted) return;
+    if (!(error instanceof HeraldError)) throw error;
+    if (error.status === 404) return showNotFound(job.id);
+    if (error.status === 401 || error.status === 403) return denied(job, error.message);
+    // What Herald will not stream, and no retry can mend (an event this page does not know).
+    setConnection('closed');
+    showProblem(`Watching this job stopped: ${error.message}`);
+  }
 }
 
 /** @param {string} id */
@@ -421,12 +357,12 @@ function showNotFound(id) {
   announce('Job not found');
 }
 
-/** A watch token that has expired, was tampered with, or is another job's (or none, with auth on). */
-/** @param {Job} job @param {Response} response */
-async function denied(job, response) {
-  const error = await errorOf(response);
-  // The server's words: for a link that no longer works they are plain already (expired, another job's).
-  const reason = typeof error?.message === 'string' ? error.message : `Herald answered ${response.status}.`;
+/**
+ * A watch token that has expired, was tampered with, or is another job's (or none, with auth on).
+ * `reason`: the server's words, which for a link that no longer works are plain already.
+ * @param {Job} job @param {string} reason
+ */
+function denied(job, reason) {
   if (current !== job) return;
   stopWatching();
   $('job').hidden = true;
@@ -446,45 +382,32 @@ async function openJob(id, { fromLink, token }) {
   stopWatching();
   closeBatch();
   /** @type {Job} */
-  const job = {
-    id,
-    token,
-    source: null,
-    lastEventId: null,
-    terminal: false,
-    firstTs: undefined,
-    failures: 0,
-    timer: undefined,
-    partial: '',
-  };
+  const job = { id, token, watching: new AbortController(), terminal: false, firstTs: undefined };
   current = job;
   resetJobView(id, token);
   setConnection('connecting');
   if (fromLink) {
     try {
-      const headers = { Accept: 'application/json' };
-      const response = await fetch(snapshotUrl(job), { headers: token ? headers : withKey(headers) });
+      // With the link's token; without one, with the API key if the tab holds one.
+      const snapshot = token ? await unkeyed().job(id, { token }) : await keyed().job(id);
       if (current !== job) return;
-      if (response.status === 404) return showNotFound(id);
-      if (response.status === 401 || response.status === 403) return denied(job, response);
-      if (response.ok) {
-        const snapshot = await response.json();
-        if (current !== job) return;
-        if (!job.token && typeof snapshot.watchToken === 'string') {
-          // Read with the API key: Herald hands back a watch token, which the stream (and a
-          // shareable link) needs, since an EventSource cannot send the key.
-          job.token = snapshot.watchToken;
-          history.replaceState(history.state, '', pageUrl(id, job.token));
-          resetJobView(id, job.token);
-        }
-        $('status').textContent = snapshot.status;
-        $('message').textContent = snapshot.message;
+      if (!job.token && snapshot.watchToken) {
+        // Read with the API key: Herald hands back a watch token, which the stream (and a
+        // shareable link) uses, so the key itself never rides along on the stream.
+        job.token = snapshot.watchToken;
+        history.replaceState(history.state, '', pageUrl(id, job.token));
+        resetJobView(id, job.token);
       }
-    } catch {
-      /* the stream below retries by itself */
+      $('status').textContent = snapshot.status;
+      $('message').textContent = snapshot.message;
+    } catch (error) {
+      if (current !== job) return;
+      if (error instanceof HeraldError && error.status === 404) return showNotFound(id);
+      if (error instanceof HeraldError && (error.status === 401 || error.status === 403)) return denied(job, error.message);
+      /* anything else: the watch below retries by itself */
     }
   }
-  connect(job);
+  void watch(job);
 }
 
 function showHome() {
@@ -529,20 +452,19 @@ form().addEventListener('submit', async (e) => {
     const body = { text: textField().value };
     const sentences = /** @type {HTMLInputElement} */ ($('maxSentences')).value.trim();
     if (sentences !== '') body.options = { maxSentences: Number(sentences) };
-    const response = await fetch('/v1/jobs', {
-      method: 'POST',
-      headers: withKey({ 'Content-Type': 'application/json', Accept: 'application/json' }),
-      body: JSON.stringify(body),
-    });
-    if (!response.ok) {
-      const [message, details] = await problemOf(response, 'submit');
-      if (response.status === 401) askForKey(message, 'submit');
+    let submitted;
+    try {
+      submitted = await keyed().submit(body);
+    } catch (error) {
+      if (!(error instanceof HeraldError)) throw error;
+      const [message, details] = problemOf(error, 'submit');
+      if (error.status === 401) askForKey(message, 'submit');
       else showProblem(message, details);
       return;
     }
-    const { jobId, watchToken } = await response.json();
+    const { jobId, watchToken } = submitted;
     // With auth on (or a token secret), the job's watch token: for the stream, and in the link.
-    const token = typeof watchToken === 'string' && watchToken ? watchToken : null;
+    const token = watchToken || null;
     keyFor = 'submit';
     $('key-hint').textContent = KEY_HINT;
     history.pushState({ jobId }, '', pageUrl(jobId, token));
@@ -589,18 +511,17 @@ $('cancel').addEventListener('click', async () => {
   button.textContent = 'Cancelling…';
   try {
     // Cancelling takes an API key (a watch token only watches); without one, Herald's 401 asks for it.
-    const response = await fetch(jobUrl(job.id), { method: 'DELETE', headers: withKey({ Accept: 'application/json' }) });
     // 202: the cancelled event is on its way down the stream. 409: the job ended first.
-    if (response.ok || response.status === 409) {
-      keyFor = 'submit';
-      $('key-hint').textContent = KEY_HINT;
-      return;
-    }
-    const [message, details] = await problemOf(response, 'cancel');
-    if (response.status === 401) askForKey(message, 'cancel');
-    else showProblem(message, details);
+    await keyed().cancel(job.id);
+    keyFor = 'submit';
+    $('key-hint').textContent = KEY_HINT;
+    return;
   } catch (error) {
-    showProblem(`Could not reach Herald: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof HeraldError && error.status === 409) return;
+    if (!(error instanceof HeraldError)) throw error;
+    const [message, details] = problemOf(error, 'cancel');
+    if (error.status === 401) askForKey(message, 'cancel');
+    else showProblem(message, details);
   }
   if (current === job && !job.terminal) {
     button.removeAttribute('aria-disabled');
@@ -609,7 +530,8 @@ $('cancel').addEventListener('click', async () => {
 });
 
 initBatchView({
-  withKey,
+  keyed,
+  unkeyed,
   showProblem,
   askForKey: (message) => askForKey(message, 'submit'),
   leaveOtherViews: () => {

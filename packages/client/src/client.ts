@@ -4,8 +4,9 @@ import {
   batchSubmittedSchema,
   foldPartial,
   isTerminal,
+  jobCancelledSchema,
   jobEventSchema,
-  jobSnapshotSchema,
+  jobReadSchema,
   publishedSchema,
   submittedSchema,
   type BatchEvent,
@@ -57,6 +58,11 @@ export type WatchedBatchEvent =
       readonly event: BatchEvent | (BatchSnapshot & { resync: true });
       readonly resync: boolean;
     };
+
+/** GET /v1/jobs/{id}: the snapshot, and a fresh watch token when read with an API key. */
+export type JobRead = JobSnapshot & { watchToken?: string | undefined };
+/** DELETE /v1/jobs/{id}: the snapshot, and the job's links. */
+export type JobCancelled = JobSnapshot & { links: { self: string; events: string; publish?: string | undefined } };
 
 /** A job as submitted: its id, where it stands, its tokens and links. */
 export type Submitted = z.infer<typeof submittedSchema>;
@@ -178,13 +184,16 @@ export function createClient(options: ClientOptions) {
         headers: init.idempotencyKey ? { 'Idempotency-Key': init.idempotencyKey } : {},
       });
     },
-    /** GET /v1/jobs/{id}: the job's latest state (with a watch token instead of the API key, when given). */
-    job(jobId: string, init: { token?: string } = {}): Promise<JobSnapshot> {
-      return call(jobSnapshotSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token }) as Promise<JobSnapshot>;
+    /**
+     * GET /v1/jobs/{id}: the job's latest state (with a watch token instead of the API key, when
+     * given). Read with an API key on a server with auth on, it carries a fresh `watchToken`.
+     */
+    job(jobId: string, init: { token?: string } = {}): Promise<JobRead> {
+      return call(jobReadSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token }) as Promise<JobRead>;
     },
-    /** DELETE /v1/jobs/{id}. */
-    cancel(jobId: string): Promise<JobSnapshot> {
-      return call(jobSnapshotSchema, 'DELETE', `/v1/jobs/${id(jobId)}`) as Promise<JobSnapshot>;
+    /** DELETE /v1/jobs/{id}: the job as the cancel left it (its `cancelled` event follows on the stream). */
+    cancel(jobId: string): Promise<JobCancelled> {
+      return call(jobCancelledSchema, 'DELETE', `/v1/jobs/${id(jobId)}`) as Promise<JobCancelled>;
     },
     /** POST /v1/jobs/{id}/events: an external job's producer publishes (with its publish token, or the API key). */
     publish(

@@ -8,13 +8,16 @@ export class HeraldError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: unknown;
+  /** The answer's `Retry-After` (a 429 or a 503): how long Herald asks you to wait, in seconds. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, code: string, message: string, details?: unknown) {
+  constructor(status: number, code: string, message: string, details?: unknown, retryAfterSeconds?: number) {
     super(message);
     this.name = 'HeraldError';
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -23,10 +26,13 @@ export async function errorOf(response: Response): Promise<HeraldError> {
   type ErrorBody = { error?: { code?: unknown; message?: unknown; details?: unknown } } | null;
   const body = (await response.json().catch(() => null)) as ErrorBody;
   const error = body?.error;
+  const retryAfter = Number(response.headers.get('retry-after'));
+  const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 && response.headers.has('retry-after') ? retryAfter : undefined;
   if (typeof error?.code === 'string' && typeof error.message === 'string') {
-    return new HeraldError(response.status, error.code, error.message, error.details);
+    return new HeraldError(response.status, error.code, error.message, error.details, retryAfterSeconds);
   }
-  return new HeraldError(response.status, 'http_error', `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`);
+  const statusLine = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+  return new HeraldError(response.status, 'http_error', statusLine, undefined, retryAfterSeconds);
 }
 
 /**

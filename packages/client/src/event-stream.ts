@@ -21,6 +21,8 @@ export interface ResumeOptions {
   readonly maxBackoffMs?: number | undefined;
   /** No byte at all for this long (the server sends a heartbeat every 15 s) means a dead connection (ms). */
   readonly idleTimeoutMs?: number | undefined;
+  /** Told each time a connection is answered with the stream (a page's "live"). */
+  readonly onOpen?: (() => void) | undefined;
   /** Told before each reconnection: why, how long it waits, and which attempt of how many it is. */
   readonly onReconnect?: ((reconnect: Reconnect) => void) | undefined;
 }
@@ -87,6 +89,7 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
       answered = true;
       if (response.status === 204) return;
       if (response.ok && response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+        options.onOpen?.();
         for await (const frame of frames(response.body, attempt, (ms) => {
           retryMs = ms;
         })) {
@@ -99,8 +102,9 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
       } else if (response.ok) {
         throw new HeraldError(response.status, 'not_a_stream', `${request.url} did not answer with an event stream`);
       } else if (RETRYABLE.has(response.status)) {
-        reason = `${(await errorOf(response)).message} [HTTP ${response.status}]`;
-        retryAfterMs = Number(response.headers.get('retry-after')) * 1000 || 0;
+        const refused = await errorOf(response);
+        reason = `${refused.message} [HTTP ${response.status}]`;
+        retryAfterMs = (refused.retryAfterSeconds ?? 0) * 1000;
       } else {
         throw await errorOf(response); // the same request would be refused again
       }

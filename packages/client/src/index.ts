@@ -7,6 +7,8 @@ export {
   type WatchOptions,
   type WatchedEvent,
   type WatchedBatchEvent,
+  type JobRead,
+  type JobCancelled,
   type Submitted,
   type BatchSubmitted,
 } from './client.ts';

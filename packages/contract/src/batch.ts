@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JobStatus } from './event.ts';
 import type { WebhookState } from './snapshot.ts';
 import { callbackUrlSchema, summarizeItemSchema } from './submit.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { jobErrorSchema } from './event.ts';
 
 /** The longest message, stage and delta a producer may publish. */

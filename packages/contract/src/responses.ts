@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { BatchEvent, BatchSnapshot } from './batch.ts';
 import { JOB_STATUSES, jobErrorSchema } from './event.ts';
 import type { JobSnapshot, WebhookState } from './snapshot.ts';
@@ -41,6 +41,20 @@ export const jobSnapshotSchema = z
   })
   .describe("GET /v1/jobs/{id}: the job's latest state");
 
+/** GET /v1/jobs/{id}: the snapshot, with a fresh watch token for a reader holding an API key. */
+export const jobReadSchema = jobSnapshotSchema
+  .extend({
+    watchToken: z.string().optional().describe('Read with an API key (auth on): a fresh watch token for the job, for a link or a stream'),
+  })
+  .describe("GET /v1/jobs/{id}: the job's latest state");
+
+const links = z.object({ self: z.string(), events: z.string(), publish: z.string().optional() });
+
+/** DELETE /v1/jobs/{id}: the snapshot as the cancel left it, with the job's links. */
+export const jobCancelledSchema = jobSnapshotSchema
+  .extend({ links })
+  .describe('DELETE /v1/jobs/{id}: cancel asked; the cancelled event follows on the stream');
+
 const batchStatus = z.enum(['queued', 'processing', 'done', 'cancelled']);
 const batchCounts = z.strictObject(
   Object.fromEntries(JOB_STATUSES.map((status) => [status, z.number().int().nonnegative()])) as Record<
@@ -72,8 +86,6 @@ export const batchSnapshotSchema = z
     lastEventId: eventId,
   })
   .describe('GET /v1/batches/{id}');
-
-const links = z.object({ self: z.string(), events: z.string(), publish: z.string().optional() });
 
 export const submittedSchema = z
   .strictObject({

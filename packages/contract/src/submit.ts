@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const MAX_SENTENCES_LIMIT = 20;
 export const DEFAULT_MAX_SENTENCES = 3;

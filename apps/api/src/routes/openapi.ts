@@ -9,6 +9,8 @@ import {
   errorBodySchema,
   jobEventSchema,
   jobSnapshotSchema,
+  jobReadSchema,
+  jobCancelledSchema,
   producerEventSchema,
   publishedSchema,
   submitRequestSchema,
@@ -88,6 +90,8 @@ export function openApiDocument(settings: OpenApiSettings): Json {
     ProducerEvent: [producerEventSchema(settings.maxTextChars), 'input'],
     JobEvent: [jobEventSchema, 'output'],
     JobSnapshot: [jobSnapshotSchema, 'output'],
+    JobRead: [jobReadSchema, 'output'],
+    JobCancelled: [jobCancelledSchema, 'output'],
     BatchEvent: [batchEventSchema, 'output'],
     BatchSnapshot: [batchSnapshotSchema, 'output'],
     Submitted: [submittedSchema, 'output'],
@@ -132,7 +136,7 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           summary: "The job's latest state",
           parameters: [param('Token')],
           responses: {
-            '200': json(ref('JobSnapshot'), 'The snapshot (with a fresh watchToken when read with an API key)'),
+            '200': json(ref('JobRead'), 'The snapshot (with a fresh watchToken when read with an API key)'),
             ...errors(400, 401, 403, 404, 503),
           },
         },
@@ -140,7 +144,7 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           operationId: 'cancelJob',
           summary: 'Cancel the job',
           security: [{}, { bearer: [] }],
-          responses: { '202': json(ref('JobSnapshot'), 'Cancel asked; the snapshot, with its links'), ...errors(401, 404, 409, 503) },
+          responses: { '202': json(ref('JobCancelled'), 'Cancel asked; the snapshot, with its links'), ...errors(401, 404, 409, 503) },
         },
       },
       '/v1/jobs/{id}/events': {
@@ -249,8 +253,9 @@ export function openApiDocument(settings: OpenApiSettings): Json {
       '/': page('The demo page'),
       '/jobs/{id}': { parameters: [param('JobId')], ...page('The demo page, watching a job (a shareable link)') },
       '/batches/{id}': { parameters: [param('BatchId')], ...page('The demo page, watching a batch') },
-      '/assets/page.js': script(),
-      '/assets/batch-view.js': script(),
+      '/assets/page.js': script("The page's script"),
+      '/assets/batch-view.js': script("The page's batch view"),
+      '/assets/herald-client.js': script('@herald/client for browsers, bundled from its sources: what the page talks to Herald with'),
       ...(settings.admin
         ? {
             '/admin': {
@@ -338,10 +343,10 @@ function page(summary: string): Json {
   };
 }
 
-function script(): Json {
+function script(summary: string): Json {
   return {
     get: {
-      summary: "The page's script",
+      summary,
       security: [{}],
       responses: { '200': { description: 'JavaScript', content: { 'text/javascript': { schema: { type: 'string' } } } } },
     },

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Router, type Response } from 'express';
+import { clientBundle } from './client-bundle.ts';
 
 const PAGE_FILE = new URL('../../public/index.html', import.meta.url);
 /** The page's script modules, by the path the page loads each from (index.html, page.js's imports). */
@@ -23,9 +24,9 @@ function inlineHashes(html: string, tag: 'style'): string {
 }
 
 /**
- * The demo page: no build step, one HTML file with its CSS inline and one script module
- * (public/page.js, with public/batch-view.js, type-checked, served as they are), read once at
- * start-up. `/jobs/{id}` and `/batches/{id}` serve the same page, which then watches that job
+ * The demo page: one HTML file with its CSS inline and one script module (public/page.js, with
+ * public/batch-view.js, type-checked, served as they are, read once at start-up), which imports
+ * @herald/client (bundled from its sources on first use: no build step either). `/jobs/{id}` and `/batches/{id}` serve the same page, which then watches that job
  * or batch (a shareable link). The CSP allows exactly
  * the page's inline style, scripts from this origin and requests to it: nothing external can
  * load, and a job id in the address never leaves in a Referer.
@@ -55,13 +56,24 @@ export function pageRoutes(): Router {
   router.get('/', (_req, res) => send(res));
   router.get('/jobs/:id', (_req, res) => send(res));
   router.get('/batches/:id', (_req, res) => send(res));
+  const scriptHeaders = {
+    'Content-Type': 'text/javascript; charset=utf-8',
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  };
   for (const [path, file] of Object.entries(SCRIPTS)) {
     const script = readFileSync(file, 'utf8');
     router.get(path, (_req, res) => {
-      res
-        .set({ 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' })
-        .send(script);
+      res.set(scriptHeaders).send(script);
     });
   }
+  // The page talks to Herald through @herald/client, as any other client does.
+  router.get('/assets/herald-client.js', async (_req, res, next) => {
+    try {
+      res.set(scriptHeaders).send(await clientBundle());
+    } catch (error) {
+      next(error);
+    }
+  });
   return router;
 }
