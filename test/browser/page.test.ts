@@ -256,6 +256,16 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     expect(problems).toEqual([]);
   });
 
+  it('links to a readable API reference, rendered from /openapi.json with nothing from elsewhere', async () => {
+    const { page, problems } = await open('/');
+    await page.click(sel('api-docs'));
+    await page.waitForURL(/\/api-docs$/);
+    // RapiDoc renders inside its shadow root; playwright's text selectors see into it.
+    await page.waitForSelector('text=Submit a job', { timeout: 15_000 });
+    await page.waitForSelector('text=Submit many texts as one batch', { state: 'attached', timeout: 5_000 });
+    expect(problems).toEqual([]);
+  });
+
   it('fits a 375 px phone screen without sideways scrolling', async () => {
     const { page, problems } = await open('/', {
       viewport: { width: 375, height: 740 },

@@ -43,7 +43,23 @@ describe('with Redis up', () => {
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(script.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(script.body).toContain('new EventSource(');
+    // The page talks to Herald through @herald/client, which the replica bundles from its sources.
+    expect(script.body).toContain("from './herald-client.js'");
+    const client = await request(`${api}/assets/herald-client.js`);
+    expect(client.status).toBe(200);
+    expect(client.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(client.body).toMatch(/\bexport\s*\{[^}]*\bcreateClient\b/);
+  });
+
+  it('serves the API reference at /api-docs, rendered by RapiDoc from this origin alone', async () => {
+    const docs = await request(`${api}/api-docs`);
+    expect(docs.status).toBe(200);
+    expect(docs.body).toContain('<rapi-doc spec-url="/openapi.json"');
+    expect(docs.headers.get('content-security-policy')).toMatch(/default-src 'none'.*script-src 'self'.*connect-src 'self'/);
+    const script = await request(`${api}/assets/rapidoc-min.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(script.body).toContain('rapi-doc');
   });
 });
 

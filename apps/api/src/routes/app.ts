@@ -4,6 +4,7 @@ import type { Logger, RedisClient } from '@herald/shared';
 import { routeNotFound, writeError } from '../http/errors.ts';
 import { requestLogger } from '../http/request-context.ts';
 import { adminRoutes, type AdminRoutesDeps } from './admin-routes.ts';
+import { apiDocsRoutes } from './api-docs-routes.ts';
 import { batchRoutes, type BatchRoutesDeps } from './batch-routes.ts';
 import { jobRoutes, type JobRoutesDeps } from './job-routes.ts';
 import { openApiRoutes } from './openapi.ts';
@@ -31,6 +32,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(pageRoutes());
   app.use(opsRoutes(deps.redis, deps.registry, deps.isDraining));
   app.use(openApiRoutes({ maxTextChars: deps.maxTextChars, maxBatchItems: deps.maxBatchItems, admin: deps.admin !== null }));
+  app.use(apiDocsRoutes());
   if (deps.admin) app.use(adminRoutes(deps.admin));
   app.use(jobRoutes(deps));
   app.use(batchRoutes(deps));

@@ -250,6 +250,8 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1') },
         },
       },
+      '/api-docs': page('This document, rendered for people (RapiDoc)'),
+      '/assets/rapidoc-min.js': script('RapiDoc, which renders /api-docs'),
       '/': page('The demo page'),
       '/jobs/{id}': { parameters: [param('JobId')], ...page('The demo page, watching a job (a shareable link)') },
       '/batches/{id}': { parameters: [param('BatchId')], ...page('The demo page, watching a batch') },
