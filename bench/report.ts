@@ -1,6 +1,6 @@
 export interface Result {
   scenario: string;
-  system: 'herald' | 'nchan';
+  system: 'herald' | 'nchan' | 'floor';
   C: number;
   J: number;
   E: number;
@@ -57,6 +57,7 @@ const COLUMNS: (keyof Result)[] = [
   'p99_ms',
   'deliveredPerSec',
   'rssPerConnKB',
+  'rssLoadedPerConnKB',
   'cpuMicrosPerDelivery',
   'redisConnsPerReplica',
   'redisCommandsPerEvent',
@@ -65,19 +66,10 @@ const COLUMNS: (keyof Result)[] = [
   'redisCpuTotalPct',
 ];
 
-/** The results as a markdown table, then Herald ÷ Nchan per scenario where both ran. */
+/** The results as a markdown table, then Herald ÷ Nchan and Herald ÷ floor per scenario where both ran. */
 export function markdownTable(results: readonly Result[]): string {
   const lines = [`| ${COLUMNS.join(' | ')} |`, `|${COLUMNS.map(() => '---').join('|')}|`];
   for (const result of results) lines.push(`| ${COLUMNS.map((column) => String(result[column])).join(' | ')} |`);
-  const ratios: string[] = [];
-  for (const herald of results.filter((r) => r.system === 'herald')) {
-    const nchan = results.find((r) => r.system === 'nchan' && r.scenario === herald.scenario);
-    if (!nchan) continue;
-    const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
-    ratios.push(
-      `| ${herald.scenario} | ${ratio(herald.deliveredPerSec, nchan.deliveredPerSec)} | ${ratio(herald.p99_ms, nchan.p99_ms)} | ${ratio(herald.rssPerConnKB, nchan.rssPerConnKB)} | ${ratio(herald.cpuMicrosPerDelivery, nchan.cpuMicrosPerDelivery)} |`,
-    );
-  }
   const batchRuns = results.filter((r) => r.batches !== undefined);
   if (batchRuns.length > 0) {
     const columns: (keyof Result)[] = [
@@ -95,11 +87,25 @@ export function markdownTable(results: readonly Result[]): string {
     lines.push('', `| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`);
     for (const result of batchRuns) lines.push(`| ${columns.map((column) => String(result[column])).join(' | ')} |`);
   }
-  if (ratios.length > 0) {
+  for (const [other, label] of [
+    ['nchan', 'Nchan'],
+    ['floor', 'floor'],
+  ] as const) {
+    const ratios: string[] = [];
+    for (const herald of results.filter((r) => r.system === 'herald')) {
+      const them = results.find((r) => r.system === other && r.scenario === herald.scenario);
+      if (!them) continue;
+      const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
+      ratios.push(
+        `| ${herald.scenario} | ${ratio(herald.deliveredPerSec, them.deliveredPerSec)} | ${ratio(herald.p50_ms, them.p50_ms)} | ${ratio(herald.p99_ms, them.p99_ms)} | ${ratio(herald.rssPerConnKB, them.rssPerConnKB)} | ${ratio(herald.rssLoadedPerConnKB, them.rssLoadedPerConnKB)} | ${ratio(herald.cpuMicrosPerDelivery, them.cpuMicrosPerDelivery)} |`,
+      );
+    }
+    if (ratios.length === 0) continue;
+    const h = `Herald ÷ ${label}`;
     lines.push(
       '',
-      '| scenario | delivered/s Herald ÷ Nchan | p99 Herald ÷ Nchan | RSS/conn Herald ÷ Nchan | CPU/delivery Herald ÷ Nchan |',
-      '|---|---|---|---|---|',
+      `| scenario | delivered/s ${h} | p50 ${h} | p99 ${h} | idle RSS/conn ${h} | loaded RSS/conn ${h} | CPU/delivery ${h} |`,
+      '|---|---|---|---|---|---|---|',
       ...ratios,
     );
   }

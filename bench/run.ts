@@ -135,7 +135,13 @@ async function redisCounters(masters: readonly Redis[]): Promise<{ calls: number
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function startSystem(name: 'herald' | 'nchan'): Promise<SystemUnderTest> {
+type SystemName = 'herald' | 'nchan' | 'floor';
+
+async function startSystem(name: SystemName): Promise<SystemUnderTest> {
+  if (name === 'floor') {
+    const { startFloor } = await import('./systems/floor.ts');
+    return startFloor(replicas);
+  }
   if (name === 'herald') {
     return startHerald({
       replicas,
@@ -147,7 +153,7 @@ async function startSystem(name: 'herald' | 'nchan'): Promise<SystemUnderTest> {
   return startNchanSystem();
 }
 
-async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Promise<Result> {
+async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Result> {
   const system = await startSystem(systemName);
   const masters = system.redisMasters.map((address) => new Redis(`redis://${address}`));
   const subscriberCount = Number(args.subscribers ?? Math.max(1, Math.ceil(scenario.C / 6000)));
@@ -214,6 +220,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
         deltaChars: scenario.deltaChars ?? 0,
         redisEnv: system.redisEnv,
         ...(system.pubUrl ? { pubUrl: system.pubUrl } : {}),
+        ...(system.floorAddresses ? { floorAddresses: system.floorAddresses } : {}),
       };
       const warm = next(publisher, 'warm', maxSecs * 1000);
       publisher.send(task);
@@ -274,7 +281,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
       J: scenario.J,
       E: scenario.E,
       rate: scenario.rate,
-      replicas: system.name === 'herald' ? replicas : 1,
+      replicas: system.name === 'nchan' ? 1 : replicas,
       delivered,
       expected,
       lost: batchCheck?.lost ?? expected - delivered,
@@ -295,7 +302,7 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
       redisCommandsPerEvent: published > 0 ? round(calls / published) : 0,
       redisShards: masters.length,
       // Of one core, over the measured seconds: the busiest shard's, and all shards' together.
-      redisCpuMaxShardPct: round((Math.max(...shardCpuMs) / 1000 / seconds) * 100),
+      redisCpuMaxShardPct: round((Math.max(0, ...shardCpuMs) / 1000 / seconds) * 100),
       redisCpuTotalPct: round((redisCpuMs / 1000 / seconds) * 100),
       // Redis's CPU over the measured seconds (publishing, and serving the replicas' subscriptions) per published event.
       redisCpuMicrosPerEvent: published > 0 ? round((redisCpuMs * 1000) / published) : 0,
@@ -323,18 +330,24 @@ async function runOnce(scenario: Scenario, systemName: 'herald' | 'nchan'): Prom
 const round = (value: number): number => Math.round(value * 1000) / 1000;
 
 const results: Result[] = [];
-const systems: ('herald' | 'nchan')[] = ['herald'];
-if (args.compare === 'nchan') {
+// --compare nchan, floor or both (nchan,floor): Herald beside the yardstick and beside the floor.
+const systems: SystemName[] = ['herald'];
+const compared = (args.compare ?? '').split(',').filter(Boolean);
+for (const name of compared) {
+  if (name !== 'nchan' && name !== 'floor') throw new Error(`--compare ${name}: one of nchan, floor, nchan,floor`);
+}
+if (compared.includes('nchan')) {
   const { nchanAvailable } = await import('./systems/nchan.ts');
   if (!nchanAvailable())
     throw new Error('--compare nchan needs nginx and libnginx-mod-nchan (apt-get install -y nginx libnginx-mod-nchan)');
   systems.push('nchan');
 }
+if (compared.includes('floor')) systems.push('floor');
 const runs: Result[] = [];
 for (const scenario of scenariosToRun()) {
   for (const system of systems) {
-    if (system === 'nchan' && scenario.batchSize !== undefined) {
-      console.log(`nchan/${scenario.name}: skipped, Nchan has nothing like a batch's stream (one stream of many channels' events)`);
+    if (system !== 'herald' && scenario.batchSize !== undefined) {
+      console.log(`${system}/${scenario.name}: skipped, it has nothing like a batch's stream (one stream of many channels' events)`);
       continue;
     }
     const repeats: Result[] = [];

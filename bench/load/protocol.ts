@@ -26,6 +26,8 @@ export interface SubscriberTask {
    * reported as a count and a digest, for the orchestrator to hold against the batch's Stream.
    */
   readonly batchStreams?: boolean;
+  /** Reconnect after the `retry:` the stream last sent, as EventSource does (else 100–500 ms). */
+  readonly honourRetry?: boolean;
 }
 
 /** One batch stream as a connection received it (SubscriberTask.batchStreams). */
@@ -49,6 +51,10 @@ export interface SubscriberStats {
   readonly completed: number;
   readonly reconnects: number;
   readonly histogram: { counts: Counts; max: number };
+  /** Latency of the events received while the orchestrator's window was open ({type: 'window'}). */
+  readonly windowHistogram: { counts: Counts; max: number };
+  /** When each reconnect was sent, ms since the epoch. */
+  readonly reconnectTimes: readonly number[];
   /** batchStreams: each connection's receipt. */
   readonly streams?: readonly StreamReceipt[];
   /** batchStreams: latency of the batches' own events, from their `ts` (ms resolution). */
@@ -59,7 +65,7 @@ export type SubscriberReport = { readonly type: 'connected'; readonly failed: nu
 
 export interface PublisherTask {
   readonly type: 'publish';
-  readonly system: 'herald' | 'nchan';
+  readonly system: 'herald' | 'nchan' | 'floor';
   readonly channels: readonly string[];
   readonly events: number;
   /** Events per second per channel; 0 = as fast as possible. */
@@ -70,6 +76,8 @@ export interface PublisherTask {
   readonly redisEnv: Record<string, string>;
   /** nchan: the publish URL with {chan} in it. */
   readonly pubUrl?: string;
+  /** floor: its processes (host:port). */
+  readonly floorAddresses?: readonly string[];
   /** A channel to publish a few events to first, so both systems start warm. */
   readonly warmupChannel: string;
 }

@@ -1,11 +1,14 @@
+import { once } from 'node:events';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventPublisher, connectRedis, loadConfig } from '@herald/shared';
 import { benchMessage } from '../lib/clock.ts';
 import type { PublisherReport, PublisherTask } from './protocol.ts';
 
 // The load's publisher process. For Herald it publishes through the real shared publisher, as a
-// worker does; for Nchan it POSTs to its publish endpoint. Each channel's events go strictly in
+// worker does; for Nchan it POSTs to its publish endpoint; for the floor it writes a line to each
+// of its processes. Each channel's events go strictly in
 // order (the next after the previous returned); channels run concurrently, staggered evenly.
 
 type PublishOne = (channel: string, seq: number, last: boolean) => Promise<void>;
@@ -42,21 +45,24 @@ function heraldPublisher(task: PublisherTask): { publish: PublishOne; close: () 
   };
 }
 
+/** The same JSON shape Herald sends, so every system carries ≈ the same bytes per event. */
+const eventJson = (task: PublisherTask, channel: string, seq: number, last: boolean): string =>
+  JSON.stringify({
+    jobId: channel,
+    status: last ? 'done' : 'processing',
+    progress: Math.floor(((seq + 1) * 100) / task.events),
+    message: benchMessage(seq),
+    stage: last ? 'done' : task.deltaChars > 0 ? 'writing' : 'summarizing',
+    ...(task.deltaChars > 0 && !last ? { delta: textOf(task, seq).delta, offset: textOf(task, seq).offset } : {}),
+    ts: Date.now(),
+  });
+
 function nchanPublisher(task: PublisherTask): { publish: PublishOne; close: () => void } {
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
   return {
     publish: (channel, seq, last) =>
       new Promise((resolve, reject) => {
-        // The same JSON shape Herald sends, so both carry ≈ the same bytes per event.
-        const body = JSON.stringify({
-          jobId: channel,
-          status: last ? 'done' : 'processing',
-          progress: Math.floor(((seq + 1) * 100) / task.events),
-          message: benchMessage(seq),
-          stage: last ? 'done' : task.deltaChars > 0 ? 'writing' : 'summarizing',
-          ...(task.deltaChars > 0 && !last ? { delta: textOf(task, seq).delta, offset: textOf(task, seq).offset } : {}),
-          ts: Date.now(),
-        });
+        const body = eventJson(task, channel, seq, last);
         const req = request(task.pubUrl!.replace('{chan}', channel), { method: 'POST', agent }, (response) => {
           response.resume();
           response.on('end', resolve);
@@ -68,8 +74,30 @@ function nchanPublisher(task: PublisherTask): { publish: PublishOne; close: () =
   };
 }
 
+/** The floor: one line per event to each of its processes, as pub/sub sends it to every replica. */
+function floorPublisher(task: PublisherTask): { publish: PublishOne; close: () => void } {
+  const sockets = task.floorAddresses!.map((address) => {
+    const [host, port] = address.split(':') as [string, string];
+    const socket = connect({ host, port: Number(port), noDelay: true });
+    socket.write('PUBLISH\n');
+    return socket;
+  });
+  return {
+    publish: async (channel, seq, last) => {
+      const line = `${channel} ${eventJson(task, channel, seq, last)}\n`;
+      for (const socket of sockets) socket.write(line);
+      await Promise.all(sockets.filter((socket) => socket.writableNeedDrain).map((socket) => once(socket, 'drain')));
+    },
+    close: () => {
+      for (const socket of sockets) socket.end();
+    },
+  };
+}
+
+const publishers = { herald: heraldPublisher, nchan: nchanPublisher, floor: floorPublisher };
+
 async function run(task: PublisherTask): Promise<void> {
-  const target = task.system === 'herald' ? heraldPublisher(task) : nchanPublisher(task);
+  const target = publishers[task.system](task);
   // Warm-up, as the anchor harness does: script loaded, connections open, code paths compiled.
   for (let i = 0; i < 200; i += 1) await target.publish(task.warmupChannel, 0, false);
   const go = new Promise((resolve) => process.once('message', resolve));

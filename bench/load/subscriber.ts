@@ -23,6 +23,8 @@ interface Connection {
   lastSeq: number;
   digest: Hash | null;
   endedOnTerminal: boolean;
+  /** The last `retry:` its stream sent (honourRetry), ms. */
+  retryMs: number | undefined;
 }
 
 const histogram = new Histogram();
@@ -36,7 +38,14 @@ let closeOnComplete = false;
 let resumeVia: readonly string[] = [];
 let reconnects = 0;
 let batchStreams = false;
+let honourRetry = false;
 const batchHistogram = new Histogram();
+/** Latency of what arrived while the orchestrator's window was open (a drain, say). */
+const windowHistogram = new Histogram();
+let windowOpen = false;
+/** When each reconnect was sent (ms since the epoch). */
+const reconnectTimes: number[] = [];
+const RETRY_LINE = /^retry: (\d+)$/m;
 const ID_LINE = /^id: (.+)$/m;
 const DATA_LINE = /^data: (.*)$/m;
 const connections: Connection[] = [];
@@ -61,12 +70,14 @@ function onChunk(connection: Connection, chunk: string): void {
     const block = connection.buffer.slice(0, end);
     connection.buffer = connection.buffer.slice(end + 2);
     if (resumeVia.length > 0) connection.lastId = ID_LINE.exec(block)?.[1] ?? connection.lastId;
+    if (honourRetry && block.startsWith('retry: ')) connection.retryMs = Number(RETRY_LINE.exec(block)?.[1]);
     const mark = batchStreams ? null : BENCH_MARK.exec(block);
     if (batchStreams) {
       onStreamEvent(connection, block, at);
     } else if (mark) {
       const seq = Number(mark[1]);
       histogram.record(at - Number(mark[2]));
+      if (windowOpen) windowHistogram.record(at - Number(mark[2]));
       if (connection.seen[seq]) dup += 1;
       else {
         connection.seen[seq] = 1;
@@ -131,6 +142,7 @@ function open(url: string, channel: number): Promise<void> {
     lastSeq: 0,
     digest: batchStreams ? createHash('sha1') : null,
     endedOnTerminal: false,
+    retryMs: undefined,
   };
   connections.push(connection);
   return connect(connection, url);
@@ -147,7 +159,12 @@ function dropped(connection: Connection): void {
   connection.attempt += 1;
   connection.buffer = '';
   const base = resumeVia[connection.attempt % resumeVia.length]!;
-  setTimeout(() => void connect(connection, `${base}${connection.path}`), 100 + Math.random() * 400);
+  // As EventSource does: after the stream's last retry: (honourRetry), else soon, jittered.
+  const delayMs = honourRetry && connection.retryMs !== undefined ? connection.retryMs : 100 + Math.random() * 400;
+  setTimeout(() => {
+    reconnectTimes.push(Date.now());
+    void connect(connection, `${base}${connection.path}`);
+  }, delayMs);
 }
 
 function connect(connection: Connection, url: string): Promise<void> {
@@ -181,6 +198,7 @@ async function subscribe(task: SubscriberTask): Promise<void> {
   closeOnComplete = task.closeOnComplete;
   resumeVia = task.resumeVia ?? [];
   batchStreams = task.batchStreams ?? false;
+  honourRetry = task.honourRetry ?? false;
   total = task.connections.length;
   // In batches, so the servers' accept queues are not overrun.
   for (let i = 0; i < task.connections.length; i += 200) {
@@ -192,8 +210,9 @@ async function subscribe(task: SubscriberTask): Promise<void> {
   if (total === 0 || (expectedEach === 0 && !batchStreams)) send({ type: 'complete' });
 }
 
-process.on('message', (message: SubscriberTask | { type: 'collect' } | { type: 'stop' }) => {
+process.on('message', (message: SubscriberTask | { type: 'collect' } | { type: 'stop' } | { type: 'window'; open: boolean }) => {
   if (message.type === 'subscribe') void subscribe(message);
+  else if (message.type === 'window') windowOpen = message.open;
   else if (message.type === 'collect') {
     const delivered = connections.reduce((sum, connection) => sum + connection.received, 0);
     send({
@@ -206,6 +225,8 @@ process.on('message', (message: SubscriberTask | { type: 'collect' } | { type: '
       completed,
       reconnects,
       histogram: histogram.toJSON(),
+      windowHistogram: windowHistogram.toJSON(),
+      reconnectTimes,
       ...(batchStreams
         ? {
             streams: connections.map(

@@ -1,6 +1,6 @@
 /** A system under test, as the orchestrator drives it. */
 export interface SystemUnderTest {
-  readonly name: 'herald' | 'nchan';
+  readonly name: 'herald' | 'nchan' | 'floor';
   /** A URL of the (first) Redis node, for tools that talk to one. */
   readonly redisUrl: string;
   /** What points Herald's processes at Redis (REDIS_URL, or REDIS_CLUSTER_NODES). */
@@ -22,6 +22,8 @@ export interface SystemUnderTest {
   batchSubscribeUrl?(batchId: string, replica: number): string;
   /** The publish URL template (Nchan), with {chan}. */
   readonly pubUrl?: string;
+  /** The floor's processes (host:port), each sent every event over a `PUBLISH` connection. */
+  readonly floorAddresses?: readonly string[];
   /** Redis connections the servers hold, per replica. */
   redisConnectionsPerReplica(clientList: string): number;
   stop(): Promise<void>;

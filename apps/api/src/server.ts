@@ -163,7 +163,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     registry: metrics.registry,
     async close() {
       await front.close(config.SHUTDOWN_GRACE_MS, () => {
-        registry.drain(config.SSE_RETRY_MS);
+        registry.drain(config.SSE_RETRY_MS, config.DRAIN_SPREAD_MS);
         registry.stop();
       });
       await slots.stop(); // every stream has ended; gives this replica's per-IP counts back

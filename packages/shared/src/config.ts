@@ -63,6 +63,12 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   HEARTBEAT_MS: int(15_000, 100),
   SSE_RETRY_MS: int(3_000, 0),
+  /**
+   * A draining replica spreads its watchers' reconnects over this window: each gets its own
+   * `retry:` between SSE_RETRY_MS and SSE_RETRY_MS + this, evenly, so they do not all land on the
+   * survivors in the same instant (0: everyone gets SSE_RETRY_MS, as before).
+   */
+  DRAIN_SPREAD_MS: int(5_000, 0, 600_000),
   SSE_MAX_BACKLOG_BYTES: int(1 << 20, 1024),
   MAX_SSE_CLIENTS: int(50_000, 1),
   MAX_TEXT_CHARS: int(100_000, 1),

@@ -61,6 +61,17 @@ describe('WatcherRegistry', () => {
     registry.stop();
   });
 
+  it('drains with a spread: each watcher its own retry:, evenly from SSE_RETRY_MS over the window', () => {
+    const registry = new WatcherRegistry(1000);
+    const watchers = Array.from({ length: 4 }, () => new RecordingWatcher());
+    for (const watcher of watchers) registry.add(watcher);
+    registry.drain(1000, 2000);
+    expect(watchers.map((watcher) => watcher.log)).toEqual(
+      [1000, 1500, 2000, 2500].map((retry) => [`write "retry: ${retry}\\n\\n"`, 'end drained']),
+    );
+    registry.stop();
+  });
+
   it('drains safely while ending watchers delete themselves from it', () => {
     const registry = new WatcherRegistry(1000);
     const ended: string[] = [];

@@ -34,11 +34,17 @@ export class WatcherRegistry {
     this.#watchers.delete(watcher);
   }
 
-  /** Asks every client to come back (to another replica) soon, then closes its stream. */
-  drain(retryMs: number): void {
-    const hint = Buffer.from(retryFrame(retryMs));
-    for (const watcher of [...this.#watchers]) {
-      watcher.writeRaw(hint);
+  /**
+   * Asks every client to come back (to another replica), then closes its stream. Each gets its
+   * own `retry:`, from `retryMs` to `retryMs + spreadMs` in even steps, so n watchers reconnect
+   * at about n / spreadMs per ms instead of all in the same instant (a stampede on the
+   * survivors). The replica itself need not wait: the clients do.
+   */
+  drain(retryMs: number, spreadMs = 0): void {
+    const watchers = [...this.#watchers];
+    const shared = spreadMs === 0 ? Buffer.from(retryFrame(retryMs)) : null;
+    for (const [i, watcher] of watchers.entries()) {
+      watcher.writeRaw(shared ?? Buffer.from(retryFrame(retryMs + Math.floor((i * spreadMs) / watchers.length))));
       watcher.end('drained');
     }
   }
