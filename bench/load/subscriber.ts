@@ -85,7 +85,9 @@ function onChunk(connection: Connection, chunk: string): void {
         if (seq < connection.highest) reordered += 1;
         else connection.highest = seq;
       }
-      if (connection.received === expectedEach) finish(connection);
+      // Complete with every event; a stream the server ends (closeOnComplete off) only once it
+      // has ended, so a finished job's stream is checked to end and its end is measured too.
+      if (connection.received === expectedEach && closeOnComplete) finish(connection);
     }
     end = connection.buffer.indexOf('\n\n');
   }
@@ -151,7 +153,7 @@ function open(url: string, channel: number): Promise<void> {
 /** A dropped stream: resume it elsewhere with its cursor, or count it as ended. */
 function dropped(connection: Connection): void {
   if (connection.done) return;
-  if (resumeVia.length === 0) {
+  if (resumeVia.length === 0 || connection.received === expectedEach) {
     finish(connection);
     return;
   }

@@ -30,6 +30,7 @@ import { QUEUE_STATES, createApiMetrics } from './metrics.ts';
 import { createApp } from './routes/app.ts';
 import { EventStream } from './stream/event-stream.ts';
 import { FanoutHub } from './stream/hub.ts';
+import { EndPacer } from './stream/end-pacer.ts';
 import { WatcherRegistry } from './stream/watcher-registry.ts';
 
 export interface ApiOptions {
@@ -113,6 +114,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     },
   });
   const registry = new WatcherRegistry(config.HEARTBEAT_MS);
+  const endPacer = new EndPacer(config.STREAM_END_RATE);
   const isDraining = (): boolean => front.draining;
   const stream = new EventStream({
     settings: {
@@ -126,6 +128,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     trimmedAfter: (topic, afterId) => reader.trimmedAfter(topic, afterId),
     hub,
     registry,
+    endPacer,
     observer: {
       ended: (how) => metrics.streamsEnded.inc({ how }),
       refusedFull: () => metrics.limitsRefused.inc({ limit: 'streams_replica' }),
@@ -163,6 +166,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     registry: metrics.registry,
     async close() {
       await front.close(config.SHUTDOWN_GRACE_MS, () => {
+        endPacer.flush(); // finished streams end as completed, not drained
         registry.drain(config.SSE_RETRY_MS, config.DRAIN_SPREAD_MS);
         registry.stop();
       });

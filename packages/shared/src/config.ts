@@ -69,6 +69,12 @@ export const configSchema = z.object({
    * survivors in the same instant (0: everyone gets SSE_RETRY_MS, as before).
    */
   DRAIN_SPREAD_MS: int(5_000, 0, 600_000),
+  /**
+   * Streams a replica ends per second once their job's terminal event is sent (the event itself
+   * goes at once): jobs finishing together have their streams ended over a moment instead of in
+   * one burst that would delay other jobs' events. 0: end each at once.
+   */
+  STREAM_END_RATE: int(2_000, 0, 1_000_000),
   SSE_MAX_BACKLOG_BYTES: int(1 << 20, 1024),
   MAX_SSE_CLIENTS: int(50_000, 1),
   MAX_TEXT_CHARS: int(100_000, 1),

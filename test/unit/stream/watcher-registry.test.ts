@@ -22,19 +22,23 @@ afterEach(() => {
 });
 
 describe('WatcherRegistry', () => {
-  it('sends every watcher a comment each HEARTBEAT_MS, one shared buffer for all', () => {
+  it('sends every watcher a comment each HEARTBEAT_MS, one shared buffer for all, never all in one tick', () => {
     vi.useFakeTimers();
-    const registry = new WatcherRegistry(15_000);
-    const [a, b] = [new RecordingWatcher(), new RecordingWatcher()];
-    registry.add(a);
-    registry.add(b);
-    vi.advanceTimersByTime(14_999);
-    expect(a.log).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(a.log).toEqual(['write ":\\n\\n"']);
-    expect(b.chunks[0]).toBe(a.chunks[0]);
+    const registry = new WatcherRegistry(15_000); // 150 slices of 100 ms
+    const watchers = Array.from({ length: 300 }, () => new RecordingWatcher());
+    for (const watcher of watchers) registry.add(watcher);
+    const written = () => watchers.reduce((sum, watcher) => sum + watcher.chunks.length, 0);
+    let most = 0;
+    for (let t = 0; t < 15_000; t += 100) {
+      const before = written();
+      vi.advanceTimersByTime(100);
+      most = Math.max(most, written() - before);
+    }
+    expect(most).toBe(2); // 300 watchers over 150 slices
+    expect(watchers.map((watcher) => watcher.log)).toEqual(watchers.map(() => ['write ":\\n\\n"']));
+    expect(new Set(watchers.map((watcher) => watcher.chunks[0])).size).toBe(1);
     vi.advanceTimersByTime(30_000);
-    expect(a.log).toHaveLength(3);
+    expect(watchers.every((watcher) => watcher.chunks.length === 3)).toBe(true);
     registry.stop();
   });
 

@@ -71,6 +71,23 @@ describe('SseWatcher', () => {
     expect(watcher.ended).toBe(true);
   });
 
+  it('with a pacer, sends the terminal event at once and leaves the end to it, writing nothing meanwhile', async () => {
+    const pending: (() => void)[] = [];
+    const { watcher, body, ends, closedByServer } = await watch({ endFinished: (end) => pending.push(end) });
+    await watcher.start([]);
+    watcher.deliver(event('1-0', 'done'));
+    await until(() => idsIn(body()).includes('1-0'), 2000, 'the terminal event');
+    watcher.deliver(event('2-0'));
+    watcher.writeRaw(Buffer.from(':\n\n'));
+    expect(watcher.ended).toBe(false);
+    expect(pending).toHaveLength(1);
+    pending[0]!();
+    await closedByServer;
+    expect(body()).not.toContain(':\n\n');
+    expect(idsIn(body())).toEqual(['1-0']);
+    expect(ends).toEqual(['completed']);
+  });
+
   it('ends on a terminal event found in the history, before going live', async () => {
     const { watcher, body, ends, closedByServer } = await watch();
     watcher.deliver(event('3-0'));

@@ -13,6 +13,7 @@ import { SSE_HEADERS, retryFrame } from './frames.ts';
 import type { FanoutHub } from './hub.ts';
 import { MultiWatcher } from './multi-watcher.ts';
 import { SseWatcher, type WatcherEnd } from './watcher.ts';
+import type { EndPacer } from './end-pacer.ts';
 import type { WatcherRegistry } from './watcher-registry.ts';
 
 /** What the replica's metrics hear from the stream route; the stream knows nothing of Prometheus. */
@@ -40,6 +41,8 @@ export interface EventStreamDeps {
   readonly trimmedAfter: (topic: string, afterId: string) => Promise<boolean>;
   readonly hub: FanoutHub;
   readonly registry: WatcherRegistry;
+  /** Paces the ends of finished jobs' streams (STREAM_END_RATE). */
+  readonly endPacer: Pick<EndPacer, 'end'>;
   readonly observer: StreamObserver;
   readonly isDraining: () => boolean;
   readonly access: Access;
@@ -76,9 +79,12 @@ export interface TopicState {
  */
 export class EventStream {
   readonly #deps: EventStreamDeps;
+  /** One closure for every watcher (not one each): ends a finished stream through the pacer. */
+  readonly #endFinished: (end: () => void) => void;
 
   constructor(deps: EventStreamDeps) {
     this.#deps = deps;
+    this.#endFinished = (end) => deps.endPacer.end(end);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, request: EventsRequest): Promise<void> {
@@ -131,7 +137,12 @@ export class EventStream {
       resync = cursor ? await this.#resyncFor(state, cursor) : null;
       // After a resync the stream goes on from the state it sent.
       const from = resync ? resync.event.position : (cursor ?? STREAM_START);
-      watcher = new SseWatcher(res, from, { maxBacklogBytes: settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS, typed }, onEnd);
+      watcher = new SseWatcher(
+        res,
+        from,
+        { maxBacklogBytes: settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS, typed, endFinished: this.#endFinished },
+        onEnd,
+      );
       await redisCall(hub.join(topic, watcher));
       history = await redisCall(hub.history(topic, from === STREAM_START ? null : formatStreamId(from)));
     } catch (error) {

@@ -1,6 +1,8 @@
 import { commentFrame, retryFrame } from './frames.ts';
 
 const HEARTBEAT = Buffer.from(commentFrame());
+/** The heartbeat goes out in slices this far apart, each to its share of the watchers. */
+const BEAT_SLICE_MS = 100;
 
 /** What the registry needs of a watcher (an SseWatcher). */
 export interface RegisteredWatcher {
@@ -12,13 +14,23 @@ export interface RegisteredWatcher {
 /**
  * The replica's connected watchers: one heartbeat timer for all of them (not one per client),
  * the count the replica's limit and metrics read, and the list a drain walks.
+ *
+ * Each watcher gets its heartbeat once per HEARTBEAT_MS, but not all in the same tick: the
+ * interval is cut into slices of BEAT_SLICE_MS and each slice writes to the next share of the
+ * watchers. One loop over 2,500 sockets held a replica's event loop for 40-60 ms (the `wide`
+ * bench's worst latencies, docs/benchmarks.md); a slice writes to 1/150 of them.
  */
 export class WatcherRegistry {
   readonly #watchers = new Set<RegisteredWatcher>();
+  readonly #slices: number;
   #timer: NodeJS.Timeout | undefined;
+  /** Where the current round of heartbeats has got to, and the slice it is in. */
+  #round: Iterator<RegisteredWatcher> = this.#watchers.values();
+  #slice = 0;
 
   constructor(heartbeatMs: number) {
-    this.#timer = setInterval(() => this.#beat(), heartbeatMs);
+    this.#slices = Math.max(1, Math.round(heartbeatMs / BEAT_SLICE_MS));
+    this.#timer = setInterval(() => this.#beat(), heartbeatMs / this.#slices);
     this.#timer.unref();
   }
 
@@ -54,7 +66,15 @@ export class WatcherRegistry {
     this.#timer = undefined;
   }
 
+  /** One slice: the next share of this round's watchers (a round is HEARTBEAT_MS; the Set's iterator skips those that left). */
   #beat(): void {
-    for (const watcher of this.#watchers) watcher.writeRaw(HEARTBEAT);
+    if (this.#slice === 0) this.#round = this.#watchers.values();
+    const share = Math.ceil(this.#watchers.size / this.#slices);
+    for (let i = 0; i < share; i += 1) {
+      const next = this.#round.next();
+      if (next.done) break;
+      next.value.writeRaw(HEARTBEAT);
+    }
+    this.#slice = (this.#slice + 1) % this.#slices;
   }
 }

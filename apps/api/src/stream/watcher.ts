@@ -10,6 +10,11 @@ export interface WatcherLimits {
   readonly maxPendingEvents: number;
   /** `?typed=1`: each event with its `event:` line (FanoutEvent.typedFrame). */
   readonly typed?: boolean;
+  /**
+   * Runs the end of a stream whose terminal event went out live (the replica's EndPacer, so
+   * that many jobs finishing together do not crowd out others' events); by default at once.
+   */
+  readonly endFinished?: (end: () => void) => void;
 }
 
 /** How a stream ends: after its job's terminal event, by its client, cut off as too slow, or drained. */
@@ -30,6 +35,8 @@ export class SseWatcher implements EventSink {
   #position: StreamId;
   #held: FanoutEvent[] | null = [];
   #ended = false;
+  /** Its terminal event is sent and its end is waiting for the pacer. */
+  #finished = false;
 
   constructor(res: ServerResponse, position: StreamId, limits: WatcherLimits, onEnd: (watcher: SseWatcher, how: WatcherEnd) => void) {
     this.#res = res;
@@ -48,7 +55,7 @@ export class SseWatcher implements EventSink {
   }
 
   deliver(event: FanoutEvent): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#finished) return;
     if (this.#held) {
       if (this.#held.length >= this.#limits.maxPendingEvents) this.#cutOff();
       else this.#held.push(event);
@@ -93,7 +100,7 @@ export class SseWatcher implements EventSink {
 
   /** Writes a buffer shared by all watchers (heartbeats, drain notices). */
   writeRaw(chunk: Buffer): void {
-    if (!this.#ended) this.#write(chunk);
+    if (!this.#ended && !this.#finished) this.#write(chunk);
   }
 
   /** Ends the stream: after the terminal event, or when draining (the client then reconnects). */
@@ -109,7 +116,15 @@ export class SseWatcher implements EventSink {
       this.#position = event.position;
       this.#write(this.#frameOf(event));
     }
-    this.#endAfter(event);
+    if (!event.terminal) return;
+    // Sent at once, with this tick's other events; the connection's end may wait its turn, and
+    // nothing more is written meanwhile.
+    if (!this.#limits.endFinished) {
+      this.end('completed');
+      return;
+    }
+    this.#finished = true;
+    this.#limits.endFinished(() => this.end('completed'));
   }
 
   /**
