@@ -12,8 +12,9 @@ import {
   type BatchEvent,
   type BatchRequest,
   type BatchSnapshot,
+  type JobCancelled,
   type JobEvent,
-  type JobSnapshot,
+  type JobRead,
   type ProducerEvent,
   type SubmitRequest,
 } from '../../contract/src/index.ts';
@@ -58,11 +59,6 @@ export type WatchedBatchEvent =
       readonly event: BatchEvent | (BatchSnapshot & { resync: true });
       readonly resync: boolean;
     };
-
-/** GET /v1/jobs/{id}: the snapshot, and a fresh watch token when read with an API key. */
-export type JobRead = JobSnapshot & { watchToken?: string | undefined };
-/** DELETE /v1/jobs/{id}: the snapshot, and the job's links. */
-export type JobCancelled = JobSnapshot & { links: { self: string; events: string; publish?: string | undefined } };
 
 /** A job as submitted: its id, where it stands, its tokens and links. */
 export type Submitted = z.infer<typeof submittedSchema>;
@@ -189,11 +185,11 @@ export function createClient(options: ClientOptions) {
      * given). Read with an API key on a server with auth on, it carries a fresh `watchToken`.
      */
     job(jobId: string, init: { token?: string } = {}): Promise<JobRead> {
-      return call(jobReadSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token }) as Promise<JobRead>;
+      return call(jobReadSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token });
     },
     /** DELETE /v1/jobs/{id}: the job as the cancel left it (its `cancelled` event follows on the stream). */
     cancel(jobId: string): Promise<JobCancelled> {
-      return call(jobCancelledSchema, 'DELETE', `/v1/jobs/${id(jobId)}`) as Promise<JobCancelled>;
+      return call(jobCancelledSchema, 'DELETE', `/v1/jobs/${id(jobId)}`);
     },
     /** POST /v1/jobs/{id}/events: an external job's producer publishes (with its publish token, or the API key). */
     publish(

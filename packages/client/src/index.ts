@@ -7,8 +7,6 @@ export {
   type WatchOptions,
   type WatchedEvent,
   type WatchedBatchEvent,
-  type JobRead,
-  type JobCancelled,
   type Submitted,
   type BatchSubmitted,
 } from './client.ts';
@@ -24,7 +22,9 @@ export {
   type BatchEvent,
   type BatchRequest,
   type BatchSnapshot,
+  type JobCancelled,
   type JobEvent,
+  type JobRead,
   type JobSnapshot,
   type JobStatus,
   type ProducerEvent,

@@ -55,6 +55,9 @@ export const jobCancelledSchema = jobSnapshotSchema
   .extend({ links })
   .describe('DELETE /v1/jobs/{id}: cancel asked; the cancelled event follows on the stream');
 
+export type JobRead = z.infer<typeof jobReadSchema>;
+export type JobCancelled = z.infer<typeof jobCancelledSchema>;
+
 const batchStatus = z.enum(['queued', 'processing', 'done', 'cancelled']);
 const batchCounts = z.strictObject(
   Object.fromEntries(JOB_STATUSES.map((status) => [status, z.number().int().nonnegative()])) as Record<
