@@ -5,10 +5,11 @@ const TICK_MS = 5;
  * Ends the streams of finished jobs at a bounded pace (STREAM_END_RATE per second), once their
  * terminal event is sent. Ending a stream costs the replica about twice what sending it an
  * event does (the response's end, the socket's shutdown and close, the bookkeeping), and jobs
- * that finish together end their streams together: at 5,000 at once, the ends took the CPU that
- * other jobs' live events needed, and the `wide` bench's p99 went from 20 to 50 ms
- * (docs/benchmarks.md). Under the budget a stream ends at once; past it, in the order they came,
- * a tick's budget at a time. The event itself never waits: only the connection's end does.
+ * that finish together end their streams together: 5,000 ends within half a second took the CPU
+ * that other jobs' live events needed (the `wide` bench's p99: 37.8 ms with the ends at once,
+ * 16.5 ms paced; docs/benchmarks.md). Under the budget a stream ends at once; past it, in the
+ * order they came, a tick's budget at a time. The event itself never waits: only the
+ * connection's end does.
  */
 export class EndPacer {
   readonly #perTick: number;
