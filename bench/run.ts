@@ -6,7 +6,7 @@ import { forkLoad, nextMessage as next } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
 import { cpuMicros, rssKB, sum } from './lib/proc.ts';
 import type { PublisherReport, PublisherTask, StreamReceipt, SubscriberStats } from './load/protocol.ts';
-import { BATCH, SCENARIOS, TOKENS_RAW, type Scenario } from './scenarios.ts';
+import { BATCH, C100K, SCENARIOS, TOKENS_RAW, type Scenario } from './scenarios.ts';
 import { startHerald } from './systems/herald.ts';
 import type { SystemUnderTest } from './systems/system.ts';
 import { markdownTable, medianOf, type Result } from './report.ts';
@@ -39,11 +39,11 @@ const { values: args } = parseArgs({
 });
 
 const maxSecs = Number(args['max-secs']);
-const replicas = Number(args.replicas);
+const replicaArg = Number(args.replicas);
 
 function scenariosToRun(): Scenario[] {
   if (args.scenario === 'all') return Object.values(SCENARIOS);
-  const named: Record<string, Scenario> = { ...SCENARIOS, [TOKENS_RAW.name]: TOKENS_RAW, [BATCH.name]: BATCH };
+  const named: Record<string, Scenario> = { ...SCENARIOS, [TOKENS_RAW.name]: TOKENS_RAW, [BATCH.name]: BATCH, [C100K.name]: C100K };
   const base = args.scenario === 'custom' ? { name: 'custom', C: 100, J: 10, E: 50, rate: 5 } : named[args.scenario ?? ''];
   if (!base) throw new Error(`unknown scenario ${args.scenario}; one of ${Object.keys(named).join(', ')}, custom, all`);
   const batchSize = args['batch-size'] ?? base.batchSize;
@@ -137,7 +137,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type SystemName = 'herald' | 'nchan' | 'floor';
 
-async function startSystem(name: SystemName): Promise<SystemUnderTest> {
+async function startSystem(name: SystemName, replicas: number): Promise<SystemUnderTest> {
   if (name === 'floor') {
     const { startFloor } = await import('./systems/floor.ts');
     return startFloor(replicas);
@@ -154,7 +154,8 @@ async function startSystem(name: SystemName): Promise<SystemUnderTest> {
 }
 
 async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Result> {
-  const system = await startSystem(systemName);
+  const replicas = scenario.replicas ?? replicaArg;
+  const system = await startSystem(systemName, replicas);
   const masters = system.redisMasters.map((address) => new Redis(`redis://${address}`));
   const subscriberCount = Number(args.subscribers ?? Math.max(1, Math.ceil(scenario.C / 6000)));
   const subscribers = Array.from({ length: subscriberCount }, () => forkLoad('subscriber.ts'));
@@ -185,12 +186,13 @@ async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Resu
     await sleep(300);
     const rssBefore = sum(pids, rssKB);
 
-    // Watchers: connection i watches job (or batch) i % J through replica ⌊i / J⌋ % R, so each
-    // job's watchers are spread over the replicas.
+    // Watchers: connection i watches job (or batch) i % J through replica (⌊i / J⌋ + i) % R, so
+    // each job's watchers are spread over the replicas, and the replicas hold equal shares even
+    // when C / J is not a multiple of R (c100k: 10 watchers a job, 6 replicas).
     const shares = subscribers.map(() => [] as { url: string; channel: number }[]);
     for (let i = 0; i < scenario.C; i += 1) {
       const channel = i % watched.length;
-      shares[i % subscriberCount]!.push({ url: watchUrl(watched[channel]!, Math.floor(i / watched.length)), channel });
+      shares[i % subscriberCount]!.push({ url: watchUrl(watched[channel]!, Math.floor(i / watched.length) + i), channel });
     }
     const connected = subscribers.map((process) => next<{ failed: number }>(process, 'connected', maxSecs * 1000));
     const complete = subscribers.map((process) => next(process, 'complete', maxSecs * 1000 * 2));
