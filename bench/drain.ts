@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { forkLoad, nextMessage } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
-import type { PublisherTask, SubscriberStats } from './load/protocol.ts';
+import type { SubscriberStats } from './load/protocol.ts';
+import { startHeraldPublisher } from './lib/herald-publisher.ts';
 import { startHerald } from './systems/herald.ts';
 
 // The drain bench (not in CI): --watchers streams on replica 0 and --steady ones on the others,
@@ -64,22 +65,10 @@ try {
   for (const [i, child] of steadyGroup.entries()) subscribe(child, steadyShares[i]!);
   await Promise.all(connected);
 
-  const publisher = forkLoad('publisher.ts');
-  const task: PublisherTask = {
-    type: 'publish',
-    system: 'herald',
-    channels,
-    warmupChannel: warmupChannel!,
-    events: E,
-    rate,
-    deltaChars: 0,
-    redisEnv: { REDIS_URL: system.redisUrl },
-  };
-  const warm = next(publisher, 'warm');
-  publisher.send(task);
-  await warm;
-  const published = next(publisher, 'published');
-  publisher.send({ type: 'go' });
+  const { published } = await startHeraldPublisher(
+    { redisUrl: system.redisUrl, channels, warmupChannel: warmupChannel!, events: E, rate },
+    (seconds + 180) * 1000,
+  );
 
   // A third of the way in: the drain, with the window open from just before it until every
   // drained watcher should be back (its longest retry:) and a little more.

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { forkLoad, nextMessage } from './lib/children.ts';
 import { Histogram } from './lib/histogram.ts';
 import { rssKB } from './lib/proc.ts';
-import type { PublisherTask, SubscriberStats } from './load/protocol.ts';
+import type { SubscriberStats } from './load/protocol.ts';
+import { startHeraldPublisher } from './lib/herald-publisher.ts';
 import { startHerald } from './systems/herald.ts';
 
 // The soak test (not in CI): the `wide` shape for --minutes, with an API replica restarted every
@@ -61,22 +62,10 @@ try {
   await Promise.all(connected);
   await sample('connected');
 
-  const publisher = forkLoad('publisher.ts');
-  const task: PublisherTask = {
-    type: 'publish',
-    system: 'herald',
-    channels,
-    warmupChannel: warmupChannel!,
-    events: E,
-    rate,
-    deltaChars: 0,
-    redisEnv: { REDIS_URL: system.redisUrl },
-  };
-  const warm = next(publisher, 'warm');
-  publisher.send(task);
-  await warm;
-  const published = next(publisher, 'published');
-  publisher.send({ type: 'go' });
+  const { published } = await startHeraldPublisher(
+    { redisUrl: system.redisUrl, channels, warmupChannel: warmupChannel!, events: E, rate },
+    (seconds + 300) * 1000,
+  );
 
   let restarts = 0;
   const sampler = setInterval(() => void sample(), 10_000);

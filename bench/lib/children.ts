@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 
 /** Starts one of the load processes (bench/load/*.ts), with an IPC channel to report back. */
 export const forkLoad = (file: string): ChildProcess =>
@@ -22,4 +23,16 @@ export function nextMessage<T>(process: ChildProcess, type: string, timeoutMs: n
     };
     process.on('message', onMessage);
   });
+}
+
+/** SIGTERMs each server process still running and waits for every one to exit. */
+export async function stopProcesses(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }),
+  );
 }

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../../test/support/free-port.ts';
+import { stopProcesses } from '../lib/children.ts';
 import type { SystemUnderTest } from './system.ts';
 
 /**
@@ -31,14 +32,7 @@ export async function startFloor(replicas: number): Promise<SystemUnderTest> {
     floorAddresses: servers.map(({ port }) => `127.0.0.1:${port}`),
     redisConnectionsPerReplica: () => 0,
     async stop() {
-      await Promise.all(
-        servers.map(async ({ child }) => {
-          if (child.exitCode !== null) return;
-          const exited = once(child, 'exit');
-          child.kill('SIGTERM');
-          await exited;
-        }),
-      );
+      await stopProcesses(servers.map(({ child }) => child));
     },
   };
 }

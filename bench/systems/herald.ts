@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { startPrivateRedis, startPrivateRedisCluster } from '@herald/shared/dev';
 import { freePort } from '../../test/support/free-port.ts';
+import { stopProcesses } from '../lib/children.ts';
 import type { SystemUnderTest } from './system.ts';
 
 export interface HeraldOptions {
@@ -124,14 +125,7 @@ export async function startHerald(options: HeraldOptions): Promise<HeraldSystem>
     redisConnectionsPerReplica: (clientList) =>
       clientList.split('\n').filter((line) => / name=herald:api:/.test(line)).length / replicas.length,
     async stop() {
-      await Promise.all(
-        replicas.map(async ({ child }) => {
-          if (child.exitCode !== null) return;
-          const exited = once(child, 'exit');
-          child.kill('SIGTERM');
-          await exited;
-        }),
-      );
+      await stopProcesses(replicas.map(({ child }) => child));
       await redis.stop();
     },
   };
