@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface PrivateRedis {
   readonly port: number;
@@ -35,10 +38,13 @@ async function launch(args: readonly string[]): Promise<ChildProcess> {
 
 /**
  * A redis-server child process on 127.0.0.1 (for `npm start` on a bare machine, tests without
- * Docker, and the benchmark). In memory only unless `extraArgs` turn persistence on.
+ * Docker, and the benchmark). In memory only unless `extraArgs` turn persistence on. Its files go
+ * to a directory of its own: a replica's full sync writes dump.rdb even without persistence, and
+ * in the working directory every later redis-server would load it.
  */
 export async function startPrivateRedis(port: number, extraArgs: readonly string[] = []): Promise<PrivateRedis> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs];
+  const dir = mkdtempSync(join(tmpdir(), 'herald-redis-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
   let child = await launch(args);
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
