@@ -150,7 +150,7 @@ async function startSystem(name: SystemName, replicas: number): Promise<SystemUn
     });
   }
   const { startNchanSystem } = await import('./systems/nchan-adapter.ts');
-  return startNchanSystem();
+  return startNchanSystem(replicas);
 }
 
 async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Result> {

@@ -6,13 +6,14 @@ import { freePort } from '../../test/support/free-port.ts';
 import { startNchan } from './nchan.ts';
 import type { SystemUnderTest } from './system.ts';
 
-/** nginx + Nchan on its own Redis, driven like Herald: channels instead of jobs. */
-export async function startNchanSystem(): Promise<SystemUnderTest> {
+/** nginx + Nchan on its own Redis, driven like Herald: channels instead of jobs; a worker per Herald replica. */
+export async function startNchanSystem(workers: number): Promise<SystemUnderTest> {
   const httpPort = await freePort();
   const nchan = await startNchan({
     httpPort,
     redisPort: await freePort(),
     workDir: mkdtempSync(join(tmpdir(), 'herald-bench-nchan-')),
+    workers,
   });
   return {
     name: 'nchan',

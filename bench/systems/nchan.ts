@@ -33,12 +33,13 @@ export interface NchanOptions {
   readonly redisPort: number;
   /** An existing, empty directory (e.g. from mkdtemp under os.tmpdir()); it becomes nginx's prefix. */
   readonly workDir: string;
+  /** nginx worker processes, as Herald has API replicas: each may hold up to 19,000 connections. */
+  readonly workers: number;
 }
 
 const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 const TEMPLATE = fileURLToPath(new URL('./nginx-nchan.conf.template', import.meta.url));
 const INSTALL_HINT = 'apt-get install -y nginx libnginx-mod-nchan';
-const WORKER_PROCESSES = 2;
 const STARTUP_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 
@@ -217,6 +218,7 @@ async function stopNginx(master: number, known: readonly number[]): Promise<void
 function render(options: NchanOptions, prefix: string, asRoot: boolean): string {
   const values: Record<string, string> = {
     HTTP_PORT: String(options.httpPort),
+    WORKER_PROCESSES: String(options.workers),
     REDIS_URL: `redis://127.0.0.1:${options.redisPort}`,
     PREFIX: prefix,
     USER_DIRECTIVE: asRoot ? 'user www-data;' : '',
@@ -230,7 +232,7 @@ function render(options: NchanOptions, prefix: string, asRoot: boolean): string 
 }
 
 /** Starts a private redis-server and nginx + Nchan on 127.0.0.1. Stop it with `stop()`. */
-export async function startNchan(options: { httpPort: number; redisPort: number; workDir: string }): Promise<NchanSystem> {
+export async function startNchan(options: NchanOptions): Promise<NchanSystem> {
   const nginx = findExecutable('nginx');
   if (nginx === undefined) throw new Error(`nginx is not installed; run: ${INSTALL_HINT}`);
   if (!existsSync(NCHAN_MODULE)) throw new Error(`the Nchan nginx module (${NCHAN_MODULE}) is not installed; run: ${INSTALL_HINT}`);
@@ -252,7 +254,7 @@ export async function startNchan(options: { httpPort: number; redisPort: number;
     chmodSync(workDir, 0o755);
     chmodSync(path.join(workDir, 'tmp'), 0o755);
   }
-  writeFileSync(confFile, render({ httpPort, redisPort, workDir }, prefix, asRoot));
+  writeFileSync(confFile, render({ ...options, workDir }, prefix, asRoot));
 
   const redis = await startRedis(redisPort, workDir);
   let master = 0;
@@ -292,8 +294,8 @@ export async function startNchan(options: { httpPort: number; redisPort: number;
       if (Date.now() > deadline) throw new Error(`nginx did not answer /healthz on 127.0.0.1:${httpPort}\n${tail(errorLog)}`);
       await sleep(100);
     }
-    for (workers = childrenOf(master); workers.length < WORKER_PROCESSES; workers = childrenOf(master)) {
-      if (Date.now() > deadline) throw new Error(`nginx started ${workers.length} of ${WORKER_PROCESSES} workers\n${tail(errorLog)}`);
+    for (workers = childrenOf(master); workers.length < options.workers; workers = childrenOf(master)) {
+      if (Date.now() > deadline) throw new Error(`nginx started ${workers.length} of ${options.workers} workers\n${tail(errorLog)}`);
       await sleep(50);
     }
   } catch (error) {
