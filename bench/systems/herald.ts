@@ -16,7 +16,7 @@ export interface HeraldOptions {
 }
 
 /** The flags `npm run start:api` gives a replica (see package.json). */
-const API_NODE_FLAGS = ['--max-semi-space-size=2'];
+const API_NODE_FLAGS = ['--max-semi-space-size=8'];
 
 async function waitReady(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 15_000;

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { takeBareConnections } from '../../apps/api/src/http/bare-connections.ts';
 import { rssKB } from '../lib/proc.ts';
 
 // What one idle SSE connection costs a Node process, piece by piece (issue 18): the same N
@@ -21,6 +22,8 @@ const KINDS = {
   'http-no-timeouts': 'node:http, its timeouts off',
   /** As `http`, with what a Herald stream adds around it: close listeners, a watcher object, a WeakMap entry. */
   'http-watcher': 'node:http, with a watcher and its listeners',
+  /** As `http-watcher`, the request read without node:http's parser (Herald's front: http/bare-connections.ts). */
+  'bare-watcher': 'the same, the request read without node:http’s parser',
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -43,7 +46,7 @@ function serve(kind: Kind): void {
     const http = createHttpServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
       res.write('retry: 3000\n\n');
-      if (kind === 'http-watcher') {
+      if (kind === 'http-watcher' || kind === 'bare-watcher') {
         const watcher = { res, position: { ms: 0, seq: 0 }, held: null, ended: false };
         contexts.set(req, { reqId: 'x'.repeat(36), started: performance.now() });
         res.once('close', () => {
@@ -55,6 +58,7 @@ function serve(kind: Kind): void {
         held.push(res);
       }
     });
+    if (kind === 'bare-watcher') takeBareConnections(http, () => true);
     if (kind !== 'http') {
       http.headersTimeout = 0;
       http.requestTimeout = 0;
@@ -77,7 +81,7 @@ function serve(kind: Kind): void {
 
 async function measure(kind: Kind, count: number): Promise<number> {
   const child = fork(new URL(import.meta.url), ['--server', kind], {
-    execArgv: ['--expose-gc', '--disable-warning=ExperimentalWarning', '--max-semi-space-size=2'],
+    execArgv: ['--expose-gc', '--disable-warning=ExperimentalWarning', '--max-semi-space-size=8'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const [{ port }] = (await once(child, 'message')) as [{ port: number }];

@@ -78,7 +78,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const service = await startService({
         name,
         entry: 'apps/api/src/main.ts',
-        nodeArgs: ['--max-semi-space-size=2'],
+        nodeArgs: ['--max-semi-space-size=8'],
         env: { ...base, PORT: String(port) },
         readyUrl: `${url}/readyz`,
         output: output(name),

@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channels } from '@herald/shared';
 import { submit } from '../support/http.ts';
@@ -78,5 +79,59 @@ describe('heartbeats', () => {
     expect(median).toBeGreaterThanOrEqual(80);
     expect(median).toBeLessThanOrEqual(130);
     expect(watcher.comments.every((comment) => comment === '')).toBe(true);
+  });
+});
+
+describe('how a stream’s request arrives', () => {
+  /** Sends `parts` with a pause between them on a fresh socket; resolves with the socket and what it reads. */
+  const rawStream = async (parts: string[]): Promise<{ socket: Socket; received: () => string; ended: Promise<void> }> => {
+    const { port } = new URL(b);
+    const socket = connect(Number(port), '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+    });
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    for (const part of parts) {
+      socket.write(part);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return { socket, received: () => text, ended };
+  };
+  /** The head's lines without the per-request ones, and the first event's data. */
+  const streamOf = (text: string): { head: string[]; first: Record<string, unknown> } => {
+    const [head, body] = text.split('\r\n\r\n', 2) as [string, string];
+    const data = /^data: (.*)$/m.exec(body)![1]!;
+    const { ts: _ts, ...first } = JSON.parse(data) as Record<string, unknown>;
+    return { head: head.split('\r\n').filter((line) => !/^(Date|X-Request-Id):/i.test(line)), first };
+  };
+
+  it('is the same stream whether its head comes whole (read bare), in pieces, or with a body (read by node:http)', async () => {
+    const { body } = await submit(a, BEES);
+    const request = `GET /v1/jobs/${body.jobId}/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n`;
+    const ways = await Promise.all([
+      rawStream([`${request}\r\n`]),
+      rawStream([request.slice(0, 20), request.slice(20), '\r\n']),
+      rawStream([`${request}Content-Length: 2\r\n\r\nhi`]),
+    ]);
+    try {
+      for (const way of ways) await until(async () => /^data: /m.test(way.received()));
+      const [whole, ...others] = ways.map((way) => streamOf(way.received()));
+      expect(whole!.head).toContain('HTTP/1.1 200 OK');
+      expect(whole!.head).toContain('Connection: close');
+      expect(whole!.first).toMatchObject({ jobId: body.jobId, status: 'queued' });
+      for (const other of others) expect(other).toEqual(whole);
+    } finally {
+      for (const way of ways) way.socket.destroy();
+    }
+  });
+
+  it('ends when its client ends its side, as node:http does', async () => {
+    const { body } = await submit(a, BEES);
+    const stream = await rawStream([`GET /v1/jobs/${body.jobId}/events HTTP/1.1\r\nHost: x\r\n\r\n`]);
+    await until(async () => /^data: /m.test(stream.received()));
+    stream.socket.end();
+    await stream.ended;
+    expect(stream.received()).toMatch(/^HTTP\/1\.1 200 /);
   });
 });

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '@herald/shared';
 import { badRequest, clientErrorResponse, routeNotFound, writeError } from './http/errors.ts';
+import { takeBareConnections } from './http/bare-connections.ts';
 import type { Middleware } from './http/edge-headers.ts';
 import { REQUEST_ID_HEADER, beginRequest, requestLogger } from './http/request-context.ts';
 import type { EventStream } from './stream/event-stream.ts';
@@ -53,6 +54,8 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     const eventsRequest = matchEventsRoute(req);
     // The stream writes its id with its own headers (request-context.ts says why).
     if (!eventsRequest) res.setHeader(REQUEST_ID_HEADER, reqId);
+    // A stream's connection serves it alone (docs/api.md), refused or not, however it was read.
+    else res.shouldKeepAlive = false;
     if (req.httpVersion === '1.1' && !req.headers.host) {
       res.setHeader(REQUEST_ID_HEADER, reqId);
       res.shouldKeepAlive = false;
@@ -79,13 +82,21 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     if (socket.writable && !socket.writableEnded) socket.end(clientErrorResponse(error.code));
     else socket.destroy();
   });
+  // A plain event-stream request is served without node:http's parser: it would be held for
+  // the stream's whole life, about half of what a watcher costs (docs/benchmarks.md).
+  const bare = takeBareConnections(server, (head) => matchEventsRoute(head) !== null);
+  const closeAllConnections = (): void => {
+    server.closeAllConnections();
+    bare.destroyAll();
+  };
+
   // In-flight requests, so a drain can close every socket as soon as the last one is answered
   // (closeIdleConnections alone leaves sockets that never sent a request, e.g. pre-connects).
   server.on('request', (_req, res) => {
     inflight += 1;
     res.once('close', () => {
       inflight -= 1;
-      if (draining && inflight === 0) server.closeAllConnections();
+      if (draining && inflight === 0) closeAllConnections();
     });
   });
   // Both bound how long a client may take to *send* its request (slow-loris), not how long a
@@ -108,8 +119,8 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       endStreams();
-      const grace = setTimeout(() => server.closeAllConnections(), graceMs);
-      if (inflight === 0) server.closeAllConnections();
+      const grace = setTimeout(closeAllConnections, graceMs);
+      if (inflight === 0) closeAllConnections();
       await closed;
       clearTimeout(grace);
     },

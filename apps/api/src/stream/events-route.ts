@@ -18,7 +18,7 @@ export type EventsRequest =
  * request for minutes, and the router's per-request state would be held with it. `id` is the
  * job's or batch's id (for several jobs, the `jobs` parameter as sent, checked by the stream).
  */
-export function matchEventsRoute(req: IncomingMessage): EventsRequest | null {
+export function matchEventsRoute(req: Pick<IncomingMessage, 'method' | 'url'>): EventsRequest | null {
   if (req.method !== 'GET' || !req.url) return null;
   const many = MANY_EVENTS.exec(req.url);
   if (many) {
