@@ -22,6 +22,8 @@ export interface Result {
   rssLoadedPerConnKB: number;
   /** The API replicas' RSS together, after the publish phase. */
   serverRssMB: number;
+  /** Each server process's RSS after the publish phase and its CPU over the measured seconds (% of a core). */
+  perProcess: string;
   cpuMicrosPerDelivery: number;
   redisConnsPerReplica: number;
   redisCommandsPerEvent: number;
@@ -87,6 +89,8 @@ export function markdownTable(results: readonly Result[]): string {
     lines.push('', `| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`);
     for (const result of batchRuns) lines.push(`| ${columns.map((column) => String(result[column])).join(' | ')} |`);
   }
+  lines.push('', '| scenario | system | each server process (with --repeat, the first run’s): RSS, CPU (% of a core) |', '|---|---|---|');
+  for (const result of results) lines.push(`| ${result.scenario} | ${result.system} | ${result.perProcess} |`);
   for (const [other, label] of [
     ['nchan', 'Nchan'],
     ['floor', 'floor'],

@@ -228,7 +228,8 @@ async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Resu
       publisher.send(task);
       await warm;
     }
-    const cpuBefore = sum(pids, cpuMicros);
+    const cpuBeforeEach = pids.map(cpuMicros);
+    const cpuBefore = cpuBeforeEach.reduce((a, b) => a + b, 0);
     const redisBefore = await redisCounters(masters);
     const started = performance.now();
     let published = 0;
@@ -247,6 +248,10 @@ async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Resu
     const calls = redisAfter.reduce((total, node, i) => total + node.calls - redisBefore[i]!.calls - 2, 0);
     const shardCpuMs = redisAfter.map((node, i) => node.cpuMs - redisBefore[i]!.cpuMs);
     const rssLoaded = sum(pids, rssKB);
+    // Each server process (a replica; nginx's master and workers): RSS and share of a core.
+    const perProcess = pids
+      .map((pid, i) => `${Math.round(rssKB(pid) / 1024)} MB ${Math.round(((cpuMicros(pid) - cpuBeforeEach[i]!) / 1e6 / seconds) * 100)} %`)
+      .join(', ');
 
     const stats = await Promise.all(
       subscribers.map((process) => {
@@ -299,6 +304,7 @@ async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Resu
       rssPerConnKB: round((rssIdle - rssBefore) / scenario.C),
       rssLoadedPerConnKB: round((rssLoaded - rssBefore) / scenario.C),
       serverRssMB: round(rssLoaded / 1024),
+      perProcess,
       cpuMicrosPerDelivery: delivered > 0 ? round(cpuUsed / delivered) : 0,
       redisConnsPerReplica: round(system.redisConnectionsPerReplica(clientList)),
       redisCommandsPerEvent: published > 0 ? round(calls / published) : 0,
