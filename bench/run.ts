@@ -200,6 +200,7 @@ async function runOnce(scenario: Scenario, systemName: SystemName): Promise<Resu
       child.send({
         type: 'subscribe',
         connections: shares[index],
+        localAddress: `127.0.0.${10 + (index % 240)}`,
         events: batchSize === undefined ? scenario.E : 0,
         closeOnComplete: system.name === 'nchan',
         batchStreams: batchSize !== undefined,

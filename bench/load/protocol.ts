@@ -11,6 +11,12 @@ export interface SubscriberTask {
    * these base URLs (`{url}` of each replica), rather than count the rest of it as lost.
    */
   readonly resumeVia?: readonly string[];
+  /**
+   * The loopback address this process connects from (127.0.0.x): each subscriber has its own, so
+   * 100,000 connections to one port (Nchan's) do not run out of ephemeral ports (28,232 here per
+   * source address and destination).
+   */
+  readonly localAddress?: string;
   /** Bench events published per channel; a connection is complete when it has all of them. */
   readonly events: number;
   /**

@@ -36,6 +36,7 @@ let total = 0;
 let expectedEach = 0;
 let closeOnComplete = false;
 let resumeVia: readonly string[] = [];
+let localAddress: string | undefined;
 let reconnects = 0;
 let batchStreams = false;
 let honourRetry = false;
@@ -173,7 +174,7 @@ function connect(connection: Connection, url: string): Promise<void> {
   const headers: Record<string, string> = { Accept: 'text/event-stream' };
   if (connection.lastId) headers['Last-Event-ID'] = connection.lastId;
   return new Promise((resolve) => {
-    const req = request(url, { agent: false, headers }, (response) => {
+    const req = request(url, { agent: false, headers, localAddress }, (response) => {
       connection.response = response;
       if (response.statusCode === 204) finish(connection);
       else if (response.statusCode !== 200) {
@@ -198,6 +199,7 @@ function connect(connection: Connection, url: string): Promise<void> {
 async function subscribe(task: SubscriberTask): Promise<void> {
   expectedEach = task.events;
   closeOnComplete = task.closeOnComplete;
+  localAddress = task.localAddress;
   resumeVia = task.resumeVia ?? [];
   batchStreams = task.batchStreams ?? false;
   honourRetry = task.honourRetry ?? false;
