@@ -21,6 +21,7 @@ export interface SimpleHead {
 
 /** node:http's default maxHeaderSize: a longer head is node:http's to refuse (431). */
 export const MAX_SIMPLE_HEAD_BYTES = 16 * 1024;
+/** An EventSource sends a handful; a head with more is unusual enough to be node:http's. */
 const MAX_HEADERS = 64;
 
 const REQUEST_LINE = /^([A-Z]+) (\/[\x21-\x7e]*) HTTP\/1\.([01])$/;
