@@ -102,6 +102,7 @@ describe('parseSimpleHead against node:http', () => {
   const target = fc.stringMatching(/^\/[\x21-\x7e]{0,30}$/);
 
   it('reads every head it accepts exactly as node:http does', async () => {
+    let accepted = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('GET', 'OPTIONS', 'DELETE'),
@@ -113,6 +114,7 @@ describe('parseSimpleHead against node:http', () => {
           const bytes = head(`${lines.join('\r\n')}\r\n\r\n`);
           const ours = parseSimpleHead(bytes);
           if (ours === null) return; // node:http's to read
+          accepted += 1;
           const node = JSON.parse(await nodeReads(bytes)) as Record<string, unknown>;
           expect({
             method: ours.method,
@@ -125,5 +127,7 @@ describe('parseSimpleHead against node:http', () => {
       ),
       { numRuns: 300 },
     );
+    // Not vacuous: a good share of the heads were plain enough to be compared.
+    expect(accepted).toBeGreaterThan(60);
   });
 });

@@ -119,12 +119,8 @@ export class SseWatcher implements EventSink {
     if (!event.terminal) return;
     // Sent at once, with this tick's other events; the connection's end may wait its turn, and
     // nothing more is written meanwhile.
-    if (!this.#limits.endFinished) {
-      this.end('completed');
-      return;
-    }
     this.#finished = true;
-    this.#limits.endFinished(() => this.end('completed'));
+    (this.#limits.endFinished ?? endAtOnce)(() => this.end('completed'));
   }
 
   /**
@@ -158,3 +154,5 @@ export class SseWatcher implements EventSink {
     this.#onEnd(this, how);
   }
 }
+
+const endAtOnce = (end: () => void): void => end();

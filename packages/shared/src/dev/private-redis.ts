@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -47,10 +47,12 @@ export async function startPrivateRedis(port: number, extraArgs: readonly string
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
   let child = await launch(args);
   const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
   };
   return {
     port,
@@ -64,6 +66,7 @@ export async function startPrivateRedis(port: number, extraArgs: readonly string
       await exited;
     },
     start: async () => {
+      mkdirSync(dir, { recursive: true }); // gone if it was stopped rather than killed
       child = await launch(args);
     },
     stop,
