@@ -112,6 +112,8 @@ export const configSchema = z.object({
   OPENAI_MODEL: z.string().min(1).optional(),
   /** How long the model may send nothing (before its answer starts, or in the middle of it). */
   LLM_TIMEOUT_MS: int(60_000, 100),
+  /** How long one answer may take in all, however steadily it comes: a slow server cannot hold a slot for ever. */
+  LLM_TOTAL_TIMEOUT_MS: int(600_000, 100, 86_400_000),
   /** A text longer than this is summarized in parts, then the parts' summaries together. */
   LLM_CHUNK_CHARS: int(12_000, 200),
   LLM_MAX_OUTPUT_TOKENS: int(1_024, 16),

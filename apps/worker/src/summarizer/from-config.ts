@@ -11,6 +11,7 @@ export function summarizerFromConfig(config: Config): Summarizer {
     apiKey: config.OPENAI_API_KEY,
     model: config.OPENAI_MODEL!,
     idleTimeoutMs: config.LLM_TIMEOUT_MS,
+    totalTimeoutMs: config.LLM_TOTAL_TIMEOUT_MS,
     chunkChars: config.LLM_CHUNK_CHARS,
     maxOutputTokens: config.LLM_MAX_OUTPUT_TOKENS,
     maxRetries: config.LLM_MAX_RETRIES,

@@ -14,6 +14,8 @@ export interface OpenAIBackendSettings {
   readonly apiKey: string | undefined;
   readonly model: string;
   readonly idleTimeoutMs: number;
+  /** One answer's whole time (LLM_TOTAL_TIMEOUT_MS). */
+  readonly totalTimeoutMs: number;
   readonly chunkChars: number;
   readonly maxOutputTokens: number;
   /** The SDK's retries of one call: 429, 5xx, lost connections, with Retry-After honoured. */
@@ -44,6 +46,7 @@ export function openaiBackend(settings: OpenAIBackendSettings): Summarizer {
   const model = new Model(client, {
     model: settings.model,
     idleTimeoutMs: settings.idleTimeoutMs,
+    totalTimeoutMs: settings.totalTimeoutMs,
     maxOutputTokens: settings.maxOutputTokens,
   });
 
