@@ -16,8 +16,11 @@ export interface ReceivedWebhook {
   readonly receivedAt: number;
 }
 
-/** How the receiver answers a delivery: a status, or 'hang' (never answers). */
-export type Answer = (webhookId: string, attempt: number) => number | 'hang';
+/** How the receiver answers a delivery: a status (with headers), or 'hang' (never answers). */
+export type Answer = (
+  webhookId: string,
+  attempt: number,
+) => number | { readonly status: number; readonly headers: Readonly<Record<string, string>> } | 'hang';
 
 /**
  * A local webhook receiver (127.0.0.1): records every delivery and checks its signature the way
@@ -47,7 +50,8 @@ export class WebhookReceiver {
         const body = Buffer.concat(chunks).toString('utf8');
         const id = String(req.headers['webhook-id'] ?? '');
         const attempt = receiver.received.filter((hook) => hook.id === id).length + 1;
-        const status = receiver.answer(id, attempt);
+        const answer = receiver.answer(id, attempt);
+        const status = typeof answer === 'object' ? answer.status : answer;
         receiver.received.push({
           id,
           timestamp: Number(req.headers['webhook-timestamp']),
@@ -62,7 +66,7 @@ export class WebhookReceiver {
           receiver.#hanging.add(() => res.destroy());
           return;
         }
-        res.writeHead(status).end();
+        res.writeHead(status, typeof answer === 'object' ? answer.headers : {}).end();
       });
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

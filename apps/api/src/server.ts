@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
-  CHORES_QUEUE_NAME,
   Chores,
   EventPublisher,
   publisherOptions,
@@ -11,6 +10,7 @@ import {
   bullConnection,
   connectRedis,
   createBroker,
+  openChoreQueues,
   releaseBullConnection,
   countedRole,
   queuePrefix,
@@ -82,13 +82,10 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   await firstReady(redis);
   const access = accessFromConfig(config, logger, redis);
   const choresConnection = bullConnection(config, role('herald:api:chores'));
-  const choresQueue = new Queue(CHORES_QUEUE_NAME, {
-    connection: choresConnection,
-    prefix: queuePrefix,
-    skipWaitingForReady: true,
-  });
-  choresQueue.on('error', (err: Error) => logger.warn({ connection: 'chores', err: err.message }, 'redis connection error'));
-  const chores = new Chores(choresQueue, {
+  const choreQueues = openChoreQueues(choresConnection, { skipWaitingForReady: true });
+  for (const choreQueue of [choreQueues.webhooks, choreQueues.watchdogs])
+    choreQueue.on('error', (err: Error) => logger.warn({ connection: 'chores', err: err.message }, 'redis connection error'));
+  const chores = new Chores(choreQueues, {
     webhookAttempts: config.WEBHOOK_ATTEMPTS,
     webhookBackoffMs: config.WEBHOOK_BACKOFF_MS,
     ttlSeconds: config.JOB_TTL_SECONDS,
@@ -154,7 +151,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     registry: metrics.registry,
     isDraining,
     edge: edgeHeaders(config.CORS_ORIGINS),
-    admin: config.ADMIN_API_KEYS.length > 0 ? { access, queues: [queue, choresQueue] } : null,
+    admin: config.ADMIN_API_KEYS.length > 0 ? { access, queues: [queue, choreQueues.webhooks, choreQueues.watchdogs] } : null,
   });
   const front = createFront({ app: app as unknown as RequestHandler, stream, streamEdge: streamEdgeHeaders(config.CORS_ORIGINS), logger });
   const port = await front.listen(config.PORT, config.HOST);
@@ -171,7 +168,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
         registry.stop();
       });
       await slots.stop(); // every stream has ended; gives this replica's per-IP counts back
-      await Promise.all([queue.close(), choresQueue.close()]);
+      await Promise.all([queue.close(), choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);
       releaseBullConnection(queueConnection);
       releaseBullConnection(choresConnection);
       broker.close();

@@ -1,13 +1,13 @@
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
-  CHORES_QUEUE_NAME,
   Chores,
   EventPublisher,
   publisherOptions,
   EventReader,
   QUEUE_NAME,
   bullConnection,
+  openChoreQueues,
   connectRedis,
   releaseBullConnection,
   countedRole,
@@ -80,11 +80,8 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     chores: bullConnection(config, role('herald:worker:chores')),
     janitor: bullConnection(config, role('herald:worker:janitor')),
   };
-  const choresQueue = new Queue(CHORES_QUEUE_NAME, {
-    connection: bull.choresQueue,
-    prefix: queuePrefix,
-  });
-  const chores = new Chores(choresQueue, {
+  const choreQueues = openChoreQueues(bull.choresQueue);
+  const chores = new Chores(choreQueues, {
     webhookAttempts: config.WEBHOOK_ATTEMPTS,
     webhookBackoffMs: config.WEBHOOK_BACKOFF_MS,
     ttlSeconds: config.JOB_TTL_SECONDS,
@@ -112,7 +109,8 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   // Without a listener BullMQ prints its connection errors with console.error, outside the JSON log.
   for (const [name, emitter] of [
     ['janitor', queue],
-    ['chores-queue', choresQueue],
+    ['chores-queue', choreQueues.webhooks],
+    ['watchdogs-queue', choreQueues.watchdogs],
   ] as const) {
     emitter.on('error', (err: Error) => logger.warn({ connection: name, err: err.message }, 'redis connection error'));
   }
@@ -138,7 +136,7 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
       await Promise.all([consumer.close(), choresWorker.close()]);
       clearTimeout(grace);
       await janitor.stop();
-      await Promise.all([queue.close(), choresQueue.close()]);
+      await Promise.all([queue.close(), choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);
       for (const connection of Object.values(bull)) releaseBullConnection(connection);
       await metricsServer?.close();
       commands.disconnect();

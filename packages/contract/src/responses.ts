@@ -16,9 +16,9 @@ const eventId = z
 const epochMs = z.number().int().describe('Epoch milliseconds');
 
 export const webhookStateSchema = z.strictObject({
-  state: z.enum(['pending', 'delivered', 'failed', 'refused']),
+  state: z.enum(['pending', 'delivered', 'failed', 'refused', 'gone']),
   attempts: z.number().int().nonnegative(),
-  lastStatus: z.number().int().optional().describe("The receiver's last HTTP status, if it answered"),
+  lastStatus: z.number().int().optional().describe("The receiver's last HTTP status, if it answered from a globally routable address"),
 });
 
 export const jobSnapshotSchema = z

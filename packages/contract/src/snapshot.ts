@@ -3,9 +3,10 @@ import type { JobKind } from './submit.ts';
 
 /** Where a job's completion webhook stands (docs/api.md, "Webhooks"). */
 export interface WebhookState {
-  state: 'pending' | 'delivered' | 'failed' | 'refused';
+  /** `gone`: the receiver answered 410 Gone, and no more attempts are made. */
+  state: 'pending' | 'delivered' | 'failed' | 'refused' | 'gone';
   attempts: number;
-  /** The receiver's last HTTP status, if it answered. */
+  /** The receiver's last HTTP status, if it answered from a globally routable address. */
   lastStatus?: number;
 }
 

@@ -138,7 +138,10 @@ export const configSchema = z.object({
   WEBHOOK_ATTEMPTS: int(8, 1, 20),
   /** The first retry's delay; each next one doubles. */
   WEBHOOK_BACKOFF_MS: int(10_000, 100),
+  /** One delivery attempt's whole time (lookup, connect, request, the answer's status line). */
   WEBHOOK_TIMEOUT_MS: int(10_000, 100, 120_000),
+  /** Deliveries to one receiver host at once, all workers together: one slow host cannot hold every slot. */
+  WEBHOOK_CONCURRENCY_PER_HOST: int(2, 1, 100),
 
   // Access (docs/security.md). Auth is on when API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS names at least one key.
   API_KEYS: list,

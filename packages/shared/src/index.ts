@@ -17,6 +17,7 @@ export * from './redis/reconnect-metrics.ts';
 export { publishScript, type PublishInput, type PublishReply } from './redis/scripts/publish.ts';
 export { submitRateScript, type RateSubject, type SubmitRateInput, type SubmitRateReply } from './redis/scripts/submit-rate.ts';
 export { streamSlotsScript, type StreamSlotsOp, type StreamSlotsReply, type StreamSlotsScope } from './redis/scripts/stream-slots.ts';
+export { releaseWebhookHostSlot, takeWebhookHostSlot, type WebhookHostSlot } from './redis/scripts/webhook-host-slots.ts';
 export { ScriptReplyError } from './redis/scripts/load.ts';
 export * from './process/shutdown.ts';
 export * from './process/run-service.ts';

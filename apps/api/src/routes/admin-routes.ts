@@ -7,7 +7,7 @@ import type { Access } from '../auth/access.ts';
 
 export interface AdminRoutesDeps {
   readonly access: Access;
-  /** The queues an operator looks at: jobs, and chores (webhooks, watchdogs). */
+  /** The queues an operator looks at: jobs, webhooks (chores) and watchdogs. */
   readonly queues: readonly Queue[];
 }
 

@@ -5,9 +5,13 @@ import type { LookupFunction } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { hostKey, isIpAddress, refusedAddress } from '@herald/shared';
 
-/** The receiver's answer: its status, or why there was none. */
+/**
+ * The receiver's answer: its status line (and Retry-After), or why there was none. `routable`:
+ * the address answering is global unicast; a receiver reached on an allowed private host is not,
+ * and its status is not shown to the job's owner (docs/api.md, "Webhooks").
+ */
 export type DeliveryOutcome =
-  | { readonly kind: 'answered'; readonly status: number }
+  | { readonly kind: 'answered'; readonly status: number; readonly retryAfter: string | undefined; readonly routable: boolean }
   | { readonly kind: 'refused'; readonly reason: string }
   | { readonly kind: 'unreachable'; readonly reason: string };
 
@@ -22,6 +26,7 @@ export interface DeliverySettings {
   /** WEBHOOK_SECRET: whsec_ + base64. */
   readonly secret: string;
   readonly allowedHosts: readonly string[];
+  /** The whole attempt's deadline: lookup, connect, sending, and the answer's status line. */
   readonly timeoutMs: number;
 }
 
@@ -34,7 +39,8 @@ class RefusedAddress extends Error {}
  * maintained `standardwebhooks` library. The SSRF guard is applied where it cannot be dodged:
  * on every address the host resolves to now (a name that resolved to a public address at
  * submission may not any more), on a literal IP, and on the address the socket connected to.
- * No redirect is followed.
+ * No redirect is followed. The attempt has `timeoutMs` in all, however the receiver trickles, and
+ * ends at the answer's status line: the body is never read (a 2xx status line acknowledges).
  */
 export async function deliverWebhook(delivery: Delivery, settings: DeliverySettings): Promise<DeliveryOutcome> {
   const url = new URL(delivery.url);
@@ -63,25 +69,34 @@ export async function deliverWebhook(delivery: Delivery, settings: DeliverySetti
     'webhook-signature': new Webhook(settings.secret.slice('whsec_'.length)).sign(delivery.id, timestamp, delivery.body),
     'Content-Length': String(Buffer.byteLength(delivery.body)),
   };
-  const options: RequestOptions = { method: 'POST', headers, lookup: guardedLookup, timeout: settings.timeoutMs };
+  const options: RequestOptions = { method: 'POST', headers, lookup: guardedLookup, agent: false };
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
+    let routable = false;
     const request = send(url, options, (response) => {
-      response.resume();
-      response.on('end', () => resolve({ kind: 'answered', status: response.statusCode ?? 0 }));
-      response.on('error', () => resolve({ kind: 'answered', status: response.statusCode ?? 0 }));
+      // The status line and headers are all Herald reads: the connection is closed at once.
+      const retryAfter = response.headers['retry-after'];
+      response.destroy();
+      finish({ kind: 'answered', status: response.statusCode ?? 0, retryAfter, routable });
     });
+    const deadline = setTimeout(
+      () => request.destroy(new Error(`no answer within ${settings.timeoutMs} ms (WEBHOOK_TIMEOUT_MS)`)),
+      settings.timeoutMs,
+    );
+    const finish = (outcome: DeliveryOutcome): void => {
+      clearTimeout(deadline);
+      resolve(outcome);
+    };
     request.on('socket', (socket) => {
       socket.once('connect', () => {
         const reached = socket.remoteAddress ?? '';
-        if (!allowed && refusedAddress(reached) !== null)
-          request.destroy(new RefusedAddress(`connected to a ${refusedAddress(reached)} address`));
+        routable = refusedAddress(reached) === null;
+        if (!allowed && !routable) request.destroy(new RefusedAddress(`connected to a ${refusedAddress(reached)} address`));
       });
     });
-    request.on('timeout', () => request.destroy(new Error(`no answer within ${settings.timeoutMs} ms`)));
     request.on('error', (error) => {
-      if (error instanceof RefusedAddress) resolve({ kind: 'refused', reason: error.message });
-      else resolve({ kind: 'unreachable', reason: (error as NodeJS.ErrnoException).code ?? error.message });
+      if (error instanceof RefusedAddress) finish({ kind: 'refused', reason: error.message });
+      else finish({ kind: 'unreachable', reason: (error as NodeJS.ErrnoException).code ?? error.message });
     });
     request.end(delivery.body);
   });

@@ -1,4 +1,12 @@
-import type { Queue } from 'bullmq';
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { CHORES_QUEUE_NAME, WATCHDOGS_QUEUE_NAME } from '../redis/keys.ts';
+import { queuePrefix } from './queue.ts';
+
+/**
+ * The BullMQ backoff type of webhook chores: the chores worker's `settings.backoffStrategy`
+ * computes their waits (doubling, jittered, Retry-After honoured).
+ */
+export const WEBHOOK_BACKOFF_TYPE = 'webhook';
 
 /** A chore's BullMQ job name, and its id for one Herald job (BullMQ ids may not hold ':'). */
 export const CHORES = {
@@ -24,18 +32,33 @@ export interface ChoreSettings {
  */
 export const WEBHOOK_RECHECK_MS = 60_000;
 
+/** The BullMQ queues chores go on: webhooks (CHORES_QUEUE_NAME), watchdogs (WATCHDOGS_QUEUE_NAME). */
+export interface ChoreQueues {
+  readonly webhooks: Queue;
+  readonly watchdogs: Queue;
+}
+
+/** Both chore queues, on one connection (BullMQ's, bullConnection). */
+export function openChoreQueues(connection: ConnectionOptions, options: { readonly skipWaitingForReady?: boolean } = {}): ChoreQueues {
+  const open = (name: string) => new Queue(name, { connection, prefix: queuePrefix, ...options });
+  return { webhooks: open(CHORES_QUEUE_NAME), watchdogs: open(WATCHDOGS_QUEUE_NAME) };
+}
+
 /**
- * Herald's errands about jobs, on their own BullMQ queue (CHORES_QUEUE_NAME), run by the workers.
+ * Herald's errands about jobs, on BullMQ queues of their own, run by the workers: webhooks on
+ * one, the producers' watchdogs on another, so slow receivers never hold up a watchdog.
  * Each is scheduled when its job is made, as a delayed BullMQ job, so nothing about it can be
  * lost between processes: the webhook chore is woken (promoted) by whoever writes the job's
  * terminal event, and otherwise wakes itself every WEBHOOK_RECHECK_MS.
  */
 export class Chores {
-  readonly #queue: Queue;
+  readonly #webhooks: Queue;
+  readonly #watchdogs: Queue;
   readonly #settings: ChoreSettings;
 
-  constructor(queue: Queue, settings: ChoreSettings) {
-    this.#queue = queue;
+  constructor(queues: ChoreQueues, settings: ChoreSettings) {
+    this.#webhooks = queues.webhooks;
+    this.#watchdogs = queues.watchdogs;
     this.#settings = settings;
   }
 
@@ -49,11 +72,11 @@ export class Chores {
   }
 
   async #webhook(data: ChoreData, choreId: string): Promise<void> {
-    await this.#queue.add(CHORES.webhook.name, data, {
+    await this.#webhooks.add(CHORES.webhook.name, data, {
       jobId: choreId,
       delay: WEBHOOK_RECHECK_MS,
       attempts: this.#settings.webhookAttempts,
-      backoff: { type: 'exponential', delay: this.#settings.webhookBackoffMs },
+      backoff: { type: WEBHOOK_BACKOFF_TYPE, delay: this.#settings.webhookBackoffMs },
       removeOnComplete: { age: this.#settings.ttlSeconds },
       removeOnFail: { age: this.#settings.ttlSeconds },
     });
@@ -61,7 +84,7 @@ export class Chores {
 
   async scheduleWatchdog(jobId: string, idleMs: number): Promise<void> {
     const data: ChoreData = { jobId };
-    await this.#queue.add(CHORES.watchdog.name, data, {
+    await this.#watchdogs.add(CHORES.watchdog.name, data, {
       jobId: CHORES.watchdog.id(jobId),
       delay: idleMs,
       removeOnComplete: true,
@@ -74,13 +97,13 @@ export class Chores {
    * than at its next look. Best effort — the chore looks again by itself.
    */
   async jobEnded(jobId: string): Promise<void> {
-    const chore = await this.#queue.getJob(CHORES.webhook.id(jobId));
+    const chore = await this.#webhooks.getJob(CHORES.webhook.id(jobId));
     await chore?.promote().catch(() => {}); // not delayed any more: already on its way
   }
 
   /** The batch has just ended (this process wrote its terminal event): its webhook goes now. */
   async batchEnded(batchId: string): Promise<void> {
-    const chore = await this.#queue.getJob(CHORES.webhook.batchId(batchId));
+    const chore = await this.#webhooks.getJob(CHORES.webhook.batchId(batchId));
     await chore?.promote().catch(() => {});
   }
 }

@@ -7,8 +7,10 @@ import { batchOf } from '@herald/contract';
 
 /** The jobs workers run, every kind (named for the first). */
 export const QUEUE_NAME = 'summarize';
-/** Herald's own errands about jobs: completion webhooks, the watchdog of external jobs' producers. */
+/** Herald's own errands about jobs: completion webhooks (and watchdogs scheduled before they had their own queue). */
 export const CHORES_QUEUE_NAME = 'chores';
+/** The watchdogs of external jobs' producers, on a queue of their own so webhooks never hold them up. */
+export const WATCHDOGS_QUEUE_NAME = 'watchdogs';
 export const QUEUE_PREFIX = '{herald}';
 
 /**
@@ -60,6 +62,8 @@ export const keys = {
   batch: (batchId: string): string => batchKey(batchId, 'batch'),
   /** Stream: every event of every job of the batch, and the batch's own events, in one order. */
   batchEvents: (batchId: string): string => batchKey(batchId, 'batch-events'),
+  /** Sorted set: one receiver host's webhook deliveries under way → their leases (scripts/webhook-host-slots-1.lua). */
+  webhookHostSlots: (host: string): string => `herald:webhook-host:${subject(host)}`,
 } as const;
 
 export const channels = {
