@@ -219,6 +219,35 @@ describe('webhooks without WEBHOOK_SECRET', () => {
   });
 });
 
+describe('callbacks to special-purpose addresses, with no worker running', () => {
+  // No worker: had one of these been accepted, nothing would ever deliver it off loopback.
+  let system: TestSystem;
+  beforeAll(async () => {
+    system = await startSystem({ replicas: 1, workers: 0, env: { WEBHOOK_SECRET: SECRET } });
+  });
+  afterAll(() => system.close());
+
+  it('refuses at submission the blocks ipaddr.js 1.9 called unicast, and their IPv4-in-IPv6 forms', async () => {
+    for (const url of [
+      'http://198.18.0.1/',
+      'http://[::7f00:1]:18096/',
+      'http://[64:ff9b:1::a9fe:a9fe]/',
+      'http://[fec0::1]/',
+      'http://[64:ff9b::c612:1]/',
+      'http://[::ffff:198.18.0.1]/',
+      'http://192.88.99.1/',
+    ]) {
+      const answer = await request(`${system.apis[0]!.url}/v1/jobs`, { json: { kind: 'external', callbackUrl: url } });
+      expectError(answer, 400, 'invalid_request');
+      expect({ url, details: JSON.stringify(answer.body.error.details) }).toEqual({
+        url,
+        details: expect.stringContaining('WEBHOOK_ALLOWED_HOSTS'),
+      });
+    }
+    expect(await keysMatching(system.redis, 'herald:{*}:snapshot')).toEqual([]);
+  });
+});
+
 describe('webhooks across a restart of every process', () => {
   let system: TestSystem;
   let receiver: WebhookReceiver;
