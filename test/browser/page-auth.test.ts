@@ -159,6 +159,27 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     expect(old.problems).toEqual([]);
   });
 
+  it("a batch's link carries the batch's token in the fragment, and so do its jobs' links; an old ?token= link still opens", async () => {
+    const accepted = await request(`${tests.stack.url}/v1/batches`, {
+      json: { items: [{ text: BEES }, { text: BEES }] },
+      headers: bearer(KEY),
+    });
+    expect(accepted.status).toBe(202);
+    const { batchId, watchToken } = accepted.body as { batchId: string; watchToken: string };
+    const link = `${tests.stack.url}/batches/${batchId}#token=${watchToken}`;
+    for (const path of [`/batches/${batchId}#token=${watchToken}`, `/batches/${batchId}?token=${watchToken}`]) {
+      const { page, streamRequests, streamCredentials, problems } = await tests.open(path);
+      await expect.poll(() => page.getAttribute(sel('batch'), 'data-status'), { timeout: 20_000 }).toBe('done');
+      expect(page.url(), path).toBe(link);
+      expect(await page.getAttribute(sel('batch-share'), 'href')).toBe(`/batches/${batchId}#token=${watchToken}`);
+      const jobLinks = await page.$$eval(`${sel('batch-jobs')} li a`, (links) => links.map((a) => a.getAttribute('href')));
+      expect(jobLinks).toEqual([0, 1].map((n) => `/jobs/${encodeURIComponent(`${batchId}~${n}`)}#token=${encodeURIComponent(watchToken)}`));
+      expect(streamRequests.every((url) => !new URL(url).searchParams.has('token'))).toBe(true);
+      expect(streamCredentials.every((credential) => credential === `Bearer ${watchToken}`)).toBe(true);
+      expect(problems).toEqual([]);
+    }
+  });
+
   it('resumes with its token and every stage exactly once when the replica serving its stream dies', async () => {
     const { page, streamRequests, streamCredentials, problems } = await openWithKey('/');
     const { jobId, token } = await submitFromPage(page);
