@@ -14,6 +14,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     port: { type: 'string', default: '8080' },
     'tls-port': { type: 'string', default: '8443' },
+    'ops-port': { type: 'string', default: '8090' },
     'metrics-port': { type: 'string', default: '9091' },
     redis: { type: 'string', default: 'single' },
     'redis-port': { type: 'string', default: '7000' },
@@ -21,11 +22,12 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`usage: npm run stack -- [--apis N] [--workers M] [--port P] [--tls-port T] [--metrics-port Q] [--redis single|cluster] [--redis-port R]
+  console.log(`usage: npm run stack -- [--apis N] [--workers M] [--port P] [--tls-port T] [--ops-port O] [--metrics-port Q] [--redis single|cluster] [--redis-port R]
 
 Starts N API replicas on ports P+1…P+N, M workers (metrics on Q…, default 9091) and Debian's nginx on
 127.0.0.1:P with deploy/nginx/nginx.conf (and HTTP/2 over TLS on T, default 8443, with a self-signed
-certificate for localhost), all on one Redis: REDIS_URL (default redis://127.0.0.1:6379;
+certificate for localhost; /metrics, /readyz and /admin only on its operations port O, default
+8090), all on one Redis: REDIS_URL (default redis://127.0.0.1:6379;
 a private redis-server is started when nothing answers there), or the Redis Cluster or Sentinels
 that REDIS_CLUSTER_NODES or REDIS_SENTINELS name. --redis cluster starts a private Redis Cluster
 instead: 3 masters and a replica each on R…R+5 (default 7000), in memory only. Other variables
@@ -45,6 +47,7 @@ const apiReplicas = count('apis', values.apis, 32);
 const workers = count('workers', values.workers, 32);
 const port = count('port', values.port, 65535 - 32);
 const tlsPort = count('tls-port', values['tls-port']!, 65535);
+const opsPort = count('ops-port', values['ops-port']!, 65535);
 const metricsPort = count('metrics-port', values['metrics-port'], 65535 - 32);
 
 const logger = createLogger('stack', 'info');
@@ -61,6 +64,7 @@ const stack = await startStack({
   workers,
   port,
   tlsPort,
+  opsPort,
   apiPorts: range(apiReplicas, port + 1),
   workerMetricsPorts: range(workers, metricsPort),
   redis,
@@ -74,7 +78,7 @@ const stack = await startStack({
 
 logger.info(
   { apis: stack.apis.map((api) => api.url), workerMetrics: stack.workers.map((w) => w.metricsUrl), runtimeDir },
-  `Herald stack is up: open ${stack.url}/ or, over HTTP/2, ${stack.tlsUrl}/ (self-signed) (nginx, round robin over ${apiReplicas} replicas; ${workers} workers)`,
+  `Herald stack is up: open ${stack.url}/ or, over HTTP/2, ${stack.tlsUrl}/ (self-signed); /metrics, /readyz and /admin at ${stack.opsUrl}/ (nginx, round robin over ${apiReplicas} replicas; ${workers} workers)`,
 );
 
 let stopping = false;

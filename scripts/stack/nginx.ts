@@ -12,6 +12,8 @@ export interface NginxLayout {
   /** HTTP/2 over TLS, with the certificate in `tlsDir` (cert.pem, key.pem). */
   readonly tlsPort: number;
   readonly tlsDir: string;
+  /** The operations listener (/metrics, /readyz, /admin), on loopback like the rest. */
+  readonly opsPort: number;
   readonly upstreamPorts: readonly number[];
   /** Where pid, temp files and the access log go (per stack, so several can run at once). */
   readonly runtimeDir: string;
@@ -33,6 +35,7 @@ export function renderNginxConfig(source: string, layout: NginxLayout): string {
     else if (mark === 'access-log') out.push(`${indent}access_log ${join(layout.runtimeDir, 'nginx-access.log')} herald; # stack: ${mark}`);
     else if (mark === 'listen') out.push(`${indent}listen 127.0.0.1:${layout.listenPort}; # stack: ${mark}`);
     else if (mark === 'listen-tls') out.push(`${indent}listen 127.0.0.1:${layout.tlsPort} ssl http2; # stack: ${mark}`);
+    else if (mark === 'listen-ops') out.push(`${indent}listen 127.0.0.1:${layout.opsPort}; # stack: ${mark}`);
     else if (mark === 'tls') out.push(line.replace('/etc/herald/tls', layout.tlsDir));
     else if (mark === 'upstream') {
       if (upstreamWritten) continue;

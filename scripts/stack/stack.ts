@@ -11,6 +11,8 @@ export interface StackOptions {
   readonly port: number;
   /** nginx's HTTP/2 over TLS port (a self-signed certificate for localhost, made in runtimeDir). */
   readonly tlsPort: number;
+  /** nginx's operations listener: /metrics, /readyz and /admin, which its public port refuses. */
+  readonly opsPort: number;
   readonly apiPorts: readonly number[];
   readonly workerMetricsPorts: readonly number[];
   /** What points every process at Redis: REDIS_URL, or REDIS_CLUSTER_NODES (and REDIS_PASSWORD), or REDIS_SENTINELS…. */
@@ -27,6 +29,8 @@ export interface Stack {
   readonly url: string;
   /** The same over HTTP/2 and TLS: https://localhost:<tlsPort>. */
   readonly tlsUrl: string;
+  /** nginx's operations listener: /metrics, /readyz, /admin. */
+  readonly opsUrl: string;
   readonly apis: readonly (ServiceProcess & { readonly url: string })[];
   readonly workers: readonly (ServiceProcess & { readonly metricsUrl: string })[];
   stop(): Promise<void>;
@@ -41,7 +45,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   if (options.apiPorts.length !== options.apiReplicas || options.workerMetricsPorts.length !== options.workers) {
     throw new Error('one port per API replica and per worker');
   }
-  const ports = [options.port, options.tlsPort, ...options.apiPorts, ...options.workerMetricsPorts];
+  const ports = [options.port, options.tlsPort, options.opsPort, ...options.apiPorts, ...options.workerMetricsPorts];
   const twice = ports.filter((port, i) => ports.indexOf(port) !== i);
   if (twice.length > 0) throw new Error(`port ${twice.join(', ')} given to two processes (move --port or --metrics-port)`);
   await assertPortsFree(ports);
@@ -90,13 +94,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       {
         listenPort: options.port,
         tlsPort: options.tlsPort,
+        opsPort: options.opsPort,
         tlsDir: join(options.runtimeDir, 'tls'),
         upstreamPorts: options.apiPorts,
         runtimeDir: options.runtimeDir,
       },
       options.output === 'files' ? join(options.runtimeDir, 'nginx-error.log') : undefined,
     );
-    return { url: `http://127.0.0.1:${options.port}`, tlsUrl: `https://localhost:${options.tlsPort}`, apis, workers, stop: stopAll };
+    return {
+      url: `http://127.0.0.1:${options.port}`,
+      tlsUrl: `https://localhost:${options.tlsPort}`,
+      opsUrl: `http://127.0.0.1:${options.opsPort}`,
+      apis,
+      workers,
+      stop: stopAll,
+    };
   } catch (error) {
     await stopAll();
     throw error;

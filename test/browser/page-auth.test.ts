@@ -44,6 +44,10 @@ function recordRequests(page: Page): SentRequest[] {
 }
 
 const textOf = async (page: Page, testId: string): Promise<string> => (await page.textContent(sel(testId))) ?? '';
+/** The watch token in the page's address: in its fragment (`#token=…`), which no request carries. */
+const tokenInAddress = (page: Page): string => new URLSearchParams(new URL(page.url()).hash.slice(1)).get('token') ?? '';
+/** The address of a job's page once it has a token. */
+const PAGE_WITH_TOKEN = /\/jobs\/[^/?#]+#token=[^&]+$/;
 
 describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, through nginx', () => {
   const tests = setUpPageTests({
@@ -68,8 +72,8 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   async function submitFromPage(page: Page): Promise<{ jobId: string; token: string }> {
     await page.fill(sel('text'), BEES);
     await page.click(sel('submit'));
-    await page.waitForURL(/\/jobs\/[^/?]+\?token=[^&]+$/);
-    return { jobId: jobIdOf(page), token: new URL(page.url()).searchParams.get('token') ?? '' };
+    await page.waitForURL(PAGE_WITH_TOKEN);
+    return { jobId: jobIdOf(page), token: tokenInAddress(page) };
   }
 
   it('asks for the key on a 401, then submits with it, watches with the token, and its link works without the key', async () => {
@@ -95,9 +99,9 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     // Typed into the field, Enter submits again, now with the key.
     await page.fill(sel('api-key'), KEY);
     await page.keyboard.press('Enter');
-    await page.waitForURL(/\/jobs\/[^/?]+\?token=[^&]+$/);
+    await page.waitForURL(PAGE_WITH_TOKEN);
     const jobId = jobIdOf(page);
-    const token = new URL(page.url()).searchParams.get('token') ?? '';
+    const token = tokenInAddress(page);
     expect(token).toMatch(new RegExp(`^${jobId}\\.`));
     await expect(page.isVisible(sel('problem'))).resolves.toBe(false);
     await waitForStatus(page, 'done');
@@ -108,7 +112,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     const log = await stageLog(page);
     expect(log.map((entry) => entry.stage)).toEqual(STAGES);
     expect(log.map((entry) => entry.id)).toEqual((await serverHistory(tests.stack, jobId, bearer(KEY))).map((event) => event.id));
-    const link = `${tests.stack.url}/jobs/${jobId}?token=${token}`;
+    const link = `${tests.stack.url}/jobs/${jobId}#token=${token}`;
     expect(await page.getAttribute(sel('share'), 'href')).toBe(link);
     expect(await connectionHistory(page)).toBe('connecting live closed');
     // The stream went with the job's token as a bearer (the client's fetch sends headers), not in its address.
@@ -127,10 +131,13 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     await waitForStatus(page, 'done', 10_000);
     await expect(page.inputValue(sel('api-key'))).resolves.toBe(KEY);
     await expect(page.isVisible(sel('key-row'))).resolves.toBe(true);
+    // The token rode in no request's query, the reload's included: servers and proxies never saw it.
+    expect(sent.some((r) => r.method === 'GET' && new URL(r.url).pathname === `/jobs/${jobId}`)).toBe(true);
+    expect(sent.filter((r) => new URL(r.url).search.includes(token))).toEqual([]);
     expect(problems).toEqual([]);
 
     // The shareable link, in another browser context: no key there, the token in the link is enough.
-    const shared = await tests.open(`/jobs/${jobId}?token=${token}`);
+    const shared = await tests.open(`/jobs/${jobId}#token=${token}`);
     await waitForStatus(shared.page, 'done', 10_000);
     await expect(textOf(shared.page, 'result')).resolves.toBe(snapshot.body.result);
     expect((await stageLog(shared.page)).map((entry) => entry.stage)).toEqual(STAGES);
@@ -140,6 +147,37 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     expect(shared.streamRequests).toEqual([`${tests.stack.url}/v1/jobs/${jobId}/events?typed=1`]);
     expect(shared.streamCredentials).toEqual([`Bearer ${token}`]);
     expect(shared.problems).toEqual([]);
+
+    // A link made before the token moved to the fragment still opens; its address then keeps
+    // the token in the fragment only, so a reload or a copied address sends it nowhere.
+    const old = await tests.open(`/jobs/${jobId}?token=${token}`);
+    await waitForStatus(old.page, 'done', 10_000);
+    expect(new URL(old.page.url()).search).toBe('');
+    expect(tokenInAddress(old.page)).toBe(token);
+    expect(await old.page.getAttribute(sel('share'), 'href')).toBe(link);
+    expect(old.streamCredentials).toEqual([`Bearer ${token}`]);
+    expect(old.problems).toEqual([]);
+  });
+
+  it("a batch's link carries the batch's token in the fragment, and so do its jobs' links; an old ?token= link still opens", async () => {
+    const accepted = await request(`${tests.stack.url}/v1/batches`, {
+      json: { items: [{ text: BEES }, { text: BEES }] },
+      headers: bearer(KEY),
+    });
+    expect(accepted.status).toBe(202);
+    const { batchId, watchToken } = accepted.body as { batchId: string; watchToken: string };
+    const link = `${tests.stack.url}/batches/${batchId}#token=${watchToken}`;
+    for (const path of [`/batches/${batchId}#token=${watchToken}`, `/batches/${batchId}?token=${watchToken}`]) {
+      const { page, streamRequests, streamCredentials, problems } = await tests.open(path);
+      await expect.poll(() => page.getAttribute(sel('batch'), 'data-status'), { timeout: 20_000 }).toBe('done');
+      expect(page.url(), path).toBe(link);
+      expect(await page.getAttribute(sel('batch-share'), 'href')).toBe(`/batches/${batchId}#token=${watchToken}`);
+      const jobLinks = await page.$$eval(`${sel('batch-jobs')} li a`, (links) => links.map((a) => a.getAttribute('href')));
+      expect(jobLinks).toEqual([0, 1].map((n) => `/jobs/${encodeURIComponent(`${batchId}~${n}`)}#token=${encodeURIComponent(watchToken)}`));
+      expect(streamRequests.every((url) => !new URL(url).searchParams.has('token'))).toBe(true);
+      expect(streamCredentials.every((credential) => credential === `Bearer ${watchToken}`)).toBe(true);
+      expect(problems).toEqual([]);
+    }
   });
 
   it('resumes with its token and every stage exactly once when the replica serving its stream dies', async () => {
@@ -176,7 +214,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     expect(accepted.status).toBe(202);
     const { jobId, watchToken } = accepted.body as { jobId: string; watchToken: string };
     // Someone with only the link: watching works, cancelling needs a key.
-    const { page, problems } = await tests.open(`/jobs/${jobId}?token=${watchToken}`);
+    const { page, problems } = await tests.open(`/jobs/${jobId}#token=${watchToken}`);
     const sent = recordRequests(page);
     await page.waitForSelector(`${sel('stage-log')} li[data-stage="received"]`, { timeout: 10_000 });
     await expect(page.isVisible(sel('key-row'))).resolves.toBe(false);
@@ -215,16 +253,16 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     const [jobPart, expiry, signature] = (body.watchToken as string).split('.') as [string, string, string];
     const tampered = `${jobPart}.${expiry}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
     const expired = new WatchTokens(SECRET, 10).mint(jobId, Date.now() - 60_000);
-    const cases: [string, number][] = [
-      [`?token=${tampered}`, 401],
-      [`?token=${expired}`, 401],
-      [`?token=${other.body.watchToken}`, 403],
-      ['', 401],
+    const cases: [string | null, number][] = [
+      [tampered, 401],
+      [expired, 401],
+      [other.body.watchToken as string, 403],
+      [null, 401],
     ];
-    for (const [query, status] of cases) {
-      const answer = await request(`${tests.stack.url}/v1/jobs/${jobId}${query}`);
-      expect(answer.status, query || 'no token').toBe(status);
-      const { page, streamRequests, problems } = await tests.open(`/jobs/${jobId}${query}`);
+    for (const [token, status] of cases) {
+      const answer = await request(`${tests.stack.url}/v1/jobs/${jobId}${token === null ? '' : `?token=${token}`}`);
+      expect(answer.status, token ?? 'no token').toBe(status);
+      const { page, streamRequests, problems } = await tests.open(`/jobs/${jobId}${token === null ? '' : `#token=${token}`}`);
       await page.waitForSelector(`${sel('denied')}:visible`, { timeout: 10_000 });
       await expect(textOf(page, 'denied-title')).resolves.toBe(DENIED);
       await expect(textOf(page, 'denied-reason')).resolves.toBe(answer.body.error.message);
@@ -246,9 +284,9 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
     await waitForStatus(page, 'done', 15_000);
     expect((await stageLog(page)).map((entry) => entry.stage)).toEqual(STAGES);
     // The address and the link now carry a token of the job's, fresh from the snapshot.
-    const token = new URL(page.url()).searchParams.get('token') ?? '';
+    const token = tokenInAddress(page);
     expect(token).toMatch(new RegExp(`^${jobId}\\.`));
-    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.stack.url}/jobs/${jobId}?token=${token}`);
+    expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.stack.url}/jobs/${jobId}#token=${token}`);
     expect(streamRequests.at(-1)).toBe(`${tests.stack.url}/v1/jobs/${jobId}/events?typed=1`);
     expect(streamCredentials.at(-1)).toBe(`Bearer ${token}`);
     expect(problems).toEqual([]);
@@ -267,7 +305,7 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       const mintedAt = Date.now() - 4_000;
       const shortLived = new WatchTokens(SECRET, 10).mint(jobId, mintedAt);
       const expiresAt = parseInt(shortLived.split('.')[1]!, 36) * 1000;
-      const { page, streamRequests, problems } = await tests.open(`/jobs/${jobId}?token=${shortLived}`);
+      const { page, streamRequests, problems } = await tests.open(`/jobs/${jobId}#token=${shortLived}`);
       await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 5_000 });
       await page.waitForSelector(`${sel('stage-log')} li[data-stage="queued"]`, { timeout: 5_000 });
       expect(Date.now()).toBeLessThan(expiresAt);

@@ -43,9 +43,10 @@ export interface PageTests {
   readonly browser: Browser;
   /**
    * A fresh browser context (its own sessionStorage), on `path` of the stack; `tls`: through
-   * nginx's HTTP/2 over TLS port (its self-signed certificate accepted) instead of HTTP/1.1.
+   * nginx's HTTP/2 over TLS port (its self-signed certificate accepted) instead of HTTP/1.1;
+   * `ops`: through nginx's operations listener (/admin).
    */
-  open(path: string, options?: BrowserContextOptions & { readonly tls?: boolean }): Promise<Opened>;
+  open(path: string, options?: BrowserContextOptions & { readonly tls?: boolean; readonly ops?: boolean }): Promise<Opened>;
 }
 
 /**
@@ -99,8 +100,8 @@ export function setUpPageTests(env: Record<string, string> | (() => Record<strin
       if (!browser) throw new Error('the browser is not running');
       return browser;
     },
-    async open(path, { tls = false, ...options } = {}) {
-      const base = tls ? tests.stack.tlsUrl : tests.stack.url;
+    async open(path, { tls = false, ops = false, ...options } = {}) {
+      const base = ops ? tests.stack.opsUrl : tls ? tests.stack.tlsUrl : tests.stack.url;
       const context = await tests.browser.newContext({
         viewport: { width: 900, height: 700 },
         locale: 'en-US',

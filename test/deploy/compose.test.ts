@@ -16,6 +16,8 @@ const enabled = canRun('docker-compose tests', [
   process.env.HERALD_TEST_DEPLOY !== '1' && 'HERALD_TEST_DEPLOY is not 1 (they need Docker and the local base images: DEVELOPERS.md)',
 ]);
 const LB = 'http://127.0.0.1:8080';
+/** nginx's operations listener (loopback only): /metrics, /readyz and /admin, which LB refuses. */
+const OPS = 'http://127.0.0.1:8090';
 const REPLICAS = { 'api-1': 8081, 'api-2': 8082, 'api-3': 8083 } as const;
 type Replica = keyof typeof REPLICAS;
 
@@ -47,7 +49,7 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
         (await inspect(service, '{{.State.Health.Status}}')) === 'healthy' ? true : undefined,
       );
     }
-    await eventually('nginx', async () => ((await fetch(`${LB}/readyz`)).ok ? true : undefined));
+    await eventually('nginx', async () => ((await fetch(`${OPS}/readyz`)).ok ? true : undefined));
   }, 300_000);
 
   afterAll(async () => {
@@ -61,6 +63,15 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
     expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
   });
 
+  it('keeps /metrics, /readyz and /admin off the public listener; the operations one, on loopback, serves them', async () => {
+    for (const path of ['/metrics', '/readyz', '/admin']) expect((await fetch(`${LB}${path}`)).status, path).toBe(404);
+    expect((await h2Get('https://localhost:8443', '/metrics', EDGE_CERT.cert)).status).toBe(404);
+    const metrics = await fetch(`${OPS}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^herald_sse_watchers /m);
+    expect((await fetch(`${OPS}/readyz`)).status).toBe(200);
+  });
+
   it('serves the page and the client it runs on: @herald/client bundled inside the image, from its sources', async () => {
     const page = await fetch(`${LB}/`);
     expect(page.status).toBe(200);
@@ -72,7 +83,7 @@ describe.skipIf(!enabled)('the docker-compose stack, through nginx', () => {
   });
 
   it('serves HTTP/2 over TLS on :8443 (npm run cert), a job’s stream included, whole and ended', async () => {
-    const ready = await h2Get('https://localhost:8443', '/readyz', EDGE_CERT.cert);
+    const ready = await h2Get('https://localhost:8443', '/healthz', EDGE_CERT.cert);
     expect([ready.protocol, ready.status]).toEqual(['h2', 200]);
     const accepted = await submit(LB, BEES, undefined, { Authorization: `Bearer ${API_KEY}` });
     const { jobId, watchToken } = accepted.body as { jobId: string; watchToken: string };
@@ -139,7 +150,7 @@ describe.skipIf(!enabled)('the docker-compose stack on a Redis Cluster (docker-c
         (await onCluster.inspect(service, '{{.State.Health.Status}}')) === 'healthy' ? true : undefined,
       );
     }
-    await eventually('nginx', async () => ((await fetch(`${LB}/readyz`)).ok ? true : undefined));
+    await eventually('nginx', async () => ((await fetch(`${OPS}/readyz`)).ok ? true : undefined));
     redis = new Cluster([{ host: '127.0.0.1', port: 7001 }]);
   }, 300_000);
 

@@ -20,6 +20,8 @@ export interface TestStack {
   readonly url: string;
   /** nginx over HTTP/2 and TLS (self-signed for localhost). */
   readonly tlsUrl: string;
+  /** nginx's operations listener: /metrics, /readyz and /admin (its public port refuses them). */
+  readonly opsUrl: string;
   readonly replicas: readonly StackReplica[];
   readonly stack: Stack;
   stop(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
     workers,
     port: await freePort(),
     tlsPort: await freePort(),
+    opsPort: await freePort(),
     apiPorts: await ports(apiReplicas),
     workerMetricsPorts: await ports(workers),
     redis: options.redis ?? redisEnv(),
@@ -56,7 +59,7 @@ export async function startTestStack(options: TestStackOptions): Promise<TestSta
   }).catch((error: unknown) => {
     throw new Error(`stack did not start (logs in ${runtimeDir}): ${error instanceof Error ? error.message : String(error)}`);
   });
-  return { url: stack.url, tlsUrl: stack.tlsUrl, replicas: stack.apis, stack, stop: () => stack.stop() };
+  return { url: stack.url, tlsUrl: stack.tlsUrl, opsUrl: stack.opsUrl, replicas: stack.apis, stack, stop: () => stack.stop() };
 }
 
 async function watchers(replica: StackReplica): Promise<number> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@herald/shared';
@@ -162,10 +163,30 @@ describe('client addresses', () => {
 
 describe('API keys, at start-up', () => {
   it('refuse keys too short to be safe, and keys shaped like a watch token', () => {
-    expect(() => ApiKeys.fromConfig({ API_KEYS: ['short'], API_KEYS_FILE: undefined, ADMIN_API_KEYS: [] })).toThrow(ConfigError);
+    const keys = (apiKeys: string[]) => ({ API_KEYS: apiKeys, API_KEYS_FILE: undefined, ADMIN_API_KEYS: [], WATCH_TOKEN_SECRET: SECRET });
+    expect(() => ApiKeys.fromConfig(keys(['short']))).toThrow(ConfigError);
     const tokenShaped = `${JOB}.abc.${'a'.repeat(43)}`;
-    expect(() => ApiKeys.fromConfig({ API_KEYS: [tokenShaped], API_KEYS_FILE: undefined, ADMIN_API_KEYS: [] })).toThrow(
-      /look like a watch or publish token/,
-    );
+    expect(() => ApiKeys.fromConfig(keys([tokenShaped]))).toThrow(/look like a watch or publish token/);
+  });
+
+  it('refuse keys without WATCH_TOKEN_SECRET, which keys their digests', () => {
+    expect(() =>
+      ApiKeys.fromConfig({ API_KEYS: [KEY], API_KEYS_FILE: undefined, ADMIN_API_KEYS: [], WATCH_TOKEN_SECRET: undefined }),
+    ).toThrow(/WATCH_TOKEN_SECRET/);
+  });
+});
+
+describe('keyId', () => {
+  const keyIdOf = (key: string, secret: string) =>
+    ApiKeys.fromConfig({ API_KEYS: [key], API_KEYS_FILE: undefined, ADMIN_API_KEYS: [], WATCH_TOKEN_SECRET: secret }).match(key)?.keyId;
+
+  it('is a digest keyed with the server secret: 12 hex digits, the same on every replica, nothing a bare hash of the key gives', () => {
+    const keyId = keyIdOf(KEY, SECRET);
+    expect(keyId).toMatch(/^[0-9a-f]{12}$/);
+    expect(keyIdOf(KEY, SECRET)).toBe(keyId);
+    // Whoever reads logs or Redis cannot test guesses of the key against it without the secret.
+    expect(keyId).not.toBe(createHash('sha256').update(KEY).digest('hex').slice(0, 12));
+    expect(keyIdOf(KEY, 't'.repeat(32))).not.toBe(keyId);
+    expect(keyIdOf(OTHER_KEY, SECRET)).not.toBe(keyId);
   });
 });

@@ -45,10 +45,13 @@ let current = null;
 /** @type {PageParts | null} */
 let page = null;
 
-/** @param {string} id @param {string | null} token */
-export const batchPageUrl = (id, token) => `/batches/${encodeURIComponent(id)}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
-/** @param {string} id @param {string | null} token */
-const jobPageUrl = (id, token) => `/jobs/${encodeURIComponent(id)}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+/**
+ * The page's own address for a job or a batch; with auth on it carries the watch token, so it
+ * can be shared. The token goes in the fragment (`#token=…`), which a browser never sends: it
+ * stays out of every server's and proxy's logs, and out of a Referer.
+ * @param {'jobs' | 'batches'} kind @param {string} id @param {string | null} token
+ */
+export const pageUrl = (kind, id, token) => `/${kind}/${encodeURIComponent(id)}${token ? `#token=${encodeURIComponent(token)}` : ''}`;
 
 /** The texts in the batch box, one per paragraph, empty ones dropped. */
 const texts = () =>
@@ -73,7 +76,7 @@ function jobRow(batch, jobId, index) {
   row.dataset.jobId = jobId;
   row.dataset.status = 'queued';
   const link = document.createElement('a');
-  link.href = jobPageUrl(jobId, batch.token);
+  link.href = pageUrl('jobs', jobId, batch.token);
   link.textContent = `Text ${index + 1}`;
   const bar = document.createElement('div');
   bar.className = 'bar';
@@ -200,8 +203,8 @@ export async function openBatch(id, token) {
   current = batch;
   $('batch-id').textContent = id;
   const share = /** @type {HTMLAnchorElement} */ ($('batch-share'));
-  share.href = batchPageUrl(id, token);
-  share.textContent = `${location.origin}${batchPageUrl(id, token)}`;
+  share.href = pageUrl('batches', id, token);
+  share.textContent = `${location.origin}${pageUrl('batches', id, token)}`;
   $('batch-jobs').replaceChildren();
   $('batch').hidden = false;
   await refresh(batch);
@@ -251,7 +254,7 @@ export function initBatchView(parts) {
         items: items.map((text) => (sentences === null ? { text } : { text, options: { maxSentences: sentences } })),
       });
       const token = watchToken || null;
-      history.pushState({ batchId }, '', batchPageUrl(batchId, token));
+      history.pushState({ batchId }, '', pageUrl('batches', batchId, token));
       await openBatch(batchId, token);
     } catch (error) {
       if (error instanceof HeraldError && error.status === 401) parts.askForKey('Submitting here needs an API key.');

@@ -2,7 +2,7 @@
 // (apps/api/public/tsconfig.json). It talks to Herald only through @herald/client (served as
 // /assets/herald-client.js), whose event and snapshot types are the server's own.
 
-import { closeBatch, initBatchView, openBatch } from './batch-view.js';
+import { closeBatch, initBatchView, openBatch, pageUrl } from './batch-view.js';
 import { HeraldError, createClient } from './herald-client.js';
 
 /** @typedef {import('../../../packages/contract/src/event.ts').JobEvent} JobEvent */
@@ -57,9 +57,8 @@ const KEY_SHAPE = /^[\x21-\x7e]{1,512}$/;
 
 /** @param {string} stage */
 const label = (stage) => STAGE_LABELS[stage] ?? stage.charAt(0).toUpperCase() + stage.slice(1);
-/** The page's own address for a job; with auth on it carries the job's watch token, so it can be shared. */
-/** @param {string} id @param {string | null} token */
-const pageUrl = (id, token) => `/jobs/${encodeURIComponent(id)}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+/** The page's own address for a job (batch-view.js's pageUrl). @param {string} id @param {string | null} token */
+const jobUrl = (id, token) => pageUrl('jobs', id, token);
 /** @param {string} text */
 const announce = (text) => {
   $('announcer').textContent = text;
@@ -205,7 +204,7 @@ function stopWatching() {
 
 /** @param {string} id @param {string | null} token */
 function resetJobView(id, token) {
-  const share = new URL(pageUrl(id, token), location.href).href;
+  const share = new URL(jobUrl(id, token), location.href).href;
   $('job').hidden = false;
   $('not-found').hidden = true;
   $('denied').hidden = true;
@@ -395,7 +394,7 @@ async function openJob(id, { fromLink, token }) {
         // Read with the API key: Herald hands back a watch token, which the stream (and a
         // shareable link) uses, so the key itself never rides along on the stream.
         job.token = snapshot.watchToken;
-        history.replaceState(history.state, '', pageUrl(id, job.token));
+        history.replaceState(history.state, '', jobUrl(id, job.token));
         resetJobView(id, job.token);
       }
       $('status').textContent = snapshot.status;
@@ -418,11 +417,28 @@ function showHome() {
   $('denied').hidden = true;
 }
 
+/**
+ * The watch token of the link the page was opened with: in the fragment (`#token=…`), or in the
+ * query as links made before the fragment had it (`?token=…`). An old link's address is
+ * rewritten to the fragment form, so a reload or a copied address sends the token nowhere.
+ * @param {'jobs' | 'batches'} kind @param {string} id
+ */
+function linkToken(kind, id) {
+  const fromFragment = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromFragment) return fromFragment;
+  const fromQuery = new URLSearchParams(location.search).get('token');
+  if (!fromQuery) return null;
+  history.replaceState(history.state, '', pageUrl(kind, id, fromQuery));
+  return fromQuery;
+}
+
 function route() {
   showProblem('');
-  const token = new URLSearchParams(location.search).get('token') || null;
   const batch = /^\/batches\/([^/]+)\/?$/.exec(location.pathname)?.[1];
-  if (batch !== undefined) return void openBatch(decodeURIComponent(batch), token);
+  if (batch !== undefined) {
+    const id = decodeURIComponent(batch);
+    return void openBatch(id, linkToken('batches', id));
+  }
   const raw = /^\/jobs\/([^/]+)\/?$/.exec(location.pathname)?.[1];
   let id = null;
   if (raw !== undefined) {
@@ -432,7 +448,7 @@ function route() {
       id = raw;
     }
   }
-  if (id) void openJob(id, { fromLink: true, token });
+  if (id) void openJob(id, { fromLink: true, token: linkToken('jobs', id) });
   else showHome();
 }
 
@@ -467,7 +483,7 @@ form().addEventListener('submit', async (e) => {
     const token = watchToken || null;
     keyFor = 'submit';
     $('key-hint').textContent = KEY_HINT;
-    history.pushState({ jobId }, '', pageUrl(jobId, token));
+    history.pushState({ jobId }, '', jobUrl(jobId, token));
     await openJob(jobId, { fromLink: false, token });
     if ($('job').getBoundingClientRect().top > innerHeight) $('job').scrollIntoView({ behavior: 'smooth', block: 'start' });
   } catch (error) {

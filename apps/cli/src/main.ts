@@ -135,7 +135,7 @@ function buildProgram(version: string, setExit: (code: ExitCode) => void): Comma
         .addOption(
           new Option(
             '--token <watchToken>',
-            "the job's watch token (the submit answer's watchToken, or ?token= of its link); else the API key is used",
+            "the job's watch token (the submit answer's watchToken, or #token= of its page link); else the API key is used",
           ),
         )
         .addHelpText('after', HELP_TEXT),

@@ -1,35 +1,48 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, type Config } from '@herald/shared';
 import { PublishTokens } from './publish-tokens.ts';
 import { WatchTokens } from './watch-tokens.ts';
 
-/** Who a valid key belongs to, without the key: a short digest, safe for logs and limit keys. */
+/**
+ * Who a valid key belongs to, without the key: a short keyed digest, safe for logs and limit
+ * keys, and the owner stored with each job the key submits.
+ */
 export interface KeyHolder {
   readonly keyId: string;
   /** An ADMIN_API_KEYS key: it sees and cancels every job, whoever made it. */
   readonly admin: boolean;
 }
 
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+/**
+ * A key's digest: HMAC-SHA256 keyed with WATCH_TOKEN_SECRET (its own label, so it can never
+ * equal a token's signature). Keyed, so the keyId in logs and in Redis (its first 48 bits) gives
+ * nothing to test guesses of a key against offline without the secret; a bare hash would.
+ */
+const digest = (secret: string, key: string): Buffer => createHmac('sha256', secret).update(`herald-key-id:v1:${key}`, 'utf8').digest();
 
 /**
- * The API keys that may submit and manage jobs. Only their SHA-256 digests are kept; a
- * presented key is hashed and compared with every one of them in constant time, so neither its
- * length nor how much of it matched shows in the time an answer takes.
+ * The API keys that may submit and manage jobs. Only their keyed digests are kept; a presented
+ * key's digest is compared with every one of them in constant time, so neither its length nor
+ * how much of it matched shows in the time an answer takes.
  */
 export class ApiKeys {
+  readonly #secret: string;
   readonly #digests: readonly Buffer[];
   /** Which of #digests are admin keys (ADMIN_API_KEYS), by index. */
   readonly #admin: ReadonlySet<number>;
 
-  private constructor(keys: readonly string[], adminKeys: readonly string[]) {
-    this.#digests = [...keys, ...adminKeys].map(digest);
+  private constructor(secret: string, keys: readonly string[], adminKeys: readonly string[]) {
+    this.#secret = secret;
+    this.#digests = [...keys, ...adminKeys].map((key) => digest(secret, key));
     this.#admin = new Set(adminKeys.map((_, i) => keys.length + i));
   }
 
-  /** API_KEYS and the lines of API_KEYS_FILE (blank lines and # comments skipped), and ADMIN_API_KEYS. */
-  static fromConfig(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE' | 'ADMIN_API_KEYS'>): ApiKeys {
+  /**
+   * API_KEYS and the lines of API_KEYS_FILE (blank lines and # comments skipped), and
+   * ADMIN_API_KEYS, digested with WATCH_TOKEN_SECRET (required whenever a key is set).
+   */
+  static fromConfig(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE' | 'ADMIN_API_KEYS' | 'WATCH_TOKEN_SECRET'>): ApiKeys {
     const keys = [...config.API_KEYS];
     if (config.API_KEYS_FILE !== undefined) {
       let text: string;
@@ -49,7 +62,10 @@ export class ApiKeys {
     if (all.some((key) => WatchTokens.looksLikeToken(key) || PublishTokens.looksLikeToken(key))) {
       throw new ConfigError('API_KEYS / API_KEYS_FILE / ADMIN_API_KEYS: a key must not look like a watch or publish token (<id>.<…>)');
     }
-    return new ApiKeys(keys, config.ADMIN_API_KEYS);
+    if (all.length > 0 && config.WATCH_TOKEN_SECRET === undefined) {
+      throw new ConfigError('WATCH_TOKEN_SECRET: is required when API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS is set');
+    }
+    return new ApiKeys(config.WATCH_TOKEN_SECRET ?? '', keys, config.ADMIN_API_KEYS);
   }
 
   /** Whether any key is configured, i.e. whether auth is on. */
@@ -59,7 +75,8 @@ export class ApiKeys {
 
   /** The holder of `presented` when it is one of the keys, else null. */
   match(presented: string): KeyHolder | null {
-    const candidate = digest(presented);
+    if (!this.enabled) return null;
+    const candidate = digest(this.#secret, presented);
     let found = -1;
     // No early exit: every key is compared, whichever matches.
     this.#digests.forEach((known, i) => {

@@ -27,7 +27,8 @@ function inlineHashes(html: string, tag: 'style'): string {
  * The demo page: one HTML file with its CSS inline and one script module (public/page.js, with
  * public/batch-view.js, type-checked, served as they are, read once at start-up), which imports
  * @herald/client (bundled from its sources on first use: no build step either). `/jobs/{id}` and `/batches/{id}` serve the same page, which then watches that job
- * or batch (a shareable link). The CSP allows exactly
+ * or batch (a shareable link, whose watch token is in the fragment, `#token=…`: it never reaches
+ * this route or any log). The CSP allows exactly
  * the page's inline style, scripts from this origin and requests to it: nothing external can
  * load, and a job id in the address never leaves in a Referer.
  */
