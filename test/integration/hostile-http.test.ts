@@ -825,3 +825,27 @@ describe('regressions: the bugs this file found', () => {
     expect((server as TunableServer).connectionsCheckingInterval).toBeLessThanOrEqual(1000);
   });
 });
+
+describe('a head built to make a pattern backtrack (security review C1)', () => {
+  it('/healthz answers within 500 ms while a 16 KB head of blanks before a control byte is read', async () => {
+    // Before the fix the stream route's head reader backtracked in cubic time on it: 3.2 KB froze
+    // the replica for 7 s, 16 KB for longer than anyone waited.
+    const prefix = 'GET /v1/jobs/j_hostile/events HTTP/1.1\r\nHost: x\r\nX: ';
+    const bytes = Buffer.from(`${prefix}${' '.repeat(16 * 1024 - prefix.length - 5)}\x01\r\n\r\n`, 'latin1');
+    const socket = net.connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    await new Promise<void>((resolve) => socket.write(bytes, () => resolve()));
+    const started = performance.now();
+    const health = await fetch(`${api}/healthz`);
+    const took = performance.now() - started;
+    expect(health.status).toBe(200);
+    expect(took).toBeLessThan(500);
+    // The head itself is node:http's to refuse (a control byte in a value).
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
