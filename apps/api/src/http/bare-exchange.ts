@@ -1,6 +1,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { MAX_SIMPLE_HEAD_BYTES, type SimpleHead } from './simple-head.ts';
+import { currentResponse } from './socket-response.ts';
 
 /**
  * The request and response node:http would make for `head`, on a socket whose bytes node:http
@@ -47,10 +48,10 @@ function dropAfterHead(this: Socket): void {
  * write returned false is told when its socket has drained. Without it a stream's history stalls
  * at the first full socket buffer, its sender waiting for a 'drain' that never comes. The
  * response's `_flush` is node's own way to clear its pending drain and emit 'drain' (there is no
- * public one); node's socket keeps its current response in `_httpMessage` (`assignSocket`).
+ * public one).
  */
 function tellResponseDrained(this: Socket): void {
-  const res = (this as Socket & { _httpMessage?: ServerResponse & { _flush(): void } })._httpMessage;
+  const res = currentResponse(this) as (ServerResponse & { _flush(): void }) | null;
   if (res?.writableNeedDrain) res._flush();
 }
 
