@@ -16,6 +16,16 @@ beforeEach(async () => {
   seen = [];
   server = createServer((req, res) => {
     seen.push({ url: req.url!, headers: req.headers, parsed: Boolean((req.socket as Socket & { parser?: unknown }).parser), res });
+    if (req.url === '/bare/big') {
+      // Writes until the socket is full, then once more after its 'drain'. Close-delimited, as
+      // a stream is (chunked writes go through node's cork/uncork, which emits 'drain' itself).
+      res.useChunkedEncodingByDefault = false;
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      while (res.write(chunk));
+      res.once('drain', () => res.end(`drained, still needs drain: ${res.writableNeedDrain}`));
+      return;
+    }
     if (req.url === '/bare/open') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
       res.write('retry: 1000\n\n');
@@ -93,6 +103,13 @@ describe('takeBareConnections', () => {
     await closed;
     await c.closed;
     expect(seen[0]!.res.destroyed).toBe(true);
+  });
+
+  it('tells a bare response when its socket has drained, as node:http does', async () => {
+    const c = await client(['GET /bare/big HTTP/1.1\r\nHost: x\r\n\r\n']);
+    await c.closed;
+    expect(seen.map(({ url, parsed }) => [url, parsed])).toEqual([['/bare/big', false]]);
+    expect(c.text()).toContain('drained, still needs drain: false');
   });
 
   it('reads a head that comes in parts without node:http’s parser too', async () => {
