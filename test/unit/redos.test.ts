@@ -146,6 +146,7 @@ describe('regular expressions in the source', () => {
           : `undecided: ${diagnosis.error.kind}`;
       if (!(where in BOUNDED)) findings.push(`${where} /${source}/${flags}: ${why}`);
     }
+    console.info(`[redos] ${diagnoses.size} distinct patterns (${patterns.length} in all) in ${files.length} files`);
     expect(findings).toEqual([]);
   }, 300_000);
 });
