@@ -825,3 +825,85 @@ describe('regressions: the bugs this file found', () => {
     expect((server as TunableServer).connectionsCheckingInterval).toBeLessThanOrEqual(1000);
   });
 });
+
+describe('a head built to make a pattern backtrack (security review C1)', () => {
+  it('/healthz answers within 500 ms while a 16 KB head of blanks before a control byte is read', async () => {
+    // Before the fix the stream route's head reader backtracked in cubic time on it: 3.2 KB froze
+    // the replica for 7 s, 16 KB for longer than anyone waited.
+    const prefix = 'GET /v1/jobs/j_hostile/events HTTP/1.1\r\nHost: x\r\nX: ';
+    const bytes = Buffer.from(`${prefix}${' '.repeat(16 * 1024 - prefix.length - 5)}\x01\r\n\r\n`, 'latin1');
+    const socket = net.connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    await new Promise<void>((resolve) => socket.write(bytes, () => resolve()));
+    const started = performance.now();
+    const health = await fetch(`${api}/healthz`);
+    const took = performance.now() - started;
+    expect(health.status).toBe(200);
+    expect(took).toBeLessThan(500);
+    // The head itself is node:http's to refuse (a control byte in a value).
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
+
+describe('a stream connection serves that one request (review L4)', () => {
+  const streamHead = (jobId: string, more = ''): string =>
+    `GET /v1/jobs/${jobId}/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n${more}\r\n`;
+  /** Everything the server sends on one connection, written in `parts` 100 ms apart, until it has been quiet a while. */
+  async function wire(parts: readonly string[]): Promise<{ text: string; closed: boolean }> {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    let closed = false;
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket
+      .on('error', () => {})
+      .on('close', () => {
+        closed = true;
+      });
+    for (const part of parts) {
+      socket.write(part);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.destroy();
+    return { text, closed };
+  }
+  const statusOf = async (jobId: string): Promise<string> => (await request(`${api}/v1/jobs/${jobId}`)).body.status;
+
+  // A repeated header: only node:http reads such a head (http/simple-head.ts).
+  const NODE_READS = 'Accept: */*\r\n';
+  type Parts = (head: string, cancel: string) => string[];
+  const sameChunk: Parts = (head, cancel) => [head + cancel];
+  const laterChunk: Parts = (head, cancel) => [head, cancel];
+  const splitHead: Parts = (head, cancel) => [head.slice(0, 20), head.slice(20) + cancel];
+  it.each([
+    ['read plainly, a DELETE in the same chunk', '', sameChunk],
+    ['read plainly, a DELETE in a later chunk', '', laterChunk],
+    ['read plainly from two chunks, a DELETE in the second', '', splitHead],
+    ['read by node:http, a DELETE in the same chunk', NODE_READS, sameChunk],
+    ['read by node:http, a DELETE in a later chunk', NODE_READS, laterChunk],
+  ])('%s: the DELETE never runs, and the stream is the only answer', async (_what, more, parts) => {
+    const watched = (await submit(api, BEES)).body.jobId as string;
+    const other = (await submit(api, BEES)).body.jobId as string;
+    const cancel = `DELETE /v1/jobs/${other} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const { text } = await wire(parts(streamHead(watched, more), cancel));
+    expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);
+    expect(text).toContain('\r\nContent-Type: text/event-stream');
+    expect(text).toContain(`"jobId":"${watched}"`);
+    expect(await statusOf(other)).toBe('queued');
+  });
+
+  it('a bad request behind a stream that node:http reads closes the connection; no error lands in the stream', async () => {
+    const watched = (await submit(api, BEES)).body.jobId as string;
+    const { text, closed } = await wire([streamHead(watched, NODE_READS), 'NOT HTTP\r\n\r\n']);
+    expect(closed).toBe(true);
+    expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);
+    expect(text).not.toContain('"error"');
+  });
+});

@@ -16,6 +16,16 @@ beforeEach(async () => {
   seen = [];
   server = createServer((req, res) => {
     seen.push({ url: req.url!, headers: req.headers, parsed: Boolean((req.socket as Socket & { parser?: unknown }).parser), res });
+    if (req.url === '/bare/big') {
+      // Writes until the socket is full, then once more after its 'drain'. Close-delimited, as
+      // a stream is (chunked writes go through node's cork/uncork, which emits 'drain' itself).
+      res.useChunkedEncodingByDefault = false;
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      while (res.write(chunk));
+      res.once('drain', () => res.end(`drained, still needs drain: ${res.writableNeedDrain}`));
+      return;
+    }
     if (req.url === '/bare/open') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
       res.write('retry: 1000\n\n');
@@ -93,6 +103,56 @@ describe('takeBareConnections', () => {
     await closed;
     await c.closed;
     expect(seen[0]!.res.destroyed).toBe(true);
+  });
+
+  it('tells a bare response when its socket has drained, as node:http does', async () => {
+    const c = await client(['GET /bare/big HTTP/1.1\r\nHost: x\r\n\r\n']);
+    await c.closed;
+    expect(seen.map(({ url, parsed }) => [url, parsed])).toEqual([['/bare/big', false]]);
+    expect(c.text()).toContain('drained, still needs drain: false');
+  });
+
+  it('reads a head that comes in parts without node:http’s parser too', async () => {
+    const c = await client(['GE', 'T /bare/done HTTP/1.1\r', '\nHost: x\r\n\r', '\n']);
+    await c.closed;
+    expect(seen.map(({ url, parsed }) => [url, parsed])).toEqual([['/bare/done', false]]);
+    expect(c.text().endsWith('\r\n\r\nGET /bare/done ')).toBe(true);
+  });
+
+  it('serves a stream’s connection that one request: what is pipelined behind its head never runs', async () => {
+    const pipelined = 'DELETE /other HTTP/1.1\r\nHost: x\r\n\r\n';
+    // In the head's chunk, and in a later one.
+    const sameChunk = await client([`GET /bare/open HTTP/1.1\r\nHost: x\r\n\r\n${pipelined}`]);
+    const laterChunk = await client(['GET /bare/open HTTP/1.1\r\nHost: x\r\n\r\n', pipelined]);
+    await until(() => sameChunk.text().includes('retry: 1000') && laterChunk.text().includes('retry: 1000'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen.map(({ url, parsed }) => [url, parsed])).toEqual([
+      ['/bare/open', false],
+      ['/bare/open', false],
+    ]);
+    for (const c of [sameChunk, laterChunk]) {
+      expect(c.text().match(/HTTP\/1\.1 /g)).toHaveLength(1);
+      c.socket.destroy();
+    }
+  });
+
+  it('hands a connection whose first bytes cannot begin a GET to node:http at once', async () => {
+    const c = await client(['POST /bare/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n', 'hi']);
+    await until(() => c.text().includes('POST /bare/x hi'));
+    expect(seen.map(({ url, parsed }) => [url, parsed])).toEqual([['/bare/x', true]]);
+    c.socket.destroy();
+  });
+
+  it('answers a head still incomplete after headersTimeout with node:http’s 408, however steadily it trickles in', async () => {
+    server.headersTimeout = 300;
+    const started = performance.now();
+    const c = await client(['GET /bare/done HTTP/1.1\r\n', ...Array.from({ length: 20 }, () => 'X: y\r\n')]);
+    await until(() => c.text() !== '');
+    expect(c.text()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    // Each part came 30 ms after the last: an idle timeout alone would never have fired.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+    expect(seen).toEqual([]);
+    c.socket.destroy();
   });
 
   it('answers a socket that sends nothing within headersTimeout with node:http’s 408', async () => {

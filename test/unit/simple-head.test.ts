@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSimpleHead } from '../../apps/api/src/http/simple-head.ts';
+import { MAX_SIMPLE_HEAD_BYTES, parseSimpleHead } from '../../apps/api/src/http/simple-head.ts';
 
 // The event streams' requests are read without node:http's parser when they are plainly valid
 // (http/simple-head.ts). What it accepts it must read exactly as node:http would; everything
@@ -129,5 +129,58 @@ describe('parseSimpleHead against node:http', () => {
     );
     // Not vacuous: a good share of the heads were plain enough to be compared.
     expect(accepted).toBeGreaterThan(60);
+  });
+});
+
+describe('parseSimpleHead in time linear in the head', () => {
+  // Security review C1: blanks before a refused byte made the old header pattern backtrack in
+  // cubic time (3.2 KB froze a replica 7 s; 16 KB had not returned after 9.7 CPU minutes).
+  // The bounds are generous, for two busy cores: a linear read takes well under a millisecond.
+  const PREFIX = 'GET /v1/jobs/j_1/events HTTP/1.1\r\nHost: x\r\nX: ';
+  const SUFFIX = '\r\n\r\n';
+  /** A head of MAX_SIMPLE_HEAD_BYTES: a value of blanks, then `last`, then more blanks. */
+  const adversarial = (blanks: string, last: string): Buffer => {
+    const room = MAX_SIMPLE_HEAD_BYTES - PREFIX.length - last.length - SUFFIX.length;
+    const run = blanks.repeat(Math.ceil(room / blanks.length)).slice(0, room);
+    return head(`${PREFIX}${run.slice(0, room - 8)}${last}${run.slice(0, 8)}${SUFFIX}`);
+  };
+  const REFUSED = [
+    ...Array.from({ length: 9 }, (_, code) => String.fromCharCode(code)),
+    ...Array.from({ length: 0x20 - 0x0a }, (_, i) => String.fromCharCode(0x0a + i)),
+    '\x7f',
+    '\r',
+    '\n',
+  ];
+
+  it.each(['  ', '\t\t', ' \t'])('refuses a 16 KB head of blanks %j before each refused byte in milliseconds', (blanks) => {
+    for (const last of REFUSED) {
+      const bytes = adversarial(blanks, last);
+      expect(bytes.length).toBe(MAX_SIMPLE_HEAD_BYTES);
+      const started = performance.now();
+      expect(parseSimpleHead(bytes)).toBeNull();
+      expect(performance.now() - started, `byte ${last.charCodeAt(0)}`).toBeLessThan(50);
+    }
+  });
+
+  it('reads heads with long values (thousands of characters, blanks included) in a bounded time', () => {
+    // A value is runs of blanks and runs of one character, valid or not, up to ~16 KB in all.
+    const run = fc.tuple(fc.constantFrom(' ', '\t', ' \t', 'a', '\u00a0', '\u00ff', '\u0001', '\u007f', '\r', '\n', ':'), fc.nat(4000));
+    fc.assert(
+      fc.property(fc.array(run, { minLength: 1, maxLength: 8 }), (runs) => {
+        const value = runs
+          .map(([chars, count]) => chars.repeat(count))
+          .join('')
+          .slice(0, MAX_SIMPLE_HEAD_BYTES - PREFIX.length - SUFFIX.length);
+        const started = performance.now();
+        const read = parseSimpleHead(head(`${PREFIX}${value}${SUFFIX}`));
+        expect(performance.now() - started).toBeLessThan(500);
+        // What it accepts is the value between its first and last character that is no blank.
+        if (read) {
+          const kept = [...value].map((char, i) => (char === ' ' || char === '\t' ? -1 : i)).filter((i) => i >= 0);
+          expect(read.headers.x).toBe(kept.length === 0 ? '' : value.slice(kept[0], kept.at(-1)! + 1));
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

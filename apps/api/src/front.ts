@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '@herald/shared';
 import { badRequest, clientErrorResponse, routeNotFound, writeError } from './http/errors.ts';
 import { takeBareConnections } from './http/bare-connections.ts';
 import type { Middleware } from './http/edge-headers.ts';
 import { REQUEST_ID_HEADER, beginRequest, requestLogger } from './http/request-context.ts';
+import { currentResponse } from './http/socket-response.ts';
 import type { EventStream } from './stream/event-stream.ts';
 import { matchEventsRoute } from './stream/events-route.ts';
 
@@ -49,6 +50,17 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
   // close to headersTimeout/requestTimeout rather than half a minute later.
   // HTTP/1.1 requires a Host header; Node's own check answers without a body, ours in JSON.
   const server = createServer({ connectionsCheckingInterval: 1000, requireHostHeader: false }, (req, res) => {
+    // A request pipelined behind a response that closes the connection (a stream's, among
+    // others) could never be answered: it does not run. node:http read it (bare-connections.ts
+    // leaves heads it cannot read plainly to node:http) and would run it without an answer.
+    // Nothing more is read from that connection (the stream's client is noticed gone when a
+    // heartbeat fails instead).
+    const current = currentResponse(req.socket);
+    if (current !== null && current !== res && !current.shouldKeepAlive) {
+      req.socket.pause();
+      return;
+    }
+    trackInflight(res);
     const reqId = beginRequest(req, res, logger);
     const log = (): Logger => requestLogger(req, logger);
     const eventsRequest = matchEventsRoute(req);
@@ -78,8 +90,11 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
       else stream.handle(req, res, eventsRequest).catch(failed);
     });
   });
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && !socket.writableEnded) socket.end(clientErrorResponse(error.code));
+  // A bad request gets its error answer, unless a response is already going out on that
+  // connection (an event stream's, say): an answer then would land inside its body, so the
+  // connection is closed instead, as node:http's own default does.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (socket.writable && !socket.writableEnded && !currentResponse(socket)?.headersSent) socket.end(clientErrorResponse(error.code));
     else socket.destroy();
   });
   // A plain event-stream request is served without node:http's parser: it would be held for
@@ -89,16 +104,16 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     server.closeAllConnections();
     bare.destroyAll();
   };
-
   // In-flight requests, so a drain can close every socket as soon as the last one is answered
   // (closeIdleConnections alone leaves sockets that never sent a request, e.g. pre-connects).
-  server.on('request', (_req, res) => {
+  function trackInflight(res: ServerResponse): void {
     inflight += 1;
     res.once('close', () => {
       inflight -= 1;
       if (draining && inflight === 0) closeAllConnections();
     });
-  });
+  }
+
   // Both bound how long a client may take to *send* its request (slow-loris), not how long a
   // response may last: an SSE stream's request is complete before its first event.
   server.headersTimeout = 10_000;

@@ -72,9 +72,13 @@ export type BatchSubmitted = z.infer<typeof batchSubmittedSchema>;
 export function createClient(options: ClientOptions) {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const base = new URL(options.baseUrl);
+  // The base's path without trailing slashes, trimmed by index (`/\/+$/` is quadratic in V8).
+  let baseEnd = base.pathname.length;
+  while (baseEnd > 0 && base.pathname.charCodeAt(baseEnd - 1) === 0x2f) baseEnd -= 1;
+  const basePath = base.pathname.slice(0, baseEnd);
   const url = (path: string, query: Record<string, string | undefined> = {}): string => {
     const target = new URL(base);
-    target.pathname = base.pathname.replace(/\/+$/, '') + path;
+    target.pathname = basePath + path;
     for (const [name, value] of Object.entries(query)) if (value !== undefined) target.searchParams.set(name, value);
     return target.toString();
   };

@@ -1,6 +1,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { MAX_SIMPLE_HEAD_BYTES, type SimpleHead } from './simple-head.ts';
+import { currentResponse } from './socket-response.ts';
 
 /**
  * The request and response node:http would make for `head`, on a socket whose bytes node:http
@@ -27,6 +28,7 @@ export function bareExchange(socket: Socket, head: SimpleHead): { req: IncomingM
   // Keeps reading, so a client that goes away is noticed at once; what it sends is dropped.
   socket.on('data', dropAfterHead);
   socket.on('error', closesAnyway);
+  socket.on('drain', tellResponseDrained);
   return { req, res };
 }
 
@@ -39,6 +41,18 @@ function endSocket(this: ServerResponse): void {
 /** A client has nothing more to send on a stream; one that keeps sending is cut off. */
 function dropAfterHead(this: Socket): void {
   if (this.bytesRead > 2 * MAX_SIMPLE_HEAD_BYTES) this.destroy();
+}
+
+/**
+ * What node:http does for the sockets it reads (_http_server.js, socketOnDrain): a response whose
+ * write returned false is told when its socket has drained. Without it a stream's history stalls
+ * at the first full socket buffer, its sender waiting for a 'drain' that never comes. The
+ * response's `_flush` is node's own way to clear its pending drain and emit 'drain' (there is no
+ * public one).
+ */
+function tellResponseDrained(this: Socket): void {
+  const res = currentResponse(this) as (ServerResponse & { _flush(): void }) | null;
+  if (res?.writableNeedDrain) res._flush();
 }
 
 /** A reset client: 'close' follows, and the response's 'close' does the rest. */

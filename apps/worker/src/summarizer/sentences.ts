@@ -32,10 +32,15 @@ function segmenter(lang: Language, granularity: 'sentence' | 'word'): Intl.Segme
   return found;
 }
 
-const CJK_OR_FULLWIDTH = '\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}\\u3000-\\u303f\\uff00-\\uffef';
+/** The CJK and fullwidth characters but U+3000, the one that is also a blank. */
+const CJK_NOT_BLANK = '\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}\\u3001-\\u303f\\uff00-\\uffef';
+const CJK_OR_FULLWIDTH = `${CJK_NOT_BLANK}\\u3000`;
 // A line wrapped between two CJK characters must not gain a space: the
-// script puts none between words.
-const CJK_LINE_WRAP = new RegExp(`(?<=[${CJK_OR_FULLWIDTH}])[^\\S\\n]*\\n\\s*(?=[${CJK_OR_FULLWIDTH}])`, 'gu');
+// script puts none between words. The blanks start after a CJK character
+// that is not one: were U+3000 allowed there, each of a long run of U+3000
+// and tabs would start a match that fails at the run's end, quadratic in a
+// job's text (whitespace collapses to one space next, so the text is the same).
+const CJK_LINE_WRAP = new RegExp(`(?<=[${CJK_NOT_BLANK}])[^\\S\\n]*\\n\\s*(?=[${CJK_OR_FULLWIDTH}])`, 'gu');
 const BLANK_LINE = /\n[^\S\n]*\n\s*/;
 const HAS_CONTENT = /[\p{L}\p{N}]/u;
 // ICU has no abbreviation suppressions in V8, so "Dr. Smith" splits after
