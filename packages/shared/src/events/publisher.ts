@@ -1,4 +1,4 @@
-import { authEnabled, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connection.ts';
 import { batchOf, isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
@@ -35,8 +35,10 @@ export interface PublisherOptions {
  * The settings every process that publishes runs with (API and worker alike): retention, the
  * replicas a job's end waits for, who is told that a batch has ended (`batchEnded`: its
  * webhook's wake-up; a failure is only logged, the webhook looks again by itself), and that a job
- * has ended (`jobEnded`: gives its place back among its key's jobs not ended, when
- * MAX_ACTIVE_JOBS_PER_KEY counts them; a failure is logged, the API's pruning mends it).
+ * has ended (`jobEnded`: gives its place back among its key's jobs not ended; a failure is
+ * logged, the API's pruning mends it). That one runs whatever this process's own settings say
+ * (a worker need not know API_KEYS or MAX_ACTIVE_JOBS_PER_KEY): a job without an owner costs
+ * it one read.
  */
 export function publisherOptions(
   config: Config,
@@ -44,7 +46,6 @@ export function publisherOptions(
   batchEnded: (batchId: string) => Promise<void>,
   jobEnded: (jobId: string) => Promise<void>,
 ): PublisherOptions {
-  const activeJobsCounted = authEnabled(config) && config.MAX_ACTIVE_JOBS_PER_KEY > 0;
   return {
     ttlSeconds: config.JOB_TTL_SECONDS,
     streamMaxLen: config.STREAM_MAXLEN,
@@ -57,15 +58,11 @@ export function publisherOptions(
         logger.warn({ err, batchId }, 'could not wake the batch webhook (it looks again by itself)'),
       );
     },
-    ...(activeJobsCounted
-      ? {
-          onJobEnded: (jobId: string) => {
-            jobEnded(jobId).catch((err: unknown) =>
-              logger.warn({ err, jobId }, 'could not give an ended job’s place back (MAX_ACTIVE_JOBS_PER_KEY; pruning mends it)'),
-            );
-          },
-        }
-      : {}),
+    onJobEnded: (jobId) => {
+      jobEnded(jobId).catch((err: unknown) =>
+        logger.warn({ err, jobId }, 'could not give an ended job’s place back (MAX_ACTIVE_JOBS_PER_KEY; pruning mends it)'),
+      );
+    },
   };
 }
 
