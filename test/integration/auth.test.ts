@@ -202,6 +202,18 @@ describe('jobs belong to the key that made them', () => {
     expect(byKey.events.map((event) => event.data)).toEqual(together.events.map((event) => event.data));
   });
 
+  it('lets a producer whose 202 was lost retry with its Idempotency-Key: the replay carries no token, its key publishes', async () => {
+    const body = { kind: 'external', title: 'Nightly import' };
+    const headers = { ...bearer(KEY), 'Idempotency-Key': `lost-202-${Date.now()}` };
+    const first = await request(`${a}/v1/jobs`, { json: body, headers });
+    const replay = await request(`${b}/v1/jobs`, { json: body, headers });
+    expect([first.status, replay.status]).toEqual([202, 200]);
+    expect(replay.body.jobId).toBe(first.body.jobId);
+    expect(replay.body.publishToken).toBeUndefined();
+    expect(replay.body.links.publish).toBe(`/v1/jobs/${first.body.jobId}/events`);
+    expect((await publish(replay.body.jobId, KEY, { status: 'done', result: 'imported' })).status).toBe(201);
+  });
+
   it('lets the owning key publish as the publish token does; a watch token cannot publish (403)', async () => {
     const job = await external(KEY);
     expect((await publish(job.jobId, KEY)).status).toBe(201);

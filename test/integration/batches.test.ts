@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareStreamIds, isTerminal, parseStreamId } from '@herald/contract';
 import { EventReader, keys, topics } from '@herald/shared';
@@ -97,6 +98,17 @@ describe('POST /v1/batches', () => {
       400,
       'invalid_request',
     );
+  });
+
+  it('refuses a compressed batch with 415 before reading it, and creates nothing', async () => {
+    const before = await keysMatching(system.redis, 'herald:*');
+    const response = await fetch(`${a}/v1/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ items: items(MAX_ITEMS) })),
+    });
+    expectError({ status: response.status, body: await response.json() }, 415, 'unsupported_media_type');
+    expect((await keysMatching(system.redis, 'herald:*')).sort()).toEqual(before.sort());
   });
 
   it('replays an Idempotency-Key with the same batch, apart from the same key for a job', async () => {

@@ -1,3 +1,4 @@
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -129,5 +130,17 @@ describe('413: too large', () => {
 describe('415: not JSON', () => {
   it.each([['text/plain'], ['application/x-www-form-urlencoded'], ['']])('rejects content type %j', async (type) => {
     expectError(await post('{"text":"hello."}', type), 415, 'unsupported_media_type');
+  });
+
+  it.each([['gzip'], ['deflate'], ['br']])('rejects a body compressed with %s: Herald inflates nothing', async (encoding) => {
+    const compress = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync }[encoding]!;
+    const response = await fetch(`${api}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+      body: compress('{"text":"hello."}'),
+    });
+    const answer = { status: response.status, headers: response.headers, body: (await response.json()) as any };
+    expectError(answer, 415, 'unsupported_media_type');
+    expect(answer.body.error.message).toMatch(/uncompressed/);
   });
 });

@@ -235,6 +235,32 @@ describe('external jobs: a producer publishes through one replica, watchers read
     expect(await system.redis.xlen(keys.events(job.jobId))).toBe(1);
   });
 
+  it('never gives the publish token to an Idempotency-Key replay: a stranger replaying it cannot publish (auth off)', async () => {
+    const body = { kind: 'external', title: 'Nightly import' };
+    const headers = { 'Idempotency-Key': `nightly-import-${Date.now()}` };
+    const producer = await createExternal(a, body, headers);
+    const replay = await request(`${b}/v1/jobs`, { json: body, headers });
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual({
+      jobId: producer.jobId,
+      status: 'queued',
+      // The link is no secret; the token is.
+      links: {
+        self: `/v1/jobs/${producer.jobId}`,
+        events: `/v1/jobs/${producer.jobId}/events`,
+        publish: `/v1/jobs/${producer.jobId}/events`,
+      },
+    });
+    expect(JSON.stringify(replay.body)).not.toContain(producer.publishToken.split('.')[1]);
+    // What the stranger has (the job id, the link) does not let it publish: a forged `done` is refused.
+    const forged = { status: 'done', result: 'forged by someone else' };
+    expectError(await request(`${a}${replay.body.links.publish}`, { json: forged }), 401, 'unauthorized');
+    expectError(await request(`${a}${replay.body.links.publish}`, { json: forged, headers: bearer(producer.jobId) }), 401, 'unauthorized');
+    expect((await request(`${a}/v1/jobs/${producer.jobId}`)).body).toMatchObject({ status: 'queued' });
+    // The producer, with the token of its 202, still publishes.
+    expect((await producer.publish(b, { status: 'done', result: 'imported' })).status).toBe(201);
+  });
+
   it('makes a retried publish with the same Idempotency-Key return the same event id, adding nothing', async () => {
     const job = await createExternal(a);
     const event = { status: 'processing', progress: 30, message: 'Chunk 3 of 10' };
@@ -316,6 +342,17 @@ describe('job kinds', () => {
     expect(JSON.stringify(big.body.error.details)).toContain('metadata must be at most 8192 bytes');
     expect(await keysMatching(system.redis, 'herald:{*}:snapshot')).toEqual([]);
   });
+
+  it.each([1_000, 5_000, 50_000])(
+    'refuses metadata nested %i levels deep with 400 naming the field and the bound, not a 500',
+    async (depth) => {
+      const body = `{"kind":"external","metadata":{"a":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}}`;
+      const answer = await request(`${a}/v1/jobs`, { body, headers: { 'content-type': 'application/json' } });
+      expectError(answer, 400, 'invalid_request');
+      expect(answer.body.error.details).toEqual([{ path: 'metadata', message: 'metadata must nest at most 32 levels deep' }]);
+      expect(await keysMatching(system.redis, 'herald:{*}:snapshot')).toEqual([]);
+    },
+  );
 
   it('runs summarize through the kind interface, with or without `kind` in the body', async () => {
     for (const body of [{ text: BEES }, { kind: 'summarize', text: BEES, options: { maxSentences: 1 } }]) {

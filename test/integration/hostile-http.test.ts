@@ -4,6 +4,7 @@ import net from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, submit } from '../support/http.ts';
+import { keysMatching } from '../support/redis-target.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
@@ -371,8 +372,8 @@ describe('fuzzing: whatever arrives, the contract holds', () => {
           body,
         }),
       );
-    // Valid submissions too (some compressed, some replayed under a key), so the run goes past
-    // the first checks and meets 202, 200 and 409.
+    // Valid submissions too (some compressed, which are refused: 415; some replayed under a key),
+    // so the run goes past the first checks and meets 202, 200 and 409.
     const encoders = { identity: (b: Buffer) => b, gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
     const valid = fc
       .record({
@@ -793,7 +794,7 @@ describe('regressions: the bugs this file found', () => {
     expect(String(answer.headers['content-type'])).toMatch(/^application\/json/);
   });
 
-  it('a body that does not decompress is a 400, not a 500', async () => {
+  it('a compressed body, even one that does not decompress, is a 415, not a 500', async () => {
     for (const encoding of ['gzip', 'deflate', 'br']) {
       const answer = await send({
         method: 'POST',
@@ -801,7 +802,7 @@ describe('regressions: the bugs this file found', () => {
         headers: { 'content-type': 'application/json', 'content-encoding': encoding },
         body: '{"text":"hi."}',
       });
-      expect(answer.status, encoding).toBe(400);
+      expect(answer.status, encoding).toBe(415);
     }
   });
 
@@ -905,5 +906,93 @@ describe('a stream connection serves that one request (review L4)', () => {
     expect(closed).toBe(true);
     expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);
     expect(text).not.toContain('"error"');
+  });
+});
+
+describe('compressed and deeply nested bodies (issue 24)', () => {
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+  const encoders = { gzip: gzipSync, 'x-gzip': gzipSync, deflate: deflateSync, br: brotliCompressSync };
+  /** An external job, its publish token from the 202 (auth is off here). */
+  const externalJob = async (): Promise<{ jobId: string; publishToken: string }> =>
+    (await request(`${api}/v1/jobs`, { json: { kind: 'external' } })).body;
+
+  it('refuses a compressed body with 415 on every route that reads one, before inflating it, creating nothing', async () => {
+    const job = await externalJob();
+    const targets: { path: string; body: Buffer; headers: Record<string, string> }[] = [
+      { path: '/v1/jobs', body: json({ text: BEES }), headers: {} },
+      { path: '/v1/batches', body: json({ items: [{ text: BEES }] }), headers: {} },
+      {
+        path: `/v1/jobs/${job.jobId}/events`,
+        body: json({ status: 'processing', progress: 10 }),
+        headers: { authorization: `Bearer ${job.publishToken}` },
+      },
+    ];
+    const before = (await keysMatching(system.redis, 'herald:*')).sort();
+    for (const target of targets) {
+      for (const [encoding, encode] of [
+        ...Object.entries(encoders),
+        ['zstd', (b: Buffer) => b] as const,
+        ['gzip, identity', gzipSync] as const,
+      ]) {
+        const attempt = {
+          method: 'POST',
+          path: target.path,
+          headers: { 'content-type': 'application/json', 'content-encoding': encoding, ...target.headers },
+          body: encode(target.body),
+        };
+        const answer = await sendSound(attempt);
+        expect(answer.status, show(attempt)).toBe(415);
+        expect(JSON.parse(answer.body).error).toEqual({ code: 'unsupported_media_type', message: expect.stringMatching(/uncompressed/) });
+      }
+    }
+    expect((await keysMatching(system.redis, 'herald:*')).sort()).toEqual(before);
+    expect((await request(`${api}/v1/jobs/${job.jobId}`)).body).toMatchObject({ status: 'queued', progress: 0 });
+    // identity, in any case, and an empty header are no encoding at all.
+    for (const encoding of ['identity', 'IDENTITY', '']) {
+      const answer = await sendSound({
+        method: 'POST',
+        path: '/v1/jobs',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        body: json({ text: BEES }),
+      });
+      expect(answer.status, encoding).toBe(202);
+    }
+  });
+
+  it('answers a compressed body 415 before reading it: a 64 MB gzip upload is refused after its first bytes', async () => {
+    // Only the head and 1 KB of a body said to be 64 MB are sent: the answer comes without the
+    // rest (a parser that inflated would wait for it, and the request would time out).
+    const start = gzipSync(Buffer.from(`{"items":[${'{"text":"Bees make honey."},'.repeat(2000)}`)).subarray(0, 1024);
+    const head =
+      'POST /v1/batches HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n' +
+      `Content-Encoding: gzip\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`;
+    const answer = await sendRaw(Buffer.concat([Buffer.from(head, 'latin1'), start]));
+    expect(answer.status).toBe(415);
+    expect(JSON.parse(answer.body).error.code).toBe('unsupported_media_type');
+  });
+
+  it.each([1_000, 5_000, 30_000])('refuses metadata nested %i levels deep with 400 naming the field and the bound', async (depth) => {
+    const body = `{"kind":"external","metadata":{"a":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}}`;
+    expect(body.length).toBeLessThan(BODY_LIMIT_BYTES);
+    const answer = await sendSound({ method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json' }, body });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body).error).toEqual({
+      code: 'invalid_request',
+      message: 'The request body is invalid',
+      details: [{ path: 'metadata', message: 'metadata must nest at most 32 levels deep' }],
+    });
+  });
+
+  it('takes metadata exactly 32 levels deep (the metadata object being the first), and not 33', async () => {
+    const nested = (levels: number) => `{"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
+    const post = (levels: number) =>
+      sendSound({
+        method: 'POST',
+        path: '/v1/jobs',
+        headers: { 'content-type': 'application/json' },
+        body: `{"kind":"external","metadata":${nested(levels)}}`,
+      });
+    expect((await post(32)).status).toBe(202);
+    expect((await post(33)).status).toBe(400);
   });
 });

@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, createLogger, keys, type RedisClient } from '@herald/shared';
+import { connectRedis, createLogger, keys, loadConfig, type RedisClient } from '@herald/shared';
 import { HttpError } from '../../apps/api/src/http/errors.ts';
 import { StreamSlots, type StreamSlot } from '../../apps/api/src/limits/stream-slots.ts';
 import { SubmissionLimiter } from '../../apps/api/src/limits/submission-limiter.ts';
+import { ActiveJobs } from '../../apps/api/src/limits/active-jobs.ts';
+import { IdempotencyStore } from '../../apps/api/src/jobs/idempotency.ts';
+import { JobService } from '../../apps/api/src/jobs/job-service.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit, type JsonResponse } from '../support/http.ts';
 import { scrape } from '../support/prometheus.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
-import { connectTestRedis, keysMatching, redisSettings } from '../support/redis-target.ts';
+import { connectTestRedis, keysMatching, redisEnv, redisSettings } from '../support/redis-target.ts';
 
 const silent = createLogger('test', 'silent');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -528,5 +531,267 @@ describe('with every limit off (0)', () => {
     }
     expect(await keysMatching(system.redis, 'herald:{limits*')).toEqual([]);
     for (const limit of ['submit_key', 'submit_ip', 'streams_ip', 'streams_replica']) expect(await refusals(system, limit)).toBe(0);
+  });
+});
+
+// ── Issue 24: a batch counts by its items; the jobs a key has not ended are bounded ────────────
+
+describe('SubmissionLimiter: a batch counts by its items, on Redis', () => {
+  let redis: RedisClient;
+  beforeAll(() => {
+    redis = connectTestRedis();
+  });
+  afterAll(() => redis.disconnect());
+
+  it('counts a batch’s other items once it is parsed, both limits or neither; the wait is for all of them to fit', async () => {
+    // A window of an hour: the requests below all fall in one window, so the wait is exact.
+    const window = 3600;
+    const limiter = new SubmissionLimiter(redis, { perKey: 20, perIp: 10, windowSeconds: window });
+    const keyId = randomBytes(6).toString('hex');
+    const ip = freshIp();
+    await limiter.enforce({ keyId, ip }); // the gate: the batch's first item
+    await limiter.enforceItems({ keyId, ip }, 8); // its 7 others: 8 in all
+    await limiter.enforce({ keyId, ip }); // 9: the next batch's first
+    const [seconds, micros] = await redis.time();
+    const refused = await expect429(limiter.enforceItems({ keyId, ip }, 5)); // 4 more would make 13 of 10
+    expect(refused.message).toMatch(/from your address \(this batch counts 5\)/);
+    // In the next window 9 becomes the previous count, weighted (W - elapsed) / W: all 5 fit once
+    // 9 (W - elapsed) / W + 5 <= 10, 4/9 of the way in. (For the 4 charged it would be 3/9.)
+    const elapsedMs = (Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)) % (window * 1000);
+    const expected = Math.ceil((window * 1000 - elapsedMs + Math.ceil((window * 1000 * 4) / 9)) / 1000);
+    expect(Math.abs(Number(refused.headers['Retry-After']) - expected)).toBeLessThanOrEqual(1);
+    // Neither limit counted the refused items: one more job fits the IP's 10, and no more.
+    expect(await limiter.check({ keyId, ip })).toEqual({ allowed: true });
+    expect((await limiter.check({ keyId, ip })).allowed).toBe(false);
+    // The key holds 10 of its 20: from another address a batch of 10 fits, whole, and then nothing.
+    const other = freshIp();
+    await limiter.enforce({ keyId, ip: other });
+    await limiter.enforceItems({ keyId, ip: other }, 10);
+    const byKey = await expect429(limiter.enforce({ keyId, ip: freshIp() }));
+    expect(byKey.message).toMatch(/API key/);
+  });
+
+  it('refuses a batch larger than a limit with 413 naming it (it could never fit), counting nothing', async () => {
+    const counted: string[] = [];
+    const limiter = new SubmissionLimiter(redis, { perKey: 5, perIp: 3, windowSeconds: 60 }, (limit) => counted.push(limit));
+    const keyId = randomBytes(6).toString('hex');
+    const ip = freshIp();
+    for (const [items, named, notNamed] of [
+      [4, ['SUBMIT_RATE_PER_IP (3 per 60 s)'], ['SUBMIT_RATE_PER_KEY']],
+      [6, ['SUBMIT_RATE_PER_KEY (5 per 60 s)', 'SUBMIT_RATE_PER_IP (3 per 60 s)'], []],
+    ] as const) {
+      const error = await limiter.enforceItems({ keyId, ip }, items).then(
+        () => null,
+        (thrown: unknown) => thrown,
+      );
+      expect(error).toBeInstanceOf(HttpError);
+      const http = error as HttpError;
+      expect([http.status, http.code, http.headers['Retry-After']]).toEqual([413, 'payload_too_large', undefined]);
+      for (const name of named) expect(http.message).toContain(name);
+      for (const name of notNamed) expect(http.message).not.toContain(name);
+    }
+    expect(counted).toEqual(['submit_ip', 'submit_key', 'submit_ip']);
+    expect(await redis.exists(keys.submitRate('ip', ip), keys.submitRate('key', keyId))).toBe(0);
+    // With no key (auth off) only the IP's limit applies.
+    await limiter.enforce({ keyId: null, ip });
+    await limiter.enforceItems({ keyId: null, ip }, 3);
+  });
+});
+
+describe('batches count by their items, across two replicas', () => {
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({
+      workers: 0,
+      env: { SUBMIT_RATE_PER_IP: '6', RATE_WINDOW_SECONDS: '3600', MAX_BATCH_ITEMS: '10', TRUSTED_PROXIES: 'loopback' },
+    });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  const batch = (base: string, n: number, client: Record<string, string>) =>
+    request(`${base}/v1/batches`, { json: { items: Array.from({ length: n }, () => ({ text: BEES })) }, headers: client });
+
+  it('spends the limit item by item: 429 + Retry-After once the items would not fit, 413 for a batch no window holds', async () => {
+    const client = from('203.0.113.60');
+    expect((await batch(a, 3, client)).status).toBe(202); // 3 of 6
+    const fits = await batch(b, 3, client); // its first counts (4), its other two make 6 of 6: it fits
+    expect(fits.status).toBe(202);
+    const over = await batch(a, 2, client); // first: 7 > 6
+    expectRefused(over, 429);
+    const bigger = await batch(b, 4, from('203.0.113.61')); // 1 + 3 = 4 of 6
+    expect(bigger.status).toBe(202);
+    const second = await batch(a, 3, from('203.0.113.61')); // 5, then 2 more would make 7
+    expect(expectRefused(second, 429)).toBeGreaterThan(60);
+    expect(second.body.error.message).toMatch(/this batch counts 3/);
+    // The refused items counted nothing: one more job fits (6 of 6), then nothing.
+    expect((await submit(b, BEES, undefined, from('203.0.113.61'))).status).toBe(202);
+    expectRefused(await submit(a, BEES, undefined, from('203.0.113.61')), 429);
+    // Seven items can never fit a limit of six: 413 naming it, not a 429 with a Retry-After that would lie.
+    const never = await batch(a, 7, from('203.0.113.62'));
+    expect(never.status).toBe(413);
+    expect(never.headers.get('retry-after')).toBeNull();
+    expect(never.body.error).toMatchObject({
+      code: 'payload_too_large',
+      message: expect.stringContaining('SUBMIT_RATE_PER_IP (6 per 3600 s)'),
+    });
+    expect(await refusals(system, 'submit_ip')).toBe(4);
+  });
+});
+
+describe('jobs not ended per API key (MAX_ACTIVE_JOBS_PER_KEY)', () => {
+  const KEY_3 = 'limits-test-key-three-0123456789';
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({
+      workers: 0,
+      env: {
+        ...AUTH_ON,
+        API_KEYS: `${KEY_1},${KEY_2},${KEY_3}`,
+        MAX_ACTIVE_JOBS_PER_KEY: '4',
+        SUBMIT_RATE_PER_IP: '0',
+        SUBMIT_RATE_PER_KEY: '0',
+        MAX_BATCH_ITEMS: '10',
+      },
+    });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  const job = (base: string, key: string, body: Record<string, unknown> = { text: BEES }) =>
+    request(`${base}/v1/jobs`, { json: body, headers: bearer(key) });
+  const batch = (base: string, key: string, n: number) =>
+    request(`${base}/v1/batches`, { json: { items: Array.from({ length: n }, () => ({ text: BEES })) }, headers: bearer(key) });
+  /** The key's set, found through a job it owns (the key's id is the server's to make). */
+  const activeSetOf = async (jobId: string) => keys.activeJobs((await system.redis.hget(keys.snapshot(jobId), 'owner'))!);
+  const expectFull = (response: JsonResponse) => {
+    expect(response.status).toBe(429);
+    expect(response.body.error).toEqual({ code: 'rate_limited', message: expect.stringMatching(/MAX_ACTIVE_JOBS_PER_KEY: 4/) });
+    // When jobs end is not Herald's to know: no Retry-After rather than a false one.
+    expect(response.headers.get('retry-after')).toBeNull();
+  };
+
+  it('counts jobs and a batch’s items; past the limit 429 without Retry-After; a cancel and a producer’s end give places back', async () => {
+    const summary = (await job(a, KEY_1)).body.jobId as string;
+    const external = (await job(b, KEY_1, { kind: 'external' })).body as { jobId: string; publishToken: string };
+    expect((await job(a, KEY_1, { kind: 'external' })).status).toBe(202);
+    const set = await activeSetOf(summary);
+    expect(await system.redis.zcard(set)).toBe(3);
+    expectFull(await batch(b, KEY_1, 2));
+    expect(await system.redis.zcard(set)).toBe(3); // all or none
+    // Another key has its own count.
+    expect((await batch(a, KEY_2, 4)).status).toBe(202);
+    // A cancel (here) frees a place …
+    expect((await request(`${a}/v1/jobs/${summary}`, { method: 'DELETE', headers: bearer(KEY_1) })).status).toBe(202);
+    await expect.poll(() => system.redis.zcard(set)).toBe(2);
+    expect((await batch(b, KEY_1, 2)).status).toBe(202);
+    expectFull(await job(a, KEY_1));
+    // … and so does a producer's terminal event.
+    const done = await request(`${b}/v1/jobs/${external.jobId}/events`, {
+      json: { status: 'done', result: 'ok' },
+      headers: bearer(external.publishToken),
+    });
+    expect(done.status).toBe(201);
+    await expect.poll(() => system.redis.zcard(set)).toBe(3);
+    expect((await job(a, KEY_1)).status).toBe(202);
+    // More items than the limit itself can never fit: 413 naming it.
+    const never = await batch(a, KEY_2, 5);
+    expect(never.status).toBe(413);
+    expect(never.body.error.message).toContain('MAX_ACTIVE_JOBS_PER_KEY (4)');
+    expect(await refusals(system, 'active_key')).toBe(3);
+  });
+
+  it('mends leaked places: a key at its limit is pruned of ended and expired jobs (not of new ones), at most once a minute', async () => {
+    const external = (await job(a, KEY_3, { kind: 'external' })).body as { jobId: string; publishToken: string };
+    const set = await activeSetOf(external.jobId);
+    expect(
+      (await request(`${a}/v1/jobs/${external.jobId}/events`, { json: { status: 'done' }, headers: bearer(external.publishToken) })).status,
+    ).toBe(201);
+    await expect.poll(() => system.redis.zcard(set)).toBe(0);
+    // As if releases had been lost: the ended job, one long expired (no snapshot), both admitted
+    // long ago; and one admitted a moment ago whose first event is not written yet.
+    const fresh = 'AAAAAAAAAAAAAAAAAAAAAA';
+    const [seconds] = await system.redis.time();
+    await system.redis.zadd(
+      set,
+      0,
+      external.jobId,
+      0,
+      'BBBBBBBBBBBBBBBBBBBBBB',
+      0,
+      'CCCCCCCCCCCCCCCCCCCCCC',
+      Number(seconds) * 1000,
+      fresh,
+    );
+    const admitted = await job(b, KEY_3);
+    expect(admitted.status).toBe(202);
+    expect((await system.redis.zrange(set, '0', '-1')).sort()).toEqual([admitted.body.jobId, fresh].sort());
+    // Leaked again at once: the key was pruned less than a minute ago, so it is refused.
+    await system.redis.zadd(set, 0, 'DDDDDDDDDDDDDDDDDDDDDD', 0, 'EEEEEEEEEEEEEEEEEEEEEE');
+    expectFull(await job(a, KEY_3));
+  });
+});
+
+describe('jobs not ended per API key, released by the workers', () => {
+  let system: TestSystem;
+  let a: string;
+  beforeAll(async () => {
+    system = await startSystem({
+      replicas: 1,
+      workers: 1,
+      env: { ...AUTH_ON, MAX_ACTIVE_JOBS_PER_KEY: '5', EXTERNAL_IDLE_TIMEOUT_SECONDS: '1', STAGE_DELAY_MS: '300' },
+    });
+    a = system.apis[0]!.url;
+  });
+  afterAll(() => system.close());
+
+  it('a worker’s end of a job and the producer watchdog’s each give the place back', async () => {
+    const summary = await request(`${a}/v1/jobs`, { json: { text: BEES }, headers: bearer(KEY_1) });
+    const external = await request(`${a}/v1/jobs`, { json: { kind: 'external' }, headers: bearer(KEY_1) });
+    const set = keys.activeJobs((await system.redis.hget(keys.snapshot(summary.body.jobId), 'owner'))!);
+    expect(await system.redis.zrange(set, '0', '-1')).toEqual(expect.arrayContaining([summary.body.jobId, external.body.jobId]));
+    await expect
+      .poll(async () => (await request(`${a}/v1/jobs/${summary.body.jobId}`, { headers: bearer(KEY_1) })).body.status, { timeout: 15_000 })
+      .toBe('done');
+    await expect
+      .poll(async () => (await request(`${a}/v1/jobs/${external.body.jobId}`, { headers: bearer(KEY_1) })).body.error?.code, {
+        timeout: 15_000,
+      })
+      .toBe('producer_timeout');
+    await expect.poll(() => system.redis.zcard(set)).toBe(0);
+  });
+});
+
+describe('jobs not ended per API key: a submission that fails gives its places back', () => {
+  let redis: RedisClient;
+  beforeAll(() => {
+    redis = connectTestRedis();
+  });
+  afterAll(() => redis.disconnect());
+
+  it('releases what it admitted when Redis refuses the create', async () => {
+    const config = loadConfig({ ...redisEnv(), LOG_LEVEL: 'silent' });
+    const failing = { create: () => Promise.reject(new Error('OOM command not allowed when used memory > maxmemory')) };
+    const jobs = new JobService({
+      config,
+      redis,
+      queue: null as never,
+      chores: null as never,
+      publisher: failing as never,
+      reader: null as never,
+      idempotency: new IdempotencyStore(redis, 60),
+    });
+    const active = new ActiveJobs(redis, 2);
+    const keyId = randomBytes(6).toString('hex');
+    const admit = async (jobIds: readonly string[]) => active.admit(keyId, jobIds);
+    await expect(jobs.submit({ kind: 'external' }, 'retry-me', keyId, admit)).rejects.toThrow();
+    expect(await redis.zcard(keys.activeJobs(keyId))).toBe(0);
+    // The Idempotency-Key was given back too: the retry is a new submission, not a replay.
+    await expect(jobs.submit({ kind: 'external' }, 'retry-me', keyId, admit)).rejects.toThrow();
+    expect(await redis.zcard(keys.activeJobs(keyId))).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import {
   Chores,
   EventPublisher,
   publisherOptions,
+  releaseActiveJob,
   EventReader,
   QUEUE_NAME,
   bullConnection,
@@ -24,6 +25,7 @@ import { edgeHeaders, streamEdgeHeaders } from './http/edge-headers.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
 import { BatchService } from './jobs/batch-service.ts';
 import { JobService } from './jobs/job-service.ts';
+import { ActiveJobs } from './limits/active-jobs.ts';
 import { StreamSlots } from './limits/stream-slots.ts';
 import { SubmissionLimiter } from './limits/submission-limiter.ts';
 import { QUEUE_STATES, createApiMetrics } from './metrics.ts';
@@ -91,16 +93,23 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     ttlSeconds: config.JOB_TTL_SECONDS,
   });
 
-  // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded).
+  // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded);
+  // a job's end gives its place back among its key's jobs not ended (MAX_ACTIVE_JOBS_PER_KEY).
   const publisher = new EventPublisher(
     redis,
-    publisherOptions(config, logger, (batchId) => chores.batchEnded(batchId)),
+    publisherOptions(
+      config,
+      logger,
+      (batchId) => chores.batchEnded(batchId),
+      (jobId) => releaseActiveJob(redis, jobId),
+    ),
   );
   const idempotency = new IdempotencyStore(redis, config.JOB_TTL_SECONDS);
   const jobs = new JobService({ config, redis, queue, chores, publisher, reader, idempotency });
   const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
+  const active = ActiveJobs.fromConfig(redis, config, () => metrics.limitsRefused.inc({ limit: 'active_key' }));
   const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
 
   const hub = new FanoutHub(broker, logger, {
@@ -141,6 +150,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     maxBatchItems: config.MAX_BATCH_ITEMS,
     access,
     submissions,
+    active,
     observer: {
       submitted: () => metrics.jobsSubmitted.inc(),
       cancelledHere: () => metrics.jobsCancelledQueued.inc(),

@@ -4,6 +4,7 @@ import {
   Chores,
   EventPublisher,
   publisherOptions,
+  releaseActiveJob,
   EventReader,
   QUEUE_NAME,
   bullConnection,
@@ -61,10 +62,16 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   const subscriber = connectRedis(config, role('herald:worker:cancel'));
   commands.on('error', (err: Error) => logger.warn({ connection: 'commands', err: err.message }, 'redis connection error'));
   subscriber.on('error', (err: Error) => logger.warn({ connection: 'cancel', err: err.message }, 'redis connection error'));
-  // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded).
+  // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded);
+  // a job's end gives its place back among its key's jobs not ended (MAX_ACTIVE_JOBS_PER_KEY).
   const publisher = new EventPublisher(
     commands,
-    publisherOptions(config, logger, (batchId) => chores.batchEnded(batchId)),
+    publisherOptions(
+      config,
+      logger,
+      (batchId) => chores.batchEnded(batchId),
+      (jobId) => releaseActiveJob(commands, jobId),
+    ),
   );
   const cancellation = new CancellationWatcher(commands, subscriber);
   await cancellation.start();

@@ -7,6 +7,25 @@ export const JOB_KINDS = ['summarize', 'external'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 /** An external job's metadata, as JSON, at most this many bytes. */
 export const MAX_METADATA_BYTES = 8 * 1024;
+/** And at most this many levels deep, the metadata object itself being the first. */
+export const MAX_METADATA_DEPTH = 32;
+
+/**
+ * Whether a parsed JSON value nests containers (objects, arrays) deeper than `maxDepth`, the value
+ * itself being level 1: a loop over an explicit stack, never recursion, so no depth can exhaust
+ * the call stack (zod's z.json() recursed: 5,000 levels threw RangeError, a 500). It visits each
+ * value once at most, and stops at the first one too deep (JSON.parse gives a tree).
+ */
+export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [item, depth] = top;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 /** A letter or a digit, in any script: what a summary can be made of. */
 const SUMMARIZABLE = /[\p{L}\p{N}]/u;
@@ -44,12 +63,17 @@ const summarizeBody = (maxTextChars: number) =>
 const externalBody = z.strictObject({
   kind: z.literal('external'),
   title: z.string().min(1).max(200).optional(),
+  // Values as JSON.parse made them; their depth is checked without recursion, before anything
+  // walks them recursively (JSON.stringify, for the size).
   metadata: z
-    .record(z.string(), z.json())
-    .refine(
-      (metadata) => new TextEncoder().encode(JSON.stringify(metadata)).byteLength <= MAX_METADATA_BYTES,
-      `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`,
-    )
+    .record(z.string(), z.unknown())
+    .superRefine((metadata, ctx) => {
+      if (nestsDeeperThan(metadata, MAX_METADATA_DEPTH)) {
+        ctx.addIssue({ code: 'custom', message: `metadata must nest at most ${MAX_METADATA_DEPTH} levels deep` });
+      } else if (new TextEncoder().encode(JSON.stringify(metadata)).byteLength > MAX_METADATA_BYTES) {
+        ctx.addIssue({ code: 'custom', message: `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON` });
+      }
+    })
     .optional(),
   callbackUrl: callbackUrlSchema.optional(),
 });

@@ -161,6 +161,11 @@ export const configSchema = z.object({
   SUBMIT_RATE_PER_KEY: int(600, 0),
   SUBMIT_RATE_PER_IP: int(120, 0),
   RATE_WINDOW_SECONDS: int(60, 1, 86_400),
+  /**
+   * Jobs one API key may have that have not ended (auth on; a batch's count one each): the rate
+   * limits bound how fast jobs arrive, this how many wait in Redis and the queue at once.
+   */
+  MAX_ACTIVE_JOBS_PER_KEY: int(10_000, 0),
   MAX_SSE_CLIENTS_PER_IP: int(1_000, 0),
 });
 

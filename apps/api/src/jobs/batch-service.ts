@@ -16,7 +16,7 @@ import {
 import { redisCall } from '../http/deadline.ts';
 import { HttpError, batchNotFound, conflict } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
-import type { JobService } from './job-service.ts';
+import { ADMIT_ALL, type Admission, type JobService } from './job-service.ts';
 import { isBatchId, newJobId } from './job-id.ts';
 
 export interface BatchSubmitted {
@@ -59,8 +59,13 @@ export class BatchService {
     this.#schema = batchRequestSchema(deps.config.MAX_TEXT_CHARS, deps.config.MAX_BATCH_ITEMS);
   }
 
-  /** The whole body is checked before anything is written; `owner` as for JobService.submit. */
-  async submit(body: unknown, idempotencyKey: string | undefined, owner: string | null): Promise<BatchSubmitted> {
+  /** The whole body is checked before anything is written; `owner` and `admit` as for JobService.submit. */
+  async submit(
+    body: unknown,
+    idempotencyKey: string | undefined,
+    owner: string | null,
+    admit: Admission = ADMIT_ALL,
+  ): Promise<BatchSubmitted> {
     const request = this.#schema.parse(body);
     if (request.callbackUrl !== undefined) this.#deps.jobs.checkCallback(request.callbackUrl);
     const batchId = newJobId();
@@ -74,9 +79,12 @@ export class BatchService {
         return { batchId: claim.jobId, jobIds: ids, status: snapshot?.status ?? 'queued', created: false };
       }
     }
+    let release: (() => Promise<void>) | undefined;
     try {
+      release = await admit(jobIds);
       await this.#create(batchId, jobIds, request, owner);
     } catch (error) {
+      await release?.().catch(() => {});
       if (idempotencyKey !== undefined) await this.#deps.idempotency.release(owner, IDEMPOTENCY_SCOPE + idempotencyKey).catch(() => {});
       throw error;
     }

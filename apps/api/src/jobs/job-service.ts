@@ -55,6 +55,16 @@ export interface JobServiceDeps {
   readonly idempotency: IdempotencyStore;
 }
 
+/**
+ * What a submission's jobs must pass once its body is known, before anything is written (the
+ * routes wire the limits: a batch's other items against the submission limits, the key's jobs
+ * not ended); resolves to what gives back what it took, should the creation then fail. An
+ * Idempotency-Key replay creates nothing and is not admitted.
+ */
+export type Admission = (jobIds: readonly string[]) => Promise<() => Promise<void>>;
+/** Nothing to pass (callers without limits). */
+export const ADMIT_ALL: Admission = async () => async () => {};
+
 const WAITING_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused']);
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -74,7 +84,7 @@ export class JobService {
   }
 
   /** `owner`: the submitting key's id (null with auth off); Idempotency-Keys are the owner's own. */
-  async submit(body: unknown, idempotencyKey: string | undefined, owner: string | null): Promise<Submitted> {
+  async submit(body: unknown, idempotencyKey: string | undefined, owner: string | null, admit: Admission = ADMIT_ALL): Promise<Submitted> {
     const request = this.#schema.parse(body);
     if (request.callbackUrl !== undefined) this.checkCallback(request.callbackUrl);
     const jobId = newJobId();
@@ -88,9 +98,12 @@ export class JobService {
         return { jobId: claim.jobId, kind: request.kind, status: snapshot?.status ?? 'queued', created: false };
       }
     }
+    let release: (() => Promise<void>) | undefined;
     try {
+      release = await admit([jobId]);
       await this.#create(jobId, request, owner);
     } catch (error) {
+      await release?.().catch(() => {});
       if (idempotencyKey !== undefined) await this.#deps.idempotency.release(owner, idempotencyKey).catch(() => {});
       throw error;
     }

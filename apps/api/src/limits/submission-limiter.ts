@@ -1,6 +1,6 @@
 import { submitRateScript, type Config, type RedisClient } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
-import { rateLimited } from '../http/errors.ts';
+import { HttpError, rateLimited } from '../http/errors.ts';
 
 /** Which limit refused a request (herald_limits_refused_total's `limit` label). */
 export type SubmitLimit = 'submit_key' | 'submit_ip';
@@ -23,14 +23,22 @@ export type SubmissionDecision =
   | { readonly allowed: true }
   | { readonly allowed: false; readonly retryAfterSeconds: number; readonly refusedBy: readonly SubmitLimit[] };
 
+/** What a call charges: `cost` units now, for a request of `size` units in all (submit-rate-2.lua). */
+interface Units {
+  readonly cost: number;
+  readonly size: number;
+}
+
 const ALLOWED: SubmissionDecision = { allowed: true };
+const ONE: Units = { cost: 1, size: 1 };
 /** Stands in for the key's counter when there is no key; its limit is 0, so it is never read. */
 const NO_KEY = '-';
 
 /**
- * POST /v1/jobs per API key and per client IP, in one Redis round trip shared by every replica
+ * POST /v1/jobs and /v1/batches per API key and per client IP, in one Redis round trip shared by every replica
  * (submit-rate-2.lua in @herald/shared: a sliding window approximated from two fixed windows). A request over
- * either limit is refused and counts against neither.
+ * either limit is refused and counts against neither. A job counts 1, a batch its items: 1 before
+ * its body is read (`enforce`), the others once it is parsed (`enforceItems`).
  *
  * Redis errors are not swallowed: a submission cannot be made without Redis anyway, so the
  * error (or the deadline) propagates and becomes the usual 503 (http/errors.ts).
@@ -54,13 +62,24 @@ export class SubmissionLimiter {
     );
   }
 
-  /** Checks both limits and, when neither is reached, counts the submission against both. */
-  async check({ keyId, ip }: Submitter): Promise<SubmissionDecision> {
+  /**
+   * Checks both limits and, when neither is reached, counts the submission against both (`units`:
+   * one submission, or part of a batch's items; the wait when refused is for all of them).
+   */
+  async check({ keyId, ip }: Submitter, { cost, size }: Units = ONE): Promise<SubmissionDecision> {
     const perKey = keyId === null ? 0 : this.#limits.perKey;
     const perIp = this.#limits.perIp;
     if (perKey === 0 && perIp === 0) return ALLOWED;
     const reply = await redisCall(
-      submitRateScript(this.#redis, { keyId: keyId ?? NO_KEY, ip, windowMs: this.#limits.windowSeconds * 1000, perKey, perIp }),
+      submitRateScript(this.#redis, {
+        keyId: keyId ?? NO_KEY,
+        ip,
+        windowMs: this.#limits.windowSeconds * 1000,
+        perKey,
+        perIp,
+        cost,
+        size,
+      }),
     );
     if (reply.allowed) return ALLOWED;
     return {
@@ -71,11 +90,38 @@ export class SubmissionLimiter {
   }
 
   /** As `check`, throwing the 429 (with Retry-After) when refused. */
-  async enforce(submitter: Submitter): Promise<void> {
-    const decision = await this.check(submitter);
+  async enforce(submitter: Submitter, units: Units = ONE): Promise<void> {
+    const decision = await this.check(submitter, units);
     if (decision.allowed) return;
     for (const limit of decision.refusedBy) this.#onRefused(limit);
     const what = decision.refusedBy.includes('submit_key') ? 'for this API key' : 'from your address';
-    throw rateLimited(`Too many submissions ${what}; try again in ${decision.retryAfterSeconds} s`, decision.retryAfterSeconds);
+    const items = units.size > 1 ? ` (this batch counts ${units.size})` : '';
+    throw rateLimited(`Too many submissions ${what}${items}; try again in ${decision.retryAfterSeconds} s`, decision.retryAfterSeconds);
+  }
+
+  /**
+   * A parsed submission of `items` jobs, after `enforce` counted its first: a batch larger than a
+   * limit can never fit in its window (413 naming it: a 429's Retry-After would be false);
+   * otherwise its other items are counted, against both limits or neither (429, Retry-After: when
+   * all `items` would fit, as a retry counts them all again).
+   */
+  async enforceItems(submitter: Submitter, items: number): Promise<void> {
+    this.refuseNeverFitting(submitter, items);
+    if (items > 1) await this.enforce(submitter, { cost: items - 1, size: items });
+  }
+
+  /** The 413 of `enforceItems` alone, without a round trip: to refuse before anything else is taken. */
+  refuseNeverFitting({ keyId }: Submitter, items: number): void {
+    const perKey = keyId === null ? 0 : this.#limits.perKey;
+    const { perIp } = this.#limits;
+    const over = [
+      ...(perKey > 0 && items > perKey ? [{ limit: 'submit_key' as const, setting: 'SUBMIT_RATE_PER_KEY', value: perKey }] : []),
+      ...(perIp > 0 && items > perIp ? [{ limit: 'submit_ip' as const, setting: 'SUBMIT_RATE_PER_IP', value: perIp }] : []),
+    ];
+    if (over.length === 0) return;
+    for (const { limit } of over) this.#onRefused(limit);
+    const names = over.map(({ setting, value }) => `${setting} (${value} per ${this.#limits.windowSeconds} s)`).join(' and ');
+    const message = `A batch of ${items} items can never be accepted: it is larger than ${names}`;
+    throw new HttpError(413, 'payload_too_large', message, [{ path: 'items', message }]);
   }
 }

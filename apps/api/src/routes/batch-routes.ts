@@ -1,16 +1,18 @@
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
 import { requestLogger } from '../http/request-context.ts';
 import type { BatchService } from '../jobs/batch-service.ts';
+import type { ActiveJobs } from '../limits/active-jobs.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
 import type { JobRoutesObserver } from './job-routes.ts';
-import { bodyLimitBytes, idempotencyKeyOf, queryToken, submissionGate } from './request-body.ts';
+import { admission, bodyLimitBytes, idempotencyKeyOf, jsonBody, queryToken, submissionGate } from './request-body.ts';
 
 export interface BatchRoutesDeps {
   readonly batches: BatchService;
   readonly access: Access;
   readonly submissions: SubmissionLimiter;
+  readonly active: ActiveJobs;
   readonly observer: JobRoutesObserver;
   readonly maxTextChars: number;
   readonly maxBatchItems: number;
@@ -30,19 +32,28 @@ const links = (batchId: string, watchToken: string | null = null) => ({
 });
 
 /** POST /v1/batches, GET and DELETE /v1/batches/{id} (docs/api.md, "Batches"). */
-export function batchRoutes({ batches, access, submissions, observer, maxTextChars, maxBatchItems, logger }: BatchRoutesDeps): Router {
+export function batchRoutes({
+  batches,
+  access,
+  submissions,
+  active,
+  observer,
+  maxTextChars,
+  maxBatchItems,
+  logger,
+}: BatchRoutesDeps): Router {
   const router = Router();
   const limit = Math.min(MAX_BATCH_BODY_BYTES, maxBatchItems * bodyLimitBytes(maxTextChars));
-  const json = express.json({ limit, strict: false });
+  const json = jsonBody(limit);
 
   router.post(
     '/v1/batches',
-    // As for a job; a batch counts as one submission.
+    // As for a job: the gate counts one submission; the batch's other items once it is parsed.
     submissionGate(access, submissions),
     json,
     async (req: Request, res: Response) => {
       const caller = access.callerOf(req);
-      const submitted = await batches.submit(req.body, idempotencyKeyOf(req), caller.keyId);
+      const submitted = await batches.submit(req.body, idempotencyKeyOf(req), caller.keyId, admission(caller, submissions, active));
       if (submitted.created) for (const _ of submitted.jobIds) observer.submitted();
       requestLogger(req, logger).info(
         { batchId: submitted.batchId, jobs: submitted.jobIds.length, created: submitted.created, keyId: caller.keyId },

@@ -1,10 +1,11 @@
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
 import { requestLogger } from '../http/request-context.ts';
 import type { JobService } from '../jobs/job-service.ts';
+import type { ActiveJobs } from '../limits/active-jobs.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
-import { bodyLimitBytes, bodyProblem, idempotencyKeyOf, queryToken, submissionGate } from './request-body.ts';
+import { admission, bodyLimitBytes, bodyProblem, idempotencyKeyOf, jsonBody, queryToken, submissionGate } from './request-body.ts';
 
 /** What the replica's metrics hear from the job routes. */
 export interface JobRoutesObserver {
@@ -18,6 +19,7 @@ export interface JobRoutesDeps {
   readonly jobs: JobService;
   readonly access: Access;
   readonly submissions: SubmissionLimiter;
+  readonly active: ActiveJobs;
   readonly observer: JobRoutesObserver;
   readonly maxTextChars: number;
   /** For requests that did not come through the server (each has its own, with reqId). */
@@ -35,13 +37,13 @@ const links = (jobId: string, watchToken: string | null = null, external = false
 });
 
 /** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events (docs/api.md). */
-export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, logger }: JobRoutesDeps): Router {
+export function jobRoutes({ jobs, access, submissions, active, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
-  const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
+  const json = jsonBody(bodyLimitBytes(maxTextChars));
 
   router.post('/v1/jobs', submissionGate(access, submissions), json, async (req: Request, res: Response) => {
     const caller = access.callerOf(req);
-    const submitted = await jobs.submit(req.body, idempotencyKeyOf(req), caller.keyId);
+    const submitted = await jobs.submit(req.body, idempotencyKeyOf(req), caller.keyId, admission(caller, submissions, active));
     if (submitted.created) observer.submitted();
     // Never the text: its length says enough.
     const text = (req.body as { text?: unknown }).text;
@@ -57,7 +59,10 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
     );
     const watchToken = access.watchToken(submitted.jobId);
     const external = submitted.kind === 'external';
-    const publishToken = external ? await access.publishToken(submitted.jobId) : null;
+    // Only to the request that created the job: a replay may come from anyone who guessed the
+    // Idempotency-Key (with auth off all callers share them), and the token would let it publish.
+    // The link stays: it is no secret. With auth on, the owning key publishes too (docs/api.md).
+    const publishToken = external && submitted.created ? await access.publishToken(submitted.jobId) : null;
     res
       .status(submitted.created ? 202 : 200)
       .location(links(submitted.jobId).self)

@@ -1,8 +1,10 @@
 import { MIMEType } from 'node:util';
-import type { Request, RequestHandler } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import type { Access } from '../auth/access.ts';
 import { HttpError, badRequest } from '../http/errors.ts';
-import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
+import type { Admission } from '../jobs/job-service.ts';
+import type { ActiveJobs } from '../limits/active-jobs.ts';
+import type { SubmissionLimiter, Submitter } from '../limits/submission-limiter.ts';
 
 /**
  * What runs before a submission's body is read (POST /v1/jobs, POST /v1/batches): who before
@@ -15,6 +17,26 @@ export function submissionGate(access: Access, submissions: SubmissionLimiter): 
     const caller = access.requireKey(req);
     await submissions.enforce(caller);
     next(bodyProblem(req));
+  };
+}
+
+/**
+ * What a submission's jobs pass once its body is read (JobService's Admission), in this order: a
+ * batch larger than a submission limit (413: it can never fit), the key's jobs not ended (413 past
+ * the limit itself, else 429), then a batch's other items against the submission limits (429);
+ * a refusal there gives the jobs' places back.
+ */
+export function admission(caller: Submitter, submissions: SubmissionLimiter, active: ActiveJobs): Admission {
+  return async (jobIds) => {
+    submissions.refuseNeverFitting(caller, jobIds.length);
+    const release = await active.admit(caller.keyId, jobIds);
+    try {
+      await submissions.enforceItems(caller, jobIds.length);
+    } catch (error) {
+      await release().catch(() => {});
+      throw error;
+    }
+    return release;
   };
 }
 
@@ -33,15 +55,32 @@ export function queryToken(value: unknown): string | null {
 
 /**
  * What is wrong with the body before it is read, if anything: none at all is a 400 whatever its
- * type (there is nothing to parse), one that is not JSON a 415.
+ * type (there is nothing to parse); one that is compressed, or not JSON, a 415.
  */
 export function bodyProblem(req: Request): HttpError | undefined {
   const length = req.headers['content-length'];
   if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) {
     return badRequest('The request body is empty: send the job as JSON, e.g. {"text": "…"}');
   }
+  if (!isIdentity(req.headers['content-encoding'])) {
+    return new HttpError(415, 'unsupported_media_type', 'Send the body uncompressed: Herald reads no Content-Encoding but identity');
+  }
   return isJson(req.headers['content-type']) ? undefined : new HttpError(415, 'unsupported_media_type', 'Send the job as application/json');
 }
+
+/**
+ * Compressed bodies are refused, never inflated: the byte limit then bounds what is parsed, as
+ * nginx's client_max_body_size does (a 198 KB gzip body inflated to a 66 MB batch; twelve took a
+ * replica to 2 GB). An empty header is none (node has trimmed its blanks already).
+ */
+const isIdentity = (encoding: string | undefined): boolean =>
+  encoding === undefined || encoding === '' || encoding.toLowerCase() === 'identity';
+
+/**
+ * The JSON parser of every route that reads a body, after `bodyProblem`: at most `limitBytes`,
+ * and never inflated (`inflate: false` refuses a compressed body itself, should it get here).
+ */
+export const jsonBody = (limitBytes: number): RequestHandler => express.json({ limit: limitBytes, strict: false, inflate: false });
 
 function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;

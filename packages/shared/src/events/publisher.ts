@@ -23,15 +23,29 @@ export interface PublisherOptions {
    * whoever published it (a worker, a cancel, a producer): the batch's webhook is due now.
    */
   readonly onBatchEnded?: (batchId: string) => void;
+  /**
+   * Told when an event published here ended its job (a terminal event was written), whoever
+   * published it: the job's place among its key's jobs not ended is given back.
+   */
+  readonly onJobEnded?: (jobId: string) => void;
   readonly now?: () => number;
 }
 
 /**
  * The settings every process that publishes runs with (API and worker alike): retention, the
- * replicas a job's end waits for, and who is told that a batch has ended (`batchEnded`: its
- * webhook's wake-up; a failure is only logged, the webhook looks again by itself).
+ * replicas a job's end waits for, who is told that a batch has ended (`batchEnded`: its
+ * webhook's wake-up; a failure is only logged, the webhook looks again by itself), and that a job
+ * has ended (`jobEnded`: gives its place back among its key's jobs not ended; a failure is
+ * logged, the API's pruning mends it). That one runs whatever this process's own settings say
+ * (a worker need not know API_KEYS or MAX_ACTIVE_JOBS_PER_KEY): a job without an owner costs
+ * it one read.
  */
-export function publisherOptions(config: Config, logger: Logger, batchEnded: (batchId: string) => Promise<void>): PublisherOptions {
+export function publisherOptions(
+  config: Config,
+  logger: Logger,
+  batchEnded: (batchId: string) => Promise<void>,
+  jobEnded: (jobId: string) => Promise<void>,
+): PublisherOptions {
   return {
     ttlSeconds: config.JOB_TTL_SECONDS,
     streamMaxLen: config.STREAM_MAXLEN,
@@ -42,6 +56,11 @@ export function publisherOptions(config: Config, logger: Logger, batchEnded: (ba
     onBatchEnded: (batchId) => {
       batchEnded(batchId).catch((err: unknown) =>
         logger.warn({ err, batchId }, 'could not wake the batch webhook (it looks again by itself)'),
+      );
+    },
+    onJobEnded: (jobId) => {
+      jobEnded(jobId).catch((err: unknown) =>
+        logger.warn({ err, jobId }, 'could not give an ended job’s place back (MAX_ACTIVE_JOBS_PER_KEY; pruning mends it)'),
       );
     },
   };
@@ -174,6 +193,7 @@ export class EventPublisher {
       ...(isTerminal(status) && (this.#options.waitReplicas ?? 0) > 0 && ts >= this.#waitPausedUntil ? { durable: this.#durable() } : {}),
       ...extra,
     });
+    if (reply.outcome === 'published' && isTerminal(status)) this.#options.onJobEnded?.(jobId);
     if (reply.outcome === 'published' && reply.batchEnded) this.#options.onBatchEnded?.(batchOf(jobId)!);
     return { reply, ts };
   }

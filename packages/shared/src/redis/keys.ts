@@ -54,6 +54,15 @@ export const keys = {
    * script per submission).
    */
   submitRate: (scope: 'key' | 'ip', id: string): string => `herald:{limits}:submit:${scope}:${subject(id)}`,
+  /**
+   * Sorted set: the jobs one API key (its digest) submitted that have not ended, each scored with
+   * when it was admitted (ms, Redis's clock; scripts/active-jobs-1.lua). Under `{limits}` with the
+   * submission counters; a job's own keys are in its slot, so the release at its end is a command
+   * of its own (jobs/active-jobs.ts).
+   */
+  activeJobs: (keyId: string): string => `herald:{limits}:active:${subject(keyId)}`,
+  /** String: set for a minute when the API last pruned that key's set of ended and expired jobs. */
+  activeJobsPruned: (keyId: string): string => `herald:{limits}:active-pruned:${subject(keyId)}`,
   /** Hash: replica id → streams it holds for one client IP (scripts/stream-slots-2.lua). */
   streamSlots: (ip: string): string => `herald:{limits:ip:${subject(ip)}}:streams`,
   /** Sorted set: replica id → when its lease on the counts above expires (ms, Redis's clock). */

@@ -6,6 +6,12 @@
   neither — a caller refused for its IP does not burn its key's budget (nor the reverse), so a
   client that keeps retrying through a 429 does not lock out its other addresses or its key.
 
+  A submission costs units: a job 1, a batch its n items. The API charges 1 before the body is
+  read (every attempt counts) and, once a batch is parsed, its other n − 1: `cost` is what this
+  call charges, `size` the whole request's units (n), which a retry will charge again from the
+  start, so the wait returned is for `size` to fit, not `cost`. The caller never passes a size
+  over a limit: such a batch can never fit in a window (it gets a 413 instead).
+
   The window: a sliding window approximated from two fixed ones, the current and the previous,
   the previous weighted by how much of it the sliding window still covers:
       estimate = previous * (W - elapsed) / W + current
@@ -16,10 +22,20 @@
   small hash per key or IP, two windows long. The clock is Redis's own (TIME), so replicas with
   skewed clocks still share one window. Redis >= 7 replicates scripts by effects, so TIME is safe.
 
+  Allowed when estimate + cost <= limit. The wait, for s = size units (s <= limit, no further
+  submissions meanwhile), from the same estimate at a later time:
+  - when current + s <= limit: later in this window, once the previous window's weight has
+    shrunk: previous * (W - elapsed') <= (limit - s - current) * W, i.e. elapsed' =
+    W - (limit - s - current) * W / previous (previous > 0 here, or it would have been allowed);
+  - else in the next window, where this one's count becomes the previous (current >= 1 here,
+    since s <= limit): current * (W - elapsed'') + s * W <= limit * W, i.e. elapsed'' =
+    W * (current + s - limit) / current, at most W (as s <= limit): (W - elapsed) + elapsed''.
+
   KEYS[1] the API key's counter    KEYS[2] the client IP's counter   (hashes {w, c, p})
   ARGV[1] window (ms)    ARGV[2] the key's limit    ARGV[3] the IP's limit    (0: not checked)
+  ARGV[4] cost (units charged when allowed)    ARGV[5] size (>= cost, <= each checked limit)
 
-  Returns {1, 0, ''} when allowed (and counted), else {0, ms until a retry can pass, refused}
+  Returns {1, 0, ''} when allowed (and counted), else {0, ms until `size` can pass, refused}
   with refused 'key', 'ip' or 'key,ip'.
 ]]
 local time = redis.call('TIME')
@@ -28,6 +44,8 @@ local window = tonumber(ARGV[1])
 local index = math.floor(now / window)
 local elapsed = now - index * window
 local names = {'key', 'ip'}
+local cost = tonumber(ARGV[4])
+local size = tonumber(ARGV[5])
 
 local checked = {}
 local refused = {}
@@ -35,6 +53,9 @@ local wait = 0
 for i = 1, 2 do
   local limit = tonumber(ARGV[i + 1])
   if limit > 0 then
+    if size > limit or cost > size then
+      return redis.error_reply('submit-rate: a size of ' .. size .. ' (cost ' .. cost .. ') cannot fit a limit of ' .. limit)
+    end
     local stored = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
     local w = tonumber(stored[1])
     local current = tonumber(stored[2]) or 0
@@ -44,17 +65,15 @@ for i = 1, 2 do
     elseif w ~= index then
       previous, current = 0, 0
     end
-    -- estimate + 1 <= limit, multiplied out by the window to stay in integers
-    if previous * (window - elapsed) + (current + 1) * window <= limit * window then
+    -- estimate + cost <= limit, multiplied out by the window to stay in integers
+    if previous * (window - elapsed) + (current + cost) * window <= limit * window then
       checked[#checked + 1] = {KEYS[i], current, previous}
     else
       local ms
-      if current < limit then
-        -- later in this window, once the previous one's weight has shrunk enough (previous > 0 here)
-        ms = math.ceil((window - elapsed) - (limit - 1 - current) * window / previous)
+      if current + size <= limit then
+        ms = math.ceil((window - elapsed) - (limit - size - current) * window / previous)
       else
-        -- in the next window, once this window's count, then the previous one, has shrunk enough
-        ms = (window - elapsed) + math.ceil(window * (current - limit + 1) / current)
+        ms = (window - elapsed) + math.ceil(window * (current + size - limit) / current)
       end
       if ms > wait then wait = ms end
       refused[#refused + 1] = names[i]
@@ -66,7 +85,7 @@ if #refused > 0 then
   return {0, math.max(wait, 1), table.concat(refused, ',')}
 end
 for _, counter in ipairs(checked) do
-  redis.call('HSET', counter[1], 'w', index, 'c', counter[2] + 1, 'p', counter[3])
+  redis.call('HSET', counter[1], 'w', index, 'c', counter[2] + cost, 'p', counter[3])
   -- needed until the end of the next window, when this one stops counting
   redis.call('PEXPIRE', counter[1], 2 * window)
 end

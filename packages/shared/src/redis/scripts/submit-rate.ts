@@ -15,6 +15,13 @@ export interface SubmitRateInput {
   /** 0: that limit is not checked. */
   readonly perKey: number;
   readonly perIp: number;
+  /** Units this call charges when allowed (a job 1; a batch's items after the first, n − 1). Default 1. */
+  readonly cost?: number;
+  /**
+   * The whole request's units (a batch: n), which a retry charges again: the wait is for it to
+   * fit. At least `cost`, at most each checked limit (a larger one can never fit). Default: `cost`.
+   */
+  readonly size?: number;
 }
 
 export type SubmitRateReply =
@@ -25,13 +32,13 @@ const ALLOWED: SubmitRateReply = { allowed: true };
 
 /**
  * submit-rate-2.lua: checks both limits over the sliding window and, when neither is reached,
- * counts the submission against both; a refused one counts against neither.
+ * counts the submission's cost against both; a refused one counts against neither.
  */
 export async function submitRateScript(redis: RedisClient, input: SubmitRateInput): Promise<SubmitRateReply> {
   const reply = await script.run(
     redis,
     [keys.submitRate('key', input.keyId), keys.submitRate('ip', input.ip)],
-    [input.windowMs, input.perKey, input.perIp],
+    [input.windowMs, input.perKey, input.perIp, input.cost ?? 1, input.size ?? input.cost ?? 1],
   );
   const [allowed, waitMs, refused] = replyTuple(script, reply, 3);
   if (Number(allowed) === 1) return ALLOWED;
