@@ -433,6 +433,11 @@ describe('a producer’s writes are bounded: its text, each event, its Stream’
     expect((await job.publish(a, { status: 'processing', delta: 'c'.repeat(600), offset: 400 })).status).toBe(201);
     expect((await request(`${a}/v1/jobs/${job.jobId}`)).body.partial).toBe(delta + 'c'.repeat(600));
     expect(await system.redis.strlen(keys.text(job.jobId))).toBe(1000);
+    // A resync (here for a cursor from the future) carries the text as the snapshot does.
+    const resynced = SseClient.open(`${a}/v1/jobs/${job.jobId}/events`, { 'Last-Event-ID': '9999999999999-0' });
+    await resynced.waitFor((client) => client.events.length === 1);
+    expect(resynced.events[0]!.json).toMatchObject({ resync: true, partial: delta + 'c'.repeat(600) });
+    resynced.close();
     // The end deletes the text, as it dropped `partial`.
     expect((await job.publish(a, { status: 'done', result: 'ok' })).status).toBe(201);
     expect(await system.redis.exists(keys.text(job.jobId))).toBe(0);
