@@ -9,7 +9,7 @@ import { freePort } from '../test/support/free-port.ts';
 // `sh scripts/node.sh bench/batch-cost.ts [--jobs 10000] [--sizes 100,1000,10000] [--events 6]`:
 // what a batch costs Redis. The same --jobs jobs publish --events events each (5 `processing`
 // then `done`, as `npm run bench -- --scenario batch` does), first as jobs on their own, then as
-// batches of each size, through the real EventPublisher (publish-5.lua) with nobody subscribed.
+// batches of each size, through the real EventPublisher (publish-6.lua) with nobody subscribed.
 // Per publish: the script's own time (INFO commandstats, EVALSHA usec_per_call) and Redis's CPU
 // (INFO cpu: the script, the protocol, the network). Per batch: creating it (create-batch-n.lua),
 // what a watcher's connect reads (the batch's snapshot: one HMGET per job) and a new watcher's

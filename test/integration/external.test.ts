@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foldPartial } from '@herald/contract';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, bullConnection, keys, queuePrefix, releaseBullConnection } from '@herald/shared';
+import { EventReader, QUEUE_NAME, bullConnection, keys, queuePrefix, releaseBullConnection } from '@herald/shared';
 import { expectError, expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { redisSettings, keysMatching } from '../support/redis-target.ts';
@@ -414,4 +414,149 @@ describe(`a producer that goes silent`, () => {
     await quiet.finished(10_000);
     expect(quiet.events.at(-1)!.json).toMatchObject({ status: 'error', progress: 60, error: { code: 'producer_timeout' } });
   });
+});
+
+describe('a producer’s writes are bounded: its text, each event, its Stream’s bytes', () => {
+  let system: TestSystem;
+  let a: string;
+  const BOUND = 16_384;
+  beforeAll(async () => {
+    // No rate limit here (hostile-http.test.ts tests it); a short STREAM_MAXLEN so that trimming happens.
+    const env = {
+      MAX_TEXT_CHARS: '1000',
+      MAX_DELTA_CHARS: '600',
+      MAX_EVENT_BYTES: '4096',
+      MAX_JOB_STREAM_BYTES: String(BOUND),
+      PUBLISH_RATE_PER_JOB: '0',
+      STREAM_MAXLEN: '10',
+    };
+    system = await startSystem({ replicas: 1, workers: 0, env });
+    a = system.apis[0]!.url;
+  });
+  afterAll(() => system.close());
+
+  /** What a refused publish must leave as it was: the snapshot, the Stream, the text. */
+  const stateOf = async (job: External) => ({
+    snapshot: (await request(`${a}/v1/jobs/${job.jobId}`)).body,
+    stream: await system.redis.xrange(keys.events(job.jobId), '-', '+'),
+  });
+  /** The bytes of event JSON the job's Stream holds, entry by entry. */
+  const heldBytes = async (job: External) =>
+    (await new EventReader(system.redis).eventsAfter(job.jobId, null)).reduce((sum, event) => sum + Buffer.byteLength(event.data), 0);
+  /** A message whose JSON string takes exactly `bytes` more bytes than "" does: control characters are 6 (\u0001), 'a' 1. */
+  const messageOf = (bytes: number) => '\u0001'.repeat(Math.floor(bytes / 6)) + 'a'.repeat(bytes % 6);
+
+  it('stops the text at MAX_TEXT_CHARS: the review’s appending producer gets 413 there, and the job is untouched', async () => {
+    // The review's reproduction (60 appending deltas of control characters took `partial` to
+    // 6,000,000 units, 60 × MAX_TEXT_CHARS), at this file's scale.
+    const job = await createExternal(a);
+    const delta = '\u0001'.repeat(400);
+    const statuses: number[] = [];
+    for (let offset = 0; offset < 60 * 400; offset += 400) {
+      const answer = await job.publish(a, { status: 'processing', delta, offset });
+      statuses.push(answer.status);
+      if (answer.status === 413) {
+        expectError(answer, 413, 'payload_too_large');
+        expect(answer.body.error.message).toContain('MAX_TEXT_CHARS (1000');
+      }
+    }
+    expect(statuses).toEqual([201, 201, ...Array(58).fill(413)]);
+    const before = await stateOf(job);
+    expect(before.snapshot.partial).toBe(delta.repeat(2));
+    // Up to the bound exactly, appending or rewriting, it goes through; one unit more does not.
+    expect((await job.publish(a, { status: 'processing', delta: 'b'.repeat(200), offset: 800 })).status).toBe(201);
+    expectError(await job.publish(a, { status: 'processing', delta: 'c', offset: 1000 }), 413, 'payload_too_large');
+    expectError(await job.publish(a, { status: 'processing', delta: 'c'.repeat(600), offset: 401 }), 413, 'payload_too_large');
+    expect((await job.publish(a, { status: 'processing', delta: 'c'.repeat(600), offset: 400 })).status).toBe(201);
+    expect((await request(`${a}/v1/jobs/${job.jobId}`)).body.partial).toBe(delta + 'c'.repeat(600));
+    expect(await system.redis.strlen(keys.text(job.jobId))).toBe(1000);
+    // A resync (here for a cursor from the future) carries the text as the snapshot does.
+    const resynced = SseClient.open(`${a}/v1/jobs/${job.jobId}/events`, { 'Last-Event-ID': '9999999999999-0' });
+    await resynced.waitFor((client) => client.events.length === 1);
+    expect(resynced.events[0]!.json).toMatchObject({ resync: true, partial: delta + 'c'.repeat(600) });
+    resynced.close();
+    // The end deletes the text, as it dropped `partial`.
+    expect((await job.publish(a, { status: 'done', result: 'ok' })).status).toBe(201);
+    expect(await system.redis.exists(keys.text(job.jobId))).toBe(0);
+    expect((await request(`${a}/v1/jobs/${job.jobId}`)).body.partial).toBeUndefined();
+  });
+
+  it('bounds one event: delta by MAX_DELTA_CHARS, its JSON by MAX_EVENT_BYTES with escapes counted, result aside', async () => {
+    const job = await createExternal(a);
+    const tooLong = await job.publish(a, { status: 'processing', delta: 'a'.repeat(601), offset: 0 });
+    expectError(tooLong, 413, 'payload_too_large');
+    expect(tooLong.body.error.message).toContain('MAX_DELTA_CHARS (600)');
+    expect((await job.publish(a, { status: 'processing', progress: 1, delta: 'a'.repeat(600), offset: 0 })).status).toBe(201);
+
+    // The event's JSON as stored, to the byte: one that fills MAX_EVENT_BYTES passes, one byte more does not.
+    const empty = await job.publish(a, { status: 'processing', progress: 1, message: '' });
+    const [, fields] = (await system.redis.xrange(keys.events(job.jobId), empty.body.eventId, empty.body.eventId))[0]!;
+    const base = Buffer.byteLength(fields[fields.indexOf('d') + 1]!);
+    const before = await stateOf(job);
+    const over = await job.publish(a, { status: 'processing', progress: 1, message: messageOf(4096 - base + 1) });
+    expectError(over, 413, 'payload_too_large');
+    expect(over.body.error.message).toContain('MAX_EVENT_BYTES (4096');
+    expect(await stateOf(job)).toEqual(before);
+    // 1000 characters (the message's own limit) of control characters are 6,000 bytes once escaped.
+    expectError(await job.publish(a, { status: 'processing', message: '\u0001'.repeat(1000) }), 413, 'payload_too_large');
+    const fits = await job.publish(a, { status: 'processing', progress: 1, message: messageOf(4096 - base) });
+    expect(fits.status).toBe(201);
+    const [, stored] = (await system.redis.xrange(keys.events(job.jobId), fits.body.eventId, fits.body.eventId))[0]!;
+    expect(Buffer.byteLength(stored[stored.indexOf('d') + 1]!)).toBe(4096);
+    // `result` is MAX_TEXT_CHARS's: 1000 escaped characters (6,000 bytes) end the job.
+    expect((await job.publish(a, { status: 'done', result: '\u0001'.repeat(1000) })).status).toBe(201);
+  });
+
+  it('bounds the Stream’s bytes exactly, whatever STREAM_MAXLEN trimmed; the terminal event still goes through', async () => {
+    const job = await createExternal(a);
+    // 200 small events: STREAM_MAXLEN 10 trims the Stream's front (whole nodes), which the
+    // publish script never sees; they add more than BOUND in all, and all pass.
+    for (let i = 0; i < 200; i += 1) expect((await job.publish(a, { status: 'processing', message: '' })).status).toBe(201);
+    expect(await system.redis.xlen(keys.events(job.jobId))).toBeLessThan(100);
+    const base = await sizeOfLast(job);
+    // Fill up to the last few KB with 2.4 KB messages, then probe the bound to the byte (a
+    // refused publish writes nothing, so nothing is trimmed between the two probes).
+    while (BOUND - (await heldBytes(job)) > 3000) {
+      expect((await job.publish(a, { status: 'processing', message: messageOf(2400) })).status).toBe(201);
+    }
+    const room = BOUND - (await heldBytes(job));
+    const before = await stateOf(job);
+    const over = await job.publish(a, { status: 'processing', message: messageOf(room - base + 1) });
+    expectError(over, 413, 'payload_too_large');
+    expect(over.body.error.message).toContain(`MAX_JOB_STREAM_BYTES (${BOUND}`);
+    expect(await stateOf(job)).toEqual(before);
+    expect((await job.publish(a, { status: 'processing', message: messageOf(room - base) })).status).toBe(201);
+    expect(await heldBytes(job)).toBeLessThanOrEqual(BOUND);
+    // Full, the job can still end: its producer's terminal event is not refused for the Stream's size.
+    await fillUp(job, base);
+    const done = await job.publish(a, { status: 'done', result: 'the end', message: messageOf(2400) });
+    expect(done.status).toBe(201);
+    expect((await request(`${a}/v1/jobs/${job.jobId}`)).body).toMatchObject({ status: 'done', result: 'the end' });
+    expect(await heldBytes(job)).toBeGreaterThan(BOUND);
+  });
+
+  it('never refuses Herald’s own events for size: a cancel ends a job whose Stream is full', async () => {
+    const job = await createExternal(a);
+    expect((await job.publish(a, { status: 'processing', message: '' })).status).toBe(201);
+    await fillUp(job, await sizeOfLast(job));
+    const cancelled = await request(`${a}/v1/jobs/${job.jobId}`, { method: 'DELETE' });
+    expect(cancelled.status).toBe(202);
+    expect(cancelled.body.status).toBe('cancelled');
+    expect(await heldBytes(job)).toBeGreaterThan(BOUND);
+  });
+
+  /** The last event's size; its message must be ''. */
+  async function sizeOfLast(job: External): Promise<number> {
+    const [[, fields]] = (await system.redis.xrevrange(keys.events(job.jobId), '+', '-', 'COUNT', 1)) as [[string, string[]]];
+    return Buffer.byteLength(fields[fields.indexOf('d') + 1]!);
+  }
+
+  /** Publishes until even the smallest event (`base` bytes, message '') is refused for the Stream's size. */
+  async function fillUp(job: External, base: number): Promise<void> {
+    while (BOUND - (await heldBytes(job)) >= base) {
+      const room = BOUND - (await heldBytes(job));
+      expect((await job.publish(a, { status: 'processing', message: messageOf(Math.min(room - base, 3000)) })).status).toBe(201);
+    }
+    expectError(await job.publish(a, { status: 'processing', message: '' }), 413, 'payload_too_large');
+  }
 });

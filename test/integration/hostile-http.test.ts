@@ -996,3 +996,66 @@ describe('compressed and deeply nested bodies (issue 24)', () => {
     expect((await post(33)).status).toBe(400);
   });
 });
+
+describe('a producer that writes too much, or too fast (issue 24: a producer’s writes are bounded)', () => {
+  interface Producer {
+    readonly jobId: string;
+    publish(event: unknown, headers?: Record<string, string>): ReturnType<typeof request>;
+  }
+  async function external(): Promise<Producer> {
+    const created = await request(`${api}/v1/jobs`, { json: { kind: 'external' } });
+    expect(created.status).toBe(202);
+    const { jobId, publishToken } = created.body as { jobId: string; publishToken: string };
+    return {
+      jobId,
+      publish: (event, headers = {}) =>
+        request(`${api}/v1/jobs/${jobId}/events`, { json: event, headers: { Authorization: `Bearer ${publishToken}`, ...headers } }),
+    };
+  }
+  /** As many publishes as `count`, all at once (the default PUBLISH_RATE_PER_JOB, 50 a second, is this file's). */
+  const burst = (producer: Producer, count: number) =>
+    Promise.all(Array.from({ length: count }, (_, i) => producer.publish({ status: 'processing', message: `event ${i}` })));
+
+  it('the review’s 6,000,000-unit producer: past MAX_TEXT_CHARS every delta is 413, and the job keeps its text and ends', async () => {
+    const producer = await external();
+    const delta = '\u0001'.repeat(MAX_TEXT_CHARS);
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i += 1)
+      statuses.push((await producer.publish({ status: 'processing', delta, offset: i * delta.length })).status);
+    expect(statuses).toEqual([201, ...Array(59).fill(413)]);
+    const snapshot = await request(`${api}/v1/jobs/${producer.jobId}`);
+    expect(snapshot.body.partial).toBe(delta);
+    expect((await producer.publish({ status: 'done', result: 'ok' })).status).toBe(201);
+  });
+
+  it('a fast producer gets 429 rate_limited with Retry-After; a replay is not charged, Herald’s own events are not limited', async () => {
+    const [fast, cancelled] = [await external(), await external()];
+    const first = await fast.publish({ status: 'processing', progress: 1 }, { 'Idempotency-Key': 'first' });
+    expect(first.status).toBe(201);
+    const started = Date.now();
+    const [answers, others] = await Promise.all([burst(fast, 100), burst(cancelled, 100)]);
+    const elapsed = Date.now() - started;
+    for (const answer of [...answers, ...others]) expect([201, 429]).toContain(answer.status);
+    // A bucket of 50 (one spent above), refilled at 50 a second while the burst lasted.
+    const created = answers.filter((answer) => answer.status === 201).length;
+    expect(created).toBeGreaterThanOrEqual(49);
+    expect(created).toBeLessThanOrEqual(49 + Math.ceil((elapsed / 1000) * 50) + 1);
+    const refused = answers.find((answer) => answer.status === 429)!;
+    expectRateLimited(refused);
+    // A replay of a publish that happened costs nothing, even with the bucket empty.
+    const replay = await fast.publish({ status: 'processing', progress: 1 }, { 'Idempotency-Key': 'first' });
+    expect(replay).toMatchObject({ status: 200, body: { eventId: first.body.eventId } });
+    // Herald's own events (a cancel) pass however fast the producer went.
+    const deleted = await request(`${api}/v1/jobs/${cancelled.jobId}`, { method: 'DELETE' });
+    expect(deleted).toMatchObject({ status: 202, body: { status: 'cancelled' } });
+    // After Retry-After, the producer publishes again.
+    await new Promise((resolve) => setTimeout(resolve, Number(refused.headers.get('retry-after')) * 1000));
+    expect((await fast.publish({ status: 'done', result: 'ok' })).status).toBe(201);
+  });
+
+  function expectRateLimited(answer: Awaited<ReturnType<typeof request>>): void {
+    expect(answer.status).toBe(429);
+    expect(answer.body.error).toMatchObject({ code: 'rate_limited', message: expect.stringContaining('PUBLISH_RATE_PER_JOB') });
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  }
+});

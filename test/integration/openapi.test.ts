@@ -31,7 +31,13 @@ const operations = (): string[] =>
 /** Every route of the Express app (nested routers walked), with `:id` written `{id}`. */
 function expressRoutes(): string[] {
   const noop = (_req: unknown, _res: unknown, next: () => void): void => next();
-  const app = createApp({ maxTextChars: 1, maxBatchItems: 1, edge: noop, admin: null } as unknown as AppDeps) as unknown as {
+  const app = createApp({
+    maxTextChars: 1,
+    maxDeltaChars: 1,
+    maxBatchItems: 1,
+    edge: noop,
+    admin: null,
+  } as unknown as AppDeps) as unknown as {
     router: { stack: Layer[] };
   };
   type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: Layer[] } };

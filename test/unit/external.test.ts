@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { producerEventSchema, submitRequestSchema } from '@herald/contract';
-import { refusedAddress, refusedCallback } from '@herald/shared';
+import { eventBytes, refusedAddress, refusedCallback } from '@herald/shared';
 import { PublishTokens } from '../../apps/api/src/auth/publish-tokens.ts';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 
@@ -11,7 +11,7 @@ const JOB = 'AAAAAAAAAAAAAAAAAAAAAA';
 const OTHER_JOB = 'BBBBBBBBBBBBBBBBBBBBBB';
 
 describe('a producer’s event', () => {
-  const schema = producerEventSchema(20);
+  const schema = producerEventSchema(20, 8);
 
   it('defaults message to empty and leaves progress to the job when absent', () => {
     expect(schema.parse({ status: 'processing' })).toEqual({ status: 'processing', message: '' });
@@ -28,11 +28,33 @@ describe('a producer’s event', () => {
     [{ status: 'error', error: { code: '', message: 'm' } }, 'error.code'],
     [{ status: 'processing', offset: 3 }, 'offset'],
     [{ status: 'error', error: { code: 'c', message: 'm' }, delta: 'a', offset: 0 }, 'delta'],
+    [{ status: 'processing', delta: 'x'.repeat(9), offset: 0 }, 'delta'],
     [{ status: 'processing', ts: 5 }, ''],
   ])('refuses %j at %j', (body, path) => {
     const result = schema.safeParse(body);
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((issue) => issue.path.join('.'))).toContain(path);
+  });
+});
+
+describe('a producer’s event’s size (MAX_EVENT_BYTES)', () => {
+  const ts = 1_765_000_000_000;
+  const stored = (event: Record<string, unknown>) => Buffer.byteLength(JSON.stringify({ jobId: JOB, ...event, ts }));
+
+  it('is its JSON as stored, in UTF-8 bytes, escapes included: a control character is 6 bytes', () => {
+    const message = '\u0001"\\é😀\ud800'; // escaped (6, 2, 2), two and four UTF-8 bytes, a lone surrogate (6)
+    expect(eventBytes(JOB, { status: 'processing', progress: 5, message }, ts)).toBe(
+      stored({ status: 'processing', progress: 5, message }),
+    );
+    expect(eventBytes(JOB, { status: 'processing', progress: 5, message: '\u0001'.repeat(1000) }, ts)).toBe(
+      stored({ status: 'processing', progress: 5, message: '' }) + 6000,
+    );
+  });
+
+  it('leaves `result` aside (MAX_TEXT_CHARS bounds it) and counts a kept progress as three digits', () => {
+    const done = { status: 'done', progress: 100, message: 'ok' } as const;
+    expect(eventBytes(JOB, { ...done, result: '\u0001'.repeat(100_000) }, ts)).toBe(stored(done));
+    expect(eventBytes(JOB, { status: 'processing', message: '' }, ts)).toBe(stored({ status: 'processing', progress: 100, message: '' }));
   });
 });
 

@@ -156,6 +156,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
       cancelledHere: () => metrics.jobsCancelledQueued.inc(),
     },
     maxTextChars: config.MAX_TEXT_CHARS,
+    maxDeltaChars: config.MAX_DELTA_CHARS,
     logger,
     redis,
     registry: metrics.registry,

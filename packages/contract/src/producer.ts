@@ -1,15 +1,16 @@
 import * as z from 'zod';
 import { jobErrorSchema } from './event.ts';
 
-/** The longest message, stage and delta a producer may publish. */
+/** The longest message a producer may publish. */
 const MAX_MESSAGE = 1000;
 
 /**
  * POST /v1/jobs/{id}/events: one event from a job's producer. Herald adds `jobId` and `ts`;
  * `result` only with `done`, `error` with `error` (and only then), `delta` with `offset`.
  * Without `progress` the job's stays where it is (`done`: 100); without `message`, it is empty.
+ * `result` is at most MAX_TEXT_CHARS long, `delta` MAX_DELTA_CHARS (the server's settings).
  */
-export const producerEventSchema = (maxResultChars: number) =>
+export const producerEventSchema = (maxResultChars: number, maxDeltaChars: number) =>
   z
     .strictObject({
       status: z.enum(['processing', 'done', 'error', 'cancelled']),
@@ -18,7 +19,7 @@ export const producerEventSchema = (maxResultChars: number) =>
       stage: z.string().min(1).max(100).optional(),
       result: z.string().max(maxResultChars).optional(),
       error: jobErrorSchema.extend({ code: z.string().min(1).max(100), message: z.string().max(MAX_MESSAGE) }).optional(),
-      delta: z.string().max(maxResultChars).optional(),
+      delta: z.string().max(maxDeltaChars, `delta must be at most MAX_DELTA_CHARS (${maxDeltaChars}) characters`).optional(),
       offset: z.number().int().nonnegative().optional(),
     })
     .superRefine((event, ctx) => {

@@ -84,6 +84,14 @@ export const configSchema = z.object({
   MAX_JOBS_PER_STREAM: int(100, 1, 1_000),
   JOB_TTL_SECONDS: int(86_400, 1),
   STREAM_MAXLEN: int(1_000, 10),
+  /**
+   * A producer's writes, bounded (POST /v1/jobs/{id}/events; 413 past each): one event's JSON
+   * as stored (escapes included; `result` aside, which MAX_TEXT_CHARS bounds), one `delta`, and
+   * the bytes a job's Stream holds, which STREAM_MAXLEN alone leaves at ~1,000 × an event's size.
+   */
+  MAX_EVENT_BYTES: int(65_536, 1_024),
+  MAX_DELTA_CHARS: int(32_768, 1),
+  MAX_JOB_STREAM_BYTES: int(16 * 1024 * 1024, 1_024),
   WORKER_CONCURRENCY: int(4, 1, 1000),
   STAGE_DELAY_MS: int(700, 0),
   JOB_ATTEMPTS: int(3, 1, 100),
@@ -167,6 +175,8 @@ export const configSchema = z.object({
    */
   MAX_ACTIVE_JOBS_PER_KEY: int(10_000, 0),
   MAX_SSE_CLIENTS_PER_IP: int(1_000, 0),
+  /** A producer's publishes a second into one job (not Herald's own workers, whose pace it sets). */
+  PUBLISH_RATE_PER_JOB: int(50, 0),
 });
 
 /** Variables whose values never appear in a message, even a wrong one. */

@@ -12,6 +12,7 @@ import {
   type Chores,
   type EventPublisher,
   type EventReader,
+  type ProducerBound,
   type ProducerUpdate,
   JOB_FIELDS,
   type JobRecord,
@@ -25,7 +26,7 @@ import {
   type RedisClient,
 } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
-import { HttpError, badRequest, conflict, jobNotFound } from '../http/errors.ts';
+import { HttpError, badRequest, conflict, jobNotFound, rateLimited } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
 
@@ -80,7 +81,7 @@ export class JobService {
   constructor(deps: JobServiceDeps) {
     this.#deps = deps;
     this.#schema = submitRequestSchema(deps.config.MAX_TEXT_CHARS);
-    this.#eventSchema = producerEventSchema(deps.config.MAX_TEXT_CHARS);
+    this.#eventSchema = producerEventSchema(deps.config.MAX_TEXT_CHARS, deps.config.MAX_DELTA_CHARS);
   }
 
   /** `owner`: the submitting key's id (null with auth off); Idempotency-Keys are the owner's own. */
@@ -154,17 +155,16 @@ export class JobService {
   }
 
   /**
-   * One event from an external job's producer, under the job's rules, enforced in the publish
-   * script: 409 after the end or for progress going back (with the job's state in `details`),
-   * for an offset that does not fit the text written so far; 400 for a bad body. With an
-   * Idempotency-Key, a retry gets the first publish's event id and adds nothing.
+   * One event from an external job's producer, under the job's rules and bounds, enforced in the
+   * publish script (one round trip, which reads none of the job's text): 404 for no such job,
+   * 409 for one Herald runs, after the end or for progress going back (with the job's state in
+   * `details`), for an offset that does not fit the text written so far; 413 past a bound, 429
+   * over the job's publish rate; 400 for a bad body. With an Idempotency-Key, a retry gets the
+   * first publish's event id and adds nothing.
    */
   async publish(jobId: string, body: unknown, idempotencyKey: string | undefined): Promise<Published> {
     const event = this.#eventSchema.parse(body);
-    const record = await this.record(jobId);
-    if (record.snapshot.kind !== 'external') {
-      throw conflict('not_external', 'Only an external job takes events through the API; Herald writes this one itself');
-    }
+    if (!isJobId(jobId)) throw jobNotFound();
     // `done` without a progress means all of it; otherwise the job's stays as it is.
     const update: ProducerUpdate = event.progress === undefined && event.status === 'done' ? { ...event, progress: 100 } : event;
     const keyHash = idempotencyKey === undefined ? undefined : sha256(idempotencyKey);
@@ -189,7 +189,27 @@ export class JobService {
         throw new HttpError(409, 'bad_offset', 'The offset is past the text written so far (or splits a character)', await state());
       case 'missing':
         throw jobNotFound();
+      case 'not_external':
+        throw conflict('not_external', 'Only an external job takes events through the API; Herald writes this one itself');
+      case 'rate_limited':
+        throw rateLimited(
+          `Over this job's publish rate (PUBLISH_RATE_PER_JOB: ${this.#deps.config.PUBLISH_RATE_PER_JOB} a second)`,
+          outcome.retryAfterMs / 1000,
+        );
+      case 'too_large':
+        throw this.#tooLarge(outcome.bound);
     }
+  }
+
+  /** The 413 for a producer's event past one of its bounds, naming the setting. */
+  #tooLarge(bound: ProducerBound): HttpError {
+    const { MAX_TEXT_CHARS, MAX_EVENT_BYTES, MAX_JOB_STREAM_BYTES } = this.#deps.config;
+    const message = {
+      text: `The job's text would pass MAX_TEXT_CHARS (${MAX_TEXT_CHARS} UTF-16 code units): offset + delta's length is too large`,
+      event: `The event is over MAX_EVENT_BYTES (${MAX_EVENT_BYTES} bytes of JSON, escapes included, result aside)`,
+      stream: `The job's stream would hold more than MAX_JOB_STREAM_BYTES (${MAX_JOB_STREAM_BYTES} bytes); only its terminal event can still be published`,
+    }[bound];
+    return new HttpError(413, 'payload_too_large', message);
   }
 
   /** The job's first event and its fields, its chores, and (summarize) its place in the queue. */

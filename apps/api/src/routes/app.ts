@@ -21,6 +21,8 @@ export interface AppDeps extends JobRoutesDeps, Omit<BatchRoutesDeps, keyof JobR
   readonly edge: RequestHandler;
   /** The queues' admin view at /admin, when ADMIN_API_KEYS names a key; null: no such route. */
   readonly admin: AdminRoutesDeps | null;
+  /** MAX_DELTA_CHARS, for the OpenAPI document (the job service enforces it). */
+  readonly maxDeltaChars: number;
 }
 
 /** The Express app: every route but the event stream, which the front serves beside it. */
@@ -31,7 +33,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(deps.edge);
   app.use(pageRoutes());
   app.use(opsRoutes(deps.redis, deps.registry, deps.isDraining));
-  app.use(openApiRoutes({ maxTextChars: deps.maxTextChars, maxBatchItems: deps.maxBatchItems, admin: deps.admin !== null }));
+  app.use(
+    openApiRoutes({
+      maxTextChars: deps.maxTextChars,
+      maxDeltaChars: deps.maxDeltaChars,
+      maxBatchItems: deps.maxBatchItems,
+      admin: deps.admin !== null,
+    }),
+  );
   app.use(apiDocsRoutes());
   if (deps.admin) app.use(adminRoutes(deps.admin));
   app.use(jobRoutes(deps));

@@ -20,6 +20,7 @@ import {
 /** What the document states about this deployment: the limits its schemas carry. */
 export interface OpenApiSettings {
   readonly maxTextChars: number;
+  readonly maxDeltaChars: number;
   readonly maxBatchItems: number;
   /** Whether /admin is served (ADMIN_API_KEYS names a key). */
   readonly admin: boolean;
@@ -87,7 +88,7 @@ export function openApiDocument(settings: OpenApiSettings): Json {
   const schemas = components({
     SubmitRequest: [submitRequestSchema(settings.maxTextChars), 'input'],
     BatchRequest: [batchRequestSchema(settings.maxTextChars, settings.maxBatchItems), 'input'],
-    ProducerEvent: [producerEventSchema(settings.maxTextChars), 'input'],
+    ProducerEvent: [producerEventSchema(settings.maxTextChars, settings.maxDeltaChars), 'input'],
     JobEvent: [jobEventSchema, 'output'],
     JobSnapshot: [jobSnapshotSchema, 'output'],
     JobRead: [jobReadSchema, 'output'],

@@ -27,7 +27,7 @@ export interface ClusterBrokerOptions {
 
 /**
  * The broker on a Redis Cluster: a job's events are published with SPUBLISH on a channel in the
- * job's slot (publish-5.lua), so each shard carries only its own jobs' events; this replica holds
+ * job's slot (publish-6.lua), so each shard carries only its own jobs' events; this replica holds
  * one sharded subscriber connection per master that owns a watched job — however many jobs and
  * watchers — and SSUBSCRIBEs each watched job's channel on the master that owns its slot.
  *

@@ -9,7 +9,7 @@ const NO_LISTENER: BrokerListener = { event() {}, resync() {} };
 
 /**
  * The broker on one Redis (or the master behind Sentinel): one subscriber connection for every
- * job the replica watches (a sharded channel per job, SPUBLISHed by publish-5.lua in the same
+ * job the replica watches (a sharded channel per job, SPUBLISHed by publish-6.lua in the same
  * step as the Stream), and the job's Stream for history, read on the command connection.
  *
  * Pub/sub is only the wake-up: when the subscriber connection comes back after a loss, it

@@ -28,7 +28,24 @@ export interface PublisherOptions {
    * published it: the job's place among its key's jobs not ended is given back.
    */
   readonly onJobEnded?: (jobId: string) => void;
+  /** What bounds a producer's publishes (publishAsProducer); without it, nothing does. */
+  readonly producerLimits?: ProducerLimits;
   readonly now?: () => number;
+}
+
+/**
+ * A producer's writes, bounded (docs/api.md, "POST /v1/jobs/{id}/events"). Herald's own events
+ * (workers, a cancel, the watchdog) are bounded by what writes them, and never refused for size.
+ */
+export interface ProducerLimits {
+  /** MAX_TEXT_CHARS: the longest the job's text may grow (offset + delta's length, UTF-16 units). */
+  readonly maxTextChars: number;
+  /** MAX_EVENT_BYTES: one event's JSON as stored, escapes included, every field but `result`. */
+  readonly maxEventBytes: number;
+  /** MAX_JOB_STREAM_BYTES: the bytes of event JSON the job's Stream may hold; a terminal event passes. */
+  readonly maxStreamBytes: number;
+  /** PUBLISH_RATE_PER_JOB: publishes a second, per job, all replicas together (0: no limit). */
+  readonly ratePerSecond: number;
 }
 
 /**
@@ -63,6 +80,12 @@ export function publisherOptions(
         logger.warn({ err, jobId }, 'could not give an ended job’s place back (MAX_ACTIVE_JOBS_PER_KEY; pruning mends it)'),
       );
     },
+    producerLimits: {
+      maxTextChars: config.MAX_TEXT_CHARS,
+      maxEventBytes: config.MAX_EVENT_BYTES,
+      maxStreamBytes: config.MAX_JOB_STREAM_BYTES,
+      ratePerSecond: config.PUBLISH_RATE_PER_JOB,
+    },
   };
 }
 
@@ -74,8 +97,14 @@ export interface PublishedEvent {
 /** A producer's event: without a progress, the job's stays where it is. */
 export type ProducerUpdate = Omit<ProgressUpdate, 'progress'> & { readonly progress?: number | undefined };
 
-/** What a producer's publish through the API came to (the script's guards, as outcomes). */
-export type ProducerPublish = Exclude<PublishReply, { outcome: 'published' }> | { readonly outcome: 'published'; readonly id: string };
+/** Which of a producer's bounds (ProducerLimits) an event would break. */
+export type ProducerBound = 'text' | 'event' | 'stream';
+
+/** What a producer's publish through the API came to (the script's guards and the bounds, as outcomes). */
+export type ProducerPublish =
+  | Exclude<PublishReply, { outcome: 'published' | 'stream_full' }>
+  | { readonly outcome: 'published'; readonly id: string }
+  | { readonly outcome: 'too_large'; readonly bound: ProducerBound };
 
 /**
  * After a WAIT that the replicas did not answer in time (one down, or far behind), terminal
@@ -87,7 +116,7 @@ export const WAIT_PAUSE_MS = 10_000;
 /**
  * Where an event is published: one atomic script appends it to the job's Stream, updates the
  * snapshot (and the text being written) and publishes the wake-up
- * (redis/scripts/publish-5.lua). Used by workers, by the API for the events it owns (`queued`,
+ * (redis/scripts/publish-6.lua). Used by workers, by the API for the events it owns (`queued`,
  * `cancelled` for a job no worker holds) and for external jobs' producers.
  */
 
@@ -149,11 +178,25 @@ export class EventPublisher {
 
   /**
    * A producer's event, through the API: refused rather than mended when it breaks a rule
-   * (progress going back, after the end, a bad offset, no such job); with an idempotency key, a
-   * repeat returns the first publish's id.
+   * (progress going back, after the end, a bad offset, no such job, a job Herald runs) or a bound
+   * (ProducerLimits: its text and its size here, before Redis is asked; its rate and its
+   * Stream's bytes in the script); with an idempotency key, a repeat returns the first
+   * publish's id.
    */
   async publishAsProducer(jobId: string, update: ProducerUpdate, idempotencyKeyHash?: string): Promise<ProducerPublish> {
-    const { reply } = await this.#run(jobId, update, 'strict', idempotencyKeyHash === undefined ? {} : { idempotencyKeyHash });
+    const limits = this.#options.producerLimits;
+    // The script refuses an offset past the text, so offset + delta's length is the text's new length.
+    if (limits && update.delta !== undefined && (update.offset ?? 0) + update.delta.length > limits.maxTextChars) {
+      return { outcome: 'too_large', bound: 'text' };
+    }
+    if (limits && eventBytes(jobId, update, (this.#options.now ?? Date.now)()) > limits.maxEventBytes) {
+      return { outcome: 'too_large', bound: 'event' };
+    }
+    const { reply } = await this.#run(jobId, update, 'strict', {
+      ...(idempotencyKeyHash === undefined ? {} : { idempotencyKeyHash }),
+      ...(limits ? { ratePerSecond: limits.ratePerSecond, maxStreamBytes: limits.maxStreamBytes } : {}),
+    });
+    if (reply.outcome === 'stream_full') return { outcome: 'too_large', bound: 'stream' };
     return reply.outcome === 'published' ? { outcome: 'published', id: reply.id } : reply;
   }
 
@@ -173,7 +216,12 @@ export class EventPublisher {
     jobId: string,
     update: ProducerUpdate,
     mode: 'clamp' | 'strict',
-    extra: { idempotencyKeyHash?: string; jobFields?: Readonly<Record<string, string>> } = {},
+    extra: {
+      idempotencyKeyHash?: string;
+      jobFields?: Readonly<Record<string, string>>;
+      ratePerSecond?: number;
+      maxStreamBytes?: number;
+    } = {},
   ): Promise<{ reply: PublishReply; ts: number }> {
     const ts = (this.#options.now ?? Date.now)();
     const { status, progress } = update;
@@ -209,6 +257,17 @@ function eventJsonParts(jobId: string, update: ProducerUpdate, ts: number): [str
   const batchId = batchOf(jobId);
   const head = `{"jobId":${JSON.stringify(jobId)},${batchId === null ? '' : `"batchId":${JSON.stringify(batchId)},`}"status":${JSON.stringify(status)},"progress":`;
   return [head, `,${JSON.stringify({ ...rest, ts }).slice(1)}`];
+}
+
+/**
+ * The bytes of an event's JSON as the publish script stores it, every field but `result` (which
+ * MAX_TEXT_CHARS bounds): UTF-8, escapes included (a control character is 6 bytes, `\u00XX`),
+ * the progress as given (3 digits when the job's own is kept). MAX_EVENT_BYTES bounds it.
+ */
+export function eventBytes(jobId: string, update: ProducerUpdate, ts: number): number {
+  const { result: _result, ...measured } = update;
+  const [head, tail] = eventJsonParts(jobId, measured, ts);
+  return Buffer.byteLength(head) + String(update.progress ?? 100).length + Buffer.byteLength(tail);
 }
 
 /** The whole JSON of an event, as the publish script writes it. */

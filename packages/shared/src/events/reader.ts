@@ -104,7 +104,12 @@ export class EventReader {
 
   /** The job as Herald keeps it: its snapshot, and what only Herald sees (who owns it, its callback). */
   async record(jobId: string): Promise<JobRecord | null> {
-    const hash = await this.#redis.hgetall(keys.snapshot(jobId));
+    // The text being written is a key of its own (publish-6.lua), read in the same step as the
+    // hash so that it is the text as of the snapshot's lastEventId, no later.
+    const replies = (await this.#redis.multi().hgetall(keys.snapshot(jobId)).get(keys.text(jobId)).exec()) ?? [];
+    for (const [error] of replies) if (error) throw error;
+    const hash = (replies[0]?.[1] ?? {}) as Record<string, string>;
+    const partial = (replies[1]?.[1] ?? null) as string | null;
     if (!hash.event || !hash.lastEventId) return null;
     // The latest event, less what belongs to the event alone: its time and its piece of text.
     const { ts: _ts, delta: _delta, offset: _offset, ...event } = JSON.parse(hash.event) as Record<string, unknown>;
@@ -114,7 +119,7 @@ export class EventReader {
       ...(hash.kind === undefined ? {} : { kind: hash.kind as JobKind }),
       ...(hash.title === undefined ? {} : { title: hash.title }),
       ...(hash.metadata === undefined ? {} : { metadata: JSON.parse(hash.metadata) as Record<string, unknown> }),
-      ...(hash.partial === undefined ? {} : { partial: hash.partial }),
+      ...(partial === null ? {} : { partial }),
       ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
       createdAt: Number(hash.createdAt),
       updatedAt: Number(hash.updatedAt),

@@ -18,5 +18,5 @@ export function decodeWireEvent(message: string): WireEvent | null {
   };
 }
 
-/** Mirrors what publish-5.lua sends; used by tests and tools that publish by hand. */
+/** Mirrors what publish-6.lua sends; used by tests and tools that publish by hand. */
 export const encodeWireEvent = (event: WireEvent): string => `${event.id} ${event.status} ${event.data}`;

@@ -36,6 +36,12 @@ export const keys = {
   events: (jobId: string): string => jobKey(jobId, 'events'),
   /** Hash: the job's latest state, for GET /v1/jobs/{id} and the publish script's guards. */
   snapshot: (jobId: string): string => jobKey(jobId, 'snapshot'),
+  /**
+   * String: the text being written (the fold of the job's deltas, the snapshot's `partial`),
+   * kept apart from the snapshot hash so that an appending event is an APPEND of its delta and
+   * no publish or access check reads the whole text; deleted by the job's terminal event.
+   */
+  text: (jobId: string): string => jobKey(jobId, 'text'),
   /** String: set when someone asked to cancel the job; workers check it between stages. */
   cancel: (jobId: string): string => jobKey(jobId, 'cancel'),
   /** String: a producer's Idempotency-Key (its digest) → the event id its publish got. */

@@ -35,8 +35,9 @@ at = at + #job_fields
 for i = 1, n do
   local data = ARGV[at + i]
   local id = redis.call('XADD', KEYS[1 + 2 * i], 'MAXLEN', '~', ARGV[4], '*', 's', 'queued', 'd', data)
+  -- streamBytes: the bytes of event JSON added to the job's Stream, as publish-6.lua counts them
   redis.call('HSET', KEYS[2 + 2 * i], 'status', 'queued', 'progress', 0, 'event', data, 'lastEventId', id, 'updatedAt', ts,
-    'createdAt', ts, unpack(job_fields))
+    'createdAt', ts, 'streamBytes', #data, unpack(job_fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 's', 'job:queued', 'd', data)
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 's', 'queued', 'd', ARGV[5])

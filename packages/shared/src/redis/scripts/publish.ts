@@ -3,7 +3,7 @@ import type { RedisClient } from '../connection.ts';
 import { channels, keys } from '../keys.ts';
 import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
 
-const script = luaScript('publish-5.lua');
+const script = luaScript('publish-6.lua');
 
 export interface PublishInput {
   readonly jobId: string;
@@ -24,6 +24,12 @@ export interface PublishInput {
   readonly mode: 'clamp' | 'strict';
   /** The event's piece of the result being written, and where it goes (UTF-16 code units). */
   readonly text?: { readonly delta: string; readonly offset: number };
+  /**
+   * 'strict' only, 0 for none: the producer's publishes a second (PUBLISH_RATE_PER_JOB), and the
+   * bytes of event JSON the job's Stream may hold (MAX_JOB_STREAM_BYTES; a terminal event passes).
+   */
+  readonly ratePerSecond?: number;
+  readonly maxStreamBytes?: number;
   /** A retried publish with this key returns the first one's event id and adds nothing. */
   readonly idempotencyKeyHash?: string;
   /** Written with the job's first event only: what the job is (kind, owner, …). */
@@ -40,12 +46,16 @@ export type PublishReply =
   | { readonly outcome: 'replayed'; readonly id: string }
   | { readonly outcome: 'ended'; readonly status: string }
   | { readonly outcome: 'missing' }
+  | { readonly outcome: 'not_external' }
+  | { readonly outcome: 'rate_limited'; readonly retryAfterMs: number }
   | { readonly outcome: 'backwards'; readonly progress: number }
-  | { readonly outcome: 'bad_offset' };
+  | { readonly outcome: 'bad_offset' }
+  | { readonly outcome: 'stream_full' };
 
 /**
- * publish-5.lua: appends the event to the job's Stream, updates its snapshot (and the text being
- * written) and publishes the wake-up, atomically, under the job's guards.
+ * publish-6.lua: appends the event to the job's Stream, updates its snapshot (and the text being
+ * written) and publishes the wake-up, atomically, under the job's guards (and, for a producer,
+ * its rate and its Stream's bytes).
  */
 export async function publishScript(redis: RedisClient, input: PublishInput): Promise<PublishReply> {
   const fields = Object.entries(input.jobFields ?? {}).flat();
@@ -57,6 +67,7 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     keys.publishIdempotency(input.jobId, input.idempotencyKeyHash ?? '-'),
     keys.batch(batchId ?? input.jobId),
     keys.batchEvents(batchId ?? input.jobId),
+    keys.text(input.jobId),
   ];
   const args = [
     channels.events(input.jobId),
@@ -74,6 +85,8 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     input.text?.offset ?? 0,
     batchId ?? '',
     batchId === null ? '' : channels.batchEvents(batchId),
+    input.ratePerSecond ?? 0,
+    input.maxStreamBytes ?? 0,
     ...fields,
   ];
   let reply: unknown;
@@ -97,6 +110,12 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
       return { outcome: 'ended', status: String(replyTuple(script, reply, 2)[1]) };
     case 'missing':
       return { outcome: 'missing' };
+    case 'not_external':
+      return { outcome: 'not_external' };
+    case 'rate_limited':
+      return { outcome: 'rate_limited', retryAfterMs: Number(replyTuple(script, reply, 2)[1]) };
+    case 'stream_full':
+      return { outcome: 'stream_full' };
     case 'backwards':
       return { outcome: 'backwards', progress: Number(replyTuple(script, reply, 2)[1]) };
     case 'bad_offset':

@@ -14,11 +14,37 @@
       the API) the event is refused instead, and so is an event for a job that does not exist.
 
   The result being written: an event with text (`delta` at `offset`, in UTF-16 code units as
-  JavaScript counts them) folds into the snapshot's `partial` — partial[0, offset) .. delta —
-  which GET /v1/jobs/{id} shows while the job runs; the terminal event drops it. An offset past
-  the text, or inside a character's surrogate pair, is refused. The text's length in UTF-16
-  units is kept beside it (`partialUnits`), so the usual event, which appends, costs a
-  concatenation rather than a walk through the whole text.
+  JavaScript counts them) folds into the job's text key (KEYS[6]) — text[0, offset) .. delta —
+  which GET /v1/jobs/{id} shows as `partial` while the job runs; the terminal event deletes it.
+  An offset past the text, or inside a character's surrogate pair, is refused. The text's length
+  in UTF-16 units is kept in the snapshot (`partialUnits`), so the usual event, which appends
+  (offset = that length), is an APPEND of the delta alone: the script never reads the text
+  then, and a job's publishes cost what they add, not what the job holds (it used to copy the
+  whole text on every event: quadratic over a job's life). Only an offset that goes back (a
+  retried attempt starting over) reads the text and writes it again, at most MAX_TEXT_CHARS,
+  which the API checks before the script runs (offset + delta's length is the new length, since
+  an offset past the text is refused here).
+
+  The Stream's bytes: a producer's Stream is bounded in bytes as well as in entries
+  (ARGV[17], MAX_JOB_STREAM_BYTES), counting each entry as its event's JSON. `MAXLEN ~` drops
+  old entries this script never sees, so a plain running sum would only grow. Instead the
+  snapshot keeps the bytes ever added (`streamBytes`) and each entry carries the sum before it
+  (field `c`); the bytes the Stream holds now are then streamBytes minus the first remaining
+  entry's `c`: exact whatever was trimmed, for one `XRANGE - + COUNT 1` (an entry without `c`,
+  a batch job's first one, has nothing before it). Only a producer's (strict) non-terminal
+  event is refused past the bound: its terminal event is not, so a job can always end (it is
+  bounded by MAX_EVENT_BYTES, and its result by MAX_TEXT_CHARS), and Herald's own events
+  ('clamp': workers, a cancel, the watchdog) are never refused for size.
+
+  Rate (ARGV[16], PUBLISH_RATE_PER_JOB, strict only): a producer's publishes per second, here
+  rather than in a separate step so that it is atomic with the publish and costs no round trip.
+  GCRA, a token bucket in one number: the snapshot's `publishAt` is the theoretical time (µs,
+  Redis's TIME, the same clock for every replica; Redis >= 7 replicates scripts by effects)
+  at which the bucket is full again; a publish adds 1/rate s to it and is let through while it
+  stays within one second of now, so a producer may burst `rate` events, then `rate` a second.
+  A refused publish changes nothing; an Idempotency-Key replay, a missing or ended job are not
+  charged (they come first); a publish let through is charged even when a job rule then refuses
+  it, so bad requests are not a way round the rate.
 
   Idempotency: with a key, a publish that already happened returns its event id again and adds
   nothing, even once the job has ended (a retried terminal publish); the key is kept for
@@ -39,24 +65,29 @@
 
   KEYS[1] events Stream    KEYS[2] snapshot hash    KEYS[3] idempotency key (any, when unused)
   KEYS[4] batch hash       KEYS[5] batch Stream     (any keys in the job's slot, when not in a batch)
+  KEYS[6] the text being written (string)
   ARGV[1] channel (SPUBLISH) ARGV[2] status           ARGV[3] progress asked for ('': the job's)
   ARGV[4] JSON before the progress value            ARGV[5] JSON after it
   ARGV[6] Stream MAXLEN    ARGV[7] TTL seconds      ARGV[8] event ts (ms)
   ARGV[9] mode: 'clamp' | 'strict'                  ARGV[10] '1' to use KEYS[3], else ''
   ARGV[11] '1' when the event carries text, else '' ARGV[12] delta   ARGV[13] offset
   ARGV[14] the batch id, or ''                      ARGV[15] the batch's channel (SPUBLISH)
-  ARGV[16…] field, value, … written with the job's first event only
+  ARGV[16] strict: publishes a second (0: no limit)  ARGV[17] strict: Stream bytes (0: no bound)
+  ARGV[18…] field, value, … written with the job's first event only
 
   Returns one of:
     {'ok', id, progress, batchEnded}  published; batchEnded '1' when it ended the job's batch
     {'replay', id}           the idempotency key's event, published before
     {'ended', status}        the job has already ended
     {'missing'}              strict: no such job
+    {'not_external'}         strict: a job Herald runs itself
+    {'rate_limited', ms}     strict: over the rate; ms until a publish can pass
     {'backwards', progress}  strict: below the job's current progress
     {'bad_offset'}           the offset is past the text, or splits a character
+    {'stream_full'}          strict: the Stream would hold more than ARGV[17] bytes
 ]]
 local terminal = {done = true, error = true, cancelled = true}
-local current = redis.call('HMGET', KEYS[2], 'status', 'progress', 'partial', 'partialUnits')
+local current = redis.call('HMGET', KEYS[2], 'status', 'progress', 'partialUnits', 'kind', 'streamBytes', 'publishAt')
 local status = current[1]
 local strict = ARGV[9] == 'strict'
 
@@ -66,11 +97,25 @@ if ARGV[10] == '1' then
     return {'replay', seen}
   end
 end
+if strict and not status then
+  return {'missing'}
+end
+if strict and current[4] ~= 'external' then
+  return {'not_external'}
+end
 if status and terminal[status] then
   return {'ended', status}
 end
-if strict and not status then
-  return {'missing'}
+
+local rate = tonumber(ARGV[16])
+if strict and rate > 0 then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local at = math.max(tonumber(current[6]) or 0, now) + 1000000 / rate
+  if at - now > 1000000 then
+    return {'rate_limited', math.ceil((at - now - 1000000) / 1000)}
+  end
+  redis.call('HSET', KEYS[2], 'publishAt', string.format('%.0f', at))
 end
 
 local floor = tonumber(current[2])
@@ -121,44 +166,72 @@ local function utf16_length(s)
   return n
 end
 
-local partial, partial_units = nil, nil
+-- The text after this event: appended (`append`), or written again from the offset (`rewrite`).
+local append, rewrite, text_units = nil, nil, nil
 if ARGV[11] == '1' then
-  local before = current[3] or ''
   local offset = tonumber(ARGV[13])
-  local units = tonumber(current[4]) or (before == '' and 0 or nil)
-  local keep
+  local units = tonumber(current[3]) or 0
   if offset == units then
-    keep = #before -- appending: the common case
+    append = ARGV[12] -- the common case: the text itself is not read
+  elseif offset < units then
+    local before = redis.call('GET', KEYS[6]) or ''
+    local keep = utf16_prefix(before, offset)
+    if not keep then
+      return {'bad_offset'}
+    end
+    rewrite = string.sub(before, 1, keep) .. ARGV[12]
   else
-    keep = utf16_prefix(before, offset)
-  end
-  if not keep then
     return {'bad_offset'}
   end
-  partial = string.sub(before, 1, keep) .. ARGV[12]
-  partial_units = offset + utf16_length(ARGV[12])
+  text_units = offset + utf16_length(ARGV[12])
 end
 
 local data = ARGV[4] .. progress .. ARGV[5]
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 's', ARGV[2], 'd', data)
-local snapshot = {'status', ARGV[2], 'progress', progress, 'event', data, 'lastEventId', id, 'updatedAt', ARGV[8]}
+-- the bytes of event JSON ever added to the Stream, before this event
+local added = tonumber(current[5]) or 0
+local bound = tonumber(ARGV[17])
+if strict and bound > 0 and not terminal[ARGV[2]] then
+  local held = 0
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  if first then
+    local before_first = 0
+    local fields = first[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'c' then
+        before_first = tonumber(fields[i + 1])
+      end
+    end
+    held = added - before_first
+  end
+  if held + #data > bound then
+    return {'stream_full'}
+  end
+end
+
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 's', ARGV[2], 'd', data, 'c', string.format('%d', added))
+local snapshot = {'status', ARGV[2], 'progress', progress, 'event', data, 'lastEventId', id, 'updatedAt', ARGV[8],
+  'streamBytes', string.format('%d', added + #data)}
 if not status then
   -- the job's first event: when it began, and what it is
   snapshot[#snapshot + 1] = 'createdAt'
   snapshot[#snapshot + 1] = ARGV[8]
-  for i = 16, #ARGV do
+  for i = 18, #ARGV do
     snapshot[#snapshot + 1] = ARGV[i]
   end
 end
-if partial then
-  snapshot[#snapshot + 1] = 'partial'
-  snapshot[#snapshot + 1] = partial
+if text_units then
   snapshot[#snapshot + 1] = 'partialUnits'
-  snapshot[#snapshot + 1] = partial_units
+  snapshot[#snapshot + 1] = text_units
+  if append then
+    redis.call('APPEND', KEYS[6], append)
+  else
+    redis.call('SET', KEYS[6], rewrite)
+  end
 end
 redis.call('HSET', KEYS[2], unpack(snapshot))
 if terminal[ARGV[2]] then
-  redis.call('HDEL', KEYS[2], 'partial', 'partialUnits')
+  redis.call('HDEL', KEYS[2], 'partialUnits')
+  redis.call('DEL', KEYS[6])
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[2], ARGV[7])
 end
