@@ -69,6 +69,13 @@ export class Chores {
     });
   }
 
+  /** Removes a job's chores, or a batch's webhook (`batchId`), scheduled by a submission that failed. */
+  async unschedule(owner: { readonly jobId: string } | { readonly batchId: string }): Promise<void> {
+    const ids =
+      'jobId' in owner ? [CHORES.webhook.id(owner.jobId), CHORES.watchdog.id(owner.jobId)] : [CHORES.webhook.batchId(owner.batchId)];
+    for (const id of ids) await this.#queue.remove(id);
+  }
+
   /**
    * The job has just ended (this process wrote its terminal event): its webhook goes now rather
    * than at its next look. Best effort — the chore looks again by itself.
