@@ -1,6 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { CHORES_QUEUE_NAME, QUEUE_NAME, QUEUE_PREFIX, keys } from '@herald/shared';
+import { startApi } from '@herald/api';
+import {
+  CHORES_QUEUE_NAME,
+  MEMORY_POLICY_CHECK_MS,
+  QUEUE_NAME,
+  QUEUE_PREFIX,
+  checkMemoryPolicy,
+  createLogger,
+  keys,
+  loadConfig,
+} from '@herald/shared';
+import { startWorker } from '@herald/worker';
 import { request, submit } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -12,18 +23,24 @@ import { BEES } from '../support/texts.ts';
 // 503 redis_out_of_memory and leaves nothing half-written; watchers keep their streams, and all
 // resumes once memory is freed (docs/api.md, "Redis").
 
+const MAXMEMORY = String(24 * 1024 * 1024);
 const FILLER = 'oom-test:filler:';
 const CHUNK = 'x'.repeat(64 * 1024);
 
 const usedMemory = async (redis: Redis): Promise<number> => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
 
-/** Writes filler keys until Redis refuses one with OOM; returns how many it took. */
+/**
+ * Writes filler keys until Redis refuses one with OOM; returns how many it took. Then keeps Redis
+ * 256 KB over its limit: used_memory moves by a few KB with client buffers (the refused SET's own
+ * 64 KB query buffer is freed after it), which would otherwise let a small write through.
+ */
 async function fillToTheBrim(redis: Redis): Promise<number> {
   for (let count = 0; ; count += 1) {
     try {
       await redis.set(`${FILLER}${count}`, CHUNK);
     } catch (error) {
       expect((error as Error).message).toMatch(/^OOM command not allowed/);
+      await redis.config('SET', 'maxmemory', String((await usedMemory(redis)) - 256 * 1024));
       return count;
     }
   }
@@ -51,7 +68,7 @@ describe('Redis full (noeviction): refused, nothing half-written, and all resume
   let redis: Redis;
   let system: TestSystem;
   beforeAll(async () => {
-    redisServer = await startTestRedis({ extraArgs: ['--maxmemory', '24mb', '--maxmemory-policy', 'noeviction'] });
+    redisServer = await startTestRedis({ extraArgs: ['--maxmemory', MAXMEMORY, '--maxmemory-policy', 'noeviction'] });
     redis = new Redis(redisServer.url);
     system = await startSystem({
       redisUrl: redisServer.url,
@@ -109,6 +126,7 @@ describe('Redis full (noeviction): refused, nothing half-written, and all resume
     expect(watcher.endedByServer).toBe(false);
 
     await freeFiller(redis, filler);
+    await redis.config('SET', 'maxmemory', MAXMEMORY);
     const resumed = await submit(api, BEES, undefined, { 'Idempotency-Key': 'full-1' });
     expect(resumed.status).toBe(202);
     expect((await request(`${api}/v1/batches`, { json: { items: [{ text: BEES }] } })).status).toBe(202);
@@ -159,7 +177,7 @@ describe('Redis full (noeviction): refused, nothing half-written, and all resume
           deleted.length = 0;
           await redis.config('SET', 'maxmemory', String((await usedMemory(redis)) + room));
           const response = await send();
-          await redis.config('SET', 'maxmemory', '24mb');
+          await redis.config('SET', 'maxmemory', MAXMEMORY);
           await redis.ping(); // the notifications of the request's writes have arrived
           await events.ping();
           if (response.status === 202) {
@@ -182,8 +200,89 @@ describe('Redis full (noeviction): refused, nothing half-written, and all resume
         expect(undone, `${name}: a refusal hit a later step`).toBe(true);
       }
     } finally {
-      await redis.config('SET', 'maxmemory', '24mb');
+      await redis.config('SET', 'maxmemory', MAXMEMORY);
       events.disconnect();
     }
+  });
+});
+
+describe('the maxmemory-policy check at start (API and worker, as `npm start` runs them: one process)', () => {
+  interface LogLine {
+    level: string;
+    component: string;
+    msg: string;
+    [field: string]: unknown;
+  }
+  const servers: TestRedis[] = [];
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+  });
+
+  /** Starts an API and a worker on `url`, collecting their log lines until `until` holds. */
+  async function startUp(url: string, until: (lines: LogLine[]) => boolean): Promise<LogLine[]> {
+    const lines: LogLine[] = [];
+    const destination = {
+      write: (chunk: string) =>
+        lines.push(
+          ...chunk
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => JSON.parse(line)),
+        ),
+    };
+    const config = loadConfig({ REDIS_URL: url, PORT: '0', HOST: '127.0.0.1', METRICS_PORT: '0', LOG_LEVEL: 'debug' });
+    const api = await startApi({ config, logger: createLogger('api', config.LOG_LEVEL, destination) });
+    const worker = await startWorker({ config, logger: createLogger('worker', config.LOG_LEVEL, destination) });
+    try {
+      const started = Date.now();
+      while (!until(lines) && Date.now() - started < MEMORY_POLICY_CHECK_MS + 2000) await new Promise((r) => setTimeout(r, 20));
+      return lines;
+    } finally {
+      await api.close();
+      await worker.close();
+    }
+  }
+  const about = (lines: LogLine[]) => lines.filter((line) => line.msg.includes('maxmemory-policy'));
+
+  it('warns once, naming the fix, when Redis may evict keys (allkeys-lru)', async () => {
+    const server = await startTestRedis({ extraArgs: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] });
+    servers.push(server);
+    const lines = about(await startUp(server.url, (all) => about(all).length > 0));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.level).toBe('warn');
+    expect(lines[0]!.msg).toContain('maxmemory-policy allkeys-lru');
+    expect(lines[0]!.msg).toContain('Set maxmemory-policy noeviction');
+  });
+
+  it('stays quiet under noeviction', async () => {
+    const server = await startTestRedis({ extraArgs: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'] });
+    servers.push(server);
+    const lines = about(await startUp(server.url, (all) => about(all).length > 0));
+    expect(lines.map((line) => [line.level, line.msg])).toEqual([['debug', 'redis maxmemory-policy is noeviction']]);
+  });
+
+  it('reads the policy from INFO where CONFIG is refused (a managed Redis), and says so in one line where both are', async () => {
+    const server = await startTestRedis({ extraArgs: ['--maxmemory', '64mb', '--maxmemory-policy', 'volatile-lru'] });
+    servers.push(server);
+    const admin = new Redis(server.url);
+    await admin.call('ACL', 'SETUSER', 'no-config', 'reset', 'on', '>pw-no-config', '~*', '&*', '+@all', '-config');
+    await admin.call('ACL', 'SETUSER', 'no-admin', 'reset', 'on', '>pw-no-admin', '~*', '&*', '+@all', '-config', '-info');
+    admin.disconnect();
+    const { host } = new URL(server.url);
+    const warned = about(await startUp(`redis://no-config:pw-no-config@${host}`, (all) => about(all).length > 0));
+    expect(warned.map((line) => line.msg)).toEqual([expect.stringContaining('maxmemory-policy volatile-lru')]);
+
+    // BullMQ itself needs INFO (it will not start without it): the check alone, on such a user.
+    const lines: LogLine[] = [];
+    const logger = createLogger('api', 'debug', { write: (chunk: string) => lines.push(JSON.parse(chunk)) });
+    const client = new Redis(`redis://no-admin:pw-no-admin@${host}`, { enableReadyCheck: false });
+    try {
+      await checkMemoryPolicy(client, logger, `no-admin@${host}`);
+    } finally {
+      client.disconnect();
+    }
+    expect(lines).toHaveLength(1);
+    expect([lines[0]!.level, lines[0]!.reply]).toEqual(['warn', 'NOPERM']);
+    expect(lines[0]!.msg).toMatch(/refused CONFIG GET and INFO.*make sure it is noeviction/);
   });
 });

@@ -8,7 +8,9 @@ import {
   EventReader,
   QUEUE_NAME,
   bullConnection,
+  checkMemoryPolicy,
   connectRedis,
+  describeRedis,
   releaseBullConnection,
   countedRole,
   redactUrl,
@@ -61,6 +63,7 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   const subscriber = connectRedis(config, role('herald:worker:cancel'));
   commands.on('error', (err: Error) => logger.warn({ connection: 'commands', err: err.message }, 'redis connection error'));
   subscriber.on('error', (err: Error) => logger.warn({ connection: 'cancel', err: err.message }, 'redis connection error'));
+  void checkMemoryPolicy(commands, logger, describeRedis(config)); // a warning at most; never awaited
   // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded).
   const publisher = new EventPublisher(
     commands,
