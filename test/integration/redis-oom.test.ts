@@ -73,6 +73,8 @@ describe('Redis full (noeviction): refused, nothing half-written, and all resume
     system = await startSystem({
       redisUrl: redisServer.url,
       replicas: 1,
+      // Attempts enough for the time Redis is full (the test's backoff is 50 ms): the job retries
+      // and ends `done`. Attempts that run out: the next describe.
       env: { STAGE_DELAY_MS: '400', HEARTBEAT_MS: '200', JOB_ATTEMPTS: '20' },
     });
   });
@@ -203,6 +205,37 @@ describe('Redis full (noeviction): refused, nothing half-written, and all resume
       await redis.config('SET', 'maxmemory', MAXMEMORY);
       events.disconnect();
     }
+  });
+});
+
+describe('a job whose last attempt Redis refuses', () => {
+  let redisServer: TestRedis;
+  let redis: Redis;
+  let system: TestSystem;
+  beforeAll(async () => {
+    redisServer = await startTestRedis({ extraArgs: ['--maxmemory', MAXMEMORY, '--maxmemory-policy', 'noeviction'] });
+    redis = new Redis(redisServer.url);
+    system = await startSystem({ redisUrl: redisServer.url, replicas: 1, env: { STAGE_DELAY_MS: '200', JOB_ATTEMPTS: '1' } });
+  });
+  afterAll(async () => {
+    await system?.close();
+    redis?.disconnect();
+    await redisServer?.stop();
+  });
+
+  it('still ends, `error`, once memory is freed (not `processing` for ever, with no TTL)', async () => {
+    const api = system.apis[0]!.url;
+    const running = await submit(api, BEES);
+    const watcher = SseClient.open(`${api}/v1/jobs/${running.body.jobId}/events`);
+    await watcher.waitFor((client) => client.events.some((event) => event.json.stage === 'received'));
+    const filler = await fillToTheBrim(redis);
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the worker's next event is refused: its one attempt fails
+    expect(await redis.hget(keys.snapshot(running.body.jobId), 'status')).toBe('processing');
+    await freeFiller(redis, filler);
+    await redis.config('SET', 'maxmemory', MAXMEMORY);
+    await watcher.finished(15_000);
+    expect(watcher.events.at(-1)!.json.status).toBe('error');
+    expect(await redis.ttl(keys.snapshot(running.body.jobId))).toBeGreaterThan(0);
   });
 });
 
