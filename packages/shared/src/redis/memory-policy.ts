@@ -74,13 +74,13 @@ function report(policies: readonly Policy[], logger: Logger, where: string): voi
 
 /** Every master's policy (one Redis: itself). A Cluster's masters are known once it is ready. */
 async function policiesOf(redis: RedisClient): Promise<Policy[]> {
-  if (!isCluster(redis)) return [await policyOf(redis)];
+  // One Redis, or the master behind Sentinel (whose address ioredis keeps to itself).
+  if (!isCluster(redis)) return [await policyOf(redis, 'master')];
   if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
-  return Promise.all(redis.nodes('master').map(policyOf));
+  return Promise.all(redis.nodes('master').map((node) => policyOf(node, `${node.options.host}:${node.options.port}`)));
 }
 
-async function policyOf(node: Redis): Promise<Policy> {
-  const name = `${node.options.host}:${node.options.port}`;
+async function policyOf(node: Redis, name: string): Promise<Policy> {
   try {
     const [, policy] = (await node.config('GET', 'maxmemory-policy')) as [string, string];
     return { node: name, policy };
