@@ -11,6 +11,7 @@ const CLUSTER_EXCLUDED = [
   'redis-tls',
   'published-packages',
   'openapi',
+  'redis-oom',
 ];
 
 export default defineConfig({

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { RedisUnavailableError, asRedisFailure } from '@herald/shared';
+import { RedisOutOfMemoryError, RedisUnavailableError, asRedisFailure } from '@herald/shared';
 import { redisCall } from '../../apps/api/src/http/deadline.ts';
 import { HttpError, badRequest, clientErrorResponse, rateLimited, toHttpError, writeError } from '../../apps/api/src/http/errors.ts';
 import { loopbackServer, until, type LoopbackServer } from '../support/loopback-response.ts';
@@ -57,6 +57,12 @@ describe('toHttpError', () => {
     expect(http.message).not.toMatch(/ECONN|6379/);
   });
 
+  it('answers Redis out of memory with 503 redis_out_of_memory and a Retry-After', () => {
+    const http = toHttpError(new RedisOutOfMemoryError('Redis is out of memory', { cause: replyError('OOM command not allowed') }))!;
+    expect([http.status, http.code]).toEqual([503, 'redis_out_of_memory']);
+    expect(Number(http.headers['Retry-After'])).toBeGreaterThanOrEqual(1);
+  });
+
   it('knows nothing of other errors (they become a 500)', () => {
     expect(toHttpError(new Error('Connection is closed.'))).toBeNull();
     expect(toHttpError(new TypeError('x is undefined'))).toBeNull();
@@ -92,6 +98,23 @@ describe('asRedisFailure', () => {
     }
     const wrong = replyError('ERR Error running script (call to f_123): @user_script:1: bad');
     expect(asRedisFailure(wrong)).toBe(wrong);
+  });
+
+  it('takes an OOM reply, to a command, a script or a MULTI, for Redis out of memory', () => {
+    const oom = "OOM command not allowed when used memory > 'maxmemory'.";
+    const execAbort = Object.assign(replyError('EXECABORT Transaction discarded because of previous errors.'), {
+      previousErrors: [replyError(oom)],
+    });
+    for (const error of [replyError(oom), replyError(`${oom} script: 1a2b, on @user_script:12.`), execAbort]) {
+      const judged = asRedisFailure(error);
+      expect(judged).toBeInstanceOf(RedisOutOfMemoryError);
+      expect((judged as Error).cause).toBe(error);
+    }
+    // A MULTI discarded for another reason is a real error, as before.
+    const other = Object.assign(replyError('EXECABORT Transaction discarded because of previous errors.'), {
+      previousErrors: [replyError('ERR wrong number of arguments')],
+    });
+    expect(asRedisFailure(other)).toBe(other);
   });
 
   it('never hides a bug in the code around the call', () => {

@@ -9,7 +9,9 @@ import {
   EventReader,
   QUEUE_NAME,
   bullConnection,
+  checkMemoryPolicy,
   connectRedis,
+  describeRedis,
   createBroker,
   openChoreQueues,
   releaseBullConnection,
@@ -82,6 +84,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   redis.on('error', (err: Error) => logger.warn({ connection: 'commands', err: err.message }, 'redis connection error'));
   queue.on('error', (err: Error) => logger.warn({ connection: 'queue', err: err.message }, 'redis connection error'));
   await firstReady(redis);
+  void checkMemoryPolicy(redis, logger, describeRedis(config)); // a warning at most; never awaited
   const access = accessFromConfig(config, logger, redis);
   const choresConnection = bullConnection(config, role('herald:api:chores'));
   const choreQueues = openChoreQueues(choresConnection, { skipWaitingForReady: true });

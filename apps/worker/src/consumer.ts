@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { QUEUE_NAME, queuePrefix, type Chores, type Config, type Logger } from '@herald/shared';
+import { QUEUE_NAME, RedisUnavailableError, asRedisFailure, queuePrefix, type Chores, type Config, type Logger } from '@herald/shared';
 import { finalFailureEvent, isRetryable, retryEvent } from './jobs/failure.ts';
 import { runJob, type RunJobDeps } from './jobs/run-job.ts';
 import type { AnyJobKind, JobKind } from './kinds/kind.ts';
@@ -19,6 +19,10 @@ export interface ConsumerDeps {
   /** BullMQ's connection (bullConnection: its name in CLIENT LIST, its reconnect counter). */
   readonly connection: ConnectionOptions;
 }
+
+/** A failed job's `error` event that Redis refused is tried again after this, doubling up to the max. */
+const REPORT_RETRY_MS = 500;
+const REPORT_RETRY_MAX_MS = 10_000;
 
 /**
  * Where a job is taken and run: the BullMQ Worker on the queue. Each job runs its kind (the job's
@@ -83,17 +87,26 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, ch
 
   // A job can also fail where the processor cannot report it (stalled too often): tell its
   // watchers. Harmless when the processor already did: the job's terminal event stays the last.
+  // While Redis refuses it (out of memory, or not answering) the report is tried again, or the
+  // job would stay `processing` for ever, with no TTL (docs/api.md, "Redis at its memory limit").
   worker.on('failed', (job, error) => {
     if (!job?.id) return;
     const jobId = job.id;
     const log = logger.child({ jobId, attempt: job.attemptsMade });
-    job
-      .getState()
-      .then((state) => (state === 'failed' ? publisher.publish(jobId, finalFailureEvent(error)) : null))
-      .then((published) => {
-        if (published) finished(job, 'error', log);
-      })
-      .catch((err: unknown) => log.error({ err }, 'could not report a failed job'));
+    const report = (delayMs: number): void => {
+      job
+        .getState()
+        .then((state) => (state === 'failed' ? publisher.publish(jobId, finalFailureEvent(error)) : null))
+        .then((published) => {
+          if (published) finished(job, 'error', log);
+        })
+        .catch((err: unknown) => {
+          const notNow = asRedisFailure(err) instanceof RedisUnavailableError;
+          log.error({ err, retryInMs: notNow ? delayMs : undefined }, 'could not report a failed job');
+          if (notNow && worker.closing === undefined) setTimeout(() => report(Math.min(delayMs * 2, REPORT_RETRY_MAX_MS)), delayMs).unref();
+        });
+    };
+    report(REPORT_RETRY_MS);
   });
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
   return worker;

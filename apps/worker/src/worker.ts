@@ -9,7 +9,9 @@ import {
   QUEUE_NAME,
   bullConnection,
   openChoreQueues,
+  checkMemoryPolicy,
   connectRedis,
+  describeRedis,
   releaseBullConnection,
   countedRole,
   redactUrl,
@@ -62,6 +64,7 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   const subscriber = connectRedis(config, role('herald:worker:cancel'));
   commands.on('error', (err: Error) => logger.warn({ connection: 'commands', err: err.message }, 'redis connection error'));
   subscriber.on('error', (err: Error) => logger.warn({ connection: 'cancel', err: err.message }, 'redis connection error'));
+  void checkMemoryPolicy(commands, logger, describeRedis(config)); // a warning at most; never awaited
   // A batch's webhook goes as soon as this process publishes the batch's end (Chores.batchEnded);
   // a job's end gives its place back among its key's jobs not ended (MAX_ACTIVE_JOBS_PER_KEY).
   const publisher = new EventPublisher(

@@ -13,6 +13,7 @@ export * from './jobs/queue.ts';
 export * from './redis/keys.ts';
 export * from './redis/connection.ts';
 export * from './redis/unavailable.ts';
+export * from './redis/memory-policy.ts';
 export * from './redis/reconnect-metrics.ts';
 export { publishScript, type PublishInput, type PublishReply } from './redis/scripts/publish.ts';
 export { submitRateScript, type RateSubject, type SubmitRateInput, type SubmitRateReply } from './redis/scripts/submit-rate.ts';

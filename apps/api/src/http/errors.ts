@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { ZodError } from 'zod';
-import { RedisUnavailableError } from '@herald/shared';
+import { RedisOutOfMemoryError, RedisUnavailableError } from '@herald/shared';
 
 /**
  * Every error a client can see (docs/api.md, "Error codes"), and the one place that turns
@@ -41,6 +41,11 @@ export const forbidden = (message: string) => new HttpError(403, 'forbidden', me
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   new HttpError(429, 'rate_limited', message, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
 export const redisUnavailable = () => serviceUnavailable('redis_unavailable', 'The job store is unavailable; try again shortly');
+/** Memory frees as jobs expire (JOB_TTL_SECONDS) or an operator steps in: not within a second. */
+const REDIS_FULL_RETRY_SECONDS = 5;
+/** Redis is at its maxmemory (and refuses writes): nothing of the request was kept. */
+export const redisOutOfMemory = () =>
+  serviceUnavailable('redis_out_of_memory', 'The job store is full; nothing was written; try again later', REDIS_FULL_RETRY_SECONDS);
 
 function clientErrorStatus(error: unknown): number | null {
   if (typeof error !== 'object' || error === null) return null;
@@ -69,6 +74,7 @@ export function toHttpError(error: unknown): HttpError | null {
   if (error instanceof HttpError) return error;
   if (error instanceof ZodError) return fromZod(error);
   // Set by redisCall (deadline.ts), the one place a failed round trip is judged.
+  if (error instanceof RedisOutOfMemoryError) return redisOutOfMemory();
   if (error instanceof RedisUnavailableError) return redisUnavailable();
   if (isBodyParserError(error)) {
     switch (error.type) {

@@ -18,6 +18,7 @@ import { HttpError, batchNotFound, conflict } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { ADMIT_ALL, type Admission, type JobService } from './job-service.ts';
 import { isBatchId, newJobId } from './job-id.ts';
+import { Rollback } from './rollback.ts';
 
 export interface BatchSubmitted {
   readonly batchId: string;
@@ -134,7 +135,7 @@ export class BatchService {
   }
 
   async #create(batchId: string, jobIds: readonly string[], request: BatchRequest, owner: string | null): Promise<void> {
-    const { publisher, queue, chores, config } = this.#deps;
+    const { redis, publisher, queue, chores, config } = this.#deps;
     const jobFields: Record<string, string> = { [JOB_FIELDS.kind]: 'summarize' };
     const batchFields: Record<string, string> = {};
     if (owner !== null) {
@@ -146,26 +147,26 @@ export class BatchService {
       batchFields[JOB_FIELDS.webhook] = JSON.stringify({ state: 'pending', attempts: 0 });
     }
     const first = { status: 'queued', stage: 'queued', progress: 0, message: 'Waiting for a worker' } as const;
-    const created = await redisCall(publisher.createBatch(batchId, jobIds, first, { batch: batchFields, job: jobFields }));
-    if (!created) throw new Error(`batch id ${batchId} was taken`); // 128 random bits: never, in practice
-    // The webhook before the work, so the batch cannot end before its webhook exists.
-    if (request.callbackUrl !== undefined) await redisCall(chores.scheduleBatchWebhook(batchId));
     const entries = request.items.map((item, index) => {
       const data: SummarizeJobData = { text: item.text, maxSentences: item.options?.maxSentences ?? DEFAULT_MAX_SENTENCES };
       return { name: 'summarize', data, opts: summarizeJobOptions(config, jobIds[index]!) };
     });
+    // A step that fails (Redis out of memory) undoes those before it: nothing of the batch stays.
+    const rollback = new Rollback();
+    let taken = false; // another batch's id: nothing here to undo
     try {
+      const everyKey = [keys.batch(batchId), keys.batchEvents(batchId), ...jobIds.flatMap((id) => [keys.events(id), keys.snapshot(id)])];
+      rollback.add(() => redis.del(...everyKey)); // one hash tag: one Cluster slot
+      taken = !(await redisCall(publisher.createBatch(batchId, jobIds, first, { batch: batchFields, job: jobFields })));
+      if (taken) throw new Error(`batch id ${batchId} was taken`); // 128 random bits: never, in practice
+      // The webhook before the work, so the batch cannot end before its webhook exists.
+      rollback.add(() => chores.unschedule({ batchId }));
+      if (request.callbackUrl !== undefined) await redisCall(chores.scheduleBatchWebhook(batchId));
       // One MULTI: every job is queued, or none is.
+      rollback.add(() => Promise.all(jobIds.map((jobId) => queue.remove(jobId))));
       await redisCall(queue.addBulk(entries));
     } catch (error) {
-      // None was queued: end the jobs (and so the batch) rather than leave them waiting for ever.
-      const failed = {
-        status: 'error',
-        progress: 0,
-        message: 'Could not be queued',
-        error: { code: 'not_queued', message: 'The batch could not be queued' },
-      } as const;
-      await Promise.allSettled(jobIds.map((jobId) => publisher.publish(jobId, failed)));
+      if (!taken) await rollback.run();
       throw error;
     }
   }

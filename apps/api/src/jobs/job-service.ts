@@ -29,6 +29,7 @@ import { redisCall } from '../http/deadline.ts';
 import { HttpError, badRequest, conflict, jobNotFound, rateLimited } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
+import { Rollback } from './rollback.ts';
 
 export interface Submitted {
   readonly jobId: string;
@@ -214,7 +215,7 @@ export class JobService {
 
   /** The job's first event and its fields, its chores, and (summarize) its place in the queue. */
   async #create(jobId: string, request: SubmitRequest, owner: string | null): Promise<void> {
-    const { publisher, queue, chores, config } = this.#deps;
+    const { redis, publisher, queue, chores, config } = this.#deps;
     const fields: Record<string, string> = { [JOB_FIELDS.kind]: request.kind };
     if (owner !== null) fields[JOB_FIELDS.owner] = owner;
     if (request.callbackUrl !== undefined) {
@@ -227,15 +228,25 @@ export class JobService {
     }
     // The `queued` event goes first so it is always the job's first event, before any worker's.
     const waiting = request.kind === 'external' ? 'Waiting for the producer' : 'Waiting for a worker';
-    await redisCall(publisher.create(jobId, { status: 'queued', stage: 'queued', progress: 0, message: waiting }, fields));
-    // Chores before the work, so none can end before its chores exist.
-    if (request.callbackUrl !== undefined) await redisCall(chores.scheduleWebhook(jobId));
-    if (request.kind === 'external') {
-      await redisCall(chores.scheduleWatchdog(jobId, config.EXTERNAL_IDLE_TIMEOUT_SECONDS * 1000));
-      return;
+    // A step that fails (Redis out of memory) undoes those before it: nothing is half-written.
+    const rollback = new Rollback();
+    try {
+      rollback.add(() => redis.del(keys.events(jobId), keys.snapshot(jobId)));
+      await redisCall(publisher.create(jobId, { status: 'queued', stage: 'queued', progress: 0, message: waiting }, fields));
+      // Chores before the work, so none can end before its chores exist.
+      rollback.add(() => chores.unschedule({ jobId }));
+      if (request.callbackUrl !== undefined) await redisCall(chores.scheduleWebhook(jobId));
+      if (request.kind === 'external') {
+        await redisCall(chores.scheduleWatchdog(jobId, config.EXTERNAL_IDLE_TIMEOUT_SECONDS * 1000));
+        return;
+      }
+      const data: SummarizeJobData = { text: request.text, maxSentences: request.options?.maxSentences ?? DEFAULT_MAX_SENTENCES };
+      rollback.add(() => queue.remove(jobId));
+      await redisCall(queue.add(request.kind, data, summarizeJobOptions(config, jobId)));
+    } catch (error) {
+      await rollback.run();
+      throw error;
     }
-    const data: SummarizeJobData = { text: request.text, maxSentences: request.options?.maxSentences ?? DEFAULT_MAX_SENTENCES };
-    await redisCall(queue.add(request.kind, data, summarizeJobOptions(config, jobId)));
   }
 
   /** A callbackUrl is taken only when webhooks are set up and its host may be called (400 otherwise). */

@@ -92,6 +92,16 @@ export class Chores {
     });
   }
 
+  /** Removes a job's chores, or a batch's webhook (`batchId`), scheduled by a submission that failed. */
+  async unschedule(owner: { readonly jobId: string } | { readonly batchId: string }): Promise<void> {
+    if ('batchId' in owner) {
+      await this.#webhooks.remove(CHORES.webhook.batchId(owner.batchId));
+      return;
+    }
+    await this.#webhooks.remove(CHORES.webhook.id(owner.jobId));
+    await this.#watchdogs.remove(CHORES.watchdog.id(owner.jobId));
+  }
+
   /**
    * The job has just ended (this process wrote its terminal event): its webhook goes now rather
    * than at its next look. Best effort — the chore looks again by itself.

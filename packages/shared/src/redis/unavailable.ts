@@ -3,8 +3,19 @@
  * `503 redis_unavailable` + Retry-After, whatever the command was.
  */
 export class RedisUnavailableError extends Error {
-  override readonly name = 'RedisUnavailableError';
-  readonly code = 'ERR_HERALD_REDIS_UNAVAILABLE';
+  override readonly name: string = 'RedisUnavailableError';
+  readonly code: string = 'ERR_HERALD_REDIS_UNAVAILABLE';
+}
+
+/**
+ * Redis is at its `maxmemory` and refuses writes (policy `noeviction`: `OOM command not allowed
+ * …`). Also "not now", until memory is freed (jobs expire, an operator raises the limit), so it
+ * is a kind of unavailable; the API answers it with `503 redis_out_of_memory` + Retry-After.
+ * Reads and DEL still work: what a failed submission wrote is removed (docs/api.md, "Redis").
+ */
+export class RedisOutOfMemoryError extends RedisUnavailableError {
+  override readonly name: string = 'RedisOutOfMemoryError';
+  override readonly code: string = 'ERR_HERALD_REDIS_OUT_OF_MEMORY';
 }
 
 /**
@@ -29,6 +40,21 @@ const isBug = (error: Error): boolean =>
 export function asRedisFailure(error: unknown): unknown {
   if (!(error instanceof Error) || error instanceof RedisUnavailableError || isBug(error)) return error;
   const replied = error.name === 'ReplyError';
-  if (replied && !NOT_NOW.has(error.message.split(' ', 1)[0]!)) return error;
+  if (replied && isOutOfMemory(error)) return new RedisOutOfMemoryError('Redis is out of memory', { cause: error });
+  if (replied && !NOT_NOW.has(replyCode(error))) return error;
   return new RedisUnavailableError('Redis did not answer', { cause: error });
+}
+
+const replyCode = (error: Error): string => error.message.split(' ', 1)[0]!;
+
+/**
+ * An OOM reply, to a command or to a script's first write; or a MULTI that Redis discarded
+ * (EXECABORT) because a command was refused with OOM as it was queued — ioredis keeps those
+ * refusals in `previousErrors` (BullMQ's addBulk is one MULTI).
+ */
+function isOutOfMemory(error: Error): boolean {
+  const code = replyCode(error);
+  if (code === 'OOM') return true;
+  const { previousErrors } = error as { previousErrors?: unknown };
+  return code === 'EXECABORT' && Array.isArray(previousErrors) && previousErrors.some((e) => e instanceof Error && replyCode(e) === 'OOM');
 }
