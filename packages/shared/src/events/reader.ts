@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/connection.ts';
 import { keys, topics } from '../redis/keys.ts';
+import { jobRecordScript } from '../redis/scripts/job-record.ts';
 import { compareStreamIds, parseStreamId } from '@herald/contract';
 import {
   batchJobId,
@@ -106,10 +107,7 @@ export class EventReader {
   async record(jobId: string): Promise<JobRecord | null> {
     // The text being written is a key of its own (publish-6.lua), read in the same step as the
     // hash so that it is the text as of the snapshot's lastEventId, no later.
-    const replies = (await this.#redis.multi().hgetall(keys.snapshot(jobId)).get(keys.text(jobId)).exec()) ?? [];
-    for (const [error] of replies) if (error) throw error;
-    const hash = (replies[0]?.[1] ?? {}) as Record<string, string>;
-    const partial = (replies[1]?.[1] ?? null) as string | null;
+    const { hash, text: partial } = await jobRecordScript(this.#redis, jobId);
     if (!hash.event || !hash.lastEventId) return null;
     // The latest event, less what belongs to the event alone: its time and its piece of text.
     const { ts: _ts, delta: _delta, offset: _offset, ...event } = JSON.parse(hash.event) as Record<string, unknown>;
