@@ -107,13 +107,14 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
 
   const hub = new FanoutHub(broker, logger, {
+    pageEvents: config.HISTORY_PAGE_EVENTS,
     observe: (event, watchers) => {
       metrics.eventsFannedOut.inc();
       metrics.eventDeliveries.inc(watchers);
       if (event.ts !== null) metrics.fanoutLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
     },
   });
-  const registry = new WatcherRegistry(config.HEARTBEAT_MS);
+  const registry = new WatcherRegistry(config.HEARTBEAT_MS, config.SSE_WRITE_DEADLINE_MS);
   const endPacer = new EndPacer(config.STREAM_END_RATE);
   const isDraining = (): boolean => front.draining;
   const stream = new EventStream({

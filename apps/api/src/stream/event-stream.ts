@@ -10,6 +10,7 @@ import { readCursor, readCursors } from './cursor.ts';
 import type { EventsRequest } from './events-route.ts';
 import { FanoutEvent } from './fanout-event.ts';
 import { SSE_HEADERS, retryFrame } from './frames.ts';
+import { HistoryPages } from './history-pages.ts';
 import type { FanoutHub } from './hub.ts';
 import { MultiWatcher } from './multi-watcher.ts';
 import { SseWatcher, type WatcherEnd } from './watcher.ts';
@@ -131,7 +132,7 @@ export class EventStream {
       this.#logEnd(log, how, about);
     };
     let resync: { readonly event: FanoutEvent; readonly ended: boolean } | null = null;
-    let history: FanoutEvent[];
+    let history: HistoryPages;
     let watcher: SseWatcher | null = null;
     try {
       resync = cursor ? await this.#resyncFor(state, cursor) : null;
@@ -144,7 +145,8 @@ export class EventStream {
         onEnd,
       );
       await redisCall(hub.join(topic, watcher));
-      history = await redisCall(hub.history(topic, from === STREAM_START ? null : formatStreamId(from)));
+      history = this.#pages(topic, from);
+      await history.prefetch();
     } catch (error) {
       if (watcher) hub.leave(topic, watcher);
       slot.release();
@@ -153,11 +155,7 @@ export class EventStream {
     if (watcher.ended) return; // the client left while we read
 
     registry.add(watcher);
-    if (debugging)
-      log().debug(
-        { ...about, cursor: cursor && formatStreamId(cursor), history: history.length, resync: resync !== null },
-        'watcher connected',
-      );
+    if (debugging) log().debug({ ...about, cursor: cursor && formatStreamId(cursor), resync: resync !== null }, 'watcher connected');
     this.#open(req, res);
     if (resync) {
       res.write(typed ? resync.event.typedFrame : resync.event.frame);
@@ -201,7 +199,7 @@ export class EventStream {
       },
     );
     let opening: FanoutEvent[];
-    let histories: FanoutEvent[][];
+    let histories: (HistoryPages | null)[];
     try {
       const resyncs = await Promise.all(states.map((state, i) => (cursors && !done[i] ? this.#resyncFor(state, cursors[i]!) : null)));
       opening = resyncs.flatMap((resync) => (resync === null ? [] : [resync.event]));
@@ -211,9 +209,9 @@ export class EventStream {
       }
       const open = jobIds.map((_, i) => i).filter((i) => !watcher.hasEnded(i));
       await redisCall(Promise.all(open.map((i) => hub.join(jobIds[i]!, watcher.sinks[i]!))));
-      const read = await redisCall(Promise.all(open.map((i) => hub.history(jobIds[i]!, historyFrom(watcher.sinks[i]!.position)))));
-      histories = jobIds.map(() => []);
-      for (const [at, i] of open.entries()) histories[i] = read[at]!;
+      histories = jobIds.map((jobId, i) => (watcher.hasEnded(i) ? null : this.#pages(jobId, watcher.sinks[i]!.position)));
+      // The first job's first page before the stream opens (a failing Redis is a 503); the rest as the client reads.
+      await histories.find((pages) => pages !== null)?.prefetch();
     } catch (error) {
       leaveAll();
       slot.release();
@@ -223,6 +221,12 @@ export class EventStream {
     registry.add(watcher);
     this.#open(req, res);
     await watcher.start(opening, histories);
+  }
+
+  /** The topic's history after `from`, read a page at a time as the client takes it (each read under the Redis deadline). */
+  #pages(topic: string, from: StreamId): HistoryPages {
+    const afterId = compareStreamIds(from, STREAM_START) === 0 ? null : formatStreamId(from);
+    return new HistoryPages((after) => redisCall(this.#deps.hub.history(topic, after)), afterId);
   }
 
   async #jobState(jobId: string): Promise<TopicState> {
@@ -321,9 +325,6 @@ export class EventStream {
 function endedAt(state: TopicState, cursor: StreamId): boolean {
   return state.ended && state.last !== null && compareStreamIds(cursor, state.last) >= 0;
 }
-
-const historyFrom = (position: StreamId): string | null =>
-  compareStreamIds(position, STREAM_START) === 0 ? null : formatStreamId(position);
 
 /** `?token=`: what an EventSource, which cannot send headers, authenticates with. */
 function readToken(query: URLSearchParams): string | null {

@@ -72,12 +72,14 @@ export class EventReader {
   }
 
   /**
-   * Events strictly after `afterId` (all of them when null), oldest first, of a topic: a job
-   * (its id) or a batch's stream (`topics.batch(batchId)`).
+   * At most `count` events strictly after `afterId` (from the first when null), oldest first, of
+   * a topic: a job (its id) or a batch's stream (`topics.batch(batchId)`). One page: a long
+   * history is read a page at a time (XRANGE … COUNT), so neither Redis nor the replica ever
+   * holds a whole one for a reader.
    */
-  async eventsAfter(topic: string, afterId: string | null): Promise<StoredEvent[]> {
+  async eventsAfter(topic: string, afterId: string | null, count: number): Promise<StoredEvent[]> {
     const start = afterId === null ? '-' : `(${afterId}`;
-    const entries = (await this.#redis.xrange(topics.stream(topic), start, '+')) as RawEntry[];
+    const entries = (await this.#redis.xrange(topics.stream(topic), start, '+', 'COUNT', count)) as RawEntry[];
     return entries.map(toStoredEvent);
   }
 
