@@ -14,6 +14,7 @@ import {
   type EventReader,
   type ProducerUpdate,
   JOB_FIELDS,
+  type JobHead,
   type JobRecord,
   QUEUE_NAME,
   channels,
@@ -104,6 +105,13 @@ export class JobService {
     return record;
   }
 
+  /** What an access check needs of the job (its owner, status, last event id, kind), or the 404: one small read. */
+  async head(jobId: string): Promise<JobHead> {
+    const head = isJobId(jobId) ? await redisCall(this.#deps.reader.jobHead(jobId)) : null;
+    if (!head) throw jobNotFound();
+    return head;
+  }
+
   async snapshot(jobId: string): Promise<JobSnapshot> {
     return (await this.record(jobId)).snapshot;
   }
@@ -116,7 +124,7 @@ export class JobService {
    */
   async cancel(jobId: string): Promise<{ snapshot: JobSnapshot; endedHere: boolean }> {
     const { redis, queue, publisher, config } = this.#deps;
-    const before = await this.snapshot(jobId);
+    const before = await this.head(jobId);
     if (isTerminal(before.status)) throw conflict('already_finished', `The job has already ended (${before.status})`);
     let removed = true;
     if (before.kind !== 'external') {
@@ -148,8 +156,7 @@ export class JobService {
    */
   async publish(jobId: string, body: unknown, idempotencyKey: string | undefined): Promise<Published> {
     const event = this.#eventSchema.parse(body);
-    const record = await this.record(jobId);
-    if (record.snapshot.kind !== 'external') {
+    if ((await this.head(jobId)).kind !== 'external') {
       throw conflict('not_external', 'Only an external job takes events through the API; Herald writes this one itself');
     }
     // `done` without a progress means all of it; otherwise the job's stays as it is.

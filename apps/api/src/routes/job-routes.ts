@@ -73,8 +73,9 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
   router.get('/v1/jobs/:id', async (req, res) => {
     const jobId = String(req.params.id);
     const caller = access.requireWatcher(req, jobId, queryToken(req.query.token));
-    const { snapshot, ...owned } = await jobs.record(jobId);
-    access.requireReach(caller, owned);
+    // A key that may not reach the job is refused on its owner alone, before the snapshot is read.
+    if (access.ownerDecides(caller)) access.requireReach(caller, await jobs.head(jobId));
+    const { snapshot } = await jobs.record(jobId);
     // A key holder may hand out a fresh watch link for a job it reaches (an EventSource cannot send the key).
     const watchToken = caller.keyId !== null ? access.watchToken(jobId) : null;
     res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
@@ -83,7 +84,7 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
   router.delete('/v1/jobs/:id', async (req, res) => {
     const caller = access.requireKey(req);
     const jobId = String(req.params.id);
-    access.requireReach(caller, await jobs.record(jobId));
+    access.requireReach(caller, await jobs.head(jobId));
     const { snapshot, endedHere } = await jobs.cancel(jobId);
     if (endedHere) observer.cancelledHere();
     requestLogger(req, logger).info({ jobId, endedHere }, 'job cancel requested');
@@ -97,7 +98,7 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
       const jobId = String(req.params.id);
       // Who before what, as for submissions: a caller without the job's token learns nothing.
       const caller = await access.requirePublisher(req, jobId);
-      if (caller.keyId !== null) access.requireReach(caller, await jobs.record(jobId));
+      if (caller.keyId !== null) access.requireReach(caller, await jobs.head(jobId));
       next(bodyProblem(req));
     },
     json,

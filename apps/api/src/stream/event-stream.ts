@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STREAM_START, batchOf, compareStreamIds, formatStreamId, isTerminal, parseStreamId, type StreamId } from '@herald/contract';
-import { topics, type BatchHead, type BatchRecord, type JobRecord, type Logger } from '@herald/shared';
+import { topics, type BatchHead, type BatchRecord, type JobHead, type JobRecord, type Logger } from '@herald/shared';
 import type { Access, Caller, Owned } from '../auth/access.ts';
 import { redisCall } from '../http/deadline.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
@@ -34,8 +34,8 @@ export interface EventStreamSettings {
 
 export interface EventStreamDeps {
   readonly settings: EventStreamSettings;
-  /** The job as Herald keeps it, or the 404 (jobs/job-service.ts). */
-  readonly jobs: { record(jobId: string): Promise<JobRecord> };
+  /** The job's head (a stream begins with it) or its whole record, or the 404 (jobs/job-service.ts). */
+  readonly jobs: { head(jobId: string): Promise<JobHead>; record(jobId: string): Promise<JobRecord> };
   /** The batch's head (a stream begins with it, whatever the batch's size) or its whole record, or the 404 (jobs/batch-service.ts). */
   readonly batches: { head(batchId: string): Promise<BatchHead>; record(batchId: string): Promise<BatchRecord> };
   /** Whether a topic's history lost events after this id (STREAM_MAXLEN): then the stream resyncs. */
@@ -230,17 +230,18 @@ export class EventStream {
   }
 
   async #jobState(jobId: string): Promise<TopicState> {
-    const { snapshot, ...owned } = await this.#deps.jobs.record(jobId);
+    const { owner, status, lastEventId } = await this.#deps.jobs.head(jobId);
     const batchId = batchOf(jobId);
     return {
       topic: jobId,
-      owned,
-      last: parseStreamId(snapshot.lastEventId),
-      ended: isTerminal(snapshot.status),
+      owned: { owner },
+      last: parseStreamId(lastEventId),
+      ended: isTerminal(status),
+      // Only a resync needs the job's state (its text so far included): read then, not for each watcher that connects.
       resyncData: async () => {
-        const { jobId: _id, webhook: _webhook, ...state } = snapshot;
+        const { jobId: _id, webhook: _webhook, ...state } = (await this.#deps.jobs.record(jobId)).snapshot;
         const data = JSON.stringify({ jobId, ...(batchId === null ? {} : { batchId }), ...state, resync: true, ts: Date.now() });
-        return { data, lastEventId: snapshot.lastEventId, ended: isTerminal(snapshot.status) };
+        return { data, lastEventId: state.lastEventId, ended: isTerminal(state.status) };
       },
     };
   }
