@@ -104,6 +104,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
+  const reads = SubmissionLimiter.forReads(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
   const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
 
   const hub = new FanoutHub(broker, logger, {
@@ -145,6 +146,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     maxBatchItems: config.MAX_BATCH_ITEMS,
     access,
     submissions,
+    reads,
     observer: {
       submitted: () => metrics.jobsSubmitted.inc(),
       cancelledHere: () => metrics.jobsCancelledQueued.inc(),

@@ -167,6 +167,11 @@ export const configSchema = z.object({
   // Limits shared by all replicas through Redis (0 turns one off).
   SUBMIT_RATE_PER_KEY: int(600, 0),
   SUBMIT_RATE_PER_IP: int(120, 0),
+  /**
+   * Snapshot reads (GET /v1/jobs/{id}, GET /v1/batches/{id}) per client IP per window: a batch's
+   * snapshot costs a read per job, and a poller has the stream instead.
+   */
+  READ_RATE_PER_IP: int(600, 0),
   RATE_WINDOW_SECONDS: int(60, 1, 86_400),
   MAX_SSE_CLIENTS_PER_IP: int(1_000, 0),
 });

@@ -11,6 +11,8 @@ export interface BatchRoutesDeps {
   readonly batches: BatchService;
   readonly access: Access;
   readonly submissions: SubmissionLimiter;
+  /** Snapshot reads per client IP (READ_RATE_PER_IP). */
+  readonly reads: SubmissionLimiter;
   readonly observer: JobRoutesObserver;
   readonly maxTextChars: number;
   readonly maxBatchItems: number;
@@ -30,7 +32,16 @@ const links = (batchId: string, watchToken: string | null = null) => ({
 });
 
 /** POST /v1/batches, GET and DELETE /v1/batches/{id} (docs/api.md, "Batches"). */
-export function batchRoutes({ batches, access, submissions, observer, maxTextChars, maxBatchItems, logger }: BatchRoutesDeps): Router {
+export function batchRoutes({
+  batches,
+  access,
+  submissions,
+  reads,
+  observer,
+  maxTextChars,
+  maxBatchItems,
+  logger,
+}: BatchRoutesDeps): Router {
   const router = Router();
   const limit = Math.min(MAX_BATCH_BODY_BYTES, maxBatchItems * bodyLimitBytes(maxTextChars));
   const json = express.json({ limit, strict: false });
@@ -65,6 +76,7 @@ export function batchRoutes({ batches, access, submissions, observer, maxTextCha
   router.get('/v1/batches/:id', async (req, res) => {
     const batchId = String(req.params.id);
     const caller = access.requireWatcher(req, batchId, queryToken(req.query.token));
+    await reads.enforce(caller);
     // A key that may not reach the batch is refused on its owner alone, before every job's state is read.
     if (access.ownerDecides(caller)) access.requireReach(caller, await batches.head(batchId), 'batch');
     const { snapshot } = await batches.record(batchId);

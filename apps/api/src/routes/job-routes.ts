@@ -18,6 +18,8 @@ export interface JobRoutesDeps {
   readonly jobs: JobService;
   readonly access: Access;
   readonly submissions: SubmissionLimiter;
+  /** Snapshot reads per client IP (READ_RATE_PER_IP). */
+  readonly reads: SubmissionLimiter;
   readonly observer: JobRoutesObserver;
   readonly maxTextChars: number;
   /** For requests that did not come through the server (each has its own, with reqId). */
@@ -35,7 +37,7 @@ const links = (jobId: string, watchToken: string | null = null, external = false
 });
 
 /** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events (docs/api.md). */
-export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, logger }: JobRoutesDeps): Router {
+export function jobRoutes({ jobs, access, submissions, reads, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
   const json = express.json({ limit: bodyLimitBytes(maxTextChars), strict: false });
 
@@ -73,6 +75,7 @@ export function jobRoutes({ jobs, access, submissions, observer, maxTextChars, l
   router.get('/v1/jobs/:id', async (req, res) => {
     const jobId = String(req.params.id);
     const caller = access.requireWatcher(req, jobId, queryToken(req.query.token));
+    await reads.enforce(caller);
     // A key that may not reach the job is refused on its owner alone, before the snapshot is read.
     if (access.ownerDecides(caller)) access.requireReach(caller, await jobs.head(jobId));
     const { snapshot } = await jobs.record(jobId);
