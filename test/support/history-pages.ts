@@ -12,7 +12,10 @@ export function storedHistory(events: readonly FanoutEvent[], pageSize = 100, af
     reads += 1;
     const from = after === null ? null : parseStreamId(after)!;
     const page = events.filter((event) => from === null || compareStreamIds(event.position, from) > 0).slice(0, pageSize);
-    return { events: page, next: page.length < pageSize ? null : page.at(-1)!.id };
+    return {
+      events: page.map(({ id, status, data }) => ({ id, status, data })),
+      next: page.length < pageSize ? null : page.at(-1)!.id,
+    };
   }, afterId);
   return { pages, reads: () => reads };
 }

@@ -236,15 +236,15 @@ describe('FanoutHub', () => {
     expect(broker.calls).toEqual(['subscribe refused-job', 'unsubscribe refused-job']);
   });
 
-  it('serves a joining sink the job’s history after a position, framed', async () => {
+  it('serves a joining sink the job’s history after a position', async () => {
     const { broker, hub } = setUp();
     broker.publish('job');
     broker.publish('job');
     broker.publish('job', 'done');
     const history = await hub.history('job', '1-0');
-    expect(history.events.map((event) => [event.id, event.terminal])).toEqual([
-      ['2-0', false],
-      ['3-0', true],
+    expect(history.events.map((event) => [event.id, event.status])).toEqual([
+      ['2-0', 'processing'],
+      ['3-0', 'done'],
     ]);
     expect(history.next).toBeNull();
     expect((await hub.history('job', null)).events.map((event) => event.id)).toEqual(['1-0', '2-0', '3-0']);

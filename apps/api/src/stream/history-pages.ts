@@ -1,4 +1,5 @@
-import type { FanoutEvent } from './fanout-event.ts';
+import type { BrokerEvent } from '@herald/shared';
+import { toFanoutEvent, type FanoutEvent } from './fanout-event.ts';
 import type { HistoryPage } from './hub.ts';
 
 /** Reads one page of a topic's history after an id (from the first when null): the hub's, under the Redis deadline. */
@@ -16,7 +17,7 @@ export class HistoryPages {
   readonly #read: PageReader;
   /** Where the next page starts (null: at the first event). */
   #after: string | null;
-  #prefetched: readonly FanoutEvent[] | null = null;
+  #prefetched: BrokerEvent[] | null = null;
   #done = false;
 
   /** `afterId`: the cursor (null: from the topic's first event). */
@@ -34,18 +35,23 @@ export class HistoryPages {
   }
 
   /**
-   * Sends every event, oldest first, through `send`, which resolves once the event is written
-   * and the socket can take more, to false when the stream has ended (then nothing more is
-   * read). Resolves to whether the history was sent to its end.
+   * Sends every event, oldest first, framed as it goes, through `send`, which resolves once the
+   * event is written and the socket can take more, to false when the stream has ended (then
+   * nothing more is read). What is sent is let go at once: a stalled reader holds only the rest
+   * of its page. Resolves to whether the history was sent to its end.
    */
   async sendAll(send: (event: FanoutEvent) => Promise<boolean>): Promise<boolean> {
     for (let page = await this.#next(); page !== null; page = await this.#next()) {
-      for (const event of page) if (!(await send(event))) return false;
+      const rest = page.reverse();
+      for (let stored = rest.pop(); stored; stored = rest.pop()) {
+        const event = toFanoutEvent(stored); // null: an id that is not an event id, skipped
+        if (event && !(await send(event))) return false;
+      }
     }
     return true;
   }
 
-  async #next(): Promise<readonly FanoutEvent[] | null> {
+  async #next(): Promise<BrokerEvent[] | null> {
     const prefetched = this.#prefetched;
     if (prefetched) {
       this.#prefetched = null;
@@ -54,7 +60,7 @@ export class HistoryPages {
     return this.#done ? null : this.#take();
   }
 
-  async #take(): Promise<readonly FanoutEvent[]> {
+  async #take(): Promise<BrokerEvent[]> {
     const page = await this.#read(this.#after);
     this.#after = page.next;
     this.#done = page.next === null;

@@ -21,9 +21,13 @@ export interface HubOptions {
   readonly pageEvents?: number;
 }
 
-/** One page of a job's history, framed, and the id the next page starts after (null: this was the last). */
+/**
+ * One page of a job's history, as stored (framed one event at a time as it is sent, so a reader
+ * that stops holds the rest of its page once, not twice), and the id the next page starts after
+ * (null: this was the last). The array is the reader's own.
+ */
 export interface HistoryPage {
-  readonly events: readonly FanoutEvent[];
+  readonly events: BrokerEvent[];
   readonly next: string | null;
 }
 
@@ -98,14 +102,13 @@ export class FanoutHub {
   }
 
   /**
-   * One page of the job's stored events after `afterId` (from the first when null), framed: what
-   * a joining sink catches up on, a page at a time (HistoryPages).
+   * One page of the job's stored events after `afterId` (from the first when null): what a
+   * joining sink catches up on, a page at a time (HistoryPages).
    */
   async history(jobId: string, afterId: string | null): Promise<HistoryPage> {
-    const stored = await this.#broker.history(jobId, afterId, this.#pageEvents);
-    const events = stored.map(toFanoutEvent).filter((event) => event !== null);
-    // A short page is the last; the next starts after this one's last entry, parsed or not.
-    return { events, next: stored.length < this.#pageEvents ? null : stored.at(-1)!.id };
+    const events = await this.#broker.history(jobId, afterId, this.#pageEvents);
+    // A short page is the last; the next starts after this one's last entry.
+    return { events, next: events.length < this.#pageEvents ? null : events.at(-1)!.id };
   }
 
   #onEvent(jobId: string, stored: BrokerEvent): void {
@@ -145,7 +148,10 @@ export class FanoutHub {
         // A page at a time, each dispatched before the next is read: never a whole history held.
         for (let after: string | null = formatStreamId(oldest); after !== null; ) {
           const page = await this.history(topic.jobId, after);
-          for (const event of page.events) this.#dispatch(topic, event);
+          for (const stored of page.events) {
+            const event = toFanoutEvent(stored);
+            if (event) this.#dispatch(topic, event);
+          }
           after = page.next;
         }
         return;
