@@ -20,6 +20,12 @@ export class Backlog {
 
   /** When the socket filled without draining since (ms since the epoch); 0 while it takes writes. */
   get since(): number {
+    // Nothing left unsent is drained too, whether or not 'drain' reached the response (one served
+    // without node:http's parser, http/bare-exchange.ts, is not told of its socket's).
+    if (this.#since !== 0 && this.#res.writableLength === 0) {
+      this.#res.off('drain', this.#drained);
+      this.#since = 0;
+    }
     return this.#since;
   }
 
