@@ -26,8 +26,10 @@ export async function stalledReader(baseUrl: string, path: string, headers: Reco
   const extra = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
+  // Without Nagle, and far enough apart that the replica reads the first part alone.
+  socket.setNoDelay(true);
   socket.write(`GET ${path} HTTP/1.1\r\n`);
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, 50));
   socket.write(`Host: test\r\nAccept: text/event-stream\r\n${extra}\r\n`);
   await new Promise<void>((resolve) =>
     socket.once('data', (chunk: Buffer) => {

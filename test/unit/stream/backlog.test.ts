@@ -49,4 +49,16 @@ describe('Backlog', () => {
     }
     expect(res.listenerCount('drain')).toBe(0);
   });
+
+  it('keeps its clock running while a catch-up write waits for a drain that does not come, however empty the socket', async () => {
+    const res = new PlayedResponse();
+    const backlog = backlogOn(res);
+    res.full = true;
+    const paced = backlog.writePaced('h');
+    res.writableLength = 0;
+    expect(backlog.since).not.toBe(0); // a stream stuck for want of a 'drain' is cut off all the same
+    res.emit('drain');
+    await paced;
+    expect(backlog.since).toBe(0);
+  });
 });

@@ -10,6 +10,8 @@ import { untilWritable } from './until-writable.ts';
 export class Backlog {
   readonly #res: ServerResponse;
   #since = 0;
+  /** A catch-up write waits for the socket to drain. */
+  #waiting = false;
   readonly #drained = (): void => {
     this.#since = 0;
   };
@@ -21,8 +23,10 @@ export class Backlog {
   /** When the socket filled without draining since (ms since the epoch); 0 while it takes writes. */
   get since(): number {
     // Nothing left unsent is drained too, whether or not 'drain' reached the response (one served
-    // without node:http's parser, http/bare-exchange.ts, is not told of its socket's).
-    if (this.#since !== 0 && this.#res.writableLength === 0) {
+    // without node:http's parser, http/bare-exchange.ts, is not told of its socket's) — unless a
+    // catch-up write is waiting for that 'drain': then the stream is stuck all the same, and the
+    // clock runs on to the cut-off.
+    if (this.#since !== 0 && !this.#waiting && this.#res.writableLength === 0) {
       this.#res.off('drain', this.#drained);
       this.#since = 0;
     }
@@ -46,6 +50,9 @@ export class Backlog {
 
   /** Writes the chunk and, when that filled the socket, resolves once it drains (or closes): how catch-up is paced. */
   async writePaced(chunk: Buffer | string): Promise<void> {
-    if (!this.write(chunk)) await untilWritable(this.#res);
+    if (this.write(chunk)) return;
+    this.#waiting = true;
+    await untilWritable(this.#res);
+    this.#waiting = false;
   }
 }
