@@ -87,7 +87,7 @@ export const configSchema = z.object({
    * reads the next once its socket has drained, so a long history never sits whole in the
    * replica's memory or in one Redis reply per reader.
    */
-  HISTORY_PAGE_EVENTS: int(100, 1, 10_000),
+  HISTORY_PAGE_EVENTS: int(100, 1, 1_000),
   MAX_SSE_CLIENTS: int(50_000, 1),
   MAX_TEXT_CHARS: int(100_000, 1),
   /** The most items one batch may hold (POST /v1/batches). */
