@@ -266,6 +266,12 @@ describe('jobs belong to the key that made them', () => {
     expect((await request(url, { headers: bearer(KEY) })).body).toMatchObject({ partial: 't'.repeat(90_000) });
     expect(await snapshotsRead()).toBe(before + 1);
     stream.close();
+    // A batch likewise: another key's snapshot and cancel are refused on the batch's owner alone.
+    const batch = (await request(`${a}/v1/batches`, { json: { items: [{ text: BEES }, { text: BEES }] }, headers: bearer(KEY) })).body;
+    const beforeBatch = await snapshotsRead();
+    expectError(await request(`${b}/v1/batches/${batch.batchId}`, { headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    expectError(await request(`${b}/v1/batches/${batch.batchId}`, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    expect(await snapshotsRead()).toBe(beforeBatch);
   });
 
   it('gives each key its own Idempotency-Keys: two keys that pick the same one get their own jobs', async () => {
