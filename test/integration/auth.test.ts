@@ -11,7 +11,7 @@ import { watchWithEventSource, type WatchingSource } from '../support/event-sour
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
-import { redisEnv } from '../support/redis-target.ts';
+import { commandCalls, redisEnv } from '../support/redis-target.ts';
 
 const KEY = 'key-alpha-0123456789';
 const OTHER_KEY = 'key-bravo-0123456789';
@@ -254,6 +254,36 @@ describe('jobs belong to the key that made them', () => {
     expect((await publish(job.jobId, job.publishToken, { status: 'done', result: 'ok' })).status).toBe(201);
     await stream.finished();
     await expectExactHistory(system.redis, job.jobId, stream.events);
+  });
+
+  it('checks access on the job’s head (HMGET), never on its whole snapshot with the text so far', async () => {
+    const job = await external(KEY);
+    // A job whose snapshot holds a long text so far (`partial`).
+    expect((await publish(job.jobId, KEY, { status: 'processing', progress: 10, delta: 't'.repeat(90_000), offset: 0 })).status).toBe(201);
+    const url = `${b}/v1/jobs/${job.jobId}`;
+    const snapshotsRead = () => commandCalls(system.redis, 'hgetall');
+    const before = await snapshotsRead();
+    // Another key is refused on the owner alone: snapshot, stream, publish, cancel.
+    expectError(await request(url, { headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    expectError(await request(`${url}/events`, { headers: { ...bearer(OTHER_KEY), Accept: 'text/event-stream' } }), 404, 'not_found');
+    expectError(await publish(job.jobId, OTHER_KEY), 404, 'not_found');
+    expectError(await request(url, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    // The owner's stream begins from the head, and its publish checks the job's kind from it.
+    const stream = SseClient.open(`${url}/events`, bearer(KEY));
+    await stream.waitFor((client) => client.events.length === 2);
+    expect((await publish(job.jobId, KEY, { status: 'processing', progress: 20 })).status).toBe(201);
+    await stream.waitFor((client) => client.events.length === 3);
+    expect(await snapshotsRead()).toBe(before);
+    // Only what serves the snapshot itself reads it.
+    expect((await request(url, { headers: bearer(KEY) })).body).toMatchObject({ partial: 't'.repeat(90_000) });
+    expect(await snapshotsRead()).toBe(before + 1);
+    stream.close();
+    // A batch likewise: another key's snapshot and cancel are refused on the batch's owner alone.
+    const batch = (await request(`${a}/v1/batches`, { json: { items: [{ text: BEES }, { text: BEES }] }, headers: bearer(KEY) })).body;
+    const beforeBatch = await snapshotsRead();
+    expectError(await request(`${b}/v1/batches/${batch.batchId}`, { headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    expectError(await request(`${b}/v1/batches/${batch.batchId}`, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
+    expect(await snapshotsRead()).toBe(beforeBatch);
   });
 
   it('gives each key its own Idempotency-Keys: two keys that pick the same one get their own jobs', async () => {

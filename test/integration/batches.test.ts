@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareStreamIds, isTerminal, parseStreamId } from '@herald/contract';
 import { EventReader, keys, topics } from '@herald/shared';
-import { expectError, expectExactHistory } from '../support/assertions.ts';
+import { WHOLE_HISTORY, expectError, expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { keysMatching } from '../support/redis-target.ts';
 import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
@@ -38,7 +38,7 @@ async function submitBatch(n: number, base = a): Promise<{ batchId: string; jobI
 
 /** The batch stream's promise: exactly the batch's Stream after the cursor, and each job's events exactly its own Stream's. */
 async function expectExactBatch(batchId: string, events: readonly ReceivedEvent[], after: string | null = null): Promise<void> {
-  const stored = await new EventReader(system.redis).eventsAfter(topics.batch(batchId), after);
+  const stored = await new EventReader(system.redis).eventsAfter(topics.batch(batchId), after, WHOLE_HISTORY);
   expect(events.map((event) => event.id)).toEqual(stored.map((event) => event.id));
   expect(events.map((event) => event.data)).toEqual(stored.map((event) => event.data));
   for (let i = 1; i < events.length; i += 1) {
@@ -133,7 +133,7 @@ describe('watching a batch', () => {
     // Each job's events, picked out of the batch's stream, are exactly its own stream's.
     for (const jobId of jobIds) {
       const own = watcher.events.filter((event) => event.json.jobId === jobId);
-      const stored = await new EventReader(system.redis).eventsAfter(jobId, null);
+      const stored = await new EventReader(system.redis).eventsAfter(jobId, null, WHOLE_HISTORY);
       expect(own.map((event) => event.data)).toEqual(stored.map((event) => event.data));
       for (const event of own) expect(event.json).toMatchObject({ jobId, batchId });
     }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventReader, topics } from '@herald/shared';
 import { HeraldError, createClient, type HeraldClient } from '../../packages/client/src/index.ts';
+import { WHOLE_HISTORY } from '../support/assertions.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
@@ -16,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => system.close());
 
-const stored = (topic: string) => new EventReader(system.redis).eventsAfter(topic, null);
+const stored = (topic: string) => new EventReader(system.redis).eventsAfter(topic, null, WHOLE_HISTORY);
 
 describe('@herald/client against Herald', () => {
   it('submits, watches a job to its end exactly, reads it, and refuses to cancel a finished one', async () => {

@@ -3,8 +3,10 @@ import http, { type IncomingHttpHeaders, type Server } from 'node:http';
 import net from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventPublisher } from '@herald/shared';
 import { request, submit } from '../support/http.ts';
-import { keysMatching } from '../support/redis-target.ts';
+import { commandCalls, keysMatching } from '../support/redis-target.ts';
+import { stalledReader } from '../support/stalled-reader.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
@@ -1058,4 +1060,75 @@ describe('a producer that writes too much, or too fast (issue 24: a producer’s
     expect(answer.body.error).toMatchObject({ code: 'rate_limited', message: expect.stringContaining('PUBLISH_RATE_PER_JOB') });
     expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Slow readers of long histories (issue 24, "reads are bounded")
+
+describe('readers that stop reading a long history', () => {
+  const DEADLINE_MS = 2000;
+  let paged: TestSystem;
+  let url: string;
+  let jobIds: string[];
+
+  beforeAll(async () => {
+    // A system of its own: short deadline and heartbeat, small pages (the file's system keeps the defaults).
+    paged = await startSystem({
+      replicas: 1,
+      workers: 0,
+      env: { HISTORY_PAGE_EVENTS: '8', SSE_WRITE_DEADLINE_MS: String(DEADLINE_MS), HEARTBEAT_MS: '100', SUBMIT_RATE_PER_IP: '0' },
+    });
+    url = paged.apis[0]!.url;
+    // Two jobs of ~5 MB each, in events of ~60 KB, published as Herald's workers publish them.
+    const publisher = new EventPublisher(paged.redis, { ttlSeconds: 600, streamMaxLen: 100_000 });
+    jobIds = [(await submit(url, BEES)).body.jobId, (await submit(url, BEES)).body.jobId];
+    for (const jobId of jobIds) {
+      for (let i = 0; i < 80; i += 1) {
+        await publisher.publish(jobId, { status: 'processing', progress: i, message: `${i} ${'h'.repeat(60_000)}` });
+      }
+    }
+  }, 60_000);
+  afterAll(() => paged.close());
+
+  it('ten stalled readers (single and multi-job streams) hold a bounded backlog each, are cut off at the deadline, and slow no one', async () => {
+    const served = new Map<number, net.Socket>();
+    const onConnection = (socket: net.Socket): void => {
+      served.set(socket.remotePort!, socket);
+    };
+    paged.apis[0]!.server.on('connection', onConnection);
+    const before = await commandCalls(paged.redis, 'xrange');
+    const paths = Array.from({ length: 10 }, (_, i) =>
+      i % 2 === 0 ? `/v1/jobs/${jobIds[0]}/events` : `/v1/events?jobs=${jobIds[0]},${jobIds[1]}`,
+    );
+    const readers = await Promise.all(paths.map((path) => stalledReader(url, path)));
+    paged.apis[0]!.server.off('connection', onConnection);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // What the replica holds for each stalled reader: its socket's own queue stays near one write,
+    // whatever the history's length (the rest waits in Redis, read a page at a time).
+    for (const reader of readers) {
+      const socket = served.get(reader.port)!;
+      expect(socket.writableLength).toBeLessThanOrEqual(256 * 1024);
+    }
+    // The replica answers others meanwhile.
+    const asked = performance.now();
+    expect((await request(`${url}/healthz`)).status).toBe(200);
+    expect(performance.now() - asked).toBeLessThan(500);
+    // Pages are read as the readers read: the histories (11 pages a job) are far from all read.
+    const pagesPerJob = Math.ceil(81 / 8);
+    const read = (await commandCalls(paged.redis, 'xrange')) - before;
+    console.info(`[hostile-http] 10 stalled readers had ${read} pages of ${15 * pagesPerJob} read`);
+    expect(read).toBeLessThan(15 * pagesPerJob);
+
+    // Cut off after SSE_WRITE_DEADLINE_MS (plus at most a heartbeat): the replica lets go of every socket.
+    const cutAt = Date.now();
+    for (const reader of readers) {
+      const socket = served.get(reader.port)!;
+      while (!socket.destroyed && Date.now() - cutAt < 3 * DEADLINE_MS) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(socket.destroyed).toBe(true);
+    }
+    expect(Date.now() - cutAt).toBeGreaterThan(DEADLINE_MS / 2);
+    const metrics = (await request(`${url}/metrics`)).body as string;
+    expect(Number(/herald_sse_streams_ended_total\{how="cut-off"\} (\d+)/.exec(metrics)?.[1])).toBe(readers.length);
+    for (const reader of readers) reader.socket.destroy();
+  }, 60_000);
 });

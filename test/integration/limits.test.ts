@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, createLogger, keys, loadConfig, type RedisClient } from '@herald/shared';
+import { connectRedis, createLogger, keys, loadConfig, type Config, type RedisClient } from '@herald/shared';
 import { HttpError } from '../../apps/api/src/http/errors.ts';
 import { StreamSlots, type StreamSlot } from '../../apps/api/src/limits/stream-slots.ts';
 import { SubmissionLimiter } from '../../apps/api/src/limits/submission-limiter.ts';
@@ -110,6 +110,21 @@ describe('SubmissionLimiter, on Redis', () => {
     const ip = freshIp();
     for (let i = 0; i < 50; i += 1) expect((await limiter.check({ keyId: 'k', ip })).allowed).toBe(true);
     expect(await redis.exists(keys.submitRate('ip', ip))).toBe(0);
+  });
+
+  it('counts snapshot reads (READ_RATE_PER_IP) on counters of their own: reads and submissions never spend each other’s budget', async () => {
+    const settings = { READ_RATE_PER_IP: 2, RATE_WINDOW_SECONDS: 60 } as Config;
+    const counted: string[] = [];
+    const reads = SubmissionLimiter.forReads(redis, settings, (limit) => counted.push(limit));
+    const submissions = new SubmissionLimiter(redis, { perKey: 0, perIp: 2, windowSeconds: 60 });
+    const ip = freshIp();
+    await reads.enforce({ keyId: 'some-key', ip });
+    await reads.enforce({ keyId: 'some-key', ip });
+    const refused = await expect429(reads.enforce({ keyId: null, ip }));
+    expect(refused.message).toMatch(/snapshot reads from your address/);
+    expect(counted).toEqual(['read_ip']);
+    expect(await submissions.check({ keyId: null, ip })).toEqual({ allowed: true });
+    expect(await submissions.check({ keyId: null, ip })).toEqual({ allowed: true });
   });
 
   it('lets a Redis error through to the caller (a 503), rather than allowing blindly', async () => {
@@ -341,6 +356,43 @@ describe('submissions per client IP, across two replicas', () => {
   });
 });
 
+describe('snapshot reads per client IP, across two replicas', () => {
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({
+      workers: 0,
+      env: { READ_RATE_PER_IP: '3', RATE_WINDOW_SECONDS: '60', TRUSTED_PROXIES: 'loopback' },
+    });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  it('refuses the read over READ_RATE_PER_IP on either replica, jobs and batches together, before any lookup; streams are not reads', async () => {
+    const jobId = (await submit(a, BEES)).body.jobId as string;
+    const batchId = (await request(`${a}/v1/batches`, { json: { items: [{ text: BEES }] } })).body.batchId as string;
+    const client = from('203.0.113.50');
+    expect((await request(`${a}/v1/jobs/${jobId}`, { headers: client })).status).toBe(200);
+    expect((await request(`${b}/v1/batches/${batchId}`, { headers: client })).status).toBe(200);
+    expect((await request(`${b}/v1/jobs/${jobId}`, { headers: client })).status).toBe(200);
+    const refused = await request(`${a}/v1/jobs/${jobId}`, { headers: client });
+    expect(expectRefused(refused, 429)).toBeGreaterThan(1);
+    expect(refused.body.error.message).toMatch(/snapshot reads from your address/);
+    expectRefused(await request(`${b}/v1/batches/${batchId}`, { headers: client }), 429);
+    // Refused before the job is looked up: an unknown one is a 429 too, not a 404.
+    expectRefused(await request(`${a}/v1/jobs/no-such-job-0123456789a`, { headers: client }), 429);
+    expect(await refusals(system, 'read_ip')).toBe(3);
+    expect(await refusals(system, 'submit_ip')).toBe(0);
+    // Another address has its own budget; the stream and the submissions are other limits.
+    expect((await request(`${b}/v1/jobs/${jobId}`, { headers: from('203.0.113.51') })).status).toBe(200);
+    const stream = await openStream(`${a}/v1/jobs/${jobId}/events`, client);
+    expect(stream.status).toBe(200);
+    stream.close();
+    expect((await submit(a, BEES, undefined, client)).status).toBe(202);
+  });
+});
+
 describe('X-Forwarded-For from a peer that is not a trusted proxy', () => {
   let system: TestSystem;
   beforeAll(async () => {
@@ -508,7 +560,13 @@ describe('with every limit off (0)', () => {
   beforeAll(async () => {
     system = await startSystem({
       workers: 0,
-      env: { SUBMIT_RATE_PER_IP: '0', SUBMIT_RATE_PER_KEY: '0', MAX_SSE_CLIENTS_PER_IP: '0', RATE_WINDOW_SECONDS: '1' },
+      env: {
+        SUBMIT_RATE_PER_IP: '0',
+        SUBMIT_RATE_PER_KEY: '0',
+        MAX_SSE_CLIENTS_PER_IP: '0',
+        READ_RATE_PER_IP: '0',
+        RATE_WINDOW_SECONDS: '1',
+      },
     });
   });
   afterAll(async () => {
@@ -529,8 +587,10 @@ describe('with every limit off (0)', () => {
       opened.push(stream);
       expect(stream.status).toBe(200);
     }
+    for (let i = 0; i < 20; i += 1) expect((await request(`${i % 2 ? a : b}/v1/jobs/${ids[0]}`)).status).toBe(200);
     expect(await keysMatching(system.redis, 'herald:{limits*')).toEqual([]);
-    for (const limit of ['submit_key', 'submit_ip', 'streams_ip', 'streams_replica']) expect(await refusals(system, limit)).toBe(0);
+    for (const limit of ['submit_key', 'submit_ip', 'read_ip', 'streams_ip', 'streams_replica'])
+      expect(await refusals(system, limit)).toBe(0);
   });
 });
 

@@ -10,6 +10,7 @@ import { batchEventSchema, batchSnapshotSchema, jobEventSchema, jobSnapshotSchem
 import { EventReader, type RedisClient } from '@herald/shared';
 import { canRun } from '../support/requirements.ts';
 import { BEES } from '../support/texts.ts';
+import { WHOLE_HISTORY } from '../support/assertions.ts';
 import { connectTestRedis, flushAll } from '../support/redis-target.ts';
 import { findServingReplica, startTestStack, type TestStack } from '../support/stack.ts';
 
@@ -152,7 +153,7 @@ describe.skipIf(!haveAll)('@herald/client and @herald/cli from their tarballs, o
     const events = lines.filter((entry) => entry.id);
     expect(killed).toBe(true);
     // Exactly the job's Stream, each event once, in order (the client re-parses each: compared as JSON).
-    const stored = await new EventReader(redis).eventsAfter(jobId, null);
+    const stored = await new EventReader(redis).eventsAfter(jobId, null, WHOLE_HISTORY);
     expect(events.map((entry) => entry.id)).toEqual(stored.map((event) => event.id));
     expect(events.map((entry) => entry.data)).toEqual(stored.map((event) => JSON.parse(event.data)));
     expect(events.at(-1)!.data.status).toBe('done');

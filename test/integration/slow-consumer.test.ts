@@ -4,6 +4,8 @@ import { createParser } from 'eventsource-parser';
 import { EventPublisher } from '@herald/shared';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
+import { commandCalls } from '../support/redis-target.ts';
+import { stalledReader } from '../support/stalled-reader.ts';
 import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
@@ -17,8 +19,8 @@ beforeAll(async () => {
 });
 afterAll(() => system.close());
 
-const cutOffs = async (): Promise<number> => {
-  const metrics = (await request(`${api}/metrics`)).body as string;
+const cutOffs = async (url = api): Promise<number> => {
+  const metrics = (await request(`${url}/metrics`)).body as string;
   return Number(/herald_sse_streams_ended_total\{how="cut-off"\} (\d+)/.exec(metrics)?.[1] ?? 0);
 };
 
@@ -84,5 +86,78 @@ describe('a client that stops reading', () => {
     await expectExactHistory(system.redis, jobId, [...events, ...resumed.events]);
     await healthy.finished();
     await expectExactHistory(system.redis, jobId, healthy.events);
+  }, 60_000);
+});
+
+/** The events in a close-delimited stream's raw bytes (head included). */
+function eventsIn(raw: Buffer): ReceivedEvent[] {
+  const events: ReceivedEvent[] = [];
+  const parser = createParser({ onEvent: (event) => events.push({ id: event.id, data: event.data, json: JSON.parse(event.data) }) });
+  const text = raw.toString('utf8');
+  parser.feed(text.slice(text.indexOf('\r\n\r\n') + 4));
+  return events;
+}
+
+describe('a long history, read by clients that stop reading', () => {
+  const PAGE = 10;
+  const EVENTS = 200;
+  const DEADLINE_MS = 3000;
+  let paged: TestSystem;
+  let url: string;
+  let jobId: string;
+
+  beforeAll(async () => {
+    paged = await startSystem({
+      replicas: 1,
+      workers: 0,
+      env: { HISTORY_PAGE_EVENTS: String(PAGE), SSE_WRITE_DEADLINE_MS: String(DEADLINE_MS), HEARTBEAT_MS: '100' },
+    });
+    url = paged.apis[0]!.url;
+    jobId = (await submit(url, BEES)).body.jobId as string;
+    // ~10 MB of history in events of ~50 KB, published as Herald's workers publish them.
+    const publisher = new EventPublisher(paged.redis, { ttlSeconds: 600, streamMaxLen: 100_000 });
+    for (let i = 0; i < EVENTS; i += 1) {
+      await publisher.publish(jobId, { status: 'processing', progress: 50, message: `${i} ${'m'.repeat(50_000)}` });
+    }
+    await publisher.publish(jobId, { status: 'done', progress: 100, message: 'done', result: 'ok' });
+  }, 60_000);
+  afterAll(() => paged.close());
+
+  it('each holds a page, not the history: pages are read as a client reads, and the ones that never read are cut off at the deadline', async () => {
+    const before = await commandCalls(paged.redis, 'xrange');
+    const cutBefore = await cutOffs(url);
+    const readers = await Promise.all(Array.from({ length: 4 }, () => stalledReader(url, `/v1/jobs/${jobId}/events`)));
+    // Stalled: the pages read stop growing once the sockets are full.
+    let stalled = await commandCalls(paged.redis, 'xrange');
+    for (let settled = 0; settled < 3; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const now = await commandCalls(paged.redis, 'xrange');
+      settled = now === stalled ? settled + 1 : 0;
+      stalled = now;
+    }
+    const total = EVENTS + 2; // queued, the 200, done
+    const pages = Math.ceil(total / PAGE);
+    // Stuck readers stopped well short of their histories (the rest sits in Redis, not in the replica).
+    expect(stalled - before).toBeLessThan(readers.length * pages);
+    expect(readers.every((reader) => !reader.socket.destroyed)).toBe(true);
+
+    // One reads on: its pages are read as it reads, and it gets the whole history, exactly.
+    const [reading, ...stuck] = readers;
+    console.info(`[slow-consumer] ${readers.length} stalled readers of a ${pages}-page history had ${stalled - before} pages read`);
+    await expectExactHistory(paged.redis, jobId, eventsIn(await reading!.resume()));
+    expect((await commandCalls(paged.redis, 'xrange')) - stalled).toBeGreaterThan(0);
+
+    // The others never drained: cut off after SSE_WRITE_DEADLINE_MS (plus at most a heartbeat), history and all.
+    // (Its socket is gone from the replica; the client, which reads nothing, cannot see that.)
+    const cutAt = Date.now();
+    while ((await cutOffs(url)) < cutBefore + stuck.length && Date.now() - cutAt < 2 * DEADLINE_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await cutOffs(url)).toBe(cutBefore + stuck.length);
+    // Whatever they had received is a prefix of the history: they resume from its last id.
+    const got = eventsIn(stuck[0]!.received());
+    expect(got.length).toBeLessThan(total);
+    const resumed = await stalledReader(url, `/v1/jobs/${jobId}/events`, got.length > 0 ? { 'Last-Event-ID': got.at(-1)!.id! } : {});
+    await expectExactHistory(paged.redis, jobId, [...got, ...eventsIn(await resumed.resume())]);
   }, 60_000);
 });

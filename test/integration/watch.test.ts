@@ -166,3 +166,55 @@ describe('many jobs, many watchers', () => {
     }
   }, 60_000);
 });
+
+describe('a history read in pages of two events', () => {
+  let paged: TestSystem;
+  let p: string;
+  let q: string;
+  beforeAll(async () => {
+    paged = await startSystem({ env: { STAGE_DELAY_MS: '30', HISTORY_PAGE_EVENTS: '2' } });
+    [p, q] = paged.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => paged.close());
+
+  it('keeps every promise: history + live exact, each cursor resumed exactly on either replica, 204 at the end, a resync from the future', async () => {
+    const jobId = (await submit(p, BEES, { maxSentences: 2 })).body.jobId as string;
+    // Joined while the job runs: pages of history, then live, through the id gate.
+    const live = SseClient.open(`${q}/v1/jobs/${jobId}/events`);
+    await live.finished(20_000);
+    await expectExactHistory(paged.redis, jobId, live.events);
+    expect(live.events.length).toBeGreaterThan(4);
+    // Every cursor, at page boundaries and between them.
+    for (const [i, event] of live.events.slice(0, -1).entries()) {
+      const rest = await SseClient.open(`${i % 2 ? p : q}/v1/jobs/${jobId}/events`, { 'Last-Event-ID': event.id! }).finished();
+      await expectExactHistory(paged.redis, jobId, rest.events, event.id!);
+    }
+    expect((await fetch(`${p}/v1/jobs/${jobId}/events`, { headers: { 'Last-Event-ID': live.lastEventId! } })).status).toBe(204);
+    expect((await fetch(`${q}/v1/jobs/${jobId}/events`, { headers: { 'Last-Event-ID': '9999999999999-0' } })).status).toBe(204);
+  });
+
+  it('several jobs on one connection: each job’s history in pages, exact', async () => {
+    const ids = [(await submit(p, BEES, { maxSentences: 2 })).body.jobId as string, (await submit(q, BEES)).body.jobId as string];
+    const together = await SseClient.open(`${p}/v1/events?jobs=${ids.join(',')}`).finished(20_000);
+    for (const [k, jobId] of ids.entries()) {
+      const own = together.events
+        .filter((event) => event.json.jobId === jobId)
+        .map((event) => ({ ...event, id: event.id!.split(',')[k]! }));
+      await expectExactHistory(paged.redis, jobId, own);
+    }
+    // Resumed from the middle by the composite cursor, on the other replica: each job exactly from its part of it.
+    const middle = together.events[Math.floor(together.events.length / 2)]!.id!.split(',');
+    const rest = await SseClient.open(`${q}/v1/events?jobs=${ids.join(',')}`, { 'Last-Event-ID': middle.join(',') }).finished(20_000);
+    for (const [k, jobId] of ids.entries()) {
+      const own = rest.events.filter((event) => event.json.jobId === jobId).map((event) => ({ ...event, id: event.id!.split(',')[k]! }));
+      if (own.length > 0) await expectExactHistory(paged.redis, jobId, own, middle[k]!);
+      else
+        expect(middle[k]).toBe(
+          together.events
+            .filter((event) => event.json.jobId === jobId)
+            .at(-1)!
+            .id!.split(',')[k],
+        );
+    }
+  });
+});

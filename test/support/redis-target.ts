@@ -67,3 +67,14 @@ export async function clientNames(redis: RedisClient): Promise<string[]> {
   const lists = await Promise.all((await nodesOf(redis, 'all')).map((node) => node.call('CLIENT', 'LIST') as Promise<string>));
   return lists.flatMap((list) => list.split('\n').map((line) => / name=(\S*)/.exec(line)?.[1] ?? '')).filter((name) => name !== '');
 }
+
+/** Calls of one command (lower case, e.g. `xrange`) so far, summed over every master (INFO commandstats). */
+export async function commandCalls(redis: RedisClient, command: string): Promise<number> {
+  const counts = await Promise.all(
+    (await nodesOf(redis, 'master')).map(async (node) => {
+      const info = (await node.info('commandstats')) as string;
+      return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+    }),
+  );
+  return counts.reduce((sum, count) => sum + count, 0);
+}

@@ -37,6 +37,8 @@ export async function startSystem(options: SystemOptions): Promise<TestSystem> {
     STAGE_DELAY_MS: '0',
     JOB_BACKOFF_MS: '50',
     LOG_LEVEL: process.env.HERALD_TEST_LOG_LEVEL ?? 'silent',
+    // Tests poll snapshots from one address far faster than a client should; limits.test.ts sets it.
+    READ_RATE_PER_IP: '0',
     ...options.env,
   });
   const redis = connectRedis(config, { name: 'test:system' });

@@ -11,7 +11,7 @@ export interface MetricSources {
 }
 
 /** The limits a request can be refused by (limits/, and the replica's MAX_SSE_CLIENTS). */
-export const LIMITS = ['submit_key', 'submit_ip', 'active_key', 'streams_ip', 'streams_replica'] as const;
+export const LIMITS = ['submit_key', 'submit_ip', 'active_key', 'read_ip', 'streams_ip', 'streams_replica'] as const;
 export type LimitName = (typeof LIMITS)[number];
 export const QUEUE_STATES = ['waiting', 'active', 'delayed'] as const;
 /** A scrape waits at most this long for the queue counts, then shows the last ones it had. */
@@ -35,7 +35,7 @@ export function createApiMetrics(sources: MetricSources) {
 
   const limitsRefused = new Counter({
     name: 'herald_limits_refused_total',
-    help: 'Requests this replica refused over a limit: submit_key, submit_ip (429; 413 for a batch that never fits), active_key (429; 413), streams_ip (429), streams_replica (503)',
+    help: 'Requests this replica refused over a limit: submit_key, submit_ip (429; 413 for a batch that never fits), active_key (429; 413), read_ip (429), streams_ip (429), streams_replica (503)',
     labelNames: ['limit'] as const,
     registers: [registry],
   });

@@ -113,16 +113,18 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
   const active = ActiveJobs.fromConfig(redis, config, () => metrics.limitsRefused.inc({ limit: 'active_key' }));
+  const reads = SubmissionLimiter.forReads(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
   const slots = StreamSlots.fromConfig(redis, logger, config, () => metrics.limitsRefused.inc({ limit: 'streams_ip' }));
 
   const hub = new FanoutHub(broker, logger, {
+    pageEvents: config.HISTORY_PAGE_EVENTS,
     observe: (event, watchers) => {
       metrics.eventsFannedOut.inc();
       metrics.eventDeliveries.inc(watchers);
       if (event.ts !== null) metrics.fanoutLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
     },
   });
-  const registry = new WatcherRegistry(config.HEARTBEAT_MS);
+  const registry = new WatcherRegistry(config.HEARTBEAT_MS, config.SSE_WRITE_DEADLINE_MS);
   const endPacer = new EndPacer(config.STREAM_END_RATE);
   const isDraining = (): boolean => front.draining;
   const stream = new EventStream({
@@ -154,6 +156,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     access,
     submissions,
     active,
+    reads,
     observer: {
       submitted: () => metrics.jobsSubmitted.inc(),
       cancelledHere: () => metrics.jobsCancelledQueued.inc(),

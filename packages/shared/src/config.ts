@@ -76,6 +76,18 @@ export const configSchema = z.object({
    */
   STREAM_END_RATE: int(2_000, 0, 1_000_000),
   SSE_MAX_BACKLOG_BYTES: int(1 << 20, 1024),
+  /**
+   * A client whose unsent backlog has not drained for this long is cut off, history included
+   * (it resumes from its cursor): a reader that stops reading holds its page and its backlog no
+   * longer than this (checked by the heartbeat sweep, so up to HEARTBEAT_MS later).
+   */
+  SSE_WRITE_DEADLINE_MS: int(30_000, 100, 3_600_000),
+  /**
+   * Events per history read (XRANGE … COUNT): a watcher catching up holds at most one page, and
+   * reads the next once its socket has drained, so a long history never sits whole in the
+   * replica's memory or in one Redis reply per reader.
+   */
+  HISTORY_PAGE_EVENTS: int(100, 1, 1_000),
   MAX_SSE_CLIENTS: int(50_000, 1),
   MAX_TEXT_CHARS: int(100_000, 1),
   /** The most items one batch may hold (POST /v1/batches). */
@@ -168,6 +180,11 @@ export const configSchema = z.object({
   // Limits shared by all replicas through Redis (0 turns one off).
   SUBMIT_RATE_PER_KEY: int(600, 0),
   SUBMIT_RATE_PER_IP: int(120, 0),
+  /**
+   * Snapshot reads (GET /v1/jobs/{id}, GET /v1/batches/{id}) per client IP per window: a batch's
+   * snapshot costs a read per job, and a poller has the stream instead.
+   */
+  READ_RATE_PER_IP: int(600, 0),
   RATE_WINDOW_SECONDS: int(60, 1, 86_400),
   /**
    * Jobs one API key may have that have not ended (auth on; a batch's count one each): the rate

@@ -40,14 +40,17 @@ class MemoryBroker implements Broker {
     this.subscribed.delete(jobId);
   }
 
-  async history(jobId: string, afterId: string | null): Promise<BrokerEvent[]> {
+  readonly counts: number[] = [];
+
+  async history(jobId: string, afterId: string | null, count: number): Promise<BrokerEvent[]> {
     this.calls.push(`history ${jobId} ${afterId}`);
+    this.counts.push(count);
     if (this.historyFailures > 0) {
       this.historyFailures -= 1;
       throw new Error('history unavailable');
     }
     const after = afterId === null ? STREAM_START : parseStreamId(afterId)!;
-    return (this.logs.get(jobId) ?? []).filter((event) => compareStreamIds(parseStreamId(event.id)!, after) > 0);
+    return (this.logs.get(jobId) ?? []).filter((event) => compareStreamIds(parseStreamId(event.id)!, after) > 0).slice(0, count);
   }
 
   close(): void {}
@@ -233,17 +236,48 @@ describe('FanoutHub', () => {
     expect(broker.calls).toEqual(['subscribe refused-job', 'unsubscribe refused-job']);
   });
 
-  it('serves a joining sink the job’s history after a position, framed', async () => {
+  it('serves a joining sink the job’s history after a position', async () => {
     const { broker, hub } = setUp();
     broker.publish('job');
     broker.publish('job');
     broker.publish('job', 'done');
     const history = await hub.history('job', '1-0');
-    expect(history.map((event) => [event.id, event.terminal])).toEqual([
-      ['2-0', false],
-      ['3-0', true],
+    expect(history.events.map((event) => [event.id, event.status])).toEqual([
+      ['2-0', 'processing'],
+      ['3-0', 'done'],
     ]);
-    expect((await hub.history('job', null)).map((event) => event.id)).toEqual(['1-0', '2-0', '3-0']);
+    expect(history.next).toBeNull();
+    expect((await hub.history('job', null)).events.map((event) => event.id)).toEqual(['1-0', '2-0', '3-0']);
+  });
+
+  it('reads a history a page of HISTORY_PAGE_EVENTS at a time, each saying where the next starts', async () => {
+    const { broker, hub } = setUp({ pageEvents: 2 });
+    for (let i = 0; i < 5; i += 1) broker.publish('job');
+    const pages = [];
+    for (let after: string | null = null, first = true; first || after !== null; first = false) {
+      const page = await hub.history('job', after);
+      pages.push({ ids: page.events.map((event) => event.id), next: page.next });
+      after = page.next;
+    }
+    expect(pages).toEqual([
+      { ids: ['1-0', '2-0'], next: '2-0' },
+      { ids: ['3-0', '4-0'], next: '4-0' },
+      { ids: ['5-0'], next: null },
+    ]);
+    expect(broker.counts).toEqual([2, 2, 2]);
+  });
+
+  it('re-reads after a resync a page at a time, never a whole history in one read', async () => {
+    const { broker, hub } = setUp({ pageEvents: 2 });
+    const sink = new RecordingSink();
+    await hub.join('job', sink);
+    broker.drop();
+    for (let i = 0; i < 5; i += 1) broker.publish('job');
+    broker.restore();
+    await until(() => sink.ids.length === 5);
+    expect(sink.ids).toEqual(['1-0', '2-0', '3-0', '4-0', '5-0']);
+    expect(broker.calls.filter((call) => call.startsWith('history'))).toEqual(['history job 0-0', 'history job 2-0', 'history job 4-0']);
+    expect(broker.counts).toEqual([2, 2, 2]);
   });
 
   it('drops an event whose id is not an event id rather than passing it on', async () => {

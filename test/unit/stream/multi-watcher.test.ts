@@ -3,6 +3,7 @@ import { STREAM_START, parseStreamId } from '@herald/contract';
 import { type FanoutEvent, toFanoutEvent } from '../../../apps/api/src/stream/fanout-event.ts';
 import { MultiWatcher } from '../../../apps/api/src/stream/multi-watcher.ts';
 import type { WatcherEnd } from '../../../apps/api/src/stream/watcher.ts';
+import { pagesOf, storedHistory } from '../../support/history-pages.ts';
 import { loopbackServer, until, type LoopbackServer } from '../../support/loopback-response.ts';
 
 // One client following several jobs on one socket (MultiWatcher): a gate per job, the composite
@@ -37,13 +38,7 @@ describe('MultiWatcher', () => {
   it('sends each job’s history then live events, each once, with every job’s position in the id', async () => {
     const { watcher, body } = await watch(['a', 'b']);
     watcher.sinks[1]!.deliver(event('b', '5-0')); // live, while the history is sent: held
-    await watcher.start(
-      [],
-      [
-        [event('a', '1-0'), event('a', '3-0')],
-        [event('b', '2-0'), event('b', '5-0')],
-      ],
-    );
+    await watcher.start([], [pagesOf([event('a', '1-0'), event('a', '3-0')]), pagesOf([event('b', '2-0'), event('b', '5-0')])]);
     watcher.sinks[0]!.deliver(event('a', '3-0')); // a repeat: dropped by a's gate
     watcher.sinks[0]!.deliver(event('a', '4-0'));
     watcher.sinks[1]!.deliver(event('b', '4-0')); // before b's position: dropped
@@ -61,7 +56,7 @@ describe('MultiWatcher', () => {
     const { watcher, body, ends } = await watch(['a', 'b'], true);
     watcher.begin(0, parseStreamId('2-0')!, false);
     watcher.begin(1, STREAM_START, false);
-    await watcher.start([], [[event('a', '1-0'), event('a', '3-0', 'done')], []]);
+    await watcher.start([], [pagesOf([event('a', '1-0'), event('a', '3-0', 'done')]), pagesOf([])]);
     expect(ends).toEqual([]);
     watcher.sinks[0]!.deliver(event('a', '9-0')); // after a's end: nothing more of a
     watcher.sinks[1]!.deliver(event('b', '4-0', 'error'));
@@ -76,8 +71,37 @@ describe('MultiWatcher', () => {
   it('ends at once when every job had ended before its cursor', async () => {
     const { watcher, ends, closedByServer } = await watch(['a']);
     watcher.begin(0, parseStreamId('7-0')!, true);
-    await watcher.start([], [[]]);
+    await watcher.start([], [null]);
     await closedByServer;
     expect(ends).toEqual(['completed']);
+  });
+
+  it('reads each job’s history a page at a time as the client takes it; the next job’s only after', async () => {
+    const { watcher, client, body, res, closedByServer } = await watch(['a', 'b']);
+    client.pause();
+    const big = (job: string, id: string, status = 'processing'): FanoutEvent =>
+      toFanoutEvent({ id, status, data: `{"jobId":"${job}","status":"${status}","pad":"${'p'.repeat(16 * 1024)}"}` })!;
+    const a = storedHistory(
+      Array.from({ length: 1000 }, (_, i) => big('a', `${i + 1}-0`, i === 999 ? 'done' : 'processing')),
+      10,
+    );
+    const b = storedHistory([big('b', '1-0'), big('b', '2-0', 'done')], 10);
+    const started = watcher.start([], [a.pages, b.pages]);
+    await until(() => watcher.backlogSince !== 0, 5000, 'a full socket');
+    const readsWhileStuck = a.reads();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(a.reads()).toBe(readsWhileStuck);
+    expect(readsWhileStuck).toBeLessThan(60);
+    expect(b.reads()).toBe(0);
+    expect(res.writableLength).toBeLessThanOrEqual(res.writableHighWaterMark + 17 * 1024);
+    client.resume();
+    await started;
+    await closedByServer;
+    expect(a.reads()).toBe(101);
+    expect(b.reads()).toBe(1);
+    const sent = frames(body());
+    expect(sent).toHaveLength(1002);
+    expect(sent.at(999)).toEqual({ id: '1000-0,0-0', job: 'a' });
+    expect(sent.at(-1)).toEqual({ id: '1000-0,2-0', job: 'b' });
   });
 });

@@ -6,6 +6,11 @@ import { WatcherRegistry, type RegisteredWatcher } from '../../../apps/api/src/s
 class RecordingWatcher implements RegisteredWatcher {
   readonly log: string[] = [];
   readonly chunks: Buffer[] = [];
+  backlogSince = 0;
+
+  cutOff(): void {
+    this.log.push('cut-off');
+  }
 
   writeRaw(chunk: Buffer): void {
     this.chunks.push(chunk);
@@ -17,6 +22,8 @@ class RecordingWatcher implements RegisteredWatcher {
   }
 }
 
+const DEADLINE_MS = 30_000;
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -24,7 +31,7 @@ afterEach(() => {
 describe('WatcherRegistry', () => {
   it('sends every watcher a comment each HEARTBEAT_MS, one shared buffer for all, never all in one tick', () => {
     vi.useFakeTimers();
-    const registry = new WatcherRegistry(15_000); // 150 slices of 100 ms
+    const registry = new WatcherRegistry(15_000, DEADLINE_MS); // 150 slices of 100 ms
     const watchers = Array.from({ length: 300 }, () => new RecordingWatcher());
     for (const watcher of watchers) registry.add(watcher);
     const written = () => watchers.reduce((sum, watcher) => sum + watcher.chunks.length, 0);
@@ -44,7 +51,7 @@ describe('WatcherRegistry', () => {
 
   it('counts its watchers, and forgets one that was deleted', () => {
     vi.useFakeTimers();
-    const registry = new WatcherRegistry(1000);
+    const registry = new WatcherRegistry(1000, DEADLINE_MS);
     const [a, b] = [new RecordingWatcher(), new RecordingWatcher()];
     registry.add(a);
     registry.add(b);
@@ -57,7 +64,7 @@ describe('WatcherRegistry', () => {
   });
 
   it('drains: tells every watcher when to come back, then ends it as drained', () => {
-    const registry = new WatcherRegistry(1000);
+    const registry = new WatcherRegistry(1000, DEADLINE_MS);
     const watchers = [new RecordingWatcher(), new RecordingWatcher()];
     for (const watcher of watchers) registry.add(watcher);
     registry.drain(1500);
@@ -66,7 +73,7 @@ describe('WatcherRegistry', () => {
   });
 
   it('drains with a spread: each watcher its own retry:, evenly from SSE_RETRY_MS over the window', () => {
-    const registry = new WatcherRegistry(1000);
+    const registry = new WatcherRegistry(1000, DEADLINE_MS);
     const watchers = Array.from({ length: 4 }, () => new RecordingWatcher());
     for (const watcher of watchers) registry.add(watcher);
     registry.drain(1000, 2000);
@@ -77,10 +84,12 @@ describe('WatcherRegistry', () => {
   });
 
   it('drains safely while ending watchers delete themselves from it', () => {
-    const registry = new WatcherRegistry(1000);
+    const registry = new WatcherRegistry(1000, DEADLINE_MS);
     const ended: string[] = [];
     const selfRemoving = (name: string): RegisteredWatcher => {
       const watcher: RegisteredWatcher = {
+        backlogSince: 0,
+        cutOff() {},
         writeRaw() {},
         end() {
           ended.push(name);
@@ -98,11 +107,28 @@ describe('WatcherRegistry', () => {
 
   it('sends no heartbeat after stop', () => {
     vi.useFakeTimers();
-    const registry = new WatcherRegistry(1000);
+    const registry = new WatcherRegistry(1000, DEADLINE_MS);
     const watcher = new RecordingWatcher();
     registry.add(watcher);
     registry.stop();
     vi.advanceTimersByTime(5000);
     expect(watcher.log).toEqual([]);
+  });
+
+  it('cuts off, instead of a heartbeat, each watcher whose backlog has not drained for SSE_WRITE_DEADLINE_MS', () => {
+    vi.useFakeTimers();
+    const registry = new WatcherRegistry(1000, 5000); // 10 slices of 100 ms
+    const [flowing, recent, stuck] = [new RecordingWatcher(), new RecordingWatcher(), new RecordingWatcher()];
+    for (const watcher of [flowing, recent, stuck]) registry.add(watcher);
+    recent.backlogSince = Date.now() - 4000;
+    stuck.backlogSince = Date.now() - 5000;
+    vi.advanceTimersByTime(1000);
+    expect(flowing.log).toEqual(['write ":\\n\\n"']);
+    expect(recent.log).toEqual(['write ":\\n\\n"']);
+    expect(stuck.log).toEqual(['cut-off']);
+    // A second later the one still waiting is past the deadline too.
+    vi.advanceTimersByTime(1000);
+    expect(recent.log).toEqual(['write ":\\n\\n"', 'cut-off']);
+    registry.stop();
   });
 });

@@ -174,12 +174,17 @@ export class Access {
     return this.#remember(req, holder.keyId, true);
   }
 
+  /** Whether a job's owner decides if this caller reaches it (a key that is not an admin key): then read the owner first. */
+  ownerDecides(caller: Caller): boolean {
+    return caller.keyId !== null && !caller.admin;
+  }
+
   /**
    * Whether the caller may see this job at all; throws the same 404 as an unknown job when not,
    * so another key learns nothing of it. A token was checked against the job already.
    */
   requireReach(caller: Caller, job: Owned, what: 'job' | 'batch' = 'job'): void {
-    if (caller.keyId === null || caller.admin || job.owner === null || job.owner === caller.keyId) return;
+    if (!this.ownerDecides(caller) || job.owner === null || job.owner === caller.keyId) return;
     throw what === 'job' ? jobNotFound() : batchNotFound();
   }
 

@@ -15,6 +15,7 @@ import {
   type ProducerBound,
   type ProducerUpdate,
   JOB_FIELDS,
+  type JobHead,
   type JobRecord,
   QUEUE_NAME,
   channels,
@@ -119,6 +120,13 @@ export class JobService {
     return record;
   }
 
+  /** What an access check needs of the job (its owner, status, last event id, kind), or the 404: one small read. */
+  async head(jobId: string): Promise<JobHead> {
+    const head = isJobId(jobId) ? await redisCall(this.#deps.reader.jobHead(jobId)) : null;
+    if (!head) throw jobNotFound();
+    return head;
+  }
+
   async snapshot(jobId: string): Promise<JobSnapshot> {
     return (await this.record(jobId)).snapshot;
   }
@@ -131,7 +139,7 @@ export class JobService {
    */
   async cancel(jobId: string): Promise<{ snapshot: JobSnapshot; endedHere: boolean }> {
     const { redis, queue, publisher, config } = this.#deps;
-    const before = await this.snapshot(jobId);
+    const before = await this.head(jobId);
     if (isTerminal(before.status)) throw conflict('already_finished', `The job has already ended (${before.status})`);
     let removed = true;
     if (before.kind !== 'external') {

@@ -1,9 +1,21 @@
-import { submitRateScript, type Config, type RedisClient } from '@herald/shared';
+import { submitRateScript, type Config, type RateAction, type RedisClient } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
 import { HttpError, rateLimited } from '../http/errors.ts';
 
 /** Which limit refused a request (herald_limits_refused_total's `limit` label). */
-export type SubmitLimit = 'submit_key' | 'submit_ip';
+export type SubmitLimit = 'submit_key' | 'submit_ip' | 'read_ip';
+
+/** What a limiter counts: its counters in Redis, its limits' labels, and what a refusal calls it. */
+interface Counted {
+  readonly action: RateAction;
+  readonly key: SubmitLimit;
+  readonly ip: SubmitLimit;
+  readonly what: string;
+}
+
+const SUBMISSIONS: Counted = { action: 'submit', key: 'submit_key', ip: 'submit_ip', what: 'submissions' };
+/** Snapshot reads (GET /v1/jobs/{id}, GET /v1/batches/{id}): per client IP only. */
+const READS: Counted = { action: 'read', key: 'read_ip', ip: 'read_ip', what: 'snapshot reads' };
 
 export interface SubmissionLimits {
   /** Submissions per API key per window, all replicas together; 0: no limit. */
@@ -38,7 +50,9 @@ const NO_KEY = '-';
  * POST /v1/jobs and /v1/batches per API key and per client IP, in one Redis round trip shared by every replica
  * (submit-rate-2.lua in @herald/shared: a sliding window approximated from two fixed windows). A request over
  * either limit is refused and counts against neither. A job counts 1, a batch its items: 1 before
- * its body is read (`enforce`), the others once it is parsed (`enforceItems`).
+ * its body is read (`enforce`), the others once it is parsed (`enforceItems`). The same
+ * machinery, on counters of its own, limits snapshot reads per client IP (`forReads`,
+ * READ_RATE_PER_IP).
  *
  * Redis errors are not swallowed: a submission cannot be made without Redis anyway, so the
  * error (or the deadline) propagates and becomes the usual 503 (http/errors.ts).
@@ -47,11 +61,28 @@ export class SubmissionLimiter {
   readonly #redis: RedisClient;
   readonly #limits: SubmissionLimits;
   readonly #onRefused: (limit: SubmitLimit) => void;
+  readonly #counted: Counted;
 
-  constructor(redis: RedisClient, limits: SubmissionLimits, onRefused: (limit: SubmitLimit) => void = () => {}) {
+  constructor(
+    redis: RedisClient,
+    limits: SubmissionLimits,
+    onRefused: (limit: SubmitLimit) => void = () => {},
+    counted: Counted = SUBMISSIONS,
+  ) {
     this.#redis = redis;
     this.#limits = limits;
     this.#onRefused = onRefused;
+    this.#counted = counted;
+  }
+
+  /** Snapshot reads per client IP (READ_RATE_PER_IP over RATE_WINDOW_SECONDS; 0: none), shared by every replica. */
+  static forReads(redis: RedisClient, config: Config, onRefused?: (limit: SubmitLimit) => void): SubmissionLimiter {
+    return new SubmissionLimiter(
+      redis,
+      { perKey: 0, perIp: config.READ_RATE_PER_IP, windowSeconds: config.RATE_WINDOW_SECONDS },
+      onRefused,
+      READS,
+    );
   }
 
   static fromConfig(redis: RedisClient, config: Config, onRefused?: (limit: SubmitLimit) => void): SubmissionLimiter {
@@ -72,6 +103,7 @@ export class SubmissionLimiter {
     if (perKey === 0 && perIp === 0) return ALLOWED;
     const reply = await redisCall(
       submitRateScript(this.#redis, {
+        action: this.#counted.action,
         keyId: keyId ?? NO_KEY,
         ip,
         windowMs: this.#limits.windowSeconds * 1000,
@@ -85,7 +117,7 @@ export class SubmissionLimiter {
     return {
       allowed: false,
       retryAfterSeconds: Math.max(1, Math.ceil(reply.retryAfterMs / 1000)),
-      refusedBy: reply.refusedBy.map((subject) => (subject === 'key' ? 'submit_key' : 'submit_ip')),
+      refusedBy: reply.refusedBy.map((subject) => (subject === 'key' ? this.#counted.key : this.#counted.ip)),
     };
   }
 
@@ -94,9 +126,12 @@ export class SubmissionLimiter {
     const decision = await this.check(submitter, units);
     if (decision.allowed) return;
     for (const limit of decision.refusedBy) this.#onRefused(limit);
-    const what = decision.refusedBy.includes('submit_key') ? 'for this API key' : 'from your address';
+    const from = decision.refusedBy.includes('submit_key') ? 'for this API key' : 'from your address';
     const items = units.size > 1 ? ` (this batch counts ${units.size})` : '';
-    throw rateLimited(`Too many submissions ${what}${items}; try again in ${decision.retryAfterSeconds} s`, decision.retryAfterSeconds);
+    throw rateLimited(
+      `Too many ${this.#counted.what} ${from}${items}; try again in ${decision.retryAfterSeconds} s`,
+      decision.retryAfterSeconds,
+    );
   }
 
   /**

@@ -13,6 +13,8 @@ export interface BatchRoutesDeps {
   readonly access: Access;
   readonly submissions: SubmissionLimiter;
   readonly active: ActiveJobs;
+  /** Snapshot reads per client IP (READ_RATE_PER_IP). */
+  readonly reads: SubmissionLimiter;
   readonly observer: JobRoutesObserver;
   readonly maxTextChars: number;
   readonly maxBatchItems: number;
@@ -37,6 +39,7 @@ export function batchRoutes({
   access,
   submissions,
   active,
+  reads,
   observer,
   maxTextChars,
   maxBatchItems,
@@ -76,8 +79,10 @@ export function batchRoutes({
   router.get('/v1/batches/:id', async (req, res) => {
     const batchId = String(req.params.id);
     const caller = access.requireWatcher(req, batchId, queryToken(req.query.token));
-    const { snapshot, ...owned } = await batches.record(batchId);
-    access.requireReach(caller, owned, 'batch');
+    await reads.enforce(caller);
+    // A key that may not reach the batch is refused on its owner alone, before every job's state is read.
+    if (access.ownerDecides(caller)) access.requireReach(caller, await batches.head(batchId), 'batch');
+    const { snapshot } = await batches.record(batchId);
     const watchToken = caller.keyId !== null ? access.watchToken(batchId) : null;
     res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
   });
@@ -85,7 +90,7 @@ export function batchRoutes({
   router.delete('/v1/batches/:id', async (req, res) => {
     const caller = access.requireKey(req);
     const batchId = String(req.params.id);
-    access.requireReach(caller, await batches.record(batchId), 'batch');
+    access.requireReach(caller, await batches.head(batchId), 'batch');
     const { snapshot, cancelledHere } = await batches.cancel(batchId);
     for (let i = 0; i < cancelledHere; i += 1) observer.cancelledHere();
     requestLogger(req, logger).info({ batchId, cancelledHere }, 'batch cancel requested');

@@ -20,6 +20,8 @@ export interface JobRoutesDeps {
   readonly access: Access;
   readonly submissions: SubmissionLimiter;
   readonly active: ActiveJobs;
+  /** Snapshot reads per client IP (READ_RATE_PER_IP). */
+  readonly reads: SubmissionLimiter;
   readonly observer: JobRoutesObserver;
   readonly maxTextChars: number;
   /** For requests that did not come through the server (each has its own, with reqId). */
@@ -37,7 +39,7 @@ const links = (jobId: string, watchToken: string | null = null, external = false
 });
 
 /** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events (docs/api.md). */
-export function jobRoutes({ jobs, access, submissions, active, observer, maxTextChars, logger }: JobRoutesDeps): Router {
+export function jobRoutes({ jobs, access, submissions, active, reads, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
   const json = jsonBody(bodyLimitBytes(maxTextChars));
 
@@ -78,8 +80,10 @@ export function jobRoutes({ jobs, access, submissions, active, observer, maxText
   router.get('/v1/jobs/:id', async (req, res) => {
     const jobId = String(req.params.id);
     const caller = access.requireWatcher(req, jobId, queryToken(req.query.token));
-    const { snapshot, ...owned } = await jobs.record(jobId);
-    access.requireReach(caller, owned);
+    await reads.enforce(caller);
+    // A key that may not reach the job is refused on its owner alone, before the snapshot is read.
+    if (access.ownerDecides(caller)) access.requireReach(caller, await jobs.head(jobId));
+    const { snapshot } = await jobs.record(jobId);
     // A key holder may hand out a fresh watch link for a job it reaches (an EventSource cannot send the key).
     const watchToken = caller.keyId !== null ? access.watchToken(jobId) : null;
     res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
@@ -88,7 +92,7 @@ export function jobRoutes({ jobs, access, submissions, active, observer, maxText
   router.delete('/v1/jobs/:id', async (req, res) => {
     const caller = access.requireKey(req);
     const jobId = String(req.params.id);
-    access.requireReach(caller, await jobs.record(jobId));
+    access.requireReach(caller, await jobs.head(jobId));
     const { snapshot, endedHere } = await jobs.cancel(jobId);
     if (endedHere) observer.cancelledHere();
     requestLogger(req, logger).info({ jobId, endedHere }, 'job cancel requested');
@@ -102,7 +106,7 @@ export function jobRoutes({ jobs, access, submissions, active, observer, maxText
       const jobId = String(req.params.id);
       // Who before what, as for submissions: a caller without the job's token learns nothing.
       const caller = await access.requirePublisher(req, jobId);
-      if (caller.keyId !== null) access.requireReach(caller, await jobs.record(jobId));
+      if (caller.keyId !== null) access.requireReach(caller, await jobs.head(jobId));
       next(bodyProblem(req));
     },
     json,

@@ -138,7 +138,7 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           parameters: [param('Token')],
           responses: {
             '200': json(ref('JobRead'), 'The snapshot (with a fresh watchToken when read with an API key)'),
-            ...errors(400, 401, 403, 404, 503),
+            ...errors(400, 401, 403, 404, 429, 503),
           },
         },
         delete: {
@@ -189,7 +189,7 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           operationId: 'getBatch',
           summary: "The batch's state, counts and each job",
           parameters: [param('Token')],
-          responses: { '200': json(ref('BatchSnapshot'), 'The batch'), ...errors(400, 401, 403, 404, 503) },
+          responses: { '200': json(ref('BatchSnapshot'), 'The batch'), ...errors(400, 401, 403, 404, 429, 503) },
         },
         delete: {
           operationId: 'cancelBatch',

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STREAM_START, batchOf, compareStreamIds, formatStreamId, isTerminal, parseStreamId, type StreamId } from '@herald/contract';
-import { topics, type BatchHead, type BatchRecord, type JobRecord, type Logger } from '@herald/shared';
+import { topics, type BatchHead, type BatchRecord, type JobHead, type JobRecord, type Logger } from '@herald/shared';
 import type { Access, Caller, Owned } from '../auth/access.ts';
 import { redisCall } from '../http/deadline.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
@@ -10,6 +10,7 @@ import { readCursor, readCursors } from './cursor.ts';
 import type { EventsRequest } from './events-route.ts';
 import { FanoutEvent } from './fanout-event.ts';
 import { SSE_HEADERS, retryFrame } from './frames.ts';
+import { HistoryPages } from './history-pages.ts';
 import type { FanoutHub } from './hub.ts';
 import { MultiWatcher } from './multi-watcher.ts';
 import { SseWatcher, type WatcherEnd } from './watcher.ts';
@@ -33,8 +34,8 @@ export interface EventStreamSettings {
 
 export interface EventStreamDeps {
   readonly settings: EventStreamSettings;
-  /** The job as Herald keeps it, or the 404 (jobs/job-service.ts). */
-  readonly jobs: { record(jobId: string): Promise<JobRecord> };
+  /** The job's head (a stream begins with it) or its whole record, or the 404 (jobs/job-service.ts). */
+  readonly jobs: { head(jobId: string): Promise<JobHead>; record(jobId: string): Promise<JobRecord> };
   /** The batch's head (a stream begins with it, whatever the batch's size) or its whole record, or the 404 (jobs/batch-service.ts). */
   readonly batches: { head(batchId: string): Promise<BatchHead>; record(batchId: string): Promise<BatchRecord> };
   /** Whether a topic's history lost events after this id (STREAM_MAXLEN): then the stream resyncs. */
@@ -131,7 +132,7 @@ export class EventStream {
       this.#logEnd(log, how, about);
     };
     let resync: { readonly event: FanoutEvent; readonly ended: boolean } | null = null;
-    let history: FanoutEvent[];
+    let history: HistoryPages;
     let watcher: SseWatcher | null = null;
     try {
       resync = cursor ? await this.#resyncFor(state, cursor) : null;
@@ -144,7 +145,8 @@ export class EventStream {
         onEnd,
       );
       await redisCall(hub.join(topic, watcher));
-      history = await redisCall(hub.history(topic, from === STREAM_START ? null : formatStreamId(from)));
+      history = this.#pages(topic, from);
+      await history.prefetch();
     } catch (error) {
       if (watcher) hub.leave(topic, watcher);
       slot.release();
@@ -153,11 +155,7 @@ export class EventStream {
     if (watcher.ended) return; // the client left while we read
 
     registry.add(watcher);
-    if (debugging)
-      log().debug(
-        { ...about, cursor: cursor && formatStreamId(cursor), history: history.length, resync: resync !== null },
-        'watcher connected',
-      );
+    if (debugging) log().debug({ ...about, cursor: cursor && formatStreamId(cursor), resync: resync !== null }, 'watcher connected');
     this.#open(req, res);
     if (resync) {
       res.write(typed ? resync.event.typedFrame : resync.event.frame);
@@ -201,7 +199,7 @@ export class EventStream {
       },
     );
     let opening: FanoutEvent[];
-    let histories: FanoutEvent[][];
+    let histories: (HistoryPages | null)[];
     try {
       const resyncs = await Promise.all(states.map((state, i) => (cursors && !done[i] ? this.#resyncFor(state, cursors[i]!) : null)));
       opening = resyncs.flatMap((resync) => (resync === null ? [] : [resync.event]));
@@ -211,9 +209,9 @@ export class EventStream {
       }
       const open = jobIds.map((_, i) => i).filter((i) => !watcher.hasEnded(i));
       await redisCall(Promise.all(open.map((i) => hub.join(jobIds[i]!, watcher.sinks[i]!))));
-      const read = await redisCall(Promise.all(open.map((i) => hub.history(jobIds[i]!, historyFrom(watcher.sinks[i]!.position)))));
-      histories = jobIds.map(() => []);
-      for (const [at, i] of open.entries()) histories[i] = read[at]!;
+      histories = jobIds.map((jobId, i) => (watcher.hasEnded(i) ? null : this.#pages(jobId, watcher.sinks[i]!.position)));
+      // The first job's first page before the stream opens (a failing Redis is a 503); the rest as the client reads.
+      await histories.find((pages) => pages !== null)?.prefetch();
     } catch (error) {
       leaveAll();
       slot.release();
@@ -225,18 +223,25 @@ export class EventStream {
     await watcher.start(opening, histories);
   }
 
+  /** The topic's history after `from`, read a page at a time as the client takes it (each read under the Redis deadline). */
+  #pages(topic: string, from: StreamId): HistoryPages {
+    const afterId = compareStreamIds(from, STREAM_START) === 0 ? null : formatStreamId(from);
+    return new HistoryPages((after) => redisCall(this.#deps.hub.history(topic, after)), afterId);
+  }
+
   async #jobState(jobId: string): Promise<TopicState> {
-    const { snapshot, ...owned } = await this.#deps.jobs.record(jobId);
+    const { owner, status, lastEventId } = await this.#deps.jobs.head(jobId);
     const batchId = batchOf(jobId);
     return {
       topic: jobId,
-      owned,
-      last: parseStreamId(snapshot.lastEventId),
-      ended: isTerminal(snapshot.status),
+      owned: { owner },
+      last: parseStreamId(lastEventId),
+      ended: isTerminal(status),
+      // Only a resync needs the job's state (its text so far included): read then, not for each watcher that connects.
       resyncData: async () => {
-        const { jobId: _id, webhook: _webhook, ...state } = snapshot;
+        const { jobId: _id, webhook: _webhook, ...state } = (await this.#deps.jobs.record(jobId)).snapshot;
         const data = JSON.stringify({ jobId, ...(batchId === null ? {} : { batchId }), ...state, resync: true, ts: Date.now() });
-        return { data, lastEventId: snapshot.lastEventId, ended: isTerminal(snapshot.status) };
+        return { data, lastEventId: state.lastEventId, ended: isTerminal(state.status) };
       },
     };
   }
@@ -321,9 +326,6 @@ export class EventStream {
 function endedAt(state: TopicState, cursor: StreamId): boolean {
   return state.ended && state.last !== null && compareStreamIds(cursor, state.last) >= 0;
 }
-
-const historyFrom = (position: StreamId): string | null =>
-  compareStreamIds(position, STREAM_START) === 0 ? null : formatStreamId(position);
 
 /** `?token=`: what an EventSource, which cannot send headers, authenticates with. */
 function readToken(query: URLSearchParams): string | null {

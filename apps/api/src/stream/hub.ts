@@ -17,6 +17,18 @@ export interface HubOptions {
   /** Re-reads of one job's history after a resync signal, before giving up (one every `retryMs`). */
   readonly resyncAttempts?: number;
   readonly resyncRetryMs?: number;
+  /** HISTORY_PAGE_EVENTS: the most events one history read fetches (XRANGE … COUNT). */
+  readonly pageEvents?: number;
+}
+
+/**
+ * One page of a job's history, as stored (framed one event at a time as it is sent, so a reader
+ * that stops holds the rest of its page once, not twice), and the id the next page starts after
+ * (null: this was the last). The array is the reader's own.
+ */
+export interface HistoryPage {
+  readonly events: BrokerEvent[];
+  readonly next: string | null;
 }
 
 /**
@@ -35,6 +47,7 @@ export class FanoutHub {
   readonly #observe: FanoutObserver;
   readonly #resyncAttempts: number;
   readonly #resyncRetryMs: number;
+  readonly #pageEvents: number;
   readonly #topics = new Map<string, Topic>();
   /** Sinks written to in this tick, uncorked together when it ends. */
   readonly #corked = new Set<EventSink>();
@@ -49,6 +62,7 @@ export class FanoutHub {
     this.#observe = options.observe ?? (() => {});
     this.#resyncAttempts = options.resyncAttempts ?? 20;
     this.#resyncRetryMs = options.resyncRetryMs ?? 250;
+    this.#pageEvents = options.pageEvents ?? 100;
     broker.listen({
       event: (jobId, event) => this.#onEvent(jobId, event),
       resync: (jobIds) => {
@@ -87,10 +101,14 @@ export class FanoutHub {
     this.#broker.unsubscribe(jobId);
   }
 
-  /** The job's stored events after `afterId` (all when null), framed: what a joining sink catches up on. */
-  async history(jobId: string, afterId: string | null): Promise<FanoutEvent[]> {
-    const stored = await this.#broker.history(jobId, afterId);
-    return stored.map(toFanoutEvent).filter((event) => event !== null);
+  /**
+   * One page of the job's stored events after `afterId` (from the first when null): what a
+   * joining sink catches up on, a page at a time (HistoryPages).
+   */
+  async history(jobId: string, afterId: string | null): Promise<HistoryPage> {
+    const events = await this.#broker.history(jobId, afterId, this.#pageEvents);
+    // A short page is the last; the next starts after this one's last entry.
+    return { events, next: events.length < this.#pageEvents ? null : events.at(-1)!.id };
   }
 
   #onEvent(jobId: string, stored: BrokerEvent): void {
@@ -127,10 +145,14 @@ export class FanoutHub {
       }
       if (!oldest) return; // every sink left meanwhile
       try {
-        const missed = await this.#broker.history(topic.jobId, formatStreamId(oldest));
-        for (const stored of missed) {
-          const event = toFanoutEvent(stored);
-          if (event) this.#dispatch(topic, event);
+        // A page at a time, each dispatched before the next is read: never a whole history held.
+        for (let after: string | null = formatStreamId(oldest); after !== null; ) {
+          const page = await this.history(topic.jobId, after);
+          for (const stored of page.events) {
+            const event = toFanoutEvent(stored);
+            if (event) this.#dispatch(topic, event);
+          }
+          after = page.next;
         }
         return;
       } catch (err) {

@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import { STREAM_START, compareStreamIds, type StreamId } from '@herald/contract';
 import { formatCursors } from './cursor.ts';
-import { untilWritable } from './until-writable.ts';
+import { Backlog } from './backlog.ts';
 import type { EventSink, FanoutEvent } from './fanout-event.ts';
 import { eventHead } from './frames.ts';
+import type { HistoryPages } from './history-pages.ts';
 import type { WatcherEnd, WatcherLimits } from './watcher.ts';
 
 /**
@@ -18,6 +19,7 @@ import type { WatcherEnd, WatcherLimits } from './watcher.ts';
 export class MultiWatcher {
   readonly sinks: readonly EventSink[];
   readonly #res: ServerResponse;
+  readonly #backlog: Backlog;
   readonly #limits: WatcherLimits;
   readonly #onEnd: (how: WatcherEnd) => void;
   readonly #positions: StreamId[];
@@ -28,6 +30,7 @@ export class MultiWatcher {
 
   constructor(res: ServerResponse, jobIds: readonly string[], limits: WatcherLimits, onEnd: (how: WatcherEnd) => void) {
     this.#res = res;
+    this.#backlog = new Backlog(res);
     this.#limits = limits;
     this.#onEnd = onEnd;
     this.#positions = jobIds.map(() => STREAM_START);
@@ -49,6 +52,11 @@ export class MultiWatcher {
     return this.#finished;
   }
 
+  /** As SseWatcher's: since when its backlog has waited to drain (0: it has not). */
+  get backlogSince(): number {
+    return this.#backlog.since;
+  }
+
   hasEnded(job: number): boolean {
     return this.#ended[job]!;
   }
@@ -61,16 +69,17 @@ export class MultiWatcher {
 
   /**
    * Sends the opening events (resyncs, already positioned), then each job's history in the order
-   * of `?jobs=`, then what arrived meanwhile, then goes live; paced by the socket as SseWatcher's.
+   * of `?jobs=` (null: the job has ended for this client), a page at a time, then what arrived
+   * meanwhile, then goes live; paced by the socket as SseWatcher's.
    */
-  async start(opening: readonly FanoutEvent[], histories: readonly (readonly FanoutEvent[])[]): Promise<void> {
+  async start(opening: readonly FanoutEvent[], histories: readonly (HistoryPages | null)[]): Promise<void> {
     for (const event of opening) {
-      if (!this.#res.write(this.#frame(event))) await untilWritable(this.#res);
+      await this.#backlog.writePaced(this.#frame(event));
       if (this.#finished) return;
     }
     if (this.#open === 0) return this.end('completed');
     for (const [job, history] of histories.entries()) {
-      for (const event of history) if (!(await this.#paced(job, event))) return;
+      if (history && !(await history.sendAll((event) => this.#paced(job, event)))) return;
     }
     for (let next = this.#held?.shift(); next; next = this.#held?.shift()) {
       if (!(await this.#paced(next.job, next.event))) return;
@@ -91,7 +100,7 @@ export class MultiWatcher {
   #deliver(job: number, event: FanoutEvent): void {
     if (this.#finished || this.#ended[job]) return;
     if (this.#held) {
-      if (this.#held.length >= this.#limits.maxPendingEvents) this.#cutOff();
+      if (this.#held.length >= this.#limits.maxPendingEvents) this.cutOff();
       else this.#held.push({ job, event });
       return;
     }
@@ -102,7 +111,7 @@ export class MultiWatcher {
   async #paced(job: number, event: FanoutEvent): Promise<boolean> {
     if (this.#finished) return false;
     if (!this.#ended[job]) {
-      if (this.#advance(job, event) && !this.#res.write(this.#frame(event))) await untilWritable(this.#res);
+      if (this.#advance(job, event)) await this.#backlog.writePaced(this.#frame(event));
       this.#endAfter(job, event);
     }
     return !this.#finished;
@@ -135,11 +144,12 @@ export class MultiWatcher {
   }
 
   #write(chunk: Buffer | string): void {
-    this.#res.write(chunk);
-    if (this.#res.writableLength > this.#limits.maxBacklogBytes) this.#cutOff();
+    this.#backlog.write(chunk);
+    if (this.#backlog.bytes > this.#limits.maxBacklogBytes) this.cutOff();
   }
 
-  #cutOff(): void {
+  /** Cuts off a client too slow to read its events; it resumes from its cursor. */
+  cutOff(): void {
     if (this.#finished) return;
     this.#finish('cut-off');
     this.#res.destroy();

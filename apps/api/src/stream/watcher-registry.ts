@@ -9,6 +9,10 @@ export interface RegisteredWatcher {
   /** Writes a buffer shared by all watchers. */
   writeRaw(chunk: Buffer): void;
   end(how: 'drained'): void;
+  /** Since when its backlog has waited to drain (ms since the epoch; 0: it has not). */
+  readonly backlogSince: number;
+  /** Drops a client too slow to read (it resumes from its cursor). */
+  cutOff(): void;
 }
 
 /**
@@ -19,16 +23,22 @@ export interface RegisteredWatcher {
  * interval is cut into slices of BEAT_SLICE_MS and each slice writes to the next share of the
  * watchers. One loop over 2,500 sockets held a replica's event loop for 40-60 ms (the `wide`
  * bench's worst latencies, docs/benchmarks.md); a slice writes to 1/150 of them.
+ *
+ * The same sweep cuts off each watcher whose backlog has not drained for SSE_WRITE_DEADLINE_MS
+ * (history included): one number per watcher (`backlogSince`) and no timer per client, at the
+ * price of acting up to one HEARTBEAT_MS late.
  */
 export class WatcherRegistry {
   readonly #watchers = new Set<RegisteredWatcher>();
   readonly #slices: number;
+  readonly #writeDeadlineMs: number;
   #timer: NodeJS.Timeout | undefined;
   /** Where the current round of heartbeats has got to, and the slice it is in. */
   #round: Iterator<RegisteredWatcher> = this.#watchers.values();
   #slice = 0;
 
-  constructor(heartbeatMs: number) {
+  constructor(heartbeatMs: number, writeDeadlineMs: number) {
+    this.#writeDeadlineMs = writeDeadlineMs;
     this.#slices = Math.max(1, Math.round(heartbeatMs / BEAT_SLICE_MS));
     this.#timer = setInterval(() => this.#beat(), heartbeatMs / this.#slices);
     this.#timer.unref();
@@ -70,10 +80,13 @@ export class WatcherRegistry {
   #beat(): void {
     if (this.#slice === 0) this.#round = this.#watchers.values();
     const share = Math.ceil(this.#watchers.size / this.#slices);
+    const stuckSince = Date.now() - this.#writeDeadlineMs;
     for (let i = 0; i < share; i += 1) {
       const next = this.#round.next();
       if (next.done) break;
-      next.value.writeRaw(HEARTBEAT);
+      const since = next.value.backlogSince;
+      if (since !== 0 && since <= stuckSince) next.value.cutOff();
+      else next.value.writeRaw(HEARTBEAT);
     }
     this.#slice = (this.#slice + 1) % this.#slices;
   }

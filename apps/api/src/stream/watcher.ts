@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { compareStreamIds, type StreamId } from '@herald/contract';
-import { untilWritable } from './until-writable.ts';
+import { Backlog } from './backlog.ts';
 import type { EventSink, FanoutEvent } from './fanout-event.ts';
+import type { HistoryPages } from './history-pages.ts';
 
 export interface WatcherLimits {
   /** Unsent bytes a client may have queued before it is cut off (it resumes from its cursor). */
@@ -30,6 +31,7 @@ export type WatcherEnd = (typeof WATCHER_ENDS)[number];
  */
 export class SseWatcher implements EventSink {
   readonly #res: ServerResponse;
+  readonly #backlog: Backlog;
   readonly #limits: WatcherLimits;
   readonly #onEnd: (watcher: SseWatcher, how: WatcherEnd) => void;
   #position: StreamId;
@@ -40,6 +42,7 @@ export class SseWatcher implements EventSink {
 
   constructor(res: ServerResponse, position: StreamId, limits: WatcherLimits, onEnd: (watcher: SseWatcher, how: WatcherEnd) => void) {
     this.#res = res;
+    this.#backlog = new Backlog(res);
     this.#position = position;
     this.#limits = limits;
     this.#onEnd = onEnd;
@@ -54,10 +57,15 @@ export class SseWatcher implements EventSink {
     return this.#ended;
   }
 
+  /** Since when its backlog has waited to drain (0: it has not); the registry cuts it off past SSE_WRITE_DEADLINE_MS. */
+  get backlogSince(): number {
+    return this.#backlog.since;
+  }
+
   deliver(event: FanoutEvent): void {
     if (this.#ended || this.#finished) return;
     if (this.#held) {
-      if (this.#held.length >= this.#limits.maxPendingEvents) this.#cutOff();
+      if (this.#held.length >= this.#limits.maxPendingEvents) this.cutOff();
       else this.#held.push(event);
       return;
     }
@@ -65,14 +73,13 @@ export class SseWatcher implements EventSink {
   }
 
   /**
-   * Sends the history (already framed), then what arrived meanwhile, then goes live. The history
-   * is paced by the socket ('drain') rather than cut off at the backlog bound: a client resuming
-   * far behind must be able to catch up. Live events wait aside meanwhile, within their own bound.
+   * Sends the history, a page at a time, then what arrived meanwhile, then goes live. The
+   * history is paced by the socket ('drain') rather than cut off at the backlog bound: a client
+   * resuming far behind must be able to catch up, as long as its backlog keeps draining
+   * (SSE_WRITE_DEADLINE_MS). Live events wait aside meanwhile, within their own bound.
    */
-  async start(history: readonly FanoutEvent[]): Promise<void> {
-    for (const event of history) {
-      if (!(await this.#paced(event))) return;
-    }
+  async start(history: HistoryPages): Promise<void> {
+    if (!(await history.sendAll((event) => this.#paced(event)))) return;
     for (let event = this.#held?.shift(); event; event = this.#held?.shift()) {
       if (!(await this.#paced(event))) return;
     }
@@ -84,7 +91,7 @@ export class SseWatcher implements EventSink {
     if (this.#ended) return false;
     if (compareStreamIds(event.position, this.#position) > 0) {
       this.#position = event.position;
-      if (!this.#res.write(this.#frameOf(event))) await untilWritable(this.#res);
+      await this.#backlog.writePaced(this.#frameOf(event));
     }
     this.#endAfter(event);
     return !this.#ended;
@@ -136,11 +143,12 @@ export class SseWatcher implements EventSink {
   }
 
   #write(chunk: Buffer): void {
-    this.#res.write(chunk);
-    if (this.#res.writableLength > this.#limits.maxBacklogBytes) this.#cutOff();
+    this.#backlog.write(chunk);
+    if (this.#backlog.bytes > this.#limits.maxBacklogBytes) this.cutOff();
   }
 
-  #cutOff(): void {
+  /** Cuts off a client too slow to read its events; it resumes from its cursor. */
+  cutOff(): void {
     if (this.#ended) return;
     // Destroy rather than end: a slow client's queued bytes are dropped, not drained.
     this.#finish('cut-off');

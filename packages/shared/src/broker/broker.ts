@@ -30,8 +30,8 @@ export interface Broker {
   /** Resolves once live events of the job reach the listener (until `unsubscribe`). */
   subscribe(jobId: string): Promise<void>;
   unsubscribe(jobId: string): void;
-  /** The job's stored events strictly after `afterId` (all of them when null), oldest first. */
-  history(jobId: string, afterId: string | null): Promise<BrokerEvent[]>;
+  /** At most `count` of the job's stored events strictly after `afterId` (from the first when null), oldest first: one page. */
+  history(jobId: string, afterId: string | null, count: number): Promise<BrokerEvent[]>;
   /** Jobs subscribed now. */
   readonly subscriptions: number;
   /** Drops its connections; nothing is reported afterwards. */

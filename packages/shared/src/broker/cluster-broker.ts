@@ -94,8 +94,8 @@ export class ClusterBroker implements Broker {
     });
   }
 
-  history(jobId: string, afterId: string | null): Promise<BrokerEvent[]> {
-    return this.#reader.eventsAfter(jobId, afterId);
+  history(jobId: string, afterId: string | null, count: number): Promise<BrokerEvent[]> {
+    return this.#reader.eventsAfter(jobId, afterId, count);
   }
 
   close(): void {

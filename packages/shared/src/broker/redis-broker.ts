@@ -66,8 +66,8 @@ export class RedisBroker implements Broker {
     });
   }
 
-  history(jobId: string, afterId: string | null): Promise<BrokerEvent[]> {
-    return this.#reader.eventsAfter(jobId, afterId);
+  history(jobId: string, afterId: string | null, count: number): Promise<BrokerEvent[]> {
+    return this.#reader.eventsAfter(jobId, afterId, count);
   }
 
   close(): void {

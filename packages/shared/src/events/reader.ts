@@ -28,6 +28,17 @@ export interface JobRecord {
   readonly callbackUrl: string | null;
 }
 
+/**
+ * What an access check and a stream's start need of a job, and nothing more: one HMGET, never
+ * the snapshot's text so far (`partial`, up to MAX_TEXT_CHARS) that JobRecord carries.
+ */
+export interface JobHead {
+  readonly owner: string | null;
+  readonly status: JobStatus;
+  readonly lastEventId: string;
+  readonly kind: JobKind | null;
+}
+
 /** What a batch's stream needs to begin: who owns it, where it stands (no per-job read). */
 export interface BatchHead {
   readonly owner: string | null;
@@ -73,12 +84,14 @@ export class EventReader {
   }
 
   /**
-   * Events strictly after `afterId` (all of them when null), oldest first, of a topic: a job
-   * (its id) or a batch's stream (`topics.batch(batchId)`).
+   * At most `count` events strictly after `afterId` (from the first when null), oldest first, of
+   * a topic: a job (its id) or a batch's stream (`topics.batch(batchId)`). One page: a long
+   * history is read a page at a time (XRANGE … COUNT), so neither Redis nor the replica ever
+   * holds a whole one for a reader.
    */
-  async eventsAfter(topic: string, afterId: string | null): Promise<StoredEvent[]> {
+  async eventsAfter(topic: string, afterId: string | null, count: number): Promise<StoredEvent[]> {
     const start = afterId === null ? '-' : `(${afterId}`;
-    const entries = (await this.#redis.xrange(topics.stream(topic), start, '+')) as RawEntry[];
+    const entries = (await this.#redis.xrange(topics.stream(topic), start, '+', 'COUNT', count)) as RawEntry[];
     return entries.map(toStoredEvent);
   }
 
@@ -124,6 +137,13 @@ export class EventReader {
       lastEventId: hash.lastEventId,
     };
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
+  }
+
+  /** The job's head (JobHead), one small read; null for an unknown or expired job. */
+  async jobHead(jobId: string): Promise<JobHead | null> {
+    const [owner, status, lastEventId, kind] = await this.#redis.hmget(keys.snapshot(jobId), 'owner', 'status', 'lastEventId', 'kind');
+    if (!status || !lastEventId) return null;
+    return { owner: owner ?? null, status: status as JobStatus, lastEventId, kind: (kind ?? null) as JobKind | null };
   }
 
   /** The batch's head, one read whatever its size; null for an unknown or expired one. */

@@ -5,6 +5,9 @@ import { batchOf } from '@herald/contract';
 // so the publish script (which touches several of them) runs on one Redis Cluster slot, and the
 // BullMQ prefix is hash-tagged so the queue's keys live together too.
 
+/** What a rate counter counts (keys.submitRate): submissions, or snapshot reads. */
+export type RateAction = 'submit' | 'read';
+
 /** The jobs workers run, every kind (named for the first). */
 export const QUEUE_NAME = 'summarize';
 /** Herald's own errands about jobs: completion webhooks (and watchdogs scheduled before they had their own queue). */
@@ -57,9 +60,11 @@ export const keys = {
    * and the previous rate window (scripts/submit-rate-2.lua). Every one shares the `{limits}` hash tag:
    * a submission checks its key's and its IP's counters in one script, and a script's keys must
    * share a Cluster slot — so on a Cluster all submission counters live on one node (one small
-   * script per submission).
+   * script per submission). `action` `read`: a client IP's snapshot reads (READ_RATE_PER_IP),
+   * counted by the same script.
    */
-  submitRate: (scope: 'key' | 'ip', id: string): string => `herald:{limits}:submit:${scope}:${subject(id)}`,
+  submitRate: (scope: 'key' | 'ip', id: string, action: RateAction = 'submit'): string =>
+    `herald:{limits}:${action}:${scope}:${subject(id)}`,
   /**
    * Sorted set: the jobs one API key (its digest) submitted that have not ended, each scored with
    * when it was admitted (ms, Redis's clock; scripts/active-jobs-1.lua). Under `{limits}` with the

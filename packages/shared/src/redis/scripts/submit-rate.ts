@@ -1,5 +1,5 @@
 import type { RedisClient } from '../connection.ts';
-import { keys } from '../keys.ts';
+import { keys, type RateAction } from '../keys.ts';
 import { luaScript, replyTuple } from './load.ts';
 
 const script = luaScript('submit-rate-2.lua');
@@ -8,6 +8,8 @@ const script = luaScript('submit-rate-2.lua');
 export type RateSubject = 'key' | 'ip';
 
 export interface SubmitRateInput {
+  /** What is counted (its own counters): submissions by default, or snapshot reads. */
+  readonly action?: RateAction;
   /** The API key's digest; any placeholder when `perKey` is 0 (its counter is then not read). */
   readonly keyId: string;
   readonly ip: string;
@@ -32,12 +34,13 @@ const ALLOWED: SubmitRateReply = { allowed: true };
 
 /**
  * submit-rate-2.lua: checks both limits over the sliding window and, when neither is reached,
- * counts the submission's cost against both; a refused one counts against neither.
+ * counts the request's cost (a submission, a batch's items, or a snapshot read) against both; a
+ * refused one counts against neither.
  */
 export async function submitRateScript(redis: RedisClient, input: SubmitRateInput): Promise<SubmitRateReply> {
   const reply = await script.run(
     redis,
-    [keys.submitRate('key', input.keyId), keys.submitRate('ip', input.ip)],
+    [keys.submitRate('key', input.keyId, input.action), keys.submitRate('ip', input.ip, input.action)],
     [input.windowMs, input.perKey, input.perIp, input.cost ?? 1, input.size ?? input.cost ?? 1],
   );
   const [allowed, waitMs, refused] = replyTuple(script, reply, 3);
