@@ -442,7 +442,10 @@ describe('a producer’s writes are bounded: its text, each event, its Stream’
   });
   /** The bytes of event JSON the job's Stream holds, entry by entry. */
   const heldBytes = async (job: External) =>
-    (await new EventReader(system.redis).eventsAfter(job.jobId, null, 100_000)).reduce((sum, event) => sum + Buffer.byteLength(event.data), 0);
+    (await new EventReader(system.redis).eventsAfter(job.jobId, null, 100_000)).reduce(
+      (sum, event) => sum + Buffer.byteLength(event.data),
+      0,
+    );
   /** A message whose JSON string takes exactly `bytes` more bytes than "" does: control characters are 6 (\u0001), 'a' 1. */
   const messageOf = (bytes: number) => '\u0001'.repeat(Math.floor(bytes / 6)) + 'a'.repeat(bytes % 6);
 
