@@ -259,7 +259,10 @@ describe('jobs belong to the key that made them', () => {
   it('checks access on the job’s head (HMGET), never on its whole snapshot with the text so far', async () => {
     const job = await external(KEY);
     // A job whose snapshot holds a long text so far (`partial`).
-    expect((await publish(job.jobId, KEY, { status: 'processing', progress: 10, delta: 't'.repeat(90_000), offset: 0 })).status).toBe(201);
+    for (const offset of [0, 30_000, 60_000]) {
+      const piece = { status: 'processing', progress: 10, delta: 't'.repeat(30_000), offset }; // MAX_DELTA_CHARS: 32,768
+      expect((await publish(job.jobId, KEY, piece)).status).toBe(201);
+    }
     const url = `${b}/v1/jobs/${job.jobId}`;
     const snapshotsRead = () => commandCalls(system.redis, 'hgetall');
     const before = await snapshotsRead();
@@ -270,9 +273,9 @@ describe('jobs belong to the key that made them', () => {
     expectError(await request(url, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
     // The owner's stream begins from the head, and its publish checks the job's kind from it.
     const stream = SseClient.open(`${url}/events`, bearer(KEY));
-    await stream.waitFor((client) => client.events.length === 2);
+    await stream.waitFor((client) => client.events.length === 4);
     expect((await publish(job.jobId, KEY, { status: 'processing', progress: 20 })).status).toBe(201);
-    await stream.waitFor((client) => client.events.length === 3);
+    await stream.waitFor((client) => client.events.length === 5);
     expect(await snapshotsRead()).toBe(before);
     // Only what serves the snapshot itself reads it.
     expect((await request(url, { headers: bearer(KEY) })).body).toMatchObject({ partial: 't'.repeat(90_000) });

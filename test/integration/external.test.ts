@@ -148,6 +148,20 @@ describe('external jobs: a producer publishes through one replica, watchers read
     expect((await request(`${b}/v1/jobs/${job.jobId}`)).body.partial).toBe(expected);
   });
 
+  it('takes over a text begun under 0.1.0, which kept it in the snapshot hash: read there, moved by its next event, gone at the end', async () => {
+    const job = await createExternal(a);
+    await job.publish(a, { status: 'processing', progress: 10, delta: 'Hello, ', offset: 0 });
+    // The text as Herald 0.1.0 kept it: in the hash's `partial`, no key of its own.
+    await system.redis.hset(keys.snapshot(job.jobId), 'partial', 'Hello, ');
+    await system.redis.del(keys.text(job.jobId));
+    expect((await request(`${a}/v1/jobs/${job.jobId}`)).body.partial).toBe('Hello, ');
+    expect((await job.publish(b, { status: 'processing', progress: 20, delta: 'world', offset: 7 })).status).toBe(201);
+    expect((await request(`${a}/v1/jobs/${job.jobId}`)).body.partial).toBe('Hello, world');
+    expect(await system.redis.hexists(keys.snapshot(job.jobId), 'partial')).toBe(0);
+    expect((await job.publish(a, { status: 'done', result: 'Hello, world' })).status).toBe(201);
+    expect(await system.redis.exists(keys.text(job.jobId))).toBe(0);
+  });
+
   it('resumes a watcher from its Last-Event-ID, on the other replica', async () => {
     const job = await createExternal(a);
     const first = await job.publish(a, { status: 'processing', progress: 10, message: 'one' });

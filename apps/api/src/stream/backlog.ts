@@ -22,10 +22,9 @@ export class Backlog {
 
   /** When the socket filled without draining since (ms since the epoch); 0 while it takes writes. */
   get since(): number {
-    // Nothing left unsent is drained too, whether or not 'drain' reached the response (one served
-    // without node:http's parser, http/bare-exchange.ts, is not told of its socket's) — unless a
-    // catch-up write is waiting for that 'drain': then the stream is stuck all the same, and the
-    // clock runs on to the cut-off.
+    // Nothing left unsent is drained too, whether or not a 'drain' has reached the response yet —
+    // unless a catch-up write is waiting for that 'drain': then the stream is stuck all the same,
+    // and the clock runs on to the cut-off.
     if (this.#since !== 0 && !this.#waiting && this.#res.writableLength === 0) {
       this.#res.off('drain', this.#drained);
       this.#since = 0;

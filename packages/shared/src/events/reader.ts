@@ -130,7 +130,8 @@ export class EventReader {
       ...(hash.kind === undefined ? {} : { kind: hash.kind as JobKind }),
       ...(hash.title === undefined ? {} : { title: hash.title }),
       ...(hash.metadata === undefined ? {} : { metadata: JSON.parse(hash.metadata) as Record<string, unknown> }),
-      ...(partial === null ? {} : { partial }),
+      // A text begun under Herald 0.1.0 is in the hash until its next event moves it (publish-6.lua).
+      ...(partial === null ? (hash.partial === undefined ? {} : { partial: hash.partial }) : { partial }),
       ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
       createdAt: Number(hash.createdAt),
       updatedAt: Number(hash.updatedAt),

@@ -171,6 +171,15 @@ local append, rewrite, text_units = nil, nil, nil
 if ARGV[11] == '1' then
   local offset = tonumber(ARGV[13])
   local units = tonumber(current[3]) or 0
+  -- A text begun before it had a key of its own (Herald 0.1.0 kept it in the snapshot's `partial`)
+  -- is moved there once, by its next event: O(1) for every other one.
+  if units > 0 and redis.call('EXISTS', KEYS[6]) == 0 then
+    local old = redis.call('HGET', KEYS[2], 'partial')
+    if old then
+      redis.call('SET', KEYS[6], old)
+      redis.call('HDEL', KEYS[2], 'partial')
+    end
+  end
   if offset == units then
     append = ARGV[12] -- the common case: the text itself is not read
   elseif offset < units then
@@ -230,7 +239,7 @@ if text_units then
 end
 redis.call('HSET', KEYS[2], unpack(snapshot))
 if terminal[ARGV[2]] then
-  redis.call('HDEL', KEYS[2], 'partialUnits')
+  redis.call('HDEL', KEYS[2], 'partialUnits', 'partial') -- `partial`: a text of 0.1.0's, never moved
   redis.call('DEL', KEYS[6])
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[2], ARGV[7])
