@@ -283,6 +283,11 @@ describe('jobs belong to the key that made them', () => {
     stream.close();
     // A batch likewise: another key's snapshot and cancel are refused on the batch's owner alone.
     const batch = (await request(`${a}/v1/batches`, { json: { items: [{ text: BEES }, { text: BEES }] }, headers: bearer(KEY) })).body;
+    // Once its jobs have run: a worker's BullMQ scripts read job hashes with HGETALL too.
+    await expect
+      .poll(async () => (await request(`${a}/v1/batches/${batch.batchId}`, { headers: bearer(KEY) })).body.status, { timeout: 10_000 })
+      .toBe('done');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the last job's own completion, in BullMQ
     const beforeBatch = await snapshotsRead();
     expectError(await request(`${b}/v1/batches/${batch.batchId}`, { headers: bearer(OTHER_KEY) }), 404, 'not_found');
     expectError(await request(`${b}/v1/batches/${batch.batchId}`, { method: 'DELETE', headers: bearer(OTHER_KEY) }), 404, 'not_found');
