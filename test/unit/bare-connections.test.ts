@@ -155,6 +155,27 @@ describe('takeBareConnections', () => {
     c.socket.destroy();
   });
 
+  it('survives clients that reset their connection before their head or in the middle of it', async () => {
+    // Until node:http takes a socket nothing of its own listens for the socket's errors: a reset
+    // with no listener would throw and end the process (the review's one-packet crash).
+    for (const parts of [[], ['GET /bare/open HTTP/1.1\r\n'], ['POST /x HTTP/1.1\r\nHo']]) {
+      const c = await client(parts);
+      c.socket.resetAndDestroy();
+      await c.closed;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the server reads the resets
+    const after = await client(['GET /node HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    await after.closed;
+    expect(after.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*GET \/node $/);
+  });
+
+  it('leaves a head that trickles in more than 32 reads to node:http, whose parser keeps no pieces', async () => {
+    const c = await client(['GET /bare/done HTTP/1.1\r\n', ...Array.from({ length: 40 }, (_, i) => `X-${i}: y\r\n`), 'Host: x\r\n\r\n']);
+    await until(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ url: '/bare/done', parsed: true });
+    c.socket.destroy();
+  });
+
   it('answers a socket that sends nothing within headersTimeout with node:http’s 408', async () => {
     server.headersTimeout = 200;
     const c = await client([]);

@@ -18,6 +18,8 @@ interface PartHead {
 }
 
 const GET = Buffer.from('GET ', 'latin1');
+/** The most reads a head may come in before it is left to node:http (see headBytes). */
+const MAX_HEAD_PIECES = 32;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
 /**
@@ -61,6 +63,10 @@ export function takeBareConnections(server: Server, wanted: (head: SimpleHead) =
   function clientEnded(this: Socket): void {
     this.end();
   }
+  // node:http's own 'error' listener is added only when it takes the socket (toNode); until then
+  // a reset (ECONNRESET) with no listener would throw and take the process down. 'close' follows
+  // an error, and does the rest.
+  function closesAnyway(): void {}
   function stopWaiting(socket: Socket): void {
     socket.setTimeout(0);
     socket.removeListener('timeout', tooSlow);
@@ -73,6 +79,7 @@ export function takeBareConnections(server: Server, wanted: (head: SimpleHead) =
     socket.removeListener('close', forget);
     socket.removeListener('end', clientEnded);
     handToNode.call(server, socket);
+    socket.removeListener('error', closesAnyway); // node:http's own listens now
     // node:http reads what follows from the socket itself; these bytes it is given.
     for (const chunk of bytes) socket.emit('data', chunk);
   }
@@ -99,6 +106,12 @@ export function takeBareConnections(server: Server, wanted: (head: SimpleHead) =
       // The socket's timeout is one of inactivity: set it to what is left of the head's time.
       this.setTimeout(left);
       const next = part ?? { chunks: [], length: 0, matched: 0 };
+      // A head trickled in many tiny reads would cost far more than its bytes (a Buffer each):
+      // past a few dozen pieces it is node:http's, whose parser keeps no chunks.
+      if (next.chunks.length >= MAX_HEAD_PIECES) {
+        toNode(this, [...next.chunks, chunk]);
+        return;
+      }
       next.chunks.push(chunk);
       next.length += chunk.length;
       next.matched = endMatched(chunk, matched);
@@ -123,6 +136,7 @@ export function takeBareConnections(server: Server, wanted: (head: SimpleHead) =
     socket.once('close', forget);
     socket.once('end', clientEnded);
     socket.setTimeout(server.headersTimeout, tooSlow);
+    socket.on('error', closesAnyway);
     socket.on('data', headBytes);
   });
 
