@@ -520,7 +520,9 @@ describe('a producer’s writes are bounded: its text, each event, its Stream’
     expect(fits.status).toBe(201);
     const [, stored] = (await system.redis.xrange(keys.events(job.jobId), fits.body.eventId, fits.body.eventId))[0]!;
     expect(Buffer.byteLength(stored[stored.indexOf('d') + 1]!)).toBe(4096);
-    // `result` is MAX_TEXT_CHARS's: 1000 escaped characters (6,000 bytes) end the job.
+    // `result` is MAX_TEXT_CHARS's: one character more is a 413 like the other bounds; 1000
+    // escaped characters (6,000 bytes) end the job.
+    expectError(await job.publish(a, { status: 'done', result: 'a'.repeat(1001) }), 413, 'payload_too_large');
     expect((await job.publish(a, { status: 'done', result: '\u0001'.repeat(1000) })).status).toBe(201);
   });
 

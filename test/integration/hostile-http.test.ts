@@ -1055,6 +1055,24 @@ describe('a producer that writes too much, or too fast (issue 24: a producer’s
     expect((await fast.publish({ status: 'done', result: 'ok' })).status).toBe(201);
   });
 
+  it('a rewind deep into the text costs a publish per 256 units Redis walks to it: none can walk a long text at the whole rate', async () => {
+    const producer = await external();
+    expect((await producer.publish({ status: 'processing', delta: 'a'.repeat(500), offset: 0 })).status).toBe(201);
+    expect((await producer.publish({ status: 'processing', delta: 'b'.repeat(500), offset: 500 })).status).toBe(201);
+    const started = Date.now();
+    const rewinds = await Promise.all(
+      Array.from({ length: 40 }, () => producer.publish({ status: 'processing', delta: 'c', offset: 999 })),
+    );
+    const elapsed = Date.now() - started;
+    for (const answer of rewinds) expect([201, 429]).toContain(answer.status);
+    // 48 of the burst of 50 are left, earned back at 50 a second; a rewind to 999 costs 1 + 3 (999 / 256).
+    const passed = rewinds.filter((answer) => answer.status === 201).length;
+    expect(passed).toBeGreaterThanOrEqual(12);
+    expect(passed).toBeLessThanOrEqual(Math.floor((48 + (elapsed / 1000) * 50) / 4) + 1);
+    expectRateLimited(rewinds.find((answer) => answer.status === 429)!);
+    expect((await request(`${api}/v1/jobs/${producer.jobId}`)).body.partial).toBe(`${'a'.repeat(500)}${'b'.repeat(499)}c`);
+  });
+
   function expectRateLimited(answer: Awaited<ReturnType<typeof request>>): void {
     expect(answer.status).toBe(429);
     expect(answer.body.error).toMatchObject({ code: 'rate_limited', message: expect.stringContaining('PUBLISH_RATE_PER_JOB') });

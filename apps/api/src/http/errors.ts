@@ -65,7 +65,7 @@ const isBodyParserError = (error: unknown): error is BodyParserError =>
 
 function fromZod(error: ZodError): HttpError {
   const details = error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
-  const tooLong = error.issues.find((issue) => issue.code === 'too_big' && (issue.path[0] === 'text' || issue.path[0] === 'delta'));
+  const tooLong = error.issues.find((issue) => issue.code === 'too_big' && ['text', 'delta', 'result'].includes(String(issue.path[0])));
   if (tooLong) return new HttpError(413, 'payload_too_large', tooLong.message, details);
   return badRequest('The request body is invalid', details);
 }

@@ -80,7 +80,8 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     input.ts,
     input.mode,
     input.idempotencyKeyHash === undefined ? '' : '1',
-    input.text === undefined ? '' : '1',
+    // Its length in UTF-16 units (JavaScript's), so the script need not count them in the delta.
+    input.text === undefined ? '' : input.text.delta.length,
     input.text?.delta ?? '',
     input.text?.offset ?? 0,
     batchId ?? '',
