@@ -226,7 +226,11 @@ export class EventStream {
   /** The topic's history after `from`, read a page at a time as the client takes it (each read under the Redis deadline). */
   #pages(topic: string, from: StreamId): HistoryPages {
     const afterId = compareStreamIds(from, STREAM_START) === 0 ? null : formatStreamId(from);
-    return new HistoryPages((after) => redisCall(this.#deps.hub.history(topic, after)), afterId);
+    return new HistoryPages(
+      (after) => redisCall(this.#deps.hub.history(topic, after)),
+      afterId,
+      (after) => redisCall(this.#deps.trimmedAfter(topic, after)),
+    );
   }
 
   async #jobState(jobId: string): Promise<TopicState> {

@@ -79,7 +79,14 @@ export class MultiWatcher {
     }
     if (this.#open === 0) return this.end('completed');
     for (const [job, history] of histories.entries()) {
-      if (history && !(await history.sendAll((event) => this.#paced(job, event)))) return;
+      if (
+        history &&
+        !(await history.sendAll(
+          (event) => this.#paced(job, event),
+          () => this.cutOff(),
+        ))
+      )
+        return;
     }
     for (let next = this.#held?.shift(); next; next = this.#held?.shift()) {
       if (!(await this.#paced(next.job, next.event))) return;

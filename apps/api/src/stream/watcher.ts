@@ -79,7 +79,13 @@ export class SseWatcher implements EventSink {
    * (SSE_WRITE_DEADLINE_MS). Live events wait aside meanwhile, within their own bound.
    */
   async start(history: HistoryPages): Promise<void> {
-    if (!(await history.sendAll((event) => this.#paced(event)))) return;
+    if (
+      !(await history.sendAll(
+        (event) => this.#paced(event),
+        () => this.cutOff(),
+      ))
+    )
+      return;
     for (let event = this.#held?.shift(); event; event = this.#held?.shift()) {
       if (!(await this.#paced(event))) return;
     }
