@@ -391,6 +391,15 @@ describe('snapshot reads per client IP, across two replicas', () => {
     stream.close();
     expect((await submit(a, BEES, undefined, client)).status).toBe(202);
   });
+
+  it('counts a batch’s snapshot, which reads every job of it, as a read per 100 jobs', async () => {
+    // A batch of 101 weighs 2 reads: two of its snapshots take 4, past this file's 3.
+    const items = Array.from({ length: 101 }, () => ({ text: BEES }));
+    const batchId = (await request(`${a}/v1/batches`, { json: { items } })).body.batchId as string;
+    const client = from('203.0.113.60');
+    expect((await request(`${a}/v1/batches/${batchId}`, { headers: client })).status).toBe(200);
+    expectRefused(await request(`${b}/v1/batches/${batchId}`, { headers: client }), 429);
+  });
 });
 
 describe('X-Forwarded-For from a peer that is not a trusted proxy', () => {

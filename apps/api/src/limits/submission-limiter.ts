@@ -135,6 +135,19 @@ export class SubmissionLimiter {
   }
 
   /**
+   * A request that weighs `weight` units, after `enforce` counted its first: the rest are
+   * counted too, at most the limit's own size less one (a snapshot read of a batch of n jobs,
+   * which reads every one of them, weighs n / 100).
+   */
+  async enforceWeight(submitter: Submitter, weight: number): Promise<void> {
+    const perKey = submitter.keyId === null ? 0 : this.#limits.perKey;
+    const limits = [perKey, this.#limits.perIp].filter((limit) => limit > 0);
+    if (limits.length === 0) return;
+    const rest = Math.min(Math.ceil(weight) - 1, Math.min(...limits) - 1);
+    if (rest > 0) await this.enforce(submitter, { cost: rest, size: rest });
+  }
+
+  /**
    * A parsed submission of `items` jobs, after `enforce` counted its first: a batch larger than a
    * limit can never fit in its window (413 naming it: a 429's Retry-After would be false);
    * otherwise its other items are counted, against both limits or neither (429, Retry-After: when

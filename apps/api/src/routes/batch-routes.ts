@@ -27,6 +27,9 @@ export interface BatchRoutesDeps {
  */
 export const MAX_BATCH_BODY_BYTES = 64 * 1024 * 1024;
 
+/** A batch's snapshot counts as one read per this many of its jobs against READ_RATE_PER_IP. */
+const BATCH_JOBS_PER_READ = 100;
+
 /** Where to find a batch; the events link carries the watch token, ready for an EventSource. */
 const links = (batchId: string, watchToken: string | null = null) => ({
   self: `/v1/batches/${batchId}`,
@@ -80,8 +83,11 @@ export function batchRoutes({
     const batchId = String(req.params.id);
     const caller = access.requireWatcher(req, batchId, queryToken(req.query.token));
     await reads.enforce(caller);
+    const head = await batches.head(batchId);
     // A key that may not reach the batch is refused on its owner alone, before every job's state is read.
-    if (access.ownerDecides(caller)) access.requireReach(caller, await batches.head(batchId), 'batch');
+    if (access.ownerDecides(caller)) access.requireReach(caller, head, 'batch');
+    // Its snapshot reads every job's state: a read per 100 of them (READ_RATE_PER_IP).
+    await reads.enforceWeight(caller, head.size / BATCH_JOBS_PER_READ);
     const { snapshot } = await batches.record(batchId);
     const watchToken = caller.keyId !== null ? access.watchToken(batchId) : null;
     res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });

@@ -44,6 +44,8 @@ export interface BatchHead {
   readonly owner: string | null;
   readonly status: BatchStatus;
   readonly lastEventId: string;
+  /** How many jobs it holds. */
+  readonly size: number;
 }
 
 /** A batch as Herald keeps it (its hash), like JobRecord. */
@@ -149,9 +151,9 @@ export class EventReader {
 
   /** The batch's head, one read whatever its size; null for an unknown or expired one. */
   async batchHead(batchId: string): Promise<BatchHead | null> {
-    const [owner, status, lastEventId] = await this.#redis.hmget(keys.batch(batchId), 'owner', 'status', 'lastEventId');
+    const [owner, status, lastEventId, n] = await this.#redis.hmget(keys.batch(batchId), 'owner', 'status', 'lastEventId', 'n');
     if (!status || !lastEventId) return null;
-    return { owner: owner ?? null, status: status as BatchStatus, lastEventId };
+    return { owner: owner ?? null, status: status as BatchStatus, lastEventId, size: Number(n ?? 0) };
   }
 
   /**
