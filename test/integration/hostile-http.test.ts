@@ -902,6 +902,16 @@ describe('a stream connection serves that one request (review L4)', () => {
     expect(await statusOf(other)).toBe('queued');
   });
 
+  it('a DELETE behind a stream that is itself behind a keep-alive request never runs either', async () => {
+    const watched = (await submit(api, BEES)).body.jobId as string;
+    const other = (await submit(api, BEES)).body.jobId as string;
+    const health = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    const { text } = await wire([health + streamHead(watched) + `DELETE /v1/jobs/${other} HTTP/1.1\r\nHost: x\r\n\r\n`]);
+    expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(text).toContain(`"jobId":"${watched}"`);
+    expect(await statusOf(other)).toBe('queued');
+  });
+
   it('a bad request behind a stream that node:http reads closes the connection; no error lands in the stream', async () => {
     const watched = (await submit(api, BEES)).body.jobId as string;
     const { text, closed } = await wire([streamHead(watched, NODE_READS), 'NOT HTTP\r\n\r\n']);

@@ -45,6 +45,8 @@ export interface Front {
 export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Front {
   let draining = false;
   let inflight = 0;
+  /** Connections node:http read a stream's request from (a bare one reads nothing after its head). */
+  const streamSockets = new WeakSet<Socket>();
 
   // Timeouts are checked every second, not Node's default 30 s, so a slow-loris client is cut
   // close to headersTimeout/requestTimeout rather than half a minute later.
@@ -56,7 +58,7 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     // Nothing more is read from that connection (the stream's client is noticed gone when a
     // heartbeat fails instead).
     const current = currentResponse(req.socket);
-    if (current !== null && current !== res && !current.shouldKeepAlive) {
+    if (streamSockets.has(req.socket) || (current !== null && current !== res && !current.shouldKeepAlive)) {
       req.socket.pause();
       return;
     }
@@ -66,8 +68,12 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     const eventsRequest = matchEventsRoute(req);
     // The stream writes its id with its own headers (request-context.ts says why).
     if (!eventsRequest) res.setHeader(REQUEST_ID_HEADER, reqId);
-    // A stream's connection serves it alone (docs/api.md), refused or not, however it was read.
-    else res.shouldKeepAlive = false;
+    // A stream's connection serves it alone (docs/api.md), refused or not, however it was read;
+    // what is pipelined behind it never runs, even while an earlier response still goes out.
+    else {
+      res.shouldKeepAlive = false;
+      streamSockets.add(req.socket);
+    }
     if (req.httpVersion === '1.1' && !req.headers.host) {
       res.setHeader(REQUEST_ID_HEADER, reqId);
       res.shouldKeepAlive = false;
