@@ -74,6 +74,8 @@ describe.skipIf(!haveNginx)('the nginx load balancer', () => {
     const meanwhile = await fetch(`${stack.url}/v1/jobs/${body.jobId}/events`);
     expect(meanwhile.status).toBe(200);
     expect(meanwhile.headers.get('content-type')).toContain('text/event-stream');
+    // Marked, so @herald/client does not report it as an open ("live") stream.
+    expect(meanwhile.headers.get('herald-unavailable')).toBe('1');
     expect(await meanwhile.text()).toBe('retry: 3000\n\n');
     // …while other routes keep an honest error, in the API's JSON rather than nginx's HTML.
     const snapshot = await request(`${stack.url}/v1/jobs/${body.jobId}`);

@@ -21,7 +21,7 @@ export interface ResumeOptions {
   readonly maxBackoffMs?: number | undefined;
   /** No byte at all for this long (the server sends a heartbeat every 15 s) means a dead connection (ms). */
   readonly idleTimeoutMs?: number | undefined;
-  /** Told each time a connection is answered with the stream (a page's "live"). */
+  /** Told each time a connection is answered with the stream (a page's "live"); not for a load balancer's stand-in. */
   readonly onOpen?: (() => void) | undefined;
   /** Told before each reconnection: why, how long it waits, and which attempt of how many it is. */
   readonly onReconnect?: ((reconnect: Reconnect) => void) | undefined;
@@ -46,6 +46,8 @@ export interface StreamRequest {
 
 /** Statuses worth another try: draining or full (503), rate limits, a proxy's 502/504. */
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+/** Marks the bundled nginx's empty stream with a retry hint, sent when no replica could take one. */
+const UNAVAILABLE_HEADER = 'herald-unavailable';
 const MAX_EVENT_CHARS = 8 * 1024 * 1024;
 
 const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
@@ -89,7 +91,10 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
       answered = true;
       if (response.status === 204) return;
       if (response.ok && response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
-        options.onOpen?.();
+        // A load balancer's stand-in for a stream no replica could take is no open stream: only
+        // its retry: is read (docs/api.md, "Through a load balancer").
+        const standIn = response.headers.has(UNAVAILABLE_HEADER);
+        if (!standIn) options.onOpen?.();
         for await (const frame of frames(response.body, attempt, (ms) => {
           retryMs = ms;
         })) {
@@ -98,7 +103,7 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
           yield frame;
           if (request.isLast(frame)) return;
         }
-        reason = 'the server closed the stream before its end';
+        reason = standIn ? 'no replica could take the stream' : 'the server closed the stream before its end';
       } else if (response.ok) {
         throw new HeraldError(response.status, 'not_a_stream', `${request.url} did not answer with an event stream`);
       } else if (RETRYABLE.has(response.status)) {

@@ -80,6 +80,31 @@ describe('createClient().watch', () => {
     expect(seen[0]!.url).toBe('/v1/jobs/j/events?typed=1');
   });
 
+  it('does not report a load balancer’s stand-in (Herald-Unavailable) as open, and keeps coming back from its cursor', async () => {
+    const standIn: Script = (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Herald-Unavailable': '1' });
+      res.end('retry: 20\n\n');
+    };
+    const base = await scripted([
+      stream(ev('1-0', { status: 'queued' })),
+      standIn,
+      standIn,
+      stream(ev('2-0', { status: 'done', progress: 100, result: 'r' }, 'done')),
+    ]);
+    const opened: number[] = [];
+    const { events, reconnects, error } = await watchAll(base, { onOpen: () => opened.push(seen.length) });
+    expect(error).toBeUndefined();
+    expect(events.map((event) => event.id)).toEqual(['1-0', '2-0']);
+    // Open on the first and the last connection only: never while only stand-ins answered.
+    expect(opened).toEqual([1, 4]);
+    expect(reconnects.map((reconnect) => reconnect.reason)).toEqual([
+      'the server closed the stream before its end',
+      'no replica could take the stream',
+      'no replica could take the stream',
+    ]);
+    expect(seen.map((request) => request.lastEventId)).toEqual([undefined, '1-0', '1-0', '1-0']);
+  });
+
   it('starts after a given cursor, and stops quietly on 204', async () => {
     const base = await scripted([(_req, res) => res.writeHead(204).end()]);
     const got = [];
