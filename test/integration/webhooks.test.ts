@@ -70,6 +70,8 @@ describe('completion webhooks', () => {
     expect(gaps[0]).toBeGreaterThanOrEqual(70);
     expect(gaps[1]).toBeGreaterThanOrEqual(145);
 
+    // The worker records the delivery after the receiver has answered: the snapshot follows.
+    await expect.poll(async () => (await snapshotOf(api, job.jobId)).webhook.state, { timeout: 5_000 }).toBe('delivered');
     const snapshot = await snapshotOf(api, job.jobId);
     const { webhook, ...withoutWebhook } = snapshot;
     // No lastStatus: the receiver is on a private (allowed) host, whose answers are not shown.
@@ -111,6 +113,7 @@ describe('completion webhooks', () => {
     expect(answer.status).toBe(202);
     const { batchId, jobIds } = answer.body as { batchId: string; jobIds: string[] };
     await expect.poll(() => receiver.acknowledged(batchId).length, { timeout: 10_000 }).toBe(1);
+    await expect.poll(async () => (await request(`${api}/v1/batches/${batchId}`)).body.webhook.state, { timeout: 5_000 }).toBe('delivered');
     const batch = (await request(`${api}/v1/batches/${batchId}`)).body;
     expect(batch.webhook).toEqual({ state: 'delivered', attempts: 1 });
     const { webhook: _state, ...data } = batch;
@@ -136,7 +139,8 @@ describe('completion webhooks', () => {
     try {
       await expect.poll(() => late.acknowledged(job.jobId).length, { timeout: 15_000 }).toBe(1);
       expect(late.deliveriesOf(job.jobId).map((hook) => hook.answered)).toEqual([0, 202]);
-      expect((await snapshotOf(api, job.jobId)).webhook).toMatchObject({ state: 'delivered' });
+      // The worker records the delivery after the receiver has answered: the snapshot follows.
+      await expect.poll(async () => (await snapshotOf(api, job.jobId)).webhook, { timeout: 5_000 }).toMatchObject({ state: 'delivered' });
     } finally {
       await late.close();
     }
