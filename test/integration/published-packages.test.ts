@@ -165,7 +165,8 @@ describe.skipIf(!haveAll)('@herald/client and @herald/cli from their tarballs, o
       '/usr/bin/npx',
       ['--yes', '--package', cliTarball, 'herald', 'submit', '--watch', 'notes.txt', '--url', stack.url, '--plain'],
       project,
-      { npm_config_cache: join(npmHome, 'npx-cache') },
+      // The run's one fresh cache: npx finds the dependencies the install fetched, and fetches nothing twice.
+      { npm_config_cache: join(npmHome, 'cache') },
     );
     expect(code, stderr).toBe(0);
     const jobId = /submitted job (\S+)/.exec(stderr)![1]!;
