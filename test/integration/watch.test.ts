@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareStreamIds, parseStreamId } from '@herald/contract';
 import { extractiveSummarizer } from '@herald/worker';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
@@ -103,7 +104,7 @@ describe('resuming', () => {
     first.close();
     const cursor = first.lastEventId!;
     const rest = await SseClient.open(`${b}/v1/jobs/${jobId}/events`, { 'Last-Event-ID': cursor }).finished();
-    expect(rest.events[0]!.id! > cursor || rest.events[0]!.id!.length > cursor.length).toBe(true);
+    expect(compareStreamIds(parseStreamId(rest.events[0]!.id!)!, parseStreamId(cursor)!)).toBeGreaterThan(0);
     await expectExactHistory(system.redis, jobId, rest.events, cursor);
     await expectExactHistory(system.redis, jobId, [...first.events, ...rest.events]);
   });
