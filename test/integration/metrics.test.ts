@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig, type RedisClient } from '@herald/shared';
+import { Queue } from 'bullmq';
+import { ConfigError, QUEUE_NAME, QUEUE_PREFIX, bullConnection, loadConfig, releaseBullConnection, type RedisClient } from '@herald/shared';
 import { runEntry, waitForOk, type Child } from '../support/child.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
@@ -9,7 +10,7 @@ import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
-import { redisEnv } from '../support/redis-target.ts';
+import { redisEnv, redisSettings } from '../support/redis-target.ts';
 
 // docs/metrics.md is the list of Herald's metrics: every one is served by the process it names,
 // and nothing herald_* is served that it does not list (process metrics aside).
@@ -59,8 +60,21 @@ describe('the documented metrics', () => {
 
   it('are all served by their process, move while a job runs, and nothing undocumented is served', async () => {
     const before = { api: await scrape(api), worker: await scrape(worker) };
-    const { body } = await submit(api, BEES);
-    const watcher = SseClient.open(`${api}/v1/jobs/${body.jobId}/events`);
+    // The queue paused until the watcher is live (it has the queued event, read as history after
+    // it subscribed): every event from `received` on then reaches it live, so the counts are exact.
+    const connection = bullConnection(redisSettings(), { name: 'test:queue' });
+    const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
+    let watcher: SseClient;
+    try {
+      await queue.pause();
+      const { body } = await submit(api, BEES);
+      watcher = SseClient.open(`${api}/v1/jobs/${body.jobId}/events`);
+      await watcher.waitFor((client) => client.events.length === 1, 5000);
+      await queue.resume();
+    } finally {
+      await queue.close();
+      releaseBullConnection(connection);
+    }
     await watcher.waitFor(stage('received'), 15_000);
 
     const during = { api: await scrape(api), worker: await scrape(worker) };
@@ -100,15 +114,24 @@ describe('the documented metrics', () => {
     expect(after.api.value('herald_sse_watchers')).toBe(0);
     expect(after.api.value('herald_sse_watched_jobs')).toBe(0);
     expect(moved('herald_jobs_submitted_total')).toBe(1);
-    // queued is read as history; received … done arrive live: five at least.
-    expect(moved('herald_fanout_events_total')).toBeGreaterThanOrEqual(4);
+    // queued is read as history; received, analyzing, summarizing, polishing and done arrive live.
+    expect(watcher.events.map((event) => event.json.stage)).toEqual([
+      'queued',
+      'received',
+      'analyzing',
+      'summarizing',
+      'polishing',
+      'done',
+    ]);
+    expect(moved('herald_fanout_events_total')).toBe(5);
     expect(moved('herald_fanout_deliveries_total')).toBe(moved('herald_fanout_events_total'));
     expect(moved('herald_fanout_latency_seconds_count')).toBe(moved('herald_fanout_events_total'));
     // The replica writes an event before its watcher reads it: the latencies it recorded add up
-    // to no more than what the watcher saw (receipt − ts, on the same clock), and to something.
-    const seen = watcher.events.reduce((total, event) => total + (event.receivedAt! - (event.json.ts as number)) / 1000, 0);
-    expect(moved('herald_fanout_latency_seconds_sum')).toBeLessThanOrEqual(seen + 0.001 * watcher.events.length);
-    expect(moved('herald_fanout_latency_seconds_sum')).toBeGreaterThanOrEqual(0);
+    // to no more than what the live events took to reach the watcher (receipt − ts, on the same
+    // clock), and to something.
+    const seen = watcher.events.slice(1).reduce((total, event) => total + (event.receivedAt! - (event.json.ts as number)) / 1000, 0);
+    expect(moved('herald_fanout_latency_seconds_sum')).toBeLessThanOrEqual(seen + 0.001 * 5);
+    expect(moved('herald_fanout_latency_seconds_sum')).toBeGreaterThan(0);
     expect(moved('herald_sse_streams_ended_total', { how: 'completed' })).toBe(1);
     expect(after.api.value('herald_sse_streams_ended_total', { how: 'cut-off' })).toBe(0);
     // The job has left the queue: BullMQ moves it out of `active` just after the worker's last event.
@@ -241,6 +264,17 @@ describe('with a Redis of its own', () => {
   it('with Redis down a scrape answers at once, with the last queue depth; reconnects count on', async () => {
     const api = system.apis[0]!.url;
     const worker = system.workers[0]!.metricsServer!.url;
+    // Jobs waiting (the queue paused: no worker takes them), so the last depth read is not 0,
+    // which a scrape that failed and reported nothing (or zeros) would also show.
+    const connection = bullConnection(system.config, { name: 'test:queue' });
+    const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
+    try {
+      await queue.pause();
+      for (let i = 0; i < 3; i += 1) expect((await submit(api, BEES)).status).toBe(202);
+    } finally {
+      await queue.close();
+      releaseBullConnection(connection);
+    }
     // A fresh queue depth read while Redis is up, once the earlier jobs have left 'active'
     // (BullMQ moves a job on just after its last event): the value a scrape must then keep.
     await expect
@@ -248,7 +282,7 @@ describe('with a Redis of its own', () => {
         const scraped = await scrape(api);
         return ['waiting', 'active', 'delayed'].map((state) => scraped.value('herald_queue_depth', { state }));
       })
-      .toEqual([0, 0, 0]);
+      .toEqual([3, 0, 0]);
     const before = { api: await reconnects(api), worker: await reconnects(worker) };
     await redis.kill();
     try {
@@ -257,9 +291,7 @@ describe('with a Redis of its own', () => {
         const started = Date.now();
         const scraped = await scrape(api);
         expect(Date.now() - started).toBeLessThan(1500);
-        for (const state of ['waiting', 'active', 'delayed']) {
-          expect(scraped.value('herald_queue_depth', { state }), state).toBe(0);
-        }
+        expect(['waiting', 'active', 'delayed'].map((state) => scraped.value('herald_queue_depth', { state }))).toEqual([3, 0, 0]);
         const started2 = Date.now();
         await scrape(worker);
         expect(Date.now() - started2).toBeLessThan(1500);

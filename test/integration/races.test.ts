@@ -1,50 +1,85 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
+import { isTerminal } from '@herald/contract';
 import { EventPublisher, QUEUE_NAME, QUEUE_PREFIX, bullConnection, keys, releaseBullConnection } from '@herald/shared';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
-import { redisSettings } from '../support/redis-target.ts';
+import { nodesOf, redisSettings } from '../support/redis-target.ts';
 
 // What happens when two things meet: a cancel and the job's own end, one Idempotency-Key on two
 // replicas at once, a Stream trimmed under a watcher.
 
 describe('a cancel that meets the job’s end', () => {
+  // Each interleaving forced, not left to chance: the worker's last step is a STAGE_DELAY_MS
+  // pause, then a check of the cancel key, then its `done` event.
+  const STAGE_DELAY_MS = 400;
   let system: TestSystem;
+  let a: string;
+  let b: string;
   beforeAll(async () => {
-    // Short stages: the cancel lands on either side of the last one, by chance.
-    system = await startSystem({ env: { STAGE_DELAY_MS: '15' } });
+    system = await startSystem({ env: { STAGE_DELAY_MS: String(STAGE_DELAY_MS) } });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
   });
   afterAll(() => system.close());
 
-  it('leaves one terminal event, last, and the answer agrees with it, every time', async () => {
-    const [a, b] = system.apis.map((api) => api.url) as [string, string];
-    const outcomes = new Map<string, number>();
-    for (let round = 0; round < 20; round += 1) {
-      const { body } = await submit(a, BEES);
-      const watcher = SseClient.open(`${a}/v1/jobs/${body.jobId}/events`);
-      await watcher.waitFor((client) => client.events.some((event) => event.json.stage === 'polishing'), 15_000);
-      const cancel = await request(`${b}/v1/jobs/${body.jobId}`, { method: 'DELETE' });
-      await watcher.finished(10_000);
-      await expectExactHistory(system.redis, body.jobId, watcher.events);
-      const ended = watcher.events.at(-1)!.json.status;
-      // 409: it had ended when asked, so done. 202: asked in time, so cancelled — or done, when
-      // the worker was already writing its last event (docs/api.md, DELETE).
-      if (cancel.status === 409) {
-        expect(ended).toBe('done');
-      } else {
-        expect(cancel.status).toBe(202);
-        expect(['cancelled', 'done']).toContain(ended);
-      }
-      const snapshot = await request(`${a}/v1/jobs/${body.jobId}`);
-      expect(snapshot.body).toMatchObject({ status: ended, lastEventId: watcher.lastEventId });
-      const outcome = `${cancel.status} ${ended}`;
-      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+  /** A job watched from replica a, once it is in its last step (polishing, then done). */
+  async function inItsLastStep(): Promise<{ jobId: string; watcher: SseClient }> {
+    const { body } = await submit(a, BEES);
+    const watcher = SseClient.open(`${a}/v1/jobs/${body.jobId}/events`);
+    await watcher.waitFor((client) => client.events.some((event) => event.json.stage === 'polishing'), 15_000);
+    return { jobId: body.jobId as string, watcher };
+  }
+
+  /** The one terminal event is last, it is `status`, and the snapshot agrees. */
+  async function expectEnded(jobId: string, watcher: SseClient, status: string): Promise<void> {
+    await watcher.finished(10_000);
+    await expectExactHistory(system.redis, jobId, watcher.events);
+    expect(watcher.events.filter((event) => isTerminal(event.json.status)).map((event) => event.json.status)).toEqual([status]);
+    expect((await request(`${b}/v1/jobs/${jobId}`)).body).toMatchObject({ status, lastEventId: watcher.lastEventId });
+  }
+
+  /** Clients of the job's Redis (every master on a Cluster) parked by CLIENT PAUSE: `name` running `cmd`. */
+  async function parked(name: string, cmd: RegExp): Promise<boolean> {
+    const lists = await Promise.all((await nodesOf(system.redis, 'master')).map((node) => node.call('CLIENT', 'LIST') as Promise<string>));
+    return lists
+      .flatMap((list) => list.split('\n'))
+      .some((line) => line.includes(` name=${name} `) && / flags=\S*b/.test(line) && cmd.test(/ cmd=(\S+)/.exec(line)?.[1] ?? ''));
+  }
+
+  it('asked before the worker’s last check: 202, and the job ends cancelled, once', async () => {
+    const { jobId, watcher } = await inItsLastStep();
+    // The worker is in its last pause (STAGE_DELAY_MS): the cancel key is set long before it looks.
+    const cancel = await request(`${b}/v1/jobs/${jobId}`, { method: 'DELETE' });
+    expect(cancel.status).toBe(202);
+    await expectEnded(jobId, watcher, 'cancelled');
+  });
+
+  it('asked while the worker writes its last event: 202, and the job ends done, once (docs/api.md, DELETE); asked after: 409', async () => {
+    const { jobId, watcher } = await inItsLastStep();
+    const masters = await nodesOf(system.redis, 'master');
+    // Writes wait (reads do not): the worker passes its last check and its `done` script is held…
+    await Promise.all(masters.map((node) => node.call('CLIENT', 'PAUSE', 10_000, 'WRITE')));
+    let cancel: Promise<Awaited<ReturnType<typeof request>>> | undefined;
+    try {
+      await expect.poll(() => parked('herald:worker:commands', /^(evalsha|eval|fcall)$/), { timeout: 5000 }).toBe(true);
+      // …then the cancel, whose cancel key and notice are held behind it.
+      cancel = request(`${b}/v1/jobs/${jobId}`, { method: 'DELETE' });
+      // (Redis 7.0 holds the transaction's SET as it is queued; later ones hold its EXEC.)
+      await expect.poll(() => parked('herald:api:commands', /^(set|exec)$/), { timeout: 5000 }).toBe(true);
+    } finally {
+      // Redis runs them in the order they came: the `done` event, then the cancel.
+      await Promise.all(masters.map((node) => node.call('CLIENT', 'UNPAUSE')));
     }
-    console.info(`[races] cancel vs done over 20 rounds: ${JSON.stringify(Object.fromEntries(outcomes))}`);
-  }, 120_000);
+    expect((await cancel!).status).toBe(202);
+    await expectEnded(jobId, watcher, 'done');
+    // And asked once more, now that it has ended: 409, and nothing is added.
+    const again = await request(`${a}/v1/jobs/${jobId}`, { method: 'DELETE' });
+    expect({ status: again.status, code: again.body.error?.code }).toEqual({ status: 409, code: 'already_finished' });
+    await expectExactHistory(system.redis, jobId, watcher.events);
+  });
 });
 
 describe('one Idempotency-Key on two replicas at once', () => {

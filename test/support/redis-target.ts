@@ -21,7 +21,7 @@ export function connectTestRedis(name = 'test'): RedisClient {
 }
 
 /** The nodes of a Cluster once it knows them (before 'ready' it knows none), or the one Redis. */
-async function nodesOf(redis: RedisClient, role: 'master' | 'all'): Promise<RedisClient[]> {
+export async function nodesOf(redis: RedisClient, role: 'master' | 'all'): Promise<RedisClient[]> {
   if (!isCluster(redis)) return [redis];
   if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   return redis.nodes(role);
