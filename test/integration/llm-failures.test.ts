@@ -81,6 +81,11 @@ describe('what a model server does to a job, case by case', () => {
       { code: 'upstream_rejected', what: 'a 404 (unknown model)', reply: { kind: 'error', status: 404 } },
       { code: 'upstream_rejected', what: 'a 422', reply: { kind: 'error', status: 422 } },
       { code: 'upstream_auth', what: 'a 403', reply: { kind: 'error', status: 403 } },
+      {
+        code: 'truncated_answer',
+        what: 'an answer cut at max_tokens',
+        reply: { kind: 'answer', pieces: ['A summary that '], finish: 'length' },
+      },
     ])('$code, for $what: no retry', async ({ code, what, reply }) => {
       const { jobId, watcher, calls } = await run(`once-${what.replace(/[^a-z0-9]+/g, '-')}`, reply);
       await expectFailed(system, api, jobId, watcher, code);
@@ -113,6 +118,7 @@ describe('what a model server does to a job, case by case', () => {
         perAttempt: DROP_CALLS,
       },
       { code: 'upstream_timeout', what: 'keep-alive comments and no token', reply: { kind: 'silence', keepAliveMs: 200 }, perAttempt: 1 },
+      { code: 'empty_answer', what: 'an answer of white space', reply: { kind: 'answer', pieces: [' ', '\n'] }, perAttempt: 1 },
     ])('$code, for $what: $perAttempt calls per attempt', async ({ code, what, reply, perAttempt }) => {
       const { jobId, watcher, calls } = await run(`retried-${what.replace(/[^a-z0-9]+/g, '-')}`, reply);
       await expectFailed(system, api, jobId, watcher, code);
