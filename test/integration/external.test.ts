@@ -520,10 +520,18 @@ describe('a producer’s writes are bounded: its text, each event, its Stream’
     expect(fits.status).toBe(201);
     const [, stored] = (await system.redis.xrange(keys.events(job.jobId), fits.body.eventId, fits.body.eventId))[0]!;
     expect(Buffer.byteLength(stored[stored.indexOf('d') + 1]!)).toBe(4096);
-    // `result` is MAX_TEXT_CHARS's: one character more is a 413 like the other bounds; 1000
-    // escaped characters (6,000 bytes) end the job.
-    expectError(await job.publish(a, { status: 'done', result: 'a'.repeat(1001) }), 413, 'payload_too_large');
-    expect((await job.publish(a, { status: 'done', result: '\u0001'.repeat(1000) })).status).toBe(201);
+    // `result` is MAX_TEXT_CHARS's: one character more is a 413 naming it, like the other bounds,
+    // and nothing is published (the job does not end); 1000 escaped characters (6,000 bytes) end the job.
+    const watcher = SseClient.open(`${a}/v1/jobs/${job.jobId}/events`, { 'Last-Event-ID': fits.body.eventId });
+    const unchanged = await stateOf(job);
+    const longResult = await job.publish(a, { status: 'done', result: 'a'.repeat(1001) });
+    expectError(longResult, 413, 'payload_too_large');
+    expect(longResult.body.error.message).toContain('MAX_TEXT_CHARS (1000)');
+    expect(await stateOf(job)).toEqual(unchanged);
+    const ended = await job.publish(a, { status: 'done', result: '\u0001'.repeat(1000) });
+    expect(ended.status).toBe(201);
+    await watcher.finished();
+    expect(watcher.events.map((event) => [event.id, event.json.result?.length])).toEqual([[ended.body.eventId, 1000]]);
   });
 
   it('bounds the Stream’s bytes exactly, whatever STREAM_MAXLEN trimmed; the terminal event still goes through', async () => {

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractiveBackend, type Summarizer } from '@herald/worker';
 import { expectExactHistory } from '../support/assertions.ts';
-import { submit } from '../support/http.ts';
+import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
-// Texts containing FAIL make this summarizer throw, always; FLAKY ones fail on the first try.
+// Texts containing FAIL make this summarizer throw, always; FLAKY ones fail on the first try;
+// EMPTY ones get a summary of white space alone.
 const seen = new Map<string, number>();
 const summarizer: Summarizer = {
   name: 'test-failing',
@@ -15,6 +16,7 @@ const summarizer: Summarizer = {
     seen.set(run.text, tries);
     if (run.text.includes('FAIL')) throw new Error('the model is on fire\n    at secret (/srv/internal.ts:1:1)');
     if (run.text.includes('FLAKY') && tries === 1) throw new Error('transient hiccup');
+    if (run.text.includes('EMPTY')) return ' \n\t ';
     return extractiveBackend(0).summarize(run);
   },
 };
@@ -51,6 +53,23 @@ describe('a job that always throws', () => {
     const watcher = await SseClient.open(`${api}/v1/jobs/${body.jobId}/events`).finished();
     expect(watcher.events.at(-1)!.json.status).toBe('done');
     expect(watcher.events.some((event) => / \(attempt 2 of 3\)$/.test(String(event.json.message)))).toBe(true);
+    await expectExactHistory(system.redis, body.jobId, watcher.events);
+  });
+
+  it('a summary of nothing (white space alone) is retried, then ends empty_summary in the stream and the snapshot', async () => {
+    const text = `${BEES} EMPTY`;
+    const { body } = await submit(api, text);
+    const watcher = await SseClient.open(`${api}/v1/jobs/${body.jobId}/events`).finished();
+    expect(seen.get(text)).toBe(3);
+    const retries = watcher.events.filter((event) => /retrying/.test(String(event.json.message)));
+    expect(retries.map((event) => event.json.message)).toEqual([
+      'Attempt 1 of 3 failed (The job produced an empty result); retrying',
+      'Attempt 2 of 3 failed (The job produced an empty result); retrying',
+    ]);
+    const last = watcher.events.at(-1)!.json;
+    expect(last).toMatchObject({ status: 'error', error: { code: 'empty_summary' } });
+    expect(watcher.events.filter((event) => ['done', 'error', 'cancelled'].includes(event.json.status))).toHaveLength(1);
+    expect((await request(`${api}/v1/jobs/${body.jobId}`)).body).toMatchObject({ status: 'error', error: last.error });
     await expectExactHistory(system.redis, body.jobId, watcher.events);
   });
 

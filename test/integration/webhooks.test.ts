@@ -152,6 +152,22 @@ describe('completion webhooks', () => {
     expect(receiver.deliveriesOf(doomed.jobId)).toHaveLength(5);
   });
 
+  it('follows no redirect: a 3xx is a failed attempt, retried to WEBHOOK_ATTEMPTS, and its Location is never contacted', async () => {
+    // The Location names another receiver on 127.0.0.1 (an allowed host), which must hear nothing.
+    const target = await WebhookReceiver.start(SECRET);
+    try {
+      const statuses = [301, 302, 303, 307, 308];
+      receiver.answer = (_id, attempt) => ({ status: statuses[attempt - 1] ?? 302, headers: { Location: target.url('/moved') } });
+      const job = await submitWithCallback(api, receiver.url('/redirecting'));
+      await expect.poll(async () => (await snapshotOf(api, job.jobId)).webhook.state, { timeout: 15_000 }).toBe('failed');
+      expect((await snapshotOf(api, job.jobId)).webhook).toEqual({ state: 'failed', attempts: 5 });
+      expect(receiver.deliveriesOf(job.jobId).map((hook) => hook.answered)).toEqual(statuses);
+      expect(target.received).toEqual([]);
+    } finally {
+      await target.close();
+    }
+  });
+
   it('stops at 410 Gone: no more attempts, and the snapshot says gone', async () => {
     receiver.answer = () => 410;
     const job = await submitWithCallback(api, receiver.url());

@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
  * `choices[0].delta.content`, a last chunk with `finish_reason`, then `data: [DONE]`; errors as
  * `{"error": {"message", "type", "param", "code"}}` with their HTTP status — and does, per
  * request, what the test scripted: slow tokens, a 429 with Retry-After, 5xx, a dropped
- * connection, silence.
+ * connection, silence; `:` keep-alive comments, which servers behind proxies send (the SSE spec's
+ * comment lines); an `error` event inside a 200 stream, as OpenAI sends when a server fails
+ * mid-answer (`data: {"error": {…}}`, or with an `event: error` line).
  */
 export type Reply =
   /** An answer in these pieces, `delayMs` apart, ending with `finish`. */
@@ -17,11 +19,23 @@ export type Reply =
       readonly pieces: readonly string[];
       readonly delayMs?: number;
       readonly finish?: 'stop' | 'length' | 'content_filter';
+      /** A `: keep-alive` comment before each piece. */
+      readonly keepAlive?: boolean;
     }
   /** These pieces, then the connection is cut (no finish, no [DONE]). */
   | { readonly kind: 'drop'; readonly pieces: readonly string[]; readonly delayMs?: number }
   /** These pieces (maybe none), then nothing at all, the connection held open. */
-  | { readonly kind: 'silence'; readonly pieces?: readonly string[] }
+  | { readonly kind: 'silence'; readonly pieces?: readonly string[]; readonly keepAliveMs?: number }
+  /** These pieces (maybe none), then an `error` event in the 200 stream, and the stream ends. */
+  | {
+      readonly kind: 'stream-error';
+      readonly pieces: readonly string[];
+      readonly delayMs?: number;
+      readonly named?: boolean;
+      readonly message?: string;
+    }
+  /** The request is read, then the connection is closed without an answer. */
+  | { readonly kind: 'hangup' }
   /** An error answer. */
   | { readonly kind: 'error'; readonly status: number; readonly headers?: Readonly<Record<string, string>>; readonly code?: string };
 
@@ -94,6 +108,10 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (!res.writableFinished) seen.closedByClientAt = Date.now();
     });
     const reply = queue.shift() ?? fake.fallback(seen);
+    if (reply.kind === 'hangup') {
+      res.socket?.destroy();
+      return;
+    }
     if (reply.kind === 'error') {
       sendError(res, reply.status, reply.headers, reply.code);
       return;
@@ -114,13 +132,31 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     for (const piece of pieces) {
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (res.destroyed) return;
+      if (reply.kind === 'answer' && reply.keepAlive) res.write(': keep-alive\n\n');
       res.write(chunk({ content: piece }, null));
     }
     if (reply.kind === 'drop') {
       res.socket?.destroy();
       return;
     }
-    if (reply.kind === 'silence') return; // held open until the client gives up
+    if (reply.kind === 'stream-error') {
+      const error = {
+        message: reply.message ?? 'The server had an error while processing your request',
+        type: 'server_error',
+        param: null,
+        code: null,
+      };
+      res.end(`${reply.named ? 'event: error\n' : ''}data: ${JSON.stringify({ error })}\n\n`);
+      return;
+    }
+    if (reply.kind === 'silence') {
+      // Held open until the client gives up, with a comment now and then if asked.
+      if (reply.keepAliveMs !== undefined) {
+        const timer = setInterval(() => res.write(': keep-alive\n\n'), reply.keepAliveMs);
+        res.on('close', () => clearInterval(timer));
+      }
+      return;
+    }
     res.write(chunk({}, reply.finish ?? 'stop'));
     res.end('data: [DONE]\n\n');
   });

@@ -138,12 +138,17 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     metricsServer: metricsServer && { port: metricsServer.port, url: metricsServer.url },
     registry: metrics.registry,
     async close() {
+      // Active jobs have SHUTDOWN_GRACE_MS to end. After it the worker stops waiting for them and
+      // closes: their runs are abandoned, their locks lapse, and another worker takes them up
+      // after JOB_LOCK_MS (a stalled run, which counts towards job_stalled). BullMQ's close(true)
+      // cannot do this once a close() is under way: it returns that close, still waiting.
+      let graceOver = (): void => {};
       const grace = setTimeout(() => {
         logger.warn('shutdown grace period over; abandoning active jobs to other workers');
-        void consumer.close(true);
-        void choresWorker.close(true);
+        graceOver();
       }, config.SHUTDOWN_GRACE_MS);
-      await Promise.all([consumer.close(), choresWorker.close()]);
+      const drained = Promise.all([consumer.close(), choresWorker.close()]);
+      await Promise.race([drained, new Promise<void>((resolve) => (graceOver = resolve))]);
       clearTimeout(grace);
       await janitor.stop();
       await Promise.all([queue.close(), choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);

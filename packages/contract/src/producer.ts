@@ -17,7 +17,7 @@ export const producerEventSchema = (maxResultChars: number, maxDeltaChars: numbe
       progress: z.number().int().min(0).max(100).optional(),
       message: z.string().max(MAX_MESSAGE).default(''),
       stage: z.string().min(1).max(100).optional(),
-      result: z.string().max(maxResultChars).optional(),
+      result: z.string().max(maxResultChars, `result must be at most MAX_TEXT_CHARS (${maxResultChars}) characters`).optional(),
       error: jobErrorSchema.extend({ code: z.string().min(1).max(100), message: z.string().max(MAX_MESSAGE) }).optional(),
       delta: z.string().max(maxDeltaChars, `delta must be at most MAX_DELTA_CHARS (${maxDeltaChars}) characters`).optional(),
       offset: z.number().int().nonnegative().optional(),

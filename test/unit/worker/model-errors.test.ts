@@ -31,6 +31,19 @@ describe('modelFailure', () => {
     expect(modelFailure(new TypeError('terminated')).code).toBe('upstream_dropped');
   });
 
+  it('treats an error event inside a 200 stream as an answer that broke off, quoting nothing the server said', () => {
+    const inStream = new APIError(
+      undefined,
+      { message: 'The key sk-live-LEAK; your text: SECRET TEXT', type: 'server_error' },
+      undefined,
+      new Headers(),
+    );
+    const failure = modelFailure(inStream);
+    expect([failure.code, failure.retryable]).toEqual(['upstream_dropped', true]);
+    expect(failure.message).toBe('The model server broke off its answer with an error event');
+    expect(failure.message).not.toMatch(/LEAK|SECRET/);
+  });
+
   it('keeps a failure that is already ours', () => {
     const own = new SummarizerError('truncated_answer', 'stopped at the limit', false);
     expect(modelFailure(own)).toBe(own);

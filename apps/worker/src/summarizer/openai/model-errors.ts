@@ -39,6 +39,11 @@ export function modelFailure(error: unknown): SummarizerError {
   if (error instanceof APIConnectionError && !(error instanceof APIUserAbortError)) {
     return new SummarizerError('upstream_unreachable', 'The model server could not be reached', true);
   }
+  // An `error` event inside a 200 stream (the SDK throws it as an APIError without a status): the
+  // server broke off its answer, as a dropped connection does, and is asked again the same way.
+  if (error instanceof APIError && status === undefined && !(error instanceof APIUserAbortError)) {
+    return new SummarizerError('upstream_dropped', 'The model server broke off its answer with an error event', true);
+  }
   if (status !== undefined) {
     return new SummarizerError('upstream_unavailable', `The model server answered HTTP ${status}, after retries`, true);
   }
