@@ -30,13 +30,14 @@ interface WireAnswer {
 
 /**
  * Writes `parts` on a fresh connection, 40 ms apart, then reads until the server ends the
- * connection (or `waitMs` passes: then `closedByServer` is false). `hold` resolves before the
- * last part is written, for a test to act between them (a drain).
+ * connection (or `waitMs` passes: then `closedByServer` is false). With `hold`, every part but
+ * the last is written and `ready` called, and the last waits for `hold`: a test acts between them
+ * (a drain).
  */
 async function wire(
   port: number,
   parts: readonly string[],
-  options: { waitMs?: number; hold?: Promise<unknown> } = {},
+  options: { waitMs?: number; hold?: Promise<unknown>; ready?: () => void } = {},
 ): Promise<WireAnswer> {
   const socket = connect(port, '127.0.0.1');
   const chunks: Buffer[] = [];
@@ -50,8 +51,11 @@ async function wire(
     socket.once('close', () => resolve());
   });
   for (const [i, part] of parts.entries()) {
-    if (i === parts.length - 1 && options.hold) await options.hold;
-    socket.write(part);
+    if (i === parts.length - 1 && options.hold) {
+      options.ready?.();
+      await options.hold;
+    }
+    await new Promise((resolve) => socket.write(part, resolve));
     if (i < parts.length - 1) await new Promise((resolve) => setTimeout(resolve, 40));
   }
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, options.waitMs ?? 3000).unref());
@@ -96,6 +100,47 @@ async function finishedJob(url: string): Promise<{ jobId: string; lastEventId: s
   });
   expect(done.status).toBe(201);
   return { jobId: created.body.jobId, lastEventId: done.body.eventId };
+}
+
+/**
+ * Sends each of `requests` (its parts) but its last bytes, with a request in flight (a body that
+ * never finishes arriving: it keeps the drain waiting SHUTDOWN_GRACE_MS, as in drain.test.ts;
+ * with none in flight a drain closes half-sent heads unanswered), then starts the drain, then
+ * sends the rest. Resolves with the answers and the drain's end.
+ */
+async function duringDrain(
+  system: TestSystem,
+  port: number,
+  requests: readonly (readonly string[])[],
+): Promise<{ answers: WireAnswer[]; closed: Promise<void> }> {
+  const stuck = connect(port, '127.0.0.1');
+  stuck.on('error', () => {});
+  await new Promise((resolve) =>
+    stuck.write(
+      `POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"te`,
+      resolve,
+    ),
+  );
+  let release!: () => void;
+  const hold = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const ready: Promise<void>[] = [];
+  const answers = requests.map((parts) => {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    ready.push(promise);
+    // The head's last two bytes (its blank line's) go after the drain began.
+    const last = parts.at(-1)!;
+    return wire(port, [...parts.slice(0, -1), last.slice(0, -2), last.slice(-2)], { hold, ready: resolve });
+  });
+  await Promise.all(ready);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const closing = system.apis[0]!.close();
+  system.apis.length = 0; // closed here, not again in afterAll
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  release();
+  const got = await Promise.all(answers);
+  return { answers: got, closed: closing.finally(() => stuck.destroy()) };
 }
 
 describe('every answer to a stream request closes its connection, and every answer carries X-Request-Id', () => {
@@ -245,40 +290,18 @@ describe('every answer to a stream request closes its connection, and every answ
       holder.close();
     }
 
-    // Requests on their way when the replica starts draining: 503 draining, and closed. A request
-    // in flight (a body that never finishes arriving) keeps the drain waiting its grace (500 ms),
-    // as drain.test.ts does: with none in flight a drain closes the half-sent heads unanswered.
-    const stuck = connect(port, '127.0.0.1');
-    stuck.on('error', () => {});
-    stuck.write(
-      `POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"te`,
+    // Requests on their way when the replica starts draining: 503 draining, and closed.
+    const requestIds = ways.map((way) => `drain-${way.length}`);
+    const drained = await duringDrain(
+      system,
+      port,
+      ways.map((way, i) => WAYS[way](streamHead(`/v1/jobs/${queued.jobId}/events`, requestIds[i]!, auth))),
     );
-    let closing: Promise<void> | undefined;
-    let startDrain!: () => void;
-    const drainStarted = new Promise<void>((resolve) => {
-      startDrain = () => {
-        closing = system.apis[0]!.close();
-        setTimeout(resolve, 50);
-      };
-    });
-    const draining = ways.map((way) => {
-      const requestId = `drain-${way.length}`;
-      const parts = WAYS[way](streamHead(`/v1/jobs/${queued.jobId}/events`, requestId, auth));
-      // Every head but its last bytes before the drain; the rest after it.
-      const last = parts.at(-1)!;
-      const pieces = [...parts.slice(0, -1), last.slice(0, -2), last.slice(-2)];
-      return { requestId, answer: wire(port, pieces, { hold: drainStarted }) };
-    });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    startDrain();
-    for (const { requestId, answer } of draining) {
-      const got = await answer;
-      expectClosingAnswer(got, 503, 'draining', requestId);
-      expect(got.headers['retry-after']).toBe('1');
+    for (const [i, answer] of drained.answers.entries()) {
+      expectClosingAnswer(answer, 503, 'draining', requestIds[i]!);
+      expect(answer.headers['retry-after']).toBe('1');
     }
-    await closing;
-    stuck.destroy();
-    system.apis.length = 0;
+    await drained.closed;
   });
 });
 
@@ -343,34 +366,16 @@ describe('a stream request that fails several checks gets the first one’s answ
       expect(await ask(paths.jobs(job.jobId, `token=${other.watchToken}`))).toBe('403 forbidden');
 
       // Draining before the credential and the capacity, after typed and the cursor.
-      const stuck = connect(port, '127.0.0.1');
-      stuck.on('error', () => {});
-      stuck.write(
-        `POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"te`,
-      );
-      let startDrain!: () => void;
-      const drainStarted = new Promise<void>((resolve) => {
-        startDrain = () => {
-          closing = system.apis[0]!.close();
-          setTimeout(resolve, 50);
-        };
-      });
-      let closing: Promise<void> | undefined;
-      const halfSent = (path: string, more: Record<string, string> = {}) => {
-        const head = streamHead(path, 'order', more);
-        return wire(port, [head, '\r\n'], { hold: drainStarted });
-      };
-      const during = [
+      const halfSent = (path: string, more: Record<string, string> = {}) =>
+        WAYS['bare, head in one write'](streamHead(path, 'order', more));
+      const { answers, closed } = await duringDrain(system, port, [
         halfSent(paths.job(job.jobId)),
         halfSent(paths.batch(batchId), auth),
         halfSent(paths.jobs(UNKNOWN_JOB)),
         halfSent(paths.job(job.jobId, `token=${other.watchToken}`)),
         halfSent(paths.job(job.jobId, 'typed=yes')),
         halfSent(paths.jobs(job.jobId), { 'Last-Event-ID': 'nope' }),
-      ];
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      startDrain();
-      const answers = await Promise.all(during);
+      ]);
       for (const answer of answers) expect(answer.closedByServer).toBe(true);
       expect(answers.map(codeOf)).toEqual([
         '503 draining',
@@ -380,9 +385,7 @@ describe('a stream request that fails several checks gets the first one’s answ
         '400 invalid_request',
         '400 invalid_request',
       ]);
-      await closing;
-      stuck.destroy();
-      system.apis.length = 0;
+      await closed;
     } finally {
       holder.close();
     }
