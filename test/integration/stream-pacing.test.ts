@@ -150,6 +150,15 @@ describe('typed events and a resync carrying the text so far', () => {
       ['cancelled', 'cancelled'],
     ]);
     expect(watchers[1]!.events[1]!.json.error).toEqual({ code: 'upstream', message: 'It broke' });
+    // The multi-job stream names each job's events the same way.
+    const many = await SseClient.open(
+      `${url}/v1/events?typed=1&jobs=${[written, failed, cancelled].map((job) => job.jobId).join(',')}`,
+    ).finished();
+    for (const [i, job] of [written, failed, cancelled].entries()) {
+      expect(many.events.filter((event) => event.json.jobId === job.jobId).map((event) => [event.name, event.json.status])).toEqual(
+        named(watchers[i]!),
+      );
+    }
     // Without ?typed=1 the same history has no names at all.
     const plain = await SseClient.open(`${url}/v1/jobs/${written.jobId}/events`).finished();
     expect(plain.events.map((event) => event.name)).toEqual(plain.events.map(() => undefined));
