@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { CuttingProxy } from '../support/cutting-proxy.ts';
 
 // The real `herald` CLI, as a child process, against a real in-process system.
 const BIN = 'apps/cli/bin/herald.js';
@@ -64,74 +64,6 @@ async function runCli(
 
 /** The labels of the plain `[ 30%] analyzing: …` lines, in order. */
 const stagesShown = (stderr: string): string[] => [...stderr.matchAll(/^\[ *\d+%\] (\w+): /gm)].map((m) => m[1]!);
-
-/**
- * A proxy in front of the API that can cut an SSE response after forwarding some events:
- * `cutAfter(n)` says how many events the n-th events request (0-based) gets before its socket
- * is destroyed (Infinity: never). It forwards whole SSE blocks only, so "2 events" is exact.
- */
-class CuttingProxy {
-  readonly eventRequests: IncomingHttpHeaders[] = [];
-  /** Ids forwarded on each events request. */
-  readonly forwardedIds: string[][] = [];
-  readonly server: Server;
-
-  constructor(target: string, cutAfter: (request: number) => number) {
-    const upstream = new URL(target);
-    this.server = createServer((req, res) => {
-      const isEvents = /\/events(\?|$)/.test(req.url ?? '');
-      const index = this.eventRequests.length;
-      if (isEvents) {
-        this.eventRequests.push(req.headers);
-        this.forwardedIds.push([]);
-      }
-      const limit = isEvents ? cutAfter(index) : Infinity;
-      const proxied = httpRequest(
-        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          let buffered = '';
-          let events = 0;
-          let flushed = Promise.resolve();
-          answer.on('data', (chunk: Buffer) => {
-            buffered += chunk.toString('utf8');
-            for (let end = buffered.indexOf('\n\n'); end !== -1; end = buffered.indexOf('\n\n')) {
-              const block = buffered.slice(0, end + 2);
-              buffered = buffered.slice(end + 2);
-              const id = /^id: (.+)$/m.exec(block);
-              if (id && events >= limit) {
-                proxied.destroy();
-                answer.removeAllListeners('data');
-                // What was forwarded reaches the client first; then the connection dies mid-response.
-                const socket = res.socket;
-                void flushed.then(() => socket?.destroy());
-                return;
-              }
-              flushed = new Promise((resolve) => res.write(block, () => resolve()));
-              if (id && isEvents) {
-                this.forwardedIds[index]!.push(id[1]!);
-                events += 1;
-              }
-            }
-          });
-          answer.on('end', () => res.end(buffered));
-        },
-      );
-      proxied.on('error', () => res.socket?.destroy());
-      req.pipe(proxied);
-    });
-  }
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 // Texts containing FAIL make the summarizer throw on every attempt.
 const summarizer: Summarizer = {

@@ -183,5 +183,8 @@ describe('clientErrorResponse', () => {
     expect(text('ERR_HTTP_REQUEST_TIMEOUT')).toMatch(/^HTTP\/1\.1 408 .*"code":"request_timeout"/s);
     expect(text('HPE_INVALID_METHOD')).toMatch(/^HTTP\/1\.1 400 /);
     expect(text(undefined)).toContain('Connection: close');
+    // Every answer carries a request id (docs/api.md); nothing of this request could be read: a new one.
+    expect(text(undefined)).toMatch(/\r\nX-Request-Id: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\r\n/);
+    expect(text(undefined)).not.toBe(text(undefined));
   });
 });

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { ZodError } from 'zod';
 import { RedisOutOfMemoryError, RedisUnavailableError } from '@herald/shared';
+import { REQUEST_ID_HEADER } from './request-context.ts';
 
 /**
  * Every error a client can see (docs/api.md, "Error codes"), and the one place that turns
@@ -126,7 +128,8 @@ export function writeError(res: ServerResponse, error: unknown, onUnexpected: (e
 
 /**
  * What Node's HTTP parser refuses before any route runs (headers too large, bad bytes, a
- * request that took too long) still gets the JSON error, then the connection closes.
+ * request that took too long) still gets the JSON error, then the connection closes. It carries
+ * an X-Request-Id as every answer does (docs/api.md): a new one, since no header could be read.
  */
 export function clientErrorResponse(code: string | undefined): Buffer {
   const [status, reason, message] =
@@ -137,7 +140,7 @@ export function clientErrorResponse(code: string | undefined): Buffer {
         : [400, 'Bad Request', 'The request is not valid HTTP'];
   const body = JSON.stringify({ error: { code: status === 408 ? 'request_timeout' : 'invalid_request', message } });
   return Buffer.from(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
