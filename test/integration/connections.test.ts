@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channels } from '@herald/shared';
+import { parseSimpleHead } from '../../apps/api/src/http/simple-head.ts';
 import { submit } from '../support/http.ts';
 import { clientNames, onCluster, shardSubscribers } from '../support/redis-target.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -141,6 +142,28 @@ describe('how a stream’s request arrives', () => {
       expect(whole!.head).toContain('Connection: close');
       expect(whole!.first).toMatchObject({ jobId: body.jobId, status: 'queued' });
       for (const other of others) expect(other).toEqual(whole);
+    } finally {
+      for (const way of ways) way.socket.destroy();
+    }
+  });
+
+  it('is answered 400 without a Host header (HTTP/1.1), whether read bare or by node:http', async () => {
+    const { body } = await submit(a, BEES);
+    const request = `GET /v1/jobs/${body.jobId}/events HTTP/1.1\r\nAccept: text/event-stream\r\n`;
+    const bare = `${request}\r\n`; // a plain head in one write: read without node:http's parser
+    const parsed = `${request}Content-Length: 0\r\n\r\n`; // a head the plain reader leaves to node:http
+    expect(parseSimpleHead(Buffer.from(bare, 'latin1'))).not.toBeNull();
+    expect(parseSimpleHead(Buffer.from(parsed, 'latin1'))).toBeNull();
+    const ways = await Promise.all([rawStream([bare]), rawStream([parsed]), rawStream([parsed.slice(0, 25), parsed.slice(25)])]);
+    try {
+      await Promise.all(ways.map((way) => way.ended));
+      for (const way of ways) {
+        const [head, json] = way.received().split('\r\n\r\n', 2) as [string, string];
+        expect(head).toMatch(/^HTTP\/1\.1 400 /);
+        expect(head).toMatch(/^Connection: close$/im);
+        expect(head).toMatch(/^X-Request-Id: \S+$/im);
+        expect(JSON.parse(json)).toEqual({ error: { code: 'invalid_request', message: 'The Host header is required' } });
+      }
     } finally {
       for (const way of ways) way.socket.destroy();
     }
