@@ -156,7 +156,14 @@ describe('how a stream’s request arrives', () => {
     expect(parseSimpleHead(Buffer.from(parsed, 'latin1'))).toBeNull();
     const ways = await Promise.all([rawStream([bare]), rawStream([parsed]), rawStream([parsed.slice(0, 25), parsed.slice(25)])]);
     try {
-      await Promise.all(ways.map((way) => way.ended));
+      // Answered and closed at once (a stream served instead would stay open).
+      const late = new Promise<never>((_, reject) => {
+        setTimeout(
+          () => reject(new Error(`still open; read: ${ways.map((way) => JSON.stringify(way.received())).join(' | ')}`)),
+          5000,
+        ).unref();
+      });
+      await Promise.race([Promise.all(ways.map((way) => way.ended)), late]);
       for (const way of ways) {
         const [head, json] = way.received().split('\r\n\r\n', 2) as [string, string];
         expect(head).toMatch(/^HTTP\/1\.1 400 /);
