@@ -1,5 +1,10 @@
+import { createParser } from 'eventsource-parser';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { EventReader, topics } from '@herald/shared';
+import { WHOLE_HISTORY } from '../support/assertions.ts';
 import { request } from '../support/http.ts';
+import { connectTestRedis } from '../support/redis-target.ts';
 import { findServingReplica } from '../support/stack.ts';
 import { BEES } from '../support/texts.ts';
 import { canRunBrowserTests, inPage, sel, setUpPageTests } from './support.ts';
@@ -17,6 +22,52 @@ const rows = (page: import('playwright-core').Page) =>
     })),
   );
 
+interface ReceivedStream {
+  readonly url: string;
+  /** The protocol Chromium got the response over (`h2`, `http/1.1`). */
+  protocol: string;
+  /** What arrived before its bytes were streamed to us, then every later piece. */
+  buffered: string;
+  readonly later: string[];
+}
+
+/**
+ * Every event-stream response the page gets from now on, as Chromium received it: its protocol
+ * and its bytes (the DevTools protocol's Network domain; the page's client reads its streams with
+ * fetch, so there are no EventSource messages to watch).
+ */
+async function recordStreams(page: Page): Promise<() => ReceivedStream[]> {
+  const session = await page.context().newCDPSession(page);
+  // Network.streamResourceContent (Chromium ≥ 124) is newer than playwright's protocol types.
+  const send = session.send.bind(session) as unknown as (method: string, params?: object) => Promise<Record<string, any>>;
+  const streams = new Map<string, ReceivedStream>();
+  session.on('Network.responseReceived', ({ requestId, response }) => {
+    if (!/\/v1\/(jobs|batches)\/[^/]+\/events/.test(response.url)) return;
+    const stream: ReceivedStream = { url: response.url, protocol: response.protocol ?? '', buffered: '', later: [] };
+    streams.set(requestId, stream);
+    void send('Network.streamResourceContent', { requestId }).then(
+      ({ bufferedData }) => {
+        stream.buffered = Buffer.from(String(bufferedData), 'base64').toString('latin1');
+      },
+      () => {}, // gone already: what it carried is missing, and the comparison below says so
+    );
+  });
+  session.on('Network.dataReceived', ({ requestId, data }) => {
+    const stream = streams.get(requestId);
+    if (stream && data) stream.later.push(Buffer.from(data, 'base64').toString('latin1'));
+  });
+  await send('Network.enable');
+  return () => [...streams.values()];
+}
+
+/** The complete events of one response's bytes, in order: each one's id and data. */
+function eventsOf(stream: ReceivedStream): { id: string | undefined; data: string }[] {
+  const events: { id: string | undefined; data: string }[] = [];
+  const parser = createParser({ onEvent: (event) => events.push({ id: event.id, data: event.data }) });
+  parser.feed(Buffer.from(stream.buffered + stream.later.join(''), 'latin1').toString('utf8'));
+  return events;
+}
+
 describe.skipIf(!canRunBrowserTests)('the page’s batch view, in chromium, through nginx over HTTP/2', () => {
   const tests = setUpPageTests({
     // Slow enough that the replica serving the batch's stream can be killed mid-batch.
@@ -28,6 +79,7 @@ describe.skipIf(!canRunBrowserTests)('the page’s batch view, in chromium, thro
   it('watches a batch of 20 on one connection: every bar and the overall one reach their end, across a killed replica', async () => {
     const { page, streamRequests, problems } = await tests.open('/', { tls: true });
     expect(await inPage(page, "performance.getEntriesByType('navigation')[0].nextHopProtocol")).toBe('h2');
+    const received = await recordStreams(page);
     await page.click(`${sel('batch-box')} summary`);
     await page.fill(sel('batch-texts'), texts.join('\n\n'));
     await expect(page.textContent(sel('batch-count'))).resolves.toBe(String(JOBS));
@@ -60,6 +112,21 @@ describe.skipIf(!canRunBrowserTests)('the page’s batch view, in chromium, thro
       const snapshot = await request(`${tests.stack.url}/v1/batches/${batchId}`);
       expect(snapshot.body).toMatchObject({ status: 'done', progress: 100, counts: { done: JOBS } });
       expect(shown.map((row) => row.jobId)).toEqual(snapshot.body.jobs.map((job: { jobId: string }) => job.jobId));
+      // Every stream came over HTTP/2 too, and together they carried the batch's stored history
+      // exactly: every event once, in order, none lost at the kill.
+      const streams = received().filter((stream) => stream.url.includes(`/v1/batches/${batchId}/events`));
+      expect(streams.length).toBe(batchStreams.length);
+      expect(streams.map((stream) => stream.protocol)).toEqual(streams.map(() => 'h2'));
+      const events = streams.flatMap(eventsOf);
+      const redis = connectTestRedis();
+      try {
+        const stored = await new EventReader(redis).eventsAfter(topics.batch(batchId), null, WHOLE_HISTORY);
+        expect(stored.length).toBeGreaterThan(JOBS);
+        expect(events.map((event) => event.id)).toEqual(stored.map((event) => event.id));
+        expect(events.map((event) => event.data)).toEqual(stored.map((event) => event.data));
+      } finally {
+        redis.disconnect();
+      }
       expect(problems).toEqual([]);
     } finally {
       await serving.start();

@@ -3,14 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareStreamIds, isTerminal, parseStreamId } from '@herald/contract';
 import { EventReader, keys, topics } from '@herald/shared';
 import { WHOLE_HISTORY, expectError, expectExactHistory } from '../support/assertions.ts';
+import { runEntry, waitForOk } from '../support/child.ts';
+import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
-import { keysMatching } from '../support/redis-target.ts';
+import { keysMatching, redisEnv } from '../support/redis-target.ts';
 import { SseClient, type ReceivedEvent } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
 // Batches, several jobs on one connection, typed events and old cursors (docs/api.md), on two
-// API replicas and two workers; the last test kills a replica mid-batch.
+// API replicas and two workers; the last test kills (SIGKILL) a replica process mid-batch.
 let system: TestSystem;
 let a: string;
 let b: string;
@@ -299,14 +301,34 @@ describe('old cursors on a batch', () => {
 
 describe('a replica killed mid-batch', () => {
   it('loses nothing: the watcher goes on from its cursor on the other replica, exactly', async () => {
-    const { batchId } = await submitBatch(MAX_ITEMS);
-    const first = SseClient.open(`${a}/v1/batches/${batchId}/events`);
-    await first.waitFor((client) => client.events.length >= 30, 30_000);
-    await system.apis[0]!.close(); // its streams are closed with a retry hint
-    await first.done;
-    const rest = await SseClient.open(`${b}/v1/batches/${batchId}/events`, { 'Last-Event-ID': first.lastEventId! }).finished(60_000);
-    await expectExactBatch(batchId, [...first.events, ...rest.events]);
-    expect((rest.events.at(-1)!.json as unknown as { status: string }).status).toBe('done');
+    // A replica process of its own, killed with SIGKILL: no drain, no retry hint, no goodbye.
+    const port = await freePort();
+    const replica = runEntry('apps/api/src/main.ts', {
+      ...redisEnv(),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      MAX_BATCH_ITEMS: String(MAX_ITEMS),
+      MAX_JOBS_PER_STREAM: String(MAX_JOBS),
+    });
+    try {
+      const doomed = `http://127.0.0.1:${port}`;
+      await waitForOk(`${doomed}/healthz`);
+      const { batchId } = await submitBatch(MAX_ITEMS);
+      const first = SseClient.open(`${doomed}/v1/batches/${batchId}/events`);
+      await first.waitFor((client) => client.events.length >= 30, 30_000);
+      replica.process.kill('SIGKILL');
+      expect(await replica.exited()).toBeNull();
+      await first.done.catch(() => {}); // the connection is cut, not ended
+      // Killed mid-batch: the batch had not ended, and nothing told the watcher to come back.
+      expect(batchEvents(first.events).map((event) => (event.json as unknown as { status: string }).status)).not.toContain('done');
+      expect(first.retries).toHaveLength(1); // the stream's opening one only
+      const rest = await SseClient.open(`${b}/v1/batches/${batchId}/events`, { 'Last-Event-ID': first.lastEventId! }).finished(60_000);
+      await expectExactBatch(batchId, [...first.events, ...rest.events]);
+      expect((rest.events.at(-1)!.json as unknown as { status: string }).status).toBe('done');
+    } finally {
+      if (replica.process.exitCode === null && replica.process.signalCode === null) replica.process.kill('SIGKILL');
+    }
   }, 90_000);
 });
 

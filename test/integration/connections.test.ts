@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channels } from '@herald/shared';
+import { parseSimpleHead } from '../../apps/api/src/http/simple-head.ts';
 import { submit } from '../support/http.ts';
 import { clientNames, onCluster, shardSubscribers } from '../support/redis-target.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -49,17 +50,37 @@ describe('subscriptions', () => {
       await Promise.all(clients.map((client) => client.waitFor((c) => c.events.length === 1)));
       return clients;
     };
-    const apiConnections = async () => (await clientNames(system.redis)).filter((name) => name.startsWith('herald:api:'));
+    /** The replicas' connections to Redis (CLIENT LIST, every node), counted by name. */
+    const apiConnections = async (): Promise<Record<string, number>> => {
+      const counts: Record<string, number> = {};
+      for (const name of await clientNames(system.redis)) if (name.startsWith('herald:api:')) counts[name] = (counts[name] ?? 0) + 1;
+      return counts;
+    };
+    const total = (counts: Record<string, number>): number => Object.values(counts).reduce((sum, n) => sum + n, 0);
     const clients = await watch(5);
     const few = await apiConnections();
-    // One fan-out subscriber per replica — on a Cluster, one per master owning a watched job.
-    const shards = onCluster() ? 3 : 1;
-    expect(few.filter((name) => name === 'herald:api:fanout').length).toBeLessThanOrEqual(2 * shards);
+    if (onCluster()) {
+      // Every role on both replicas (ioredis's Cluster connects to nodes as it needs them, so
+      // how many of each is its own); one fan-out subscriber per master owning a watched job.
+      for (const name of ['herald:api:commands', 'herald:api:queue', 'herald:api:chores'])
+        expect(few[name], name).toBeGreaterThanOrEqual(2);
+      expect(few['herald:api:fanout']).toBeGreaterThanOrEqual(1);
+      expect(few['herald:api:fanout']).toBeLessThanOrEqual(2 * 3);
+    } else {
+      // Exactly, per replica: its commands, the fan-out subscriber, BullMQ's job queue, and the
+      // two chore queues (webhooks, watchdogs), each a connection of its own on one Redis.
+      expect(few).toEqual({ 'herald:api:commands': 2, 'herald:api:fanout': 2, 'herald:api:queue': 2, 'herald:api:chores': 4 });
+    }
     clients.push(...(await watch(15)));
     const many = await apiConnections();
-    expect(many.filter((name) => name === 'herald:api:fanout').length).toBeLessThanOrEqual(2 * shards);
     // Four times the jobs and watchers: not one connection more than the shards need.
-    expect(many.length).toBeLessThanOrEqual(onCluster() ? few.length + 2 * shards : few.length);
+    if (onCluster()) {
+      expect(many['herald:api:fanout']).toBeLessThanOrEqual(2 * 3);
+      expect(total(many)).toBeGreaterThanOrEqual(total(few));
+      expect(total(many)).toBeLessThanOrEqual(total(few) + 2 * 3);
+    } else {
+      expect(many).toEqual(few);
+    }
     for (const client of clients) client.close();
   });
 });
@@ -121,6 +142,35 @@ describe('how a stream’s request arrives', () => {
       expect(whole!.head).toContain('Connection: close');
       expect(whole!.first).toMatchObject({ jobId: body.jobId, status: 'queued' });
       for (const other of others) expect(other).toEqual(whole);
+    } finally {
+      for (const way of ways) way.socket.destroy();
+    }
+  });
+
+  it('is answered 400 without a Host header (HTTP/1.1), whether read bare or by node:http', async () => {
+    const { body } = await submit(a, BEES);
+    const request = `GET /v1/jobs/${body.jobId}/events HTTP/1.1\r\nAccept: text/event-stream\r\n`;
+    const bare = `${request}\r\n`; // a plain head in one write: read without node:http's parser
+    const parsed = `${request}Content-Length: 0\r\n\r\n`; // a head the plain reader leaves to node:http
+    expect(parseSimpleHead(Buffer.from(bare, 'latin1'))).not.toBeNull();
+    expect(parseSimpleHead(Buffer.from(parsed, 'latin1'))).toBeNull();
+    const ways = await Promise.all([rawStream([bare]), rawStream([parsed]), rawStream([parsed.slice(0, 25), parsed.slice(25)])]);
+    try {
+      // Answered and closed at once (a stream served instead would stay open).
+      const late = new Promise<never>((_, reject) => {
+        setTimeout(
+          () => reject(new Error(`still open; read: ${ways.map((way) => JSON.stringify(way.received())).join(' | ')}`)),
+          5000,
+        ).unref();
+      });
+      await Promise.race([Promise.all(ways.map((way) => way.ended)), late]);
+      for (const way of ways) {
+        const [head, json] = way.received().split('\r\n\r\n', 2) as [string, string];
+        expect(head).toMatch(/^HTTP\/1\.1 400 /);
+        expect(head).toMatch(/^Connection: close$/im);
+        expect(head).toMatch(/^X-Request-Id: \S+$/im);
+        expect(JSON.parse(json)).toEqual({ error: { code: 'invalid_request', message: 'The Host header is required' } });
+      }
     } finally {
       for (const way of ways) way.socket.destroy();
     }

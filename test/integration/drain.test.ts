@@ -54,7 +54,7 @@ describe('a replica that shuts down mid-stream', () => {
 });
 
 /** Reads one HTTP/1.1 response off a socket: its status and JSON body. */
-function response(socket: Socket): Promise<{ status: number; body: Record<string, any> }> {
+function response(socket: Socket): Promise<{ status: number; headers: Record<string, string>; body: Record<string, any> }> {
   return new Promise((resolve, reject) => {
     let text = '';
     const onData = (chunk: Buffer): void => {
@@ -63,7 +63,12 @@ function response(socket: Socket): Promise<{ status: number; body: Record<string
       const length = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? Number.NaN);
       if (end < 0 || text.length < end + 4 + length) return;
       socket.off('data', onData);
-      resolve({ status: Number(text.slice(9, 12)), body: JSON.parse(text.slice(end + 4, end + 4 + length)) });
+      const headers: Record<string, string> = {};
+      for (const line of text.slice(0, end).split('\r\n').slice(1)) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(text.slice(9, 12)), headers, body: JSON.parse(text.slice(end + 4, end + 4 + length)) });
     };
     socket.on('data', onData);
     socket.once('error', reject);
@@ -102,12 +107,14 @@ describe('a draining replica', () => {
     const closing = api.close();
     const ready = response(probe);
     probe.write('\r\n');
-    expect(await ready).toEqual({ status: 503, body: { status: 'unavailable', redis: true, draining: true } });
+    const readiness = await ready;
+    expect([readiness.status, readiness.body]).toEqual([503, { status: 'unavailable', redis: true, draining: true }]);
     const refused = response(watcher);
     watcher.write('\r\n');
     const stream = await refused;
     expect(stream.status).toBe(503);
     expect(stream.body.error.code).toBe('draining');
+    expect(stream.headers['retry-after']).toBe('1'); // docs/api.md: `503 draining`, `Retry-After: 1`
     await expect(connected(api.url)).rejects.toThrow(/ECONNREFUSED/);
 
     await closing;

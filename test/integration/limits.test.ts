@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { ReplyError } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, createLogger, keys, loadConfig, type Config, type RedisClient } from '@herald/shared';
-import { HttpError } from '../../apps/api/src/http/errors.ts';
+import { HttpError, toHttpError } from '../../apps/api/src/http/errors.ts';
 import { StreamSlots, type StreamSlot } from '../../apps/api/src/limits/stream-slots.ts';
 import { SubmissionLimiter } from '../../apps/api/src/limits/submission-limiter.ts';
 import { ActiveJobs } from '../../apps/api/src/limits/active-jobs.ts';
@@ -30,6 +31,23 @@ async function expect429(work: Promise<unknown>): Promise<HttpError> {
   expect(http.code).toBe('rate_limited');
   expect(Number(http.headers['Retry-After'])).toBeGreaterThanOrEqual(1);
   return http;
+}
+
+/** What `work` was rejected with (it must be rejected). */
+async function refusal(work: Promise<unknown>): Promise<unknown> {
+  return work.then(
+    (value) => {
+      throw new Error(`expected a refusal, got ${JSON.stringify(value)}`);
+    },
+    (thrown: unknown) => thrown,
+  );
+}
+
+/** The 503 a route answers `error` with (errors.ts): its code and Retry-After, as docs/api.md lists them. */
+function expectUnavailable(error: unknown, code: 'redis_unavailable' | 'redis_out_of_memory', retryAfter: string): void {
+  const http = toHttpError(error);
+  expect(http, String(error)).not.toBeNull();
+  expect([http!.status, http!.code, http!.headers['Retry-After']]).toEqual([503, code, retryAfter]);
 }
 
 describe('SubmissionLimiter, on Redis', () => {
@@ -135,7 +153,7 @@ describe('SubmissionLimiter, on Redis', () => {
     dead.on('error', () => {});
     try {
       const limiter = new SubmissionLimiter(dead, { perKey: 0, perIp: 5, windowSeconds: 60 });
-      await expect(limiter.check({ keyId: null, ip: freshIp() })).rejects.toThrow();
+      expectUnavailable(await refusal(limiter.check({ keyId: null, ip: freshIp() })), 'redis_unavailable', '1');
     } finally {
       dead.disconnect();
     }
@@ -529,11 +547,24 @@ describe('streams per client IP, across two replicas', () => {
     const { body } = await submit(a, BEES);
     expect((await request(`${a}/v1/jobs/${body.jobId}`, { method: 'DELETE' })).status).toBe(202);
     const snapshot = await request(`${a}/v1/jobs/${body.jobId}`);
+    // The address at its limit (2): a 204 counted before its cursor was checked would be a 429
+    // (docs/api.md: the cursor against the job's end comes before the stream limit).
+    await expect.poll(() => held('127.0.0.1')).toBe(0);
+    const refusedBefore = await refusals(system, 'streams_ip');
+    const streams = [await open(events(a)), await open(events(b))];
+    for (const stream of streams) expect(stream.status).toBe(200);
     for (let i = 0; i < 4; i += 1) {
-      const ended = await open(events(b, body.jobId), { 'Last-Event-ID': snapshot.body.lastEventId });
+      const ended = await open(events(i % 2 ? a : b, body.jobId), { 'Last-Event-ID': snapshot.body.lastEventId });
       expect(ended.status).toBe(204);
     }
-    expect(await held('127.0.0.1')).toBe(0);
+    // Never counted: not held, not refused; the two streams still hold their two slots.
+    expect(await held('127.0.0.1')).toBe(2);
+    expect(await refusals(system, 'streams_ip')).toBe(refusedBefore);
+    // The limit is still 2 and still applies: a third is refused, a freed slot admits one more.
+    expectRefused((await open(events(a))).response, 429);
+    streams[0]!.close();
+    await expect.poll(() => held('127.0.0.1')).toBe(1);
+    expect((await open(events(b))).status).toBe(200);
   });
 });
 
@@ -844,7 +875,8 @@ describe('jobs not ended per API key: a submission that fails gives its places b
 
   it('releases what it admitted when Redis refuses the create', async () => {
     const config = loadConfig({ ...redisEnv(), LOG_LEVEL: 'silent' });
-    const failing = { create: () => Promise.reject(new Error('OOM command not allowed when used memory > maxmemory')) };
+    // Refused as Redis refuses it: ioredis's own reply error.
+    const failing = { create: () => Promise.reject(new ReplyError("OOM command not allowed when used memory > 'maxmemory'.")) };
     const jobs = new JobService({
       config,
       redis,
@@ -857,10 +889,10 @@ describe('jobs not ended per API key: a submission that fails gives its places b
     const active = new ActiveJobs(redis, 2);
     const keyId = randomBytes(6).toString('hex');
     const admit = async (jobIds: readonly string[]) => active.admit(keyId, jobIds);
-    await expect(jobs.submit({ kind: 'external' }, 'retry-me', keyId, admit)).rejects.toThrow();
+    expectUnavailable(await refusal(jobs.submit({ kind: 'external' }, 'retry-me', keyId, admit)), 'redis_out_of_memory', '5');
     expect(await redis.zcard(keys.activeJobs(keyId))).toBe(0);
     // The Idempotency-Key was given back too: the retry is a new submission, not a replay.
-    await expect(jobs.submit({ kind: 'external' }, 'retry-me', keyId, admit)).rejects.toThrow();
+    expectUnavailable(await refusal(jobs.submit({ kind: 'external' }, 'retry-me', keyId, admit)), 'redis_out_of_memory', '5');
     expect(await redis.zcard(keys.activeJobs(keyId))).toBe(0);
   });
 });

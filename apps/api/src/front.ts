@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '@herald/shared';
@@ -35,6 +35,15 @@ export interface Front {
 }
 
 /**
+ * How the front configures node:http's server (and so its parser); test/unit/simple-head.test.ts
+ * reads heads with a server made the same way. Timeouts are checked every second, not Node's
+ * default 30 s, so a slow-loris client is cut close to headersTimeout/requestTimeout rather than
+ * half a minute later. HTTP/1.1 requires a Host header; Node's own check answers without a body,
+ * ours (below) in JSON.
+ */
+export const NODE_HTTP_OPTIONS = { connectionsCheckingInterval: 1000, requireHostHeader: false } as const satisfies ServerOptions;
+
+/**
  * Where every request enters: the raw node:http server. It gives each request its id, answers
  * what must not reach a route (no Host on HTTP/1.1, what Node's parser refuses), sends the event
  * stream to the stream route — beside Express rather than through it: a watcher holds its
@@ -48,10 +57,7 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
   /** Connections node:http read a stream's request from (a bare one reads nothing after its head). */
   const streamSockets = new WeakSet<Socket>();
 
-  // Timeouts are checked every second, not Node's default 30 s, so a slow-loris client is cut
-  // close to headersTimeout/requestTimeout rather than half a minute later.
-  // HTTP/1.1 requires a Host header; Node's own check answers without a body, ours in JSON.
-  const server = createServer({ connectionsCheckingInterval: 1000, requireHostHeader: false }, (req, res) => {
+  const server = createServer(NODE_HTTP_OPTIONS, (req, res) => {
     // A request pipelined behind a response that closes the connection (a stream's, among
     // others) could never be answered: it does not run. node:http read it (bare-connections.ts
     // leaves heads it cannot read plainly to node:http) and would run it without an answer.
