@@ -1,10 +1,10 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { QUEUE_NAME, RedisUnavailableError, asRedisFailure, queuePrefix, type Chores, type Config, type Logger } from '@herald/shared';
-import { finalFailureEvent, isRetryable, retryEvent } from './jobs/failure.ts';
+import { type FailedKind, finalFailureEvent, isRetryable, retryEvent } from './jobs/failure.ts';
+import { JobError } from './jobs/job-error.ts';
+import type { AnyJobKind, JobKind } from './jobs/kind.ts';
 import { runJob, type RunJobDeps } from './jobs/run-job.ts';
-import type { AnyJobKind, JobKind } from './kinds/kind.ts';
 import type { FinalStatus, WorkerMetrics } from './metrics.ts';
-import { SummarizerError } from './summarizer/errors.ts';
 
 export interface ConsumerDeps {
   readonly config: Config;
@@ -40,13 +40,15 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, ch
     chores.jobEnded(job.id as string).catch((err: unknown) => log.warn({ err }, 'could not wake the webhook (it looks again by itself)'));
   };
 
+  /** The job's kind as its failure is reported: one this worker runs, or just the name it was queued with. */
+  const failedKind = (job: Job<unknown>): FailedKind => kinds.get(job.name) ?? { name: job.name };
+
   /** The job's kind and its checked input; a job no run could ever mend fails at once. */
   const prepare = (job: Job<unknown>): { kind: JobKind<unknown>; input: unknown } => {
     const kind = kinds.get(job.name) as JobKind<unknown> | undefined;
-    if (!kind)
-      throw new SummarizerError('unknown_kind', `This worker runs no jobs of kind ${JSON.stringify(job.name.slice(0, 50))}`, false);
+    if (!kind) throw new JobError('unknown_kind', `This worker runs no jobs of kind ${JSON.stringify(job.name.slice(0, 50))}`, false);
     const input = kind.input.safeParse(job.data);
-    if (!input.success) throw new SummarizerError('invalid_input', `The job's input is not what a ${kind.name} job takes`, false);
+    if (!input.success) throw new JobError('invalid_input', `The job's input is not what a ${kind.name} job takes`, false);
     return { kind, input: input.data };
   };
 
@@ -65,7 +67,8 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, ch
     } catch (error) {
       const final = attempt >= attempts || !isRetryable(error);
       log.warn({ attempts, final, err: error }, 'job run failed');
-      const published = await publisher.publish(jobId, final ? finalFailureEvent(error) : retryEvent(error, attempt, attempts));
+      const kind = failedKind(job);
+      const published = await publisher.publish(jobId, final ? finalFailureEvent(error, kind) : retryEvent(error, kind, attempt, attempts));
       if (final && published) finished(job, 'error', log);
       // A failure no retry can mend ends the job now, not after JOB_ATTEMPTS tries.
       throw final && attempt < attempts ? new UnrecoverableError((error as Error).message) : error;
@@ -96,7 +99,7 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, ch
     const report = (delayMs: number): void => {
       job
         .getState()
-        .then((state) => (state === 'failed' ? publisher.publish(jobId, finalFailureEvent(error)) : null))
+        .then((state) => (state === 'failed' ? publisher.publish(jobId, finalFailureEvent(error, failedKind(job))) : null))
         .then((published) => {
           if (published) finished(job, 'error', log);
         })

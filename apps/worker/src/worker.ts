@@ -26,7 +26,7 @@ import { CancellationWatcher } from './jobs/cancellation.ts';
 import { startQueueJanitor } from './jobs/queue-janitor.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { createWorkerMetrics } from './metrics.ts';
-import type { AnyJobKind } from './kinds/kind.ts';
+import type { AnyJobKind } from './jobs/kind.ts';
 import { summarizeKind } from './kinds/summarize.ts';
 import { summarizerFromConfig } from './summarizer/from-config.ts';
 import type { Summarizer } from './summarizer/index.ts';

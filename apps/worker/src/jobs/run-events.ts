@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProgressUpdate } from '@herald/contract';
 import type { PublishedEvent } from '@herald/shared';
-import type { Step } from '../summarizer/index.ts';
+import type { RunReport, Step } from './kind.ts';
 
 /** Publishes one event of the job; null when the job has already ended (EventPublisher.publish). */
 export type Publish = (update: ProgressUpdate) => Promise<PublishedEvent | null>;
@@ -14,7 +14,7 @@ export type Publish = (update: ProgressUpdate) => Promise<PublishedEvent | null>
  * script folds it into the snapshot's text so far. A restart (a retried call) sends the next text from offset
  * 0, which replaces what watchers had.
  */
-export class RunEvents {
+export class RunEvents implements RunReport {
   readonly #publish: Publish;
   readonly #flushMs: number;
   readonly #onJobEnded: () => void;
@@ -54,25 +54,27 @@ export class RunEvents {
     return this.#ended;
   }
 
+  // step, write and restart are bound (arrow functions): the runner hands them to the kind as they are.
+
   /** Publishes a step at once, after any text written before it. */
-  async step(step: Step): Promise<void> {
+  readonly step = async (step: Step): Promise<void> => {
     await this.flush();
     await this.#send({ status: 'processing', stage: step.stage, message: step.message, progress: step.progress });
-  }
+  };
 
-  write(delta: string, progress: number): void {
+  readonly write = (delta: string, progress: number): void => {
     this.#wrote = true;
     this.#text += delta;
     this.#progress = Math.max(this.#progress, progress);
     this.#schedule();
-  }
+  };
 
-  restart(): void {
+  readonly restart = (): void => {
     this.#text = '';
     this.#sent = 0;
     this.#restarted = true;
     this.#schedule();
-  }
+  };
 
   /** Publishes the text not yet sent, now; rejects if a flush failed. */
   async flush(): Promise<void> {

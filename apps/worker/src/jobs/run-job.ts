@@ -1,8 +1,8 @@
 import type { EventPublisher } from '@herald/shared';
-import type { JobKind } from '../kinds/kind.ts';
-import { SummarizerError } from '../summarizer/errors.ts';
-import type { Step } from '../summarizer/index.ts';
 import type { CancellationWatcher } from './cancellation.ts';
+import { failureCodes } from './failure.ts';
+import { JobError } from './job-error.ts';
+import type { JobKind, Step } from './kind.ts';
 import { RunEvents } from './run-events.ts';
 
 export interface RunJobDeps {
@@ -61,14 +61,14 @@ export async function runJob<Input>(run: JobRun<Input>, deps: RunJobDeps): Promi
       attempts: run.attempts,
       signal: stop.signal,
       step,
-      write: (delta, progress) => events.write(delta, progress),
-      restart: () => events.restart(),
+      write: events.write,
+      restart: events.restart,
     });
     await events.flush();
     await checkpoint();
     // What watchers folded is the result: the written text, when there is one.
     const result = events.wrote ? events.text : returned;
-    if (result.trim() === '') throw new SummarizerError('empty_summary', 'The job produced an empty result', true);
+    if (result.trim() === '') throw new JobError(failureCodes(run.kind).empty, 'The job produced an empty result', true);
     const done = await publisher.publish(jobId, {
       status: 'done',
       stage: 'done',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { defineKind } from '../jobs/kind.ts';
 import type { Summarizer } from '../summarizer/index.ts';
-import { defineKind } from './kind.ts';
 
 /** What a summarize job carries in the queue (the API made it from the request body). */
 const input = z.strictObject({ text: z.string().min(1), maxSentences: z.number().int().min(1) });
@@ -11,16 +11,11 @@ export const summarizeKind = (summarizer: Summarizer) =>
     name: 'summarize',
     input,
     doneMessage: 'Summary ready',
-    async run({ text, maxSentences }, context) {
-      const retryNote = context.attempt > 1 ? ` (attempt ${context.attempt} of ${context.attempts})` : '';
-      await context.step({ stage: 'received', progress: 10, message: `Received ${text.length} characters${retryNote}` });
-      return summarizer.summarize({
-        text,
-        maxSentences,
-        signal: context.signal,
-        step: (next) => context.step(next),
-        write: (delta, progress) => context.write(delta, progress),
-        restart: () => context.restart(),
-      });
+    failureCodes: { failed: 'summarize_failed', empty: 'empty_summary' },
+    async run({ text, maxSentences }, { attempt, attempts, signal, step, write, restart }) {
+      const retryNote = attempt > 1 ? ` (attempt ${attempt} of ${attempts})` : '';
+      await step({ stage: 'received', progress: 10, message: `Received ${text.length} characters${retryNote}` });
+      // The run's own step, write and restart, handed on as they are.
+      return summarizer.summarize({ text, maxSentences, signal, step, write, restart });
     },
   });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Step } from '../jobs/kind.ts';
 import { extractiveSummarizer } from './extractive.ts';
-import type { Step, Summarizer } from './types.ts';
+import type { Summarizer } from './types.ts';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 

@@ -1,3 +1,5 @@
+import type { RunReport } from '../jobs/kind.ts';
+
 export interface SummarizeOptions {
   /** Upper bound on sentences kept; 0 yields an empty summary. */
   maxSentences: number;
@@ -18,30 +20,15 @@ export interface TextSummarizer {
   summarize(text: string, options: SummarizeOptions): Summary;
 }
 
-/** A step of the work, as watchers see it: stage, message, and how far along (0–99). */
-export interface Step {
-  readonly stage: string;
-  readonly message: string;
-  readonly progress: number;
-}
-
 /**
  * One run of a summarize job, as a summarizer sees it: the job, the signal that aborts it (a
- * cancel, or the job ended elsewhere), and how to tell its watchers what happens.
+ * cancel, or the job ended elsewhere), and the run's own step, write and restart (RunReport) to
+ * tell its watchers what happens; a summary written as it goes is the result being written.
  */
-export interface SummarizeRun {
+export interface SummarizeRun extends RunReport {
   readonly text: string;
   readonly maxSentences: number;
   readonly signal: AbortSignal;
-  /** A step of the work: published at once, as an event of its own. */
-  step(step: Step): Promise<void>;
-  /**
-   * More of the summary, as it is written, with the progress reached: published at most once
-   * per STREAM_FLUSH_MS (several writes become one event with their text together).
-   */
-  write(delta: string, progress: number): void;
-  /** Drops what was written: the next write starts the text again, at offset 0 (a retried call). */
-  restart(): void;
 }
 
 /**
