@@ -42,7 +42,12 @@ describe('a job that always throws', () => {
       'Attempt 2 of 3 failed (the model is on fire); retrying',
     ]);
     const last = watcher.events.at(-1)!.json;
-    expect(last).toMatchObject({ status: 'error', error: { code: 'summarize_failed', message: 'the model is on fire' } });
+    // The event's message names the job's kind (docs/api.md, "Failures").
+    expect(last).toMatchObject({
+      status: 'error',
+      message: 'The summarize job failed',
+      error: { code: 'summarize_failed', message: 'the model is on fire' },
+    });
     expect(JSON.stringify(watcher.events.map((event) => event.json))).not.toMatch(/internal\.ts|at secret/);
     await expectExactHistory(system.redis, body.jobId, watcher.events);
   });
