@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Router } from 'express';
 
-/** RapiDoc's prebuilt bundle (a classic script that defines <rapi-doc>), from node_modules: no CDN. */
-const RAPIDOC_FILE = fileURLToPath(import.meta.resolve('rapidoc'));
+/**
+ * RapiDoc's prebuilt, self-contained bundle (a classic script that defines <rapi-doc>), vendored
+ * unchanged with its licences (apps/api/vendor/rapidoc/README.md: version, source, how to update):
+ * no CDN, and no package in the production install.
+ */
+const RAPIDOC_FILE = new URL('../../vendor/rapidoc/rapidoc-min.js', import.meta.url);
 /** Its 860 KB, read when first asked for and then kept, once per process. */
 let rapidoc: string | undefined;
 
@@ -29,8 +32,12 @@ const HTML = `<!doctype html>
 `;
 
 /**
- * GET /api-docs: the OpenAPI document rendered for people with RapiDoc (maintained, one
- * prebuilt file, no telemetry: swagger-ui-dist and redoc both pull in an analytics package).
+ * GET /api-docs: the OpenAPI document rendered for people with RapiDoc: one prebuilt file with
+ * nothing to install (swagger-ui-dist depends on @scarf/scarf, an install-time analytics ping;
+ * redoc 3 on @redocly/redoc-opentelemetry; Scalar's and openapi-explorer's packages on trees of
+ * dozens). Vendored, because the rapidoc package's own dependencies (~90 packages, native
+ * tree-sitter builds and @scarf/scarf among them) are its build's inputs, which the bundle does
+ * not need.
  * Its CSP allows scripts, data and requests from this origin only; inline styles are allowed on
  * this page alone, because RapiDoc's templates set style attributes.
  */
