@@ -7,6 +7,7 @@ import { takeBareConnections } from './http/bare-connections.ts';
 import type { Middleware } from './http/edge-headers.ts';
 import { REQUEST_ID_HEADER, beginRequest, requestLogger } from './http/request-context.ts';
 import { currentResponse } from './http/socket-response.ts';
+import { ResponseConnection } from './stream/connection.ts';
 import type { EventStream } from './stream/event-stream.ts';
 import { matchEventsRoute } from './stream/events-route.ts';
 
@@ -99,7 +100,7 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     };
     streamEdge(req, res, (error) => {
       if (error !== undefined) failed(error);
-      else stream.handle(req, res, eventsRequest).catch(failed);
+      else stream.handle(req, new ResponseConnection(res), eventsRequest).catch(failed);
     });
   });
   // A bad request gets its error answer, unless a response is already going out on that

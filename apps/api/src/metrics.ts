@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { redisReconnectsCounter } from '@herald/shared';
-import { WATCHER_ENDS } from './stream/watcher.ts';
+import { WATCHER_ENDS } from './stream/watcher-limits.ts';
 
 /** Counts read when Prometheus scrapes, rather than kept up to date on every connect. */
 export interface MetricSources {

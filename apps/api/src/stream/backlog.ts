@@ -1,5 +1,4 @@
-import type { ServerResponse } from 'node:http';
-import { untilWritable } from './until-writable.ts';
+import { untilWritable, type DrainingWriter } from './until-writable.ts';
 
 /**
  * What a watcher has written that its client has not taken yet, and since when. `since` is the
@@ -8,7 +7,7 @@ import { untilWritable } from './until-writable.ts';
  * socket full and cleared by the socket's next 'drain'.
  */
 export class Backlog {
-  readonly #res: ServerResponse;
+  readonly #res: DrainingWriter;
   #since = 0;
   /** A catch-up write waits for the socket to drain. */
   #waiting = false;
@@ -16,7 +15,7 @@ export class Backlog {
     this.#since = 0;
   };
 
-  constructor(res: ServerResponse) {
+  constructor(res: DrainingWriter) {
     this.#res = res;
   }
 

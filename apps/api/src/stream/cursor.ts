@@ -1,12 +1,13 @@
-import type { IncomingMessage } from 'node:http';
 import { formatStreamId, parseStreamId, type StreamId } from '@herald/contract';
 import { badRequest } from '../http/errors.ts';
+import type { StreamRequest } from './connection.ts';
+import type { TopicGate } from './topic-gate.ts';
 
 /**
  * The client's resume point: the Last-Event-ID header (what a reconnecting EventSource sends)
  * wins over the `lastEventId` query parameter (what a page or curl sets by hand).
  */
-export function readCursor(req: IncomingMessage, query: URLSearchParams): StreamId | null {
+export function readCursor(req: Pick<StreamRequest, 'headers'>, query: URLSearchParams): StreamId | null {
   const raw = rawCursor(req, query);
   if (!raw) return null;
   const cursor = parseStreamId(raw);
@@ -14,18 +15,25 @@ export function readCursor(req: IncomingMessage, query: URLSearchParams): Stream
   return cursor;
 }
 
-function rawCursor(req: IncomingMessage, query: URLSearchParams): string | undefined {
+function rawCursor(req: Pick<StreamRequest, 'headers'>, query: URLSearchParams): string | undefined {
   const fromQuery = query.getAll('lastEventId');
   if (fromQuery.length > 1) throw badRequest('lastEventId must be a single value');
   const header = req.headers['last-event-id'];
   return (typeof header === 'string' ? header.trim() : '') || fromQuery[0]?.trim();
 }
 
-/** A multi-job stream's cursor: one event id per job, in the order of `?jobs=`, comma-separated. */
-export const formatCursors = (positions: readonly StreamId[]): string => positions.map(formatStreamId).join(',');
+/**
+ * A multi-job stream's cursor: one event id per job, in the order of `?jobs=`, comma-separated.
+ * Built for each event of such a stream, so without an array in between.
+ */
+export function formatCursors(first: TopicGate): string {
+  let cursor = formatStreamId(first.position);
+  for (let gate = first.next; gate !== null; gate = gate.next) cursor += `,${formatStreamId(gate.position)}`;
+  return cursor;
+}
 
 /** The composite cursor of GET /v1/events (formatCursors), from the same places as readCursor. */
-export function readCursors(req: IncomingMessage, query: URLSearchParams, jobs: number): StreamId[] | null {
+export function readCursors(req: Pick<StreamRequest, 'headers'>, query: URLSearchParams, jobs: number): StreamId[] | null {
   const raw = rawCursor(req, query);
   if (!raw) return null;
   const parts = raw.split(',');

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { StreamRequest } from './connection.ts';
 
 /** The stream routes, as the OpenAPI document names them (GET only; a POST to the first is a producer's publish, through Express). */
 export const STREAM_PATHS = ['/v1/jobs/{id}/events', '/v1/batches/{id}/events', '/v1/events'] as const;
@@ -18,7 +18,7 @@ export type EventsRequest =
  * request for minutes, and the router's per-request state would be held with it. `id` is the
  * job's or batch's id (for several jobs, the `jobs` parameter as sent, checked by the stream).
  */
-export function matchEventsRoute(req: Pick<IncomingMessage, 'method' | 'url'>): EventsRequest | null {
+export function matchEventsRoute(req: Pick<StreamRequest, 'method' | 'url'>): EventsRequest | null {
   if (req.method !== 'GET' || !req.url) return null;
   const many = MANY_EVENTS.exec(req.url);
   if (many) {

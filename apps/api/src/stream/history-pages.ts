@@ -24,8 +24,8 @@ class HistoryGap extends Error {
  * events, one XRANGE … COUNT), the next page read only once the watcher has written the last
  * one out and its socket has drained. A client that stops reading therefore holds one page and
  * its socket's backlog, however long the history, until SSE_WRITE_DEADLINE_MS cuts it off; and
- * Redis never builds a whole history into one reply. Both watchers (SseWatcher, MultiWatcher)
- * catch up through it.
+ * Redis never builds a whole history into one reply. Every watcher (watcher.ts) catches up
+ * through it.
  */
 export class HistoryPages {
   readonly #read: PageReader;

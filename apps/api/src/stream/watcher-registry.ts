@@ -4,7 +4,7 @@ const HEARTBEAT = Buffer.from(commentFrame());
 /** The heartbeat goes out in slices this far apart, each to its share of the watchers. */
 const BEAT_SLICE_MS = 100;
 
-/** What the registry needs of a watcher (an SseWatcher). */
+/** What the registry needs of a watcher (watcher.ts). */
 export interface RegisteredWatcher {
   /** Writes a buffer shared by all watchers. */
   writeRaw(chunk: Buffer): void;

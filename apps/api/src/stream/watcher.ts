@@ -1,114 +1,141 @@
-import type { ServerResponse } from 'node:http';
-import { compareStreamIds, type StreamId } from '@herald/contract';
-import { Backlog } from './backlog.ts';
-import type { EventSink, FanoutEvent } from './fanout-event.ts';
+import { STREAM_START, type StreamId } from '@herald/contract';
+import type { StreamConnection } from './connection.ts';
+import { formatCursors } from './cursor.ts';
+import type { FanoutEvent } from './fanout-event.ts';
+import { eventHead } from './frames.ts';
 import type { HistoryPages } from './history-pages.ts';
-
-export interface WatcherLimits {
-  /** Unsent bytes a client may have queued before it is cut off (it resumes from its cursor). */
-  readonly maxBacklogBytes: number;
-  /** Live events held while history is still being sent; more means the client is too slow. */
-  readonly maxPendingEvents: number;
-  /** `?typed=1`: each event with its `event:` line (FanoutEvent.typedFrame). */
-  readonly typed?: boolean;
-  /**
-   * Runs the end of a stream whose terminal event went out live (the replica's EndPacer, so
-   * that many jobs finishing together do not crowd out others' events); by default at once.
-   */
-  readonly endFinished?: (end: () => void) => void;
-}
-
-/** How a stream ends: after its job's terminal event, by its client, cut off as too slow, or drained. */
-export const WATCHER_ENDS = ['completed', 'client-left', 'cut-off', 'drained'] as const;
-export type WatcherEnd = (typeof WATCHER_ENDS)[number];
+import { TopicGate, type GateOwner } from './topic-gate.ts';
+import type { WatcherEnd, WatcherLimits } from './watcher-limits.ts';
 
 /**
- * One SSE client. Until `start` it holds live events aside; `start` sends the history read
- * after subscribing, then the held events, then goes live. Every event passes one gate: its id
- * must be after the last one sent, which removes the overlap between history and live and any
- * repeat after a resync. The job's terminal event ends the stream whatever the gate said. Per client: a position, the response, and a bounded backlog — nothing
- * that grows with the job or with time.
+ * One SSE client, following 1 to n topics on one connection (a job's, a batch's, `?jobs=`).
+ * Each topic has a gate (topic-gate.ts): its position and its end flag. Until `start` the
+ * watcher holds live events aside; `start` sends the opening resyncs, then each topic's history
+ * read after subscribing, then the held events, then goes live. A topic's terminal event ends
+ * that topic whatever its gate said; the stream ends once every topic has.
+ *
+ * Two flags, one meaning each:
+ * - `finished`: every topic has had its terminal event live; nothing more is written, and the
+ *   connection's end waits its turn with the EndPacer.
+ * - `ended`: the connection is over (completed, client left, cut off, drained) and that was
+ *   reported, once; nothing happens to an ended watcher any more.
+ *
+ * Per client: the connection, a gate per topic, bounded holds — nothing that grows with time.
  */
-export class SseWatcher implements EventSink {
-  readonly #res: ServerResponse;
-  readonly #backlog: Backlog;
+export class Watcher implements GateOwner {
+  readonly first: TopicGate;
+  readonly #conn: StreamConnection;
   readonly #limits: WatcherLimits;
-  readonly #onEnd: (watcher: SseWatcher, how: WatcherEnd) => void;
-  #position: StreamId;
-  #held: FanoutEvent[] | null = [];
-  #ended = false;
-  /** Its terminal event is sent and its end is waiting for the pacer. */
+  readonly #onEnd: (watcher: Watcher, how: WatcherEnd) => void;
+  /** Topics not done yet. */
+  #open: number;
+  /** Live events held during catch-up, as pairs (gate, event): no object per held event. */
+  #held: (TopicGate | FanoutEvent)[] | null = [];
   #finished = false;
+  #ended = false;
 
-  constructor(res: ServerResponse, position: StreamId, limits: WatcherLimits, onEnd: (watcher: SseWatcher, how: WatcherEnd) => void) {
-    this.#res = res;
-    this.#backlog = new Backlog(res);
-    this.#position = position;
+  /** `topics`: the hub's topics, in the order of the composite cursor. */
+  constructor(
+    conn: StreamConnection,
+    topics: readonly string[],
+    limits: WatcherLimits,
+    onEnd: (watcher: Watcher, how: WatcherEnd) => void,
+  ) {
+    let next: TopicGate | null = null;
+    for (let i = topics.length - 1; i >= 0; i -= 1) next = new TopicGate(this, topics[i]!, STREAM_START, next);
+    this.first = next!;
+    this.#conn = conn;
     this.#limits = limits;
     this.#onEnd = onEnd;
-    res.once('close', () => this.#finish('client-left'));
-  }
-
-  get position(): StreamId {
-    return this.#position;
+    this.#open = topics.length;
+    conn.onClose(() => this.#finish('client-left'));
   }
 
   get ended(): boolean {
     return this.#ended;
   }
 
-  /** Since when its backlog has waited to drain (0: it has not); the registry cuts it off past SSE_WRITE_DEADLINE_MS. */
-  get backlogSince(): number {
-    return this.#backlog.since;
+  get finished(): boolean {
+    return this.#finished;
   }
 
-  deliver(event: FanoutEvent): void {
-    if (this.#ended || this.#finished) return;
-    if (this.#held) {
-      if (this.#held.length >= this.#limits.maxPendingEvents) this.cutOff();
-      else this.#held.push(event);
+  /** The gates in topic order (a new array: for setting up and tearing down, not per event). */
+  get gates(): TopicGate[] {
+    const gates: TopicGate[] = [];
+    for (let gate: TopicGate | null = this.first; gate !== null; gate = gate.next) gates.push(gate);
+    return gates;
+  }
+
+  /** Since when its backlog has waited to drain (0: it has not); the registry cuts it off past SSE_WRITE_DEADLINE_MS. */
+  get backlogSince(): number {
+    return this.#conn.backlogSince;
+  }
+
+  /** Where a topic starts for this client, and whether it has already ended for it (before `start`). */
+  begin(gate: TopicGate, position: StreamId, done: boolean): void {
+    gate.position = position;
+    if (done && !gate.done) {
+      gate.done = true;
+      this.#open -= 1;
+    }
+  }
+
+  /** A live event of the gate's topic (the hub's, through the gate). */
+  take(gate: TopicGate, event: FanoutEvent): void {
+    if (this.#ended || gate.done) return;
+    const held = this.#held;
+    if (held) {
+      if (held.length >= 2 * this.#limits.maxPendingEvents) this.cutOff();
+      else held.push(gate, event);
       return;
     }
-    this.#send(event);
+    if (gate.pass(event)) this.#write(this.#frameOf(event));
+    // Sent at once, with this tick's other events; the connection's end may wait its turn.
+    if (event.terminal && this.#topicDone(gate)) {
+      this.#finished = true;
+      (this.#limits.endFinished ?? endAtOnce)(() => this.end('completed'));
+    }
   }
 
   /**
-   * Sends the history, a page at a time, then what arrived meanwhile, then goes live. The
-   * history is paced by the socket ('drain') rather than cut off at the backlog bound: a client
-   * resuming far behind must be able to catch up, as long as its backlog keeps draining
+   * Sends the opening events (resyncs, already positioned), then each topic's history in order
+   * (null: the topic is done), a page at a time, then what arrived meanwhile, then goes live.
+   * The history is paced by the socket ('drain') rather than cut off at the backlog bound: a
+   * client resuming far behind must be able to catch up, as long as its backlog keeps draining
    * (SSE_WRITE_DEADLINE_MS). Live events wait aside meanwhile, within their own bound.
    */
-  async start(history: HistoryPages): Promise<void> {
-    if (
-      !(await history.sendAll(
-        (event) => this.#paced(event),
-        () => this.cutOff(),
-      ))
-    )
-      return;
-    for (let event = this.#held?.shift(); event; event = this.#held?.shift()) {
-      if (!(await this.#paced(event))) return;
+  async start(opening: readonly FanoutEvent[], histories: readonly (HistoryPages | null)[]): Promise<void> {
+    for (const event of opening) {
+      await this.#conn.writePaced(this.#frameOf(event));
+      if (this.#ended) return;
+    }
+    if (this.#open === 0) return this.end('completed');
+    let gate: TopicGate | null = this.first;
+    for (let i = 0; gate !== null; i += 1, gate = gate.next) {
+      const history = histories[i];
+      const at = gate;
+      if (
+        history &&
+        !(await history.sendAll(
+          (event) => this.#paced(at, event),
+          () => this.cutOff(),
+        ))
+      )
+        return;
+    }
+    for (let held = this.#held; held !== null && held.length > 0; held = this.#held) {
+      const heldGate = held.shift() as TopicGate;
+      if (!(await this.#paced(heldGate, held.shift() as FanoutEvent))) return;
     }
     this.#held = null;
   }
 
-  /** Sends one catch-up event, waiting for the socket to drain when it is full. */
-  async #paced(event: FanoutEvent): Promise<boolean> {
-    if (this.#ended) return false;
-    if (compareStreamIds(event.position, this.#position) > 0) {
-      this.#position = event.position;
-      await this.#backlog.writePaced(this.#frameOf(event));
-    }
-    this.#endAfter(event);
-    return !this.#ended;
-  }
-
   cork(): void {
-    this.#res.socket?.cork();
+    this.#conn.cork();
   }
 
   uncork(): void {
-    this.#res.socket?.uncork();
+    this.#conn.uncork();
   }
 
   /** Writes a buffer shared by all watchers (heartbeats, drain notices). */
@@ -116,41 +143,11 @@ export class SseWatcher implements EventSink {
     if (!this.#ended && !this.#finished) this.#write(chunk);
   }
 
-  /** Ends the stream: after the terminal event, or when draining (the client then reconnects). */
+  /** Ends the stream: after the terminal events, or when draining (the client then reconnects). */
   end(how: WatcherEnd): void {
     if (this.#ended) return;
-    this.#res.end();
+    this.#conn.end();
     this.#finish(how);
-  }
-
-  #send(event: FanoutEvent): void {
-    if (this.#ended) return;
-    if (compareStreamIds(event.position, this.#position) > 0) {
-      this.#position = event.position;
-      this.#write(this.#frameOf(event));
-    }
-    if (!event.terminal) return;
-    // Sent at once, with this tick's other events; the connection's end may wait its turn, and
-    // nothing more is written meanwhile.
-    this.#finished = true;
-    (this.#limits.endFinished ?? endAtOnce)(() => this.end('completed'));
-  }
-
-  /**
-   * The job's terminal event ends the stream, sent or not: nothing will follow it. Not sent means
-   * the client's cursor was at or past it — one from the future holds no stream open for ever.
-   */
-  #endAfter(event: FanoutEvent): void {
-    if (event.terminal) this.end('completed');
-  }
-
-  #frameOf(event: FanoutEvent): Buffer {
-    return this.#limits.typed ? event.typedFrame : event.frame;
-  }
-
-  #write(chunk: Buffer): void {
-    this.#backlog.write(chunk);
-    if (this.#backlog.bytes > this.#limits.maxBacklogBytes) this.cutOff();
   }
 
   /** Cuts off a client too slow to read its events; it resumes from its cursor. */
@@ -158,7 +155,37 @@ export class SseWatcher implements EventSink {
     if (this.#ended) return;
     // Destroy rather than end: a slow client's queued bytes are dropped, not drained.
     this.#finish('cut-off');
-    this.#res.destroy();
+    this.#conn.destroy();
+  }
+
+  /** Sends one catch-up event, waiting for the socket to drain when it is full; a terminal one ends its topic at once. */
+  async #paced(gate: TopicGate, event: FanoutEvent): Promise<boolean> {
+    if (this.#ended) return false;
+    if (!gate.done) {
+      if (gate.pass(event)) await this.#conn.writePaced(this.#frameOf(event));
+      // Sent or not (a cursor at or past it: one from the future holds no stream open for ever).
+      if (event.terminal && this.#topicDone(gate)) this.end('completed');
+    }
+    return !this.#ended;
+  }
+
+  /** Marks the gate's topic done; whether that was the last one (whatever is still held belongs to done topics). */
+  #topicDone(gate: TopicGate): boolean {
+    gate.done = true;
+    this.#open -= 1;
+    return this.#open === 0;
+  }
+
+  #frameOf(event: FanoutEvent): Buffer | string {
+    const { typed, composite } = this.#limits;
+    if (!composite) return typed ? event.typedFrame : event.frame;
+    // The data lines are the replica's, shared; only the `id:` line is this connection's.
+    return eventHead(formatCursors(this.first), typed ? event.name : undefined) + event.dataLines;
+  }
+
+  #write(chunk: Buffer | string): void {
+    this.#conn.write(chunk);
+    if (this.#conn.backlogBytes > this.#limits.maxBacklogBytes) this.cutOff();
   }
 
   #finish(how: WatcherEnd): void {
