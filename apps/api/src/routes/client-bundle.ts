@@ -13,20 +13,22 @@ export const CLIENT_BUNDLE_FILE = fileURLToPath(new URL('../../dist/herald-clien
 /** How to make the file, for the error a replica without it answers and logs. */
 export const CLIENT_BUNDLE_HOW = 'build it with `npm run build:client-bundle` (the API image builds it in its build stage)';
 
-let bundle: string | undefined;
-
 /**
- * The bundle, read once per process the first time the page asks for it (a replica that never
- * serves the page never reads it). Missing, it throws an error saying how to build it: the route
- * answers 500 and the request's log line carries that message; the next request looks again.
+ * Reads the bundle once per process, the first time the page asks for it (a replica that never
+ * serves the page never reads it). Missing, it throws an error that names the file and says how
+ * to build it: the route answers 500 and the request's log line carries that message; the next
+ * request looks again.
  */
-export function clientBundle(): string {
-  if (bundle === undefined) {
-    try {
-      bundle = readFileSync(CLIENT_BUNDLE_FILE, 'utf8');
-    } catch (error) {
-      throw new Error(`the page's client bundle ${CLIENT_BUNDLE_FILE} cannot be read: ${CLIENT_BUNDLE_HOW}`, { cause: error });
+export function clientBundleReader(file: string = CLIENT_BUNDLE_FILE): () => string {
+  let bundle: string | undefined;
+  return () => {
+    if (bundle === undefined) {
+      try {
+        bundle = readFileSync(file, 'utf8');
+      } catch (error) {
+        throw new Error(`the page's client bundle ${file} cannot be read: ${CLIENT_BUNDLE_HOW}`, { cause: error });
+      }
     }
-  }
-  return bundle;
+    return bundle;
+  };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Router, type Response } from 'express';
-import { clientBundle } from './client-bundle.ts';
+import { clientBundleReader } from './client-bundle.ts';
 
 const PAGE_FILE = new URL('../../public/index.html', import.meta.url);
 /** The page's script modules, by the path the page loads each from (index.html, page.js's imports). */
@@ -69,6 +69,7 @@ export function pageRoutes(): Router {
     });
   }
   // The page talks to Herald through @herald/client, as any other client does.
+  const clientBundle = clientBundleReader();
   router.get('/assets/herald-client.js', (_req, res, next) => {
     try {
       res.set(scriptHeaders).send(clientBundle());
