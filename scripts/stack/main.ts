@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { createLogger, describeRedis, loadConfig } from '@herald/shared';
 import { startPrivateRedisCluster } from '@herald/shared/dev';
 import { ensureRedis } from '../../apps/standalone/src/private-redis.ts';
+import { ensureClientBundle } from '../build/client-bundle.ts';
 import { startStack } from './stack.ts';
 
 // `npm run stack -- --apis 3 --workers 2 --port 8080`: the compose topology without Docker.
@@ -51,6 +52,8 @@ const opsPort = count('ops-port', values['ops-port']!, 65535);
 const metricsPort = count('metrics-port', values['metrics-port'], 65535 - 32);
 
 const logger = createLogger('stack', 'info');
+// The replicas serve the page's client from its prebuilt bundle.
+if (await ensureClientBundle()) logger.info('built the page’s client bundle (apps/api/dist/herald-client.js)');
 if (values.redis !== 'single' && values.redis !== 'cluster') {
   console.error(`stack: --redis must be single or cluster, got ${JSON.stringify(values.redis)}`);
   process.exit(2);

@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { ensureClientBundle } from '../../scripts/build/client-bundle.ts';
 import { startTestRedisCluster } from './redis-cluster.ts';
 import { startTestRedis } from './redis.ts';
 
@@ -11,9 +12,12 @@ declare module 'vitest' {
 
 /**
  * One Redis for the run (a container in CI), handed to every file: for the `integration-cluster`
- * project a Redis Cluster (3 masters, a replica each), for the others one Redis.
+ * project a Redis Cluster (3 masters, a replica each), for the others one Redis. And the page's
+ * client bundle, built when it is missing or older than its sources.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The replicas the tests start serve the page's client from its prebuilt bundle.
+  if (await ensureClientBundle()) console.log('[herald tests] built the page’s client bundle (apps/api/dist/herald-client.js)');
   if (project.name === 'integration-cluster') {
     const cluster = await startTestRedisCluster();
     console.log(`[herald tests] Redis Cluster of ${cluster.nodes.length} ${cluster.kind} nodes on ${cluster.env.REDIS_CLUSTER_NODES}`);

@@ -67,8 +67,6 @@ const nameOf = (location: string): string => location.slice(location.lastIndexOf
 const SKIPPABLE: Record<string, string> = {
   'msgpackr-extract':
     "bullmq's msgpack accelerator: the script only compiles it when no prebuilt binary fits, and the prebuilt binaries come in optional packages",
-  esbuild:
-    'the script only checks the binary, which comes in an optional @esbuild/* package (a devDependency once the client bundle is built ahead of time)',
 };
 
 describe('the production install', () => {
@@ -80,6 +78,12 @@ describe('the production install', () => {
       expect([...tree].map(nameOf), app).toContain('bullmq');
     }
     expect([...apps.api].map(nameOf)).toContain('express');
+    // The page's client bundle is built ahead of time: no bundler in production.
+    for (const [app, tree] of Object.entries(apps))
+      expect(
+        [...tree].map(nameOf).filter((name) => name.includes('esbuild')),
+        app,
+      ).toEqual([]);
   });
 
   it('brings no renderer package: no analytics ping, no tree-sitter build, no rapidoc', () => {

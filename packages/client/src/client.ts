@@ -17,7 +17,7 @@ import {
   type JobRead,
   type ProducerEvent,
   type SubmitRequest,
-} from '../../contract/src/index.ts';
+} from '@herald/contract';
 import type { z } from 'zod';
 import { HeraldError, errorOf, issuesOf, networkReason } from './errors.ts';
 import { resumingStream, type Frame, type ResumeOptions } from './event-stream.ts';

@@ -29,4 +29,4 @@ export {
   type JobStatus,
   type ProducerEvent,
   type SubmitRequest,
-} from '../../contract/src/index.ts';
+} from '@herald/contract';

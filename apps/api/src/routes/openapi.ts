@@ -258,7 +258,9 @@ export function openApiDocument(settings: OpenApiSettings): Json {
       '/batches/{id}': { parameters: [param('BatchId')], ...page('The demo page, watching a batch') },
       '/assets/page.js': script("The page's script"),
       '/assets/batch-view.js': script("The page's batch view"),
-      '/assets/herald-client.js': script('@herald/client for browsers, bundled from its sources: what the page talks to Herald with'),
+      '/assets/herald-client.js': script(
+        '@herald/client for browsers, bundled ahead of time from its sources: what the page talks to Herald with',
+      ),
       ...(settings.admin
         ? {
             '/admin': {

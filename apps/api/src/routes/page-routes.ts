@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Router, type Response } from 'express';
-import { clientBundle } from './client-bundle.ts';
+import { clientBundleReader } from './client-bundle.ts';
 
 const PAGE_FILE = new URL('../../public/index.html', import.meta.url);
 /** The page's script modules, by the path the page loads each from (index.html, page.js's imports). */
@@ -26,7 +26,7 @@ function inlineHashes(html: string, tag: 'style'): string {
 /**
  * The demo page: one HTML file with its CSS inline and one script module (public/page.js, with
  * public/batch-view.js, type-checked, served as they are, read once at start-up), which imports
- * @herald/client (bundled from its sources on first use: no build step either). `/jobs/{id}` and `/batches/{id}` serve the same page, which then watches that job
+ * @herald/client (built ahead of time into one browser module: routes/client-bundle.ts). `/jobs/{id}` and `/batches/{id}` serve the same page, which then watches that job
  * or batch (a shareable link, whose watch token is in the fragment, `#token=…`: it never reaches
  * this route or any log). The CSP allows exactly
  * the page's inline style, scripts from this origin and requests to it: nothing external can
@@ -69,9 +69,10 @@ export function pageRoutes(): Router {
     });
   }
   // The page talks to Herald through @herald/client, as any other client does.
-  router.get('/assets/herald-client.js', async (_req, res, next) => {
+  const clientBundle = clientBundleReader();
+  router.get('/assets/herald-client.js', (_req, res, next) => {
     try {
-      res.set(scriptHeaders).send(await clientBundle());
+      res.set(scriptHeaders).send(clientBundle());
     } catch (error) {
       next(error);
     }
