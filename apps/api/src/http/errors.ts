@@ -109,7 +109,7 @@ export function toHttpError(error: unknown): HttpError | null {
     }
   }
   // Anything else a library rejected the request with (the router's malformed %-escapes,
-  // body-parser's undecodable gzip, …) carries a 4xx status: keep it, in our JSON.
+  // body-parser's undecodable gzip, …) carries a 4xx status: answer it in our JSON, under our code.
   const status = clientErrorStatus(error);
   return status === null ? null : fromLibraryStatus(status);
 }
