@@ -1,3 +1,23 @@
+import type { ErrorCode } from '../../contract/src/index.ts';
+
+/**
+ * The codes this client gives itself, with status 0 unless it had an answer:
+ * - `unreachable`: no answer at all (fetch failed);
+ * - `invalid_response`: a success whose body this client does not know;
+ * - `http_error`: a refusal without Herald's JSON error (a proxy's page), with its status;
+ * - `not_a_stream`: a stream request answered with something other than an event stream;
+ * - `invalid_event`: an event this client does not know, or one for another job;
+ * - `gave_up`: a stream that kept failing past its retry budget (`maxRetries`).
+ */
+export type ClientErrorCode = 'unreachable' | 'invalid_response' | 'http_error' | 'not_a_stream' | 'invalid_event' | 'gave_up';
+
+/**
+ * A HeraldError's `code`: Herald's own (docs/api.md, "Error codes"; @herald/contract's
+ * ERROR_CODES) or this client's. A Herald newer than this client could answer a code it does not
+ * list yet: that code is passed on as it came, so a `switch` on it keeps a `default`.
+ */
+export type HeraldErrorCode = ErrorCode | ClientErrorCode;
+
 /**
  * What Herald answered when it refused a request (docs/api.md, "Error codes"): its status, its
  * `code` for programs and its `message` for people; `details` when it named the fields (or, for
@@ -6,12 +26,12 @@
  */
 export class HeraldError extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: HeraldErrorCode;
   readonly details: unknown;
   /** The answer's `Retry-After` (a 429 or a 503): how long Herald asks you to wait, in seconds. */
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, code: string, message: string, details?: unknown, retryAfterSeconds?: number) {
+  constructor(status: number, code: HeraldErrorCode, message: string, details?: unknown, retryAfterSeconds?: number) {
     super(message);
     this.name = 'HeraldError';
     this.status = status;
@@ -29,7 +49,7 @@ export async function errorOf(response: Response): Promise<HeraldError> {
   const retryAfter = Number(response.headers.get('retry-after'));
   const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 && response.headers.has('retry-after') ? retryAfter : undefined;
   if (typeof error?.code === 'string' && typeof error.message === 'string') {
-    return new HeraldError(response.status, error.code, error.message, error.details, retryAfterSeconds);
+    return new HeraldError(response.status, error.code as HeraldErrorCode, error.message, error.details, retryAfterSeconds);
   }
   const statusLine = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
   return new HeraldError(response.status, 'http_error', statusLine, undefined, retryAfterSeconds);

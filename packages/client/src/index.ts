@@ -10,7 +10,7 @@ export {
   type Submitted,
   type BatchSubmitted,
 } from './client.ts';
-export { HeraldError } from './errors.ts';
+export { HeraldError, type ClientErrorCode, type HeraldErrorCode } from './errors.ts';
 export type { Reconnect, ResumeOptions } from './event-stream.ts';
 export {
   batchEventSchema,
@@ -22,6 +22,7 @@ export {
   type BatchEvent,
   type BatchRequest,
   type BatchSnapshot,
+  type ErrorCode,
   type JobCancelled,
   type JobEvent,
   type JobRead,

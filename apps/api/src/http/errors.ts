@@ -1,29 +1,38 @@
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { ZodError } from 'zod';
+import { ERROR_CODES, allowsStatus, soleCodeFor, type CodeFor, type ErrorCode, type ErrorStatus } from '@herald/contract';
 import { RedisOutOfMemoryError, RedisUnavailableError } from '@herald/shared';
 import { REQUEST_ID_HEADER } from './request-context.ts';
+
+/** A code from the catalogue (@herald/contract's ERROR_CODES) with one of the statuses it allows for it; the message defaults to the code's. */
+type HttpErrorArgs = {
+  [C in ErrorCode]: [status: ErrorStatus<C>, code: C, message?: string, details?: unknown, headers?: Readonly<Record<string, string>>];
+}[ErrorCode];
 
 /**
  * Every error a client can see (docs/api.md, "Error codes"), and the one place that turns
  * anything thrown into `{"error": {"code", "message", "details"?}}` with its status. Nothing
- * else writes error JSON.
+ * else writes error JSON. Codes and statuses come from the catalogue: a code it does not list
+ * fails the type check, and so does a status it does not allow for that code (checked again at
+ * construction, for a status known only at run time).
  */
 export class HttpError extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: unknown;
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(status: number, code: string, message: string, details?: unknown, headers = {}) {
-    super(message);
+  constructor(...[status, code, message, details, headers]: HttpErrorArgs) {
+    super(message ?? ERROR_CODES[code].message);
+    if (!allowsStatus(code, status)) throw new TypeError(`The error catalogue does not answer ${code} with ${status}`);
     this.status = status;
     this.code = code;
     this.details = details;
-    this.headers = headers;
+    this.headers = headers ?? {};
   }
 
-  toBody(): { error: { code: string; message: string; details?: unknown } } {
+  toBody(): { error: { code: ErrorCode; message: string; details?: unknown } } {
     const error = { code: this.code, message: this.message };
     return { error: this.details === undefined ? error : { ...error, details: this.details } };
   }
@@ -32,22 +41,30 @@ export class HttpError extends Error {
 export const badRequest = (message: string, details?: unknown) => new HttpError(400, 'invalid_request', message, details);
 export const jobNotFound = () => new HttpError(404, 'not_found', 'No such job (unknown or expired)');
 export const batchNotFound = () => new HttpError(404, 'not_found', 'No such batch (unknown or expired)');
-export const routeNotFound = () => new HttpError(404, 'not_found', 'No such route');
-export const conflict = (code: string, message: string) => new HttpError(409, code, message);
-export const serviceUnavailable = (code: string, message: string, retryAfterSeconds = 1) =>
+export const routeNotFound = () => new HttpError(404, 'not_found');
+export const conflict = (code: CodeFor<409>, message: string, details?: unknown) => new HttpError(409, code, message, details);
+export const payloadTooLarge = (message?: string, details?: unknown) => new HttpError(413, 'payload_too_large', message, details);
+export const unsupportedMediaType = (message?: string) => new HttpError(415, 'unsupported_media_type', message);
+export const serviceUnavailable = (code: CodeFor<503>, message?: string, retryAfterSeconds = 1) =>
   new HttpError(503, code, message, undefined, { 'Retry-After': String(retryAfterSeconds) });
 /** `challenge`: what to ask for instead of a bearer (the admin view asks a browser for Basic). */
 export const unauthorized = (message: string, challenge: Record<string, string> = { 'WWW-Authenticate': 'Bearer' }) =>
   new HttpError(401, 'unauthorized', message, undefined, challenge);
 export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
-export const rateLimited = (message: string, retryAfterSeconds: number) =>
-  new HttpError(429, 'rate_limited', message, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
-export const redisUnavailable = () => serviceUnavailable('redis_unavailable', 'The job store is unavailable; try again shortly');
+/** `retryAfterSeconds` null: no Retry-After, when no wait can be known (a key's jobs not ended). */
+export const rateLimited = (message: string, retryAfterSeconds: number | null, details?: unknown) =>
+  new HttpError(
+    429,
+    'rate_limited',
+    message,
+    details,
+    retryAfterSeconds === null ? {} : { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  );
+export const redisUnavailable = () => serviceUnavailable('redis_unavailable');
 /** Memory frees as jobs expire (JOB_TTL_SECONDS) or an operator steps in: not within a second. */
 const REDIS_FULL_RETRY_SECONDS = 5;
 /** Redis is at its maxmemory (and refuses writes): nothing of the request was kept. */
-export const redisOutOfMemory = () =>
-  serviceUnavailable('redis_out_of_memory', 'The job store is full; nothing was written; try again later', REDIS_FULL_RETRY_SECONDS);
+export const redisOutOfMemory = () => serviceUnavailable('redis_out_of_memory', undefined, REDIS_FULL_RETRY_SECONDS);
 
 function clientErrorStatus(error: unknown): number | null {
   if (typeof error !== 'object' || error === null) return null;
@@ -68,7 +85,7 @@ const isBodyParserError = (error: unknown): error is BodyParserError =>
 function fromZod(error: ZodError): HttpError {
   const details = error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
   const tooLong = error.issues.find((issue) => issue.code === 'too_big' && ['text', 'delta', 'result'].includes(String(issue.path[0])));
-  if (tooLong) return new HttpError(413, 'payload_too_large', tooLong.message, details);
+  if (tooLong) return payloadTooLarge(tooLong.message, details);
   return badRequest('The request body is invalid', details);
 }
 
@@ -81,30 +98,35 @@ export function toHttpError(error: unknown): HttpError | null {
   if (isBodyParserError(error)) {
     switch (error.type) {
       case 'entity.too.large':
-        return new HttpError(
-          413,
-          'payload_too_large',
-          typeof error.limit === 'number' ? `The request body is too large: at most ${error.limit} bytes` : 'The request body is too large',
-        );
+        return payloadTooLarge(typeof error.limit === 'number' ? `The request body is too large: at most ${error.limit} bytes` : undefined);
       case 'entity.parse.failed':
         return badRequest('The request body is not valid JSON');
       case 'charset.unsupported':
       case 'encoding.unsupported':
-        return new HttpError(415, 'unsupported_media_type', 'Unsupported body encoding or charset');
+        return unsupportedMediaType();
       default:
         break;
     }
   }
   // Anything else a library rejected the request with (the router's malformed %-escapes,
-  // body-parser's undecodable gzip, …) carries a 4xx status: keep it, in our JSON.
+  // body-parser's undecodable gzip, …) carries a 4xx status: answer it in our JSON, under our code.
   const status = clientErrorStatus(error);
-  if (status !== null) {
-    return new HttpError(status, status === 404 ? 'not_found' : 'invalid_request', 'The request could not be read');
-  }
-  return null;
+  return status === null ? null : fromLibraryStatus(status);
 }
 
-export const internalError = () => new HttpError(500, 'internal', 'Something went wrong on our side');
+/**
+ * A library's 4xx, under the code the catalogue has for that status (400 and 431:
+ * `invalid_request`, 404: `not_found`, 413: `payload_too_large`, …). A status the catalogue
+ * has no single code for (409's codes each mean something of ours; 405, 416, …) is a plain 400.
+ */
+function fromLibraryStatus(status: number): HttpError {
+  const message = 'The request could not be read';
+  const code = soleCodeFor(status);
+  if (code === null) return badRequest(message);
+  return new HttpError(...([status, code, message] as HttpErrorArgs));
+}
+
+export const internalError = () => new HttpError(500, 'internal');
 
 /**
  * Writes any thrown error as the JSON error with its status (500 for the unexpected, logged
@@ -132,15 +154,15 @@ export function writeError(res: ServerResponse, error: unknown, onUnexpected: (e
  * an X-Request-Id as every answer does (docs/api.md): a new one, since no header could be read.
  */
 export function clientErrorResponse(code: string | undefined): Buffer {
-  const [status, reason, message] =
+  const error =
     code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'The request headers are too large']
+      ? new HttpError(431, 'invalid_request', 'The request headers are too large')
       : code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'The request took too long to arrive']
-        : [400, 'Bad Request', 'The request is not valid HTTP'];
-  const body = JSON.stringify({ error: { code: status === 408 ? 'request_timeout' : 'invalid_request', message } });
+        ? new HttpError(408, 'request_timeout')
+        : badRequest('The request is not valid HTTP');
+  const body = JSON.stringify(error.toBody());
   return Buffer.from(
-    `HTTP/1.1 ${status} ${reason}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -1,5 +1,13 @@
 import type { Queue } from 'bullmq';
-import { DEFAULT_MAX_SENTENCES, batchJobId, batchRequestSchema, isTerminal, type BatchRequest, type BatchSnapshot } from '@herald/contract';
+import {
+  DEFAULT_MAX_SENTENCES,
+  ERROR_CODES,
+  batchJobId,
+  batchRequestSchema,
+  isTerminal,
+  type BatchRequest,
+  type BatchSnapshot,
+} from '@herald/contract';
 import {
   type BatchHead,
   type BatchRecord,
@@ -73,7 +81,7 @@ export class BatchService {
     const jobIds = request.items.map((_, index) => batchJobId(batchId, index));
     if (idempotencyKey !== undefined) {
       const claim = await redisCall(this.#deps.idempotency.claim(owner, IDEMPOTENCY_SCOPE + idempotencyKey, request, batchId));
-      if (claim.kind === 'conflict') throw conflict('idempotency_conflict', 'This Idempotency-Key was used with a different body');
+      if (claim.kind === 'conflict') throw conflict('idempotency_conflict', ERROR_CODES.idempotency_conflict.message);
       if (claim.kind === 'replay') {
         const snapshot = await this.snapshot(claim.jobId).catch(() => null);
         const ids = request.items.map((_, index) => batchJobId(claim.jobId, index));

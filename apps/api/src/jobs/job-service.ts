@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import {
   DEFAULT_MAX_SENTENCES,
+  ERROR_CODES,
   isTerminal,
   producerEventSchema,
   submitRequestSchema,
@@ -27,7 +28,7 @@ import {
   type RedisClient,
 } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
-import { HttpError, badRequest, conflict, jobNotFound, rateLimited } from '../http/errors.ts';
+import { badRequest, conflict, jobNotFound, payloadTooLarge, rateLimited, type HttpError } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
 import { Rollback } from './rollback.ts';
@@ -94,7 +95,7 @@ export class JobService {
     if (idempotencyKey !== undefined) {
       const claim = await redisCall(this.#deps.idempotency.claim(owner, idempotencyKey, request, jobId));
       if (claim.kind === 'conflict') {
-        throw conflict('idempotency_conflict', 'This Idempotency-Key was used with a different body');
+        throw conflict('idempotency_conflict', ERROR_CODES.idempotency_conflict.message);
       }
       if (claim.kind === 'replay') {
         const snapshot = await this.snapshot(claim.jobId).catch(() => null);
@@ -186,20 +187,15 @@ export class JobService {
       case 'replayed':
         return { eventId: outcome.id, created: false, terminal: false };
       case 'ended':
-        throw new HttpError(
-          409,
-          'already_finished',
-          `The job has already ended (${outcome.status}): nothing more can be published`,
-          await state(),
-        );
+        throw conflict('already_finished', `The job has already ended (${outcome.status}): nothing more can be published`, await state());
       case 'backwards':
-        throw new HttpError(409, 'progress_backwards', `Progress cannot go back: the job is at ${outcome.progress}`, await state());
+        throw conflict('progress_backwards', `Progress cannot go back: the job is at ${outcome.progress}`, await state());
       case 'bad_offset':
-        throw new HttpError(409, 'bad_offset', 'The offset is past the text written so far (or splits a character)', await state());
+        throw conflict('bad_offset', ERROR_CODES.bad_offset.message, await state());
       case 'missing':
         throw jobNotFound();
       case 'not_external':
-        throw conflict('not_external', 'Only an external job takes events through the API; Herald writes this one itself');
+        throw conflict('not_external', ERROR_CODES.not_external.message);
       case 'rate_limited':
         throw rateLimited(
           `Over this job's publish rate (PUBLISH_RATE_PER_JOB: ${this.#deps.config.PUBLISH_RATE_PER_JOB} a second)`,
@@ -218,7 +214,7 @@ export class JobService {
       event: `The event is over MAX_EVENT_BYTES (${MAX_EVENT_BYTES} bytes of JSON, escapes included, result aside)`,
       stream: `The job's stream would hold more than MAX_JOB_STREAM_BYTES (${MAX_JOB_STREAM_BYTES} bytes); only its terminal event can still be published`,
     }[bound];
-    return new HttpError(413, 'payload_too_large', message);
+    return payloadTooLarge(message);
   }
 
   /** The job's first event and its fields, its chores, and (summarize) its place in the queue. */

@@ -1,7 +1,7 @@
 import { isTerminal } from '@herald/contract';
 import { activeJobsScript, keys, type Config, type RedisClient } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
-import { HttpError } from '../http/errors.ts';
+import { payloadTooLarge, rateLimited } from '../http/errors.ts';
 
 /** Gives back what an admission took (a submission whose creation failed). */
 export type ReleaseJobs = () => Promise<void>;
@@ -49,7 +49,7 @@ export class ActiveJobs {
     if (jobIds.length > this.#limit) {
       this.#onRefused();
       const message = `A batch of ${jobIds.length} items can never be accepted: it is larger than MAX_ACTIVE_JOBS_PER_KEY (${this.#limit})`;
-      throw new HttpError(413, 'payload_too_large', message, [{ path: 'items', message }]);
+      throw payloadTooLarge(message, [{ path: 'items', message }]);
     }
     let reply = await redisCall(activeJobsScript(this.#redis, keyId, this.#limit, jobIds));
     if (!reply.admitted && (await this.#prune(keyId)) > 0) {
@@ -57,10 +57,9 @@ export class ActiveJobs {
     }
     if (!reply.admitted) {
       this.#onRefused();
-      throw new HttpError(
-        429,
-        'rate_limited',
+      throw rateLimited(
         `This API key has ${reply.held} jobs that have not ended (MAX_ACTIVE_JOBS_PER_KEY: ${this.#limit}); submit more once some have ended`,
+        null,
       );
     }
     return () => this.#release(keyId, jobIds);

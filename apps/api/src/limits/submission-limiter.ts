@@ -1,6 +1,6 @@
 import { submitRateScript, type Config, type RateAction, type RedisClient } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
-import { HttpError, rateLimited } from '../http/errors.ts';
+import { payloadTooLarge, rateLimited } from '../http/errors.ts';
 
 /** Which limit refused a request (herald_limits_refused_total's `limit` label). */
 export type SubmitLimit = 'submit_key' | 'submit_ip' | 'read_ip';
@@ -170,6 +170,6 @@ export class SubmissionLimiter {
     for (const { limit } of over) this.#onRefused(limit);
     const names = over.map(({ setting, value }) => `${setting} (${value} per ${this.#limits.windowSeconds} s)`).join(' and ');
     const message = `A batch of ${items} items can never be accepted: it is larger than ${names}`;
-    throw new HttpError(413, 'payload_too_large', message, [{ path: 'items', message }]);
+    throw payloadTooLarge(message, [{ path: 'items', message }]);
   }
 }

@@ -1,7 +1,7 @@
 import { MIMEType } from 'node:util';
 import express, { type Request, type RequestHandler } from 'express';
 import type { Access } from '../auth/access.ts';
-import { HttpError, badRequest } from '../http/errors.ts';
+import { badRequest, unsupportedMediaType, type HttpError } from '../http/errors.ts';
 import type { Admission } from '../jobs/job-service.ts';
 import type { ActiveJobs } from '../limits/active-jobs.ts';
 import type { SubmissionLimiter, Submitter } from '../limits/submission-limiter.ts';
@@ -63,9 +63,9 @@ export function bodyProblem(req: Request): HttpError | undefined {
     return badRequest('The request body is empty: send the job as JSON, e.g. {"text": "…"}');
   }
   if (!isIdentity(req.headers['content-encoding'])) {
-    return new HttpError(415, 'unsupported_media_type', 'Send the body uncompressed: Herald reads no Content-Encoding but identity');
+    return unsupportedMediaType('Send the body uncompressed: Herald reads no Content-Encoding but identity');
   }
-  return isJson(req.headers['content-type']) ? undefined : new HttpError(415, 'unsupported_media_type', 'Send the job as application/json');
+  return isJson(req.headers['content-type']) ? undefined : unsupportedMediaType('Send the job as application/json');
 }
 
 /**
