@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../contract/src/index.ts';
+import type { ErrorCode } from '@herald/contract';
 
 /**
  * The codes this client gives itself, with status 0 unless it had an answer:
