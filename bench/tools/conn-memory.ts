@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { takeBareConnections } from '../../apps/api/src/http/bare-connections.ts';
+import { takeBareConnections } from '../../apps/api/src/http/bare/bare-connections.ts';
 import { rssKB } from '../lib/proc.ts';
 
 // What one idle SSE connection costs a Node process, piece by piece (issue 18): the same N
@@ -22,7 +22,7 @@ const KINDS = {
   'http-no-timeouts': 'node:http, its timeouts off',
   /** As `http`, with what a Herald stream adds around it: close listeners, a watcher object, a WeakMap entry. */
   'http-watcher': 'node:http, with a watcher and its listeners',
-  /** As `http-watcher`, the request read without node:http's parser (Herald's front: http/bare-connections.ts). */
+  /** As `http-watcher`, the request read without node:http's parser (Herald's front: http/bare/bare-connections.ts). */
   'bare-watcher': 'the same, the request read without node:http’s parser',
 } as const;
 type Kind = keyof typeof KINDS;

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channels } from '@herald/shared';
-import { parseSimpleHead } from '../../apps/api/src/http/simple-head.ts';
+import { parseSimpleHead } from '../../apps/api/src/http/bare/simple-head.ts';
 import { submit } from '../support/http.ts';
 import { clientNames, onCluster, shardSubscribers } from '../support/redis-target.ts';
 import { SseClient } from '../support/sse-client.ts';

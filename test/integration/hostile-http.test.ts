@@ -939,7 +939,7 @@ describe('a stream connection serves that one request (review L4)', () => {
   }
   const statusOf = async (jobId: string): Promise<string> => (await request(`${api}/v1/jobs/${jobId}`)).body.status;
 
-  // A repeated header: only node:http reads such a head (http/simple-head.ts).
+  // A repeated header: only node:http reads such a head (http/bare/simple-head.ts).
   const NODE_READS = 'Accept: */*\r\n';
   type Parts = (head: string, cancel: string) => string[];
   const sameChunk: Parts = (head, cancel) => [head + cancel];

@@ -6,7 +6,7 @@ import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
 
 // A history larger than any socket buffer, paced by the client's reading ('drain') on both of the
-// front's paths: heads read without node:http's parser (http/bare-exchange.ts) and by node:http.
+// front's paths: heads read without node:http's parser (http/bare/bare-exchange.ts) and by node:http.
 
 let system: TestSystem;
 let api: string;
@@ -66,7 +66,7 @@ describe('a long history read slowly', () => {
     const heads = {
       'one write': [`${target}Host: test\r\nAccept: text/event-stream\r\n\r\n`],
       split: [`${target}Ho`, 'st: test\r\nAccept: text/event-stream\r\n\r\n'],
-      // A repeated header: only node:http reads such a head (http/simple-head.ts).
+      // A repeated header: only node:http reads such a head (http/bare/simple-head.ts).
       'node:http': [`${target}Host: test\r\nAccept: text/event-stream\r\nAccept: */*\r\n\r\n`],
     };
     const read: Record<string, { body: string; received: number; stalled: boolean }> = {};

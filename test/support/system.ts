@@ -39,6 +39,8 @@ export async function startSystem(options: SystemOptions): Promise<TestSystem> {
     LOG_LEVEL: process.env.HERALD_TEST_LOG_LEVEL ?? 'silent',
     // Tests poll snapshots from one address far faster than a client should; limits.test.ts sets it.
     READ_RATE_PER_IP: '0',
+    // scripts/ci/node-matrix.sh runs files again with the bare head reader off.
+    ...(process.env.STREAM_READER ? { STREAM_READER: process.env.STREAM_READER } : {}),
     ...options.env,
   });
   const redis = connectRedis(config, { name: 'test:system' });

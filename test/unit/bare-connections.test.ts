@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { takeBareConnections } from '../../apps/api/src/http/bare-connections.ts';
+import { takeBareConnections } from '../../apps/api/src/http/bare/bare-connections.ts';
 
-// The front's connection split (http/bare-connections.ts) on a plain node:http server: requests
+// The front's connection split (http/bare/bare-connections.ts) on a plain node:http server: requests
 // to /bare/… are read without node:http's parser, everything else by node:http.
 
 let server: Server;

@@ -3,10 +3,10 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_HTTP_OPTIONS } from '../../apps/api/src/front.ts';
-import { MAX_SIMPLE_HEAD_BYTES, parseSimpleHead } from '../../apps/api/src/http/simple-head.ts';
+import { MAX_SIMPLE_HEAD_BYTES, parseSimpleHead } from '../../apps/api/src/http/bare/simple-head.ts';
 
 // The event streams' requests are read without node:http's parser when they are plainly valid
-// (http/simple-head.ts). What it accepts it must read exactly as node:http would; everything
+// (http/bare/simple-head.ts). What it accepts it must read exactly as node:http would; everything
 // else it leaves to node:http (null).
 
 const head = (text: string): Buffer => Buffer.from(text, 'latin1');

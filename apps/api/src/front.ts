@@ -3,10 +3,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '@herald/shared';
 import { badRequest, clientErrorResponse, routeNotFound, writeError } from './http/errors.ts';
-import { takeBareConnections } from './http/bare-connections.ts';
+import { takeBareConnections } from './http/bare/bare-connections.ts';
 import type { Middleware } from './http/edge-headers.ts';
 import { REQUEST_ID_HEADER, beginRequest, requestLogger } from './http/request-context.ts';
-import { currentResponse } from './http/socket-response.ts';
+import { currentResponse } from './http/bare/socket-response.ts';
 import { ResponseConnection } from './stream/connection.ts';
 import type { EventStream } from './stream/event-stream.ts';
 import { matchEventsRoute } from './stream/events-route.ts';
@@ -21,6 +21,11 @@ export interface FrontDeps {
   /** CORS for the stream (http/edge-headers.ts). */
   readonly streamEdge: Middleware;
   readonly logger: Logger;
+  /**
+   * STREAM_READER: `bare` reads a plain event-stream head without node:http's parser
+   * (http/bare/), `node` leaves every request to node:http.
+   */
+  readonly reader: 'bare' | 'node';
 }
 
 export interface Front {
@@ -52,7 +57,7 @@ export const NODE_HTTP_OPTIONS = { connectionsCheckingInterval: 1000, requireHos
  * everything else to Express. It also bounds how long a client may take to send its request,
  * and knows which requests are in flight, so a drain ends as soon as they are answered.
  */
-export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Front {
+export function createFront({ app, stream, streamEdge, logger, reader }: FrontDeps): Front {
   let draining = false;
   let inflight = 0;
   /** Connections node:http read a stream's request from (a bare one reads nothing after its head). */
@@ -110,12 +115,13 @@ export function createFront({ app, stream, streamEdge, logger }: FrontDeps): Fro
     if (socket.writable && !socket.writableEnded && !currentResponse(socket)?.headersSent) socket.end(clientErrorResponse(error.code));
     else socket.destroy();
   });
-  // A plain event-stream request is served without node:http's parser: it would be held for
-  // the stream's whole life, about half of what a watcher costs (docs/benchmarks.md).
-  const bare = takeBareConnections(server, (head) => matchEventsRoute(head) !== null);
+  // A plain event-stream request is served without node:http's parser, which would be held for
+  // the stream's whole life: about half of what a watcher costs (docs/benchmarks.md). That
+  // reader leans on node:http's internals; STREAM_READER=node turns it off.
+  const bare = reader === 'bare' ? takeBareConnections(server, (head) => matchEventsRoute(head) !== null) : null;
   const closeAllConnections = (): void => {
     server.closeAllConnections();
-    bare.destroyAll();
+    bare?.destroyAll();
   };
   // In-flight requests, so a drain can close every socket as soon as the last one is answered
   // (closeIdleConnections alone leaves sockets that never sent a request, e.g. pre-connects).

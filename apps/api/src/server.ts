@@ -170,7 +170,13 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     edge: edgeHeaders(config.CORS_ORIGINS),
     admin: config.ADMIN_API_KEYS.length > 0 ? { access, queues: [queue, choreQueues.webhooks, choreQueues.watchdogs] } : null,
   });
-  const front = createFront({ app: app as unknown as RequestHandler, stream, streamEdge: streamEdgeHeaders(config.CORS_ORIGINS), logger });
+  const front = createFront({
+    app: app as unknown as RequestHandler,
+    stream,
+    streamEdge: streamEdgeHeaders(config.CORS_ORIGINS),
+    logger,
+    reader: config.STREAM_READER,
+  });
   const port = await front.listen(config.PORT, config.HOST);
   logger.info({ port }, 'api listening');
 

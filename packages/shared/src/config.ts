@@ -75,6 +75,13 @@ export const configSchema = z.object({
    * one burst that would delay other jobs' events. 0: end each at once.
    */
   STREAM_END_RATE: int(2_000, 0, 1_000_000),
+  /**
+   * How an event stream's request head is read: `bare` reads a plain one off the socket without
+   * node:http's parser (about half of what a watcher costs, docs/benchmarks.md), `node` leaves
+   * every request to node:http. `bare` leans on node:http internals (apps/api/src/http/bare/):
+   * `node` is the way out should a Node release break them.
+   */
+  STREAM_READER: z.enum(['bare', 'node']).default('bare'),
   SSE_MAX_BACKLOG_BYTES: int(1 << 20, 1024),
   /**
    * A client whose unsent backlog has not drained for this long is cut off, history included

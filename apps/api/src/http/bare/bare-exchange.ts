@@ -44,15 +44,32 @@ function dropAfterHead(this: Socket): void {
 }
 
 /**
- * What node:http does for the sockets it reads (_http_server.js, socketOnDrain): a response whose
- * write returned false is told when its socket has drained. Without it a stream's history stalls
- * at the first full socket buffer, its sender waiting for a 'drain' that never comes. The
- * response's `_flush` is node's own way to clear its pending drain and emit 'drain' (there is no
- * public one).
+ * What node:http does for the sockets it reads (_http_server.js, socketOnDrain, alike in Node 22
+ * to 26): a response whose write returned false is told when its socket has drained, its
+ * need-drain flag cleared and 'drain' emitted. Without it a stream's history stalls at the first
+ * full socket buffer, its sender waiting for a 'drain' that never comes. The flag is node's
+ * `kNeedDrain` symbol, with no public setter. (The response's `_flush()` does this too on Node 24
+ * and later, but on Node 22 only when the response itself holds queued output, which one with
+ * its socket assigned never does: scripts/ci/node-matrix.sh found that.)
  */
 function tellResponseDrained(this: Socket): void {
-  const res = currentResponse(this) as (ServerResponse & { _flush(): void }) | null;
-  if (res?.writableNeedDrain) res._flush();
+  const res = currentResponse(this);
+  if (!res?.writableNeedDrain || res.writableLength !== 0) return;
+  const flag = needDrainFlag(res);
+  if (flag === null) {
+    // A Node whose flag has another name: its own way to clear it (see above).
+    (res as ServerResponse & { _flush(): void })._flush();
+    return;
+  }
+  (res as unknown as Record<symbol, boolean>)[flag] = false;
+  res.emit('drain');
+}
+
+/** node:http's `kNeedDrain`, found once on the first response that needs it (null: not there). */
+let kNeedDrain: symbol | null | undefined;
+function needDrainFlag(res: ServerResponse): symbol | null {
+  if (kNeedDrain === undefined) kNeedDrain = Object.getOwnPropertySymbols(res).find((key) => key.description === 'kNeedDrain') ?? null;
+  return kNeedDrain;
 }
 
 /** A reset client: 'close' follows, and the response's 'close' does the rest. */

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { bareExchange } from './bare-exchange.ts';
-import { clientErrorResponse } from './errors.ts';
+import { clientErrorResponse } from '../errors.ts';
 import { MAX_SIMPLE_HEAD_BYTES, parseSimpleHead, type SimpleHead } from './simple-head.ts';
 
 export interface BareConnections {
@@ -25,8 +25,8 @@ const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 /**
  * Makes every connection `server` accepts wait for its first request head (up to
  * MAX_SIMPLE_HEAD_BYTES, however many chunks it takes, within headersTimeout). When it is a
- * plain head (http/simple-head.ts) that `wanted` takes, the request and its response are made
- * without node:http's parser (http/bare-exchange.ts) and go to the server's 'request' listeners
+ * plain head (http/bare/simple-head.ts) that `wanted` takes, the request and its response are made
+ * without node:http's parser (http/bare/bare-exchange.ts) and go to the server's 'request' listeners
  * like any other; the connection serves that one request, and whatever the client sends after
  * the head is read and dropped. Anything else goes to node:http's own 'connection' listener
  * with the bytes read so far, as though just read, so everything node:http does for a request —
