@@ -1,8 +1,9 @@
-import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, createLogger, loadConfig } from '@herald/shared';
 import { createFront, type Front, type FrontDeps } from '../../apps/api/src/front.ts';
+import type { OpeningConnection } from '../../apps/api/src/stream/connection.ts';
 
 // STREAM_READER (docs/api.md, "Configuration"): `bare` reads a plain event-stream head without
 // node:http's parser (apps/api/src/http/bare/), `node` leaves every request to node:http.
@@ -36,9 +37,10 @@ describe("the front's reader", () => {
         res.end('route');
       },
       stream: {
-        handle: async (req: IncomingMessage, res: ServerResponse) => {
+        handle: async (req: IncomingMessage, connection: OpeningConnection) => {
           seen.stream = parsed(req.socket);
-          res.end('stream');
+          connection.open('test', 'stream');
+          connection.end();
         },
       } as unknown as FrontDeps['stream'],
     });
