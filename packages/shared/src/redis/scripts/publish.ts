@@ -58,7 +58,6 @@ export type PublishReply =
  * its rate and its Stream's bytes).
  */
 export async function publishScript(redis: RedisClient, input: PublishInput): Promise<PublishReply> {
-  const fields = Object.entries(input.jobFields ?? {}).flat();
   // A batch's job also writes its batch's keys; any other job passes unused keys of its own slot.
   const batchId = batchOf(input.jobId);
   const scriptKeys = [
@@ -79,16 +78,8 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     input.ttlSeconds,
     input.ts,
     input.mode,
-    input.idempotencyKeyHash === undefined ? '' : '1',
-    // Its length in UTF-16 units (JavaScript's), so the script need not count them in the delta.
-    input.text === undefined ? '' : input.text.delta.length,
     input.text?.delta ?? '',
-    input.text?.offset ?? 0,
-    batchId ?? '',
-    batchId === null ? '' : channels.batchEvents(batchId),
-    input.ratePerSecond ?? 0,
-    input.maxStreamBytes ?? 0,
-    ...fields,
+    packedOptions(input, batchId),
   ];
   let reply: unknown;
   if (input.durable === undefined) {
@@ -124,4 +115,21 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     default:
       throw new ScriptReplyError(`${script.name}: unknown outcome ${JSON.stringify(reply[0])}`);
   }
+}
+
+/**
+ * ARGV[11]: what only some events carry, as one JSON object (publish-6.lua's header), or '' when
+ * there is none (the usual worker's event: the script then decodes nothing). Its keys are short
+ * and written by hand, so building it costs a few concatenations, no object.
+ */
+function packedOptions(input: PublishInput, batchId: string | null): string {
+  let packed = '';
+  if (input.idempotencyKeyHash !== undefined) packed += ',"idem":1';
+  // The delta's length in UTF-16 units (JavaScript's), so the script need not count them.
+  if (input.text !== undefined) packed += `,"text":[${input.text.delta.length},${input.text.offset}]`;
+  if (batchId !== null) packed += `,"batch":[${JSON.stringify(batchId)},${JSON.stringify(channels.batchEvents(batchId))}]`;
+  if (input.ratePerSecond) packed += `,"rate":${input.ratePerSecond}`;
+  if (input.maxStreamBytes) packed += `,"bytes":${input.maxStreamBytes}`;
+  if (input.jobFields !== undefined) packed += `,"fields":${JSON.stringify(Object.entries(input.jobFields).flat())}`;
+  return packed === '' ? '' : `{${packed.slice(1)}}`;
 }
