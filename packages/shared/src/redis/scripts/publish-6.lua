@@ -25,9 +25,9 @@
   which the API checks before the script runs (offset + delta's length is the new length, since
   an offset past the text is refused here).
 
-  The Stream's bytes: a producer's Stream is bounded in bytes as well as in entries
-  (`bytes` in ARGV[11], MAX_JOB_STREAM_BYTES), counting each entry as its event's JSON. `MAXLEN ~` drops
-  old entries this script never sees, so a plain running sum would only grow. Instead the
+  The Stream's bytes: a producer's Stream is bounded in bytes as well as in entries (`bytes` in
+  ARGV[11], MAX_JOB_STREAM_BYTES), counting each entry as its event's JSON. `MAXLEN ~` drops old
+  entries this script never sees, so a plain running sum would only grow. Instead the
   snapshot keeps the bytes ever added (`streamBytes`) and each entry carries the sum before it
   (field `c`); the bytes the Stream holds now are then streamBytes minus the first remaining
   entry's `c`: exact whatever was trimmed, for one `XRANGE - + COUNT 1` (an entry without `c`,
@@ -36,8 +36,9 @@
   bounded by MAX_EVENT_BYTES, and its result by MAX_TEXT_CHARS), and Herald's own events
   ('clamp': workers, a cancel, the watchdog) are never refused for size.
 
-  Rate (`rate` in ARGV[11], PUBLISH_RATE_PER_JOB, strict only): a producer's publishes per second, here
-  rather than in a separate step so that it is atomic with the publish and costs no round trip.
+  Rate (`rate` in ARGV[11], PUBLISH_RATE_PER_JOB, strict only): a producer's publishes per
+  second, here rather than in a separate step so that it is atomic with the publish and costs no
+  round trip.
   GCRA, a token bucket in one number: the snapshot's `publishAt` is the theoretical time (µs,
   Redis's TIME, the same clock for every replica; Redis >= 7 replicates scripts by effects)
   at which the bucket is full again; a publish adds 1/rate s to it and is let through while it
@@ -83,11 +84,12 @@
     fields  [field, value, …] written with the job's first event only
 
   The event's JSON (its owner: packages/shared/src/events/event-layout.ts, which
-  test/unit/event-layout.test.ts checks this block and the code below against): a job's event
-  is ARGV[4] .. progress .. ARGV[5], never parsed: the head ends with `"progress":` and the tail
-  ends with `"ts":<ms>}`; it is stored as it is (Stream field `d`, snapshot `event`) and published
-  as `<id> <status> <JSON>` (events/wire.ts). A batch's own event is written here, keys in this
-  order, counts in this order:
+  test/unit/event-layout.test.ts checks this block and the code below against), never parsed here:
+    a job's event is ARGV[4] .. progress .. ARGV[5]
+    the head ends with `"progress":`
+    the tail ends with `"ts":<ms>}`
+  It is stored as it is (Stream field `d`, snapshot `event`) and published as `<id> <status> <JSON>`
+  (events/wire.ts). A batch's own event is written here, its keys and its counts in this order:
     {"batchId":…,"status":…,"progress":…,"counts":{"queued":…,"processing":…,"done":…,"error":…,"cancelled":…},"ts":…}
 
   Returns one of:
