@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { jobEventSchema, type ProgressUpdate } from '@herald/contract';
+import { type JobEvent, jobEventSchema, type ProgressUpdate } from '@herald/contract';
 import {
   BATCH_COUNT_KEYS,
   BATCH_EVENT_KEYS,
@@ -65,6 +65,18 @@ describe('the event’s layout (events/event-layout.ts)', () => {
         const reversed = Object.fromEntries(Object.entries(body).reverse()) as ProgressUpdate;
         expect(jobEventJson('J'.repeat(22), batchId, reversed, TS)).toBe(json);
       }
+    }
+  });
+
+  it('writes every event the README shows byte for byte as shown (Herald’s own events kept their order)', () => {
+    const shown = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('# data: {"jobId"'))
+      .map((line) => line.slice('# data: '.length));
+    expect(shown.length).toBeGreaterThan(5);
+    for (const json of shown) {
+      const { jobId, batchId, ts, ...body } = JSON.parse(json) as JobEvent;
+      expect(jobEventJson(jobId, batchId ?? null, body, ts)).toBe(json);
     }
   });
 

@@ -11,15 +11,17 @@ import { JOB_STATUSES, type JobEvent, type ProgressUpdate } from '@herald/contra
 /**
  * A job's event, key by key, in the order its JSON has them: `jobId` first (and `batchId` right
  * after it, for a batch's job), `status`, then `progress` (where the JSON is split for the
- * script), then the optional fields, and `ts` last. A key without a value is left out.
+ * script), then the rest, and `ts` last. A key without a value is left out. The rest is in the
+ * order Herald's own events have always had (`stage` before `message`, as the README shows them);
+ * a producer's follow it too, whatever order its request body had.
  */
 export const JOB_EVENT_KEYS = [
   'jobId',
   'batchId',
   'status',
   'progress',
-  'message',
   'stage',
+  'message',
   'result',
   'error',
   'delta',
@@ -67,8 +69,8 @@ export function jobEventJsonParts(jobId: string, batchId: string | null, body: E
   const head = `{"jobId":${JSON.stringify(jobId)},${batchId === null ? '' : `"batchId":${JSON.stringify(batchId)},`}"status":${JSON.stringify(body.status)},${PROGRESS_KEY}`;
   // As JSON.stringify would: a key whose value is undefined is left out.
   let tail = '';
-  if (body.message !== undefined) tail += `,"message":${JSON.stringify(body.message)}`;
   if (body.stage !== undefined) tail += `,"stage":${JSON.stringify(body.stage)}`;
+  if (body.message !== undefined) tail += `,"message":${JSON.stringify(body.message)}`;
   if (body.result !== undefined) tail += `,"result":${JSON.stringify(body.result)}`;
   if (body.error !== undefined)
     tail += `,"error":{"code":${JSON.stringify(body.error.code)},"message":${JSON.stringify(body.error.message)}}`;
