@@ -68,6 +68,13 @@ describe('the event’s layout (events/event-layout.ts)', () => {
     }
   });
 
+  it('has the order docs/api.md’s table of the event states', () => {
+    const docs = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+    const section = docs.slice(docs.indexOf('## The event\n'), docs.indexOf('A client must ignore fields'));
+    const rows = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((match) => match[1]);
+    expect(rows).toEqual([...JOB_EVENT_KEYS]);
+  });
+
   it('writes every event the README shows byte for byte as shown (Herald’s own events kept their order)', () => {
     const shown = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
       .split('\n')
