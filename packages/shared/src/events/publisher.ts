@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connection.ts';
 import { batchOf, isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
-import { batchEventJson, jobEventJson, jobEventJsonParts } from './event-layout.ts';
+import { batchEventJson, type EventBody, jobEventJson, jobEventJsonParts } from './event-layout.ts';
 import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 
@@ -96,7 +96,7 @@ export interface PublishedEvent {
 }
 
 /** A producer's event: without a progress, the job's stays where it is. */
-export type ProducerUpdate = Omit<ProgressUpdate, 'progress'> & { readonly progress?: number | undefined };
+export type ProducerUpdate = EventBody;
 
 /** Which of a producer's bounds (ProducerLimits) an event would break. */
 export type ProducerBound = 'text' | 'event' | 'stream';

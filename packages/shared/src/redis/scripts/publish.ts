@@ -3,6 +3,11 @@ import type { RedisClient } from '../connection.ts';
 import { channels, keys } from '../keys.ts';
 import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
 
+// Its name counts its keys (load.ts), not its versions: it stays publish-6.lua when its arguments
+// change, as they did when the optional ones were packed into one. A rolling upgrade needs
+// nothing more: each process runs the script text it ships (EVALSHA of that text; ioredis loads
+// it on NOSCRIPT), so old and new replicas each call their own with their own arguments, and
+// both write the same keys and the same JSON (events/event-layout.ts).
 const script = luaScript('publish-6.lua');
 
 export interface PublishInput {
@@ -10,7 +15,7 @@ export interface PublishInput {
   readonly status: string;
   /** The progress asked for (see `mode`); null: the job's own, as it stands. */
   readonly progress: number | null;
-  /** The event's JSON up to the progress value, and from just after it. */
+  /** The event's JSON up to the progress value, and from just after it (event-layout.ts, jobEventJsonParts). */
   readonly jsonHead: string;
   readonly jsonTail: string;
   readonly streamMaxLen: number;
