@@ -1,34 +1,25 @@
 import { isTerminal, parseStreamId, type StreamId } from '@herald/contract';
-import type { BrokerEvent } from '@herald/shared';
+import { type BrokerEvent, carriesDelta, isBatchEvent, publishedAt } from '@herald/shared';
 import { dataLines, eventFrame } from './frames.ts';
 
-const TS_FIELD = '"ts":';
-
-/**
- * The event's `ts` without parsing its JSON: the publisher writes it as the last field, and the
- * text `"ts":` cannot occur inside a JSON string (its quotes would be escaped).
- */
-export function publishedAt(data: string): number | null {
-  const at = data.lastIndexOf(TS_FIELD);
-  if (at < 0) return null;
-  const ts = Number.parseInt(data.slice(at + TS_FIELD.length, at + TS_FIELD.length + 20), 10);
-  return Number.isFinite(ts) ? ts : null;
-}
+// The event's JSON is read here without parsing it, through its layout's owner (@herald/shared,
+// events/event-layout.ts): `ts` is its last key, a batch's own event starts with `{"batchId":`,
+// text being written is a top-level `"delta":`. Once per event per replica.
 
 /** The `event:` names of a typed stream (`?typed=1`; docs/api.md, "Typed events"). */
 export type EventName = 'progress' | 'delta' | 'done' | 'error' | 'cancelled' | 'batch' | 'resync';
 
 /**
- * An event's name from its stored status and JSON, unparsed: a batch's own event starts with
- * `{"batchId"`; a job's event in a batch's stream has status `job:<status>`; text being written
- * carries a top-level `"delta":` (inside a JSON string the quotes would be escaped).
+ * An event's name from its stored status and JSON, unparsed: a batch's own event is told by its
+ * first key; a job's event in a batch's stream has status `job:<status>`; text being written
+ * carries a top-level `delta` (event-layout.ts).
  */
 export function eventName(status: string, data: string): EventName {
   if (status === 'resync') return 'resync';
-  if (data.startsWith('{"batchId"')) return 'batch';
+  if (isBatchEvent(data)) return 'batch';
   const jobStatus = status.startsWith('job:') ? status.slice(4) : status;
   if (jobStatus === 'done' || jobStatus === 'error' || jobStatus === 'cancelled') return jobStatus;
-  return data.includes('"delta":') ? 'delta' : 'progress';
+  return carriesDelta(data) ? 'delta' : 'progress';
 }
 
 /**

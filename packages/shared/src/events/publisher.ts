@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connection.ts';
 import { batchOf, isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
+import { batchEventJson, type EventBody, jobEventJson, jobEventJsonParts } from './event-layout.ts';
 import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 
@@ -95,7 +96,7 @@ export interface PublishedEvent {
 }
 
 /** A producer's event: without a progress, the job's stays where it is. */
-export type ProducerUpdate = Omit<ProgressUpdate, 'progress'> & { readonly progress?: number | undefined };
+export type ProducerUpdate = EventBody;
 
 /** Which of a producer's bounds (ProducerLimits) an event would break. */
 export type ProducerBound = 'text' | 'event' | 'stream';
@@ -166,8 +167,8 @@ export class EventPublisher {
     const counts = { queued: jobIds.length, processing: 0, done: 0, error: 0, cancelled: 0 };
     const reply = await createBatchScript(this.#redis, {
       batchId,
-      jobs: jobIds.map((jobId) => ({ jobId, event: eventJson(jobId, first, ts) })),
-      batchEvent: JSON.stringify({ batchId, status: 'queued', progress: 0, counts, ts }),
+      jobs: jobIds.map((jobId) => ({ jobId, event: jobEventJson(jobId, batchOf(jobId), first, ts) })),
+      batchEvent: batchEventJson(batchId, 'queued', 0, counts, ts),
       ts,
       streamMaxLen: this.#options.streamMaxLen,
       batchFields: fields.batch,
@@ -226,7 +227,7 @@ export class EventPublisher {
     const ts = (this.#options.now ?? Date.now)();
     const { status, progress } = update;
     // The JSON is split around the progress value so the script can raise it without parsing.
-    const [jsonHead, jsonTail] = eventJsonParts(jobId, update, ts);
+    const [jsonHead, jsonTail] = jobEventJsonParts(jobId, batchOf(jobId), update, ts);
     const reply = await publishScript(this.#redis, {
       jobId,
       status,
@@ -248,30 +249,12 @@ export class EventPublisher {
 }
 
 /**
- * An event's JSON around its progress value: `{"jobId",["batchId",]"status","progress":` and
- * the rest, `ts` last — where the fan-out reads it without parsing (stream/fanout-event.ts). A
- * batch's job says which batch, in its own stream and the batch's (the same JSON).
- */
-function eventJsonParts(jobId: string, update: ProducerUpdate, ts: number): [string, string] {
-  const { status, progress: _progress, ...rest } = update;
-  const batchId = batchOf(jobId);
-  const head = `{"jobId":${JSON.stringify(jobId)},${batchId === null ? '' : `"batchId":${JSON.stringify(batchId)},`}"status":${JSON.stringify(status)},"progress":`;
-  return [head, `,${JSON.stringify({ ...rest, ts }).slice(1)}`];
-}
-
-/**
  * The bytes of an event's JSON as the publish script stores it, every field but `result` (which
  * MAX_TEXT_CHARS bounds): UTF-8, escapes included (a control character is 6 bytes, `\u00XX`),
  * the progress as given (3 digits when the job's own is kept). MAX_EVENT_BYTES bounds it.
  */
 export function eventBytes(jobId: string, update: ProducerUpdate, ts: number): number {
   const { result: _result, ...measured } = update;
-  const [head, tail] = eventJsonParts(jobId, measured, ts);
+  const [head, tail] = jobEventJsonParts(jobId, batchOf(jobId), measured, ts);
   return Buffer.byteLength(head) + String(update.progress ?? 100).length + Buffer.byteLength(tail);
-}
-
-/** The whole JSON of an event, as the publish script writes it. */
-function eventJson(jobId: string, update: ProgressUpdate, ts: number): string {
-  const [head, tail] = eventJsonParts(jobId, update, ts);
-  return `${head}${Math.trunc(update.progress)}${tail}`;
 }

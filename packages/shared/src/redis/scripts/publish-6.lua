@@ -25,9 +25,9 @@
   which the API checks before the script runs (offset + delta's length is the new length, since
   an offset past the text is refused here).
 
-  The Stream's bytes: a producer's Stream is bounded in bytes as well as in entries
-  (ARGV[17], MAX_JOB_STREAM_BYTES), counting each entry as its event's JSON. `MAXLEN ~` drops
-  old entries this script never sees, so a plain running sum would only grow. Instead the
+  The Stream's bytes: a producer's Stream is bounded in bytes as well as in entries (`bytes` in
+  ARGV[11], MAX_JOB_STREAM_BYTES), counting each entry as its event's JSON. `MAXLEN ~` drops old
+  entries this script never sees, so a plain running sum would only grow. Instead the
   snapshot keeps the bytes ever added (`streamBytes`) and each entry carries the sum before it
   (field `c`); the bytes the Stream holds now are then streamBytes minus the first remaining
   entry's `c`: exact whatever was trimmed, for one `XRANGE - + COUNT 1` (an entry without `c`,
@@ -36,8 +36,9 @@
   bounded by MAX_EVENT_BYTES, and its result by MAX_TEXT_CHARS), and Herald's own events
   ('clamp': workers, a cancel, the watchdog) are never refused for size.
 
-  Rate (ARGV[16], PUBLISH_RATE_PER_JOB, strict only): a producer's publishes per second, here
-  rather than in a separate step so that it is atomic with the publish and costs no round trip.
+  Rate (`rate` in ARGV[11], PUBLISH_RATE_PER_JOB, strict only): a producer's publishes per
+  second, here rather than in a separate step so that it is atomic with the publish and costs no
+  round trip.
   GCRA, a token bucket in one number: the snapshot's `publishAt` is the theoretical time (µs,
   Redis's TIME, the same clock for every replica; Redis >= 7 replicates scripts by effects)
   at which the bucket is full again; a publish adds 1/rate s to it and is let through while it
@@ -55,7 +56,7 @@
 
   Creation: the job's first event also writes the job's own fields (kind, owner, …) given.
 
-  A batch's job (ARGV[14] = the batch id; docs/api.md, "Batches"): the event also goes into the
+  A batch's job (`batch` in ARGV[11]; docs/api.md, "Batches"): the event also goes into the
   batch's Stream, marked as a job's ('job:<status>', so that only the batch's own end ends that
   stream), and the batch's aggregates follow the job: counts by status, and the overall progress
   — the mean of its jobs', an ended job counting 100, so it never goes back. When the overall
@@ -69,12 +70,27 @@
   ARGV[1] channel (SPUBLISH) ARGV[2] status           ARGV[3] progress asked for ('': the job's)
   ARGV[4] JSON before the progress value            ARGV[5] JSON after it
   ARGV[6] Stream MAXLEN    ARGV[7] TTL seconds      ARGV[8] event ts (ms)
-  ARGV[9] mode: 'clamp' | 'strict'                  ARGV[10] '1' to use KEYS[3], else ''
-  ARGV[11] the delta's length in UTF-16 units when the event carries text, else ''
-  ARGV[12] delta   ARGV[13] offset
-  ARGV[14] the batch id, or ''                      ARGV[15] the batch's channel (SPUBLISH)
-  ARGV[16] strict: publishes a second (0: no limit)  ARGV[17] strict: Stream bytes (0: no bound)
-  ARGV[18…] field, value, … written with the job's first event only
+  ARGV[9] mode: 'clamp' | 'strict'
+  ARGV[10] the delta, when the event carries text (else ''): an argument of its own, the one
+           that may be long, so that it is neither escaped nor decoded on its way
+  ARGV[11] the optional rest, packed (as bullmq's addStandardJob packs its options): '' when
+           there is none, which is the usual worker's event, else a JSON object of those given:
+    idem    1: use KEYS[3]
+    text    [the delta's length in UTF-16 units (JavaScript's, so the script need not count
+            them), its offset]
+    batch   [the batch id, the batch's channel (SPUBLISH)]
+    rate    strict: publishes a second (absent or 0: no limit)
+    bytes   strict: the Stream's bytes (absent or 0: no bound)
+    fields  [field, value, …] written with the job's first event only
+
+  The event's JSON (its owner: packages/shared/src/events/event-layout.ts, which
+  test/unit/event-layout.test.ts checks this block and the code below against), never parsed here:
+    a job's event is ARGV[4] .. progress .. ARGV[5]
+    the head ends with `"progress":`
+    the tail ends with `"ts":<ms>}`
+  It is stored as it is (Stream field `d`, snapshot `event`) and published as `<id> <status> <JSON>`
+  (events/wire.ts). A batch's own event is written here, its keys and its counts in this order:
+    {"batchId":…,"status":…,"progress":…,"counts":{"queued":…,"processing":…,"done":…,"error":…,"cancelled":…},"ts":…}
 
   Returns one of:
     {'ok', id, progress, batchEnded}  published; batchEnded '1' when it ended the job's batch
@@ -85,14 +101,15 @@
     {'rate_limited', ms}     strict: over the rate; ms until a publish can pass
     {'backwards', progress}  strict: below the job's current progress
     {'bad_offset'}           the offset is past the text, or splits a character
-    {'stream_full'}          strict: the Stream would hold more than ARGV[17] bytes
+    {'stream_full'}          strict: the Stream would hold more than `bytes`
 ]]
 local terminal = {done = true, error = true, cancelled = true}
 local current = redis.call('HMGET', KEYS[2], 'status', 'progress', 'partialUnits', 'kind', 'streamBytes', 'publishAt')
 local status = current[1]
 local strict = ARGV[9] == 'strict'
+local packed = ARGV[11] ~= '' and cjson.decode(ARGV[11]) or {}
 
-if ARGV[10] == '1' then
+if packed.idem then
   local seen = redis.call('GET', KEYS[3])
   if seen then
     return {'replay', seen}
@@ -108,7 +125,7 @@ if status and terminal[status] then
   return {'ended', status}
 end
 
-local rate = tonumber(ARGV[16])
+local rate = packed.rate or 0
 -- When this publish's credit runs out (µs, Redis's clock): kept to charge a rewind below.
 local publish_at = nil
 if strict and rate > 0 then
@@ -171,8 +188,8 @@ end
 
 -- The text after this event: appended (`append`), or written again from the offset (`rewrite`).
 local append, rewrite, text_units = nil, nil, nil
-if ARGV[11] ~= '' then
-  local offset = tonumber(ARGV[13])
+if packed.text then
+  local offset = packed.text[2]
   local units = tonumber(current[3]) or 0
   -- A text begun before it had a key of its own (Herald 0.1.0 kept it in the snapshot's `partial`)
   -- is moved there once, by its next event: O(1) for every other one.
@@ -184,7 +201,7 @@ if ARGV[11] ~= '' then
     end
   end
   if offset == units then
-    append = ARGV[12] -- the common case: the text itself is not read
+    append = ARGV[10] -- the common case: the text itself is not read
   elseif offset < units then
     charge_walk(offset)
     local before = redis.call('GET', KEYS[6]) or ''
@@ -192,17 +209,17 @@ if ARGV[11] ~= '' then
     if not keep then
       return {'bad_offset'}
     end
-    rewrite = string.sub(before, 1, keep) .. ARGV[12]
+    rewrite = string.sub(before, 1, keep) .. ARGV[10]
   else
     return {'bad_offset'}
   end
-  text_units = offset + tonumber(ARGV[11])
+  text_units = offset + packed.text[1]
 end
 
 local data = ARGV[4] .. progress .. ARGV[5]
 -- the bytes of event JSON ever added to the Stream, before this event
 local added = tonumber(current[5]) or 0
-local bound = tonumber(ARGV[17])
+local bound = packed.bytes or 0
 if strict and bound > 0 and not terminal[ARGV[2]] then
   local held = 0
   local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
@@ -228,8 +245,8 @@ if not status then
   -- the job's first event: when it began, and what it is
   snapshot[#snapshot + 1] = 'createdAt'
   snapshot[#snapshot + 1] = ARGV[8]
-  for i = 18, #ARGV do
-    snapshot[#snapshot + 1] = ARGV[i]
+  for _, word in ipairs(packed.fields or {}) do
+    snapshot[#snapshot + 1] = word
   end
 end
 if text_units then
@@ -248,20 +265,21 @@ if terminal[ARGV[2]] then
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[2], ARGV[7])
 end
-if ARGV[10] == '1' then
+if packed.idem then
   redis.call('SET', KEYS[3], id, 'EX', ARGV[7])
 end
 redis.call('SPUBLISH', ARGV[1], id .. ' ' .. ARGV[2] .. ' ' .. data)
 
 local batch_ended = ''
-if ARGV[14] ~= '' then
+if packed.batch then
+  local batch_id, batch_channel = packed.batch[1], packed.batch[2]
   local b = redis.call('HMGET', KEYS[4], 'n', 'sum', 'progress', 'status', 'cancelling')
   local n = tonumber(b[1])
   if n then -- the batch is still there (it outlives its jobs)
     local maxlen = tonumber(ARGV[6]) * n + 100
     local tag = 'job:' .. ARGV[2]
     local last = redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 's', tag, 'd', data)
-    redis.call('SPUBLISH', ARGV[15], last .. ' ' .. tag .. ' ' .. data)
+    redis.call('SPUBLISH', batch_channel, last .. ' ' .. tag .. ' ' .. data)
     -- An ended job counts 100 towards the overall figure, whatever its own.
     local function effective(s, p)
       if terminal[s] then
@@ -293,10 +311,10 @@ if ARGV[14] ~= '' then
     local fields = {'sum', sum, 'lastEventId', last, 'updatedAt', ARGV[8]}
     if overall > tonumber(b[3]) or now ~= b[4] then
       local counts = string.format('{"queued":%d,"processing":%d,"done":%d,"error":%d,"cancelled":%d}', unpack(counted))
-      local event = '{"batchId":' .. cjson.encode(ARGV[14]) .. ',"status":"' .. now .. '","progress":' .. overall
+      local event = '{"batchId":' .. cjson.encode(batch_id) .. ',"status":"' .. now .. '","progress":' .. overall
         .. ',"counts":' .. counts .. ',"ts":' .. ARGV[8] .. '}'
       last = redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 's', now, 'd', event)
-      redis.call('SPUBLISH', ARGV[15], last .. ' ' .. now .. ' ' .. event)
+      redis.call('SPUBLISH', batch_channel, last .. ' ' .. now .. ' ' .. event)
       fields = {'sum', sum, 'progress', overall, 'status', now, 'event', event, 'lastEventId', last, 'updatedAt', ARGV[8]}
     end
     redis.call('HSET', KEYS[4], unpack(fields))

@@ -3,6 +3,11 @@ import type { RedisClient } from '../connection.ts';
 import { channels, keys } from '../keys.ts';
 import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
 
+// Its name counts its keys (load.ts), not its versions: it stays publish-6.lua when its arguments
+// change, as they did when the optional ones were packed into one. A rolling upgrade needs
+// nothing more: each process runs the script text it ships (EVALSHA of that text; ioredis loads
+// it on NOSCRIPT), so old and new replicas each call their own with their own arguments, and
+// both write the same keys and the same JSON (events/event-layout.ts).
 const script = luaScript('publish-6.lua');
 
 export interface PublishInput {
@@ -10,7 +15,7 @@ export interface PublishInput {
   readonly status: string;
   /** The progress asked for (see `mode`); null: the job's own, as it stands. */
   readonly progress: number | null;
-  /** The event's JSON up to the progress value, and from just after it. */
+  /** The event's JSON up to the progress value, and from just after it (event-layout.ts, jobEventJsonParts). */
   readonly jsonHead: string;
   readonly jsonTail: string;
   readonly streamMaxLen: number;
@@ -58,7 +63,6 @@ export type PublishReply =
  * its rate and its Stream's bytes).
  */
 export async function publishScript(redis: RedisClient, input: PublishInput): Promise<PublishReply> {
-  const fields = Object.entries(input.jobFields ?? {}).flat();
   // A batch's job also writes its batch's keys; any other job passes unused keys of its own slot.
   const batchId = batchOf(input.jobId);
   const scriptKeys = [
@@ -79,16 +83,8 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     input.ttlSeconds,
     input.ts,
     input.mode,
-    input.idempotencyKeyHash === undefined ? '' : '1',
-    // Its length in UTF-16 units (JavaScript's), so the script need not count them in the delta.
-    input.text === undefined ? '' : input.text.delta.length,
     input.text?.delta ?? '',
-    input.text?.offset ?? 0,
-    batchId ?? '',
-    batchId === null ? '' : channels.batchEvents(batchId),
-    input.ratePerSecond ?? 0,
-    input.maxStreamBytes ?? 0,
-    ...fields,
+    packedOptions(input, batchId),
   ];
   let reply: unknown;
   if (input.durable === undefined) {
@@ -124,4 +120,21 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
     default:
       throw new ScriptReplyError(`${script.name}: unknown outcome ${JSON.stringify(reply[0])}`);
   }
+}
+
+/**
+ * ARGV[11]: what only some events carry, as one JSON object (publish-6.lua's header), or '' when
+ * there is none (the usual worker's event: the script then decodes nothing). Its keys are short
+ * and written by hand, so building it costs a few concatenations, no object.
+ */
+function packedOptions(input: PublishInput, batchId: string | null): string {
+  let packed = '';
+  if (input.idempotencyKeyHash !== undefined) packed += ',"idem":1';
+  // The delta's length in UTF-16 units (JavaScript's), so the script need not count them.
+  if (input.text !== undefined) packed += `,"text":[${input.text.delta.length},${input.text.offset}]`;
+  if (batchId !== null) packed += `,"batch":[${JSON.stringify(batchId)},${JSON.stringify(channels.batchEvents(batchId))}]`;
+  if (input.ratePerSecond) packed += `,"rate":${input.ratePerSecond}`;
+  if (input.maxStreamBytes) packed += `,"bytes":${input.maxStreamBytes}`;
+  if (input.jobFields !== undefined) packed += `,"fields":${JSON.stringify(Object.entries(input.jobFields).flat())}`;
+  return packed === '' ? '' : `{${packed.slice(1)}}`;
 }
