@@ -116,6 +116,18 @@ describe('an event’s JSON, published through the script, stored and fanned out
     broker.unsubscribe(jobId);
   });
 
+  it('a job’s fields reach the script whatever their text: quotes, control bytes, emoji, and a lone surrogate stored as UTF-8 stores it (U+FFFD)', async () => {
+    const jobId = newId();
+    const title = 'a "quoted" \\ title\u0000\n😀 and a lone \ud800 surrogate';
+    const created = await publisher().create(
+      jobId,
+      { status: 'queued', stage: 'queued', progress: 0, message: 'Waiting' },
+      { kind: 'external', title },
+    );
+    expect(created).not.toBeNull();
+    expect(await redis.hget(keys.snapshot(jobId), 'title')).toBe(title.replace('\ud800', '\ufffd'));
+  });
+
   it('a batch: its jobs’ events and its own, written by the script, are the module’s JSON, in its stream and fanned out', async () => {
     const batchId = newId();
     const jobIds = [batchJobId(batchId, 0), batchJobId(batchId, 1)];

@@ -127,6 +127,13 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
  * there is none (the usual worker's event: the script then decodes nothing). Its keys are short
  * and written by hand, so building it costs a few concatenations, no object.
  */
+/**
+ * A field's text as its UTF-8 bytes would hold it: a lone surrogate (a title's `"\ud800"`) becomes
+ * U+FFFD, as it does in an argument of its own. JSON.stringify would write it as a `\ud800`
+ * escape, which the script's cjson refuses, failing the whole publish.
+ */
+const wellFormed = (text: string): string => text.toWellFormed();
+
 function packedOptions(input: PublishInput, batchId: string | null): string {
   let packed = '';
   if (input.idempotencyKeyHash !== undefined) packed += ',"idem":1';
@@ -135,6 +142,6 @@ function packedOptions(input: PublishInput, batchId: string | null): string {
   if (batchId !== null) packed += `,"batch":[${JSON.stringify(batchId)},${JSON.stringify(channels.batchEvents(batchId))}]`;
   if (input.ratePerSecond) packed += `,"rate":${input.ratePerSecond}`;
   if (input.maxStreamBytes) packed += `,"bytes":${input.maxStreamBytes}`;
-  if (input.jobFields !== undefined) packed += `,"fields":${JSON.stringify(Object.entries(input.jobFields).flat())}`;
+  if (input.jobFields !== undefined) packed += `,"fields":${JSON.stringify(Object.entries(input.jobFields).flat().map(wellFormed))}`;
   return packed === '' ? '' : `{${packed.slice(1)}}`;
 }
