@@ -105,11 +105,11 @@ describe('with API keys: two replicas, one secret', () => {
     const expired = new WatchTokens(SECRET, 10).mint(body.jobId, Date.now() - 60_000);
     const cases: [string, number, string][] = [
       ['', 401, 'unauthorized'],
-      [`?token=${jobPart}.${expiry}.${flipped}`, 401, 'unauthorized'], // signature tampered
-      [`?token=${jobPart}.${later}.${signature}`, 401, 'unauthorized'], // expiry pushed out
-      [`?token=${other.body.jobId}.${expiry}.${signature}`, 401, 'unauthorized'], // job swapped
-      [`?token=${new WatchTokens('another-secret-of-forty-characters-long!', 60).mint(body.jobId)}`, 401, 'unauthorized'],
-      [`?token=${expired}`, 401, 'unauthorized'],
+      [`?token=${jobPart}.${expiry}.${flipped}`, 401, 'invalid_token'], // signature tampered
+      [`?token=${jobPart}.${later}.${signature}`, 401, 'invalid_token'], // expiry pushed out
+      [`?token=${other.body.jobId}.${expiry}.${signature}`, 401, 'invalid_token'], // job swapped
+      [`?token=${new WatchTokens('another-secret-of-forty-characters-long!', 60).mint(body.jobId)}`, 401, 'invalid_token'],
+      [`?token=${expired}`, 401, 'token_expired'],
       [`?token=${other.body.watchToken}`, 403, 'forbidden'],
       [`?token=${'x'.repeat(600)}`, 400, 'invalid_request'],
     ];
@@ -366,9 +366,9 @@ describe('WATCH_TOKEN_TTL_SECONDS', () => {
 
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiry * 1000 - Date.now()) + 200));
     const late = await request(`${api}${body.links.events}`);
-    expectError(late, 401, 'unauthorized');
+    expectError(late, 401, 'token_expired');
     expect(late.body.error.message).toBe('The watch token has expired');
-    expectError(await request(`${api}/v1/jobs/${body.jobId}?token=${body.watchToken}`), 401, 'unauthorized');
+    expectError(await request(`${api}/v1/jobs/${body.jobId}?token=${body.watchToken}`), 401, 'token_expired');
     // The key still reads it, and hands out a fresh token.
     const fresh = await request(`${api}/v1/jobs/${body.jobId}`, { headers: bearer(KEY) });
     expect((await request(`${api}/v1/jobs/${body.jobId}?token=${fresh.body.watchToken}`)).status).toBe(200);

@@ -69,14 +69,14 @@ describe('Access, with auth on', () => {
     expect(a.requireWatcher(bearer(KEY), JOB, null).keyId).toMatch(/^[0-9a-f]{12}$/);
   });
 
-  it('answers another job’s token with 403, and a missing, forged or expired one with 401', () => {
+  it('answers another job’s token with 403, a missing one with 401 unauthorized, a forged one with invalid_token, an expired one with token_expired', () => {
     const { access: a, tokens } = access();
     expect(refusal(() => a.requireWatcher(request(), JOB, tokens.mint(OTHER_JOB)))).toEqual([403, 'forbidden']);
     expect(refusal(() => a.requireWatcher(request(), JOB, null))).toEqual([401, 'unauthorized']);
     const forged = `${tokens.mint(JOB).slice(0, -2)}xx`;
-    expect(refusal(() => a.requireWatcher(request(), JOB, forged))).toEqual([401, 'unauthorized']);
+    expect(refusal(() => a.requireWatcher(request(), JOB, forged))).toEqual([401, 'invalid_token']);
     const expired = tokens.mint(JOB, Date.now() - 61_000);
-    expect(refusal(() => a.requireWatcher(request(), JOB, expired))).toEqual([401, 'unauthorized']);
+    expect(refusal(() => a.requireWatcher(request(), JOB, expired))).toEqual([401, 'token_expired']);
     expect(refusal(() => a.requireWatcher(bearer('not a key at all x'), JOB, null))).toEqual([401, 'unauthorized']);
   });
 

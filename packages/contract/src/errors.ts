@@ -12,6 +12,10 @@ export interface ErrorCodeSpec {
 export const ERROR_CODES = {
   invalid_request: { statuses: [400, 431], message: 'The request is not valid' },
   unauthorized: { statuses: [401], message: 'A valid credential is required' },
+  /** A watch token (or a watch JWT) past its expiry: a client with a way to get a fresh one resumes with it. */
+  token_expired: { statuses: [401], message: 'The watch token has expired' },
+  /** A watch token (or a watch JWT) that is forged, malformed, or signed for another issuer or audience. */
+  invalid_token: { statuses: [401], message: 'The watch token is not valid' },
   forbidden: { statuses: [403], message: 'This credential may not do that' },
   not_found: { statuses: [404], message: 'No such route' },
   request_timeout: { statuses: [408], message: 'The request took too long to arrive' },

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ClientIpOf } from '../http/client-ip.ts';
-import { badRequest, batchNotFound, forbidden, jobNotFound, unauthorized } from '../http/errors.ts';
+import { badRequest, batchNotFound, forbidden, invalidToken, jobNotFound, tokenExpired, unauthorized } from '../http/errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { PublishTokens } from './publish-tokens.ts';
 import { WatchTokens } from './watch-tokens.ts';
@@ -94,11 +94,11 @@ export class Access {
       case 'valid':
         return this.#remember(req, null, false);
       case 'expired':
-        throw unauthorized('The watch token has expired');
+        throw tokenExpired();
       case 'other-job':
         throw forbidden('This watch token is for another job');
       default:
-        throw unauthorized('The watch token is not valid');
+        throw invalidToken();
     }
   }
 

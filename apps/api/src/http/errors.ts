@@ -50,6 +50,13 @@ export const serviceUnavailable = (code: CodeFor<503>, message?: string, retryAf
 /** `challenge`: what to ask for instead of a bearer (the admin view asks a browser for Basic). */
 export const unauthorized = (message: string, challenge: Record<string, string> = { 'WWW-Authenticate': 'Bearer' }) =>
   new HttpError(401, 'unauthorized', message, undefined, challenge);
+/** A watch token's refusals (docs/api.md): an expired one can be replaced (`getToken`), a bad one cannot. */
+export const tokenExpired = (message = 'The watch token has expired') =>
+  new HttpError(401, 'token_expired', message, undefined, {
+    'WWW-Authenticate': 'Bearer error="invalid_token", error_description="expired"',
+  });
+export const invalidToken = (message = 'The watch token is not valid') =>
+  new HttpError(401, 'invalid_token', message, undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
 export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
 /** `retryAfterSeconds` null: no Retry-After, when no wait can be known (a key's jobs not ended). */
 export const rateLimited = (message: string, retryAfterSeconds: number | null, details?: unknown) =>
