@@ -357,6 +357,21 @@ describe('createClient().watch with getToken', () => {
     expect(error).toBe(noSession);
   });
 
+  it('is passed on by watchBatch and watchJobs: the same renewal on their streams', async () => {
+    const batchDone = `id: 2-0\ndata: ${JSON.stringify({ batchId: 'b', status: 'done', progress: 100, counts: { queued: 0, processing: 0, done: 1, error: 0, cancelled: 0 }, ts: 1 })}\n\n`;
+    const { base, auth, getToken } = await withTokens(
+      [expired, stream(batchDone), expired, stream(ev('3-0', { status: 'done', progress: 100, result: 'R' }, 'done'))],
+      ['t1', 't2', 't3', 't4'],
+    );
+    const client = createClient({ baseUrl: base });
+    const batch = [];
+    for await (const item of client.watchBatch('b', { getToken, initialRetryMs: 1 })) batch.push(item.kind);
+    const jobs = [];
+    for await (const item of client.watchJobs(['j'], { getToken, initialRetryMs: 1 })) jobs.push(item.id);
+    expect([batch, jobs]).toEqual([['batch'], ['3-0']]);
+    expect(auth).toEqual(['Bearer t1', 'Bearer t2', 'Bearer t3', 'Bearer t4']);
+  });
+
   it('does not renew a token refused for another reason (invalid_token): that ends the watch at once', async () => {
     const { base, getToken, calls } = await withTokens([refusal('invalid_token', 'The watch token is not valid')], ['forged']);
     const { error } = await watchAll(base, { getToken });
