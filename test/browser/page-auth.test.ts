@@ -329,4 +329,43 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       await Promise.all(workers.map((worker) => worker.start()));
     }
   });
+  it('a tab holding the key renews an expired token on the next reconnect: it stays on the job, with the fresh token in its link', async () => {
+    // No worker: the job stays queued while its token runs out.
+    const workers = tests.stack.stack.workers;
+    await Promise.all(workers.map((worker) => worker.stop()));
+    let jobId = '';
+    try {
+      const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
+      jobId = body.jobId;
+      // About seven seconds left: time to open the page, give it the key and go live.
+      const shortLived = new WatchTokens(SECRET, 10).mint(jobId, Date.now() - 2_000);
+      const expiresAt = parseInt(shortLived.split('.')[1]!, 36) * 1000;
+      const { page, streamCredentials, problems } = await openWithKey(`/jobs/${jobId}#token=${shortLived}`);
+      await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 5_000 });
+      expect(Date.now()).toBeLessThan(expiresAt);
+      const serving = await findServingReplica(tests.stack);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 200)));
+      await serving.kill();
+      try {
+        // The page minted a fresh token with the key: the address and the link carry it.
+        await page.waitForURL((url) => !url.hash.includes(shortLived), { timeout: 10_000 });
+        const fresh = tokenInAddress(page);
+        expect(fresh).toMatch(new RegExp(`^${jobId}\\.`));
+        expect(await page.getAttribute(sel('share'), 'href')).toBe(`${tests.stack.url}/jobs/${jobId}#token=${fresh}`);
+        await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 10_000 });
+        expect(streamCredentials.at(-1)).toBe(`Bearer ${fresh}`);
+        // The renewed stream is the job's: a cancel arrives on it.
+        expect((await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) })).status).toBe(202);
+        jobId = '';
+        await waitForStatus(page, 'cancelled', 10_000);
+        await expect(page.isVisible(sel('denied'))).resolves.toBe(false);
+        expect(problems).toEqual([]);
+      } finally {
+        await serving.start();
+      }
+    } finally {
+      if (jobId) await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) });
+      await Promise.all(workers.map((worker) => worker.start()));
+    }
+  });
 });

@@ -202,6 +202,14 @@ function stopWatching() {
   current = null;
 }
 
+/** The address, and the link to share, for a job's page with this token. @param {string} id @param {string | null} token */
+function showAddress(id, token) {
+  history.replaceState(history.state, '', jobUrl(id, token));
+  const share = new URL(jobUrl(id, token), location.href).href;
+  /** @type {HTMLAnchorElement} */ ($('share')).href = share;
+  $('share').textContent = share;
+}
+
 /** @param {string} id @param {string | null} token */
 function resetJobView(id, token) {
   const share = new URL(jobUrl(id, token), location.href).href;
@@ -315,14 +323,15 @@ function finish(job) {
 /**
  * Watches the job to its end with the client's resuming watch: after a drop it reconnects by
  * itself with Last-Event-ID, to whichever replica, and keeps trying for as long as the page is
- * open. Its watch token goes as a bearer (not in the URL); the API key is never used here. What
- * no retry can change ends it: an unknown job, a refused token.
+ * open. Its watch token goes as a bearer (not in the URL); the API key never rides on the
+ * stream. What no retry can change ends it: an unknown job, a refused token.
  * @param {Job} job
  */
 async function watch(job) {
   try {
     const events = unkeyed().watch(job.id, {
-      token: job.token ?? undefined,
+      // With auth off (no token) nothing is sent, and nothing expires.
+      getToken: job.token === null ? undefined : tokenSource(job),
       signal: job.watching.signal,
       maxRetries: Number.POSITIVE_INFINITY,
       maxBackoffMs: 10_000,
@@ -344,6 +353,36 @@ async function watch(job) {
     setConnection('closed');
     showProblem(`Watching this job stopped: ${error.message}`);
   }
+}
+
+/**
+ * The watch's getToken: the job's token first; once Herald says it has expired, a fresh one
+ * minted with the API key when this tab holds one (POST /v1/jobs/{id}/watch-tokens), which the
+ * address and the share link then carry. A page opened from a link holds only its token: it
+ * hands the same one back, the client ends the watch with token_expired, and the page says the
+ * link has expired.
+ * @param {Job} job
+ * @returns {() => Promise<string>}
+ */
+function tokenSource(job) {
+  let asked = false;
+  return async () => {
+    const token = /** @type {string} */ (job.token);
+    if (!asked || !KEY_SHAPE.test(apiKey())) {
+      asked = true;
+      return token;
+    }
+    try {
+      const { watchToken } = await keyed().watchToken(job.id);
+      if (current === job) {
+        job.token = watchToken;
+        showAddress(job.id, watchToken);
+      }
+      return watchToken;
+    } catch {
+      return token; // the key is not this job's (or not valid): the link has expired
+    }
+  };
 }
 
 /** @param {string} id */

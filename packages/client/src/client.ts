@@ -4,6 +4,7 @@ import {
   batchSubmittedSchema,
   foldPartial,
   isTerminal,
+  issuedWatchTokenSchema,
   jobCancelledSchema,
   jobEventSchema,
   jobReadSchema,
@@ -12,6 +13,7 @@ import {
   type BatchEvent,
   type BatchRequest,
   type BatchSnapshot,
+  type IssuedWatchToken,
   type JobCancelled,
   type JobEvent,
   type JobRead,
@@ -37,6 +39,16 @@ export interface WatchOptions extends ResumeOptions {
    * key. Sent as a bearer, like the key: it stays out of URLs, so out of proxies' access logs.
    */
   readonly token?: string | undefined;
+  /**
+   * Where a fresh watch token comes from, for a watch that may outlive its token (it wins over
+   * `token` and the API key): called before the first connection and again after a
+   * `401 token_expired`, then the watch resumes from the same cursor, nothing lost or repeated.
+   * Typically your backend, which asks Herald with its API key (`watchToken(jobId)`). What it
+   * throws ends the watch as it is. A token refused before it opened any stream counts as a
+   * failed attempt (`maxRetries`), and handing back the very token just refused ends the watch
+   * at once: either way with Herald's `token_expired` HeraldError.
+   */
+  readonly getToken?: (() => Promise<string>) | undefined;
 }
 
 /** One event of a job as `watch` yields it, with the job's text so far folded from its deltas. */
@@ -134,6 +146,7 @@ export function createClient(options: ClientOptions) {
       {
         url: url(path, { ...query, typed: '1' }),
         headers: bearer(watch.token ?? options.apiKey),
+        getToken: watch.getToken,
         fetch: doFetch,
         isLast: (frame) => lastOf(frame, ended),
       },
@@ -191,6 +204,13 @@ export function createClient(options: ClientOptions) {
     job(jobId: string, init: { token?: string } = {}): Promise<JobRead> {
       return call(jobReadSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token });
     },
+    /**
+     * POST /v1/jobs/{id}/watch-tokens (with the API key): a fresh watch token for the job and its
+     * `expiresAt` (epoch ms), without reading the snapshot. What a backend's `getToken` calls.
+     */
+    watchToken(jobId: string): Promise<IssuedWatchToken> {
+      return call(issuedWatchTokenSchema, 'POST', `/v1/jobs/${id(jobId)}/watch-tokens`);
+    },
     /** DELETE /v1/jobs/{id}: the job as the cancel left it (its `cancelled` event follows on the stream). */
     cancel(jobId: string): Promise<JobCancelled> {
       return call(jobCancelledSchema, 'DELETE', `/v1/jobs/${id(jobId)}`);
@@ -238,6 +258,10 @@ export function createClient(options: ClientOptions) {
     /** GET /v1/batches/{id}. */
     batch(batchId: string, init: { token?: string } = {}): Promise<BatchSnapshot> {
       return call(batchSnapshotSchema, 'GET', `/v1/batches/${id(batchId)}`, { token: init.token }) as Promise<BatchSnapshot>;
+    },
+    /** POST /v1/batches/{id}/watch-tokens (with the API key): a fresh token for the batch and each of its jobs. */
+    batchWatchToken(batchId: string): Promise<IssuedWatchToken> {
+      return call(issuedWatchTokenSchema, 'POST', `/v1/batches/${id(batchId)}/watch-tokens`);
     },
     /** DELETE /v1/batches/{id}: cancels every job of the batch that has not ended. */
     cancelBatch(batchId: string): Promise<BatchSnapshot> {

@@ -42,6 +42,11 @@ export interface StreamRequest {
   readonly fetch: typeof fetch;
   /** Whether this frame ends the stream (its topic's terminal event). */
   readonly isLast: (frame: Frame) => boolean;
+  /**
+   * Where the bearer comes from when it can be renewed (it replaces `headers`' Authorization):
+   * asked before the first connection and again after each `401 token_expired`.
+   */
+  readonly getToken?: (() => Promise<string>) | undefined;
 }
 
 /** Statuses worth another try: draining or full (503), rate limits, a proxy's 502/504. */
@@ -72,6 +77,14 @@ const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
  * last frame (`isLast`) or on `204` (the cursor is at the end already), and gives up after
  * `maxRetries` failed attempts in a row, or at once on an answer no retry can change (400, 401,
  * 403, 404): both as a HeraldError.
+ *
+ * With `getToken`, a `401 token_expired` is one a retry can change: the stream asks for a fresh
+ * token and resumes from the same cursor. When the refused token had opened a stream (it
+ * expired while in use) that happens at once and costs no attempt; a token refused before it
+ * ever opened one (getToken handed out an expired token) counts as a failed attempt, with the
+ * usual wait, so a getToken that keeps handing out expired tokens ends the watch after
+ * `maxRetries` with that `token_expired` error. So does, at once, a getToken that hands back
+ * the very token just refused: nothing would change.
  */
 export async function* resumingStream(request: StreamRequest, options: ResumeOptions = {}): AsyncGenerator<Frame, void, undefined> {
   const maxRetries = options.maxRetries ?? 8;
@@ -79,13 +92,16 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
   let retryMs = options.initialRetryMs ?? 1000;
   let cursor = options.lastEventId;
   let failures = 0;
+  const token = new RenewableToken(request.getToken);
   for (;;) {
+    await token.ready();
     const attempt = new Attempt(options.idleTimeoutMs ?? 45_000, options.signal);
     let reason: string;
     let retryAfterMs = 0;
     let answered = false;
+    let expired: HeraldError | null = null;
     try {
-      const headers: Record<string, string> = { Accept: 'text/event-stream', ...request.headers };
+      const headers: Record<string, string> = { Accept: 'text/event-stream', ...request.headers, ...token.header() };
       if (cursor !== undefined) headers['Last-Event-ID'] = cursor;
       const response = await request.fetch(request.url, { headers, signal: attempt.signal });
       answered = true;
@@ -94,7 +110,10 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
         // A load balancer's stand-in for a stream no replica could take is no open stream: only
         // its retry: is read (docs/api.md, "Through a load balancer").
         const standIn = response.headers.has(UNAVAILABLE_HEADER);
-        if (!standIn) options.onOpen?.();
+        if (!standIn) {
+          token.opened();
+          options.onOpen?.();
+        }
         for await (const frame of frames(response.body, attempt, (ms) => {
           retryMs = ms;
         })) {
@@ -110,6 +129,13 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
         const refused = await errorOf(response);
         reason = `${refused.message} [HTTP ${response.status}]`;
         retryAfterMs = (refused.retryAfterSeconds ?? 0) * 1000;
+      } else if (response.status === 401 && token.renewable) {
+        const refused = await errorOf(response);
+        if (refused.code !== 'token_expired') throw refused;
+        // A token that had opened a stream expired while in use: a fresh one, at once.
+        if (token.expired(refused)) continue;
+        expired = refused;
+        reason = `${refused.message} [HTTP 401]`;
       } else {
         throw await errorOf(response); // the same request would be refused again
       }
@@ -124,6 +150,7 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
     }
     failures += 1;
     if (failures > maxRetries) {
+      if (expired) throw expired; // getToken keeps handing out expired tokens
       throw new HeraldError(0, 'gave_up', `gave up after ${failures} failed attempt${failures === 1 ? '' : 's'} in a row: ${reason}`);
     }
     // The server's retry: first (as EventSource does), doubling while failures go on; a
@@ -131,6 +158,52 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
     const delayMs = Math.max(Math.min(retryMs * 2 ** (failures - 1), Math.max(maxBackoffMs, retryMs)), retryAfterMs);
     options.onReconnect?.({ attempt: failures, maxRetries, delayMs, reason });
     await sleep(delayMs, options.signal);
+  }
+}
+
+/**
+ * The stream's bearer when the caller gave `getToken`: fetched before the first connection and
+ * after each `token_expired`; remembers whether it has opened a stream, which decides whether
+ * its expiry costs an attempt.
+ */
+class RenewableToken {
+  readonly #getToken: (() => Promise<string>) | undefined;
+  #token: string | undefined;
+  #hasOpened = false;
+  /** The token just refused as expired, and that refusal: a getToken that hands it back ends the watch. */
+  #spent: { token: string; refusal: HeraldError } | undefined;
+
+  constructor(getToken: (() => Promise<string>) | undefined) {
+    this.#getToken = getToken;
+  }
+
+  get renewable(): boolean {
+    return this.#getToken !== undefined;
+  }
+
+  /** Fetches a token when one is needed; getToken's own error ends the watch as it is. */
+  async ready(): Promise<void> {
+    if (!this.#getToken || this.#token !== undefined) return;
+    const token = await this.#getToken();
+    if (this.#spent && token === this.#spent.token) throw this.#spent.refusal;
+    this.#token = token;
+    this.#hasOpened = false;
+  }
+
+  header(): Record<string, string> {
+    return this.#token === undefined ? {} : { Authorization: `Bearer ${this.#token}` };
+  }
+
+  opened(): void {
+    this.#hasOpened = true;
+  }
+
+  /** The current token was refused as expired: whether it had opened a stream (then renewing costs no attempt). */
+  expired(refusal: HeraldError): boolean {
+    const hadOpened = this.#hasOpened;
+    this.#spent = { token: this.#token!, refusal };
+    this.#token = undefined;
+    return hadOpened;
   }
 }
 

@@ -23,6 +23,7 @@ export {
   type BatchRequest,
   type BatchSnapshot,
   type ErrorCode,
+  type IssuedWatchToken,
   type JobCancelled,
   type JobEvent,
   type JobRead,

@@ -110,6 +110,16 @@ export const batchSubmittedSchema = z
   })
   .describe('POST /v1/batches: 202, or 200 for an Idempotency-Key replay');
 
+/** POST /v1/jobs/{id}/watch-tokens, POST /v1/batches/{id}/watch-tokens: a fresh watch token. */
+export const issuedWatchTokenSchema = z
+  .strictObject({
+    watchToken: z.string().describe("Watches the job (a batch's: the batch and each of its jobs), as `?token=` or a bearer"),
+    expiresAt: epochMs.describe('When the token stops opening streams (epoch milliseconds; a stream opened before runs to its end)'),
+  })
+  .describe('POST /v1/jobs/{id}/watch-tokens, POST /v1/batches/{id}/watch-tokens: 201');
+
+export type IssuedWatchToken = z.infer<typeof issuedWatchTokenSchema>;
+
 export const publishedSchema = z
   .strictObject({ eventId })
   .describe('POST /v1/jobs/{id}/events: 201, or 200 for a repeated Idempotency-Key');

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HeraldError, createClient, type Reconnect, type ResumeOptions } from '../../../packages/client/src/index.ts';
+import { HeraldError, createClient, type Reconnect, type WatchOptions } from '../../../packages/client/src/index.ts';
 import { freePort } from '../../support/free-port.ts';
 
 // @herald/client's resuming watch against a scripted server: each connection gets the next
@@ -32,7 +32,7 @@ afterEach(async () => {
 });
 
 /** Watches job `j` to its end or its error: what it yielded, each reconnection, and how it ended. */
-async function watchAll(base: string, options: ResumeOptions = {}) {
+async function watchAll(base: string, options: WatchOptions = {}) {
   const events: { id: string; status: string }[] = [];
   const reconnects: Reconnect[] = [];
   let error: unknown;
@@ -265,6 +265,118 @@ describe('createClient().watch', () => {
     ]);
     const other = await watchAll(foreign);
     expect((other.error as HeraldError).message).toBe('the server sent an invalid event: it belongs to job k');
+    expect(seen).toHaveLength(1);
+  });
+});
+
+describe('createClient().watch with getToken', () => {
+  const refusal =
+    (code: string, message: string): Script =>
+    (_req, res) =>
+      res.writeHead(401, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: { code, message } }));
+  const expired = refusal('token_expired', 'The watch token has expired');
+
+  /** A scripted server that also records each request's Authorization; getToken hands out `tokens` in turn. */
+  async function withTokens(scripts: Script[], tokens: (string | Error)[]) {
+    const auth: (string | undefined)[] = [];
+    const base = await scripted(
+      scripts.map((script) => (req: IncomingMessage, res: ServerResponse) => {
+        auth.push(req.headers.authorization);
+        script(req, res);
+      }),
+    );
+    let calls = 0;
+    const getToken = async (): Promise<string> => {
+      const next = tokens[Math.min(calls, tokens.length - 1)]!;
+      calls += 1;
+      if (next instanceof Error) throw next;
+      return next;
+    };
+    return { base, auth, getToken, calls: () => calls };
+  }
+
+  it('asks before the first connection; after a token_expired resumes from the same cursor with a fresh token, at once', async () => {
+    const { base, auth, getToken, calls } = await withTokens(
+      [stream(ev('1-0', { status: 'queued' })), expired, stream(ev('2-0', { status: 'done', progress: 100, result: 'R' }, 'done'))],
+      ['t1', 't2'],
+    );
+    const { events, reconnects, error } = await watchAll(base, { getToken });
+    expect(error).toBeUndefined();
+    expect(events.map((event) => event.id)).toEqual(['1-0', '2-0']);
+    expect(calls()).toBe(2);
+    expect(auth).toEqual(['Bearer t1', 'Bearer t1', 'Bearer t2']);
+    expect(seen.map((request) => request.lastEventId)).toEqual([undefined, '1-0', '1-0']);
+    // The drop is a failed attempt; the renewal of a token that had opened a stream is not.
+    expect(reconnects.map((reconnect) => reconnect.reason)).toEqual(['the server closed the stream before its end']);
+  });
+
+  it('wins over the watch token and the API key', async () => {
+    const { base, auth, getToken } = await withTokens(
+      [stream(ev('1-0', { status: 'done', progress: 100, result: 'R' }, 'done'))],
+      ['fresh'],
+    );
+    for await (const _ of createClient({ baseUrl: base, apiKey: 'key-1' }).watch('j', { token: 'old', getToken })) {
+      /* one event */
+    }
+    expect(auth).toEqual(['Bearer fresh']);
+  });
+
+  it('counts a token refused before it opened any stream as a failed attempt, and ends with token_expired past maxRetries', async () => {
+    const { base, getToken, calls } = await withTokens([expired, expired, expired, expired], ['a', 'b', 'c', 'd']);
+    const { events, reconnects, error } = await watchAll(base, { getToken, maxRetries: 2 });
+    expect(events).toEqual([]);
+    expect(error).toBeInstanceOf(HeraldError);
+    expect(error).toMatchObject({ status: 401, code: 'token_expired' });
+    expect(seen).toHaveLength(3);
+    expect(calls()).toBe(3);
+    expect(reconnects.map((reconnect) => [reconnect.attempt, reconnect.reason])).toEqual([
+      [1, 'The watch token has expired [HTTP 401]'],
+      [2, 'The watch token has expired [HTTP 401]'],
+    ]);
+  });
+
+  it('ends at once, with the token_expired, when getToken hands back the very token just refused', async () => {
+    const { base, getToken, calls } = await withTokens([stream(ev('1-0', { status: 'queued' })), expired], ['same']);
+    const { events, error } = await watchAll(base, { getToken });
+    expect(events.map((event) => event.id)).toEqual(['1-0']);
+    expect(error).toMatchObject({ status: 401, code: 'token_expired' });
+    expect(seen).toHaveLength(2);
+    expect(calls()).toBe(2);
+  });
+
+  it('ends with getToken’s own error, as it is, before the first connection or after an expiry', async () => {
+    const noSession = new Error('no session');
+    const first = await withTokens([], [noSession]);
+    expect((await watchAll(first.base, { getToken: first.getToken })).error).toBe(noSession);
+    expect(seen).toHaveLength(0);
+    server!.closeAllConnections();
+    await new Promise((resolve) => server!.close(resolve));
+    const later = await withTokens([stream(ev('1-0', { status: 'queued' })), expired], ['t1', noSession]);
+    const { events, error } = await watchAll(later.base, { getToken: later.getToken });
+    expect(events).toHaveLength(1);
+    expect(error).toBe(noSession);
+  });
+
+  it('is passed on by watchBatch and watchJobs: the same renewal on their streams', async () => {
+    const batchDone = `id: 2-0\ndata: ${JSON.stringify({ batchId: 'b', status: 'done', progress: 100, counts: { queued: 0, processing: 0, done: 1, error: 0, cancelled: 0 }, ts: 1 })}\n\n`;
+    const { base, auth, getToken } = await withTokens(
+      [expired, stream(batchDone), expired, stream(ev('3-0', { status: 'done', progress: 100, result: 'R' }, 'done'))],
+      ['t1', 't2', 't3', 't4'],
+    );
+    const client = createClient({ baseUrl: base });
+    const batch = [];
+    for await (const item of client.watchBatch('b', { getToken, initialRetryMs: 1 })) batch.push(item.kind);
+    const jobs = [];
+    for await (const item of client.watchJobs(['j'], { getToken, initialRetryMs: 1 })) jobs.push(item.id);
+    expect([batch, jobs]).toEqual([['batch'], ['3-0']]);
+    expect(auth).toEqual(['Bearer t1', 'Bearer t2', 'Bearer t3', 'Bearer t4']);
+  });
+
+  it('does not renew a token refused for another reason (invalid_token): that ends the watch at once', async () => {
+    const { base, getToken, calls } = await withTokens([refusal('invalid_token', 'The watch token is not valid')], ['forged']);
+    const { error } = await watchAll(base, { getToken });
+    expect(error).toMatchObject({ status: 401, code: 'invalid_token' });
+    expect(calls()).toBe(1);
     expect(seen).toHaveLength(1);
   });
 });

@@ -52,6 +52,12 @@ export class Access {
     return this.#tokens?.mint(jobId) ?? null;
   }
 
+  /** A fresh watch token for `jobId` (or a batch) and its expiry in epoch ms, when tokens are configured. */
+  issueWatchToken(jobId: string): { watchToken: string; expiresAt: number } | null {
+    const issued = this.#tokens?.issue(jobId);
+    return issued ? { watchToken: issued.token, expiresAt: issued.expiresAt } : null;
+  }
+
   /** The token that lets a producer publish into `jobId` (an external job). */
   publishToken(jobId: string): Promise<string> {
     return this.#publishTokens.mint(jobId);

@@ -25,8 +25,14 @@ export class WatchTokens {
   }
 
   mint(jobId: string, nowMs = Date.now()): string {
-    const expiry = (Math.floor(nowMs / 1000) + this.#ttlSeconds).toString(36);
-    return `${jobId}.${expiry}.${this.#sign(jobId, expiry).toString('base64url')}`;
+    return this.issue(jobId, nowMs).token;
+  }
+
+  /** A token and its expiry in epoch milliseconds (what POST …/watch-tokens answers). */
+  issue(jobId: string, nowMs = Date.now()): { token: string; expiresAt: number } {
+    const expirySeconds = Math.floor(nowMs / 1000) + this.#ttlSeconds;
+    const expiry = expirySeconds.toString(36);
+    return { token: `${jobId}.${expiry}.${this.#sign(jobId, expiry).toString('base64url')}`, expiresAt: expirySeconds * 1000 };
   }
 
   check(token: string, jobId: string, nowMs = Date.now()): TokenCheck {

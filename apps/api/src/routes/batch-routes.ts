@@ -6,6 +6,7 @@ import type { BatchService } from '../jobs/batch-service.ts';
 import type { ActiveJobs } from '../limits/active-jobs.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
 import type { JobRoutesObserver } from './job-routes.ts';
+import { sendWatchToken } from './watch-token-answer.ts';
 import { admission, bodyLimitBytes, idempotencyKeyOf, jsonBody, queryToken, submissionGate } from './request-body.ts';
 
 export interface BatchRoutesDeps {
@@ -36,7 +37,7 @@ const links = (batchId: string, watchToken: string | null = null) => ({
   events: `/v1/batches/${batchId}/events${watchToken === null ? '' : `?token=${watchToken}`}`,
 });
 
-/** POST /v1/batches, GET and DELETE /v1/batches/{id} (docs/api.md, "Batches"). */
+/** POST /v1/batches, GET and DELETE /v1/batches/{id}, POST /v1/batches/{id}/watch-tokens (docs/api.md, "Batches"). */
 export function batchRoutes({
   batches,
   access,
@@ -91,6 +92,15 @@ export function batchRoutes({
     const { snapshot } = await batches.record(batchId);
     const watchToken = caller.keyId !== null ? access.watchToken(batchId) : null;
     res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
+  });
+
+  // A fresh watch token for the batch (and each of its jobs), as for a job: one read, the batch's head.
+  router.post('/v1/batches/:id/watch-tokens', async (req, res) => {
+    const caller = access.requireKey(req);
+    const batchId = String(req.params.id);
+    await reads.enforce(caller);
+    access.requireReach(caller, await batches.head(batchId), 'batch');
+    sendWatchToken(res, access, batchId);
   });
 
   router.delete('/v1/batches/:id', async (req, res) => {

@@ -5,6 +5,7 @@ import { requestLogger } from '../http/request-context.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { ActiveJobs } from '../limits/active-jobs.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
+import { sendWatchToken } from './watch-token-answer.ts';
 import { admission, bodyLimitBytes, bodyProblem, idempotencyKeyOf, jsonBody, queryToken, submissionGate } from './request-body.ts';
 
 /** What the replica's metrics hear from the job routes. */
@@ -38,7 +39,7 @@ const links = (jobId: string, watchToken: string | null = null, external = false
   ...(external ? { publish: `/v1/jobs/${jobId}/events` } : {}),
 });
 
-/** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events (docs/api.md). */
+/** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events and /watch-tokens (docs/api.md). */
 export function jobRoutes({ jobs, access, submissions, active, reads, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
   const json = jsonBody(bodyLimitBytes(maxTextChars));
@@ -87,6 +88,17 @@ export function jobRoutes({ jobs, access, submissions, active, reads, observer, 
     // A key holder may hand out a fresh watch link for a job it reaches (an EventSource cannot send the key).
     const watchToken = caller.keyId !== null ? access.watchToken(jobId) : null;
     res.json(watchToken === null ? snapshot : { ...snapshot, watchToken });
+  });
+
+  // A fresh watch token without reading the snapshot: what a backend's getToken asks for when a
+  // watcher's token has expired (docs/api.md). One Redis read, the job's head; counted as a
+  // snapshot read. A watch token cannot mint another: it is no API key (401).
+  router.post('/v1/jobs/:id/watch-tokens', async (req, res) => {
+    const caller = access.requireKey(req);
+    const jobId = String(req.params.id);
+    await reads.enforce(caller);
+    access.requireReach(caller, await jobs.head(jobId));
+    sendWatchToken(res, access, jobId);
   });
 
   router.delete('/v1/jobs/:id', async (req, res) => {

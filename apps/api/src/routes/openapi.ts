@@ -7,6 +7,7 @@ import {
   batchSnapshotSchema,
   batchSubmittedSchema,
   errorBodySchema,
+  issuedWatchTokenSchema,
   jobEventSchema,
   jobSnapshotSchema,
   jobReadSchema,
@@ -98,6 +99,7 @@ export function openApiDocument(settings: OpenApiSettings): Json {
     Submitted: [submittedSchema, 'output'],
     BatchSubmitted: [batchSubmittedSchema, 'output'],
     Published: [publishedSchema, 'output'],
+    IssuedWatchToken: [issuedWatchTokenSchema, 'output'],
     Error: [errorBodySchema, 'output'],
   });
   const submittedHeaders = {
@@ -169,6 +171,10 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           },
         },
       },
+      '/v1/jobs/{id}/watch-tokens': {
+        parameters: [param('JobId')],
+        post: watchTokenOperation('issueJobWatchToken', 'job'),
+      },
       '/v1/batches': {
         post: {
           operationId: 'submitBatch',
@@ -206,6 +212,10 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           parameters: streamParams,
           responses: { '200': eventStream('The stream', { oneOf: [ref('JobEvent'), ref('BatchEvent')] }), '204': noMore, ...streamErrors },
         },
+      },
+      '/v1/batches/{id}/watch-tokens': {
+        parameters: [param('BatchId')],
+        post: watchTokenOperation('issueBatchWatchToken', 'batch'),
       },
       '/v1/events': {
         get: {
@@ -336,6 +346,22 @@ export function openApiDocument(settings: OpenApiSettings): Json {
         }),
         E503: error('Redis unavailable, draining, or full', { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } }),
       },
+    },
+  };
+}
+
+/** POST …/watch-tokens: an API key's fresh watch token for a job or a batch, without its snapshot. */
+function watchTokenOperation(operationId: string, what: 'job' | 'batch'): Json {
+  return {
+    operationId,
+    summary: `A fresh watch token for the ${what}${what === 'batch' ? ' and each of its jobs' : ''}, and when it expires`,
+    security: [{}, { bearer: [] }],
+    responses: {
+      '201': {
+        ...json(ref('IssuedWatchToken'), 'Issued (Cache-Control: no-store)'),
+        headers: { 'X-Request-Id': { $ref: '#/components/headers/XRequestId' } },
+      },
+      ...errors(401, 404, 429, 503),
     },
   };
 }
