@@ -28,10 +28,10 @@ function access(keys: readonly string[] = [KEY], trustedProxies: readonly string
   return { access: new Access(ApiKeys.fromConfig(config), tokens, publishTokens, clientIpResolver(trustedProxies)), tokens };
 }
 
-/** The HTTP error `run` throws, as a client would see it: status and code. */
-function refusal(run: () => unknown): [number, string] | null {
+/** The HTTP error `run` throws (or rejects with), as a client would see it: status and code. */
+async function refusal(run: () => unknown): Promise<[number, string] | null> {
   try {
-    run();
+    await run();
     return null;
   } catch (error) {
     if (!(error instanceof HttpError)) throw error;
@@ -49,35 +49,35 @@ describe('Access, with auth on', () => {
     expect(caller.ip).toBe('192.0.2.10');
   });
 
-  it('refuses a missing, malformed or unknown key with 401', () => {
+  it('refuses a missing, malformed or unknown key with 401', async () => {
     const { access: a } = access();
-    expect(refusal(() => a.requireKey(request()))).toEqual([401, 'unauthorized']);
-    expect(refusal(() => a.requireKey(request({ authorization: `Basic ${KEY}` })))).toEqual([401, 'unauthorized']);
-    expect(refusal(() => a.requireKey(bearer('x'.repeat(24))))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(request()))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(request({ authorization: `Basic ${KEY}` })))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(bearer('x'.repeat(24))))).toEqual([401, 'unauthorized']);
   });
 
-  it('does not let a watch token submit or cancel', () => {
+  it('does not let a watch token submit or cancel', async () => {
     const { access: a, tokens } = access();
-    expect(refusal(() => a.requireKey(bearer(tokens.mint(JOB))))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(bearer(tokens.mint(JOB))))).toEqual([401, 'unauthorized']);
   });
 
-  it('lets a job be watched with its token (query or bearer) or with a key', () => {
+  it('lets a job be watched with its token (query or bearer) or with a key', async () => {
     const { access: a, tokens } = access();
     const token = tokens.mint(JOB);
-    expect(a.requireWatcher(request(), JOB, token).keyId).toBeNull();
-    expect(a.requireWatcher(bearer(token), JOB, null).keyId).toBeNull();
-    expect(a.requireWatcher(bearer(KEY), JOB, null).keyId).toMatch(/^[0-9a-f]{12}$/);
+    expect((await a.requireWatcher(request(), JOB, token)).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(token), JOB, null)).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(KEY), JOB, null)).keyId).toMatch(/^[0-9a-f]{12}$/);
   });
 
-  it('answers another job’s token with 403, a missing one with 401 unauthorized, a forged one with invalid_token, an expired one with token_expired', () => {
+  it('answers another job’s token with 403, a missing one with 401 unauthorized, a forged one with invalid_token, an expired one with token_expired', async () => {
     const { access: a, tokens } = access();
-    expect(refusal(() => a.requireWatcher(request(), JOB, tokens.mint(OTHER_JOB)))).toEqual([403, 'forbidden']);
-    expect(refusal(() => a.requireWatcher(request(), JOB, null))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, tokens.mint(OTHER_JOB)))).toEqual([403, 'forbidden']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, null))).toEqual([401, 'unauthorized']);
     const forged = `${tokens.mint(JOB).slice(0, -2)}xx`;
-    expect(refusal(() => a.requireWatcher(request(), JOB, forged))).toEqual([401, 'invalid_token']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, forged))).toEqual([401, 'invalid_token']);
     const expired = tokens.mint(JOB, Date.now() - 61_000);
-    expect(refusal(() => a.requireWatcher(request(), JOB, expired))).toEqual([401, 'token_expired']);
-    expect(refusal(() => a.requireWatcher(bearer('not a key at all x'), JOB, null))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, expired))).toEqual([401, 'token_expired']);
+    expect(await refusal(() => a.requireWatcher(bearer('not a key at all x'), JOB, null))).toEqual([401, 'unauthorized']);
   });
 
   it('remembers who the last check found, for the logs and the limits', () => {
@@ -88,11 +88,11 @@ describe('Access, with auth on', () => {
     expect(a.callerOf(req)).toEqual(caller);
   });
 
-  it('mints watch tokens for the job they name', () => {
+  it('mints watch tokens for the job they name', async () => {
     const { access: a } = access();
     const token = a.watchToken(JOB)!;
     expect(token.startsWith(`${JOB}.`)).toBe(true);
-    expect(a.requireWatcher(request(), JOB, token).keyId).toBeNull();
+    expect((await a.requireWatcher(request(), JOB, token)).keyId).toBeNull();
   });
 });
 
@@ -103,19 +103,19 @@ describe('Access: who reaches a job', () => {
     return new Access(ApiKeys.fromConfig(config), new WatchTokens(SECRET, 60), new PublishTokens(async () => SECRET), clientIpResolver([]));
   };
 
-  it('lets the owning key and admin keys in; another key gets the 404 of a job that does not exist', () => {
+  it('lets the owning key and admin keys in; another key gets the 404 of a job that does not exist', async () => {
     const a = withAdmin();
     const owner = a.requireKey(bearer(KEY));
     const other = a.requireKey(bearer(OTHER_KEY));
     const admin = a.requireKey(bearer(ADMIN));
     expect([owner.admin, other.admin, admin.admin]).toEqual([false, false, true]);
     const job = { owner: owner.keyId };
-    expect(refusal(() => a.requireReach(owner, job))).toBeNull();
-    expect(refusal(() => a.requireReach(admin, job))).toBeNull();
-    expect(refusal(() => a.requireReach(other, job))).toEqual([404, 'not_found']);
+    expect(await refusal(() => a.requireReach(owner, job))).toBeNull();
+    expect(await refusal(() => a.requireReach(admin, job))).toBeNull();
+    expect(await refusal(() => a.requireReach(other, job))).toEqual([404, 'not_found']);
     // A job made with auth off has no owner; a token holder (no key) was checked against the job already.
-    expect(refusal(() => a.requireReach(other, { owner: null }))).toBeNull();
-    expect(refusal(() => a.requireReach({ keyId: null, admin: false, ip: '192.0.2.1' }, job))).toBeNull();
+    expect(await refusal(() => a.requireReach(other, { owner: null }))).toBeNull();
+    expect(await refusal(() => a.requireReach({ keyId: null, admin: false, ip: '192.0.2.1' }, job))).toBeNull();
   });
 
   it('lets a publish token or a key publish; a watch token is 403, nothing is 401 — with auth off too', async () => {
@@ -143,11 +143,11 @@ describe('Access: who reaches a job', () => {
 });
 
 describe('Access, with auth off', () => {
-  it('lets anyone do anything, counting them by their address', () => {
+  it('lets anyone do anything, counting them by their address', async () => {
     const { access: a } = access([]);
     expect(a.enabled).toBe(false);
     expect(a.requireKey(request()).keyId).toBeNull();
-    expect(a.requireWatcher(request({}, '198.51.100.7'), JOB, null)).toEqual({ keyId: null, admin: false, ip: '198.51.100.7' });
+    expect(await a.requireWatcher(request({}, '198.51.100.7'), JOB, null)).toEqual({ keyId: null, admin: false, ip: '198.51.100.7' });
   });
 });
 
