@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@herald/shared';
 import { Access } from '../../apps/api/src/auth/access.ts';
 import { ApiKeys } from '../../apps/api/src/auth/api-keys.ts';
 import { PublishTokens } from '../../apps/api/src/auth/publish-tokens.ts';
+import { WatchJwts } from '../../apps/api/src/auth/watch-jwts.ts';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { clientIpResolver } from '../../apps/api/src/http/client-ip.ts';
 import { HttpError } from '../../apps/api/src/http/errors.ts';
+import { AUDIENCE, ISSUER, mintJwt, signingKey, startJwksServer, type JwksServer, type SigningKey } from '../support/jwks-server.ts';
 
 // Who may do what (docs/api.md, "Access"), decided on requests alone: no Redis, no server.
 
@@ -188,5 +190,81 @@ describe('keyId', () => {
     expect(keyId).not.toBe(createHash('sha256').update(KEY).digest('hex').slice(0, 12));
     expect(keyIdOf(KEY, 't'.repeat(32))).not.toBe(keyId);
     expect(keyIdOf(OTHER_KEY, SECRET)).not.toBe(keyId);
+  });
+});
+
+describe('Access with watch JWTs (WATCH_JWKS_URL)', () => {
+  let jwks: JwksServer;
+  let key: SigningKey;
+  beforeAll(async () => {
+    key = await signingKey('ES256', 'es-1');
+    jwks = await startJwksServer([key]);
+  });
+  afterAll(() => jwks.close());
+
+  /** Counts the verifications, to see each token checked once. */
+  class CountingJwts extends WatchJwts {
+    checks = 0;
+    override check(token: string) {
+      this.checks += 1;
+      return super.check(token);
+    }
+  }
+  const withJwts = () => {
+    const config = loadConfig({ API_KEYS: KEY, WATCH_TOKEN_SECRET: SECRET });
+    const jwts = new CountingJwts({ jwksUrl: jwks.url, issuer: ISSUER, audience: AUDIENCE }, () => {});
+    const tokens = new WatchTokens(SECRET, 60);
+    const access = new Access(ApiKeys.fromConfig(config), tokens, new PublishTokens(async () => SECRET), clientIpResolver([]), jwts);
+    return { access, jwts, tokens };
+  };
+  const jobs = Array.from({ length: 50 }, (_, i) => `${'C'.repeat(20)}${String(i).padStart(2, '0')}`);
+
+  it('checks a JWT once for a multi-job stream, however many jobs it covers; the first refusal wins for a job none covers', async () => {
+    const { access: a, jwts, tokens } = withJwts();
+    const all = await mintJwt(key, { jobs });
+    expect((await a.requireWatcherOfAll(request(), jobs, [all])).keyId).toBeNull();
+    expect(jwts.checks).toBe(1);
+    // As a bearer too: one check for all fifty.
+    expect((await a.requireWatcherOfAll(bearer(all), jobs, [])).keyId).toBeNull();
+    expect(jwts.checks).toBe(2);
+    // A JWT for the first job and Herald's own token for the second: each covers its own.
+    const first = await mintJwt(key, { jobs: [jobs[0]!] });
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [first, tokens.mint(jobs[1]!)]))).toBeNull();
+    // An expired JWT and a token for another job: the job is refused with the first refusal met.
+    const expired = await mintJwt(key, { jobs: [jobs[0]!], expiresIn: -60 });
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [expired, tokens.mint(OTHER_JOB)]))).toEqual([
+      401,
+      'token_expired',
+    ]);
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [tokens.mint(OTHER_JOB), expired]))).toEqual([
+      403,
+      'forbidden',
+    ]);
+  });
+
+  it('tells a JWT from Herald’s own token and from a key, whichever way it comes', async () => {
+    const { access: a, jwts, tokens } = withJwts();
+    const jwt = await mintJwt(key, { jobs: [JOB] });
+    expect((await a.requireWatcher(request(), JOB, jwt)).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(jwt), JOB, null)).keyId).toBeNull();
+    expect(await refusal(() => a.requireWatcher(bearer(jwt), OTHER_JOB, null))).toEqual([403, 'forbidden']);
+    expect(await refusal(() => a.requireWatcher(bearer(jwt), JOB, null, 'batch'))).toEqual([403, 'forbidden']);
+    expect(jwts.checks).toBe(4);
+    // Herald's own tokens and API keys never reach the JWT verifier.
+    expect((await a.requireWatcher(request(), JOB, tokens.mint(JOB))).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(KEY), JOB, null)).keyId).toMatch(/^[0-9a-f]{12}$/);
+    expect(jwts.checks).toBe(4);
+    // A watch JWT does not publish.
+    await expect(a.requirePublisher(bearer(jwt), JOB)).rejects.toMatchObject({ status: 403, code: 'forbidden' });
+  });
+
+  it('without WATCH_JWKS_URL refuses a JWT as invalid_token, saying why', async () => {
+    const { access: a } = access();
+    const jwt = await mintJwt(key, { jobs: [JOB] });
+    await expect(a.requireWatcher(bearer(jwt), JOB, null)).rejects.toMatchObject({
+      status: 401,
+      code: 'invalid_token',
+      message: /WATCH_JWKS_URL/,
+    });
   });
 });
