@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import { ConfigError, createLogger, loadConfig } from '@herald/shared';
 import { startApi } from '@herald/api';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
@@ -111,7 +112,8 @@ describe('with API keys: two replicas, one secret', () => {
       [`?token=${new WatchTokens('another-secret-of-forty-characters-long!', 60).mint(body.jobId)}`, 401, 'invalid_token'],
       [`?token=${expired}`, 401, 'token_expired'],
       [`?token=${other.body.watchToken}`, 403, 'forbidden'],
-      [`?token=${'x'.repeat(600)}`, 400, 'invalid_request'],
+      [`?token=${'x'.repeat(MAX_CREDENTIAL_CHARS + 1)}`, 400, 'invalid_request'],
+      [`?token=${'x'.repeat(600)}`, 401, 'invalid_token'], // longer than Herald's own tokens, within the cap
     ];
     for (const [query, status, code] of cases) {
       const response = await request(`${url}${query}`, { headers: { Accept: 'text/event-stream' } });

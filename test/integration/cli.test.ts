@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import { extractiveBackend, extractiveSummarizer, type Summarizer } from '@herald/worker';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { freePort } from '../support/free-port.ts';
@@ -385,6 +386,21 @@ describe('herald against a system with auth on', () => {
     expect(stagesShown(stderr)).toEqual(STAGES);
     const snapshot = await request(`${api}/v1/jobs/${jobId}?token=${watchToken}`);
     expect(stdout).toBe(`${snapshot.body.result}\n`);
+  });
+
+  it('sends a --token of MAX_CREDENTIAL_CHARS (a watch JWT may be that long); one character more is a usage error that does not repeat it', async () => {
+    const { jobId } = await submitted();
+    const long = 'x'.repeat(MAX_CREDENTIAL_CHARS);
+    const sent = await runCli(['watch', jobId, '--url', api, '--token', long]);
+    // The server read it (as a bearer no key matches): the CLI let it through.
+    expect({ code: sent.code, stderr: sent.stderr }).toEqual({
+      code: 4,
+      stderr: expect.stringMatching(/The API key is not valid \[HTTP 401\]/),
+    });
+    const refused = await runCli(['watch', jobId, '--url', api, '--token', `${long}x`]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`--token: expected printable ASCII without spaces, at most ${MAX_CREDENTIAL_CHARS} characters`);
+    expect(refused.stderr).not.toContain('xxxxxxxx');
   });
 
   it("a missing, wrong, expired or another job's token exits 4 at once with the server's message, without retrying", async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal } from '@herald/contract';
+import { MAX_CREDENTIAL_CHARS, isTerminal } from '@herald/contract';
 import { watchWithEventSource } from '../support/event-source.ts';
 import { expectExactHistory } from '../support/assertions.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
@@ -61,6 +61,23 @@ describe.skipIf(!haveNginx)('the nginx load balancer', () => {
 
     await Promise.all(clients.map((client) => client.finished(15_000)));
     for (const client of clients) await expectExactHistory(redis, body.jobId, client.events);
+  });
+
+  it('passes a credential of MAX_CREDENTIAL_CHARS as ?token= and as a bearer in one request head (nginx’s 8k header buffers)', async () => {
+    const { body } = await submit(stack.url, BEES);
+    // Auth is off here, so the replica takes any token: what is checked is that nginx hands the head on.
+    const token = `${'eyJhbGciOiJSUzI1NiJ9'.padEnd(MAX_CREDENTIAL_CHARS - 700, 'A')}.${'B'.repeat(350)}.${'C'.repeat(348)}`;
+    expect(token).toHaveLength(MAX_CREDENTIAL_CHARS);
+    const headers = { Authorization: `Bearer ${token}` };
+    const snapshot = await request(`${stack.url}/v1/jobs/${body.jobId}?token=${token}`, { headers });
+    expect(snapshot.status).toBe(200);
+    const stream = SseClient.open(`${stack.url}/v1/events?jobs=${body.jobId}&token=${token}`, headers);
+    await stream.finished(15_000);
+    expect(stream.status).toBe(200);
+    await expectExactHistory(redis, body.jobId, stream.events);
+    // One character more reaches the replica too, which refuses it in its own JSON (not nginx's 414 page).
+    const over = await request(`${stack.url}/v1/jobs/${body.jobId}?token=${token}A`);
+    expect([over.status, over.body.error?.code]).toEqual([400, 'invalid_request']);
   });
 
   it('keeps a plain EventSource coming back while no replica can serve it, then resumes it exactly', async () => {

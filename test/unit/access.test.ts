@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@herald/shared';
 import { Access } from '../../apps/api/src/auth/access.ts';
 import { ApiKeys } from '../../apps/api/src/auth/api-keys.ts';
 import { PublishTokens } from '../../apps/api/src/auth/publish-tokens.ts';
+import { WatchJwts } from '../../apps/api/src/auth/watch-jwts.ts';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { clientIpResolver } from '../../apps/api/src/http/client-ip.ts';
 import { HttpError } from '../../apps/api/src/http/errors.ts';
+import { AUDIENCE, ISSUER, mintJwt, signingKey, startJwksServer, type JwksServer, type SigningKey } from '../support/jwks-server.ts';
 
 // Who may do what (docs/api.md, "Access"), decided on requests alone: no Redis, no server.
 
@@ -28,10 +30,10 @@ function access(keys: readonly string[] = [KEY], trustedProxies: readonly string
   return { access: new Access(ApiKeys.fromConfig(config), tokens, publishTokens, clientIpResolver(trustedProxies)), tokens };
 }
 
-/** The HTTP error `run` throws, as a client would see it: status and code. */
-function refusal(run: () => unknown): [number, string] | null {
+/** The HTTP error `run` throws (or rejects with), as a client would see it: status and code. */
+async function refusal(run: () => unknown): Promise<[number, string] | null> {
   try {
-    run();
+    await run();
     return null;
   } catch (error) {
     if (!(error instanceof HttpError)) throw error;
@@ -49,35 +51,35 @@ describe('Access, with auth on', () => {
     expect(caller.ip).toBe('192.0.2.10');
   });
 
-  it('refuses a missing, malformed or unknown key with 401', () => {
+  it('refuses a missing, malformed or unknown key with 401', async () => {
     const { access: a } = access();
-    expect(refusal(() => a.requireKey(request()))).toEqual([401, 'unauthorized']);
-    expect(refusal(() => a.requireKey(request({ authorization: `Basic ${KEY}` })))).toEqual([401, 'unauthorized']);
-    expect(refusal(() => a.requireKey(bearer('x'.repeat(24))))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(request()))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(request({ authorization: `Basic ${KEY}` })))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(bearer('x'.repeat(24))))).toEqual([401, 'unauthorized']);
   });
 
-  it('does not let a watch token submit or cancel', () => {
+  it('does not let a watch token submit or cancel', async () => {
     const { access: a, tokens } = access();
-    expect(refusal(() => a.requireKey(bearer(tokens.mint(JOB))))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireKey(bearer(tokens.mint(JOB))))).toEqual([401, 'unauthorized']);
   });
 
-  it('lets a job be watched with its token (query or bearer) or with a key', () => {
+  it('lets a job be watched with its token (query or bearer) or with a key', async () => {
     const { access: a, tokens } = access();
     const token = tokens.mint(JOB);
-    expect(a.requireWatcher(request(), JOB, token).keyId).toBeNull();
-    expect(a.requireWatcher(bearer(token), JOB, null).keyId).toBeNull();
-    expect(a.requireWatcher(bearer(KEY), JOB, null).keyId).toMatch(/^[0-9a-f]{12}$/);
+    expect((await a.requireWatcher(request(), JOB, token)).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(token), JOB, null)).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(KEY), JOB, null)).keyId).toMatch(/^[0-9a-f]{12}$/);
   });
 
-  it('answers another job’s token with 403, a missing one with 401 unauthorized, a forged one with invalid_token, an expired one with token_expired', () => {
+  it('answers another job’s token with 403, a missing one with 401 unauthorized, a forged one with invalid_token, an expired one with token_expired', async () => {
     const { access: a, tokens } = access();
-    expect(refusal(() => a.requireWatcher(request(), JOB, tokens.mint(OTHER_JOB)))).toEqual([403, 'forbidden']);
-    expect(refusal(() => a.requireWatcher(request(), JOB, null))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, tokens.mint(OTHER_JOB)))).toEqual([403, 'forbidden']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, null))).toEqual([401, 'unauthorized']);
     const forged = `${tokens.mint(JOB).slice(0, -2)}xx`;
-    expect(refusal(() => a.requireWatcher(request(), JOB, forged))).toEqual([401, 'invalid_token']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, forged))).toEqual([401, 'invalid_token']);
     const expired = tokens.mint(JOB, Date.now() - 61_000);
-    expect(refusal(() => a.requireWatcher(request(), JOB, expired))).toEqual([401, 'token_expired']);
-    expect(refusal(() => a.requireWatcher(bearer('not a key at all x'), JOB, null))).toEqual([401, 'unauthorized']);
+    expect(await refusal(() => a.requireWatcher(request(), JOB, expired))).toEqual([401, 'token_expired']);
+    expect(await refusal(() => a.requireWatcher(bearer('not a key at all x'), JOB, null))).toEqual([401, 'unauthorized']);
   });
 
   it('remembers who the last check found, for the logs and the limits', () => {
@@ -88,11 +90,11 @@ describe('Access, with auth on', () => {
     expect(a.callerOf(req)).toEqual(caller);
   });
 
-  it('mints watch tokens for the job they name', () => {
+  it('mints watch tokens for the job they name', async () => {
     const { access: a } = access();
     const token = a.watchToken(JOB)!;
     expect(token.startsWith(`${JOB}.`)).toBe(true);
-    expect(a.requireWatcher(request(), JOB, token).keyId).toBeNull();
+    expect((await a.requireWatcher(request(), JOB, token)).keyId).toBeNull();
   });
 });
 
@@ -103,19 +105,19 @@ describe('Access: who reaches a job', () => {
     return new Access(ApiKeys.fromConfig(config), new WatchTokens(SECRET, 60), new PublishTokens(async () => SECRET), clientIpResolver([]));
   };
 
-  it('lets the owning key and admin keys in; another key gets the 404 of a job that does not exist', () => {
+  it('lets the owning key and admin keys in; another key gets the 404 of a job that does not exist', async () => {
     const a = withAdmin();
     const owner = a.requireKey(bearer(KEY));
     const other = a.requireKey(bearer(OTHER_KEY));
     const admin = a.requireKey(bearer(ADMIN));
     expect([owner.admin, other.admin, admin.admin]).toEqual([false, false, true]);
     const job = { owner: owner.keyId };
-    expect(refusal(() => a.requireReach(owner, job))).toBeNull();
-    expect(refusal(() => a.requireReach(admin, job))).toBeNull();
-    expect(refusal(() => a.requireReach(other, job))).toEqual([404, 'not_found']);
+    expect(await refusal(() => a.requireReach(owner, job))).toBeNull();
+    expect(await refusal(() => a.requireReach(admin, job))).toBeNull();
+    expect(await refusal(() => a.requireReach(other, job))).toEqual([404, 'not_found']);
     // A job made with auth off has no owner; a token holder (no key) was checked against the job already.
-    expect(refusal(() => a.requireReach(other, { owner: null }))).toBeNull();
-    expect(refusal(() => a.requireReach({ keyId: null, admin: false, ip: '192.0.2.1' }, job))).toBeNull();
+    expect(await refusal(() => a.requireReach(other, { owner: null }))).toBeNull();
+    expect(await refusal(() => a.requireReach({ keyId: null, admin: false, ip: '192.0.2.1' }, job))).toBeNull();
   });
 
   it('lets a publish token or a key publish; a watch token is 403, nothing is 401 — with auth off too', async () => {
@@ -143,11 +145,11 @@ describe('Access: who reaches a job', () => {
 });
 
 describe('Access, with auth off', () => {
-  it('lets anyone do anything, counting them by their address', () => {
+  it('lets anyone do anything, counting them by their address', async () => {
     const { access: a } = access([]);
     expect(a.enabled).toBe(false);
     expect(a.requireKey(request()).keyId).toBeNull();
-    expect(a.requireWatcher(request({}, '198.51.100.7'), JOB, null)).toEqual({ keyId: null, admin: false, ip: '198.51.100.7' });
+    expect(await a.requireWatcher(request({}, '198.51.100.7'), JOB, null)).toEqual({ keyId: null, admin: false, ip: '198.51.100.7' });
   });
 });
 
@@ -188,5 +190,81 @@ describe('keyId', () => {
     expect(keyId).not.toBe(createHash('sha256').update(KEY).digest('hex').slice(0, 12));
     expect(keyIdOf(KEY, 't'.repeat(32))).not.toBe(keyId);
     expect(keyIdOf(OTHER_KEY, SECRET)).not.toBe(keyId);
+  });
+});
+
+describe('Access with watch JWTs (WATCH_JWKS_URL)', () => {
+  let jwks: JwksServer;
+  let key: SigningKey;
+  beforeAll(async () => {
+    key = await signingKey('ES256', 'es-1');
+    jwks = await startJwksServer([key]);
+  });
+  afterAll(() => jwks.close());
+
+  /** Counts the verifications, to see each token checked once. */
+  class CountingJwts extends WatchJwts {
+    checks = 0;
+    override check(token: string) {
+      this.checks += 1;
+      return super.check(token);
+    }
+  }
+  const withJwts = () => {
+    const config = loadConfig({ API_KEYS: KEY, WATCH_TOKEN_SECRET: SECRET });
+    const jwts = new CountingJwts({ jwksUrl: jwks.url, issuer: ISSUER, audience: AUDIENCE }, () => {});
+    const tokens = new WatchTokens(SECRET, 60);
+    const access = new Access(ApiKeys.fromConfig(config), tokens, new PublishTokens(async () => SECRET), clientIpResolver([]), jwts);
+    return { access, jwts, tokens };
+  };
+  const jobs = Array.from({ length: 50 }, (_, i) => `${'C'.repeat(20)}${String(i).padStart(2, '0')}`);
+
+  it('checks a JWT once for a multi-job stream, however many jobs it covers; the first refusal wins for a job none covers', async () => {
+    const { access: a, jwts, tokens } = withJwts();
+    const all = await mintJwt(key, { jobs });
+    expect((await a.requireWatcherOfAll(request(), jobs, [all])).keyId).toBeNull();
+    expect(jwts.checks).toBe(1);
+    // As a bearer too: one check for all fifty.
+    expect((await a.requireWatcherOfAll(bearer(all), jobs, [])).keyId).toBeNull();
+    expect(jwts.checks).toBe(2);
+    // A JWT for the first job and Herald's own token for the second: each covers its own.
+    const first = await mintJwt(key, { jobs: [jobs[0]!] });
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [first, tokens.mint(jobs[1]!)]))).toBeNull();
+    // An expired JWT and a token for another job: the job is refused with the first refusal met.
+    const expired = await mintJwt(key, { jobs: [jobs[0]!], expiresIn: -60 });
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [expired, tokens.mint(OTHER_JOB)]))).toEqual([
+      401,
+      'token_expired',
+    ]);
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [tokens.mint(OTHER_JOB), expired]))).toEqual([
+      403,
+      'forbidden',
+    ]);
+  });
+
+  it('tells a JWT from Herald’s own token and from a key, whichever way it comes', async () => {
+    const { access: a, jwts, tokens } = withJwts();
+    const jwt = await mintJwt(key, { jobs: [JOB] });
+    expect((await a.requireWatcher(request(), JOB, jwt)).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(jwt), JOB, null)).keyId).toBeNull();
+    expect(await refusal(() => a.requireWatcher(bearer(jwt), OTHER_JOB, null))).toEqual([403, 'forbidden']);
+    expect(await refusal(() => a.requireWatcher(bearer(jwt), JOB, null, 'batch'))).toEqual([403, 'forbidden']);
+    expect(jwts.checks).toBe(4);
+    // Herald's own tokens and API keys never reach the JWT verifier.
+    expect((await a.requireWatcher(request(), JOB, tokens.mint(JOB))).keyId).toBeNull();
+    expect((await a.requireWatcher(bearer(KEY), JOB, null)).keyId).toMatch(/^[0-9a-f]{12}$/);
+    expect(jwts.checks).toBe(4);
+    // A watch JWT does not publish.
+    await expect(a.requirePublisher(bearer(jwt), JOB)).rejects.toMatchObject({ status: 403, code: 'forbidden' });
+  });
+
+  it('without WATCH_JWKS_URL refuses a JWT as invalid_token, saying why', async () => {
+    const { access: a } = access();
+    const jwt = await mintJwt(key, { jobs: [JOB] });
+    await expect(a.requireWatcher(bearer(jwt), JOB, null)).rejects.toMatchObject({
+      status: 401,
+      code: 'invalid_token',
+      message: /WATCH_JWKS_URL/,
+    });
   });
 });

@@ -55,3 +55,68 @@ describe('configuration', () => {
     }
   });
 });
+
+describe('watch JWTs (WATCH_JWKS_URL, WATCH_JWT_ISSUER, WATCH_JWT_AUDIENCE)', () => {
+  const AUTH = { API_KEYS: 'k'.repeat(24), WATCH_TOKEN_SECRET: 's'.repeat(32) };
+  const JWT = { WATCH_JWT_ISSUER: 'https://adopter.example', WATCH_JWT_AUDIENCE: 'herald' };
+  const problem = (env: Record<string, string>): string | null => {
+    try {
+      loadConfig(env);
+      return null;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      return error.message;
+    }
+  };
+
+  it('takes an https key set, and plain http only to a loopback host', () => {
+    for (const url of [
+      'https://adopter.example/.well-known/jwks.json',
+      'https://10.0.0.8:8443/jwks',
+      'http://127.0.0.1:9999/jwks',
+      'http://127.8.9.10/jwks',
+      'http://127.1/jwks',
+      'http://localhost:3000/jwks',
+      'http://[::1]:3000/jwks',
+    ]) {
+      expect(problem({ ...AUTH, ...JWT, WATCH_JWKS_URL: url }), url).toBeNull();
+    }
+    expect(loadConfig({ ...AUTH, ...JWT, WATCH_JWKS_URL: 'https://a.example/jwks' })).toMatchObject({
+      WATCH_JWKS_URL: 'https://a.example/jwks',
+      ...JWT,
+    });
+  });
+
+  it('refuses plain http elsewhere, other schemes, credentials and non-URLs, saying why', () => {
+    for (const [url, why] of [
+      ['http://adopter.example/jwks', /WATCH_JWKS_URL=.*must be https:\/\/ \(plain http:\/\/ only to a loopback host/],
+      ['http://10.0.0.8/jwks', /must be https:\/\//],
+      ['http://128.0.0.1/jwks', /must be https:\/\//],
+      ['http://127.0.0.1.evil.example/jwks', /must be https:\/\//],
+      ['http://[::ffff:127.0.0.1]/jwks', /must be https:\/\//],
+      ['http://localhost.evil.example/jwks', /must be https:\/\//],
+      ['ftp://adopter.example/jwks', /must be an https:\/\/ URL/],
+      ['adopter.example/jwks', /must be an https:\/\/ URL/],
+      ['https://user:secret@adopter.example/jwks', /must not carry credentials/],
+    ] as const) {
+      const message = problem({ ...AUTH, ...JWT, WATCH_JWKS_URL: url });
+      expect(message, url).toMatch(why);
+      expect(message, url).not.toContain('secret@');
+    }
+  });
+
+  it('needs the issuer and the audience with the URL, and the URL with them', () => {
+    expect(problem({ ...AUTH, WATCH_JWKS_URL: 'https://a.example/jwks' })).toMatch(
+      /WATCH_JWT_ISSUER.*is required with WATCH_JWKS_URL.*WATCH_JWT_AUDIENCE.*is required with WATCH_JWKS_URL/,
+    );
+    expect(problem({ ...AUTH, WATCH_JWT_ISSUER: 'https://a.example' })).toMatch(/WATCH_JWT_ISSUER.*goes with WATCH_JWKS_URL/);
+    expect(problem({ ...AUTH, WATCH_JWT_AUDIENCE: 'herald' })).toMatch(/WATCH_JWT_AUDIENCE.*goes with WATCH_JWKS_URL/);
+  });
+
+  it('needs auth on: with auth off every stream is open, and a JWT would gate nothing', () => {
+    expect(problem({ ...JWT, WATCH_JWKS_URL: 'https://a.example/jwks' })).toMatch(/WATCH_JWKS_URL=.*needs auth on \(API_KEYS/);
+    expect(
+      problem({ ...JWT, WATCH_JWKS_URL: 'https://a.example/jwks', ADMIN_API_KEYS: 'a'.repeat(24), WATCH_TOKEN_SECRET: 's'.repeat(32) }),
+    ).toBeNull();
+  });
+});

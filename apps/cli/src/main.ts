@@ -1,3 +1,4 @@
+import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { submit } from './commands/submit.ts';
 import { watch } from './commands/watch.ts';
@@ -40,15 +41,17 @@ function baseUrl(flag: string | undefined): string {
   }
 }
 
-/** What an Authorization header can carry, as the server reads it: printable ASCII, no spaces. */
-const CREDENTIAL = /^[\x21-\x7e]{1,512}$/;
+/** What an Authorization header can carry, as the server reads it: printable ASCII, no spaces (length apart: MAX_CREDENTIAL_CHARS). */
+const CREDENTIAL = /^[\x21-\x7e]+$/;
 
 /**
  * A key or token, checked here rather than by an argParser: commander's message for a bad
  * option value repeats the value, and this one is a secret.
  */
 function credential(value: string, source: string): string {
-  if (!CREDENTIAL.test(value)) throw new CliError(`${source}: expected printable ASCII without spaces, at most 512 characters`, EXIT.usage);
+  if (!CREDENTIAL.test(value) || value.length > MAX_CREDENTIAL_CHARS) {
+    throw new CliError(`${source}: expected printable ASCII without spaces, at most ${MAX_CREDENTIAL_CHARS} characters`, EXIT.usage);
+  }
   return value;
 }
 

@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   redis_out_of_memory: { statuses: [503], message: 'The job store is full; nothing was written; try again later' },
   draining: { statuses: [503], message: 'This replica is shutting down; reconnect' },
   replica_full: { statuses: [503], message: 'This replica has all the watchers it can take' },
+  /** WATCH_JWKS_URL could not be fetched (or answered no key set) when a watch JWT needed its keys. */
+  jwks_unavailable: { statuses: [503], message: 'The keys that verify watch JWTs could not be fetched; try again shortly' },
   /** Only the bundled nginx answers it (deploy/nginx/nginx.conf): no replica answered at all. */
   unavailable: { statuses: [503], message: 'No replica could answer; try again shortly' },
 } as const satisfies Record<string, ErrorCodeSpec>;

@@ -1,5 +1,6 @@
 // Herald's wire contract (docs/api.md), shared by the server and its clients.
 export * from './batch.ts';
+export * from './credentials.ts';
 export * from './errors.ts';
 export * from './event.ts';
 export * from './event-id.ts';

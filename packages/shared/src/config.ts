@@ -179,6 +179,14 @@ export const configSchema = z.object({
   /** Signs watch tokens; every replica needs the same one. Required when auth is on. */
   WATCH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   WATCH_TOKEN_TTL_SECONDS: int(3_600, 10, 7 * 86_400),
+  /**
+   * Watch JWTs, minted by the adopter's own backend (docs/security.md): the JWKS their keys are
+   * fetched from (https; http only to a loopback host), and the `iss` and `aud` every such token
+   * must carry. All three or none, and only with auth on (watchJwtRules).
+   */
+  WATCH_JWKS_URL: z.string().min(1).optional(),
+  WATCH_JWT_ISSUER: z.string().min(1).optional(),
+  WATCH_JWT_AUDIENCE: z.string().min(1).optional(),
   /** Origins allowed to call the API from a browser; `*` only while auth is off. */
   CORS_ORIGINS: list,
   /** Peers whose X-Forwarded-For is believed: IPs, CIDRs, or loopback/linklocal/uniquelocal. */
@@ -214,7 +222,7 @@ const SECRET_VARIABLES = new Set([
   'REDIS_SENTINEL_PASSWORD',
 ]);
 /** URLs that may carry credentials: shown without them. */
-const URL_VARIABLES = new Set(['REDIS_URL', 'OPENAI_BASE_URL']);
+const URL_VARIABLES = new Set(['REDIS_URL', 'OPENAI_BASE_URL', 'WATCH_JWKS_URL']);
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -226,7 +234,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "unset", as in most shells' `FOO= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = configSchema.superRefine(redisRules).superRefine(accessRules).safeParse(present);
+  const parsed = configSchema.superRefine(redisRules).superRefine(accessRules).superRefine(watchJwtRules).safeParse(present);
   if (parsed.success) {
     const config = parsed.data;
     const elsewhere = config.REDIS_CLUSTER_NODES.length > 0 || config.REDIS_SENTINELS.length > 0;
@@ -301,5 +309,53 @@ function accessRules(config: Config, ctx: z.RefinementCtx): void {
   }
   if (config.CORS_ORIGINS.includes('*')) {
     ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'cannot be * when API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS is set' });
+  }
+}
+
+/** 127.0.0.0/8, ::1 and localhost, as a URL's hostname spells them once parsed (`127.1` is `127.0.0.1` by then). */
+const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+const isLoopbackHost = (hostname: string): boolean => hostname === 'localhost' || hostname === '[::1]' || LOOPBACK_V4.test(hostname);
+
+/**
+ * Why a JWKS URL is refused, or null: https, or plain http to this machine only (tests, a sidecar):
+ * keys fetched in the clear from elsewhere could be swapped on the way, and every token with them.
+ */
+function jwksUrlProblem(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be an https:// URL';
+  }
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials';
+  if (url.protocol === 'https:') return null;
+  if (url.protocol === 'http:') {
+    return isLoopbackHost(url.hostname) ? null : 'must be https:// (plain http:// only to a loopback host: 127.0.0.0/8, ::1, localhost)';
+  }
+  return 'must be an https:// URL';
+}
+
+/** The three watch-JWT settings go together, and only with auth on: with auth off every stream is open, and a JWT would gate nothing. */
+function watchJwtRules(config: Config, ctx: z.RefinementCtx): void {
+  const url = config.WATCH_JWKS_URL;
+  if (url === undefined) {
+    for (const name of ['WATCH_JWT_ISSUER', 'WATCH_JWT_AUDIENCE'] as const) {
+      if (config[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: 'goes with WATCH_JWKS_URL, which is not set' });
+    }
+    return;
+  }
+  const problem = jwksUrlProblem(url);
+  if (problem !== null) ctx.addIssue({ code: 'custom', path: ['WATCH_JWKS_URL'], message: problem });
+  for (const name of ['WATCH_JWT_ISSUER', 'WATCH_JWT_AUDIENCE'] as const) {
+    if (config[name] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'is required with WATCH_JWKS_URL (every watch JWT must carry it)' });
+    }
+  }
+  if (!authEnabled(config)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['WATCH_JWKS_URL'],
+      message: 'needs auth on (API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS): with auth off every stream is open and a JWT would gate nothing',
+    });
   }
 }

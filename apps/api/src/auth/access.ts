@@ -1,8 +1,20 @@
 import type { IncomingMessage } from 'node:http';
+import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import type { ClientIpOf } from '../http/client-ip.ts';
-import { badRequest, batchNotFound, forbidden, invalidToken, jobNotFound, tokenExpired, unauthorized } from '../http/errors.ts';
+import {
+  badRequest,
+  batchNotFound,
+  forbidden,
+  invalidToken,
+  jobNotFound,
+  serviceUnavailable,
+  tokenExpired,
+  unauthorized,
+} from '../http/errors.ts';
 import type { ApiKeys } from './api-keys.ts';
+import { JWKS_RETRY_AFTER_FAILURE_MS } from './jwks-fetch.ts';
 import { PublishTokens } from './publish-tokens.ts';
+import { WatchJwts, type WatchedKind } from './watch-jwts.ts';
 import { WatchTokens } from './watch-tokens.ts';
 
 /** Who is asking, as limits, logs and ownership see them: never the key itself. */
@@ -19,7 +31,27 @@ export interface Owned {
   readonly owner: string | null;
 }
 
-const BEARER = /^Bearer[ \t]+([\x21-\x7e]{1,512})[ \t]*$/i;
+/** The credential's length is checked apart (MAX_CREDENTIAL_CHARS): one bound, owned by the contract. */
+const BEARER = /^Bearer[ \t]+([\x21-\x7e]+)[ \t]*$/i;
+
+/** A key set that could not be fetched is tried again this long after (jwks-fetch.ts). */
+const JWKS_RETRY_AFTER_SECONDS = JWKS_RETRY_AFTER_FAILURE_MS / 1000;
+
+/** What a token allows: `covers` throws the token's own 401 (forged, expired), false for another job. */
+interface TokenPass {
+  covers(id: string, kind: WatchedKind): boolean;
+}
+
+/** An API key's holder: the job's owner decides later (requireReach). */
+type WatchPass = TokenPass | { readonly caller: Caller };
+
+/** A credential refused for every job alike; kept, not thrown, so a multi-job stream can try the next token. */
+class WatchRefusal {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
 
 /**
  * Who may do what (docs/security.md). With auth on: submitting needs an API key; a job belongs
@@ -32,13 +64,16 @@ const BEARER = /^Bearer[ \t]+([\x21-\x7e]{1,512})[ \t]*$/i;
 export class Access {
   readonly #keys: ApiKeys;
   readonly #tokens: WatchTokens | null;
+  readonly #jwts: WatchJwts | null;
   readonly #publishTokens: PublishTokens;
   readonly #ipOf: ClientIpOf;
   readonly #callers = new WeakMap<IncomingMessage, Caller>();
 
-  constructor(keys: ApiKeys, tokens: WatchTokens | null, publishTokens: PublishTokens, ipOf: ClientIpOf) {
+  /** `jwts`: watch JWTs' verifier, when WATCH_JWKS_URL is set; null: a JWT is refused as invalid_token. */
+  constructor(keys: ApiKeys, tokens: WatchTokens | null, publishTokens: PublishTokens, ipOf: ClientIpOf, jwts: WatchJwts | null = null) {
     this.#keys = keys;
     this.#tokens = tokens;
+    this.#jwts = jwts;
     this.#publishTokens = publishTokens;
     this.#ipOf = ipOf;
   }
@@ -80,62 +115,100 @@ export class Access {
 
   /**
    * The stream and the snapshot: the job's watch token (query or bearer; a batch's token covers
-   * each of its jobs) or an API key; `jobId` may be a batch's id. Throws 401 for a missing,
-   * forged or expired credential, 403 for another job's token.
+   * each of its jobs), a watch JWT that covers it (WATCH_JWKS_URL), or an API key; `id` is a
+   * batch's when `kind` is 'batch'. Throws 401 for a missing, forged or expired credential, 403
+   * for a token of another job. Async for the JWT's key set; Herald's own tokens and keys are
+   * checked without waiting on anything.
    */
-  requireWatcher(req: IncomingMessage, jobId: string, queryToken: string | null): Caller {
+  async requireWatcher(req: IncomingMessage, id: string, queryToken: string | null, kind: WatchedKind = 'job'): Promise<Caller> {
     if (!this.enabled) return this.#remember(req, null, false);
-    const bearer = bearerOf(req);
-    const credential = queryToken ?? bearer;
-    if (credential === null) {
-      throw unauthorized('A watch token is required: add ?token=<watchToken>, or send Authorization: Bearer <watchToken or API key>');
-    }
-    if (queryToken === null && !WatchTokens.looksLikeToken(credential)) {
-      if (PublishTokens.looksLikeToken(credential)) throw forbidden('A publish token publishes; watching takes the job’s watch token');
-      const holder = this.#keys.match(credential);
-      if (!holder) throw unauthorized('The API key is not valid');
-      return this.#remember(req, holder.keyId, holder.admin);
-    }
-    switch (this.#tokens!.check(credential, jobId)) {
-      case 'valid':
-        return this.#remember(req, null, false);
-      case 'expired':
-        throw tokenExpired();
-      case 'other-job':
-        throw forbidden('This watch token is for another job');
-      default:
-        throw invalidToken();
-    }
+    const pass = await this.#watchPass(req, queryToken);
+    const verdict = verdictOf(pass, id, kind);
+    if (verdict instanceof WatchRefusal) throw verdict.error;
+    return 'caller' in pass ? pass.caller : this.#remember(req, null, false);
   }
 
   /**
    * GET /v1/events?jobs=…: every job must be covered, by an API key (Authorization) or by one of
-   * the `?token=`s given (a job's own, or its batch's, which covers all of the batch's jobs).
+   * the `?token=`s given (a job's own, its batch's, which covers all of the batch's jobs, or a
+   * watch JWT covering it). Each token is checked once, and only when a job needs it; a job none
+   * covers is refused with the first refusal met.
    */
-  requireWatcherOfAll(req: IncomingMessage, jobIds: readonly string[], queryTokens: readonly string[]): Caller {
-    if (queryTokens.length > jobIds.length || queryTokens.some((token) => token.length > 512)) {
+  async requireWatcherOfAll(req: IncomingMessage, jobIds: readonly string[], queryTokens: readonly string[]): Promise<Caller> {
+    if (queryTokens.length > jobIds.length || queryTokens.some((token) => token.length > MAX_CREDENTIAL_CHARS)) {
       throw badRequest('token may be given once per job at most, each a single watch token');
     }
-    if (queryTokens.length === 0) {
-      let caller: Caller | undefined;
-      for (const jobId of jobIds) caller = this.requireWatcher(req, jobId, null);
-      return caller!;
-    }
-    let caller: Caller | undefined;
+    if (!this.enabled) return this.#remember(req, null, false);
+    const given: (string | null)[] = queryTokens.length === 0 ? [null] : [...queryTokens];
+    const passes: (WatchPass | WatchRefusal | undefined)[] = [];
     for (const jobId of jobIds) {
-      let refusal: unknown;
-      caller = undefined;
-      for (const token of queryTokens) {
-        try {
-          caller = this.requireWatcher(req, jobId, token);
-          break;
-        } catch (error) {
-          refusal ??= error;
-        }
+      let refusal: WatchRefusal | undefined;
+      let covered = false;
+      for (const [i, token] of given.entries()) {
+        passes[i] ??= await this.#watchPass(req, token);
+        const verdict = verdictOf(passes[i], jobId, 'job');
+        covered = verdict === true;
+        if (covered) break;
+        refusal ??= verdict as WatchRefusal;
       }
-      if (!caller) throw refusal;
+      if (!covered) throw refusal!.error;
     }
-    return caller!;
+    // A key's pass remembered its holder; tokens carry no identity.
+    const keyPass = passes.find((pass) => pass !== undefined && !(pass instanceof WatchRefusal) && 'caller' in pass);
+    return keyPass && 'caller' in keyPass ? keyPass.caller : this.#remember(req, null, false);
+  }
+
+  /**
+   * What one watching credential allows: an API key's holder (who may watch what the key
+   * reaches), or what a token covers; a refusal (401, 403) that holds for every job alike. The
+   * credential is the `?token=` when given, else the bearer.
+   */
+  async #watchPass(req: IncomingMessage, queryToken: string | null): Promise<WatchPass | WatchRefusal> {
+    try {
+      const bearer = bearerOf(req);
+      const credential = queryToken ?? bearer;
+      if (credential === null) {
+        throw unauthorized('A watch token is required: add ?token=<watchToken>, or send Authorization: Bearer <watchToken or API key>');
+      }
+      // Herald's own token first (it never looks like a JWT: its middle part is ≤ 12 characters).
+      if (WatchTokens.looksLikeToken(credential)) return this.#hmacPass(credential);
+      if (WatchJwts.looksLikeJwt(credential)) return await this.#jwtPass(credential);
+      // A `?token=` is a token whatever its shape: one of no known shape is a forged one.
+      if (queryToken !== null) return this.#hmacPass(credential);
+      if (PublishTokens.looksLikeToken(credential)) throw forbidden('A publish token publishes; watching takes the job’s watch token');
+      const holder = this.#keys.match(credential);
+      if (!holder) throw unauthorized('The API key is not valid');
+      return { caller: this.#remember(req, holder.keyId, holder.admin) };
+    } catch (error) {
+      return new WatchRefusal(error);
+    }
+  }
+
+  #hmacPass(token: string): TokenPass {
+    const tokens = this.#tokens!;
+    return {
+      covers(id) {
+        const check = tokens.check(token, id);
+        if (check === 'expired') throw tokenExpired();
+        if (check === 'invalid') throw invalidToken();
+        return check === 'valid';
+      },
+    };
+  }
+
+  async #jwtPass(token: string): Promise<TokenPass> {
+    if (this.#jwts === null) throw invalidToken('Watch JWTs are not taken here (WATCH_JWKS_URL is not set)');
+    const check = await this.#jwts.check(token);
+    switch (check.verdict) {
+      case 'valid':
+        return check.grant;
+      case 'expired':
+        throw tokenExpired('The watch JWT has expired');
+      case 'keys-unavailable':
+        throw serviceUnavailable('jwks_unavailable', undefined, JWKS_RETRY_AFTER_SECONDS);
+      default:
+        throw invalidToken(`The watch JWT is not valid: ${check.why}`);
+    }
   }
 
   /**
@@ -145,7 +218,9 @@ export class Access {
   async requirePublisher(req: IncomingMessage, jobId: string): Promise<Caller> {
     const credential = bearerOf(req);
     if (credential === null) throw unauthorized("Publishing needs the job's publish token: send Authorization: Bearer <publishToken>");
-    if (WatchTokens.looksLikeToken(credential)) throw forbidden('A watch token only watches; publishing takes the job’s publish token');
+    if (WatchTokens.looksLikeToken(credential) || WatchJwts.looksLikeJwt(credential)) {
+      throw forbidden('A watch token only watches; publishing takes the job’s publish token');
+    }
     if (PublishTokens.looksLikeToken(credential)) {
       const check = await this.#publishTokens.check(credential, jobId);
       if (check === 'other-job') throw forbidden('This publish token is for another job');
@@ -201,11 +276,24 @@ export class Access {
   }
 }
 
+/** Whether `pass` lets its holder watch `id`: true, or the refusal to throw (a key's holder: the owner decides later). */
+function verdictOf(pass: WatchPass | WatchRefusal, id: string, kind: WatchedKind): true | WatchRefusal {
+  if (pass instanceof WatchRefusal) return pass;
+  if ('caller' in pass) return true;
+  try {
+    return pass.covers(id, kind) ? true : new WatchRefusal(forbidden('This watch token is for another job'));
+  } catch (error) {
+    return new WatchRefusal(error); // a forged or expired watch token, whichever job it is tried for
+  }
+}
+
 /** The credential in `Authorization: Bearer …`, null without the header; a malformed one is a 401. */
 function bearerOf(req: IncomingMessage): string | null {
   const header = req.headers.authorization;
   if (header === undefined) return null;
   const match = BEARER.exec(header);
-  if (!match) throw unauthorized('The Authorization header must be: Bearer <credential>');
+  if (!match || match[1]!.length > MAX_CREDENTIAL_CHARS) {
+    throw unauthorized(`The Authorization header must be: Bearer <credential>, of at most ${MAX_CREDENTIAL_CHARS} characters`);
+  }
   return match[1]!;
 }

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, type Config } from '@herald/shared';
 import { PublishTokens } from './publish-tokens.ts';
+import { WatchJwts } from './watch-jwts.ts';
 import { WatchTokens } from './watch-tokens.ts';
 
 /**
@@ -59,8 +60,10 @@ export class ApiKeys {
     if (all.some((key) => key.length < 16))
       throw new ConfigError('API_KEYS / API_KEYS_FILE / ADMIN_API_KEYS: every key must be at least 16 characters');
     // A bearer of those shapes is read as a token, so such a key could never watch or publish.
-    if (all.some((key) => WatchTokens.looksLikeToken(key) || PublishTokens.looksLikeToken(key))) {
-      throw new ConfigError('API_KEYS / API_KEYS_FILE / ADMIN_API_KEYS: a key must not look like a watch or publish token (<id>.<…>)');
+    if (all.some((key) => WatchTokens.looksLikeToken(key) || PublishTokens.looksLikeToken(key) || WatchJwts.looksLikeJwt(key))) {
+      throw new ConfigError(
+        'API_KEYS / API_KEYS_FILE / ADMIN_API_KEYS: a key must not look like a watch or publish token (<id>.<…>) or a JWT',
+      );
     }
     if (all.length > 0 && config.WATCH_TOKEN_SECRET === undefined) {
       throw new ConfigError('WATCH_TOKEN_SECRET: is required when API_KEYS, API_KEYS_FILE or ADMIN_API_KEYS is set');

@@ -82,7 +82,7 @@ export function batchRoutes({
 
   router.get('/v1/batches/:id', async (req, res) => {
     const batchId = String(req.params.id);
-    const caller = access.requireWatcher(req, batchId, queryToken(req.query.token));
+    const caller = await access.requireWatcher(req, batchId, queryToken(req.query.token), 'batch');
     await reads.enforce(caller);
     const head = await batches.head(batchId);
     // A key that may not reach the batch is refused on its owner alone, before every job's state is read.

@@ -80,7 +80,7 @@ export function jobRoutes({ jobs, access, submissions, active, reads, observer, 
 
   router.get('/v1/jobs/:id', async (req, res) => {
     const jobId = String(req.params.id);
-    const caller = access.requireWatcher(req, jobId, queryToken(req.query.token));
+    const caller = await access.requireWatcher(req, jobId, queryToken(req.query.token));
     await reads.enforce(caller);
     // A key that may not reach the job is refused on its owner alone, before the snapshot is read.
     if (access.ownerDecides(caller)) access.requireReach(caller, await jobs.head(jobId));

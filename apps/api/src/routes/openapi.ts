@@ -11,6 +11,7 @@ import {
   jobEventSchema,
   jobSnapshotSchema,
   jobReadSchema,
+  MAX_CREDENTIAL_CHARS,
   jobCancelledSchema,
   producerEventSchema,
   publishedSchema,
@@ -307,7 +308,12 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           description: "A job id (a batch's job: `<batchId>~<n>`)",
         },
         BatchId: { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
-        Token: { name: 'token', in: 'query', schema: { type: 'string', maxLength: 512 }, description: 'A watch token (auth on)' },
+        Token: {
+          name: 'token',
+          in: 'query',
+          schema: { type: 'string', maxLength: MAX_CREDENTIAL_CHARS },
+          description: 'A watch token or watch JWT (auth on)',
+        },
         Typed: {
           name: 'typed',
           in: 'query',

@@ -1,4 +1,5 @@
 import { MIMEType } from 'node:util';
+import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import express, { type Request, type RequestHandler } from 'express';
 import type { Access } from '../auth/access.ts';
 import { badRequest, unsupportedMediaType, type HttpError } from '../http/errors.ts';
@@ -49,7 +50,7 @@ export function idempotencyKeyOf(req: Request): string | undefined {
 /** `?token=` on the snapshot: at most one, of a sane length (the token's own check does the rest). */
 export function queryToken(value: unknown): string | null {
   if (value === undefined) return null;
-  if (typeof value !== 'string' || value.length > 512) throw badRequest('token must be a single watch token');
+  if (typeof value !== 'string' || value.length > MAX_CREDENTIAL_CHARS) throw badRequest('token must be a single watch token');
   return value;
 }
 

@@ -82,8 +82,8 @@ export class EventStream {
     // Before the job is looked up: without a credential, nobody learns whether a job exists.
     const caller =
       ask.kind === 'jobs'
-        ? access.requireWatcherOfAll(req, ask.ids, ask.tokens)
-        : access.requireWatcher(req, ask.ids[0]!, ask.tokens[0] ?? null);
+        ? await access.requireWatcherOfAll(req, ask.ids, ask.tokens)
+        : await access.requireWatcher(req, ask.ids[0]!, ask.tokens[0] ?? null, ask.kind);
     this.#checkCapacity();
     const states = await this.#plan.states(ask);
     // Another key's job is as unknown as a job that does not exist.

@@ -1,4 +1,4 @@
-import type { StreamId } from '@herald/contract';
+import { MAX_CREDENTIAL_CHARS, type StreamId } from '@herald/contract';
 import { topics } from '@herald/shared';
 import { badRequest } from '../http/errors.ts';
 import type { StreamRequest } from './connection.ts';
@@ -50,7 +50,7 @@ export function readStreamRequest(req: Pick<StreamRequest, 'headers'>, request: 
 /** `?token=`: what an EventSource, which cannot send headers, authenticates with. */
 function readToken(query: URLSearchParams): string | null {
   const tokens = query.getAll('token');
-  if (tokens.length > 1 || (tokens[0]?.length ?? 0) > 512) throw badRequest('token must be a single watch token');
+  if (tokens.length > 1 || (tokens[0]?.length ?? 0) > MAX_CREDENTIAL_CHARS) throw badRequest('token must be a single watch token');
   return tokens[0] ?? null;
 }
 
