@@ -37,6 +37,12 @@ export interface WatchOptions extends ResumeOptions {
    * key. Sent as a bearer, like the key: it stays out of URLs, so out of proxies' access logs.
    */
   readonly token?: string | undefined;
+  /**
+   * Gets a fresh watch token: called before the first connection and after a `401
+   * token_expired`, after which the watch resumes from the same cursor (it takes the place of
+   * `token`).
+   */
+  readonly getToken?: (() => Promise<string>) | undefined;
 }
 
 /** One event of a job as `watch` yields it, with the job's text so far folded from its deltas. */
