@@ -29,7 +29,8 @@ export interface JobUpdate {
 /**
  * The job after one more event. The text is folded here from the state's own `partial` rather
  * than taken from the client, whose fold starts empty on each watch: a stream reopened from a
- * cursor (a new token) then carries on the text it had. A resync replaces everything.
+ * cursor (a new token) then carries on the text it had. A resync replaces everything; `done`
+ * makes the text its result.
  * `connection`: the stream's, unless the event ends the job (`ended`).
  */
 export function applyJobEvent<Result>(
@@ -40,14 +41,16 @@ export function applyJobEvent<Result>(
 ): JobState<Result> {
   const { event } = update;
   const ended = isTerminal(event.status);
-  const partial = update.resync ? update.partial : foldPartial(job.partial, event);
+  // A summary written without deltas (the extractive summarizer) has its text in `done` alone.
+  const done = event.status === 'done' && event.result !== undefined;
+  const partial = done ? event.result! : update.resync ? update.partial : foldPartial(job.partial, event);
   return {
     status: event.status,
     progress: event.progress,
     stage: event.stage ?? (update.resync ? null : job.stage),
     message: event.message,
     partial,
-    result: event.status === 'done' && event.result !== undefined ? parseResult(event.result, typed) : null,
+    result: done ? parseResult(event.result!, typed) : null,
     error: event.error ?? null,
     connection: ended ? 'ended' : connection,
     lastEventId: update.id,

@@ -26,7 +26,16 @@ describe('a job’s state, event by event', () => {
     job = step(job, '4-0', { progress: 60, delta: 'Bees', offset: 0 });
     expect(job.partial).toBe('Bees');
     job = step(job, '5-0', { status: 'done', progress: 100, stage: 'done', result: 'Bees make honey.' });
-    expect(job).toMatchObject({ status: 'done', result: 'Bees make honey.', connection: 'ended', error: null, lastEventId: '5-0' });
+    expect(job).toMatchObject({
+      status: 'done',
+      result: 'Bees make honey.',
+      partial: 'Bees make honey.',
+      connection: 'ended',
+      error: null,
+      lastEventId: '5-0',
+    });
+    // Written without deltas (the extractive summarizer): the text is the result too.
+    expect(step(initialJob<string>('live'), '1-0', { status: 'done', progress: 100, result: 'All of it.' }).partial).toBe('All of it.');
     // The stream's later failure does not touch an ended job.
     expect(withConnection(job, 'failed', new HeraldError(0, 'gave_up', 'x'))).toBe(job);
   });
