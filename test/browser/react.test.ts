@@ -23,11 +23,11 @@ import { canRunBrowserTests, inPage, sel, setUpPageTests } from './support.ts';
 /** Counts the page's open event streams, per hook kind, synchronously with the page's own code. */
 const COUNT_STREAMS = `(() => {
   const realFetch = window.fetch.bind(window);
-  const streams = { job: { open: 0, max: 0, urls: [] }, batch: { open: 0, max: 0, urls: [] } };
+  const streams = { job: { open: 0, max: 0, urls: [] }, batch: { open: 0, max: 0, urls: [] }, list: { open: 0, max: 0, urls: [] } };
   window.heraldStreams = streams;
   window.fetch = (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const kind = /\\/v1\\/batches\\/[^/]+\\/events/.test(url) ? 'batch' : /\\/v1\\/jobs\\/[^/]+\\/events/.test(url) ? 'job' : null;
+    const kind = /\\/v1\\/batches\\/[^/]+\\/events/.test(url) ? 'batch' : /\\/v1\\/jobs\\/[^/]+\\/events/.test(url) ? 'job' : /\\/v1\\/events\\?/.test(url) ? 'list' : null;
     if (kind === null) return realFetch(input, init);
     const count = streams[kind];
     count.open += 1;
@@ -52,7 +52,7 @@ interface StreamCount {
 }
 type Render = Record<string, any> & { view: string };
 
-const streamsOf = (page: Page) => inPage<{ job: StreamCount; batch: StreamCount }>(page, 'window.heraldStreams');
+const streamsOf = (page: Page) => inPage<{ job: StreamCount; batch: StreamCount; list: StreamCount }>(page, 'window.heraldStreams');
 const rendersOf = (page: Page) => inPage<Render[]>(page, 'window.heraldRenders ?? []');
 
 /** A job's stored history, and its state after each event as a hook must show it (by event id). */
@@ -111,7 +111,7 @@ describe.skipIf(!canRunBrowserTests)('@herald/react in chromium (the example app
     /** Each stream request as Chromium sent it: its URL and the cursor it resumed from (none: from the start). */
     const sent: { url: string; cursor: string | undefined }[] = [];
     page.on('request', (req) => {
-      if (/\/v1\/(jobs|batches)\/[^/]+\/events/.test(req.url())) sent.push({ url: req.url(), cursor: req.headers()['last-event-id'] });
+      if (/\/v1\/((jobs|batches)\/[^/]+\/)?events/.test(req.url())) sent.push({ url: req.url(), cursor: req.headers()['last-event-id'] });
     });
     await page.route(`${tests.stack.url}/react-progress/**`, (route) => {
       const name = new URL(route.request().url()).pathname.replace('/react-progress/', '') || 'index.html';
@@ -269,6 +269,64 @@ describe.skipIf(!canRunBrowserTests)('@herald/react in chromium (the example app
     expect(streams.job.urls).toEqual([]);
     expect(streamRequests).toEqual(streams.batch.urls);
     expect(fromTheStart(sent, `/v1/batches/${batchId}/events`)).toBe(1);
+    expect(problems).toEqual([]);
+  }, 60_000);
+  it('useJobs: a batch’s ten jobs on one /v1/events stream, kept across re-renders and a killed replica; another list reopens it', async () => {
+    const { page, streamRequests, problems, sent } = await openApp();
+    await page.selectOption(sel('watch-with'), 'list');
+    await page.click(sel('batch-submit'));
+    await page.waitForSelector(`${sel('list')}[data-connection="live"]`, { timeout: 10_000 });
+    await expect
+      .poll(async () => page.$$eval(`${sel('list-jobs')} ${sel('partial')}`, (items) => items.some((item) => item.textContent !== '')), {
+        timeout: 20_000,
+      })
+      .toBe(true);
+    const serving = await findServingReplica(tests.stack);
+    await serving.kill();
+    try {
+      // Reconnected and resumed (the list re-rendered every frame meanwhile, a new array each time)…
+      await expect
+        .poll(async () => connections((await rendersOf(page)).filter((render) => render.view === 'list')).join(' '), { timeout: 10_000 })
+        .toMatch(/reconnecting (connecting )?live/);
+      // …then another list: the last job dropped.
+      await page.click(sel('list-drop'));
+      await page.waitForSelector(`${sel('list')}[data-ids="9"][data-connection="ended"]`, { timeout: 40_000 });
+    } finally {
+      await serving.start();
+    }
+
+    const lists = (await streamsOf(page)).list;
+    const idsOf = (url: string): string[] => new URL(url).searchParams.get('jobs')!.split(',');
+    const ten = idsOf(lists.urls[0]!);
+    expect(ten).toHaveLength(10);
+    const nine = ten.slice(0, 9);
+    // The ten: one request from the start, reopened with its cursor after the kill; then the nine, from the start.
+    const requested = sent.filter((request) => request.url.includes('/v1/events?'));
+    expect(requested.map((request) => idsOf(request.url).length)).toEqual([...requested.slice(0, -1).map(() => 10), 9]);
+    expect(requested.length).toBeGreaterThanOrEqual(3);
+    expect(requested.filter((request) => request.cursor === undefined).map((request) => idsOf(request.url))).toEqual([ten, nine]);
+    expect(idsOf(requested.at(-1)!.url)).toEqual(nine);
+    expect(lists.max).toBe(1);
+    expect(lists.open).toBe(0);
+    expect(lists.urls).toEqual(requested.map((request) => request.url));
+    expect(streamRequests).toEqual([]);
+
+    // The nine rows: each job's stored result, in the list's order.
+    const rows = await page.$$eval(`${sel('list-jobs')} li`, (items) =>
+      items.map((li) => ({
+        jobId: li.dataset.jobId ?? '',
+        status: li.dataset.status ?? '',
+        result: li.querySelector('[data-testid="result"]')?.textContent ?? null,
+      })),
+    );
+    expect(rows.map((row) => row.jobId)).toEqual(nine);
+    for (const row of rows) {
+      const history = await historyOf(row.jobId);
+      expect(row).toEqual({ jobId: row.jobId, status: 'done', result: history.at(-1)!.data.result });
+    }
+    const final = (await rendersOf(page)).filter((render) => render.view === 'list').at(-1)!;
+    expect(final).toMatchObject({ connection: 'ended', error: null });
+    expect(Object.keys(final.jobs)).toEqual(nine);
     expect(problems).toEqual([]);
   }, 60_000);
 });

@@ -1,15 +1,16 @@
 import { useEffect, useMemo, useState } from 'react';
 import { createClient, type HeraldClient } from '@herald/client';
-import { useBatch, useJob, type JobState } from '@herald/react';
+import { useBatch, useJob, useJobs, type JobState, type JobStates } from '@herald/react';
 import { recordRender } from './record.ts';
 
 const SAMPLE =
   'Bees live in colonies. Worker bees collect nectar from flowers. Bees turn nectar into honey. A hive can hold fifty thousand bees.';
 
-/** A job or a batch as submitted: its id and, with auth on, its watch token. */
+/** A job or a batch as submitted: its id and, with auth on, its watch token (and a batch's jobs). */
 interface Watched {
   readonly id: string;
   readonly token: string | undefined;
+  readonly jobIds?: readonly string[];
 }
 
 export function App({ baseUrl }: { baseUrl: string }) {
@@ -18,6 +19,8 @@ export function App({ baseUrl }: { baseUrl: string }) {
   const [job, setJob] = useState<Watched | null>(null);
   const [batch, setBatch] = useState<Watched | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  /** How the batch is watched: its own stream (useBatch), or its jobs as a list (useJobs). */
+  const [watchWith, setWatchWith] = useState<'batch' | 'list'>('batch');
   useEffect(() => recordRender('app-mount', {}), []);
 
   async function submitText(text: string): Promise<void> {
@@ -35,7 +38,7 @@ export function App({ baseUrl }: { baseUrl: string }) {
     try {
       const items = Array.from({ length: 10 }, (_, i) => ({ text: `${SAMPLE} This is text number ${i + 1}.` }));
       const submitted = await client.submitBatch({ items });
-      setBatch({ id: submitted.batchId, token: submitted.watchToken });
+      setBatch({ id: submitted.batchId, token: submitted.watchToken, jobIds: submitted.jobIds });
     } catch (error) {
       setProblem(error instanceof Error ? error.message : String(error));
     }
@@ -53,10 +56,18 @@ export function App({ baseUrl }: { baseUrl: string }) {
       {job && <JobView client={client} watched={job} />}
       <section>
         <h2>A batch of 10</h2>
+        <label>
+          Watch it with{' '}
+          <select data-testid="watch-with" value={watchWith} onChange={(event) => setWatchWith(event.target.value as 'batch' | 'list')}>
+            <option value="batch">useBatch: the batch's stream</option>
+            <option value="list">useJobs: its jobs on one connection</option>
+          </select>
+        </label>{' '}
         <button type="button" data-testid="batch-submit" onClick={() => void submitBatch()}>
           Summarize 10 texts
         </button>
-        {batch && <BatchView client={client} watched={batch} />}
+        {batch && watchWith === 'batch' && <BatchView client={client} watched={batch} />}
+        {batch && watchWith === 'list' && <ListView client={client} watched={batch} />}
       </section>
     </main>
   );
@@ -110,15 +121,43 @@ function BatchView({ client, watched }: { client: HeraldClient; watched: Watched
         {counts.done} done, {counts.processing} processing, {counts.queued} queued, {counts.error} failed, {counts.cancelled} cancelled ·{' '}
         {batch.connection}
       </p>
-      <ol data-testid="batch-jobs">
-        {Object.entries(batch.jobs).map(([jobId, job]) => (
-          <li key={jobId} data-job-id={jobId} data-status={job.status ?? ''}>
-            <Bar label={`Job ${jobId}`} value={job.progress} />
-            <Answer job={job} />
-          </li>
-        ))}
-      </ol>
+      <JobRows jobs={batch.jobs} testId="batch-jobs" />
     </div>
+  );
+}
+
+/**
+ * The batch's jobs as a list, on one GET /v1/events?jobs=… stream. The list is a new array at
+ * every render (same ids: the stream stays); dropping the last job makes another list (reopened).
+ */
+function ListView({ client, watched }: { client: HeraldClient; watched: Watched }) {
+  const [dropped, setDropped] = useState(0);
+  const ids = (watched.jobIds ?? []).slice(0, (watched.jobIds?.length ?? 0) - dropped);
+  const list = useJobs(ids, { client, token: watched.token });
+  useEffect(() => recordRender('list', { ids, ...list }));
+  return (
+    <div data-testid="list" data-ids={ids.length} data-connection={list.connection}>
+      <p>
+        {ids.length} jobs on one connection · {list.connection}{' '}
+        <button type="button" data-testid="list-drop" onClick={() => setDropped((n) => n + 1)}>
+          Stop watching the last one
+        </button>
+      </p>
+      <JobRows jobs={list.jobs} testId="list-jobs" />
+    </div>
+  );
+}
+
+function JobRows({ jobs, testId }: { jobs: JobStates; testId: string }) {
+  return (
+    <ol data-testid={testId}>
+      {Object.entries(jobs).map(([jobId, job]) => (
+        <li key={jobId} data-job-id={jobId} data-status={job.status ?? ''}>
+          <Bar label={`Job ${jobId}`} value={job.progress} />
+          <Answer job={job} />
+        </li>
+      ))}
+    </ol>
   );
 }
 
