@@ -69,12 +69,16 @@ export function check(): void {
   const failed: boolean = job.error instanceof HeraldError;
   const words: number | undefined = useJob<{ words: number }>('job-1', { client: createClient({ baseUrl: 'http://x' }), typed: true }).result?.words;
   const counts: number = useBatch('b', { baseUrl: 'http://x' }).counts.done;
+  const parsed: unknown = useJob('job-1', { baseUrl: 'http://x', typed: true }).result;
+  const length: number | null = useJob('job-1', { baseUrl: 'http://x', typed: (text) => text.length }).result;
+  // @ts-expect-error typed: true parses JSON: unknown, not a string, unless the hook is told
+  const text2: string | null = useJob('job-1', { baseUrl: 'http://x', typed: true }).result;
   const cursor: string | null = useJobs(['a'], { baseUrl: 'http://x' }).jobs.a?.lastEventId ?? null;
   // @ts-expect-error a job id is a string
   useJob(42, { baseUrl: 'http://x' });
   // @ts-expect-error options say where Herald is
   useJob('job-1', {});
-  void [connection, text, failed, words, counts, cursor];
+  void [connection, text, failed, words, counts, cursor, parsed, length, text2];
 }
 `;
 

@@ -12,5 +12,6 @@ export type {
   JobState,
   JobStates,
   JobsState,
+  ParsedAsJson,
   Typed,
 } from './types.ts';

@@ -96,8 +96,14 @@ interface WatchSettings<Result> {
 }
 
 /**
- * A hook's options: where Herald is (`baseUrl`; the hook makes its own client, without an API
- * key: a browser watches with watch tokens) or a client of your own (`createClient(...)`), and
+ * Options with `typed: true`: the result is JSON's, `unknown` unless the hook is told its type
+ * (`useJob<Report>(id, { baseUrl, typed: true })`).
+ */
+export type ParsedAsJson<Result> = HeraldHookOptions<Result> & { readonly typed: true };
+
+/**
+ * A hook's options: where Herald is (`baseUrl`, absolute or, in a browser, relative to the page;
+ * the hook makes its own client, without an API key: a browser watches with watch tokens) or a client of your own (`createClient(...)`), and
  * how to watch. Only `baseUrl`, `client` and `token` reopen the stream when they change.
  */
 export type HeraldHookOptions<Result = string> =

@@ -1,7 +1,7 @@
 import { isTerminal, type BatchSnapshot, type WatchedBatchEvent } from '@herald/client';
 import { initialJob } from './job-state.ts';
 import { applyToJobs, connectJobs } from './many-jobs.ts';
-import type { BatchState, Connection, HeraldHookOptions, JobState } from './types.ts';
+import type { BatchState, Connection, HeraldHookOptions, JobState, ParsedAsJson } from './types.ts';
 import { useStream, type StreamKind } from './use-stream.ts';
 
 const NO_COUNTS: BatchState['counts'] = { queued: 0, processing: 0, done: 0, error: 0, cancelled: 0 };
@@ -59,6 +59,8 @@ function applyBatchEvent<Result>(state: BatchState<Result>, item: Extract<Watche
  * as `useJob` would show it, by job id, in the order their first events came. `connection` is
  * `ended` after the batch's own end. `batchId` null opens nothing.
  */
-export function useBatch<Result = string>(batchId: string | null, options: HeraldHookOptions<Result>): BatchState<Result> {
+export function useBatch<Result = unknown>(batchId: string | null, options: ParsedAsJson<Result>): BatchState<Result>;
+export function useBatch<Result = string>(batchId: string | null, options: HeraldHookOptions<Result>): BatchState<Result>;
+export function useBatch<Result>(batchId: string | null, options: HeraldHookOptions<Result>): BatchState<Result> {
   return useStream(batchId, batchId, options, batch as StreamKind<string, BatchState<Result>, Result>);
 }

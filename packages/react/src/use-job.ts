@@ -1,4 +1,4 @@
-import type { JobState, HeraldHookOptions } from './types.ts';
+import type { HeraldHookOptions, JobState, ParsedAsJson } from './types.ts';
 import { applyJobEvent, initialJob, withConnection } from './job-state.ts';
 import { useStream, type StreamKind } from './use-stream.ts';
 
@@ -18,6 +18,8 @@ const job: StreamKind<string, JobState<unknown>, unknown> = {
  * its stream stands. `jobId` null opens nothing (`connection: 'idle'`); a new `jobId` closes the
  * stream and opens the new job's.
  */
-export function useJob<Result = string>(jobId: string | null, options: HeraldHookOptions<Result>): JobState<Result> {
+export function useJob<Result = unknown>(jobId: string | null, options: ParsedAsJson<Result>): JobState<Result>;
+export function useJob<Result = string>(jobId: string | null, options: HeraldHookOptions<Result>): JobState<Result>;
+export function useJob<Result>(jobId: string | null, options: HeraldHookOptions<Result>): JobState<Result> {
   return useStream(jobId, jobId, options, job as StreamKind<string, JobState<Result>, Result>);
 }

@@ -1,7 +1,7 @@
 import { useMemo } from 'react';
 import { initialJob } from './job-state.ts';
 import { applyToJobs, connectJobs } from './many-jobs.ts';
-import type { HeraldHookOptions, JobState, JobsState } from './types.ts';
+import type { HeraldHookOptions, JobState, JobsState, ParsedAsJson } from './types.ts';
 import { useStream, type StreamKind } from './use-stream.ts';
 
 const list: StreamKind<readonly string[], JobsState<unknown>, unknown> = {
@@ -32,7 +32,9 @@ const list: StreamKind<readonly string[], JobsState<unknown>, unknown> = {
  * is compared by value: the same ids in a new array keep the stream; another list reopens it.
  * `lastEventId` is the stream's composite cursor. An empty list (or null) opens nothing.
  */
-export function useJobs<Result = string>(jobIds: readonly string[] | null, options: HeraldHookOptions<Result>): JobsState<Result> {
+export function useJobs<Result = unknown>(jobIds: readonly string[] | null, options: ParsedAsJson<Result>): JobsState<Result>;
+export function useJobs<Result = string>(jobIds: readonly string[] | null, options: HeraldHookOptions<Result>): JobsState<Result>;
+export function useJobs<Result>(jobIds: readonly string[] | null, options: HeraldHookOptions<Result>): JobsState<Result> {
   const keyId = jobIds === null || jobIds.length === 0 ? null : JSON.stringify([...new Set(jobIds)]);
   // One array per list of ids, kept while the ids are the same.
   const ids = useMemo(() => (keyId === null ? null : (JSON.parse(keyId) as string[])), [keyId]);

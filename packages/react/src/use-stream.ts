@@ -92,7 +92,14 @@ export function useStream<Key, State extends StreamState, Result>(
 
     queueMicrotask(() => {
       if (controller.signal.aborted) return; // StrictMode's first mount: cleaned up already
-      const client = givenClient ?? createClient({ baseUrl: baseUrl ?? '' });
+      let client: HeraldClient;
+      try {
+        client = givenClient ?? createClient({ baseUrl: onThePage(baseUrl ?? '') });
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        update((current) => kind.connect(current, 'failed', new HeraldError(0, 'unreachable', `cannot use baseUrl ${baseUrl}: ${reason}`)));
+        return;
+      }
       const opened = settings.current.getToken;
       const watch: WatchOptions = {
         signal: controller.signal,
@@ -117,6 +124,12 @@ export function useStream<Key, State extends StreamState, Result>(
 
   if (key === null || keyId === null || shown?.keyId !== keyId) return kind.initial(key, 'idle');
   return shown.state;
+}
+
+/** A baseUrl such as `/herald` is the page's (a browser's `location`); elsewhere it stays as given. */
+function onThePage(baseUrl: string): string {
+  const page = (globalThis as { location?: { href?: string } }).location?.href;
+  return page ? new URL(baseUrl, page).href : baseUrl;
 }
 
 function asHeraldError(error: unknown): HeraldError {

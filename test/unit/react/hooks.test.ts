@@ -317,6 +317,27 @@ describe('useJob', () => {
   });
 });
 
+describe('options', () => {
+  it('a baseUrl is taken relative to the page; one that cannot be used fails the hook, thrown nowhere', async () => {
+    const requested: string[] = [];
+    vi.stubGlobal('fetch', (url: string) => {
+      requested.push(url);
+      return new Promise(() => {}); // never answers
+    });
+    vi.stubGlobal('location', { href: 'https://app.example/page/' });
+    const view = mount<JobState>(({ record }) => createElement(JobProbe, { jobId: 'job 1', options: { baseUrl: '/herald' }, record }));
+    await settle();
+    expect(requested).toEqual(['https://app.example/herald/v1/jobs/job%201/events?typed=1']);
+    expect(view.latest().connection).toBe('connecting');
+
+    vi.stubGlobal('location', undefined);
+    const bad = mount<JobState>(({ record }) => createElement(JobProbe, { jobId: 'job-1', options: { baseUrl: 'not a url' }, record }));
+    await settle();
+    expect(bad.latest()).toMatchObject({ connection: 'failed', error: { name: 'HeraldError', code: 'unreachable' } });
+    expect(requested).toHaveLength(1);
+  });
+});
+
 describe('useBatch', () => {
   it('shows the batch’s figures and each job on its one watch; a failure reaches every job not ended', async () => {
     const { client, watches } = fakeClient();
