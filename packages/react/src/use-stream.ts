@@ -1,5 +1,5 @@
 import { createClient, HeraldError, type HeraldClient, type WatchOptions } from '@herald/client';
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Connection, HeraldHookOptions, Typed } from './types.ts';
 
 /** What every hook's state has: where its stream stands, and its cursor. */
@@ -122,7 +122,10 @@ export function useStream<Key, State extends StreamState, Result>(
     };
   }, [keyId, givenClient, baseUrl, token]);
 
-  if (key === null || keyId === null || shown?.keyId !== keyId) return kind.initial(key, 'idle');
+  // Before the stream's first state (and with no key): one idle object per key, not one per render.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `key` is identified by `keyId`; `kind` is a module constant.
+  const idle = useMemo(() => kind.initial(key, 'idle'), [keyId]);
+  if (key === null || keyId === null || shown?.keyId !== keyId) return idle;
   return shown.state;
 }
 

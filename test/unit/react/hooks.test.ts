@@ -233,6 +233,9 @@ describe('useJob', () => {
     await settle();
     expect(live()).toHaveLength(0);
     expect(view.latest().connection).toBe('idle');
+    const idle = view.latest();
+    view.rerender(({ record }) => createElement(JobProbe, { jobId: null, options: { client }, record }));
+    expect(view.latest()).toBe(idle); // the same object at every render: safe in an effect's dependencies
     view.rerender(({ record }) => createElement(JobProbe, { jobId: 'job-3', options: { client }, record }));
     await settle();
     view.unmount();
