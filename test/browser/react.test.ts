@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -102,6 +102,7 @@ describe.skipIf(!canRunBrowserTests)('@herald/react in chromium (the example app
   }));
   const dist = mkdtempSync(join(tmpdir(), 'herald-react-example-'));
   beforeAll(() => buildExample({ outdir: dist }), 30_000);
+  afterAll(() => rmSync(dist, { recursive: true, force: true }));
 
   /** The example app, served from its build at /react-progress/ on nginx's origin (so it calls Herald there). */
   async function openApp() {
