@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -33,6 +34,9 @@ export default defineConfig({
   test: {
     projects: [
       {
+        // @herald/react imports @herald/client by name (a peer dependency, as an app has it),
+        // whose package "exports" point at its build: here it is the client's sources.
+        resolve: { alias: { '@herald/client': fileURLToPath(new URL('packages/client/src/index.ts', import.meta.url)) } },
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],

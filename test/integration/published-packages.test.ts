@@ -14,10 +14,11 @@ import { WHOLE_HISTORY } from '../support/assertions.ts';
 import { connectTestRedis, flushAll } from '../support/redis-target.ts';
 import { findServingReplica, startTestStack, type TestStack } from '../support/stack.ts';
 
-// @herald/client and @herald/cli as a consumer gets them: packed (which builds them), installed
-// from their tarballs into an empty project, and run by plain Node 20 — nothing of this
-// repository beside them — against a Herald behind nginx: the client watches a job to its end
-// across a killed replica; the CLI runs with npx from its tarball, and from a global install.
+// @herald/client, @herald/react and @herald/cli as a consumer gets them: packed (which builds
+// them), installed from their tarballs into an empty project, and run by plain Node 20 — nothing
+// of this repository beside them — against a Herald behind nginx: the client watches a job to
+// its end across a killed replica; the hooks import, render on a server and type-check; the CLI
+// runs with npx from its tarball, and from a global install.
 const ROOT = new URL('../../', import.meta.url).pathname;
 const NODE_20 = '/usr/bin/node';
 /** A machine with only Node 20: its node, npm and npx, and nothing of the checkout's Node 24. */
@@ -38,6 +39,47 @@ for await (const { id, event, partial } of client.watch(jobId, { initialRetryMs:
   console.log(JSON.stringify({ id, data: event, partial }));
 }
 console.log(JSON.stringify({ end: true, node: process.version }));
+`;
+
+// The hooks as an app's server renders them: every one idle, and nothing fetched.
+const SERVER_RENDER = `
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';
+import { createClient } from '@herald/client';
+import { useBatch, useJob, useJobs } from '@herald/react';
+globalThis.fetch = () => { throw new Error('a server render fetched'); };
+function App() {
+  const job = useJob('job-1', { baseUrl: 'http://127.0.0.1:9' });
+  const batch = useBatch('batch-1', { client: createClient({ baseUrl: 'http://127.0.0.1:9' }) });
+  const jobs = useJobs(['job-1', 'job-2'], { baseUrl: 'http://127.0.0.1:9', getToken: async () => 't' });
+  return createElement('p', null, [job.connection, batch.connection, jobs.connection, Object.keys(jobs.jobs).join('+')].join(' '));
+}
+console.log(renderToString(createElement(App)));
+`;
+
+// The hooks' types as an app's TypeScript resolves them from the installed packages: a wrong
+// call is an error (so the types are there, not `any`), a right one is typed through.
+const TYPED_APP = `
+import { createClient, HeraldError } from '@herald/client';
+import { useBatch, useJob, useJobs, type Connection, type JobState } from '@herald/react';
+export function check(): void {
+  const job: JobState = useJob('job-1', { baseUrl: 'http://127.0.0.1:9' });
+  const connection: Connection = job.connection;
+  const text: string = job.partial;
+  const failed: boolean = job.error instanceof HeraldError;
+  const words: number | undefined = useJob<{ words: number }>('job-1', { client: createClient({ baseUrl: 'http://x' }), typed: true }).result?.words;
+  const counts: number = useBatch('b', { baseUrl: 'http://x' }).counts.done;
+  const parsed: unknown = useJob('job-1', { baseUrl: 'http://x', typed: true }).result;
+  const length: number | null = useJob('job-1', { baseUrl: 'http://x', typed: (text) => text.length }).result;
+  // @ts-expect-error typed: true parses JSON: unknown, not a string, unless the hook is told
+  const text2: string | null = useJob('job-1', { baseUrl: 'http://x', typed: true }).result;
+  const cursor: string | null = useJobs(['a'], { baseUrl: 'http://x' }).jobs.a?.lastEventId ?? null;
+  // @ts-expect-error a job id is a string
+  useJob(42, { baseUrl: 'http://x' });
+  // @ts-expect-error options say where Herald is
+  useJob('job-1', {});
+  void [connection, text, failed, words, counts, cursor, parsed, length, text2];
+}
 `;
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -61,11 +103,12 @@ function run20(command: string, args: string[], cwd: string, env: Record<string,
   });
 }
 
-describe.skipIf(!haveAll)('@herald/client and @herald/cli from their tarballs, on Node 20', () => {
+describe.skipIf(!haveAll)('@herald/client, @herald/react and @herald/cli from their tarballs, on Node 20', () => {
   let stack: TestStack;
   let redis: RedisClient;
   let project: string;
   let cliTarball: string;
+  let reactTarball: string;
   /** A fresh npm cache and global prefix: nothing from an earlier run or from the machine. */
   let npmHome: string;
 
@@ -79,12 +122,17 @@ describe.skipIf(!haveAll)('@herald/client and @herald/cli from their tarballs, o
         const packs = mkdtempSync(join(tmpdir(), 'herald-pack-'));
         const clientTarball = pack('packages/client', packs);
         cliTarball = pack('apps/cli', packs);
+        reactTarball = pack('packages/react', packs);
         npmHome = mkdtempSync(join(tmpdir(), 'herald-npm-'));
         project = mkdtempSync(join(tmpdir(), 'herald-consumer-'));
         writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
         writeFileSync(join(project, 'watch.mjs'), CONSUMER);
         writeFileSync(join(project, 'notes.txt'), BEES);
-        execFileSync('/usr/bin/npm', ['install', '--no-audit', '--no-fund', clientTarball, cliTarball], {
+        writeFileSync(join(project, 'render.mjs'), SERVER_RENDER);
+        writeFileSync(join(project, 'app.ts'), TYPED_APP);
+        // React itself from the registry, as an app has it (the hooks' peer, with its types).
+        const react = ['react@^19', 'react-dom@^19', '@types/react@^19', '@types/react-dom@^19'];
+        execFileSync('/usr/bin/npm', ['install', '--no-audit', '--no-fund', clientTarball, cliTarball, reactTarball, ...react], {
           cwd: project,
           stdio: 'ignore',
           env: { ...ONLY_NODE_20, npm_config_cache: join(npmHome, 'cache') },
@@ -108,7 +156,7 @@ describe.skipIf(!haveAll)('@herald/client and @herald/cli from their tarballs, o
   it('installs with nothing else of this repository, and watches a job exactly across a killed replica', async () => {
     // Each tarball stands alone: no @herald/* dependency (the CLI has the client compiled in).
     const installed = readdirSync(join(project, 'node_modules', '@herald'));
-    expect(installed.sort()).toEqual(['cli', 'client']);
+    expect(installed.sort()).toEqual(['cli', 'client', 'react']);
     for (const name of installed) {
       const manifest = JSON.parse(readFileSync(join(project, 'node_modules', '@herald', name, 'package.json'), 'utf8')) as {
         version: string;
@@ -158,6 +206,37 @@ describe.skipIf(!haveAll)('@herald/client and @herald/cli from their tarballs, o
     expect(events.map((entry) => entry.data)).toEqual(stored.map((event) => JSON.parse(event.data)));
     expect(events.at(-1)!.data.status).toBe('done');
     expect(lines.at(-1)).toEqual({ end: true, node: node20 });
+  }, 60_000);
+
+  it('@herald/react, beside the client: imports on Node 20, renders idle on a server fetching nothing, and its types resolve', async () => {
+    const manifest = JSON.parse(readFileSync(join(project, 'node_modules', '@herald', 'react', 'package.json'), 'utf8')) as {
+      peerDependencies: Record<string, string>;
+    };
+    expect(manifest.peerDependencies).toEqual({ '@herald/client': `^${VERSION}`, react: '>=18' });
+    const rendered = await run20(NODE_20, ['render.mjs'], project);
+    expect(rendered, rendered.stderr).toMatchObject({ code: 0, stdout: '<p>idle idle idle job-1+job-2</p>\n' });
+
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2022',
+          lib: ['es2022', 'dom'],
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          types: [],
+          // The installed .d.ts files are checked too: the hooks' and the client's.
+          skipLibCheck: false,
+        },
+        files: ['app.ts'],
+      }),
+    );
+    // This repository's TypeScript, on the consumer's project: what resolves is only what was installed.
+    const checked = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { encoding: 'utf8' });
+    expect(checked.stdout + checked.stderr).toBe('');
+    expect(checked.status).toBe(0);
   }, 60_000);
 
   it('npx runs the CLI from its tarball: submit --watch prints the job’s summary, exit 0', async () => {
