@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -237,6 +237,26 @@ describe.skipIf(!haveAll)('@herald/client, @herald/react and @herald/cli from th
     const checked = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { encoding: 'utf8' });
     expect(checked.stdout + checked.stderr).toBe('');
     expect(checked.status).toBe(0);
+  }, 60_000);
+
+  it('examples/react-progress builds from the installed tarballs: its bundle holds the packages’ dist, none of this repository’s sources', () => {
+    // The example as its README builds it in an app of its own: its files copied beside the
+    // installed tarballs, `build.ts --from-packages`. esbuild is this repository's (linked, not
+    // fetched again); @herald/react and @herald/client resolve from the project's node_modules.
+    const example = join(project, 'react-progress');
+    cpSync(join(ROOT, 'examples/react-progress/src'), join(example, 'src'), { recursive: true });
+    cpSync(join(ROOT, 'examples/react-progress/index.html'), join(example, 'index.html'));
+    cpSync(join(ROOT, 'examples/react-progress/build.ts'), join(example, 'build.ts'));
+    writeFileSync(join(example, 'package.json'), JSON.stringify({ name: 'react-progress', private: true, type: 'module' }));
+    symlinkSync(join(ROOT, 'node_modules/esbuild'), join(project, 'node_modules/esbuild'), 'dir');
+    const built = spawnSync(process.execPath, ['build.ts', 'out', '--from-packages'], { cwd: example, encoding: 'utf8' });
+    expect(built.status, built.stderr).toBe(0);
+    expect(readdirSync(join(example, 'out')).sort()).toEqual(['app.js', 'app.js.map', 'index.html']);
+    const { sources } = JSON.parse(readFileSync(join(example, 'out/app.js.map'), 'utf8')) as { sources: string[] };
+    const herald = sources.filter((source) => source.includes('@herald/') || source.includes('packages/'));
+    expect(herald.some((source) => source.includes('node_modules/@herald/react/dist/'))).toBe(true);
+    expect(herald.some((source) => source.includes('node_modules/@herald/client/dist/'))).toBe(true);
+    expect(herald.filter((source) => !source.includes('node_modules/@herald/'))).toEqual([]);
   }, 60_000);
 
   it('npx runs the CLI from its tarball: submit --watch prints the job’s summary, exit 0', async () => {
