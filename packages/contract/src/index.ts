@@ -9,3 +9,4 @@ export * from './producer.ts';
 export * from './snapshot.ts';
 export * from './submit.ts';
 export * from './responses.ts';
+export * from './run-data.ts';

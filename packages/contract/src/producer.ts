@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { jobErrorSchema } from './event.ts';
+import { metadataObjectSchema, streamNameSchema } from './run-data.ts';
 
 /** The longest message a producer may publish. */
 const MAX_MESSAGE = 1000;
@@ -9,6 +10,8 @@ const MAX_MESSAGE = 1000;
  * `result` only with `done`, `error` with `error` (and only then), `delta` with `offset`.
  * Without `progress` the job's stays where it is (`done`: 100); without `message`, it is empty.
  * `result` is at most MAX_TEXT_CHARS long, `delta` MAX_DELTA_CHARS (the server's settings).
+ * `metadata` is a JSON Merge Patch to the job's metadata (any status); `stream` names the stream
+ * a `delta` goes to (without it, the answer).
  */
 export const producerEventSchema = (maxResultChars: number, maxDeltaChars: number) =>
   z
@@ -21,6 +24,8 @@ export const producerEventSchema = (maxResultChars: number, maxDeltaChars: numbe
       error: jobErrorSchema.extend({ code: z.string().min(1).max(100), message: z.string().max(MAX_MESSAGE) }).optional(),
       delta: z.string().max(maxDeltaChars, `delta must be at most MAX_DELTA_CHARS (${maxDeltaChars}) characters`).optional(),
       offset: z.number().int().nonnegative().optional(),
+      metadata: metadataObjectSchema().optional(),
+      stream: streamNameSchema.optional(),
     })
     .superRefine((event, ctx) => {
       if (event.result !== undefined && event.status !== 'done')
@@ -30,6 +35,8 @@ export const producerEventSchema = (maxResultChars: number, maxDeltaChars: numbe
       }
       if ((event.delta === undefined) !== (event.offset === undefined))
         ctx.addIssue({ code: 'custom', path: ['offset'], message: 'delta and offset come together' });
+      if (event.stream !== undefined && event.delta === undefined)
+        ctx.addIssue({ code: 'custom', path: ['stream'], message: 'stream goes with delta and offset' });
       if (event.delta !== undefined && event.status !== 'processing')
         ctx.addIssue({ code: 'custom', path: ['delta'], message: 'delta goes with status processing' });
     });

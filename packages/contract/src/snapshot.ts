@@ -16,6 +16,7 @@ export interface JobSnapshot {
   kind?: JobKind;
   /** An external job's, as submitted. */
   title?: string;
+  /** The job's metadata: what it was given at creation, with every event's patch merged in (RFC 7396). */
   metadata?: Record<string, unknown>;
   /** When the job was submitted with a callbackUrl. */
   webhook?: WebhookState;
@@ -27,6 +28,8 @@ export interface JobSnapshot {
   error?: JobError;
   /** The result as written so far, while the job runs and writes it (the fold of its deltas). */
   partial?: string;
+  /** The job's named streams, each the fold of its deltas; kept after the job ends. */
+  streams?: Record<string, string>;
   createdAt: number;
   updatedAt: number;
   /** The id of the job's latest event: a cursor for its stream. */
