@@ -22,6 +22,7 @@ const ON_CLUSTER = [
   'long-history',
   'races',
   'retention',
+  'run-data',
   'watch',
   'webhooks',
 ];
