@@ -24,8 +24,10 @@ export const producerEventSchema = (maxResultChars: number, maxDeltaChars: numbe
       error: jobErrorSchema.extend({ code: z.string().min(1).max(100), message: z.string().max(MAX_MESSAGE) }).optional(),
       delta: z.string().max(maxDeltaChars, `delta must be at most MAX_DELTA_CHARS (${maxDeltaChars}) characters`).optional(),
       offset: z.number().int().nonnegative().optional(),
-      metadata: metadataObjectSchema().optional(),
-      stream: streamNameSchema.optional(),
+      metadata: metadataObjectSchema()
+        .describe("A JSON Merge Patch (RFC 7396) to the job's metadata; the merged object at most MAX_METADATA_BYTES of JSON")
+        .optional(),
+      stream: streamNameSchema.optional().describe('The named stream delta goes to (at most 8 a job); without it, the answer'),
     })
     .superRefine((event, ctx) => {
       if (event.result !== undefined && event.status !== 'done')
