@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { foldStreams, mergePatch, producerEventSchema, STREAM_NAME } from '@herald/contract';
+import { type JobEvent, foldPartial, foldStreams, mergePatch, producerEventSchema, STREAM_NAME } from '@herald/contract';
+import { createLineRenderer } from '../../apps/cli/src/render/lines.ts';
 
 // The contract's side of a job's run data: RFC 7396 as @herald/contract's mergePatch (the
 // reference test/integration/run-data.test.ts holds the publish script to), named streams'
@@ -70,5 +71,37 @@ describe('named streams', () => {
     let deep: Record<string, unknown> = {};
     for (let i = 0; i < 32; i += 1) deep = { deep };
     expect(schema.safeParse({ status: 'processing', metadata: deep }).success).toBe(false);
+  });
+});
+
+describe('the CLI’s line renderer', () => {
+  it('runs the summary on as it comes, and gives a named stream’s piece a line of its own', () => {
+    let out = '';
+    const renderer = createLineRenderer({ write: (text: string) => ((out += text), true) } as unknown as NodeJS.WritableStream);
+    const events: JobEvent[] = [
+      { jobId: 'j', status: 'processing', progress: 40, stage: 'writing', message: 'Writing', delta: 'The bees', offset: 0, ts: 1 },
+      {
+        jobId: 'j',
+        status: 'processing',
+        progress: 40,
+        stage: 'encode',
+        message: 'Encoding',
+        stream: 'log',
+        delta: 'frame 1',
+        offset: 0,
+        ts: 2,
+      },
+      { jobId: 'j', status: 'processing', progress: 50, stage: 'writing', message: 'Writing', delta: ' fly.', offset: 8, ts: 3 },
+    ];
+    let partial = '';
+    for (const event of events) {
+      partial = foldPartial(partial, event);
+      renderer.event(event, partial);
+    }
+    renderer.stop();
+    expect(out).not.toContain('starts again');
+    expect(out).toContain('The bees\n');
+    expect(out).toContain('Encoding\n');
+    expect(out.endsWith(' fly.\n')).toBe(true);
   });
 });
