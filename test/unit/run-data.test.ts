@@ -77,7 +77,11 @@ describe('named streams', () => {
 describe('the CLI’s line renderer', () => {
   it('runs the summary on as it comes, and gives a named stream’s piece a line of its own', () => {
     let out = '';
-    const renderer = createLineRenderer({ write: (text: string) => ((out += text), true) } as unknown as NodeJS.WritableStream);
+    const write = (text: string): boolean => {
+      out += text;
+      return true;
+    };
+    const renderer = createLineRenderer({ write } as unknown as NodeJS.WritableStream);
     const events: JobEvent[] = [
       { jobId: 'j', status: 'processing', progress: 40, stage: 'writing', message: 'Writing', delta: 'The bees', offset: 0, ts: 1 },
       {
