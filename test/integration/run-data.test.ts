@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foldMetadata, foldPartial, foldStreams, type JobEvent, mergePatch, type ProgressUpdate } from '@herald/contract';
 import { EventPublisher, EventReader, keys, type RedisClient } from '@herald/shared';
+import { z } from 'zod';
+import { CancellationWatcher } from '../../apps/worker/src/jobs/cancellation.ts';
+import { defineKind } from '../../apps/worker/src/jobs/kind.ts';
+import { runJob } from '../../apps/worker/src/jobs/run-job.ts';
 import { createClient, type WatchedEvent } from '../../packages/client/src/index.ts';
 import { expectError } from '../support/assertions.ts';
 import { request } from '../support/http.ts';
@@ -344,5 +348,52 @@ describe('a producer’s texts together stay within MAX_JOB_STREAM_BYTES, whatev
       errors: 'c'.repeat(1_200),
       thoughts: 'd'.repeat(500),
     });
+  });
+});
+
+describe('a kind writes run data: ctx.metadata and ctx.stream, through the publish script', () => {
+  let redis: RedisClient;
+  beforeAll(() => {
+    redis = connectTestRedis('run-data-kind');
+  });
+  afterAll(() => redis.disconnect());
+
+  it('its patches and its stream reach the snapshot, and fold from its events; a patch past the bound rejects, nothing published', async () => {
+    const publisher = new EventPublisher(redis, { ttlSeconds: 60, streamMaxLen: 1_000, maxMetadataBytes: 200 });
+    const jobId = newId();
+    await publisher.create(jobId, { status: 'queued', progress: 0, message: 'Waiting' }, { kind: 'summarize' });
+    let refused: unknown;
+    const kind = defineKind({
+      name: 'import',
+      input: z.strictObject({ rows: z.number() }),
+      async run({ rows }, ctx) {
+        await ctx.step({ stage: 'importing', message: 'Importing', progress: 10 });
+        const errors = ctx.stream('errors');
+        for (let row = 1; row <= rows; row += 1) {
+          if (row % 2 === 0) errors.write(`row ${row}: bad date\n`);
+          await ctx.metadata({ rows: { done: row, total: rows } });
+        }
+        const before = await redis.xlen(keys.events(jobId));
+        refused = await ctx.metadata({ blob: 'x'.repeat(300) }).catch((error: unknown) => error);
+        expect(await redis.xlen(keys.events(jobId))).toBe(before);
+        await ctx.metadata({ rows: { total: null }, finished: true });
+        return `${rows} rows`;
+      },
+    });
+    const cancellation = new CancellationWatcher(redis, redis);
+    expect(await runJob({ jobId, kind, input: { rows: 4 }, attempt: 1, attempts: 1 }, { publisher, cancellation, flushMs: 0 })).toBe(
+      'done',
+    );
+    expect(String(refused)).toContain('metadata_too_large');
+
+    const snapshot = (await new EventReader(redis).snapshot(jobId))!;
+    expect(snapshot.metadata).toEqual({ rows: { done: 4 }, finished: true });
+    expect(snapshot.streams).toEqual({ errors: 'row 2: bad date\nrow 4: bad date\n' });
+    const events = ((await redis.xrange(keys.events(jobId), '-', '+')) as [string, string[]][]).map(
+      ([, fields]) => JSON.parse(fields[fields.indexOf('d') + 1]!) as JobEvent,
+    );
+    expect(events.reduce<Record<string, Json>>((metadata, event) => foldMetadata(metadata, event), {})).toEqual(snapshot.metadata);
+    expect(events.reduce<Readonly<Record<string, string>>>((streams, event) => foldStreams(streams, event), {})).toEqual(snapshot.streams);
+    expect(events.at(-1)).toMatchObject({ status: 'done', result: '4 rows' });
   });
 });
