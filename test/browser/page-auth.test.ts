@@ -368,4 +368,45 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       await Promise.all(workers.map((worker) => worker.start()));
     }
   });
+  it('a tab holding the key whose first renewal fails on the way (503) asks again, and stays on the job: the link has not expired', async () => {
+    const workers = tests.stack.stack.workers;
+    await Promise.all(workers.map((worker) => worker.stop()));
+    let jobId = '';
+    try {
+      const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
+      jobId = body.jobId;
+      const shortLived = new WatchTokens(SECRET, 10).mint(jobId, Date.now() - 2_000);
+      const expiresAt = parseInt(shortLived.split('.')[1]!, 36) * 1000;
+      const { page, problems } = await openWithKey(`/jobs/${jobId}#token=${shortLived}`);
+      // The first mint meets what a replica going away (or a rate limit) answers; later ones pass.
+      let mints = 0;
+      await page.route('**/watch-tokens', async (route) => {
+        mints += 1;
+        if (mints > 1) return route.continue();
+        await route.fulfill({
+          status: 503,
+          headers: { 'Content-Type': 'application/json', 'Retry-After': '1' },
+          body: JSON.stringify({ error: { code: 'unavailable', message: 'No replica could answer; try again shortly' } }),
+        });
+      });
+      await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 5_000 });
+      expect(Date.now()).toBeLessThan(expiresAt);
+      const serving = await findServingReplica(tests.stack);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 200)));
+      await serving.kill();
+      try {
+        await page.waitForURL((url) => !url.hash.includes(shortLived), { timeout: 15_000 });
+        expect(mints).toBe(2);
+        expect(tokenInAddress(page)).toMatch(new RegExp(`^${jobId}\\.`));
+        await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 10_000 });
+        await expect(page.isVisible(sel('denied'))).resolves.toBe(false);
+        expect(problems.filter((problem) => !problem.includes('503'))).toEqual([]);
+      } finally {
+        await serving.start();
+      }
+    } finally {
+      if (jobId) await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) });
+      await Promise.all(workers.map((worker) => worker.start()));
+    }
+  });
 });

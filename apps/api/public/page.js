@@ -355,12 +355,17 @@ async function watch(job) {
   }
 }
 
+/** Refusals of a mint that asking again cannot change: no valid key, not this key's job, or an unknown one. */
+const MINT_REFUSED = new Set([401, 403, 404]);
+
 /**
  * The watch's getToken: the job's token first; once Herald says it has expired, a fresh one
  * minted with the API key when this tab holds one (POST /v1/jobs/{id}/watch-tokens), which the
  * address and the share link then carry. A page opened from a link holds only its token: it
  * hands the same one back, the client ends the watch with token_expired, and the page says the
- * link has expired.
+ * link has expired. A mint that fails on the way (the network, a replica going away, 429, 503)
+ * is asked again, waiting longer each time, for as long as the page watches the job: the watch
+ * would end for good, as expired, if it were handed the old token.
  * @param {Job} job
  * @returns {() => Promise<string>}
  */
@@ -372,15 +377,22 @@ function tokenSource(job) {
       asked = true;
       return token;
     }
-    try {
-      const { watchToken } = await keyed().watchToken(job.id);
-      if (current === job) {
-        job.token = watchToken;
-        showAddress(job.id, watchToken);
+    for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 10_000)) {
+      let retryAfterMs = 0;
+      try {
+        const { watchToken } = await keyed().watchToken(job.id);
+        if (current === job) {
+          job.token = watchToken;
+          showAddress(job.id, watchToken);
+        }
+        return watchToken;
+      } catch (error) {
+        // The key is not this job's (or not valid): the link has expired.
+        if (!(error instanceof HeraldError) || MINT_REFUSED.has(error.status)) return token;
+        retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
       }
-      return watchToken;
-    } catch {
-      return token; // the key is not this job's (or not valid): the link has expired
+      await new Promise((resolve) => setTimeout(resolve, Math.max(waitMs, retryAfterMs)));
+      if (job.watching.signal.aborted) return token; // the page left the job: the watch ends anyway
     }
   };
 }
