@@ -1,5 +1,6 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { findServingReplica } from '../support/stack.ts';
 import { request, submit } from '../support/http.ts';
@@ -25,6 +26,8 @@ import {
  */
 
 const KEY = 'page-test-key-0123456789abcdef';
+/** A key as long as any credential may be (MAX_CREDENTIAL_CHARS): the page takes what the server takes. */
+const LONG_KEY = `long-key-${'x'.repeat(MAX_CREDENTIAL_CHARS - 9)}`;
 const SECRET = 'a-watch-token-secret-for-the-page-tests-0123';
 const SSE_RETRY_MS = 1000;
 const bearer = (credential: string) => ({ Authorization: `Bearer ${credential}` });
@@ -51,7 +54,7 @@ const PAGE_WITH_TOKEN = /\/jobs\/[^/?#]+#token=[^&]+$/;
 
 describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, through nginx', () => {
   const tests = setUpPageTests({
-    API_KEYS: KEY,
+    API_KEYS: `${KEY},${LONG_KEY}`,
     WATCH_TOKEN_SECRET: SECRET,
     // Paced so a person — and a test killing a replica, or cancelling twice (once refused) on a
     // loaded machine — has time to watch each stage: about 5 s per job.
@@ -60,11 +63,11 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   });
 
   /** A tab that already holds the key in its sessionStorage (as after entering it once). */
-  async function openWithKey(path: string): Promise<Opened> {
+  async function openWithKey(path: string, key = KEY): Promise<Opened> {
     const opened = await tests.open(path);
-    await opened.page.evaluate(`sessionStorage.setItem('herald.apiKey', ${JSON.stringify(KEY)})`);
+    await opened.page.evaluate(`sessionStorage.setItem('herald.apiKey', ${JSON.stringify(key)})`);
     await opened.page.reload();
-    await expect(opened.page.inputValue(sel('api-key'))).resolves.toBe(KEY);
+    await expect(opened.page.inputValue(sel('api-key'))).resolves.toBe(key);
     return opened;
   }
 
@@ -367,6 +370,13 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
       if (jobId) await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) });
       await Promise.all(workers.map((worker) => worker.start()));
     }
+  });
+  it('takes an API key as long as the server does (4096 characters): it submits with it and watches the job', async () => {
+    const { page, problems } = await openWithKey('/', LONG_KEY);
+    const { jobId, token } = await submitFromPage(page);
+    expect(token).toMatch(new RegExp(`^${jobId}\\.`));
+    await waitForStatus(page, 'done');
+    expect(problems).toEqual([]);
   });
   it('a tab holding the key whose first renewal fails on the way (503) asks again, and stays on the job: the link has not expired', async () => {
     const workers = tests.stack.stack.workers;

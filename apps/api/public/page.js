@@ -52,8 +52,8 @@ let keyFor = 'submit';
 
 const KEY_STORAGE = 'herald.apiKey';
 const KEY_HINT = 'Sent to Herald to submit and cancel jobs; kept in this tab only.';
-/** What an Authorization header can carry (the server's rule too): printable ASCII, no spaces. */
-const KEY_SHAPE = /^[\x21-\x7e]{1,512}$/;
+/** What an Authorization header can carry (the server's rule too): printable ASCII, no spaces, at most 4096 characters (MAX_CREDENTIAL_CHARS). */
+const KEY_SHAPE = /^[\x21-\x7e]{1,4096}$/;
 
 /** @param {string} stage */
 const label = (stage) => STAGE_LABELS[stage] ?? stage.charAt(0).toUpperCase() + stage.slice(1);
