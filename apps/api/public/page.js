@@ -439,7 +439,7 @@ async function openJob(id, { fromLink, token }) {
   if (fromLink) {
     try {
       // With the link's token; without one, with the API key if the tab holds one.
-      const snapshot = token ? await unkeyed().job(id, { token }) : await keyed().job(id);
+      const snapshot = token ? await readWithToken(job, token) : await keyed().job(id);
       if (current !== job) return;
       if (!job.token && snapshot.watchToken) {
         // Read with the API key: Herald hands back a watch token, which the stream (and a
@@ -458,6 +458,28 @@ async function openJob(id, { fromLink, token }) {
     }
   }
   void watch(job);
+}
+
+/**
+ * The snapshot read with a link's token. When that token has expired and this tab holds the API
+ * key, read again with the key, which hands back a fresh token (then the job's, not the link's):
+ * a link reopened after its hour is not locked out while the key can reach the job. A key that
+ * cannot (another key's job) leaves the link's own refusal.
+ * @param {Job} job @param {string} token
+ */
+async function readWithToken(job, token) {
+  try {
+    return await unkeyed().job(job.id, { token });
+  } catch (error) {
+    if (!(error instanceof HeraldError && error.code === 'token_expired' && KEY_SHAPE.test(apiKey()))) throw error;
+    const snapshot = await keyed()
+      .job(job.id)
+      .catch(() => {
+        throw error;
+      });
+    if (snapshot.watchToken) job.token = null; // the fresh token replaces the link's below
+    return snapshot;
+  }
 }
 
 function showHome() {
