@@ -96,6 +96,45 @@ describe('Access, with auth on', () => {
     expect(token.startsWith(`${JOB}.`)).toBe(true);
     expect((await a.requireWatcher(request(), JOB, token)).keyId).toBeNull();
   });
+
+  it('verifies each token of a multi-job stream once, not once per job it is tried for', async () => {
+    /** Counts the HMAC verifications, whichever method does them. */
+    class CountingTokens extends WatchTokens {
+      verifications = 0;
+      override check(token: string, jobId: string, nowMs?: number) {
+        this.verifications += 1;
+        return super.check(token, jobId, nowMs);
+      }
+      override verify(token: string, nowMs?: number) {
+        this.verifications += 1;
+        return super.verify(token, nowMs);
+      }
+    }
+    const config = loadConfig({ API_KEYS: KEY, WATCH_TOKEN_SECRET: SECRET });
+    const tokens = new CountingTokens(SECRET, 60);
+    const a = new Access(ApiKeys.fromConfig(config), tokens, new PublishTokens(async () => SECRET), clientIpResolver([]));
+    // A batch's 100 jobs; 99 forged tokens first, the batch's own last: every job tries all 100.
+    const jobs = Array.from({ length: 100 }, (_, i) => `${OTHER_JOB}~${i}`);
+    const forged = jobs.slice(1).map((job) => `${job}.zzzzzz.${'A'.repeat(43)}`);
+    const given = [...forged, tokens.mint(OTHER_JOB)];
+    expect((await a.requireWatcherOfAll(request(), jobs, given)).keyId).toBeNull();
+    expect(tokens.verifications).toBe(100);
+    // Valid tokens of other jobs before the one that covers: still one verification each.
+    tokens.verifications = 0;
+    const others = jobs.slice(1).map((job) => tokens.mint(job));
+    tokens.verifications = 0;
+    expect((await a.requireWatcherOfAll(request(), jobs, [...others, tokens.mint(OTHER_JOB)])).keyId).toBeNull();
+    expect(tokens.verifications).toBe(100);
+    // The first refusal met still decides a job none covers.
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [forged[0]!, tokens.mint(JOB)]))).toEqual([
+      401,
+      'invalid_token',
+    ]);
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [tokens.mint(JOB), forged[0]!]))).toEqual([
+      403,
+      'forbidden',
+    ]);
+  });
 });
 
 describe('Access: who reaches a job', () => {
@@ -240,6 +279,14 @@ describe('Access with watch JWTs (WATCH_JWKS_URL)', () => {
       403,
       'forbidden',
     ]);
+  });
+
+  it('checks a JWT given several times on a multi-job stream once', async () => {
+    const { access: a, jwts } = withJwts();
+    const first = await mintJwt(key, { jobs: [jobs[0]!] });
+    const all = await mintJwt(key, { jobs });
+    expect((await a.requireWatcherOfAll(request(), jobs, [...Array<string>(49).fill(first), all])).keyId).toBeNull();
+    expect(jwts.checks).toBe(2);
   });
 
   it('tells a JWT from Herald’s own token and from a key, whichever way it comes', async () => {

@@ -44,9 +44,10 @@ export interface WatchOptions extends ResumeOptions {
    * `token` and the API key): called before the first connection and again after a
    * `401 token_expired`, then the watch resumes from the same cursor, nothing lost or repeated.
    * Typically your backend, which asks Herald with its API key (`watchToken(jobId)`). What it
-   * throws ends the watch as it is. A token refused before it opened any stream counts as a
-   * failed attempt (`maxRetries`), and handing back the very token just refused ends the watch
-   * at once: either way with Herald's `token_expired` HeraldError.
+   * throws ends the watch as it is, and so does an abort while it has not answered. A token
+   * refused before it opened any stream counts as a failed attempt (`maxRetries`), and handing
+   * back the very token just refused ends the watch at once: either way with Herald's
+   * `token_expired` HeraldError.
    */
   readonly getToken?: (() => Promise<string>) | undefined;
 }
