@@ -101,10 +101,16 @@ describe('a watch JWT', () => {
       `${Buffer.from(`{"alg":"ES256","x":"${'a'.repeat(2900)}"}`).toString('base64url')}.a.a`.slice(0, 4096),
       `${'eyJhbGciOiJFUzI1NiJ9.'.repeat(195)}`,
     ];
+    // The fastest of 5 rounds of 20 calls: a stall of a loaded machine (CI, other tests) lands in
+    // one round, not all of them, while a quadratic scan of 4096 characters (16M steps a call)
+    // costs every round far more than the bound.
     for (const shape of shapes) {
-      const started = performance.now();
-      for (let i = 0; i < 100; i += 1) WatchJwts.looksLikeJwt(shape);
-      expect(performance.now() - started, shape.slice(0, 40)).toBeLessThan(200);
+      const rounds = Array.from({ length: 5 }, () => {
+        const started = performance.now();
+        for (let i = 0; i < 20; i += 1) WatchJwts.looksLikeJwt(shape);
+        return performance.now() - started;
+      });
+      expect(Math.min(...rounds), shape.slice(0, 40)).toBeLessThan(50);
     }
     expect(WatchJwts.looksLikeJwt(shapes[4]!)).toBe(true);
     expect(shapes.filter((shape) => WatchJwts.looksLikeJwt(shape))).toHaveLength(1);
