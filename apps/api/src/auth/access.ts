@@ -146,6 +146,10 @@ export class Access {
       let refusal: 'other-job' | WatchRefusal | undefined;
       for (const [i, token] of given.entries()) {
         passes[i] ??= await this.#watchPass(req, token);
+        // A credential refused outright (forged, expired, a publish token) refuses the request as
+        // soon as it is met: junk tokens cost one check in all, not one each (an ES256 JWT's is
+        // the dearest step, and needs no credential to send).
+        if (passes[i] instanceof WatchRefusal) throw passes[i].error;
         const verdict = verdictOf(passes[i], jobId, 'job');
         if (verdict === true) {
           refusal = undefined;
