@@ -69,4 +69,20 @@ describe('@herald/client against Herald', () => {
     for await (const item of client.watch(jobId)) seen.push(item.event.status);
     expect(seen).toEqual(['queued', 'processing', 'done']);
   });
+
+  it('lists jobs by tag and status, a page at a time (jobs), and says what it refuses', async () => {
+    const tag = `client:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+    const made: string[] = [];
+    for (let i = 0; i < 3; i += 1) made.push((await client.submit({ kind: 'external', tags: [tag] })).jobId);
+    await client.cancel(made[1]!);
+    const first = await client.jobs({ tag, limit: 2 });
+    expect(first.jobs.map((job) => job.jobId)).toEqual([made[2], made[1]]);
+    expect(first.jobs[0]!.tags).toEqual([tag]);
+    const second = await other.jobs({ tag, limit: 2, cursor: first.nextCursor });
+    expect(second).toEqual({ jobs: [expect.objectContaining({ jobId: made[0], status: 'queued' })], nextCursor: null });
+    expect((await client.jobs({ tag, status: 'cancelled' })).jobs.map((job) => job.jobId)).toEqual([made[1]]);
+    const refused = await client.jobs({ limit: 101 }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(HeraldError);
+    expect(refused).toMatchObject({ status: 400, code: 'invalid_request' });
+  });
 });
