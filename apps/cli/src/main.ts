@@ -141,7 +141,9 @@ interface CommandOptions {
 /** The commander program; each action reports how the job ended through `setExit`. */
 function buildProgram(version: string, setExit: (code: ExitCode) => void): Command {
   const program = new Command('herald')
-    .description('Submit a text to Herald for summarizing, and watch the job live.')
+    .description(
+      'Submit a text to Herald for summarizing, and watch the job live; publish into an external job, list your jobs, watch a batch.',
+    )
     .version(version)
     // Throw instead of exiting, so main picks the code: commander's usage errors become 2.
     .exitOverride()
