@@ -301,6 +301,10 @@ describe('herald publish, jobs and watch --batch', () => {
       },
     );
     expect(failed.code).toBe(4); // another job's token: refused
+    const help = await runCli(['publish', '--help'], '', { HERALD_PUBLISH_TOKEN: 'pt-very-secret-value' });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('HERALD_PUBLISH_TOKEN');
+    expect(help.stdout).not.toContain('pt-very-secret-value');
   });
 
   it('publish --metadata sends the JSON object as given, beside the other fields, as a bearer-authorized POST', async () => {

@@ -70,6 +70,20 @@ describe('@herald/client against Herald', () => {
     expect(seen).toEqual(['queued', 'processing', 'done']);
   });
 
+  it('watches a tagged job through a resync, whose state carries the tags beside the event', async () => {
+    const { jobId, publishToken } = await client.submit({ kind: 'external', tags: ['user:7', 'resync'] });
+    const seen: { status: string; resync: boolean }[] = [];
+    // A cursor from the future: the stream answers with the job's state, marked resync.
+    for await (const item of client.watch(jobId, { lastEventId: '9999999999999-0' })) {
+      seen.push({ status: item.event.status, resync: item.resync });
+      if (seen.length === 1) await other.publish(jobId, { status: 'done', result: 'ok' }, { publishToken: publishToken! });
+    }
+    expect(seen).toEqual([
+      { status: 'queued', resync: true },
+      { status: 'done', resync: false },
+    ]);
+  });
+
   it('lists jobs by tag and status, a page at a time (jobs), and says what it refuses', async () => {
     const tag = `client:${Date.now()}:${Math.random().toString(36).slice(2)}`;
     const made: string[] = [];

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, type RedisClient } from '@herald/shared';
 import { expectError } from '../support/assertions.ts';
 import { request } from '../support/http.ts';
+import { SseClient } from '../support/sse-client.ts';
 import { connectTestRedis } from '../support/redis-target.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
@@ -188,6 +189,11 @@ describe('tags on submission', () => {
     expect((await request(`${api}/v1/jobs/${created.body.jobId}`)).body.tags).toEqual(tags);
     const ext = await external(api, { title: 'tagged', tags: ['user:123'] });
     expect((await request(`${api}/v1/jobs/${ext.jobId}`)).body.tags).toEqual(['user:123']);
+    // A resync (here for a cursor from the future) is the snapshot as an event: the tags too.
+    const resynced = SseClient.open(`${api}/v1/jobs/${ext.jobId}/events`, { 'Last-Event-ID': '9999999999999-0' });
+    await resynced.waitFor((client) => client.events.length === 1);
+    expect(resynced.events[0]!.json).toMatchObject({ resync: true, tags: ['user:123'] });
+    resynced.close();
     // No tags: no field, as before.
     const plain = await request(`${api}/v1/jobs`, { json: { text: BEES } });
     expect(await request(`${api}/v1/jobs/${plain.body.jobId}`).then((r) => r.body)).not.toHaveProperty('tags');

@@ -176,6 +176,7 @@ export function createClient(options: ClientOptions) {
         kind: _k,
         title: _t,
         metadata: _m,
+        tags: _tags,
         webhook: _w,
         ...rest
       } = data;
