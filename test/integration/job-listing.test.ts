@@ -274,6 +274,20 @@ describe('GET /v1/jobs with auth off, and jobs that expire', () => {
     expect(await redis.zcard(keys.jobIndex(null, tag))).toBe(1);
   });
 
+  it('trims an index of entries past their horizon at each submission into it, and lets the index expire', async () => {
+    const tag = uniqueTag('horizon');
+    const index = keys.jobIndex(null, tag);
+    // JOB_TTL_SECONDS (1 s) + 7 days after its submission, an entry goes, listed or not.
+    const old = `${String(Date.now() - 7 * 86_400_000 - 5_000).padStart(15, '0')}:AAAAAAAAAAAAAAAAAAAAAA`;
+    const recent = `${String(Date.now() - 7 * 86_400_000 + 60_000).padStart(15, '0')}:BBBBBBBBBBBBBBBBBBBBBB`;
+    await redis.zadd(index, 0, old, 0, recent);
+    const { jobId } = await external(api, { tags: [tag] });
+    expect(await redis.zrange(index, 0, -1)).toEqual([recent, expect.stringMatching(new RegExp(`:${jobId}$`))]);
+    const ttl = await redis.pttl(index);
+    expect(ttl).toBeGreaterThan(7 * 86_400_000);
+    expect(ttl).toBeLessThanOrEqual((7 * 86_400 + 1) * 1000);
+  });
+
   it('examines at most 500 entries a page: past many expired ones, a page may be short and still go on', async () => {
     const tag = uniqueTag('cap');
     const live = [await external(api, { tags: [tag] }), await external(api, { tags: [tag] })];
