@@ -12,6 +12,7 @@ import { defineConfig } from 'vitest/config';
  * `redis-cluster.test.ts` brings its own Cluster for moves and failovers.
  */
 const ON_CLUSTER = [
+  'job-listing',
   'batches',
   'cancel',
   'connections',

@@ -7,6 +7,7 @@ import {
   issuedWatchTokenSchema,
   jobCancelledSchema,
   jobEventSchema,
+  jobListSchema,
   jobReadSchema,
   publishedSchema,
   submittedSchema,
@@ -16,7 +17,9 @@ import {
   type IssuedWatchToken,
   type JobCancelled,
   type JobEvent,
+  type JobList,
   type JobRead,
+  type JobStatus,
   type ProducerEvent,
   type SubmitRequest,
 } from '@herald/contract';
@@ -103,11 +106,16 @@ export function createClient(options: ClientOptions) {
     schema: z.ZodType<T>,
     method: string,
     path: string,
-    init: { body?: unknown; headers?: Record<string, string>; token?: string | undefined } = {},
+    init: {
+      body?: unknown;
+      headers?: Record<string, string>;
+      token?: string | undefined;
+      query?: Record<string, string | undefined>;
+    } = {},
   ): Promise<T> {
     let response: Response;
     try {
-      response = await doFetch(url(path), {
+      response = await doFetch(url(path, init.query), {
         method,
         headers: {
           Accept: 'application/json',
@@ -169,6 +177,7 @@ export function createClient(options: ClientOptions) {
         kind: _k,
         title: _t,
         metadata: _m,
+        tags: _tags,
         webhook: _w,
         ...rest
       } = data;
@@ -204,6 +213,21 @@ export function createClient(options: ClientOptions) {
      */
     job(jobId: string, init: { token?: string } = {}): Promise<JobRead> {
       return call(jobReadSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token });
+    },
+    /**
+     * GET /v1/jobs: one page of the caller's jobs (an admin key's: everyone's), newest first,
+     * filtered by a tag and a status; pass a page's `nextCursor` as `cursor` for the next one
+     * (null: that was the last). A page may hold fewer than `limit` jobs and still not be the last.
+     */
+    jobs(query: { tag?: string; status?: JobStatus; limit?: number; cursor?: string | null } = {}): Promise<JobList> {
+      return call(jobListSchema, 'GET', '/v1/jobs', {
+        query: {
+          tag: query.tag,
+          status: query.status,
+          limit: query.limit === undefined ? undefined : String(query.limit),
+          cursor: query.cursor ?? undefined,
+        },
+      }) as Promise<JobList>;
     },
     /**
      * POST /v1/jobs/{id}/watch-tokens (with the API key): a fresh watch token for the job and its

@@ -26,6 +26,8 @@ export {
   type IssuedWatchToken,
   type JobCancelled,
   type JobEvent,
+  type JobList,
+  type JobListItem,
   type JobRead,
   type JobSnapshot,
   type JobStatus,

@@ -8,4 +8,5 @@ export * from './ids.ts';
 export * from './producer.ts';
 export * from './snapshot.ts';
 export * from './submit.ts';
+export * from './tags.ts';
 export * from './responses.ts';

@@ -17,6 +17,8 @@ export interface JobSnapshot {
   /** An external job's, as submitted. */
   title?: string;
   metadata?: Record<string, unknown>;
+  /** As submitted (a batch's job: the batch's, then its item's). */
+  tags?: string[];
   /** When the job was submitted with a callbackUrl. */
   webhook?: WebhookState;
   status: JobStatus;
@@ -31,4 +33,13 @@ export interface JobSnapshot {
   updatedAt: number;
   /** The id of the job's latest event: a cursor for its stream. */
   lastEventId: string;
+}
+
+/** An item of GET /v1/jobs: the job's snapshot without the text being written. */
+export type JobListItem = Omit<JobSnapshot, 'partial'>;
+
+/** GET /v1/jobs: a page of the caller's jobs, newest first, and where the next one starts (null: none). */
+export interface JobList {
+  jobs: JobListItem[];
+  nextCursor: string | null;
 }

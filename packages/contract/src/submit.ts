@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { tagsSchema } from './tags.ts';
 
 export const MAX_SENTENCES_LIMIT = 20;
 export const DEFAULT_MAX_SENTENCES = 3;
@@ -55,6 +56,7 @@ export const summarizeItemSchema = (maxTextChars: number) =>
         maxSentences: z.number().int().min(1).max(MAX_SENTENCES_LIMIT).optional(),
       })
       .optional(),
+    tags: tagsSchema.optional(),
   });
 
 const summarizeBody = (maxTextChars: number) =>
@@ -63,6 +65,7 @@ const summarizeBody = (maxTextChars: number) =>
 const externalBody = z.strictObject({
   kind: z.literal('external'),
   title: z.string().min(1).max(200).optional(),
+  tags: tagsSchema.optional(),
   // Values as JSON.parse made them; their depth is checked without recursion, before anything
   // walks them recursively (JSON.stringify, for the size).
   metadata: z

@@ -8,6 +8,7 @@ import {
   type BatchSnapshot,
   type BatchStatus,
   type JobKind,
+  type JobListItem,
   type JobSnapshot,
   type JobStatus,
   type WebhookState,
@@ -60,6 +61,8 @@ export const JOB_FIELDS = {
   kind: 'kind',
   title: 'title',
   metadata: 'metadata',
+  /** JSON array of strings. */
+  tags: 'tags',
   owner: 'owner',
   callbackUrl: 'callbackUrl',
   webhook: 'webhook',
@@ -124,22 +127,24 @@ export class EventReader {
     // hash so that it is the text as of the snapshot's lastEventId, no later.
     const { hash, text: partial } = await jobRecordScript(this.#redis, jobId);
     if (!hash.event || !hash.lastEventId) return null;
-    // The latest event, less what belongs to the event alone: its time and its piece of text.
-    const { ts: _ts, delta: _delta, offset: _offset, ...event } = JSON.parse(hash.event) as Record<string, unknown>;
     const snapshot: JobSnapshot = {
-      ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
-      jobId,
-      ...(hash.kind === undefined ? {} : { kind: hash.kind as JobKind }),
-      ...(hash.title === undefined ? {} : { title: hash.title }),
-      ...(hash.metadata === undefined ? {} : { metadata: JSON.parse(hash.metadata) as Record<string, unknown> }),
+      ...snapshotOf(jobId, hash),
       // A text begun under Herald 0.1.0 is in the hash until its next event moves it (publish-6.lua).
       ...(partial === null ? (hash.partial === undefined ? {} : { partial: hash.partial }) : { partial }),
-      ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
-      createdAt: Number(hash.createdAt),
-      updatedAt: Number(hash.updatedAt),
-      lastEventId: hash.lastEventId,
     };
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
+  }
+
+  /**
+   * The job as GET /v1/jobs lists it (its snapshot without `partial`), or null for an unknown or
+   * expired one: one HMGET of the fields it needs, never the text being written.
+   */
+  async listItem(jobId: string): Promise<JobListItem | null> {
+    const values = await this.#redis.hmget(keys.snapshot(jobId), ...LIST_FIELDS);
+    const hash: Record<string, string> = {};
+    for (const [i, field] of LIST_FIELDS.entries()) if (values[i] != null) hash[field] = values[i]!;
+    if (!hash.event || !hash.lastEventId) return null;
+    return snapshotOf(jobId, hash);
   }
 
   /** The job's head (JobHead), one small read; null for an unknown or expired job. */
@@ -181,12 +186,34 @@ export class EventReader {
       counts,
       jobs,
       ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
+      ...(hash.tags === undefined ? {} : { tags: JSON.parse(hash.tags) as string[] }),
       createdAt: Number(hash.createdAt),
       updatedAt: Number(hash.updatedAt),
       lastEventId: hash.lastEventId,
     };
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
   }
+}
+
+/** The snapshot hash's fields a listed job needs (EventReader.listItem). */
+const LIST_FIELDS = ['event', 'lastEventId', 'createdAt', 'updatedAt', 'kind', 'title', 'metadata', 'tags', 'webhook'] as const;
+
+/** A job's snapshot from its hash (`event` and `lastEventId` present), without the text being written. */
+function snapshotOf(jobId: string, hash: Record<string, string>): JobListItem {
+  // The latest event, less what belongs to the event alone: its time and its piece of text.
+  const { ts: _ts, delta: _delta, offset: _offset, ...event } = JSON.parse(hash.event!) as Record<string, unknown>;
+  return {
+    ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
+    jobId,
+    ...(hash.kind === undefined ? {} : { kind: hash.kind as JobKind }),
+    ...(hash.title === undefined ? {} : { title: hash.title }),
+    ...(hash.metadata === undefined ? {} : { metadata: JSON.parse(hash.metadata) as Record<string, unknown> }),
+    ...(hash.tags === undefined ? {} : { tags: JSON.parse(hash.tags) as string[] }),
+    ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
+    createdAt: Number(hash.createdAt),
+    updatedAt: Number(hash.updatedAt),
+    lastEventId: hash.lastEventId!,
+  };
 }
 
 /** Compares two stream ids (`<ms>-<seq>`); an unparsable one counts as 0-0. */
