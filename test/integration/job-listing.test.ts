@@ -282,7 +282,7 @@ describe('GET /v1/jobs with auth off, and jobs that expire', () => {
     const recent = `${String(Date.now() - 7 * 86_400_000 + 60_000).padStart(15, '0')}:BBBBBBBBBBBBBBBBBBBBBB`;
     await redis.zadd(index, 0, old, 0, recent);
     const { jobId } = await external(api, { tags: [tag] });
-    expect(await redis.zrange(index, 0, -1)).toEqual([recent, expect.stringMatching(new RegExp(`:${jobId}$`))]);
+    expect(await redis.zrange(index, '0', '-1')).toEqual([recent, expect.stringMatching(new RegExp(`:${jobId}$`))]);
     const ttl = await redis.pttl(index);
     expect(ttl).toBeGreaterThan(7 * 86_400_000);
     expect(ttl).toBeLessThanOrEqual((7 * 86_400 + 1) * 1000);
