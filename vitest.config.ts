@@ -17,6 +17,7 @@ const ON_CLUSTER = [
   'connections',
   'external',
   'failures',
+  'json-results',
   'limits',
   'load-balancer',
   'long-history',

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { BatchEvent, BatchSnapshot } from './batch.ts';
 import { JOB_STATUSES, jobErrorSchema } from './event.ts';
+import { jobResultSchema } from './json.ts';
 import type { JobSnapshot, WebhookState } from './snapshot.ts';
 import { JOB_KINDS } from './submit.ts';
 
@@ -32,7 +33,7 @@ export const jobSnapshotSchema = z
     progress: z.number().int().min(0).max(100),
     message: z.string(),
     stage: z.string().optional(),
-    result: z.string().optional(),
+    result: jobResultSchema.optional(),
     error: jobErrorSchema.optional(),
     partial: z.string().optional().describe('The result as written so far, while the job writes it'),
     createdAt: epochMs,

@@ -20,12 +20,15 @@ export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
   const stack: [unknown, number][] = [[value, 1]];
   for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
     const [item, depth] = top;
-    if (typeof item !== 'object' || item === null) continue;
+    if (typeof item !== 'object' || item === null || isRawJson(item)) continue;
     if (depth > maxDepth) return true;
     for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
   }
   return false;
 }
+
+/** A number kept as the digits it was sent with (JSON.rawJSON, the server's exact parse): a leaf, not a container. */
+const isRawJson = (item: object): boolean => (JSON as { isRawJSON?: (value: unknown) => boolean }).isRawJSON?.(item) === true;
 
 /** A letter or a digit, in any script: what a summary can be made of. */
 const SUMMARIZABLE = /[\p{L}\p{N}]/u;

@@ -1,5 +1,6 @@
 import { MIMEType } from 'node:util';
 import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
+import { keepDigits, withPlainNumbers } from '@herald/shared';
 import express, { type Request, type RequestHandler } from 'express';
 import type { Access } from '../auth/access.ts';
 import { badRequest, unsupportedMediaType, type HttpError } from '../http/errors.ts';
@@ -82,6 +83,24 @@ const isIdentity = (encoding: string | undefined): boolean =>
  * and never inflated (`inflate: false` refuses a compressed body itself, should it get here).
  */
 export const jsonBody = (limitBytes: number): RequestHandler => express.json({ limit: limitBytes, strict: false, inflate: false });
+
+/**
+ * A producer's event's parser (POST /v1/jobs/{id}/events): as jsonBody, but a number a double
+ * would change keeps its digits (exact-json.ts), so that a result's big integer or `1.10` reaches
+ * its watchers as it was sent. Read it through `producerEventOf`, which makes every other field's
+ * numbers plain again.
+ */
+export const producerEventBody = (limitBytes: number): RequestHandler =>
+  express.json({ limit: limitBytes, strict: false, inflate: false, reviver: keepDigits });
+
+/** The body producerEventBody parsed: its `result` as sent, every other field's numbers plain (a progress of `50.0` is 50). */
+export function producerEventOf(req: Request): unknown {
+  const body: unknown = req.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return withPlainNumbers(body);
+  const fields = body as Record<string, unknown>;
+  for (const key of Object.keys(fields)) if (key !== 'result') fields[key] = withPlainNumbers(fields[key]);
+  return fields;
+}
 
 function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;

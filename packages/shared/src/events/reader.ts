@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connection.ts';
 import { keys, topics } from '../redis/keys.ts';
 import { jobRecordScript } from '../redis/scripts/job-record.ts';
+import { parseKeepingDigits } from './exact-json.ts';
 import { compareStreamIds, parseStreamId } from '@herald/contract';
 import {
   batchJobId,
@@ -65,6 +66,9 @@ export const JOB_FIELDS = {
   webhook: 'webhook',
 } as const;
 
+/** An event with a result (only `done` has one) has this; a mere hint, a string's escaped `\"result\":` has it too. */
+const RESULT_KEY = '"result":';
+
 type RawEntry = [id: string, fields: string[]];
 
 function toStoredEvent([id, fields]: RawEntry): StoredEvent {
@@ -124,8 +128,10 @@ export class EventReader {
     // hash so that it is the text as of the snapshot's lastEventId, no later.
     const { hash, text: partial } = await jobRecordScript(this.#redis, jobId);
     if (!hash.event || !hash.lastEventId) return null;
-    // The latest event, less what belongs to the event alone: its time and its piece of text.
-    const { ts: _ts, delta: _delta, offset: _offset, ...event } = JSON.parse(hash.event) as Record<string, unknown>;
+    // The latest event, less what belongs to the event alone: its time and its piece of text. A
+    // result's numbers keep the digits they were published with (exact-json.ts).
+    const parsed = hash.event.includes(RESULT_KEY) ? parseKeepingDigits(hash.event) : JSON.parse(hash.event);
+    const { ts: _ts, delta: _delta, offset: _offset, ...event } = parsed as Record<string, unknown>;
     const snapshot: JobSnapshot = {
       ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
       jobId,
