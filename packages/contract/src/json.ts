@@ -14,6 +14,9 @@ export const MAX_RESULT_DEPTH = MAX_METADATA_DEPTH;
  */
 export const jobResultSchema = z
   .custom<JsonValue>((value) => value !== undefined, 'result must be a JSON value')
-  .describe(
-    'Any JSON value: a string (as before), an object, an array, a number, a boolean or null. Numbers are written with the digits the producer sent',
-  );
+  .meta({
+    // What the OpenAPI document says of it (z.custom has no JSON Schema of its own).
+    type: ['string', 'object', 'array', 'number', 'boolean', 'null'],
+    description:
+      'Any JSON value: a string (as before), an object, an array, a number, a boolean or null. Numbers are written with the digits the producer sent',
+  });
