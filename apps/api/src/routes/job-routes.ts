@@ -135,7 +135,7 @@ export function jobRoutes({ jobs, access, submissions, active, reads, observer, 
     producerEvent,
     async (req: Request, res: Response) => {
       const jobId = String(req.params.id);
-      const published = await jobs.publish(jobId, producerEventOf(req), idempotencyKeyOf(req));
+      const published = await jobs.publish(jobId, producerEventOf(req, maxTextChars), idempotencyKeyOf(req));
       if (published.terminal) requestLogger(req, logger).info({ jobId }, 'external job ended by its producer');
       res.status(published.created ? 201 : 200).json({ eventId: published.eventId });
     },

@@ -1,6 +1,6 @@
 import { MIMEType } from 'node:util';
-import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
-import { keepDigits, withPlainNumbers } from '@herald/shared';
+import { MAX_CREDENTIAL_CHARS, MAX_RESULT_DEPTH, nestsDeeperThan } from '@herald/contract';
+import { hasInexactNumber, parseKeepingDigits } from '@herald/shared';
 import express, { type Request, type RequestHandler } from 'express';
 import type { Access } from '../auth/access.ts';
 import { badRequest, unsupportedMediaType, type HttpError } from '../http/errors.ts';
@@ -84,22 +84,41 @@ const isIdentity = (encoding: string | undefined): boolean =>
  */
 export const jsonBody = (limitBytes: number): RequestHandler => express.json({ limit: limitBytes, strict: false, inflate: false });
 
+/** A producer's event's body as it came (UTF-8 only), kept by producerEventBody for producerEventOf. */
+const rawBodies = new WeakMap<object, string>();
+
 /**
- * A producer's event's parser (POST /v1/jobs/{id}/events): as jsonBody, but a number a double
- * would change keeps its digits (exact-json.ts), so that a result's big integer or `1.10` reaches
- * its watchers as it was sent. Read it through `producerEventOf`, which makes every other field's
- * numbers plain again.
+ * A producer's event's parser (POST /v1/jobs/{id}/events): jsonBody's, keeping the body's text
+ * too (UTF-8, the usual one; another charset's body keeps none), for producerEventOf.
  */
 export const producerEventBody = (limitBytes: number): RequestHandler =>
-  express.json({ limit: limitBytes, strict: false, inflate: false, reviver: keepDigits });
+  express.json({
+    limit: limitBytes,
+    strict: false,
+    inflate: false,
+    verify: (req, _res, buf, encoding) => {
+      if (/^utf-?8$/i.test(encoding)) rawBodies.set(req, buf.toString('utf8'));
+    },
+  });
 
-/** The body producerEventBody parsed: its `result` as sent, every other field's numbers plain (a progress of `50.0` is 50). */
-export function producerEventOf(req: Request): unknown {
+/**
+ * The body producerEventBody parsed, its `result`'s numbers with the digits the producer wrote
+ * (exact-json.ts): a big integer or `1.10` reaches watchers as it was sent. Parsing again with a
+ * reviver costs a call per value, so it is done only when the result holds numbers, its body a
+ * number a double would change, and the result is no longer than `maxChars` could allow (each
+ * value takes at least a character and a separator): bounded by MAX_TEXT_CHARS, not the body.
+ * Anything else is the body as parsed; the event's schema checks the result's bounds after.
+ */
+export function producerEventOf(req: Request, maxChars: number): unknown {
   const body: unknown = req.body;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return withPlainNumbers(body);
-  const fields = body as Record<string, unknown>;
-  for (const key of Object.keys(fields)) if (key !== 'result') fields[key] = withPlainNumbers(fields[key]);
-  return fields;
+  const raw = rawBodies.get(req);
+  rawBodies.delete(req);
+  if (raw === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const { result } = body as { result?: unknown };
+  if (typeof result !== 'number' && (typeof result !== 'object' || result === null)) return body;
+  if (!hasInexactNumber(raw) || nestsDeeperThan(result, MAX_RESULT_DEPTH) || JSON.stringify(result).length > 2 * maxChars) return body;
+  const exact = parseKeepingDigits(raw) as { result?: unknown };
+  return { ...body, result: exact.result };
 }
 
 function isJson(contentType: string | undefined): boolean {

@@ -25,25 +25,35 @@ export function keepDigits(_key: string, value: unknown, context?: ReviverContex
 /** JSON.parse, numbers kept as written when a double would change them (keepDigits). */
 export const parseKeepingDigits = (text: string): unknown => json.parse(text, keepDigits);
 
-/** Whether a value is a number kept as its digits (keepDigits). */
-export const isKeptDigits = (value: unknown): value is RawJson => json.isRawJSON(value);
-
 /**
- * The value with every number kept as digits made a double again (a progress of `50.0` is 50),
- * for what is checked and used as numbers: everything of a request but its result. A loop over an
- * explicit stack, never recursion, visiting each value once (the body is a tree).
+ * Whether JSON text holds a number a double would write differently: a fraction or an exponent
+ * (`1.10`, `1E3`), 16 digits or more (past 2^53 may round), or `-0`. A linear scan that skips
+ * strings (a `\` escapes the character after it), so that the costly parse (a reviver call per
+ * value) runs only for a text that needs it. It may say yes for a number a double keeps (`1.5`):
+ * that costs the second parse, never a digit.
  */
-export function withPlainNumbers(value: unknown): unknown {
-  if (isKeptDigits(value)) return Number(value.rawJSON);
-  const stack: unknown[] = [value];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    if (typeof item !== 'object' || item === null) continue;
-    const container = item as Record<string, unknown>;
-    for (const key of Object.keys(container)) {
-      const child = container[key];
-      if (isKeptDigits(child)) container[key] = Number(child.rawJSON);
-      else stack.push(child);
+export function hasInexactNumber(text: string): boolean {
+  let inString = false;
+  let digits = 0;
+  let negative = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1;
+      else if (c === 0x22) inString = false;
+      continue;
     }
+    if (c >= 0x30 && c <= 0x39) {
+      digits += 1;
+      if (digits >= 16) return true;
+      continue;
+    }
+    // A number's end: a fraction or an exponent goes on from its digits; `-0` is one digit, 0.
+    if (digits > 0 && (c === 0x2e || c === 0x65 || c === 0x45)) return true;
+    if (negative && digits === 1 && text.charCodeAt(i - 1) === 0x30) return true;
+    negative = c === 0x2d;
+    digits = 0;
+    if (c === 0x22) inString = true;
   }
-  return value;
+  return negative && digits === 1 && text.charCodeAt(text.length - 1) === 0x30;
 }

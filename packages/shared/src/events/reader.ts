@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/connection.ts';
 import { keys, topics } from '../redis/keys.ts';
 import { jobRecordScript } from '../redis/scripts/job-record.ts';
-import { parseKeepingDigits } from './exact-json.ts';
+import { hasInexactNumber, parseKeepingDigits } from './exact-json.ts';
 import { compareStreamIds, parseStreamId } from '@herald/contract';
 import {
   batchJobId,
@@ -66,8 +66,18 @@ export const JOB_FIELDS = {
   webhook: 'webhook',
 } as const;
 
-/** An event with a result (only `done` has one) has this; a mere hint, a string's escaped `\"result\":` has it too. */
-const RESULT_KEY = '"result":';
+/**
+ * A stored event, parsed, its result's numbers with the digits they were published with
+ * (exact-json.ts). The second parse (a reviver call per value) is paid only by an event whose
+ * result holds numbers and whose JSON a number a double would change (a big integer, `1.10`):
+ * at most MAX_TEXT_CHARS characters of result, a producer's bound.
+ */
+function withExactResult(data: string): Record<string, unknown> {
+  const event = JSON.parse(data) as Record<string, unknown>;
+  const { result } = event;
+  if (typeof result !== 'number' && (typeof result !== 'object' || result === null)) return event;
+  return hasInexactNumber(data) ? (parseKeepingDigits(data) as Record<string, unknown>) : event;
+}
 
 type RawEntry = [id: string, fields: string[]];
 
@@ -128,10 +138,8 @@ export class EventReader {
     // hash so that it is the text as of the snapshot's lastEventId, no later.
     const { hash, text: partial } = await jobRecordScript(this.#redis, jobId);
     if (!hash.event || !hash.lastEventId) return null;
-    // The latest event, less what belongs to the event alone: its time and its piece of text. A
-    // result's numbers keep the digits they were published with (exact-json.ts).
-    const parsed = hash.event.includes(RESULT_KEY) ? parseKeepingDigits(hash.event) : JSON.parse(hash.event);
-    const { ts: _ts, delta: _delta, offset: _offset, ...event } = parsed as Record<string, unknown>;
+    // The latest event, less what belongs to the event alone: its time and its piece of text.
+    const { ts: _ts, delta: _delta, offset: _offset, ...event } = withExactResult(hash.event);
     const snapshot: JobSnapshot = {
       ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
       jobId,
