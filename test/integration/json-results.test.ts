@@ -184,6 +184,15 @@ describe('results of any JSON type, from a producer to every reader', () => {
     expect(watcher.events.at(-1)!.data).toContain(`"result":${atBounds},`);
   });
 
+  it('bounds a result by its JSON as sent: 1E20 counts 4 characters, not the 21 of a double’s 100000000000000000000', async () => {
+    const job = await external();
+    const values = `[${Array.from({ length: 399 }, () => '1E20').join(',')}]`;
+    expect(values.length).toBeLessThanOrEqual(MAX_TEXT_CHARS);
+    expect(JSON.stringify(JSON.parse(values)).length).toBeGreaterThan(4 * MAX_TEXT_CHARS);
+    expect((await job.publish(`{"status":"done","result":${values}}`)).status).toBe(201);
+    expect(await rawText(`${b}/v1/jobs/${job.jobId}`)).toContain(`"result":${values},`);
+  });
+
   it('keeps Herald’s own summarize kind answering a string', async () => {
     const submitted = await request(`${a}/v1/jobs`, { json: { text: 'Bees make honey. Bees live in hives. Honey is sweet.' } });
     expect(submitted.status).toBe(202);

@@ -13,10 +13,12 @@ export const MAX_RESULT_DEPTH = MAX_METADATA_DEPTH;
  * producer's (producerEventSchema) before anything walks it.
  */
 export const jobResultSchema = z
-  .custom<JsonValue>((value) => value !== undefined, 'result must be a JSON value')
+  .unknown()
+  .refine((value) => value !== undefined, 'result must be a JSON value')
   .meta({
-    // What the OpenAPI document says of it (z.custom has no JSON Schema of its own).
+    // What JSON Schema (the OpenAPI document) says of it: any JSON value. z.json() would say it
+    // too, but checks a value by recursion, member by member (50,000 members: 0.4 s).
     type: ['string', 'object', 'array', 'number', 'boolean', 'null'],
     description:
       'Any JSON value: a string (as before), an object, an array, a number, a boolean or null. Numbers are written with the digits the producer sent',
-  });
+  }) as unknown as z.ZodType<JsonValue>;

@@ -105,8 +105,8 @@ export const producerEventBody = (limitBytes: number): RequestHandler =>
  * The body producerEventBody parsed, its `result`'s numbers with the digits the producer wrote
  * (exact-json.ts): a big integer or `1.10` reaches watchers as it was sent. Parsing again with a
  * reviver costs a call per value, so it is done only when the result holds numbers, its body a
- * number a double would change, and the result is no longer than `maxChars` could allow (each
- * value takes at least a character and a separator): bounded by MAX_TEXT_CHARS, not the body.
+ * number a double would change, and the result at most `maxChars` values (MAX_TEXT_CHARS: more
+ * could not fit its JSON) and MAX_RESULT_DEPTH levels: bounded by the setting, not the body.
  * Anything else is the body as parsed; the event's schema checks the result's bounds after.
  */
 export function producerEventOf(req: Request, maxChars: number): unknown {
@@ -116,9 +116,26 @@ export function producerEventOf(req: Request, maxChars: number): unknown {
   if (raw === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
   const { result } = body as { result?: unknown };
   if (typeof result !== 'number' && (typeof result !== 'object' || result === null)) return body;
-  if (!hasInexactNumber(raw) || nestsDeeperThan(result, MAX_RESULT_DEPTH) || JSON.stringify(result).length > 2 * maxChars) return body;
+  if (!hasInexactNumber(raw) || nestsDeeperThan(result, MAX_RESULT_DEPTH) || holdsMoreValuesThan(result, maxChars)) return body;
   const exact = parseKeepingDigits(raw) as { result?: unknown };
   return { ...body, result: exact.result };
+}
+
+/**
+ * Whether a parsed JSON value holds more than `limit` values (itself, its members, theirs, …):
+ * then its JSON, a character a value at least, is over `limit` characters however its numbers are
+ * written, and the schema refuses it anyway. A loop over an explicit stack, stopping at the limit.
+ */
+function holdsMoreValuesThan(value: unknown, limit: number): boolean {
+  const stack: unknown[] = [value];
+  let count = 0;
+  while (stack.length > 0) {
+    const item = stack.pop();
+    count += 1;
+    if (count > limit) return true;
+    if (typeof item === 'object' && item !== null) for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push(child);
+  }
+  return false;
 }
 
 function isJson(contentType: string | undefined): boolean {
