@@ -18,6 +18,7 @@ const ON_CLUSTER = [
   'connections',
   'external',
   'failures',
+  'json-results',
   'limits',
   'load-balancer',
   'long-history',

@@ -152,6 +152,22 @@ describe('herald against a running system', () => {
     expect(stagesShown(stderr).at(-1)).toBe('error');
   });
 
+  it('watch of an external job prints its result on stdout: a string as it is, any other JSON value as one line of JSON', async () => {
+    for (const [result, printed] of [
+      [{ rows: 12, files: ['a.csv', 'b.csv'], ok: true }, '{"rows":12,"files":["a.csv","b.csv"],"ok":true}'],
+      [null, 'null'],
+    ] as const) {
+      const created = await request(`${api}/v1/jobs`, { json: { kind: 'external' } });
+      const published = await request(`${api}/v1/jobs/${created.body.jobId}/events`, {
+        json: { status: 'done', result },
+        headers: { Authorization: `Bearer ${created.body.publishToken}` },
+      });
+      expect(published.status).toBe(201);
+      const { code, stdout } = await runCli(['watch', created.body.jobId, '--url', api]);
+      expect({ code, stdout }).toEqual({ code: 0, stdout: `${printed}\n` });
+    }
+  });
+
   it("watch of an unknown job exits 4 with the server's message", async () => {
     const answer = await request(`${api}/v1/jobs/no-such-job`);
     expect(answer.status).toBe(404);

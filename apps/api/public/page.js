@@ -294,7 +294,7 @@ function render(job, event, eventId, partial) {
     $('result-box').hidden = false;
     $('result-box').setAttribute('aria-busy', 'true');
   } else if (event.status === 'done') {
-    $('result').textContent = event.result ?? '';
+    showResult(event.result);
     $('result-box').hidden = false;
     $('result-box').removeAttribute('aria-busy');
     announce('Summary ready');
@@ -311,6 +311,17 @@ function render(job, event, eventId, partial) {
     $('result-box').hidden = true;
     $('result-box').removeAttribute('aria-busy');
   }
+}
+
+/**
+ * The `done` event's result: a string (a summary) as it is, any other JSON value (an external
+ * job's object, say) as pretty JSON, in monospace.
+ * @param {JobEvent['result']} result
+ */
+function showResult(result) {
+  const text = typeof result === 'string' || result === undefined;
+  $('result').textContent = text ? (result ?? '') : JSON.stringify(result, null, 2);
+  $('result').toggleAttribute('data-json', !text);
 }
 
 /** After the terminal event the stream is over: the client does not reconnect. */

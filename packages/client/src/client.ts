@@ -60,7 +60,12 @@ export interface WatchedEvent {
   /** The cursor after this event (for several jobs: the composite one). */
   readonly id: string;
   readonly event: JobEvent;
-  /** The result as written so far: every `delta` folded (a resync's `partial` replaces it). */
+  /**
+   * The answer text as written so far: every `delta` folded (a resync's `partial` replaces it).
+   * A `done` event leaves it as it is, whatever its `result` (any JSON value: `event.result`).
+   * A resync after the job's end, when the text is no longer kept, gives its result when that
+   * is a string (the summary, for instance), and '' otherwise.
+   */
   readonly partial: string;
   /** The stream could not serve the cursor it was given: `event` is the job's whole state. */
   readonly resync: boolean;
@@ -187,7 +192,9 @@ export function createClient(options: ClientOptions) {
       const partial = resync
         ? typeof statePartial === 'string'
           ? statePartial
-          : (event.result ?? '')
+          : typeof event.result === 'string'
+            ? event.result
+            : ''
         : foldPartial(partials.get(event.jobId) ?? '', event);
       partials.set(event.jobId, partial);
       if (isTerminal(event.status)) ended.add(event.jobId);

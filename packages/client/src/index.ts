@@ -31,6 +31,7 @@ export {
   type JobRead,
   type JobSnapshot,
   type JobStatus,
+  type JsonValue,
   type ProducerEvent,
   type SubmitRequest,
 } from '@herald/contract';

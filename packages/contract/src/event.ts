@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { jobResultSchema } from './json.ts';
 
 export const JOB_STATUSES = ['queued', 'processing', 'done', 'error', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -22,7 +23,8 @@ export const jobEventSchema = z
     progress: z.number().int().min(0).max(100),
     message: z.string(),
     stage: z.string().min(1).optional(),
-    result: z.string().optional(),
+    /** Only on `done`: any JSON value (a string stays a string). */
+    result: jobResultSchema.optional(),
     error: jobErrorSchema.optional(),
     /** New text of the result being written; it goes at `offset` (see foldPartial). */
     delta: z.string().optional(),

@@ -5,6 +5,7 @@ export * from './errors.ts';
 export * from './event.ts';
 export * from './event-id.ts';
 export * from './ids.ts';
+export * from './json.ts';
 export * from './producer.ts';
 export * from './snapshot.ts';
 export * from './submit.ts';

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { BatchEvent, BatchSnapshot } from './batch.ts';
 import { JOB_STATUSES, jobErrorSchema } from './event.ts';
+import { jobResultSchema } from './json.ts';
 import type { JobList, JobSnapshot, WebhookState } from './snapshot.ts';
 import { JOB_KINDS } from './submit.ts';
 import { MAX_TAGS_PER_JOB } from './tags.ts';
@@ -34,7 +35,7 @@ export const jobSnapshotSchema = z
     progress: z.number().int().min(0).max(100),
     message: z.string(),
     stage: z.string().optional(),
-    result: z.string().optional(),
+    result: jobResultSchema.optional(),
     error: jobErrorSchema.optional(),
     partial: z.string().optional().describe('The result as written so far, while the job writes it'),
     createdAt: epochMs,

@@ -1,4 +1,5 @@
 import type { JobError, JobStatus } from './event.ts';
+import type { JsonValue } from './json.ts';
 import type { JobKind } from './submit.ts';
 
 /** Where a job's completion webhook stands (docs/api.md, "Webhooks"). */
@@ -25,7 +26,8 @@ export interface JobSnapshot {
   progress: number;
   message: string;
   stage?: string;
-  result?: string;
+  /** Only once `done`: any JSON value (a string stays a string). */
+  result?: JsonValue;
   error?: JobError;
   /** The result as written so far, while the job runs and writes it (the fold of its deltas). */
   partial?: string;

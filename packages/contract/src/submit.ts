@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { MAX_METADATA_DEPTH, nestsDeeperThan } from './json.ts';
 import { tagsSchema } from './tags.ts';
 
 export const MAX_SENTENCES_LIMIT = 20;
@@ -8,26 +9,6 @@ export const JOB_KINDS = ['summarize', 'external'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 /** An external job's metadata, as JSON, at most this many bytes. */
 export const MAX_METADATA_BYTES = 8 * 1024;
-/** And at most this many levels deep, the metadata object itself being the first. */
-export const MAX_METADATA_DEPTH = 32;
-
-/**
- * Whether a parsed JSON value nests containers (objects, arrays) deeper than `maxDepth`, the value
- * itself being level 1: a loop over an explicit stack, never recursion, so no depth can exhaust
- * the call stack (zod's z.json() recursed: 5,000 levels threw RangeError, a 500). It visits each
- * value once at most, and stops at the first one too deep (JSON.parse gives a tree).
- */
-export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
-    const [item, depth] = top;
-    if (typeof item !== 'object' || item === null) continue;
-    if (depth > maxDepth) return true;
-    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
-  }
-  return false;
-}
-
 /** A letter or a digit, in any script: what a summary can be made of. */
 const SUMMARIZABLE = /[\p{L}\p{N}]/u;
 

@@ -10,7 +10,17 @@ import type { JobService } from '../jobs/job-service.ts';
 import type { ActiveJobs } from '../limits/active-jobs.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
 import { sendWatchToken } from './watch-token-answer.ts';
-import { admission, bodyLimitBytes, bodyProblem, idempotencyKeyOf, jsonBody, queryToken, submissionGate } from './request-body.ts';
+import {
+  admission,
+  bodyLimitBytes,
+  bodyProblem,
+  idempotencyKeyOf,
+  jsonBody,
+  producerEventBody,
+  producerEventOf,
+  queryToken,
+  submissionGate,
+} from './request-body.ts';
 
 /** What the replica's metrics hear from the job routes. */
 export interface JobRoutesObserver {
@@ -52,6 +62,7 @@ export const LISTED_JOBS_PER_READ = 20;
 export function jobRoutes({ jobs, index, access, submissions, active, reads, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
   const json = jsonBody(bodyLimitBytes(maxTextChars));
+  const producerEvent = producerEventBody(bodyLimitBytes(maxTextChars));
 
   router.post('/v1/jobs', submissionGate(access, submissions), json, async (req: Request, res: Response) => {
     const caller = access.callerOf(req);
@@ -147,10 +158,10 @@ export function jobRoutes({ jobs, index, access, submissions, active, reads, obs
       if (caller.keyId !== null) access.requireReach(caller, await jobs.head(jobId));
       next(bodyProblem(req));
     },
-    json,
+    producerEvent,
     async (req: Request, res: Response) => {
       const jobId = String(req.params.id);
-      const published = await jobs.publish(jobId, req.body, idempotencyKeyOf(req));
+      const published = await jobs.publish(jobId, producerEventOf(req, maxTextChars), idempotencyKeyOf(req));
       if (published.terminal) requestLogger(req, logger).info({ jobId }, 'external job ended by its producer');
       res.status(published.created ? 201 : 200).json({ eventId: published.eventId });
     },

@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connection.ts';
 import { keys, topics } from '../redis/keys.ts';
 import { jobRecordScript } from '../redis/scripts/job-record.ts';
+import { hasInexactNumber, parseKeepingDigits } from './exact-json.ts';
 import { compareStreamIds, parseStreamId } from '@herald/contract';
 import {
   batchJobId,
@@ -67,6 +68,19 @@ export const JOB_FIELDS = {
   callbackUrl: 'callbackUrl',
   webhook: 'webhook',
 } as const;
+
+/**
+ * A stored event, parsed, its result's numbers with the digits they were published with
+ * (exact-json.ts). The second parse (a reviver call per value) is paid only by an event whose
+ * result holds numbers and whose JSON a number a double would change (a big integer, `1.10`):
+ * at most MAX_TEXT_CHARS characters of result, a producer's bound.
+ */
+function withExactResult(data: string): Record<string, unknown> {
+  const event = JSON.parse(data) as Record<string, unknown>;
+  const { result } = event;
+  if (typeof result !== 'number' && (typeof result !== 'object' || result === null)) return event;
+  return hasInexactNumber(data) ? (parseKeepingDigits(data) as Record<string, unknown>) : event;
+}
 
 type RawEntry = [id: string, fields: string[]];
 
@@ -201,7 +215,7 @@ const LIST_FIELDS = ['event', 'lastEventId', 'createdAt', 'updatedAt', 'kind', '
 /** A job's snapshot from its hash (`event` and `lastEventId` present), without the text being written. */
 function snapshotOf(jobId: string, hash: Record<string, string>): JobListItem {
   // The latest event, less what belongs to the event alone: its time and its piece of text.
-  const { ts: _ts, delta: _delta, offset: _offset, ...event } = JSON.parse(hash.event!) as Record<string, unknown>;
+  const { ts: _ts, delta: _delta, offset: _offset, ...event } = withExactResult(hash.event!);
   return {
     ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
     jobId,
