@@ -12,11 +12,13 @@ import { defineConfig } from 'vitest/config';
  * `redis-cluster.test.ts` brings its own Cluster for moves and failovers.
  */
 const ON_CLUSTER = [
+  'job-listing',
   'batches',
   'cancel',
   'connections',
   'external',
   'failures',
+  'json-results',
   'limits',
   'load-balancer',
   'long-history',

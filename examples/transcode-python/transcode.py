@@ -157,7 +157,7 @@ def main():
         result = {"output": args.output, "bytes": size, "durationSeconds": round(duration, 3)}
         herald.publish({"status": "done", "progress": 100, "stage": "done",
                         "message": f"Transcoded {duration:.1f} s of video into {size / 1e3:.0f} kB",
-                        "result": json.dumps(result)})
+                        "result": result})  # any JSON value: watchers get the object itself
         return 0
     except JobEnded as ended:
         print(f"transcode: stopped, the job has ended: {ended}", file=sys.stderr)

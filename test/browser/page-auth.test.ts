@@ -1,5 +1,6 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { findServingReplica } from '../support/stack.ts';
 import { request, submit } from '../support/http.ts';
@@ -25,6 +26,8 @@ import {
  */
 
 const KEY = 'page-test-key-0123456789abcdef';
+/** A key as long as any credential may be (MAX_CREDENTIAL_CHARS): the page takes what the server takes. */
+const LONG_KEY = `long-key-${'x'.repeat(MAX_CREDENTIAL_CHARS - 9)}`;
 const SECRET = 'a-watch-token-secret-for-the-page-tests-0123';
 const SSE_RETRY_MS = 1000;
 const bearer = (credential: string) => ({ Authorization: `Bearer ${credential}` });
@@ -51,7 +54,7 @@ const PAGE_WITH_TOKEN = /\/jobs\/[^/?#]+#token=[^&]+$/;
 
 describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, through nginx', () => {
   const tests = setUpPageTests({
-    API_KEYS: KEY,
+    API_KEYS: `${KEY},${LONG_KEY}`,
     WATCH_TOKEN_SECRET: SECRET,
     // Paced so a person — and a test killing a replica, or cancelling twice (once refused) on a
     // loaded machine — has time to watch each stage: about 5 s per job.
@@ -60,11 +63,11 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
   });
 
   /** A tab that already holds the key in its sessionStorage (as after entering it once). */
-  async function openWithKey(path: string): Promise<Opened> {
+  async function openWithKey(path: string, key = KEY): Promise<Opened> {
     const opened = await tests.open(path);
-    await opened.page.evaluate(`sessionStorage.setItem('herald.apiKey', ${JSON.stringify(KEY)})`);
+    await opened.page.evaluate(`sessionStorage.setItem('herald.apiKey', ${JSON.stringify(key)})`);
     await opened.page.reload();
-    await expect(opened.page.inputValue(sel('api-key'))).resolves.toBe(KEY);
+    await expect(opened.page.inputValue(sel('api-key'))).resolves.toBe(key);
     return opened;
   }
 
@@ -358,6 +361,66 @@ describe.skipIf(!canRunBrowserTests)('the demo page with auth on, in chromium, t
         expect((await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) })).status).toBe(202);
         jobId = '';
         await waitForStatus(page, 'cancelled', 10_000);
+        await expect(page.isVisible(sel('denied'))).resolves.toBe(false);
+        expect(problems).toEqual([]);
+      } finally {
+        await serving.start();
+      }
+    } finally {
+      if (jobId) await request(`${tests.stack.url}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer(KEY) });
+      await Promise.all(workers.map((worker) => worker.start()));
+    }
+  });
+  it('a tab holding the key, opened from a link whose token has expired, reads with the key and watches with a fresh token', async () => {
+    const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
+    const expired = new WatchTokens(SECRET, 10).mint(body.jobId, Date.now() - 60_000);
+    const { page, streamCredentials, problems } = await openWithKey(`/jobs/${body.jobId}#token=${expired}`);
+    await page.waitForURL((url) => !url.hash.includes(expired), { timeout: 10_000 });
+    const fresh = tokenInAddress(page);
+    expect(fresh).toMatch(new RegExp(`^${body.jobId}\\.`));
+    await waitForStatus(page, 'done');
+    await expect(page.isVisible(sel('denied'))).resolves.toBe(false);
+    expect(streamCredentials.at(-1)).toBe(`Bearer ${fresh}`);
+    expect(problems).toEqual([]);
+  });
+  it('takes an API key as long as the server does (4096 characters): it submits with it and watches the job', async () => {
+    const { page, problems } = await openWithKey('/', LONG_KEY);
+    const { jobId, token } = await submitFromPage(page);
+    expect(token).toMatch(new RegExp(`^${jobId}\\.`));
+    await waitForStatus(page, 'done');
+    expect(problems).toEqual([]);
+  });
+  it('a tab holding the key whose first renewal fails on the way (503) asks again, and stays on the job: the link has not expired', async () => {
+    const workers = tests.stack.stack.workers;
+    await Promise.all(workers.map((worker) => worker.stop()));
+    let jobId = '';
+    try {
+      const { body } = await submit(tests.stack.url, BEES, undefined, bearer(KEY));
+      jobId = body.jobId;
+      const shortLived = new WatchTokens(SECRET, 10).mint(jobId, Date.now() - 2_000);
+      const expiresAt = parseInt(shortLived.split('.')[1]!, 36) * 1000;
+      const { page, problems } = await openWithKey(`/jobs/${jobId}#token=${shortLived}`);
+      // The first mint meets what a replica going away (or a rate limit) answers; later ones pass.
+      let mints = 0;
+      await page.route('**/watch-tokens', async (route) => {
+        mints += 1;
+        if (mints > 1) return route.continue();
+        await route.fulfill({
+          status: 503,
+          headers: { 'Content-Type': 'application/json', 'Retry-After': '1' },
+          body: JSON.stringify({ error: { code: 'unavailable', message: 'No replica could answer; try again shortly' } }),
+        });
+      });
+      await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 5_000 });
+      expect(Date.now()).toBeLessThan(expiresAt);
+      const serving = await findServingReplica(tests.stack);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 200)));
+      await serving.kill();
+      try {
+        await page.waitForURL((url) => !url.hash.includes(shortLived), { timeout: 15_000 });
+        expect(mints).toBe(2);
+        expect(tokenInAddress(page)).toMatch(new RegExp(`^${jobId}\\.`));
+        await page.waitForSelector(`${sel('connection')}[data-state="live"]`, { timeout: 10_000 });
         await expect(page.isVisible(sel('denied'))).resolves.toBe(false);
         expect(problems).toEqual([]);
       } finally {

@@ -235,6 +235,25 @@ describe.skipIf(!canRunBrowserTests)('the demo page in chromium, through nginx',
     expect(unknown.problems).toEqual([]);
   });
 
+  it('opened at /jobs/{id} of an external job whose result is an object, shows it as indented JSON', async () => {
+    const created = await request(`${tests.stack.url}/v1/jobs`, { json: { kind: 'external', title: 'Import' } });
+    expect(created.status).toBe(202);
+    const jobId: string = created.body.jobId;
+    const body = '{"status":"done","result":{"rows":12,"files":["a.csv","b.csv"],"big":12345678901234567890}}';
+    const published = await request(`${tests.stack.url}/v1/jobs/${jobId}/events`, {
+      body,
+      headers: { 'content-type': 'application/json', Authorization: `Bearer ${created.body.publishToken}` },
+    });
+    expect(published.status).toBe(201);
+
+    const finished = await open(`/jobs/${jobId}`);
+    await waitForStatus(finished.page, 'done', 10_000);
+    // The browser reads numbers as doubles: the page shows what JSON.parse gave it.
+    await expect(finished.page.textContent(sel('result'))).resolves.toBe(JSON.stringify(JSON.parse(body).result, null, 2));
+    await expect(finished.page.getAttribute(sel('result'), 'data-json')).resolves.toBe('');
+    expect(finished.problems).toEqual([]);
+  });
+
   it('works from the keyboard: Tab to the text box, type, Ctrl+Enter submits', async () => {
     const { page, problems } = await open('/');
     for (let i = 0; i < 5; i += 1) {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
 import { extractiveBackend, extractiveSummarizer, type Summarizer } from '@herald/worker';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
+import { createServer } from 'node:http';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
@@ -151,6 +152,22 @@ describe('herald against a running system', () => {
     expect(stagesShown(stderr).at(-1)).toBe('error');
   });
 
+  it('watch of an external job prints its result on stdout: a string as it is, any other JSON value as one line of JSON', async () => {
+    for (const [result, printed] of [
+      [{ rows: 12, files: ['a.csv', 'b.csv'], ok: true }, '{"rows":12,"files":["a.csv","b.csv"],"ok":true}'],
+      [null, 'null'],
+    ] as const) {
+      const created = await request(`${api}/v1/jobs`, { json: { kind: 'external' } });
+      const published = await request(`${api}/v1/jobs/${created.body.jobId}/events`, {
+        json: { status: 'done', result },
+        headers: { Authorization: `Bearer ${created.body.publishToken}` },
+      });
+      expect(published.status).toBe(201);
+      const { code, stdout } = await runCli(['watch', created.body.jobId, '--url', api]);
+      expect({ code, stdout }).toEqual({ code: 0, stdout: `${printed}\n` });
+    }
+  });
+
   it("watch of an unknown job exits 4 with the server's message", async () => {
     const answer = await request(`${api}/v1/jobs/no-such-job`);
     expect(answer.status).toBe(404);
@@ -250,6 +267,148 @@ describe('herald against a running system', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('herald publish, jobs and watch --batch', () => {
+  let system: TestSystem;
+  let api: string;
+
+  beforeAll(async () => {
+    system = await startSystem({ replicas: 1, env: { STAGE_DELAY_MS: '20' } });
+    api = system.apis[0]!.url;
+  });
+  afterAll(() => system.close());
+
+  const external = async (body: Record<string, unknown> = {}) => {
+    const created = await request(`${api}/v1/jobs`, { json: { kind: 'external', ...body } });
+    expect(created.status).toBe(202);
+    return created.body as { jobId: string; publishToken: string };
+  };
+
+  it("publish sends an event with $HERALD_PUBLISH_TOKEN and prints its id; the end with --result; after it, the server's 409 and exit 4", async () => {
+    const { jobId, publishToken } = await external();
+    const env = { HERALD_PUBLISH_TOKEN: publishToken };
+    const halfway = await runCli(
+      ['publish', jobId, '--progress', '40', '--message', 'Halfway', '--stage', 'encode', '--url', api],
+      '',
+      env,
+    );
+    expect(halfway.code, halfway.stderr).toBe(0);
+    expect(halfway.stdout).toMatch(/^\d+-\d+\n$/);
+    const snapshot = (await request(`${api}/v1/jobs/${jobId}`)).body;
+    expect(snapshot).toMatchObject({ status: 'processing', progress: 40, message: 'Halfway', stage: 'encode' });
+    expect(snapshot.lastEventId).toBe(halfway.stdout.trim());
+    const done = await runCli(['publish', jobId, '--result', 'all rows', '--url', api, '--publish-token', publishToken]);
+    expect(done.code, done.stderr).toBe(0);
+    expect((await request(`${api}/v1/jobs/${jobId}`)).body).toMatchObject({ status: 'done', progress: 100, result: 'all rows' });
+    const after = await runCli(['publish', jobId, '--progress', '50', '--url', api], '', env);
+    expect(after.code).toBe(4);
+    expect(after.stderr).toMatch(/already ended.*\[HTTP 409\]/);
+    expect(after.stderr).not.toContain(publishToken);
+    const none = await runCli(['publish', (await external()).jobId, '--progress', '1', '--url', api]);
+    expect(none.code).toBe(4);
+    expect(none.stderr).toMatch(/\[HTTP 401\].*HERALD_PUBLISH_TOKEN/);
+    const failed = await runCli(
+      ['publish', (await external()).jobId, '--error-code', 'disk_full', '--message', 'No room', '--url', api],
+      '',
+      {
+        HERALD_PUBLISH_TOKEN: 'x',
+      },
+    );
+    expect(failed.code).toBe(4); // another job's token: refused
+    const help = await runCli(['publish', '--help'], '', { HERALD_PUBLISH_TOKEN: 'pt-very-secret-value' });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('HERALD_PUBLISH_TOKEN');
+    expect(help.stdout).not.toContain('pt-very-secret-value');
+  });
+
+  it('publish --metadata sends the JSON object as given, beside the other fields, as a bearer-authorized POST', async () => {
+    // A loopback stand-in for Herald that records what the CLI sent (the server's own support
+    // for `metadata` is another change's: this checks the CLI's half).
+    let seen: { method?: string; url?: string; authorization?: string; body?: string } = {};
+    const stand = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        seen = { method: req.method!, url: req.url!, authorization: req.headers.authorization!, body };
+        res.writeHead(201, { 'content-type': 'application/json' }).end('{"eventId":"5-0"}');
+      });
+    });
+    stand.listen(0, '127.0.0.1');
+    await once(stand, 'listening');
+    const port = (stand.address() as { port: number }).port;
+    try {
+      const metadata = '{"rows":{"done":400,"of":1000},"errors":3}';
+      const sent = await runCli(
+        ['publish', 'job1234567890123456789', '--progress', '40', '--metadata', metadata, '--url', `http://127.0.0.1:${port}`],
+        '',
+        { HERALD_PUBLISH_TOKEN: 'pt-secret' },
+      );
+      expect(sent.code, sent.stderr).toBe(0);
+      expect(sent.stdout).toBe('5-0\n');
+      expect(seen).toMatchObject({ method: 'POST', url: '/v1/jobs/job1234567890123456789/events', authorization: 'Bearer pt-secret' });
+      expect(JSON.parse(seen.body!)).toEqual({ status: 'processing', progress: 40, metadata: JSON.parse(metadata) });
+    } finally {
+      stand.close();
+    }
+    for (const bad of ['{not json', '[1, 2]', '"text"']) {
+      const refused = await runCli(['publish', 'job1234567890123456789', '--metadata', bad, '--url', api], '', {
+        HERALD_PUBLISH_TOKEN: 'x',
+      });
+      expect(refused.code, bad).toBe(2);
+      expect(refused.stderr).toMatch(/--metadata/);
+    }
+  });
+
+  it('jobs lists by tag and status, newest first, one line each, following nextCursor; --json gives the items', async () => {
+    const tag = `cli:${Date.now()}`;
+    const made = [
+      await external({ tags: [tag], title: 'first' }),
+      await external({ tags: [tag, 'x'], title: 'second' }),
+      await external({ tags: [tag] }),
+    ];
+    expect((await request(`${api}/v1/jobs/${made[1]!.jobId}`, { method: 'DELETE' })).status).toBe(202);
+    const listed = await runCli(['jobs', '--tag', tag, '--page', '1', '--url', api]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const lines = listed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t'));
+    expect(lines.map((line) => line[0])).toEqual(made.map((job) => job.jobId).reverse());
+    expect(lines[1]).toEqual([made[1]!.jobId, 'cancelled', '0%', expect.stringMatching(/^\d{4}-\d\d-\d\dT/), `${tag},x`, 'second']);
+    expect(lines[0]![5]).toBe('Waiting for the producer'); // no title: its latest message
+    const two = await runCli(['jobs', '--tag', tag, '--page', '1', '--limit', '2', '--url', api]);
+    expect(two.stdout.trim().split('\n')).toHaveLength(2);
+    const cancelled = await runCli(['jobs', '--tag', tag, '--status', 'cancelled', '--url', api, '--json']);
+    const items = cancelled.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(items).toEqual([(await request(`${api}/v1/jobs?tag=${tag}&status=cancelled`)).body.jobs[0]]);
+    expect((await runCli(['jobs', '--tag', 'a b', '--url', api])).code).toBe(2);
+    expect((await runCli(['jobs', '--status', 'running', '--url', api])).code).toBe(2);
+  });
+
+  it('watch --batch prints a line per job event and per batch event, to the batch’s end, exit 0', async () => {
+    const created = await request(`${api}/v1/batches`, { json: { items: [{ text: BEES }, { text: BEES }] } });
+    expect(created.status).toBe(202);
+    const { batchId, jobIds } = created.body as { batchId: string; jobIds: string[] };
+    const watched = await runCli(['watch', '--batch', batchId, '--url', api]);
+    expect(watched.code, watched.stderr).toBe(0);
+    const lines = watched.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t'));
+    for (const jobId of jobIds) {
+      const own = lines.filter((line) => line[0] === jobId).map((line) => line[1]);
+      expect(own[0]).toBe('queued');
+      expect(own.at(-1)).toBe('done');
+    }
+    expect(lines.at(-1)).toEqual(['batch', 'done', '100%', '2/2']);
+    expect(lines.filter((line) => line[0] === 'batch').length).toBeGreaterThan(1);
+    expect((await runCli(['watch', '--url', api])).code).toBe(2);
+    expect((await runCli(['watch', jobIds[0]!, '--batch', batchId, '--url', api])).code).toBe(2);
   });
 });
 

@@ -69,4 +69,34 @@ describe('@herald/client against Herald', () => {
     for await (const item of client.watch(jobId)) seen.push(item.event.status);
     expect(seen).toEqual(['queued', 'processing', 'done']);
   });
+
+  it('watches a tagged job through a resync, whose state carries the tags beside the event', async () => {
+    const { jobId, publishToken } = await client.submit({ kind: 'external', tags: ['user:7', 'resync'] });
+    const seen: { status: string; resync: boolean }[] = [];
+    // A cursor from the future: the stream answers with the job's state, marked resync.
+    for await (const item of client.watch(jobId, { lastEventId: '9999999999999-0' })) {
+      seen.push({ status: item.event.status, resync: item.resync });
+      if (seen.length === 1) await other.publish(jobId, { status: 'done', result: 'ok' }, { publishToken: publishToken! });
+    }
+    expect(seen).toEqual([
+      { status: 'queued', resync: true },
+      { status: 'done', resync: false },
+    ]);
+  });
+
+  it('lists jobs by tag and status, a page at a time (jobs), and says what it refuses', async () => {
+    const tag = `client:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+    const made: string[] = [];
+    for (let i = 0; i < 3; i += 1) made.push((await client.submit({ kind: 'external', tags: [tag] })).jobId);
+    await client.cancel(made[1]!);
+    const first = await client.jobs({ tag, limit: 2 });
+    expect(first.jobs.map((job) => job.jobId)).toEqual([made[2], made[1]]);
+    expect(first.jobs[0]!.tags).toEqual([tag]);
+    const second = await other.jobs({ tag, limit: 2, cursor: first.nextCursor });
+    expect(second).toEqual({ jobs: [expect.objectContaining({ jobId: made[0], status: 'queued' })], nextCursor: null });
+    expect((await client.jobs({ tag, status: 'cancelled' })).jobs.map((job) => job.jobId)).toEqual([made[1]]);
+    const refused = await client.jobs({ limit: 101 }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(HeraldError);
+    expect(refused).toMatchObject({ status: 400, code: 'invalid_request' });
+  });
 });

@@ -885,6 +885,7 @@ describe('jobs not ended per API key: a submission that fails gives its places b
       publisher: failing as never,
       reader: null as never,
       idempotency: new IdempotencyStore(redis, 60),
+      index: null as never,
     });
     const active = new ActiveJobs(redis, 2);
     const keyId = randomBytes(6).toString('hex');

@@ -63,7 +63,9 @@ describe('a summary written by the model as it goes', () => {
 
   it('streams the answer as deltas that fold to the result, with progress that only goes up', async () => {
     const pieces = ['Bees live ', 'in colonies ', 'and turn ', 'nectar ', 'into honey. ', 'They also ', 'pollinate ', 'crops.'];
-    fake.script({ kind: 'answer', pieces, delayMs: 40 });
+    // 15 ms apart against a 50 ms flush: coalesced even on a loaded machine, whose timers only fire late
+    // (at 40 ms apart, CI once saw each piece flushed alone).
+    fake.script({ kind: 'answer', pieces, delayMs: 15 });
     const { body } = await submit(a, BEES, { maxSentences: 2 });
     const watcher = await SseClient.open(`${b}/v1/jobs/${body.jobId}/events`).finished(15_000);
     const done = watcher.events.at(-1)!.json;

@@ -75,8 +75,8 @@ describe.skipIf(!haveTools)('a Python producer transcoding with ffmpeg', () => {
     expect(new Set(encoding.map((event) => event.progress)).size).toBe(encoding.length);
     await expectExactHistory(system.redis, jobId, watcher.events);
 
-    // The result is the file the script wrote, as ffprobe measures it.
-    const result = JSON.parse(events.at(-1)!.result!);
+    // The result is the file the script wrote, as ffprobe measures it: a JSON object, not a string holding one.
+    const result = events.at(-1)!.result as { output: string; bytes: number; durationSeconds: number };
     expect(result).toEqual({ output, bytes: statSync(output).size, durationSeconds: expect.any(Number) });
     expect(result.durationSeconds).toBeGreaterThan(14.8);
     expect(result.durationSeconds).toBeLessThan(15.2);
@@ -85,6 +85,7 @@ describe.skipIf(!haveTools)('a Python producer transcoding with ffmpeg', () => {
       kind: 'external',
       title: 'Transcode a 15 s test clip',
       status: 'done',
+      result,
       metadata: { width: 640 },
     });
   }, 90_000);

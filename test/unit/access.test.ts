@@ -96,6 +96,48 @@ describe('Access, with auth on', () => {
     expect(token.startsWith(`${JOB}.`)).toBe(true);
     expect((await a.requireWatcher(request(), JOB, token)).keyId).toBeNull();
   });
+
+  it('verifies each token of a multi-job stream once, not once per job it is tried for', async () => {
+    /** Counts the HMAC verifications, whichever method does them. */
+    class CountingTokens extends WatchTokens {
+      verifications = 0;
+      override check(token: string, jobId: string, nowMs?: number) {
+        this.verifications += 1;
+        return super.check(token, jobId, nowMs);
+      }
+      override verify(token: string, nowMs?: number) {
+        this.verifications += 1;
+        return super.verify(token, nowMs);
+      }
+    }
+    const config = loadConfig({ API_KEYS: KEY, WATCH_TOKEN_SECRET: SECRET });
+    const tokens = new CountingTokens(SECRET, 60);
+    const a = new Access(ApiKeys.fromConfig(config), tokens, new PublishTokens(async () => SECRET), clientIpResolver([]));
+    // A batch's 100 jobs; 99 forged tokens first, the batch's own last: refused at the first
+    // forged one, after one verification (each used to be tried for every job: 10,000).
+    const jobs = Array.from({ length: 100 }, (_, i) => `${OTHER_JOB}~${i}`);
+    const forged = jobs.slice(1).map((job) => `${job}.zzzzzz.${'A'.repeat(43)}`);
+    const given = [...forged, tokens.mint(OTHER_JOB)];
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs, given))).toEqual([401, 'invalid_token']);
+    expect(tokens.verifications).toBe(1);
+    // Valid tokens of other jobs before the one that covers: still one verification each.
+    tokens.verifications = 0;
+    const others = jobs.slice(1).map((job) => tokens.mint(job));
+    tokens.verifications = 0;
+    expect((await a.requireWatcherOfAll(request(), jobs, [...others, tokens.mint(OTHER_JOB)])).keyId).toBeNull();
+    expect(tokens.verifications).toBe(100);
+    // A forged token refuses the request when it is met, wherever it stands; a job only other
+    // jobs' tokens were tried for is 403.
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [forged[0]!, tokens.mint(JOB)]))).toEqual([
+      401,
+      'invalid_token',
+    ]);
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [tokens.mint(JOB), forged[0]!]))).toEqual([
+      401,
+      'invalid_token',
+    ]);
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [tokens.mint(JOB)]))).toEqual([403, 'forbidden']);
+  });
 });
 
 describe('Access: who reaches a job', () => {
@@ -219,7 +261,7 @@ describe('Access with watch JWTs (WATCH_JWKS_URL)', () => {
   };
   const jobs = Array.from({ length: 50 }, (_, i) => `${'C'.repeat(20)}${String(i).padStart(2, '0')}`);
 
-  it('checks a JWT once for a multi-job stream, however many jobs it covers; the first refusal wins for a job none covers', async () => {
+  it('checks a JWT once for a multi-job stream, however many jobs it covers; an expired one refuses the request when met', async () => {
     const { access: a, jwts, tokens } = withJwts();
     const all = await mintJwt(key, { jobs });
     expect((await a.requireWatcherOfAll(request(), jobs, [all])).keyId).toBeNull();
@@ -230,16 +272,29 @@ describe('Access with watch JWTs (WATCH_JWKS_URL)', () => {
     // A JWT for the first job and Herald's own token for the second: each covers its own.
     const first = await mintJwt(key, { jobs: [jobs[0]!] });
     expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [first, tokens.mint(jobs[1]!)]))).toBeNull();
-    // An expired JWT and a token for another job: the job is refused with the first refusal met.
+    // An expired JWT, before or after a token for another job: token_expired, so a client renews.
     const expired = await mintJwt(key, { jobs: [jobs[0]!], expiresIn: -60 });
     expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [expired, tokens.mint(OTHER_JOB)]))).toEqual([
       401,
       'token_expired',
     ]);
     expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 2), [tokens.mint(OTHER_JOB), expired]))).toEqual([
-      403,
-      'forbidden',
+      401,
+      'token_expired',
     ]);
+    // Junk JWTs cost one check in all, not one each.
+    const checks = jwts.checks;
+    const junk = await Promise.all(Array.from({ length: 20 }, () => mintJwt(key, { jobs: [jobs[0]!], expiresIn: -60 })));
+    expect(await refusal(() => a.requireWatcherOfAll(request(), jobs.slice(0, 20), junk))).toEqual([401, 'token_expired']);
+    expect(jwts.checks - checks).toBe(1);
+  });
+
+  it('checks a JWT given several times on a multi-job stream once', async () => {
+    const { access: a, jwts } = withJwts();
+    const first = await mintJwt(key, { jobs: [jobs[0]!] });
+    const all = await mintJwt(key, { jobs });
+    expect((await a.requireWatcherOfAll(request(), jobs, [...Array<string>(49).fill(first), all])).keyId).toBeNull();
+    expect(jwts.checks).toBe(2);
   });
 
   it('tells a JWT from Herald’s own token and from a key, whichever way it comes', async () => {

@@ -8,6 +8,8 @@ import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 // (The job's rules in Redis — order, the end, idempotency — are test/integration/external.test.ts.)
 
 const JOB = 'AAAAAAAAAAAAAAAAAAAAAA';
+/** `levels` arrays, one inside the other: [[[…]]]. */
+const nested = (levels: number): unknown => JSON.parse(`${'['.repeat(levels)}${']'.repeat(levels)}`);
 const OTHER_JOB = 'BBBBBBBBBBBBBBBBBBBBBB';
 
 describe('a producer’s event', () => {
@@ -30,10 +32,28 @@ describe('a producer’s event', () => {
     [{ status: 'error', error: { code: 'c', message: 'm' }, delta: 'a', offset: 0 }, 'delta'],
     [{ status: 'processing', delta: 'x'.repeat(9), offset: 0 }, 'delta'],
     [{ status: 'processing', ts: 5 }, ''],
+    [{ status: 'processing', result: { rows: 1 } }, 'result'],
+    [{ status: 'done', result: { rows: 'x'.repeat(10) } }, 'result'],
+    [{ status: 'done', result: nested(33) }, 'result'],
   ])('refuses %j at %j', (body, path) => {
     const result = schema.safeParse(body);
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((issue) => issue.path.join('.'))).toContain(path);
+  });
+
+  it('takes any JSON value as the result, bounded by its JSON’s length (too_big: a 413) and its depth', () => {
+    for (const result of [{ rows: 12 }, [1, 'a'], 12, 0, 1.5, true, false, null, '', 'a string'])
+      expect(schema.parse({ status: 'done', result })).toEqual({ status: 'done', message: '', result });
+    // 20 characters of JSON exactly, and 32 levels exactly: taken.
+    expect(schema.safeParse({ status: 'done', result: { rows: 'x'.repeat(9) } }).success).toBe(true);
+    expect(JSON.stringify({ rows: 'x'.repeat(9) })).toHaveLength(20);
+    expect(producerEventSchema(1000, 8).safeParse({ status: 'done', result: nested(32) }).success).toBe(true);
+    const tooLong = schema.safeParse({ status: 'done', result: { rows: 'x'.repeat(10) } });
+    expect(tooLong.error!.issues).toMatchObject([
+      { code: 'too_big', path: ['result'], message: expect.stringContaining('MAX_TEXT_CHARS (20)') },
+    ]);
+    const tooDeep = producerEventSchema(1000, 8).safeParse({ status: 'done', result: nested(33) });
+    expect(tooDeep.error!.issues).toMatchObject([{ code: 'custom', path: ['result'], message: 'result must nest at most 32 levels deep' }]);
   });
 });
 

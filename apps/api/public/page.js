@@ -52,8 +52,8 @@ let keyFor = 'submit';
 
 const KEY_STORAGE = 'herald.apiKey';
 const KEY_HINT = 'Sent to Herald to submit and cancel jobs; kept in this tab only.';
-/** What an Authorization header can carry (the server's rule too): printable ASCII, no spaces. */
-const KEY_SHAPE = /^[\x21-\x7e]{1,512}$/;
+/** What an Authorization header can carry (the server's rule too): printable ASCII, no spaces, at most 4096 characters (MAX_CREDENTIAL_CHARS). */
+const KEY_SHAPE = /^[\x21-\x7e]{1,4096}$/;
 
 /** @param {string} stage */
 const label = (stage) => STAGE_LABELS[stage] ?? stage.charAt(0).toUpperCase() + stage.slice(1);
@@ -295,7 +295,7 @@ function render(job, event, eventId, partial) {
     $('result-box').hidden = false;
     $('result-box').setAttribute('aria-busy', 'true');
   } else if (event.status === 'done') {
-    $('result').textContent = event.result ?? '';
+    showResult(event.result);
     $('result-box').hidden = false;
     $('result-box').removeAttribute('aria-busy');
     announce('Summary ready');
@@ -312,6 +312,17 @@ function render(job, event, eventId, partial) {
     $('result-box').hidden = true;
     $('result-box').removeAttribute('aria-busy');
   }
+}
+
+/**
+ * The `done` event's result: a string (a summary) as it is, any other JSON value (an external
+ * job's object, say) as pretty JSON, in monospace.
+ * @param {JobEvent['result']} result
+ */
+function showResult(result) {
+  const text = typeof result === 'string' || result === undefined;
+  $('result').textContent = text ? (result ?? '') : JSON.stringify(result, null, 2);
+  $('result').toggleAttribute('data-json', !text);
 }
 
 /** After the terminal event the stream is over: the client does not reconnect. */
@@ -356,12 +367,17 @@ async function watch(job) {
   }
 }
 
+/** Refusals of a mint that asking again cannot change: no valid key, not this key's job, or an unknown one. */
+const MINT_REFUSED = new Set([401, 403, 404]);
+
 /**
  * The watch's getToken: the job's token first; once Herald says it has expired, a fresh one
  * minted with the API key when this tab holds one (POST /v1/jobs/{id}/watch-tokens), which the
  * address and the share link then carry. A page opened from a link holds only its token: it
  * hands the same one back, the client ends the watch with token_expired, and the page says the
- * link has expired.
+ * link has expired. A mint that fails on the way (the network, a replica going away, 429, 503)
+ * is asked again, waiting longer each time, for as long as the page watches the job: the watch
+ * would end for good, as expired, if it were handed the old token.
  * @param {Job} job
  * @returns {() => Promise<string>}
  */
@@ -373,15 +389,22 @@ function tokenSource(job) {
       asked = true;
       return token;
     }
-    try {
-      const { watchToken } = await keyed().watchToken(job.id);
-      if (current === job) {
-        job.token = watchToken;
-        showAddress(job.id, watchToken);
+    for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 10_000)) {
+      let retryAfterMs = 0;
+      try {
+        const { watchToken } = await keyed().watchToken(job.id);
+        if (current === job) {
+          job.token = watchToken;
+          showAddress(job.id, watchToken);
+        }
+        return watchToken;
+      } catch (error) {
+        // The key is not this job's (or not valid): the link has expired.
+        if (!(error instanceof HeraldError) || MINT_REFUSED.has(error.status)) return token;
+        retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
       }
-      return watchToken;
-    } catch {
-      return token; // the key is not this job's (or not valid): the link has expired
+      await new Promise((resolve) => setTimeout(resolve, Math.max(waitMs, retryAfterMs)));
+      if (job.watching.signal.aborted) return token; // the page left the job: the watch ends anyway
     }
   };
 }
@@ -428,7 +451,7 @@ async function openJob(id, { fromLink, token }) {
   if (fromLink) {
     try {
       // With the link's token; without one, with the API key if the tab holds one.
-      const snapshot = token ? await unkeyed().job(id, { token }) : await keyed().job(id);
+      const snapshot = token ? await readWithToken(job, token) : await keyed().job(id);
       if (current !== job) return;
       if (!job.token && snapshot.watchToken) {
         // Read with the API key: Herald hands back a watch token, which the stream (and a
@@ -447,6 +470,28 @@ async function openJob(id, { fromLink, token }) {
     }
   }
   void watch(job);
+}
+
+/**
+ * The snapshot read with a link's token. When that token has expired and this tab holds the API
+ * key, read again with the key, which hands back a fresh token (then the job's, not the link's):
+ * a link reopened after its hour is not locked out while the key can reach the job. A key that
+ * cannot (another key's job) leaves the link's own refusal.
+ * @param {Job} job @param {string} token
+ */
+async function readWithToken(job, token) {
+  try {
+    return await unkeyed().job(job.id, { token });
+  } catch (error) {
+    if (!(error instanceof HeraldError && error.code === 'token_expired' && KEY_SHAPE.test(apiKey()))) throw error;
+    const snapshot = await keyed()
+      .job(job.id)
+      .catch(() => {
+        throw error;
+      });
+    if (snapshot.watchToken) job.token = null; // the fresh token replaces the link's below
+    return snapshot;
+  }
 }
 
 function showHome() {

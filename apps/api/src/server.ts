@@ -26,6 +26,7 @@ import { createFront, type RequestHandler } from './front.ts';
 import { edgeHeaders, streamEdgeHeaders } from './http/edge-headers.ts';
 import { IdempotencyStore } from './jobs/idempotency.ts';
 import { BatchService } from './jobs/batch-service.ts';
+import { JobIndex } from './jobs/job-index.ts';
 import { JobService } from './jobs/job-service.ts';
 import { ActiveJobs } from './limits/active-jobs.ts';
 import { StreamSlots } from './limits/stream-slots.ts';
@@ -108,8 +109,9 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     ),
   );
   const idempotency = new IdempotencyStore(redis, config.JOB_TTL_SECONDS);
-  const jobs = new JobService({ config, redis, queue, chores, publisher, reader, idempotency });
-  const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs });
+  const index = new JobIndex(redis, reader, config.JOB_TTL_SECONDS);
+  const jobs = new JobService({ config, redis, queue, chores, publisher, reader, idempotency, index });
+  const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs, index });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
   const active = ActiveJobs.fromConfig(redis, config, () => metrics.limitsRefused.inc({ limit: 'active_key' }));
@@ -152,6 +154,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const app = createApp({
     jobs,
     batches,
+    index,
     maxBatchItems: config.MAX_BATCH_ITEMS,
     access,
     submissions,

@@ -27,7 +27,11 @@ Auth (a server with API_KEYS set):
   submit needs an API key: --api-key <key>, else $HERALD_API_KEY. It goes
   out only as "Authorization: Bearer <key>" and is never printed. submit
   --watch then watches with the job's own watch token from the answer.
-  watch takes a job's watch token (--token <watchToken>) or the API key.
+  watch takes a job's watch token (--token <watchToken>) or the API key;
+  watch --batch, the batch's watch token or the API key. jobs lists the
+  API key's jobs (an admin key's: every job). publish takes the job's
+  publish token: --publish-token, else $HERALD_PUBLISH_TOKEN (else the
+  API key of the job's owner); it is never printed.
   A refused credential (401, 403) ends at once with exit 4 and the server's
   message: no retries.
 

@@ -1,6 +1,9 @@
-import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
+import { JOB_STATUSES, MAX_CREDENTIAL_CHARS, TAG_PATTERN, type JobStatus } from '@herald/contract';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { jobs } from './commands/jobs.ts';
+import { publish } from './commands/publish.ts';
 import { submit } from './commands/submit.ts';
+import { watchBatch } from './commands/watch-batch.ts';
 import { watch } from './commands/watch.ts';
 import { CliError, EXIT, HELP_TEXT, type ExitCode } from './exit-codes.ts';
 
@@ -85,6 +88,45 @@ function withWatchOptions(command: Command): Command {
     .option('--plain', 'one line per event instead of the bar, even on a terminal', false);
 }
 
+/**
+ * --publish-token, else $HERALD_PUBLISH_TOKEN (empty counts as unset), else the API key (with
+ * auth on, the job's owner publishes too). Read here, like the key, so --help never shows it.
+ */
+function publishToken(flag: string | undefined, keyFlag: string | undefined): string | undefined {
+  if (flag !== undefined) return credential(flag, '--publish-token');
+  const fromEnv = process.env.HERALD_PUBLISH_TOKEN;
+  return fromEnv ? credential(fromEnv, 'HERALD_PUBLISH_TOKEN') : apiKey(keyFlag);
+}
+
+function tag(value: string): string {
+  if (!TAG_PATTERN.test(value)) throw new InvalidArgumentError('a tag is 1 to 64 of A-Z a-z 0-9 : _ . -');
+  return value;
+}
+
+interface PublishCommandOptions {
+  url?: string;
+  apiKey?: string;
+  publishToken?: string;
+  status?: 'processing' | 'done' | 'error' | 'cancelled';
+  progress?: number;
+  message?: string;
+  stage?: string;
+  result?: string;
+  errorCode?: string;
+  metadata?: string;
+  idempotencyKey?: string;
+}
+
+interface JobsCommandOptions {
+  url?: string;
+  apiKey?: string;
+  tag?: string;
+  status?: JobStatus;
+  limit: number;
+  page: number;
+  json: boolean;
+}
+
 interface CommandOptions {
   url?: string;
   retries: number;
@@ -93,12 +135,15 @@ interface CommandOptions {
   maxSentences?: number;
   apiKey?: string;
   token?: string;
+  batch?: string;
 }
 
 /** The commander program; each action reports how the job ended through `setExit`. */
 function buildProgram(version: string, setExit: (code: ExitCode) => void): Command {
   const program = new Command('herald')
-    .description('Submit a text to Herald for summarizing, and watch the job live.')
+    .description(
+      'Submit a text to Herald for summarizing, and watch the job live; publish into an external job, list your jobs, watch a batch.',
+    )
     .version(version)
     // Throw instead of exiting, so main picks the code: commander's usage errors become 2.
     .exitOverride()
@@ -133,8 +178,9 @@ function buildProgram(version: string, setExit: (code: ExitCode) => void): Comma
     withConnectionOptions(
       program
         .command('watch')
-        .description('watch a job live: progress on stderr, the summary on stdout')
-        .argument('<jobId>', 'the id `herald submit` printed')
+        .description('watch a job live: progress on stderr, the summary on stdout; or, with --batch, a batch: one line per event on stdout')
+        .argument('[jobId]', 'the id `herald submit` printed')
+        .option('--batch <batchId>', "watch this batch's stream instead: every job's events and the batch's own, to its end")
         .addOption(
           new Option(
             '--token <watchToken>',
@@ -143,14 +189,97 @@ function buildProgram(version: string, setExit: (code: ExitCode) => void): Comma
         )
         .addHelpText('after', HELP_TEXT),
     ),
-  ).action(async (jobId: string, options: CommandOptions) => {
+  ).action(async (jobId: string | undefined, options: CommandOptions) => {
     const { url, retries, plain } = options;
-    // The token when given: it is all watching needs, and it is good for this job only.
+    if ((jobId === undefined) === (options.batch === undefined)) {
+      throw new CliError('watch takes a job id, or --batch <batchId>: one of them', EXIT.usage);
+    }
+    // The token when given: it is all watching needs, and it is good for this job (batch) only.
     const token = options.token === undefined ? undefined : credential(options.token, '--token');
-    setExit(await watch(jobId, { url: baseUrl(url), retries, plain, credential: token ?? apiKey(options.apiKey) }));
+    const watcher = token ?? apiKey(options.apiKey);
+    if (options.batch !== undefined) {
+      setExit(await watchBatch(options.batch, { url: baseUrl(url), retries, credential: watcher }));
+      return;
+    }
+    setExit(await watch(jobId!, { url: baseUrl(url), retries, plain, credential: watcher }));
+  });
+
+  withConnectionOptions(
+    program
+      .command('publish')
+      .description("publish one event into an external job, as its producer; print the event's id")
+      .argument('<jobId>', 'the external job')
+      .addOption(
+        new Option(
+          '--publish-token <token>',
+          "the job's publish token (default: $HERALD_PUBLISH_TOKEN, else the API key of the job's owner); never printed",
+        ),
+      )
+      .addOption(
+        new Option('--status <status>', 'default: done with --result, error with --error-code, else processing').choices([
+          'processing',
+          'done',
+          'error',
+          'cancelled',
+        ]),
+      )
+      .addOption(new Option('--progress <n>', '0-100, never lower than the job’s').argParser(integerIn(0, 100)))
+      .option('--message <text>', 'what a person reads (with --error-code: the error’s message)')
+      .option('--stage <name>', 'the step the job is at')
+      .option('--result <text>', 'the job’s result (status done)')
+      .option('--error-code <code>', 'the job failed with this code (status error)')
+      .option('--metadata <json>', 'a JSON object, sent as the event’s metadata as given')
+      .option('--idempotency-key <key>', 'a retry with the same key publishes nothing new'),
+  ).action(async (jobId: string, options: PublishCommandOptions) => {
+    setExit(
+      await publish(jobId, {
+        url: baseUrl(options.url),
+        ...definedOf({
+          credential: publishToken(options.publishToken, options.apiKey),
+          status: options.status,
+          progress: options.progress,
+          message: options.message,
+          stage: options.stage,
+          result: options.result,
+          errorCode: options.errorCode,
+          metadata: options.metadata,
+          idempotencyKey: options.idempotencyKey,
+        }),
+      }),
+    );
+  });
+
+  withConnectionOptions(
+    program
+      .command('jobs')
+      .description(
+        "list your jobs (an admin key's: everyone's), newest first, one line each: id, status, progress, created, tags, title or message",
+      )
+      .addOption(new Option('--tag <tag>', 'only jobs with this tag').argParser(tag))
+      .addOption(new Option('--status <status>', 'only jobs at this status').choices(JOB_STATUSES))
+      .addOption(new Option('--limit <n>', 'print at most this many').argParser(integerIn(1, 1_000_000)).default(100))
+      .addOption(new Option('--page <n>', 'jobs asked for per request').argParser(integerIn(1, 100)).default(100))
+      .option('--json', 'one JSON object per job and line, as the API lists it', false),
+  ).action(async (options: JobsCommandOptions) => {
+    setExit(
+      await jobs({
+        url: baseUrl(options.url),
+        limit: options.limit,
+        page: options.page,
+        json: options.json,
+        ...definedOf({ apiKey: apiKey(options.apiKey), tag: options.tag, status: options.status }),
+      }),
+    );
   });
 
   return program;
+}
+
+/** The entries whose value is not undefined (options under exactOptionalPropertyTypes). */
+function definedOf<T extends Record<string, unknown>>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   issuedWatchTokenSchema,
   jobCancelledSchema,
   jobEventSchema,
+  jobListSchema,
   jobReadSchema,
   publishedSchema,
   submittedSchema,
@@ -18,7 +19,9 @@ import {
   type IssuedWatchToken,
   type JobCancelled,
   type JobEvent,
+  type JobList,
   type JobRead,
+  type JobStatus,
   type ProducerEvent,
   type SubmitRequest,
 } from '@herald/contract';
@@ -46,9 +49,10 @@ export interface WatchOptions extends ResumeOptions {
    * `token` and the API key): called before the first connection and again after a
    * `401 token_expired`, then the watch resumes from the same cursor, nothing lost or repeated.
    * Typically your backend, which asks Herald with its API key (`watchToken(jobId)`). What it
-   * throws ends the watch as it is. A token refused before it opened any stream counts as a
-   * failed attempt (`maxRetries`), and handing back the very token just refused ends the watch
-   * at once: either way with Herald's `token_expired` HeraldError.
+   * throws ends the watch as it is, and so does an abort while it has not answered. A token
+   * refused before it opened any stream counts as a failed attempt (`maxRetries`), and handing
+   * back the very token just refused ends the watch at once: either way with Herald's
+   * `token_expired` HeraldError.
    */
   readonly getToken?: (() => Promise<string>) | undefined;
 }
@@ -58,7 +62,12 @@ export interface WatchedEvent {
   /** The cursor after this event (for several jobs: the composite one). */
   readonly id: string;
   readonly event: JobEvent;
-  /** The result as written so far: every `delta` folded (a resync's `partial` replaces it). */
+  /**
+   * The answer text as written so far: every `delta` folded (a resync's `partial` replaces it).
+   * A `done` event leaves it as it is, whatever its `result` (any JSON value: `event.result`).
+   * A resync after the job's end, when the text is no longer kept, gives its result when that
+   * is a string (the summary, for instance), and '' otherwise.
+   */
   readonly partial: string;
   /**
    * The job's metadata so far: every event's patch merged in (RFC 7396), from the job's first
@@ -113,11 +122,16 @@ export function createClient(options: ClientOptions) {
     schema: z.ZodType<T>,
     method: string,
     path: string,
-    init: { body?: unknown; headers?: Record<string, string>; token?: string | undefined } = {},
+    init: {
+      body?: unknown;
+      headers?: Record<string, string>;
+      token?: string | undefined;
+      query?: Record<string, string | undefined>;
+    } = {},
   ): Promise<T> {
     let response: Response;
     try {
-      response = await doFetch(url(path), {
+      response = await doFetch(url(path, init.query), {
         method,
         headers: {
           Accept: 'application/json',
@@ -182,6 +196,7 @@ export function createClient(options: ClientOptions) {
         title: _t,
         metadata: stateMetadata,
         streams: stateStreams,
+        tags: _tags,
         webhook: _w,
         ...rest
       } = data;
@@ -191,7 +206,9 @@ export function createClient(options: ClientOptions) {
       const partial = resync
         ? typeof statePartial === 'string'
           ? statePartial
-          : (event.result ?? '')
+          : typeof event.result === 'string'
+            ? event.result
+            : ''
         : foldPartial(partials.get(event.jobId) ?? '', event);
       partials.set(event.jobId, partial);
       // A resync carries the merged metadata and every stream's text as they stand: they replace what was folded.
@@ -226,6 +243,21 @@ export function createClient(options: ClientOptions) {
      */
     job(jobId: string, init: { token?: string } = {}): Promise<JobRead> {
       return call(jobReadSchema, 'GET', `/v1/jobs/${id(jobId)}`, { token: init.token });
+    },
+    /**
+     * GET /v1/jobs: one page of the caller's jobs (an admin key's: everyone's), newest first,
+     * filtered by a tag and a status; pass a page's `nextCursor` as `cursor` for the next one
+     * (null: that was the last). A page may hold fewer than `limit` jobs and still not be the last.
+     */
+    jobs(query: { tag?: string; status?: JobStatus; limit?: number; cursor?: string | null } = {}): Promise<JobList> {
+      return call(jobListSchema, 'GET', '/v1/jobs', {
+        query: {
+          tag: query.tag,
+          status: query.status,
+          limit: query.limit === undefined ? undefined : String(query.limit),
+          cursor: query.cursor ?? undefined,
+        },
+      }) as Promise<JobList>;
     },
     /**
      * POST /v1/jobs/{id}/watch-tokens (with the API key): a fresh watch token for the job and its

@@ -70,6 +70,24 @@ const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
     signal?.addEventListener('abort', abort, { once: true });
   });
 
+/** `promise`, or the abort's reason as soon as `signal` aborts (what `promise` settles to later is dropped). */
+const untilAborted = <T>(promise: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const abort = (): void => reject(signal?.reason);
+    signal?.addEventListener('abort', abort, { once: true });
+    promise().then(
+      (value) => {
+        signal?.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal?.removeEventListener('abort', abort);
+        reject(error);
+      },
+    );
+  });
+
 /**
  * A Server-Sent Events stream that resumes by itself: every reconnection sends `Last-Event-ID`
  * = the last id it yielded, so any replica sends exactly what came after. It waits the server's
@@ -94,7 +112,7 @@ export async function* resumingStream(request: StreamRequest, options: ResumeOpt
   let failures = 0;
   const token = new RenewableToken(request.getToken);
   for (;;) {
-    await token.ready();
+    await token.ready(options.signal);
     const attempt = new Attempt(options.idleTimeoutMs ?? 45_000, options.signal);
     let reason: string;
     let retryAfterMs = 0;
@@ -181,10 +199,13 @@ class RenewableToken {
     return this.#getToken !== undefined;
   }
 
-  /** Fetches a token when one is needed; getToken's own error ends the watch as it is. */
-  async ready(): Promise<void> {
+  /**
+   * Fetches a token when one is needed; getToken's own error ends the watch as it is, and so does
+   * an abort while it has not answered (a hung backend must not hold the watch open).
+   */
+  async ready(signal: AbortSignal | undefined): Promise<void> {
     if (!this.#getToken || this.#token !== undefined) return;
-    const token = await this.#getToken();
+    const token = await untilAborted(this.#getToken, signal);
     if (this.#spent && token === this.#spent.token) throw this.#spent.refusal;
     this.#token = token;
     this.#hasOpened = false;

@@ -26,9 +26,12 @@ export {
   type IssuedWatchToken,
   type JobCancelled,
   type JobEvent,
+  type JobList,
+  type JobListItem,
   type JobRead,
   type JobSnapshot,
   type JobStatus,
+  type JsonValue,
   type ProducerEvent,
   type SubmitRequest,
 } from '@herald/contract';

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { streamNameSchema } from './run-data.ts';
+import { jobResultSchema } from './json.ts';
 
 export const JOB_STATUSES = ['queued', 'processing', 'done', 'error', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -23,7 +24,8 @@ export const jobEventSchema = z
     progress: z.number().int().min(0).max(100),
     message: z.string(),
     stage: z.string().min(1).optional(),
-    result: z.string().optional(),
+    /** Only on `done`: any JSON value (a string stays a string). */
+    result: jobResultSchema.optional(),
     error: jobErrorSchema.optional(),
     /** A JSON Merge Patch (RFC 7396) to the job's metadata, as its publisher sent it (see foldMetadata). */
     metadata: z.record(z.string(), z.unknown()).optional(),

@@ -1,8 +1,10 @@
 import * as z from 'zod';
 import type { BatchEvent, BatchSnapshot } from './batch.ts';
 import { JOB_STATUSES, jobErrorSchema } from './event.ts';
-import type { JobSnapshot, WebhookState } from './snapshot.ts';
+import { jobResultSchema } from './json.ts';
+import type { JobList, JobSnapshot, WebhookState } from './snapshot.ts';
 import { JOB_KINDS } from './submit.ts';
+import { MAX_TAGS_PER_JOB } from './tags.ts';
 
 // What the API answers, as zod schemas: the OpenAPI document (GET /openapi.json) is generated
 // from these and from the request schemas, so it cannot say something the types do not. The
@@ -30,12 +32,13 @@ export const jobSnapshotSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .describe("The job's metadata: as submitted, with every event's patch merged in (RFC 7396 JSON Merge Patch)"),
+    tags: z.array(z.string()).max(MAX_TAGS_PER_JOB).optional().describe("As submitted (a batch's job: the batch's, then its item's)"),
     webhook: webhookStateSchema.optional().describe('When the job was submitted with a callbackUrl'),
     status: z.enum(JOB_STATUSES),
     progress: z.number().int().min(0).max(100),
     message: z.string(),
     stage: z.string().optional(),
-    result: z.string().optional(),
+    result: jobResultSchema.optional(),
     error: jobErrorSchema.optional(),
     partial: z.string().optional().describe('The result as written so far, while the job writes it'),
     streams: z
@@ -91,11 +94,20 @@ export const batchSnapshotSchema = z
     counts: batchCounts,
     jobs: z.array(z.strictObject({ jobId: z.string(), status: z.enum(JOB_STATUSES), progress: z.number().int().min(0).max(100) })),
     webhook: webhookStateSchema.optional(),
+    tags: z.array(z.string()).max(MAX_TAGS_PER_JOB).optional().describe("The batch's own tags, as submitted"),
     createdAt: epochMs,
     updatedAt: epochMs,
     lastEventId: eventId,
   })
   .describe('GET /v1/batches/{id}');
+
+/** GET /v1/jobs: a page of the caller's jobs, newest first. */
+export const jobListSchema = z
+  .strictObject({
+    jobs: z.array(jobSnapshotSchema.omit({ partial: true })).describe("Newest first: each job's snapshot, without `partial`"),
+    nextCursor: z.string().nullable().describe('Gives the next page (`?cursor=`, with the same filters); null when there is none. Opaque'),
+  })
+  .describe("GET /v1/jobs: the caller's jobs (an admin key's: everyone's)");
 
 export const submittedSchema = z
   .strictObject({
@@ -148,4 +160,5 @@ export const RESPONSE_TYPES_MATCH: [
   Same<z.infer<typeof webhookStateSchema>, WebhookState>,
   Same<z.infer<typeof batchSnapshotSchema>, BatchSnapshot>,
   Same<z.infer<typeof batchEventSchema>, BatchEvent>,
-] = [true, true, true, true];
+  Same<z.infer<typeof jobListSchema>, JobList>,
+] = [true, true, true, true, true];

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { MAX_METADATA_DEPTH, nestsDeeperThan } from './json.ts';
 
 // A job's data besides its answer (docs/api.md, "Metadata" and "Named streams"): metadata that
 // changes during the run, one JSON Merge Patch (RFC 7396) per event, and named text streams
@@ -6,29 +7,10 @@ import * as z from 'zod';
 
 /** The most bytes of JSON a job's merged metadata may hold (MAX_METADATA_BYTES' default). */
 export const DEFAULT_MAX_METADATA_BYTES = 16 * 1024;
-/** At most this many levels deep (a patch, and the metadata at creation), the object itself being the first. */
-export const MAX_METADATA_DEPTH = 32;
 /** The most named streams one job may have. */
 export const MAX_STREAMS_PER_JOB = 8;
 /** A stream's name: 1 to 32 of a–z, 0–9, `_` and `-`. One character class, bounded: linear on any input. */
 export const STREAM_NAME = /^[a-z0-9_-]{1,32}$/;
-
-/**
- * Whether a parsed JSON value nests containers (objects, arrays) deeper than `maxDepth`, the value
- * itself being level 1: a loop over an explicit stack, never recursion, so no depth can exhaust
- * the call stack (zod's z.json() recursed: 5,000 levels threw RangeError, a 500). It visits each
- * value once at most, and stops at the first one too deep (JSON.parse gives a tree).
- */
-export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
-    const [item, depth] = top;
-    if (typeof item !== 'object' || item === null) continue;
-    if (depth > maxDepth) return true;
-    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
-  }
-  return false;
-}
 
 /** The bytes of a value's JSON, as Herald stores it (UTF-8, JSON.stringify's escapes). */
 export const jsonBytes = (value: unknown): number => new TextEncoder().encode(JSON.stringify(value)).byteLength;

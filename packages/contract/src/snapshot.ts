@@ -1,4 +1,5 @@
 import type { JobError, JobStatus } from './event.ts';
+import type { JsonValue } from './json.ts';
 import type { JobKind } from './submit.ts';
 
 /** Where a job's completion webhook stands (docs/api.md, "Webhooks"). */
@@ -18,13 +19,16 @@ export interface JobSnapshot {
   title?: string;
   /** The job's metadata: what it was given at creation, with every event's patch merged in (RFC 7396). */
   metadata?: Record<string, unknown>;
+  /** As submitted (a batch's job: the batch's, then its item's). */
+  tags?: string[];
   /** When the job was submitted with a callbackUrl. */
   webhook?: WebhookState;
   status: JobStatus;
   progress: number;
   message: string;
   stage?: string;
-  result?: string;
+  /** Only once `done`: any JSON value (a string stays a string). */
+  result?: JsonValue;
   error?: JobError;
   /** The result as written so far, while the job runs and writes it (the fold of its deltas). */
   partial?: string;
@@ -34,4 +38,13 @@ export interface JobSnapshot {
   updatedAt: number;
   /** The id of the job's latest event: a cursor for its stream. */
   lastEventId: string;
+}
+
+/** An item of GET /v1/jobs: the job's snapshot without the text being written. */
+export type JobListItem = Omit<JobSnapshot, 'partial'>;
+
+/** GET /v1/jobs: a page of the caller's jobs, newest first, and where the next one starts (null: none). */
+export interface JobList {
+  jobs: JobListItem[];
+  nextCursor: string | null;
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { DEFAULT_MAX_METADATA_BYTES, metadataObjectSchema } from './run-data.ts';
+import { tagsSchema } from './tags.ts';
 
 export const MAX_SENTENCES_LIMIT = 20;
 export const DEFAULT_MAX_SENTENCES = 3;
@@ -34,6 +35,7 @@ export const summarizeItemSchema = (maxTextChars: number) =>
         maxSentences: z.number().int().min(1).max(MAX_SENTENCES_LIMIT).optional(),
       })
       .optional(),
+    tags: tagsSchema.optional(),
   });
 
 const summarizeBody = (maxTextChars: number) =>
@@ -43,6 +45,7 @@ const externalBody = (maxMetadataBytes: number) =>
   z.strictObject({
     kind: z.literal('external'),
     title: z.string().min(1).max(200).optional(),
+    tags: tagsSchema.optional(),
     // Values as JSON.parse made them; their depth is checked without recursion, before anything
     // walks them recursively (JSON.stringify, for the size). Where the job's metadata starts: its
     // first event carries it as its patch (docs/api.md, "Metadata").

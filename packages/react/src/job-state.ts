@@ -1,4 +1,4 @@
-import { HeraldError, foldPartial, isTerminal, type JobEvent } from '@herald/client';
+import { HeraldError, foldPartial, isTerminal, type JobEvent, type JsonValue } from '@herald/client';
 import type { Connection, JobState, Typed } from './types.ts';
 
 // What a job's state becomes with each event: pure functions, one new object per change, so
@@ -30,7 +30,8 @@ export interface JobUpdate {
  * The job after one more event. The text is folded here from the state's own `partial` rather
  * than taken from the client, whose fold starts empty on each watch: a stream reopened from a
  * cursor (a new token) then carries on the text it had. A resync replaces everything; `done`
- * makes the text its result.
+ * with a string result makes the text that result (a summary written without deltas has it
+ * there alone), while any other result leaves the text as the deltas wrote it.
  * `connection`: the stream's, unless the event ends the job (`ended`).
  */
 export function applyJobEvent<Result>(
@@ -43,7 +44,8 @@ export function applyJobEvent<Result>(
   const ended = isTerminal(event.status);
   // A summary written without deltas (the extractive summarizer) has its text in `done` alone.
   const done = event.status === 'done' && event.result !== undefined;
-  const partial = done ? event.result! : update.resync ? update.partial : foldPartial(job.partial, event);
+  const partial =
+    done && typeof event.result === 'string' ? event.result : update.resync ? update.partial : foldPartial(job.partial, event);
   return {
     status: event.status,
     progress: event.progress,
@@ -63,8 +65,9 @@ export function withConnection<Result>(job: JobState<Result>, connection: Connec
   return { ...job, connection, ...(error ? { error } : {}) };
 }
 
-function parseResult<Result>(result: string, typed: Typed<Result> | undefined): Result {
-  if (!typed) return result as Result;
+/** `typed` reads a string result; any other JSON value is the result as it came (docs: `typed`). */
+function parseResult<Result>(result: JsonValue, typed: Typed<Result> | undefined): Result {
+  if (!typed || typeof result !== 'string') return result as Result;
   try {
     return typeof typed === 'function' ? typed(result) : (JSON.parse(result) as Result);
   } catch (error) {

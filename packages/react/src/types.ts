@@ -27,9 +27,15 @@ export interface JobState<Result = string> {
   readonly progress: number;
   readonly stage: string | null;
   readonly message: string | null;
-  /** The result as written so far (every `delta` folded); the whole result once `done`. */
+  /**
+   * The answer text as written so far (every `delta` folded); once `done`, the result when that is
+   * a string (any other result leaves the text as written).
+   */
   readonly partial: string;
-  /** The `done` event's result (parsed when the hook's `typed` says so); `null` before. */
+  /**
+   * The `done` event's result, any JSON value as it came (a string parsed when the hook's `typed`
+   * says so); `null` before. Its type is the hook's `Result`, unchecked: `string` unless told.
+   */
   readonly result: Result | null;
   /**
    * Why it went wrong, `null` while nothing has: a `HeraldError` when the watch failed
@@ -70,10 +76,12 @@ export interface JobsState<Result = string> {
 }
 
 /**
- * How a `done` event's `result` (a string on the wire) becomes the hook's `result`:
+ * How a `done` event's string `result` becomes the hook's `result` (any other JSON value, an
+ * object for instance, is the hook's `result` as it came, whatever `typed` says):
  * - absent or `false`: the string as it came;
- * - `true`: `JSON.parse` of it (for producers that publish JSON), typed as the hook's `Result`
- *   (unchecked: say what you expect, or pass a function that checks);
+ * - `true`: `JSON.parse` of it (for producers that publish JSON in a string, as before results
+ *   could be any JSON), typed as the hook's `Result` (unchecked: say what you expect, or pass a
+ *   function that checks);
  * - a function: its return (e.g. a zod schema's `parse` after `JSON.parse`).
  * A result it cannot parse (it throws) fails the watch: `connection: 'failed'`, `error` a
  * HeraldError `invalid_event` naming why. `partial` is always the text.

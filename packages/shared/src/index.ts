@@ -6,6 +6,7 @@ export * from './events/publisher.ts';
 export * from './events/reader.ts';
 export * from './events/wire.ts';
 export * from './events/event-layout.ts';
+export * from './events/exact-json.ts';
 export * from './broker/broker.ts';
 export * from './broker/redis-broker.ts';
 export * from './broker/cluster-broker.ts';

@@ -372,6 +372,27 @@ describe('createClient().watch with getToken', () => {
     expect(auth).toEqual(['Bearer t1', 'Bearer t2', 'Bearer t3', 'Bearer t4']);
   });
 
+  it('ends at once with the abort reason when aborted while getToken has not answered, asking nothing more', async () => {
+    const { base, getToken: firstToken } = await withTokens([stream(ev('1-0', { status: 'queued' })), expired], ['t1']);
+    const controller = new AbortController();
+    let calls = 0;
+    // The first token from the list; the renewal never answers (a backend that hangs).
+    const getToken = (): Promise<string> => (calls++ === 0 ? firstToken() : new Promise<string>(() => {}));
+    const started = Date.now();
+    const watching = watchAll(base, { getToken, signal: controller.signal });
+    const aborted = new Promise((resolve) => setTimeout(resolve, 200)).then(() => controller.abort(new Error('unmounted')));
+    const { events, error } = await Promise.race([
+      watching,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the watch did not end on abort')), 2000)),
+    ]);
+    await aborted;
+    expect(events.map((event) => event.id)).toEqual(['1-0']);
+    expect(error).toMatchObject({ message: 'unmounted' });
+    expect(calls).toBe(2);
+    expect(seen).toHaveLength(2);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('does not renew a token refused for another reason (invalid_token): that ends the watch at once', async () => {
     const { base, getToken, calls } = await withTokens([refusal('invalid_token', 'The watch token is not valid')], ['forged']);
     const { error } = await watchAll(base, { getToken });

@@ -40,6 +40,12 @@ describe('a job’s state, event by event', () => {
     expect(withConnection(job, 'failed', new HeraldError(0, 'gave_up', 'x'))).toBe(job);
   });
 
+  it('keeps the answer text the deltas wrote when the result is not a string', () => {
+    let job = step(initialJob<unknown>('live'), '1-0', { delta: 'Reading rows…', offset: 0 });
+    job = step(job, '2-0', { status: 'done', progress: 100, result: { rows: 12 } });
+    expect(job).toMatchObject({ status: 'done', partial: 'Reading rows…', result: { rows: 12 }, connection: 'ended' });
+  });
+
   it('a resync replaces the text; a job’s error event is its error, and it has ended', () => {
     let job = step(initialJob<string>('live'), '1-0', { delta: 'old text', offset: 0 });
     job = step(job, '9-0', { progress: 70, result: 'new' }, undefined, true);
@@ -53,6 +59,12 @@ describe('a job’s state, event by event', () => {
     expect(step(initialJob<{ words: number }>('live'), '1-0', done, true).result).toEqual({ words: 3 });
     expect(step(initialJob<number>('live'), '1-0', done, (text) => text.length).result).toBe(11);
     expect(step(initialJob<string>('live'), '1-0', done).result).toBe('{"words":3}');
+    // Any other JSON value is the result as it came, whatever `typed` says.
+    const object = { status: 'done' as const, progress: 100, result: { words: 3, big: [1.5, null] } };
+    expect(step(initialJob<{ words: number }>('live'), '1-0', object, true).result).toEqual({ words: 3, big: [1.5, null] });
+    expect(step(initialJob<unknown>('live'), '1-0', object, () => 'not called').result).toEqual({ words: 3, big: [1.5, null] });
+    expect(step(initialJob<unknown>('live'), '1-0', { ...object, result: null }, true).result).toBeNull();
+    expect(step(initialJob<unknown>('live'), '1-0', { ...object, result: 42 }).result).toBe(42);
     expect(() => step(initialJob('live'), '1-0', { ...done, result: 'not json' }, true)).toThrow(
       expect.objectContaining({ name: 'HeraldError', code: 'invalid_event' }),
     );

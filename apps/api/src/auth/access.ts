@@ -37,7 +37,7 @@ const BEARER = /^Bearer[ \t]+([\x21-\x7e]+)[ \t]*$/i;
 /** A key set that could not be fetched is tried again this long after (jwks-fetch.ts). */
 const JWKS_RETRY_AFTER_SECONDS = JWKS_RETRY_AFTER_FAILURE_MS / 1000;
 
-/** What a token allows: `covers` throws the token's own 401 (forged, expired), false for another job. */
+/** What a verified token allows (a forged or expired one never gets this far): `covers` only compares ids, false for another job. */
 interface TokenPass {
   covers(id: string, kind: WatchedKind): boolean;
 }
@@ -124,7 +124,7 @@ export class Access {
     if (!this.enabled) return this.#remember(req, null, false);
     const pass = await this.#watchPass(req, queryToken);
     const verdict = verdictOf(pass, id, kind);
-    if (verdict instanceof WatchRefusal) throw verdict.error;
+    if (verdict !== true) throw errorOf(verdict);
     return 'caller' in pass ? pass.caller : this.#remember(req, null, false);
   }
 
@@ -139,19 +139,25 @@ export class Access {
       throw badRequest('token may be given once per job at most, each a single watch token');
     }
     if (!this.enabled) return this.#remember(req, null, false);
-    const given: (string | null)[] = queryTokens.length === 0 ? [null] : [...queryTokens];
+    // The same token given twice is verified once: a JWT's signature check is the dearest step.
+    const given: (string | null)[] = queryTokens.length === 0 ? [null] : [...new Set(queryTokens)];
     const passes: (WatchPass | WatchRefusal | undefined)[] = [];
     for (const jobId of jobIds) {
-      let refusal: WatchRefusal | undefined;
-      let covered = false;
+      let refusal: 'other-job' | WatchRefusal | undefined;
       for (const [i, token] of given.entries()) {
         passes[i] ??= await this.#watchPass(req, token);
+        // A credential refused outright (forged, expired, a publish token) refuses the request as
+        // soon as it is met: junk tokens cost one check in all, not one each (an ES256 JWT's is
+        // the dearest step, and needs no credential to send).
+        if (passes[i] instanceof WatchRefusal) throw passes[i].error;
         const verdict = verdictOf(passes[i], jobId, 'job');
-        covered = verdict === true;
-        if (covered) break;
-        refusal ??= verdict as WatchRefusal;
+        if (verdict === true) {
+          refusal = undefined;
+          break;
+        }
+        refusal ??= verdict;
       }
-      if (!covered) throw refusal!.error;
+      if (refusal !== undefined) throw errorOf(refusal);
     }
     // A key's pass remembered its holder; tokens carry no identity.
     const keyPass = passes.find((pass) => pass !== undefined && !(pass instanceof WatchRefusal) && 'caller' in pass);
@@ -184,16 +190,12 @@ export class Access {
     }
   }
 
+  /** Verified here, once (a forged or expired token throws its 401 for every job alike); `covers` then only compares ids. */
   #hmacPass(token: string): TokenPass {
-    const tokens = this.#tokens!;
-    return {
-      covers(id) {
-        const check = tokens.check(token, id);
-        if (check === 'expired') throw tokenExpired();
-        if (check === 'invalid') throw invalidToken();
-        return check === 'valid';
-      },
-    };
+    const verified = this.#tokens!.verify(token);
+    if (verified === 'expired') throw tokenExpired();
+    if (verified === 'invalid') throw invalidToken();
+    return { covers: (id) => WatchTokens.covers(verified.subject, id) };
   }
 
   async #jwtPass(token: string): Promise<TokenPass> {
@@ -276,16 +278,20 @@ export class Access {
   }
 }
 
-/** Whether `pass` lets its holder watch `id`: true, or the refusal to throw (a key's holder: the owner decides later). */
-function verdictOf(pass: WatchPass | WatchRefusal, id: string, kind: WatchedKind): true | WatchRefusal {
+/**
+ * Whether `pass` lets its holder watch `id`: true, 'other-job' (a valid token for something
+ * else), or the refusal to throw (a key's holder: the owner decides later). No error is built
+ * for 'other-job' here: a multi-job stream meets it up to jobs × tokens times and throws at most once.
+ */
+function verdictOf(pass: WatchPass | WatchRefusal, id: string, kind: WatchedKind): true | 'other-job' | WatchRefusal {
   if (pass instanceof WatchRefusal) return pass;
   if ('caller' in pass) return true;
-  try {
-    return pass.covers(id, kind) ? true : new WatchRefusal(forbidden('This watch token is for another job'));
-  } catch (error) {
-    return new WatchRefusal(error); // a forged or expired watch token, whichever job it is tried for
-  }
+  return pass.covers(id, kind) ? true : 'other-job';
 }
+
+/** What a refusal met by verdictOf throws. */
+const errorOf = (refusal: 'other-job' | WatchRefusal): unknown =>
+  refusal === 'other-job' ? forbidden('This watch token is for another job') : refusal.error;
 
 /** The credential in `Authorization: Bearer …`, null without the header; a malformed one is a 401. */
 function bearerOf(req: IncomingMessage): string | null {

@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_SENTENCES,
   ERROR_CODES,
   batchJobId,
+  batchJobTags,
   batchRequestSchema,
   isTerminal,
   type BatchRequest,
@@ -24,6 +25,7 @@ import {
 import { redisCall } from '../http/deadline.ts';
 import { HttpError, batchNotFound, conflict } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
+import type { JobIndex } from './job-index.ts';
 import { ADMIT_ALL, type Admission, type JobService } from './job-service.ts';
 import { isBatchId, newJobId } from './job-id.ts';
 import { Rollback } from './rollback.ts';
@@ -46,6 +48,8 @@ export interface BatchServiceDeps {
   readonly idempotency: IdempotencyStore;
   /** Each job of a batch is an ordinary job: cancelled as one, checked as one. */
   readonly jobs: JobService;
+  /** Where GET /v1/jobs finds a batch's jobs. */
+  readonly index: JobIndex;
 }
 
 /** A batch's Idempotency-Keys are apart from single jobs': the same key may name one of each. */
@@ -143,9 +147,11 @@ export class BatchService {
   }
 
   async #create(batchId: string, jobIds: readonly string[], request: BatchRequest, owner: string | null): Promise<void> {
-    const { redis, publisher, queue, chores, config } = this.#deps;
+    const { redis, publisher, queue, chores, config, index } = this.#deps;
     const jobFields: Record<string, string> = { [JOB_FIELDS.kind]: 'summarize' };
     const batchFields: Record<string, string> = {};
+    if (request.tags !== undefined && request.tags.length > 0) batchFields[JOB_FIELDS.tags] = JSON.stringify(request.tags);
+    const tags = request.items.map((item) => batchJobTags(request.tags, item.tags));
     if (owner !== null) {
       jobFields[JOB_FIELDS.owner] = owner;
       batchFields[JOB_FIELDS.owner] = owner;
@@ -165,8 +171,15 @@ export class BatchService {
     try {
       const everyKey = [keys.batch(batchId), keys.batchEvents(batchId), ...jobIds.flatMap((id) => [keys.events(id), keys.snapshot(id)])];
       rollback.add(() => redis.del(...everyKey)); // one hash tag: one Cluster slot
-      taken = !(await redisCall(publisher.createBatch(batchId, jobIds, first, { batch: batchFields, job: jobFields })));
+      taken = !(await redisCall(publisher.createBatch(batchId, jobIds, first, { batch: batchFields, job: jobFields, tags })));
       if (taken) throw new Error(`batch id ${batchId} was taken`); // 128 random bits: never, in practice
+      // One ZADD per index its jobs enter, however many they are (jobs/job-index.ts).
+      await redisCall(
+        index.add(
+          jobIds.map((jobId, i) => ({ jobId, owner, tags: tags[i]! })),
+          Date.now(),
+        ),
+      );
       // The webhook before the work, so the batch cannot end before its webhook exists.
       rollback.add(() => chores.unschedule({ batchId }));
       if (request.callbackUrl !== undefined) await redisCall(chores.scheduleBatchWebhook(batchId));

@@ -32,6 +32,7 @@ import { redisCall } from '../http/deadline.ts';
 import { badRequest, conflict, HttpError, jobNotFound, payloadTooLarge, rateLimited } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
+import type { JobIndex } from './job-index.ts';
 import { Rollback } from './rollback.ts';
 
 export interface Submitted {
@@ -58,6 +59,8 @@ export interface JobServiceDeps {
   readonly publisher: EventPublisher;
   readonly reader: EventReader;
   readonly idempotency: IdempotencyStore;
+  /** Where GET /v1/jobs finds jobs: each job is filed there once it exists. */
+  readonly index: JobIndex;
 }
 
 /**
@@ -230,9 +233,10 @@ export class JobService {
 
   /** The job's first event and its fields, its chores, and (summarize) its place in the queue. */
   async #create(jobId: string, request: SubmitRequest, owner: string | null): Promise<void> {
-    const { redis, publisher, queue, chores, config } = this.#deps;
+    const { redis, publisher, queue, chores, config, index } = this.#deps;
     const fields: Record<string, string> = { [JOB_FIELDS.kind]: request.kind };
     if (owner !== null) fields[JOB_FIELDS.owner] = owner;
+    if (request.tags !== undefined && request.tags.length > 0) fields[JOB_FIELDS.tags] = JSON.stringify(request.tags);
     if (request.callbackUrl !== undefined) {
       fields[JOB_FIELDS.callbackUrl] = request.callbackUrl;
       fields[JOB_FIELDS.webhook] = JSON.stringify({ state: 'pending', attempts: 0 });
@@ -250,6 +254,9 @@ export class JobService {
     try {
       rollback.add(() => redis.del(keys.events(jobId), keys.snapshot(jobId)));
       await redisCall(publisher.create(jobId, { status: 'queued', stage: 'queued', progress: 0, message: waiting, ...metadata }, fields));
+      // Filed once it exists (a listing drops an entry whose job it cannot find); should the
+      // creation fail after this, the entry is such a one.
+      await redisCall(index.add([{ jobId, owner, tags: request.tags ?? [] }], Date.now()));
       // Chores before the work, so none can end before its chores exist.
       rollback.add(() => chores.unschedule({ jobId }));
       if (request.callbackUrl !== undefined) await redisCall(chores.scheduleWebhook(jobId));

@@ -1,12 +1,26 @@
 import { Router, type Request, type Response } from 'express';
+import { DEFAULT_LIST_LIMIT, jobListQuerySchema } from '@herald/contract';
 import type { Logger } from '@herald/shared';
 import type { Access } from '../auth/access.ts';
 import { requestLogger } from '../http/request-context.ts';
+import { redisCall } from '../http/deadline.ts';
+import { badRequest } from '../http/errors.ts';
+import { type JobIndex, cursorMember } from '../jobs/job-index.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { ActiveJobs } from '../limits/active-jobs.ts';
 import type { SubmissionLimiter } from '../limits/submission-limiter.ts';
 import { sendWatchToken } from './watch-token-answer.ts';
-import { admission, bodyLimitBytes, bodyProblem, idempotencyKeyOf, jsonBody, queryToken, submissionGate } from './request-body.ts';
+import {
+  admission,
+  bodyLimitBytes,
+  bodyProblem,
+  idempotencyKeyOf,
+  jsonBody,
+  producerEventBody,
+  producerEventOf,
+  queryToken,
+  submissionGate,
+} from './request-body.ts';
 
 /** What the replica's metrics hear from the job routes. */
 export interface JobRoutesObserver {
@@ -18,6 +32,8 @@ export interface JobRoutesObserver {
 
 export interface JobRoutesDeps {
   readonly jobs: JobService;
+  /** What GET /v1/jobs lists. */
+  readonly index: JobIndex;
   readonly access: Access;
   readonly submissions: SubmissionLimiter;
   readonly active: ActiveJobs;
@@ -39,10 +55,14 @@ const links = (jobId: string, watchToken: string | null = null, external = false
   ...(external ? { publish: `/v1/jobs/${jobId}/events` } : {}),
 });
 
-/** POST /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events and /watch-tokens (docs/api.md). */
-export function jobRoutes({ jobs, access, submissions, active, reads, observer, maxTextChars, logger }: JobRoutesDeps): Router {
+/** A listed page counts as one snapshot read per this many jobs of its `limit` (READ_RATE_PER_IP), one at least. */
+export const LISTED_JOBS_PER_READ = 20;
+
+/** POST and GET /v1/jobs, GET and DELETE /v1/jobs/{id}, POST /v1/jobs/{id}/events and /watch-tokens (docs/api.md). */
+export function jobRoutes({ jobs, index, access, submissions, active, reads, observer, maxTextChars, logger }: JobRoutesDeps): Router {
   const router = Router();
   const json = jsonBody(bodyLimitBytes(maxTextChars));
+  const producerEvent = producerEventBody(bodyLimitBytes(maxTextChars));
 
   router.post('/v1/jobs', submissionGate(access, submissions), json, async (req: Request, res: Response) => {
     const caller = access.callerOf(req);
@@ -76,6 +96,23 @@ export function jobRoutes({ jobs, access, submissions, active, reads, observer, 
         ...(publishToken === null ? {} : { publishToken }),
         links: links(submitted.jobId, watchToken, external),
       });
+  });
+
+  // The caller's jobs (an admin key's, or anyone's with auth off: every job), newest first, a
+  // page at a time (jobs/job-index.ts). An API key, as for submitting: a watch token lists nothing.
+  router.get('/v1/jobs', async (req, res) => {
+    const caller = access.requireKey(req);
+    const query = jobListQuerySchema.parse(req.query);
+    const limit = query.limit ?? DEFAULT_LIST_LIMIT;
+    const cursorAt = query.cursor === undefined ? null : cursorMember(query.cursor);
+    if (query.cursor !== undefined && cursorAt === null) {
+      throw badRequest('cursor is not one this server gave: pass a nextCursor as it came', [{ path: 'cursor', message: 'not a cursor' }]);
+    }
+    await reads.enforce(caller);
+    await reads.enforceWeight(caller, limit / LISTED_JOBS_PER_READ);
+    const owner = caller.admin || caller.keyId === null ? null : caller.keyId;
+    const { jobs: listed, nextCursor } = await redisCall(index.page({ owner, tag: query.tag, status: query.status, limit }, cursorAt));
+    res.json({ jobs: listed, nextCursor });
   });
 
   router.get('/v1/jobs/:id', async (req, res) => {
@@ -121,10 +158,10 @@ export function jobRoutes({ jobs, access, submissions, active, reads, observer, 
       if (caller.keyId !== null) access.requireReach(caller, await jobs.head(jobId));
       next(bodyProblem(req));
     },
-    json,
+    producerEvent,
     async (req: Request, res: Response) => {
       const jobId = String(req.params.id);
-      const published = await jobs.publish(jobId, req.body, idempotencyKeyOf(req));
+      const published = await jobs.publish(jobId, producerEventOf(req, maxTextChars), idempotencyKeyOf(req));
       if (published.terminal) requestLogger(req, logger).info({ jobId }, 'external job ended by its producer');
       res.status(published.created ? 201 : 200).json({ eventId: published.eventId });
     },

@@ -1,5 +1,6 @@
 import { MIMEType } from 'node:util';
-import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
+import { MAX_CREDENTIAL_CHARS, MAX_RESULT_DEPTH, nestsDeeperThan } from '@herald/contract';
+import { hasInexactNumber, parseKeepingDigits } from '@herald/shared';
 import express, { type Request, type RequestHandler } from 'express';
 import type { Access } from '../auth/access.ts';
 import { badRequest, unsupportedMediaType, type HttpError } from '../http/errors.ts';
@@ -82,6 +83,60 @@ const isIdentity = (encoding: string | undefined): boolean =>
  * and never inflated (`inflate: false` refuses a compressed body itself, should it get here).
  */
 export const jsonBody = (limitBytes: number): RequestHandler => express.json({ limit: limitBytes, strict: false, inflate: false });
+
+/** A producer's event's body as it came (UTF-8 only), kept by producerEventBody for producerEventOf. */
+const rawBodies = new WeakMap<object, string>();
+
+/**
+ * A producer's event's parser (POST /v1/jobs/{id}/events): jsonBody's, keeping the body's text
+ * too (UTF-8, the usual one; another charset's body keeps none), for producerEventOf.
+ */
+export const producerEventBody = (limitBytes: number): RequestHandler =>
+  express.json({
+    limit: limitBytes,
+    strict: false,
+    inflate: false,
+    verify: (req, _res, buf, encoding) => {
+      if (/^utf-?8$/i.test(encoding)) rawBodies.set(req, buf.toString('utf8'));
+    },
+  });
+
+/**
+ * The body producerEventBody parsed, its `result`'s numbers with the digits the producer wrote
+ * (exact-json.ts): a big integer or `1.10` reaches watchers as it was sent. Parsing again with a
+ * reviver costs a call per value, so it is done only when the result holds numbers, its body a
+ * number a double would change, and the result at most `maxChars` values (MAX_TEXT_CHARS: more
+ * could not fit its JSON) and MAX_RESULT_DEPTH levels: bounded by the setting, not the body.
+ * Anything else is the body as parsed; the event's schema checks the result's bounds after.
+ */
+export function producerEventOf(req: Request, maxChars: number): unknown {
+  const body: unknown = req.body;
+  const raw = rawBodies.get(req);
+  rawBodies.delete(req);
+  if (raw === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const { result } = body as { result?: unknown };
+  if (typeof result !== 'number' && (typeof result !== 'object' || result === null)) return body;
+  if (!hasInexactNumber(raw) || nestsDeeperThan(result, MAX_RESULT_DEPTH) || holdsMoreValuesThan(result, maxChars)) return body;
+  const exact = parseKeepingDigits(raw) as { result?: unknown };
+  return { ...body, result: exact.result };
+}
+
+/**
+ * Whether a parsed JSON value holds more than `limit` values (itself, its members, theirs, …):
+ * then its JSON, a character a value at least, is over `limit` characters however its numbers are
+ * written, and the schema refuses it anyway. A loop over an explicit stack, stopping at the limit.
+ */
+function holdsMoreValuesThan(value: unknown, limit: number): boolean {
+  const stack: unknown[] = [value];
+  let count = 0;
+  while (stack.length > 0) {
+    const item = stack.pop();
+    count += 1;
+    if (count > limit) return true;
+    if (typeof item === 'object' && item !== null) for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push(child);
+  }
+  return false;
+}
 
 function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;

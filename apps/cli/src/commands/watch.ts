@@ -61,7 +61,7 @@ const duration = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${(ms / 1000
 function report(jobId: string, event: Pick<JobSnapshot, 'status' | 'message' | 'result' | 'error'>): ExitCode {
   switch (event.status) {
     case 'done':
-      process.stdout.write(`${event.result ?? ''}\n`);
+      process.stdout.write(`${resultText(event.result)}\n`);
       return EXIT.done;
     case 'error':
       process.stderr.write(
@@ -75,3 +75,10 @@ function report(jobId: string, event: Pick<JobSnapshot, 'status' | 'message' | '
       throw new CliError(`job ${jobId} has not ended (${event.status})`, EXIT.server);
   }
 }
+
+/**
+ * A result as stdout shows it: a string as it is (a summary), any other JSON value as one line of
+ * JSON (for jq), none as an empty line.
+ */
+const resultText = (result: JobSnapshot['result']): string =>
+  result === undefined ? '' : typeof result === 'string' ? result : JSON.stringify(result);

@@ -1,3 +1,4 @@
+import type { JsonValue } from '@herald/contract';
 import type { ZodType } from 'zod';
 
 /** A step of the work, as watchers see it: stage, message, and how far along (0–99). */
@@ -56,16 +57,18 @@ export interface KindContext extends RunReport {
 export interface FailureCodes {
   /** Any other error its run threw. */
   readonly failed: string;
-  /** Its run resolved to an empty (or white space) result. */
+  /** Its run resolved to an empty (or white space) string, or to nothing at all (undefined). */
   readonly empty: string;
 }
 
 /**
  * A kind of job the workers run (README, "Add a job kind"): its name (the BullMQ job name), its
  * input as the queue carries it (checked again here: a job may have been queued by another
- * version), and a run that reports through the context and resolves to the result — the text
- * the `done` event carries. Throw to fail (retried, JOB_ATTEMPTS in all); a JobError with
- * `retryable: false` fails the job at once.
+ * version), and a run that reports through the context and resolves to the result the `done`
+ * event carries: any JSON value. A string result is the text written, when the run wrote it
+ * (`write`), and must not be empty (white space); any other value is the result as it is, the
+ * text written staying what watchers read as `partial` (docs/api.md, "The event"). Throw to
+ * fail (retried, JOB_ATTEMPTS in all); a JobError with `retryable: false` fails the job at once.
  */
 export interface JobKind<Input = unknown> {
   readonly name: string;
@@ -74,7 +77,7 @@ export interface JobKind<Input = unknown> {
   readonly doneMessage?: string;
   /** Default `job_failed` for both. */
   readonly failureCodes?: FailureCodes;
-  run(input: Input, context: KindContext): Promise<string>;
+  run(input: Input, context: KindContext): Promise<JsonValue>;
 }
 
 /** A kind of any input, as a registry of kinds holds them. */

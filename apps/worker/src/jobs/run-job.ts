@@ -1,3 +1,4 @@
+import type { JsonValue } from '@herald/contract';
 import type { EventPublisher } from '@herald/shared';
 import type { CancellationWatcher } from './cancellation.ts';
 import { failureCodes } from './failure.ts';
@@ -68,9 +69,12 @@ export async function runJob<Input>(run: JobRun<Input>, deps: RunJobDeps): Promi
     });
     await events.flush();
     await checkpoint();
-    // What watchers folded is the result: the written text, when there is one.
-    const result = events.wrote ? events.text : returned;
-    if (result.trim() === '') throw new JobError(failureCodes(run.kind).empty, 'The job produced an empty result', true);
+    // A text result is what watchers folded: the written text, when there is one. Any other
+    // JSON value is the result itself (the text written stays the answer watchers read).
+    const result = typeof returned === 'string' && events.wrote ? events.text : (returned as JsonValue | undefined);
+    if (result === undefined || (typeof result === 'string' && result.trim() === '')) {
+      throw new JobError(failureCodes(run.kind).empty, 'The job produced an empty result', true);
+    }
     const done = await publisher.publish(jobId, {
       status: 'done',
       stage: 'done',

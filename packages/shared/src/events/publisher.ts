@@ -176,13 +176,21 @@ export class EventPublisher {
     batchId: string,
     jobIds: readonly string[],
     first: ProgressUpdate,
-    fields: { readonly batch: Readonly<Record<string, string>>; readonly job: Readonly<Record<string, string>> },
+    fields: {
+      readonly batch: Readonly<Record<string, string>>;
+      readonly job: Readonly<Record<string, string>>;
+      /** Each job's tags, in the order of `jobIds` (JOB_FIELDS.tags; an empty list writes none). */
+      readonly tags?: readonly (readonly string[])[];
+    },
   ): Promise<boolean> {
     const ts = (this.#options.now ?? Date.now)();
     const counts = { queued: jobIds.length, processing: 0, done: 0, error: 0, cancelled: 0 };
     const reply = await createBatchScript(this.#redis, {
       batchId,
-      jobs: jobIds.map((jobId) => ({ jobId, event: jobEventJson(jobId, batchOf(jobId), first, ts) })),
+      jobs: jobIds.map((jobId, i) => {
+        const tags = fields.tags?.[i] ?? [];
+        return { jobId, event: jobEventJson(jobId, batchOf(jobId), first, ts), ...(tags.length > 0 ? { tags: JSON.stringify(tags) } : {}) };
+      }),
       batchEvent: batchEventJson(batchId, 'queued', 0, counts, ts),
       ts,
       streamMaxLen: this.#options.streamMaxLen,

@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connection.ts';
 import { keys, topics } from '../redis/keys.ts';
 import { jobRecordScript } from '../redis/scripts/job-record.ts';
+import { hasInexactNumber, parseKeepingDigits } from './exact-json.ts';
 import { compareStreamIds, parseStreamId } from '@herald/contract';
 import {
   batchJobId,
@@ -8,6 +9,7 @@ import {
   type BatchSnapshot,
   type BatchStatus,
   type JobKind,
+  type JobListItem,
   type JobSnapshot,
   type JobStatus,
   type WebhookState,
@@ -60,10 +62,25 @@ export const JOB_FIELDS = {
   kind: 'kind',
   title: 'title',
   metadata: 'metadata',
+  /** JSON array of strings. */
+  tags: 'tags',
   owner: 'owner',
   callbackUrl: 'callbackUrl',
   webhook: 'webhook',
 } as const;
+
+/**
+ * A stored event, parsed, its result's numbers with the digits they were published with
+ * (exact-json.ts). The second parse (a reviver call per value) is paid only by an event whose
+ * result holds numbers and whose JSON a number a double would change (a big integer, `1.10`):
+ * at most MAX_TEXT_CHARS characters of result, a producer's bound.
+ */
+function withExactResult(data: string): Record<string, unknown> {
+  const event = JSON.parse(data) as Record<string, unknown>;
+  const { result } = event;
+  if (typeof result !== 'number' && (typeof result !== 'object' || result === null)) return event;
+  return hasInexactNumber(data) ? (parseKeepingDigits(data) as Record<string, unknown>) : event;
+}
 
 type RawEntry = [id: string, fields: string[]];
 
@@ -124,32 +141,26 @@ export class EventReader {
     // hash so that it is the text as of the snapshot's lastEventId, no later.
     const { hash, text: partial, streams } = await jobRecordScript(this.#redis, jobId);
     if (!hash.event || !hash.lastEventId) return null;
-    // The latest event, less what belongs to the event alone: its time, its piece of text (and
-    // which stream it went to), its metadata patch (the merged metadata is the hash's).
-    const {
-      ts: _ts,
-      delta: _delta,
-      offset: _offset,
-      stream: _stream,
-      metadata: _patch,
-      ...event
-    } = JSON.parse(hash.event) as Record<string, unknown>;
     const snapshot: JobSnapshot = {
-      ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
-      jobId,
-      ...(hash.kind === undefined ? {} : { kind: hash.kind as JobKind }),
-      ...(hash.title === undefined ? {} : { title: hash.title }),
-      ...(hash.metadata === undefined ? {} : { metadata: JSON.parse(hash.metadata) as Record<string, unknown> }),
+      ...snapshotOf(jobId, hash),
       // A text begun under Herald 0.1.0 is in the hash until its next event moves it (publish-6.lua).
       ...(partial === null ? (hash.partial === undefined ? {} : { partial: hash.partial }) : { partial }),
       // Object.fromEntries defines each name (`__proto__` is a name like any other).
       ...(streams.size === 0 ? {} : { streams: Object.fromEntries(streams) }),
-      ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
-      createdAt: Number(hash.createdAt),
-      updatedAt: Number(hash.updatedAt),
-      lastEventId: hash.lastEventId,
     };
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
+  }
+
+  /**
+   * The job as GET /v1/jobs lists it (its snapshot without `partial`), or null for an unknown or
+   * expired one: one HMGET of the fields it needs, never the text being written.
+   */
+  async listItem(jobId: string): Promise<JobListItem | null> {
+    const values = await this.#redis.hmget(keys.snapshot(jobId), ...LIST_FIELDS);
+    const hash: Record<string, string> = {};
+    for (const [i, field] of LIST_FIELDS.entries()) if (values[i] != null) hash[field] = values[i]!;
+    if (!hash.event || !hash.lastEventId) return null;
+    return snapshotOf(jobId, hash);
   }
 
   /** The job's head (JobHead), one small read; null for an unknown or expired job. */
@@ -191,12 +202,35 @@ export class EventReader {
       counts,
       jobs,
       ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
+      ...(hash.tags === undefined ? {} : { tags: JSON.parse(hash.tags) as string[] }),
       createdAt: Number(hash.createdAt),
       updatedAt: Number(hash.updatedAt),
       lastEventId: hash.lastEventId,
     };
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
   }
+}
+
+/** The snapshot hash's fields a listed job needs (EventReader.listItem). */
+const LIST_FIELDS = ['event', 'lastEventId', 'createdAt', 'updatedAt', 'kind', 'title', 'metadata', 'tags', 'webhook'] as const;
+
+/** A job's snapshot from its hash (`event` and `lastEventId` present), without the text being written. */
+function snapshotOf(jobId: string, hash: Record<string, string>): JobListItem {
+  // The latest event, less what belongs to the event alone: its time, its piece of text (and
+  // which stream it went to), its metadata patch (the merged metadata is the hash's).
+  const { ts: _ts, delta: _delta, offset: _offset, stream: _stream, metadata: _patch, ...event } = withExactResult(hash.event!);
+  return {
+    ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
+    jobId,
+    ...(hash.kind === undefined ? {} : { kind: hash.kind as JobKind }),
+    ...(hash.title === undefined ? {} : { title: hash.title }),
+    ...(hash.metadata === undefined ? {} : { metadata: JSON.parse(hash.metadata) as Record<string, unknown> }),
+    ...(hash.tags === undefined ? {} : { tags: JSON.parse(hash.tags) as string[] }),
+    ...(hash.webhook === undefined ? {} : { webhook: JSON.parse(hash.webhook) as WebhookState }),
+    createdAt: Number(hash.createdAt),
+    updatedAt: Number(hash.updatedAt),
+    lastEventId: hash.lastEventId!,
+  };
 }
 
 /** Compares two stream ids (`<ms>-<seq>`); an unparsable one counts as 0-0. */

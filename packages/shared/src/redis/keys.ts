@@ -94,6 +94,16 @@ export const keys = {
   batch: (batchId: string): string => batchKey(batchId, 'batch'),
   /** Stream: every event of every job of the batch, and the batch's own events, in one order. */
   batchEvents: (batchId: string): string => batchKey(batchId, 'batch-events'),
+  /**
+   * Sorted set, every score 0, ordered by member, `<createdAt ms, 15 digits>:<jobId>`: the jobs
+   * listed by GET /v1/jobs (jobs/job-index.ts in the API). `owner` null: every job (what an admin
+   * or, with auth off, anyone lists); else one API key's (its id). `tag` null: every tag. Each
+   * index is one key, so one Cluster slot: its own hash tag spreads the indexes over the slots,
+   * but one busy key's (or tag's) index is all on one node, written at every submission into it
+   * and read by every listing of it. Tags match [A-Za-z0-9:_.-] (no braces: no hash tag of their own).
+   */
+  jobIndex: (owner: string | null, tag: string | null): string =>
+    `herald:{jobs:${owner === null ? 'all' : `key:${subject(owner)}`}${tag === null ? '' : `:tag:${tag}`}}:index`,
   /** Sorted set: one receiver host's webhook deliveries under way → their leases (scripts/webhook-host-slots-1.lua). */
   webhookHostSlots: (host: string): string => `herald:webhook-host:${subject(host)}`,
 } as const;

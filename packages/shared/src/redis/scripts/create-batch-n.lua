@@ -12,6 +12,7 @@
   ARGV[6] k, then k field/value pairs for the batch hash (owner, callbackUrl, …)
   then m, then m field/value pairs for every job's snapshot (kind, owner)
   then n JSON events, job i's `queued` event
+  then n strings, job i's tags as JSON ('' for none: the field is not written)
 
   Returns {'ok', batch event id}, or {'exists'} when the batch id is taken.
 ]]
@@ -38,6 +39,10 @@ for i = 1, n do
   -- streamBytes: the bytes of event JSON added to the job's Stream, as publish-6.lua counts them
   redis.call('HSET', KEYS[2 + 2 * i], 'status', 'queued', 'progress', 0, 'event', data, 'lastEventId', id, 'updatedAt', ts,
     'createdAt', ts, 'streamBytes', #data, unpack(job_fields))
+  local tags = ARGV[at + n + i]
+  if tags ~= nil and tags ~= '' then
+    redis.call('HSET', KEYS[2 + 2 * i], 'tags', tags)
+  end
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 's', 'job:queued', 'd', data)
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 's', 'queued', 'd', ARGV[5])

@@ -6,8 +6,8 @@ const script = luaScript('create-batch-n.lua');
 
 export interface CreateBatchInput {
   readonly batchId: string;
-  /** Each job's id and its first event (`queued`), as JSON, in the batch's order. */
-  readonly jobs: readonly { readonly jobId: string; readonly event: string }[];
+  /** Each job's id, its first event (`queued`) as JSON, and its tags (JSON; none when absent), in the batch's order. */
+  readonly jobs: readonly { readonly jobId: string; readonly event: string; readonly tags?: string }[];
   /** The batch's first event, as JSON. */
   readonly batchEvent: string;
   readonly ts: number;
@@ -39,6 +39,7 @@ export async function createBatchScript(redis: RedisClient, input: CreateBatchIn
       ...pairs(input.batchFields),
       ...pairs(input.jobFields),
       ...input.jobs.map(({ event }) => event),
+      ...input.jobs.map(({ tags }) => tags ?? ''),
     ],
   );
   if (Array.isArray(reply) && reply[0] === 'exists') return { outcome: 'exists' };

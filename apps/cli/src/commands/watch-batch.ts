@@ -1,0 +1,54 @@
+import { createClient } from '../client.ts';
+import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
+import { asCliError } from '../refusal.ts';
+
+export interface WatchBatchOptions {
+  readonly url: string;
+  readonly retries: number;
+  /** The batch's watch token, or an API key. */
+  readonly credential?: string;
+}
+
+const NO_CREDENTIAL_HINT = 'pass --token <batch watchToken> or --api-key <key> (or set HERALD_API_KEY)';
+
+/**
+ * Follows a batch's stream (GET /v1/batches/{id}/events) to its end: one line per event on
+ * stdout, a job's (`<jobId> <status> <progress>% <message>`) or the batch's own (`batch
+ * <status> <progress>% <ended>/<size>`). Exit 0 when the batch is done, 3 when it was cancelled.
+ */
+export async function watchBatch(batchId: string, options: WatchBatchOptions): Promise<ExitCode> {
+  const client = createClient({ baseUrl: options.url, apiKey: options.credential });
+  const interrupt = new AbortController();
+  const onSigint = (): void => interrupt.abort(new CliError('interrupted; the batch goes on', EXIT.interrupted));
+  process.once('SIGINT', onSigint);
+  let ended: string | undefined;
+  try {
+    for await (const item of client.watchBatch(batchId, {
+      maxRetries: options.retries,
+      maxBackoffMs: 10_000,
+      signal: interrupt.signal,
+      onReconnect: ({ reason, delayMs }) => process.stderr.write(`herald: ${reason}; reconnecting in ${delayMs} ms\n`),
+    })) {
+      if (item.kind === 'job') {
+        const { jobId, status, progress, message } = item.event;
+        process.stdout.write(`${jobId}\t${status}\t${progress}%\t${message.replace(/[\t\r\n]+/g, ' ')}\n`);
+      } else {
+        const { status, progress, counts } = item.event;
+        const size = Object.values(counts).reduce((sum, n) => sum + n, 0);
+        const over = counts.done + counts.error + counts.cancelled;
+        process.stdout.write(`batch\t${status}\t${progress}%\t${over}/${size}\n`);
+        if (status === 'done' || status === 'cancelled') ended = status;
+      }
+    }
+  } catch (error) {
+    if (interrupt.signal.aborted) throw interrupt.signal.reason;
+    throw asCliError(error, options.credential === undefined ? NO_CREDENTIAL_HINT : undefined);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (ended === undefined) {
+    // The stream ended at once (the cursor was past the end): the snapshot says how it ended.
+    ended = (await client.batch(batchId).catch((error: unknown) => Promise.reject(asCliError(error)))).status;
+  }
+  return ended === 'cancelled' ? EXIT.cancelled : ended === 'done' ? EXIT.done : EXIT.server;
+}
