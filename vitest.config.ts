@@ -24,6 +24,7 @@ const ON_CLUSTER = [
   'long-history',
   'races',
   'retention',
+  'run-data',
   'watch',
   'webhooks',
 ];

@@ -52,7 +52,7 @@ describe('an event’s JSON, published through the script, stored and fanned out
       ttlSeconds: 60,
       streamMaxLen: 100,
       now,
-      producerLimits: { maxTextChars: 1000, maxEventBytes: 10_000, maxStreamBytes: 100_000, ratePerSecond: 1000 },
+      producerLimits: { maxTextChars: 1000, maxStreamChars: 1000, maxEventBytes: 10_000, maxStreamBytes: 100_000, ratePerSecond: 1000 },
     });
 
   const stored = async (topic: string): Promise<string[]> =>

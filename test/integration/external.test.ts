@@ -348,12 +348,12 @@ describe('job kinds', () => {
       { kind: 'external', title: '' },
       { kind: 'external', title: 'x'.repeat(201) },
       { kind: 'external', metadata: 'not an object' },
-      { kind: 'external', metadata: { blob: 'x'.repeat(8 * 1024) } },
+      { kind: 'external', metadata: { blob: 'x'.repeat(16 * 1024) } }, // over MAX_METADATA_BYTES (16384)
       { kind: 'summarize', title: 'no titles here', text: BEES },
     ];
     for (const body of cases) expectError(await request(`${a}/v1/jobs`, { json: body }), 400, 'invalid_request');
-    const big = await request(`${a}/v1/jobs`, { json: { kind: 'external', metadata: { blob: 'x'.repeat(8 * 1024) } } });
-    expect(JSON.stringify(big.body.error.details)).toContain('metadata must be at most 8192 bytes');
+    const big = await request(`${a}/v1/jobs`, { json: { kind: 'external', metadata: { blob: 'x'.repeat(16 * 1024) } } });
+    expect(JSON.stringify(big.body.error.details)).toContain('metadata must be at most MAX_METADATA_BYTES (16384) bytes');
     expect(await keysMatching(system.redis, 'herald:{*}:snapshot')).toEqual([]);
   });
 

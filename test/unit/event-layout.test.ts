@@ -28,19 +28,21 @@ const SCRIPT = readFileSync(new URL('../../packages/shared/src/redis/scripts/pub
 const TS = 1_800_000_000_123;
 const tricky = 'a "ts":1, "delta": and {"batchId": in a string, \n and ✓ and 😀';
 
-/** Every optional field's combination: each is in or out. */
-const OPTIONAL: Partial<ProgressUpdate> = {
-  stage: 'writing',
-  result: tricky,
-  error: { code: 'summarize_failed', message: tricky },
-  delta: tricky,
-  offset: 12,
-};
+/**
+ * Every optional field's combination: each group is in or out (`delta` and `offset` come
+ * together). A metadata patch's keys are written unescaped, so it holds the keys the fan-out
+ * reads (`delta`, `offset`, `ts`), one ending it as `offset` ends a text event.
+ */
+const OPTIONAL: Partial<ProgressUpdate>[] = [
+  { stage: 'writing' },
+  { result: tricky },
+  { error: { code: 'summarize_failed', message: tricky } },
+  { metadata: { ts: 1, delta: tricky, nested: { batchId: 'x', offset: 3 }, offset: 12 } },
+  { stream: 'log' },
+  { delta: tricky, offset: 12 },
+];
 const combinations = (): Partial<ProgressUpdate>[] =>
-  Object.entries(OPTIONAL).reduce<Partial<ProgressUpdate>[]>(
-    (all, [key, value]) => all.flatMap((some) => [some, { ...some, [key]: value }]),
-    [{}],
-  );
+  OPTIONAL.reduce<Partial<ProgressUpdate>[]>((all, group) => all.flatMap((some) => [some, { ...some, ...group }]), [{}]);
 
 describe('the event’s layout (events/event-layout.ts)', () => {
   it('states every key of the contract’s event once', () => {

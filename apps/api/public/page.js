@@ -261,7 +261,8 @@ function render(job, event, eventId, partial) {
   // One line per event, as it arrives, so the log is the stream — except that the summary being
   // written (many small events a second) keeps one line, brought up to date.
   const previous = $('log').lastElementChild;
-  const writing = event.delta !== undefined;
+  // A named stream's delta (`stream`) is not the summary: its event gets a line of its own.
+  const writing = event.delta !== undefined && event.stream === undefined;
   const item =
     writing && previous instanceof HTMLLIElement && previous.dataset.writing === 'true' ? previous : document.createElement('li');
   item.replaceChildren();

@@ -2,7 +2,9 @@ import {
   batchEventSchema,
   batchSnapshotSchema,
   batchSubmittedSchema,
+  foldMetadata,
   foldPartial,
+  foldStreams,
   isTerminal,
   issuedWatchTokenSchema,
   jobCancelledSchema,
@@ -67,9 +69,18 @@ export interface WatchedEvent {
    * is a string (the summary, for instance), and '' otherwise.
    */
   readonly partial: string;
+  /**
+   * The job's metadata so far: every event's patch merged in (RFC 7396), from the job's first
+   * event, whose patch is the metadata it was created with (a resync's `metadata` replaces it).
+   */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** The job's named streams so far, name → text, each folded from its deltas (a resync's `streams` replace them). */
+  readonly streams: Readonly<Record<string, string>>;
   /** The stream could not serve the cursor it was given: `event` is the job's whole state. */
   readonly resync: boolean;
 }
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** One event of a batch's stream: a job's (with its text so far), or the batch's own. */
 export type WatchedBatchEvent =
@@ -155,6 +166,8 @@ export function createClient(options: ClientOptions) {
     lastOf: (frame: Frame, seen: Set<string>) => boolean,
   ): AsyncGenerator<{ frame: Frame; watched: WatchedEvent | null }> {
     const partials = new Map<string, string>();
+    const metadatas = new Map<string, Record<string, unknown>>();
+    const named = new Map<string, Readonly<Record<string, string>>>();
     const ended = new Set<string>();
     const stream = resumingStream(
       {
@@ -181,7 +194,8 @@ export function createClient(options: ClientOptions) {
         lastEventId: _l,
         kind: _k,
         title: _t,
-        metadata: _m,
+        metadata: stateMetadata,
+        streams: stateStreams,
         tags: _tags,
         webhook: _w,
         ...rest
@@ -197,8 +211,17 @@ export function createClient(options: ClientOptions) {
             : ''
         : foldPartial(partials.get(event.jobId) ?? '', event);
       partials.set(event.jobId, partial);
+      // A resync carries the merged metadata and every stream's text as they stand: they replace what was folded.
+      const metadata = resync ? (isRecord(stateMetadata) ? stateMetadata : {}) : foldMetadata(metadatas.get(event.jobId) ?? {}, event);
+      metadatas.set(event.jobId, metadata);
+      const streams = resync
+        ? isRecord(stateStreams)
+          ? (stateStreams as Record<string, string>)
+          : {}
+        : foldStreams(named.get(event.jobId) ?? {}, event);
+      named.set(event.jobId, streams);
       if (isTerminal(event.status)) ended.add(event.jobId);
-      yield { frame, watched: { id: frame.id, event, partial, resync } };
+      yield { frame, watched: { id: frame.id, event, partial, metadata, streams, resync } };
     }
   }
 

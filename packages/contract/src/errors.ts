@@ -24,7 +24,11 @@ export const ERROR_CODES = {
   progress_backwards: { statuses: [409], message: 'Progress cannot go back' },
   bad_offset: { statuses: [409], message: 'The offset is past the text written so far (or splits a character)' },
   not_external: { statuses: [409], message: 'Only an external job takes events through the API; Herald writes this one itself' },
+  /** A named stream past the job's MAX_STREAMS_PER_JOB (8): its streams so far go on. */
+  too_many_streams: { statuses: [409], message: 'The job already has the most named streams it may have (8)' },
   payload_too_large: { statuses: [413], message: 'The request body is too large' },
+  /** A metadata patch that would make the job's merged metadata larger than MAX_METADATA_BYTES: nothing was published. */
+  metadata_too_large: { statuses: [413], message: "The job's metadata would be larger than MAX_METADATA_BYTES; nothing was published" },
   unsupported_media_type: { statuses: [415], message: 'Unsupported body encoding or charset' },
   rate_limited: { statuses: [429], message: 'Too many requests; try again later' },
   internal: { statuses: [500], message: 'Something went wrong on our side' },

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { streamNameSchema } from './run-data.ts';
 import { jobResultSchema } from './json.ts';
 
 export const JOB_STATUSES = ['queued', 'processing', 'done', 'error', 'cancelled'] as const;
@@ -26,7 +27,11 @@ export const jobEventSchema = z
     /** Only on `done`: any JSON value (a string stays a string). */
     result: jobResultSchema.optional(),
     error: jobErrorSchema.optional(),
-    /** New text of the result being written; it goes at `offset` (see foldPartial). */
+    /** A JSON Merge Patch (RFC 7396) to the job's metadata, as its publisher sent it (see foldMetadata). */
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    /** The named stream `delta` goes to; without it, the answer (see foldStreams). */
+    stream: streamNameSchema.optional(),
+    /** New text of the result being written (or of the named `stream`); it goes at `offset` (see foldPartial). */
     delta: z.string().optional(),
     /** Where `delta` goes: the length, in UTF-16 code units, of the text before it. */
     offset: z.number().int().nonnegative().optional(),
@@ -35,7 +40,8 @@ export const jobEventSchema = z
   .refine((event) => (event.delta === undefined) === (event.offset === undefined), {
     message: 'delta and offset come together',
     path: ['offset'],
-  });
+  })
+  .refine((event) => event.stream === undefined || event.delta !== undefined, { message: 'stream goes with delta', path: ['stream'] });
 export type JobEvent = z.infer<typeof jobEventSchema>;
 
 /**
@@ -43,9 +49,22 @@ export type JobEvent = z.infer<typeof jobEventSchema>;
  * retried attempt starts again at offset 0, so folding every event of a job, in order, always
  * leaves exactly the text of the attempt that is writing (and, at the end, its `done` result).
  */
-export function foldPartial(partial: string, event: Pick<JobEvent, 'delta' | 'offset'>): string {
-  if (event.delta === undefined || event.offset === undefined) return partial;
+export function foldPartial(partial: string, event: Pick<JobEvent, 'delta' | 'offset' | 'stream'>): string {
+  if (event.delta === undefined || event.offset === undefined || event.stream !== undefined) return partial;
   return partial.slice(0, event.offset) + event.delta;
+}
+
+/**
+ * A job's named streams after one more event, folded as the answer is (foldPartial), each on its
+ * own: `streams[name].slice(0, offset) + delta`. The object given is not changed.
+ */
+export function foldStreams(
+  streams: Readonly<Record<string, string>>,
+  event: Pick<JobEvent, 'delta' | 'offset' | 'stream'>,
+): Readonly<Record<string, string>> {
+  if (event.stream === undefined || event.delta === undefined || event.offset === undefined) return streams;
+  const text = Object.hasOwn(streams, event.stream) ? streams[event.stream]! : '';
+  return { ...streams, [event.stream]: text.slice(0, event.offset) + event.delta };
 }
 
 /** What a producer says; the publisher adds jobId (and batchId) and ts, and may raise progress. */

@@ -11,3 +11,4 @@ export * from './snapshot.ts';
 export * from './submit.ts';
 export * from './tags.ts';
 export * from './responses.ts';
+export * from './run-data.ts';

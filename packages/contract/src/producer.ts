@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { jobErrorSchema } from './event.ts';
+import { metadataObjectSchema, streamNameSchema } from './run-data.ts';
 import { jobResultSchema, MAX_RESULT_DEPTH, nestsDeeperThan } from './json.ts';
 
 /** The longest message a producer may publish. */
@@ -11,7 +12,9 @@ const MAX_MESSAGE = 1000;
  * Without `progress` the job's stays where it is (`done`: 100); without `message`, it is empty.
  * `result` is any JSON value: a string at most MAX_TEXT_CHARS long, any other value at most
  * MAX_TEXT_CHARS characters of JSON as Herald writes it (no white space) and MAX_RESULT_DEPTH
- * levels deep; `delta` at most MAX_DELTA_CHARS (the server's settings).
+ * levels deep; `delta` at most MAX_DELTA_CHARS (the server's settings). `metadata` is a JSON
+ * Merge Patch to the job's metadata (any status); `stream` names the stream a `delta` goes to
+ * (without it, the answer).
  */
 export const producerEventSchema = (maxResultChars: number, maxDeltaChars: number) =>
   z
@@ -24,6 +27,10 @@ export const producerEventSchema = (maxResultChars: number, maxDeltaChars: numbe
       error: jobErrorSchema.extend({ code: z.string().min(1).max(100), message: z.string().max(MAX_MESSAGE) }).optional(),
       delta: z.string().max(maxDeltaChars, `delta must be at most MAX_DELTA_CHARS (${maxDeltaChars}) characters`).optional(),
       offset: z.number().int().nonnegative().optional(),
+      metadata: metadataObjectSchema()
+        .describe("A JSON Merge Patch (RFC 7396) to the job's metadata; the merged object at most MAX_METADATA_BYTES of JSON")
+        .optional(),
+      stream: streamNameSchema.optional().describe('The named stream delta goes to (at most 8 a job); without it, the answer'),
     })
     .superRefine((event, ctx) => {
       if (event.result !== undefined && event.status !== 'done')
@@ -33,6 +40,8 @@ export const producerEventSchema = (maxResultChars: number, maxDeltaChars: numbe
       }
       if ((event.delta === undefined) !== (event.offset === undefined))
         ctx.addIssue({ code: 'custom', path: ['offset'], message: 'delta and offset come together' });
+      if (event.stream !== undefined && event.delta === undefined)
+        ctx.addIssue({ code: 'custom', path: ['stream'], message: 'stream goes with delta and offset' });
       if (event.delta !== undefined && event.status !== 'processing')
         ctx.addIssue({ code: 'custom', path: ['delta'], message: 'delta goes with status processing' });
     });

@@ -28,7 +28,10 @@ export const jobSnapshotSchema = z
     jobId: z.string(),
     kind: z.enum(JOB_KINDS).optional(),
     title: z.string().optional().describe("An external job's, as submitted"),
-    metadata: z.record(z.string(), z.unknown()).optional().describe("An external job's, as submitted"),
+    metadata: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("The job's metadata: as submitted, with every event's patch merged in (RFC 7396 JSON Merge Patch)"),
     tags: z.array(z.string()).max(MAX_TAGS_PER_JOB).optional().describe("As submitted (a batch's job: the batch's, then its item's)"),
     webhook: webhookStateSchema.optional().describe('When the job was submitted with a callbackUrl'),
     status: z.enum(JOB_STATUSES),
@@ -38,6 +41,10 @@ export const jobSnapshotSchema = z
     result: jobResultSchema.optional(),
     error: jobErrorSchema.optional(),
     partial: z.string().optional().describe('The result as written so far, while the job writes it'),
+    streams: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe("The job's named streams, name → text (each the fold of its deltas); kept after the job ends"),
     createdAt: epochMs,
     updatedAt: epochMs,
     lastEventId: eventId.describe("The id of the job's latest event: a cursor for its stream"),

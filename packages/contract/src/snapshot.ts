@@ -17,6 +17,7 @@ export interface JobSnapshot {
   kind?: JobKind;
   /** An external job's, as submitted. */
   title?: string;
+  /** The job's metadata: what it was given at creation, with every event's patch merged in (RFC 7396). */
   metadata?: Record<string, unknown>;
   /** As submitted (a batch's job: the batch's, then its item's). */
   tags?: string[];
@@ -31,6 +32,8 @@ export interface JobSnapshot {
   error?: JobError;
   /** The result as written so far, while the job runs and writes it (the fold of its deltas). */
   partial?: string;
+  /** The job's named streams, each the fold of its deltas; kept after the job ends. */
+  streams?: Record<string, string>;
   createdAt: number;
   updatedAt: number;
   /** The id of the job's latest event: a cursor for its stream. */

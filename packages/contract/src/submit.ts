@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { MAX_METADATA_DEPTH, nestsDeeperThan } from './json.ts';
+import { DEFAULT_MAX_METADATA_BYTES, metadataObjectSchema } from './run-data.ts';
 import { tagsSchema } from './tags.ts';
 
 export const MAX_SENTENCES_LIMIT = 20;
@@ -7,8 +7,6 @@ export const DEFAULT_MAX_SENTENCES = 3;
 /** What a job can be: one Herald runs (summarize), or one a producer of your own reports on. */
 export const JOB_KINDS = ['summarize', 'external'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
-/** An external job's metadata, as JSON, at most this many bytes. */
-export const MAX_METADATA_BYTES = 8 * 1024;
 /** A letter or a digit, in any script: what a summary can be made of. */
 const SUMMARIZABLE = /[\p{L}\p{N}]/u;
 
@@ -43,34 +41,27 @@ export const summarizeItemSchema = (maxTextChars: number) =>
 const summarizeBody = (maxTextChars: number) =>
   summarizeItemSchema(maxTextChars).extend({ kind: z.literal('summarize'), callbackUrl: callbackUrlSchema.optional() });
 
-const externalBody = z.strictObject({
-  kind: z.literal('external'),
-  title: z.string().min(1).max(200).optional(),
-  tags: tagsSchema.optional(),
-  // Values as JSON.parse made them; their depth is checked without recursion, before anything
-  // walks them recursively (JSON.stringify, for the size).
-  metadata: z
-    .record(z.string(), z.unknown())
-    .superRefine((metadata, ctx) => {
-      if (nestsDeeperThan(metadata, MAX_METADATA_DEPTH)) {
-        ctx.addIssue({ code: 'custom', message: `metadata must nest at most ${MAX_METADATA_DEPTH} levels deep` });
-      } else if (new TextEncoder().encode(JSON.stringify(metadata)).byteLength > MAX_METADATA_BYTES) {
-        ctx.addIssue({ code: 'custom', message: `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON` });
-      }
-    })
-    .optional(),
-  callbackUrl: callbackUrlSchema.optional(),
-});
+const externalBody = (maxMetadataBytes: number) =>
+  z.strictObject({
+    kind: z.literal('external'),
+    title: z.string().min(1).max(200).optional(),
+    tags: tagsSchema.optional(),
+    // Values as JSON.parse made them; their depth is checked without recursion, before anything
+    // walks them recursively (JSON.stringify, for the size). Where the job's metadata starts: its
+    // first event carries it as its patch (docs/api.md, "Metadata").
+    metadata: metadataObjectSchema(maxMetadataBytes).optional(),
+    callbackUrl: callbackUrlSchema.optional(),
+  });
 
 /**
  * POST /v1/jobs body, by `kind` (absent: summarize, so the bodies of before stay valid). Unknown
  * fields are rejected (strict objects), as docs/api.md says; an unknown kind is named as such.
  */
-export const submitRequestSchema = (maxTextChars: number) =>
+export const submitRequestSchema = (maxTextChars: number, maxMetadataBytes = DEFAULT_MAX_METADATA_BYTES) =>
   z.preprocess(
     (body) =>
       typeof body === 'object' && body !== null && !Array.isArray(body) && !('kind' in body) ? { ...body, kind: 'summarize' } : body,
-    z.discriminatedUnion('kind', [summarizeBody(maxTextChars), externalBody], {
+    z.discriminatedUnion('kind', [summarizeBody(maxTextChars), externalBody(maxMetadataBytes)], {
       error: (issue) => (issue.code === 'invalid_union' ? `kind must be one of: ${JOB_KINDS.join(', ')}` : undefined),
     }),
   );

@@ -111,6 +111,13 @@ export const configSchema = z.object({
   MAX_EVENT_BYTES: int(65_536, 1_024),
   MAX_DELTA_CHARS: int(32_768, 1),
   MAX_JOB_STREAM_BYTES: int(16 * 1024 * 1024, 1_024),
+  /**
+   * A job's metadata, merged (its creation's and every event's patch, RFC 7396), as JSON bytes:
+   * a patch past it is refused (413 metadata_too_large) and nothing is published; at creation, 400.
+   */
+  MAX_METADATA_BYTES: int(16_384, 2, 1024 * 1024),
+  /** One named stream's text (UTF-16 code units, as MAX_TEXT_CHARS counts the answer's); unset: MAX_TEXT_CHARS. */
+  MAX_STREAM_CHARS: z.coerce.number().int().min(1).optional(),
   WORKER_CONCURRENCY: int(4, 1, 1000),
   STAGE_DELAY_MS: int(700, 0),
   JOB_ATTEMPTS: int(3, 1, 100),
@@ -224,7 +231,9 @@ const SECRET_VARIABLES = new Set([
 /** URLs that may carry credentials: shown without them. */
 const URL_VARIABLES = new Set(['REDIS_URL', 'OPENAI_BASE_URL', 'WATCH_JWKS_URL']);
 
-export type Config = z.infer<typeof configSchema>;
+type ParsedConfig = z.infer<typeof configSchema>;
+/** The settings, every default resolved (MAX_STREAM_CHARS: MAX_TEXT_CHARS unless set). */
+export type Config = Omit<ParsedConfig, 'MAX_STREAM_CHARS'> & { MAX_STREAM_CHARS: number };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -238,7 +247,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.success) {
     const config = parsed.data;
     const elsewhere = config.REDIS_CLUSTER_NODES.length > 0 || config.REDIS_SENTINELS.length > 0;
-    return elsewhere || config.REDIS_URL !== undefined ? config : { ...config, REDIS_URL: DEFAULT_REDIS_URL };
+    const withStreams = { ...config, MAX_STREAM_CHARS: config.MAX_STREAM_CHARS ?? config.MAX_TEXT_CHARS };
+    return elsewhere || config.REDIS_URL !== undefined ? withStreams : { ...withStreams, REDIS_URL: DEFAULT_REDIS_URL };
   }
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]);
@@ -257,7 +267,7 @@ export const authEnabled = (config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE' | 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 
 /** Exactly one way to Redis; Sentinels need their master set's name. */
-function redisRules(config: Config, ctx: z.RefinementCtx): void {
+function redisRules(config: ParsedConfig, ctx: z.RefinementCtx): void {
   const given = [
     config.REDIS_URL !== undefined && 'REDIS_URL',
     config.REDIS_CLUSTER_NODES.length > 0 && 'REDIS_CLUSTER_NODES',
@@ -282,7 +292,7 @@ function redisRules(config: Config, ctx: z.RefinementCtx): void {
   }
 }
 
-function accessRules(config: Config, ctx: z.RefinementCtx): void {
+function accessRules(config: ParsedConfig, ctx: z.RefinementCtx): void {
   if (config.SUMMARIZER === 'openai' && config.OPENAI_MODEL === undefined) {
     ctx.addIssue({
       code: 'custom',
@@ -336,7 +346,7 @@ function jwksUrlProblem(text: string): string | null {
 }
 
 /** The three watch-JWT settings go together, and only with auth on: with auth off every stream is open, and a JWT would gate nothing. */
-function watchJwtRules(config: Config, ctx: z.RefinementCtx): void {
+function watchJwtRules(config: ParsedConfig, ctx: z.RefinementCtx): void {
   const url = config.WATCH_JWKS_URL;
   if (url === undefined) {
     for (const name of ['WATCH_JWT_ISSUER', 'WATCH_JWT_AUDIENCE'] as const) {

@@ -91,6 +91,8 @@ const event = (id: string, fields: Partial<JobEvent>, jobId = 'job-1'): WatchedE
   id,
   event: { jobId, status: 'processing', progress: 10, message: 'Working', ts: 1, ...fields } as JobEvent,
   partial: '',
+  metadata: {},
+  streams: {},
   resync: false,
 });
 

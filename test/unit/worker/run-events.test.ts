@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { foldPartial, type ProgressUpdate } from '@herald/contract';
+import { foldMetadata, foldPartial, foldStreams, type ProgressUpdate } from '@herald/contract';
 import type { PublishedEvent } from '@herald/shared';
 import { RunEvents } from '../../../apps/worker/src/jobs/run-events.ts';
 
@@ -106,5 +106,58 @@ describe('RunEvents', () => {
     );
     events.write('text', 20);
     await expect(events.flush()).rejects.toThrow('Redis went away');
+  });
+
+  it('a metadata patch goes at once, after the text written before it, with the last step’s stage and message', async () => {
+    const { sent, publish } = recorder();
+    const events = new RunEvents(publish, 1000, () => {});
+    await events.step({ stage: 'importing', message: 'Importing rows', progress: 20 });
+    events.write('so far', 30);
+    await events.metadata({ rows: { done: 400, total: 1000 }, errors: 3 });
+    await events.metadata({ rows: { done: 700 }, errors: null });
+    expect(sent.map(({ update }) => [update.stage, update.delta ?? null, update.metadata ?? null])).toEqual([
+      ['importing', null, null],
+      ['writing', 'so far', null],
+      ['importing', null, { rows: { done: 400, total: 1000 }, errors: 3 }],
+      ['importing', null, { rows: { done: 700 }, errors: null }],
+    ]);
+    expect(sent.at(-1)!.update).toMatchObject({ status: 'processing', message: 'Importing rows' });
+    expect(sent.reduce<Record<string, unknown>>((metadata, { update }) => foldMetadata(metadata, update), {})).toEqual({
+      rows: { done: 700, total: 1000 },
+    });
+    events.close();
+  });
+
+  it('named streams: each coalesced as the answer is, with its own offsets; a restart sends it again from 0', async () => {
+    const { sent, publish } = recorder();
+    const events = new RunEvents(publish, 20, () => {});
+    const log = events.stream('log');
+    const errors = events.stream('errors');
+    log.write('frame 1\n');
+    log.write('frame 2\n');
+    errors.write('row 3\n');
+    events.write('answer', 10);
+    await events.flush();
+    log.restart();
+    log.write('again 1\n');
+    errors.write('row 9\n');
+    await events.flush();
+    const streamed = sent
+      .filter(({ update }) => update.stream !== undefined)
+      .map(({ update }) => [update.stream, update.delta, update.offset]);
+    expect(streamed).toEqual([
+      ['log', 'frame 1\nframe 2\n', 0],
+      ['errors', 'row 3\n', 0],
+      ['log', 'again 1\n', 0],
+      ['errors', 'row 9\n', 6],
+    ]);
+    expect(sent.reduce<Readonly<Record<string, string>>>((streams, { update }) => foldStreams(streams, update), {})).toEqual({
+      log: 'again 1\n',
+      errors: 'row 3\nrow 9\n',
+    });
+    // The answer's fold is its own: a named stream's delta never reaches it.
+    expect(fold(sent)).toBe('answer');
+    expect(() => events.stream('Bad name')).toThrow(TypeError);
+    events.close();
   });
 });

@@ -128,7 +128,8 @@ export function toHttpError(error: unknown): HttpError | null {
  */
 function fromLibraryStatus(status: number): HttpError {
   const message = 'The request could not be read';
-  const code = soleCodeFor(status);
+  // 413 has a code of ours besides (metadata_too_large, a job's rule): a library's is a body too large.
+  const code = status === 413 ? 'payload_too_large' : soleCodeFor(status);
   if (code === null) return badRequest(message);
   return new HttpError(...([status, code, message] as HttpErrorArgs));
 }

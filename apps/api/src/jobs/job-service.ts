@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_SENTENCES,
   ERROR_CODES,
   isTerminal,
+  MAX_STREAMS_PER_JOB,
   producerEventSchema,
   submitRequestSchema,
   type JobSnapshot,
@@ -28,7 +29,7 @@ import {
   type RedisClient,
 } from '@herald/shared';
 import { redisCall } from '../http/deadline.ts';
-import { badRequest, conflict, jobNotFound, payloadTooLarge, rateLimited, type HttpError } from '../http/errors.ts';
+import { badRequest, conflict, HttpError, jobNotFound, payloadTooLarge, rateLimited } from '../http/errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
 import type { JobIndex } from './job-index.ts';
@@ -86,7 +87,7 @@ export class JobService {
 
   constructor(deps: JobServiceDeps) {
     this.#deps = deps;
-    this.#schema = submitRequestSchema(deps.config.MAX_TEXT_CHARS);
+    this.#schema = submitRequestSchema(deps.config.MAX_TEXT_CHARS, deps.config.MAX_METADATA_BYTES);
     this.#eventSchema = producerEventSchema(deps.config.MAX_TEXT_CHARS, deps.config.MAX_DELTA_CHARS);
   }
 
@@ -195,6 +196,14 @@ export class JobService {
         throw conflict('progress_backwards', `Progress cannot go back: the job is at ${outcome.progress}`, await state());
       case 'bad_offset':
         throw conflict('bad_offset', ERROR_CODES.bad_offset.message, await state());
+      case 'too_many_streams':
+        throw conflict('too_many_streams', `The job already has ${MAX_STREAMS_PER_JOB} named streams, the most it may have`);
+      case 'metadata_too_large':
+        throw new HttpError(
+          413,
+          'metadata_too_large',
+          `The job's metadata, merged, would be larger than MAX_METADATA_BYTES (${this.#deps.config.MAX_METADATA_BYTES} bytes of JSON); nothing was published`,
+        );
       case 'missing':
         throw jobNotFound();
       case 'not_external':
@@ -211,9 +220,11 @@ export class JobService {
 
   /** The 413 for a producer's event past one of its bounds, naming the setting. */
   #tooLarge(bound: ProducerBound): HttpError {
-    const { MAX_TEXT_CHARS, MAX_EVENT_BYTES, MAX_JOB_STREAM_BYTES } = this.#deps.config;
+    const { MAX_TEXT_CHARS, MAX_STREAM_CHARS, MAX_EVENT_BYTES, MAX_JOB_STREAM_BYTES } = this.#deps.config;
     const message = {
       text: `The job's text would pass MAX_TEXT_CHARS (${MAX_TEXT_CHARS} UTF-16 code units): offset + delta's length is too large`,
+      streamText: `The stream's text would pass MAX_STREAM_CHARS (${MAX_STREAM_CHARS} UTF-16 code units): offset + delta's length is too large`,
+      texts: `The job's texts together (its answer and its named streams) would hold more than MAX_JOB_STREAM_BYTES (${MAX_JOB_STREAM_BYTES} bytes)`,
       event: `The event is over MAX_EVENT_BYTES (${MAX_EVENT_BYTES} bytes of JSON, escapes included, result aside)`,
       stream: `The job's stream would hold more than MAX_JOB_STREAM_BYTES (${MAX_JOB_STREAM_BYTES} bytes); only its terminal event can still be published`,
     }[bound];
@@ -232,15 +243,17 @@ export class JobService {
     }
     if (request.kind === 'external') {
       if (request.title !== undefined) fields[JOB_FIELDS.title] = request.title;
-      if (request.metadata !== undefined) fields[JOB_FIELDS.metadata] = JSON.stringify(request.metadata);
     }
+    // The metadata given is where merging starts: the first event carries it as its patch, and the
+    // publish script merges it into nothing (docs/api.md, "Metadata").
+    const metadata = request.kind === 'external' && request.metadata !== undefined ? { metadata: request.metadata } : {};
     // The `queued` event goes first so it is always the job's first event, before any worker's.
     const waiting = request.kind === 'external' ? 'Waiting for the producer' : 'Waiting for a worker';
     // A step that fails (Redis out of memory) undoes those before it: nothing is half-written.
     const rollback = new Rollback();
     try {
       rollback.add(() => redis.del(keys.events(jobId), keys.snapshot(jobId)));
-      await redisCall(publisher.create(jobId, { status: 'queued', stage: 'queued', progress: 0, message: waiting }, fields));
+      await redisCall(publisher.create(jobId, { status: 'queued', stage: 'queued', progress: 0, message: waiting, ...metadata }, fields));
       // Filed once it exists (a listing drops an entry whose job it cannot find); should the
       // creation fail after this, the entry is such a one.
       await redisCall(index.add([{ jobId, owner, tags: request.tags ?? [] }], Date.now()));

@@ -384,8 +384,12 @@ export function openApiDocument(settings: OpenApiSettings): Json {
         E401: error('A credential is needed, or this one is not valid'),
         E403: error('A token for another job, or of the wrong kind'),
         E404: error('No such job or batch (or another key’s), or no such route'),
-        E409: error('Conflict: an Idempotency-Key reused with another body; already finished; a producer breaking a rule'),
-        E413: error('Too large: a text, a body, or a batch larger than a limit it could never fit'),
+        E409: error(
+          'Conflict: an Idempotency-Key reused with another body; already finished; a producer breaking a rule (a ninth named stream among them)',
+        ),
+        E413: error(
+          "Too large: a text, a body, or a batch larger than a limit it could never fit; a producer's event past a bound; a metadata patch past MAX_METADATA_BYTES (metadata_too_large)",
+        ),
         E415: error('Not application/json, or compressed (a Content-Encoding other than identity)'),
         E429: error('Over a limit (no Retry-After past MAX_ACTIVE_JOBS_PER_KEY)', {
           'Retry-After': { $ref: '#/components/headers/RetryAfter' },

@@ -38,7 +38,7 @@ export function createBarRenderer(stream: NodeJS.WriteStream): Renderer {
   return {
     // While the summary is written, the message slot shows its latest words, on one line.
     event(event: JobEvent, partial: string) {
-      const writing = event.delta !== undefined && partial !== '';
+      const writing = event.delta !== undefined && event.stream === undefined && partial !== '';
       show(event.progress, { label: label(event), message: writing ? tail(partial) : event.message });
     },
     // A notice takes the message slot until the next event replaces it: it is transient news

@@ -15,7 +15,8 @@ export function createLineRenderer(stream: NodeJS.WritableStream): Renderer {
   };
   return {
     event(event, partial) {
-      if (event.delta === undefined || event.offset === undefined) {
+      // A named stream's piece (`stream`) is not the summary: a line of its own, as any event.
+      if (event.delta === undefined || event.offset === undefined || event.stream !== undefined) {
         endText();
         stream.write(`${formatLine(event)}\n`);
         return;

@@ -24,6 +24,12 @@ export interface RunReport {
   readonly restart: () => void;
 }
 
+/** One named stream of a job, as a kind writes it (KindContext.stream). */
+export interface StreamWriter {
+  readonly write: (delta: string) => void;
+  readonly restart: () => void;
+}
+
 /** What a kind's run sees of its job: who it is, the signal that stops it, how to tell watchers. */
 export interface KindContext extends RunReport {
   readonly jobId: string;
@@ -32,6 +38,19 @@ export interface KindContext extends RunReport {
   readonly attempts: number;
   /** Aborted when someone cancels the job (or it ended elsewhere): stop at once. */
   readonly signal: AbortSignal;
+  /**
+   * Changes the job's metadata: `patch` is a JSON Merge Patch (RFC 7396: null removes a member,
+   * an object merges, anything else replaces), published at once as an event of its own (after
+   * any text written before it), with the last step's stage and message. Rejects when the merged
+   * metadata would pass MAX_METADATA_BYTES (nothing is published then).
+   */
+  readonly metadata: (patch: Readonly<Record<string, unknown>>) => Promise<void>;
+  /**
+   * A named stream of the job (`[a-z0-9_-]{1,32}`, at most 8 a job), written beside the result
+   * as the result is: `write` appends, coalesced as `write` above; `restart` starts it again at
+   * offset 0. Its events carry the last step's stage and message. Throws for a bad name.
+   */
+  readonly stream: (name: string) => StreamWriter;
 }
 
 /** The `error.code` of a kind's failures that are not a JobError of its own. */

@@ -64,6 +64,8 @@ export async function runJob<Input>(run: JobRun<Input>, deps: RunJobDeps): Promi
       step,
       write: events.write,
       restart: events.restart,
+      metadata: events.metadata,
+      stream: events.stream,
     });
     await events.flush();
     await checkpoint();

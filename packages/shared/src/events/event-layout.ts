@@ -13,7 +13,10 @@ import { JOB_STATUSES, type JobEvent, type ProgressUpdate } from '@herald/contra
  * after it, for a batch's job), `status`, then `progress` (where the JSON is split for the
  * script), then the rest, and `ts` last. A key without a value is left out. The rest is in the
  * order Herald's own events have always had (`stage` before `message`, as the README shows them);
- * a producer's follow it too, whatever order its request body had.
+ * a producer's follow it too, whatever order its request body had. `metadata` (a JSON object whose
+ * keys are written as they are, unescaped) comes after every key read unparsed but `ts`, and
+ * `delta`'s `offset` comes last before `ts`, so neither a patch nor a JSON result can be taken for
+ * text being written (carriesDelta).
  */
 export const JOB_EVENT_KEYS = [
   'jobId',
@@ -24,6 +27,8 @@ export const JOB_EVENT_KEYS = [
   'message',
   'result',
   'error',
+  'metadata',
+  'stream',
   'delta',
   'offset',
   'ts',
@@ -50,6 +55,8 @@ export const PROGRESS_KEY = '"progress":';
 export const TS_KEY = '"ts":';
 /** A top-level `delta` (text being written); inside a JSON string the quotes would be escaped. */
 export const DELTA_KEY = '"delta":';
+/** `delta`'s offset: the last key before `ts` of an event that carries text. */
+export const OFFSET_KEY = '"offset":';
 
 /** The keys of a job's event, checked complete against JobEvent: a field added there and not here fails the typecheck. */
 type Unplaced = Exclude<keyof JobEvent, (typeof JOB_EVENT_KEYS)[number]>;
@@ -74,6 +81,8 @@ export function jobEventJsonParts(jobId: string, batchId: string | null, body: E
   if (body.result !== undefined) tail += `,"result":${JSON.stringify(body.result)}`;
   if (body.error !== undefined)
     tail += `,"error":{"code":${JSON.stringify(body.error.code)},"message":${JSON.stringify(body.error.message)}}`;
+  if (body.metadata !== undefined) tail += `,"metadata":${metadataJson(body.metadata)}`;
+  if (body.stream !== undefined) tail += `,"stream":${JSON.stringify(body.stream)}`;
   if (body.delta !== undefined) tail += `,${DELTA_KEY}${JSON.stringify(body.delta)}`;
   if (body.offset !== undefined) tail += `,"offset":${JSON.stringify(body.offset)}`;
   return [head, `${tail},${TS_KEY}${ts}}`];
@@ -96,8 +105,23 @@ export function batchEventJson(batchId: string, status: string, progress: number
 /** A batch's own event, told from a job's by its first key, unparsed. */
 export const isBatchEvent = (data: string): boolean => data.startsWith(BATCH_EVENT_START);
 
-/** Whether the event carries text being written (a top-level `delta`), unparsed. */
-export const carriesDelta = (data: string): boolean => data.includes(DELTA_KEY);
+/**
+ * A metadata patch's JSON as the event carries it and the publish script merges it: JSON.stringify's,
+ * compact, one escape for each string (the script compares keys as written).
+ */
+export const metadataJson = (patch: Readonly<Record<string, unknown>>): string => JSON.stringify(patch);
+
+/**
+ * Whether the event carries text being written, unparsed: its last key before `ts` is `offset`,
+ * which only goes with `delta` (JOB_EVENT_KEYS). Not a search for `"delta":` anywhere, which a
+ * metadata patch's own keys (written unescaped) could hold. Reads back from `ts`: O(1).
+ */
+export function carriesDelta(data: string): boolean {
+  const ts = data.lastIndexOf(`,${TS_KEY}`);
+  let at = ts - 1;
+  while (at >= 0 && data.charCodeAt(at) >= 0x30 && data.charCodeAt(at) <= 0x39) at -= 1;
+  return at < ts - 1 && data.startsWith(OFFSET_KEY, at - OFFSET_KEY.length + 1) && data[at - OFFSET_KEY.length] === ',';
+}
 
 /** The event's `ts` (ms epoch), unparsed: the last key of every event; null when it has none. */
 export function publishedAt(data: string): number | null {

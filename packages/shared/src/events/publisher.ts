@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connection.ts';
 import { batchOf, isTerminal, type JobEvent, type ProgressUpdate } from '@herald/contract';
-import { batchEventJson, type EventBody, jobEventJson, jobEventJsonParts } from './event-layout.ts';
+import { batchEventJson, type EventBody, jobEventJson, jobEventJsonParts, metadataJson } from './event-layout.ts';
 import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 
@@ -31,6 +31,11 @@ export interface PublisherOptions {
   readonly onJobEnded?: (jobId: string) => void;
   /** What bounds a producer's publishes (publishAsProducer); without it, nothing does. */
   readonly producerLimits?: ProducerLimits;
+  /**
+   * MAX_METADATA_BYTES: the most bytes of JSON a job's merged metadata may hold, whoever publishes
+   * (a patch past it is refused and nothing is published); without it, no bound.
+   */
+  readonly maxMetadataBytes?: number;
   readonly now?: () => number;
 }
 
@@ -39,11 +44,16 @@ export interface PublisherOptions {
  * (workers, a cancel, the watchdog) are bounded by what writes them, and never refused for size.
  */
 export interface ProducerLimits {
-  /** MAX_TEXT_CHARS: the longest the job's text may grow (offset + delta's length, UTF-16 units). */
+  /** MAX_TEXT_CHARS: the longest the job's answer may grow (offset + delta's length, UTF-16 units). */
   readonly maxTextChars: number;
+  /** MAX_STREAM_CHARS: the longest each named stream may grow, counted as the answer is. */
+  readonly maxStreamChars: number;
   /** MAX_EVENT_BYTES: one event's JSON as stored, escapes included, every field but `result`. */
   readonly maxEventBytes: number;
-  /** MAX_JOB_STREAM_BYTES: the bytes of event JSON the job's Stream may hold; a terminal event passes. */
+  /**
+   * MAX_JOB_STREAM_BYTES: the bytes of event JSON the job's Stream may hold (a terminal event
+   * passes), and the bytes of its texts together (the answer's and its named streams').
+   */
   readonly maxStreamBytes: number;
   /** PUBLISH_RATE_PER_JOB: publishes a second, per job, all replicas together (0: no limit). */
   readonly ratePerSecond: number;
@@ -81,8 +91,10 @@ export function publisherOptions(
         logger.warn({ err, jobId }, 'could not give an ended job’s place back (MAX_ACTIVE_JOBS_PER_KEY; pruning mends it)'),
       );
     },
+    maxMetadataBytes: config.MAX_METADATA_BYTES,
     producerLimits: {
       maxTextChars: config.MAX_TEXT_CHARS,
+      maxStreamChars: config.MAX_STREAM_CHARS,
       maxEventBytes: config.MAX_EVENT_BYTES,
       maxStreamBytes: config.MAX_JOB_STREAM_BYTES,
       ratePerSecond: config.PUBLISH_RATE_PER_JOB,
@@ -98,12 +110,15 @@ export interface PublishedEvent {
 /** A producer's event: without a progress, the job's stays where it is. */
 export type ProducerUpdate = EventBody;
 
-/** Which of a producer's bounds (ProducerLimits) an event would break. */
-export type ProducerBound = 'text' | 'event' | 'stream';
+/**
+ * Which of a producer's bounds (ProducerLimits) an event would break: its answer's length, its
+ * named stream's, its own size, its Stream's bytes, its texts' bytes together.
+ */
+export type ProducerBound = 'text' | 'streamText' | 'event' | 'stream' | 'texts';
 
 /** What a producer's publish through the API came to (the script's guards and the bounds, as outcomes). */
 export type ProducerPublish =
-  | Exclude<PublishReply, { outcome: 'published' | 'stream_full' }>
+  | Exclude<PublishReply, { outcome: 'published' | 'stream_full' | 'texts_full' }>
   | { readonly outcome: 'published'; readonly id: string }
   | { readonly outcome: 'too_large'; readonly bound: ProducerBound };
 
@@ -195,8 +210,10 @@ export class EventPublisher {
   async publishAsProducer(jobId: string, update: ProducerUpdate, idempotencyKeyHash?: string): Promise<ProducerPublish> {
     const limits = this.#options.producerLimits;
     // The script refuses an offset past the text, so offset + delta's length is the text's new length.
-    if (limits && update.delta !== undefined && (update.offset ?? 0) + update.delta.length > limits.maxTextChars) {
-      return { outcome: 'too_large', bound: 'text' };
+    if (limits && update.delta !== undefined) {
+      const [cap, bound] =
+        update.stream === undefined ? [limits.maxTextChars, 'text' as const] : [limits.maxStreamChars, 'streamText' as const];
+      if ((update.offset ?? 0) + update.delta.length > cap) return { outcome: 'too_large', bound };
     }
     if (limits && eventBytes(jobId, update, (this.#options.now ?? Date.now)()) > limits.maxEventBytes) {
       return { outcome: 'too_large', bound: 'event' };
@@ -206,6 +223,7 @@ export class EventPublisher {
       ...(limits ? { ratePerSecond: limits.ratePerSecond, maxStreamBytes: limits.maxStreamBytes } : {}),
     });
     if (reply.outcome === 'stream_full') return { outcome: 'too_large', bound: 'stream' };
+    if (reply.outcome === 'texts_full') return { outcome: 'too_large', bound: 'texts' };
     return reply.outcome === 'published' ? { outcome: 'published', id: reply.id } : reply;
   }
 
@@ -246,7 +264,11 @@ export class EventPublisher {
       ttlSeconds: this.#options.ttlSeconds,
       ts,
       mode,
-      ...(update.delta !== undefined && update.offset !== undefined ? { text: { delta: update.delta, offset: update.offset } } : {}),
+      ...(update.delta !== undefined && update.offset !== undefined
+        ? { text: { delta: update.delta, offset: update.offset, stream: update.stream } }
+        : {}),
+      ...(update.metadata === undefined ? {} : { metadataPatch: metadataJson(update.metadata) }),
+      ...(this.#options.maxMetadataBytes ? { maxMetadataBytes: this.#options.maxMetadataBytes } : {}),
       ...(isTerminal(status) && (this.#options.waitReplicas ?? 0) > 0 && ts >= this.#waitPausedUntil ? { durable: this.#durable() } : {}),
       ...extra,
     });

@@ -139,12 +139,14 @@ export class EventReader {
   async record(jobId: string): Promise<JobRecord | null> {
     // The text being written is a key of its own (publish-6.lua), read in the same step as the
     // hash so that it is the text as of the snapshot's lastEventId, no later.
-    const { hash, text: partial } = await jobRecordScript(this.#redis, jobId);
+    const { hash, text: partial, streams } = await jobRecordScript(this.#redis, jobId);
     if (!hash.event || !hash.lastEventId) return null;
     const snapshot: JobSnapshot = {
       ...snapshotOf(jobId, hash),
       // A text begun under Herald 0.1.0 is in the hash until its next event moves it (publish-6.lua).
       ...(partial === null ? (hash.partial === undefined ? {} : { partial: hash.partial }) : { partial }),
+      // Object.fromEntries defines each name (`__proto__` is a name like any other).
+      ...(streams.size === 0 ? {} : { streams: Object.fromEntries(streams) }),
     };
     return { snapshot, owner: hash.owner ?? null, callbackUrl: hash.callbackUrl ?? null };
   }
@@ -214,8 +216,9 @@ const LIST_FIELDS = ['event', 'lastEventId', 'createdAt', 'updatedAt', 'kind', '
 
 /** A job's snapshot from its hash (`event` and `lastEventId` present), without the text being written. */
 function snapshotOf(jobId: string, hash: Record<string, string>): JobListItem {
-  // The latest event, less what belongs to the event alone: its time and its piece of text.
-  const { ts: _ts, delta: _delta, offset: _offset, ...event } = withExactResult(hash.event!);
+  // The latest event, less what belongs to the event alone: its time, its piece of text (and
+  // which stream it went to), its metadata patch (the merged metadata is the hash's).
+  const { ts: _ts, delta: _delta, offset: _offset, stream: _stream, metadata: _patch, ...event } = withExactResult(hash.event!);
   return {
     ...(event as Omit<JobSnapshot, 'createdAt' | 'updatedAt' | 'lastEventId'>),
     jobId,

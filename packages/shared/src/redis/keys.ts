@@ -45,6 +45,18 @@ export const keys = {
    * no publish or access check reads the whole text; deleted by the job's terminal event.
    */
   text: (jobId: string): string => jobKey(jobId, 'text'),
+  /**
+   * String: one named stream's text (the fold of its deltas; docs/api.md, "Named streams"), as
+   * `text` is the answer's; kept, with the snapshot, for JOB_TTL_SECONDS after the job's end. Its
+   * name is the prefix below and the stream's name (`[a-z0-9_-]{1,32}`: no brace reaches a key).
+   */
+  streamText: (jobId: string, name: string): string => jobKey(jobId, `stream:${name}`),
+  /**
+   * The job's named streams' keys less their names. The publish and read scripts make those keys
+   * from it and the names the snapshot lists, which no caller knows before the script runs: every
+   * one is in the job's slot (its hash tag), as a Cluster needs of a script's keys.
+   */
+  streamTextPrefix: (jobId: string): string => jobKey(jobId, 'stream:'),
   /** String: set when someone asked to cancel the job; workers check it between stages. */
   cancel: (jobId: string): string => jobKey(jobId, 'cancel'),
   /** String: a producer's Idempotency-Key (its digest) → the event id its publish got. */

@@ -25,6 +25,24 @@
   which the API checks before the script runs (offset + delta's length is the new length, since
   an offset past the text is refused here).
 
+  Named streams (`stream` in ARGV[11]; docs/api.md, "Named streams"): text beside the answer,
+  each stream folded as the answer is, with its own offset check, in a key of its own (sp ..
+  name, in the job's slot: made here from the names the snapshot lists, `streams`, which no
+  caller knows before the script runs) and its length in UTF-16 units in the snapshot's
+  `su:<name>`. A name not yet listed is added, up to the most a job may have. Unlike the answer's,
+  they are kept after the job's end, for the TTL. A producer's (strict) texts together, the
+  answer's and every stream's, stay within `bytes` (MAX_JOB_STREAM_BYTES): STRLEN of each, O(1).
+
+  Metadata (`meta` in ARGV[11]): a JSON Merge Patch (RFC 7396) merged into the snapshot's
+  `metadata` here, with its event, and refused ('metadata_too_large') when the merged JSON would
+  pass `mb`. Merged on the JSON text itself (merge_patch below), never through cjson, which
+  would round numbers to 14 digits, escape '/', and lose the difference between {} and []: a
+  value the patch does not touch keeps its text exactly; keys are compared as written, which is
+  JSON.stringify's one escape per string (the API's and the workers' patches, and what this
+  script stores, are all its compact output). A job's first event carries its metadata at
+  creation as its patch. Costs the size of the metadata (at most `mb`), and only for an event
+  that carries a patch.
+
   The Stream's bytes: a producer's Stream is bounded in bytes as well as in entries (`bytes` in
   ARGV[11], MAX_JOB_STREAM_BYTES), counting each entry as its event's JSON. `MAXLEN ~` drops old
   entries this script never sees, so a plain running sum would only grow. Instead the
@@ -66,7 +84,7 @@
 
   KEYS[1] events Stream    KEYS[2] snapshot hash    KEYS[3] idempotency key (any, when unused)
   KEYS[4] batch hash       KEYS[5] batch Stream     (any keys in the job's slot, when not in a batch)
-  KEYS[6] the text being written (string)
+  KEYS[6] the answer being written (string)
   ARGV[1] channel (SPUBLISH) ARGV[2] status           ARGV[3] progress asked for ('': the job's)
   ARGV[4] JSON before the progress value            ARGV[5] JSON after it
   ARGV[6] Stream MAXLEN    ARGV[7] TTL seconds      ARGV[8] event ts (ms)
@@ -82,6 +100,12 @@
     rate    strict: publishes a second (absent or 0: no limit)
     bytes   strict: the Stream's bytes (absent or 0: no bound)
     fields  [field, value, …] written with the job's first event only
+    meta    the event's metadata patch, its JSON as the event carries it (a string here, so that
+            cjson never decodes it: see "Metadata" below)
+    mb      the most bytes the merged metadata may hold (MAX_METADATA_BYTES; absent or 0: no bound)
+    stream  [name, the most names a job may have]: the text goes to this named stream, not the answer
+    sp      the job's named streams' keys less their names (keys.streamTextPrefix): given with
+            text and with a terminal event, which keep or bound those keys
 
   The event's JSON (its owner: packages/shared/src/events/event-layout.ts, which
   test/unit/event-layout.test.ts checks this block and the code below against), never parsed here:
@@ -102,9 +126,12 @@
     {'backwards', progress}  strict: below the job's current progress
     {'bad_offset'}           the offset is past the text, or splits a character
     {'stream_full'}          strict: the Stream would hold more than `bytes`
+    {'texts_full'}           strict: the job's texts together would hold more than `bytes`
+    {'too_many_streams'}     a stream name past the most a job may have
+    {'metadata_too_large'}   the merged metadata would be larger than `mb`
 ]]
 local terminal = {done = true, error = true, cancelled = true}
-local current = redis.call('HMGET', KEYS[2], 'status', 'progress', 'partialUnits', 'kind', 'streamBytes', 'publishAt')
+local current = redis.call('HMGET', KEYS[2], 'status', 'progress', 'partialUnits', 'kind', 'streamBytes', 'publishAt', 'streams')
 local status = current[1]
 local strict = ARGV[9] == 'strict'
 local packed = ARGV[11] ~= '' and cjson.decode(ARGV[11]) or {}
@@ -186,25 +213,51 @@ local function charge_walk(units_walked)
   end
 end
 
--- The text after this event: appended (`append`), or written again from the offset (`rewrite`).
+-- The job's named streams, in the order they began ('streams': names separated by spaces).
+local names = {}
+for name in string.gmatch(current[7] or '', '%S+') do
+  names[#names + 1] = name
+end
+local new_stream = nil
+if packed.stream then
+  new_stream = packed.stream[1]
+  for _, name in ipairs(names) do
+    if name == new_stream then
+      new_stream = nil
+    end
+  end
+  if new_stream and #names >= packed.stream[2] then
+    return {'too_many_streams'}
+  end
+end
+
+-- The text after this event: appended (`append`), or written again from the offset (`rewrite`),
+-- in the answer's key or the named stream's (`text_key`); its length in UTF-16 units in `units_field`.
 local append, rewrite, text_units = nil, nil, nil
+local text_key, units_field = KEYS[6], 'partialUnits'
 if packed.text then
   local offset = packed.text[2]
-  local units = tonumber(current[3]) or 0
-  -- A text begun before it had a key of its own (Herald 0.1.0 kept it in the snapshot's `partial`)
-  -- is moved there once, by its next event: O(1) for every other one.
-  if units > 0 and redis.call('EXISTS', KEYS[6]) == 0 then
-    local old = redis.call('HGET', KEYS[2], 'partial')
-    if old then
-      redis.call('SET', KEYS[6], old)
-      redis.call('HDEL', KEYS[2], 'partial')
+  local units
+  if packed.stream then
+    text_key, units_field = packed.sp .. packed.stream[1], 'su:' .. packed.stream[1]
+    units = tonumber(redis.call('HGET', KEYS[2], units_field)) or 0
+  else
+    units = tonumber(current[3]) or 0
+    -- A text begun before it had a key of its own (Herald 0.1.0 kept it in the snapshot's `partial`)
+    -- is moved there once, by its next event: O(1) for every other one.
+    if units > 0 and redis.call('EXISTS', KEYS[6]) == 0 then
+      local old = redis.call('HGET', KEYS[2], 'partial')
+      if old then
+        redis.call('SET', KEYS[6], old)
+        redis.call('HDEL', KEYS[2], 'partial')
+      end
     end
   end
   if offset == units then
     append = ARGV[10] -- the common case: the text itself is not read
   elseif offset < units then
     charge_walk(offset)
-    local before = redis.call('GET', KEYS[6]) or ''
+    local before = redis.call('GET', text_key) or ''
     local keep = utf16_prefix(before, offset)
     if not keep then
       return {'bad_offset'}
@@ -214,6 +267,113 @@ if packed.text then
     return {'bad_offset'}
   end
   text_units = offset + packed.text[1]
+end
+
+-- The bytes of every text of the job together after this event, against `bytes`: one STRLEN each.
+if strict and text_units and (packed.bytes or 0) > 0 then
+  local now = redis.call('STRLEN', text_key)
+  local total = redis.call('STRLEN', KEYS[6])
+  for _, name in ipairs(names) do
+    total = total + redis.call('STRLEN', packed.sp .. name)
+  end
+  if total - now + (append and now + #append or #rewrite) > packed.bytes then
+    return {'texts_full'}
+  end
+end
+
+-- JSON Merge Patch (RFC 7396) on JSON text (see "Metadata" above). `s` is compact JSON.
+-- The index just after the JSON value that starts at s[i].
+local function value_end(s, i)
+  local c = string.sub(s, i, i)
+  if c == '"' then
+    local j = i + 1
+    while true do
+      local k = string.find(s, '["\\]', j)
+      if not k then
+        error('metadata: a string does not end')
+      end
+      if string.sub(s, k, k) == '"' then
+        return k + 1
+      end
+      j = k + 2 -- past the escaped character
+    end
+  elseif c == '{' or c == '[' then
+    local depth, j = 0, i
+    while true do
+      local k = string.find(s, '[][{}"]', j)
+      if not k then
+        error('metadata: a container does not end')
+      end
+      local d = string.sub(s, k, k)
+      if d == '"' then
+        j = value_end(s, k)
+      else
+        depth = (d == '{' or d == '[') and depth + 1 or depth - 1
+        j = k + 1
+        if depth == 0 then
+          return j
+        end
+      end
+    end
+  end
+  return string.find(s, '[,}%]]', i) or #s + 1 -- a number, true, false or null
+end
+
+-- An object's members: its keys in order (as written, quotes and escapes included), and each one's value text.
+local function members(s)
+  local keys, values = {}, {}
+  local i = 2
+  while string.sub(s, i, i) == '"' do
+    local key_end = value_end(s, i)
+    local key = string.sub(s, i, key_end - 1)
+    local after = value_end(s, key_end + 1)
+    if values[key] == nil then
+      keys[#keys + 1] = key
+    end
+    values[key] = string.sub(s, key_end + 1, after - 1)
+    i = after + 1
+  end
+  return keys, values
+end
+
+-- RFC 7396: a member whose value is null goes, an object merges into an object, anything else
+-- replaces; the target's keys keep their places, new ones follow. `target` may be nil. As deep
+-- as the patch, which the API bounds (MAX_METADATA_DEPTH).
+local function merge_patch(target, patch)
+  if string.sub(patch, 1, 1) ~= '{' then
+    return patch
+  end
+  local keys, values = {}, {}
+  if target and string.sub(target, 1, 1) == '{' then
+    keys, values = members(target)
+  end
+  local patch_keys, patch_values = members(patch)
+  for _, key in ipairs(patch_keys) do
+    local value = patch_values[key]
+    if value == 'null' then
+      values[key] = nil
+    else
+      if values[key] == nil then
+        keys[#keys + 1] = key
+      end
+      values[key] = merge_patch(values[key], value)
+    end
+  end
+  local out = {}
+  for _, key in ipairs(keys) do
+    if values[key] ~= nil then
+      out[#out + 1] = key .. ':' .. values[key]
+    end
+  end
+  return '{' .. table.concat(out, ',') .. '}'
+end
+
+local metadata = nil
+if packed.meta then
+  metadata = merge_patch(redis.call('HGET', KEYS[2], 'metadata') or nil, packed.meta)
+  if (packed.mb or 0) > 0 and #metadata > packed.mb then
+    return {'metadata_too_large'}
+  end
 end
 
 local data = ARGV[4] .. progress .. ARGV[5]
@@ -250,13 +410,22 @@ if not status then
   end
 end
 if text_units then
-  snapshot[#snapshot + 1] = 'partialUnits'
+  snapshot[#snapshot + 1] = units_field
   snapshot[#snapshot + 1] = text_units
   if append then
-    redis.call('APPEND', KEYS[6], append)
+    redis.call('APPEND', text_key, append)
   else
-    redis.call('SET', KEYS[6], rewrite)
+    redis.call('SET', text_key, rewrite)
   end
+end
+if new_stream then
+  names[#names + 1] = new_stream
+  snapshot[#snapshot + 1] = 'streams'
+  snapshot[#snapshot + 1] = table.concat(names, ' ')
+end
+if metadata then
+  snapshot[#snapshot + 1] = 'metadata'
+  snapshot[#snapshot + 1] = metadata
 end
 redis.call('HSET', KEYS[2], unpack(snapshot))
 if terminal[ARGV[2]] then
@@ -264,6 +433,10 @@ if terminal[ARGV[2]] then
   redis.call('DEL', KEYS[6])
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[2], ARGV[7])
+  -- The named streams stay, as long as the snapshot that lists them.
+  for _, name in ipairs(packed.sp and names or {}) do
+    redis.call('EXPIRE', packed.sp .. name, ARGV[7])
+  end
 end
 if packed.idem then
   redis.call('SET', KEYS[3], id, 'EX', ARGV[7])

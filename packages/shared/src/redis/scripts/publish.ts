@@ -1,4 +1,4 @@
-import { batchOf } from '@herald/contract';
+import { batchOf, isTerminal, MAX_STREAMS_PER_JOB } from '@herald/contract';
 import type { RedisClient } from '../connection.ts';
 import { channels, keys } from '../keys.ts';
 import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
@@ -27,8 +27,15 @@ export interface PublishInput {
    * producer through the API): it is refused, and so is an event for a job that does not exist.
    */
   readonly mode: 'clamp' | 'strict';
-  /** The event's piece of the result being written, and where it goes (UTF-16 code units). */
-  readonly text?: { readonly delta: string; readonly offset: number };
+  /**
+   * The event's piece of the result being written, and where it goes (UTF-16 code units): the
+   * answer, or the named `stream` (at most MAX_STREAMS_PER_JOB names a job).
+   */
+  readonly text?: { readonly delta: string; readonly offset: number; readonly stream?: string | undefined };
+  /** The event's JSON Merge Patch to the job's metadata, its JSON as the event carries it (event-layout.ts, metadataJson). */
+  readonly metadataPatch?: string;
+  /** MAX_METADATA_BYTES: the most bytes of JSON the merged metadata may hold (0 or absent: no bound). */
+  readonly maxMetadataBytes?: number;
   /**
    * 'strict' only, 0 for none: the producer's publishes a second (PUBLISH_RATE_PER_JOB), and the
    * bytes of event JSON the job's Stream may hold (MAX_JOB_STREAM_BYTES; a terminal event passes).
@@ -55,7 +62,10 @@ export type PublishReply =
   | { readonly outcome: 'rate_limited'; readonly retryAfterMs: number }
   | { readonly outcome: 'backwards'; readonly progress: number }
   | { readonly outcome: 'bad_offset' }
-  | { readonly outcome: 'stream_full' };
+  | { readonly outcome: 'stream_full' }
+  | { readonly outcome: 'texts_full' }
+  | { readonly outcome: 'too_many_streams' }
+  | { readonly outcome: 'metadata_too_large' };
 
 /**
  * publish-6.lua: appends the event to the job's Stream, updates its snapshot (and the text being
@@ -117,6 +127,12 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
       return { outcome: 'backwards', progress: Number(replyTuple(script, reply, 2)[1]) };
     case 'bad_offset':
       return { outcome: 'bad_offset' };
+    case 'texts_full':
+      return { outcome: 'texts_full' };
+    case 'too_many_streams':
+      return { outcome: 'too_many_streams' };
+    case 'metadata_too_large':
+      return { outcome: 'metadata_too_large' };
     default:
       throw new ScriptReplyError(`${script.name}: unknown outcome ${JSON.stringify(reply[0])}`);
   }
@@ -143,5 +159,10 @@ function packedOptions(input: PublishInput, batchId: string | null): string {
   if (input.ratePerSecond) packed += `,"rate":${input.ratePerSecond}`;
   if (input.maxStreamBytes) packed += `,"bytes":${input.maxStreamBytes}`;
   if (input.jobFields !== undefined) packed += `,"fields":${JSON.stringify(Object.entries(input.jobFields).flat().map(wellFormed))}`;
+  // The patch's JSON as a string: cjson decodes the string, never the JSON in it (publish-6.lua, "Metadata").
+  if (input.metadataPatch !== undefined) packed += `,"meta":${JSON.stringify(input.metadataPatch)}`;
+  if (input.maxMetadataBytes) packed += `,"mb":${input.maxMetadataBytes}`;
+  if (input.text?.stream !== undefined) packed += `,"stream":[${JSON.stringify(input.text.stream)},${MAX_STREAMS_PER_JOB}]`;
+  if (input.text !== undefined || isTerminal(input.status)) packed += `,"sp":${JSON.stringify(keys.streamTextPrefix(input.jobId))}`;
   return packed === '' ? '' : `{${packed.slice(1)}}`;
 }
