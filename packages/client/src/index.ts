@@ -15,7 +15,9 @@ export type { Reconnect, ResumeOptions } from './event-stream.ts';
 export {
   batchEventSchema,
   batchSnapshotSchema,
+  foldMetadata,
   foldPartial,
+  foldStreams,
   isTerminal,
   jobEventSchema,
   jobSnapshotSchema,

@@ -1,4 +1,4 @@
-import { HeraldError, foldPartial, isTerminal, type JobEvent, type JsonValue } from '@herald/client';
+import { HeraldError, foldMetadata, foldPartial, foldStreams, isTerminal, type JobEvent, type JsonValue } from '@herald/client';
 import type { Connection, JobState, Typed } from './types.ts';
 
 // What a job's state becomes with each event: pure functions, one new object per change, so
@@ -13,23 +13,27 @@ export function initialJob<Result>(connection: Connection): JobState<Result> {
     partial: '',
     result: null,
     error: null,
+    metadata: {},
+    streams: {},
     connection,
     lastEventId: null,
   };
 }
 
-/** A job's event as the client's watch gives it (its own fold of `partial` is not used: see applyJobEvent). */
+/** A job's event as the client's watch gives it (its own folds are used for a resync only: see applyJobEvent). */
 export interface JobUpdate {
   readonly id: string;
   readonly event: JobEvent;
   readonly partial: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly streams: Readonly<Record<string, string>>;
   readonly resync: boolean;
 }
 
 /**
- * The job after one more event. The text is folded here from the state's own `partial` rather
- * than taken from the client, whose fold starts empty on each watch: a stream reopened from a
- * cursor (a new token) then carries on the text it had. A resync replaces everything; `done`
+ * The job after one more event. The text, the metadata and the named streams are folded here
+ * from the state's own rather than taken from the client, whose folds start empty on each watch:
+ * a stream reopened from a cursor (a new token) then carries on what it had. A resync replaces everything; `done`
  * with a string result makes the text that result (a summary written without deltas has it
  * there alone), while any other result leaves the text as the deltas wrote it.
  * `connection`: the stream's, unless the event ends the job (`ended`).
@@ -54,9 +58,16 @@ export function applyJobEvent<Result>(
     partial,
     result: done ? parseResult(event.result!, typed) : null,
     error: event.error ?? null,
+    metadata: update.resync ? update.metadata : metadataAfter(job.metadata, event),
+    streams: update.resync ? update.streams : foldStreams(job.streams, event),
     connection: ended ? 'ended' : connection,
     lastEventId: update.id,
   };
+}
+
+/** The metadata with the event's patch merged in; the same object when it carries none. */
+function metadataAfter(metadata: Readonly<Record<string, unknown>>, event: JobEvent): Readonly<Record<string, unknown>> {
+  return event.metadata === undefined ? metadata : foldMetadata(metadata as Parameters<typeof foldMetadata>[0], event);
 }
 
 /** The job with the stream's new connection state; an ended job stays `ended`, a job already there stays as it is. */

@@ -43,6 +43,13 @@ export interface JobState<Result = string> {
    * (`connection: 'ended'`). `error instanceof HeraldError` tells them apart.
    */
   readonly error: HeraldError | JobFailure | null;
+  /**
+   * The job's metadata so far: every event's patch merged in (RFC 7396), from the job's first
+   * event, which carries the metadata it was created with (a resync's replaces it). `{}` before.
+   */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** The job's named streams so far, name → text, each folded from its deltas (a resync's replace them). `{}` before. */
+  readonly streams: Readonly<Record<string, string>>;
   readonly connection: Connection;
   /** The cursor after the last event applied (for a job of a batch or a list: the stream's cursor then). */
   readonly lastEventId: string | null;

@@ -7,7 +7,12 @@ import type { JobState } from '../../../packages/react/src/types.ts';
 
 const event = (fields: Partial<JobEvent>): JobEvent => ({ jobId: 'j', status: 'processing', progress: 10, message: '', ts: 1, ...fields });
 const step = <R>(job: JobState<R>, id: string, fields: Partial<JobEvent>, typed?: boolean | ((text: string) => R), resync = false) =>
-  applyJobEvent(job, { id, event: event(fields), partial: resync ? String(fields.result ?? '') : 'ignored', resync }, 'live', typed);
+  applyJobEvent(
+    job,
+    { id, event: event(fields), partial: resync ? String(fields.result ?? '') : 'ignored', metadata: {}, streams: {}, resync },
+    'live',
+    typed,
+  );
 
 describe('a job’s state, event by event', () => {
   it('folds the text from its own partial (so a reopened stream carries it on), keeps the stage, and ends', () => {
@@ -68,5 +73,41 @@ describe('a job’s state, event by event', () => {
     expect(() => step(initialJob('live'), '1-0', { ...done, result: 'not json' }, true)).toThrow(
       expect.objectContaining({ name: 'HeraldError', code: 'invalid_event' }),
     );
+  });
+});
+
+describe('a job’s metadata and named streams, event by event', () => {
+  it('merges each patch from its own state (RFC 7396) and folds each stream on its own; a resync replaces both', () => {
+    const live = (job: JobState<string>, id: string, fields: Partial<JobEvent>) =>
+      applyJobEvent(
+        job,
+        { id, event: event(fields), partial: '', metadata: { ignored: true }, streams: { ignored: 'x' }, resync: false },
+        'live',
+        undefined,
+      );
+    let job = initialJob<string>('live');
+    expect(job).toMatchObject({ metadata: {}, streams: {} });
+    job = live(job, '1-0', { status: 'queued', progress: 0, metadata: { rows: 0, of: 1000, source: { file: 'a.csv' } } });
+    job = live(job, '2-0', { metadata: { rows: 400, errors: 3 }, stream: 'log', delta: 'frame 1\n', offset: 0 });
+    const unchanged = job.metadata;
+    job = live(job, '3-0', { stream: 'errors', delta: 'row 7: bad date', offset: 0 });
+    expect(job.metadata).toBe(unchanged); // no patch: the same object, so React sees no change
+    job = live(job, '4-0', { metadata: { errors: null, source: { file: 'b.csv' } }, stream: 'log', delta: 'frame 2\n', offset: 8 });
+    // A retried attempt writes a stream again from offset 0, leaving the others and the answer alone.
+    job = live(job, '5-0', { stream: 'errors', delta: 'row 9', offset: 0 });
+    expect(job).toMatchObject({
+      metadata: { rows: 400, of: 1000, source: { file: 'b.csv' } },
+      streams: { log: 'frame 1\nframe 2\n', errors: 'row 9' },
+      partial: '',
+    });
+    expect(job.metadata).not.toHaveProperty('errors');
+    // A resync's merged metadata and streams replace what was folded.
+    const resynced = applyJobEvent(
+      job,
+      { id: '9-0', event: event({ progress: 90 }), partial: '', metadata: { rows: 900 }, streams: { log: 'all' }, resync: true },
+      'live',
+      undefined,
+    );
+    expect(resynced).toMatchObject({ metadata: { rows: 900 }, streams: { log: 'all' } });
   });
 });
