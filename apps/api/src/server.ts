@@ -109,7 +109,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     ),
   );
   const idempotency = new IdempotencyStore(redis, config.JOB_TTL_SECONDS);
-  const index = new JobIndex(redis, reader, config.JOB_TTL_SECONDS);
+  const index = new JobIndex(redis, reader, config.JOB_TTL_SECONDS, config.JOB_INDEX_GRACE_SECONDS);
   const jobs = new JobService({ config, redis, queue, chores, publisher, reader, idempotency, index });
   const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs, index });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.

@@ -102,6 +102,8 @@ export const configSchema = z.object({
   /** The most jobs one multi-job stream may follow (GET /v1/events?jobs=…). */
   MAX_JOBS_PER_STREAM: int(100, 1, 1_000),
   JOB_TTL_SECONDS: int(86_400, 1),
+  /** How long past JOB_TTL_SECONDS a listing's index entry may outlive its job's submission (GET /v1/jobs). */
+  JOB_INDEX_GRACE_SECONDS: int(7 * 86_400, 0, 30 * 86_400),
   STREAM_MAXLEN: int(1_000, 10),
   /**
    * A producer's writes, bounded (POST /v1/jobs/{id}/events; 413 past each): one event's JSON

@@ -6,7 +6,7 @@ import { type EventReader, type RedisClient, keys } from '@herald/shared';
  * (keys.jobIndex), one for every job, one per tag, and the same per API key. Written at
  * submission (after the job exists, so a listing never finds an entry before its job), read a
  * page at a time newest first; an entry whose job has expired is dropped when a listing passes
- * it, and any entry once its horizon (JOB_TTL_SECONDS + 7 days after its job's submission) has
+ * it, and any entry once its horizon (JOB_TTL_SECONDS + JOB_INDEX_GRACE_SECONDS after its job's submission) has
  * passed, so an index that nobody lists does not grow without end.
  */
 
@@ -31,8 +31,6 @@ export interface JobListRequest {
 export const LIST_SCAN_ENTRIES = 500;
 /** Entries read from an index at once: one round trip for the index, one for their jobs' heads. */
 const SCAN_CHUNK = 100;
-/** How long an index entry may outlive its job's TTL: a job still running this long after it began leaves the listing. */
-export const INDEX_GRACE_SECONDS = 7 * 86_400;
 /** Epoch ms as fixed-width digits: members sort by time as strings (every score is 0). */
 const TIME_DIGITS = 15;
 const MEMBER = /^(\d{15}):(.{1,40})$/;
@@ -51,10 +49,15 @@ export class JobIndex {
   readonly #reader: EventReader;
   readonly #horizonMs: number;
 
-  constructor(redis: RedisClient, reader: EventReader, jobTtlSeconds: number) {
+  /**
+   * `graceSeconds` (JOB_INDEX_GRACE_SECONDS): how long past `jobTtlSeconds` an entry may outlive
+   * its job's submission. It bounds an index's memory (submissions in that time); a job still
+   * running that long after it began leaves the listing.
+   */
+  constructor(redis: RedisClient, reader: EventReader, jobTtlSeconds: number, graceSeconds: number) {
     this.#redis = redis;
     this.#reader = reader;
-    this.#horizonMs = (jobTtlSeconds + INDEX_GRACE_SECONDS) * 1000;
+    this.#horizonMs = (jobTtlSeconds + graceSeconds) * 1000;
   }
 
   /**
