@@ -1,4 +1,13 @@
-import { HeraldError, foldMetadata, foldPartial, foldStreams, isTerminal, type JobEvent, type JsonValue } from '@herald/client';
+import {
+  HeraldError,
+  foldMetadata,
+  foldPartial,
+  foldStreams,
+  isTerminal,
+  type JobEvent,
+  type JsonValue,
+  type WatchedEvent,
+} from '@herald/client';
 import type { Connection, JobState, Typed } from './types.ts';
 
 // What a job's state becomes with each event: pure functions, one new object per change, so
@@ -20,16 +29,6 @@ export function initialJob<Result>(connection: Connection): JobState<Result> {
   };
 }
 
-/** A job's event as the client's watch gives it (its own folds are used for a resync only: see applyJobEvent). */
-export interface JobUpdate {
-  readonly id: string;
-  readonly event: JobEvent;
-  readonly partial: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  readonly streams: Readonly<Record<string, string>>;
-  readonly resync: boolean;
-}
-
 /**
  * The job after one more event. The text, the metadata and the named streams are folded here
  * from the state's own rather than taken from the client, whose folds start empty on each watch:
@@ -40,7 +39,7 @@ export interface JobUpdate {
  */
 export function applyJobEvent<Result>(
   job: JobState<Result>,
-  update: JobUpdate,
+  update: WatchedEvent,
   connection: Connection,
   typed: Typed<Result> | undefined,
 ): JobState<Result> {

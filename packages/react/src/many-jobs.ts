@@ -1,5 +1,6 @@
 import type { HeraldError } from '@herald/client';
-import { applyJobEvent, initialJob, withConnection, type JobUpdate } from './job-state.ts';
+import type { WatchedEvent } from '@herald/client';
+import { applyJobEvent, initialJob, withConnection } from './job-state.ts';
 import type { Connection, JobState, JobStates, Typed } from './types.ts';
 import type { Draft } from './use-stream.ts';
 
@@ -11,7 +12,7 @@ type Jobs<Result> = Record<string, JobState<Result>>;
 /** The record with one job's event applied; a job not seen yet is added at the end. */
 export function applyToJobs<Result>(
   jobs: JobStates<Result>,
-  update: JobUpdate,
+  update: WatchedEvent,
   connection: Connection,
   typed: Typed<Result> | undefined,
   draft: Draft,

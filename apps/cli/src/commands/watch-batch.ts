@@ -1,6 +1,7 @@
 import { createClient } from '../client.ts';
-import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
-import { asCliError } from '../refusal.ts';
+import { EXIT, type ExitCode } from '../exit-codes.ts';
+import { interruptOnCtrlC } from '../interrupt.ts';
+import { asCliError, orRefused } from '../refusal.ts';
 
 export interface WatchBatchOptions {
   readonly url: string;
@@ -18,9 +19,7 @@ const NO_CREDENTIAL_HINT = 'pass --token <batch watchToken> or --api-key <key> (
  */
 export async function watchBatch(batchId: string, options: WatchBatchOptions): Promise<ExitCode> {
   const client = createClient({ baseUrl: options.url, apiKey: options.credential });
-  const interrupt = new AbortController();
-  const onSigint = (): void => interrupt.abort(new CliError('interrupted; the batch goes on', EXIT.interrupted));
-  process.once('SIGINT', onSigint);
+  const interrupt = interruptOnCtrlC('the batch goes on');
   let ended: string | undefined;
   try {
     for await (const item of client.watchBatch(batchId, {
@@ -44,11 +43,11 @@ export async function watchBatch(batchId: string, options: WatchBatchOptions): P
     if (interrupt.signal.aborted) throw interrupt.signal.reason;
     throw asCliError(error, options.credential === undefined ? NO_CREDENTIAL_HINT : undefined);
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    interrupt.release();
   }
   if (ended === undefined) {
     // The stream ended at once (the cursor was past the end): the snapshot says how it ended.
-    ended = (await client.batch(batchId).catch((error: unknown) => Promise.reject(asCliError(error)))).status;
+    ended = (await orRefused(client.batch(batchId))).status;
   }
   return ended === 'cancelled' ? EXIT.cancelled : ended === 'done' ? EXIT.done : EXIT.server;
 }

@@ -1,5 +1,6 @@
 import { createClient, isTerminal, type JobEvent, type JobSnapshot } from '../client.ts';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.ts';
+import { interruptOnCtrlC } from '../interrupt.ts';
 import { asCliError, orRefused } from '../refusal.ts';
 import { createRenderer } from '../render/renderer.ts';
 
@@ -24,9 +25,7 @@ export async function watch(jobId: string, options: WatchOptions): Promise<ExitC
   const hint = options.credential === undefined ? NO_CREDENTIAL_HINT : undefined;
   const renderer = createRenderer(process.stderr, options.plain);
   // Ctrl-C: stop the stream and give the terminal back tidy (the bar hides the cursor).
-  const interrupt = new AbortController();
-  const onSigint = (): void => interrupt.abort(new CliError('interrupted; the job goes on', EXIT.interrupted));
-  process.once('SIGINT', onSigint);
+  const interrupt = interruptOnCtrlC('the job goes on');
 
   let last: JobEvent | undefined;
   try {
@@ -48,7 +47,7 @@ export async function watch(jobId: string, options: WatchOptions): Promise<ExitC
     throw asCliError(error, hint);
   } finally {
     renderer.stop();
-    process.removeListener('SIGINT', onSigint);
+    interrupt.release();
   }
   // Only a 204 ends the stream without a terminal event in hand (the cursor already was the
   // terminal event): the snapshot then says how the job ended.
