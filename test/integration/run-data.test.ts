@@ -351,6 +351,36 @@ describe('a producer’s texts together stay within MAX_JOB_STREAM_BYTES, whatev
   });
 });
 
+describe('a producer pays for the metadata merge it makes Redis do (PUBLISH_RATE_PER_JOB)', () => {
+  let system: TestSystem;
+  let api: string;
+  beforeAll(async () => {
+    system = await startSystem({ replicas: 1, workers: 0, env: { PUBLISH_RATE_PER_JOB: '50' } });
+    api = system.apis[0]!.url;
+  });
+  afterAll(() => system.close());
+
+  it('a patch deep into 14 KB of metadata, 30 levels down, is charged as the walk it costs: the next publish waits (429)', async () => {
+    // The merge scans each level's text again: about 30 × 14 KB here, charged one publish per 256 characters.
+    let nested: Record<string, Json> = { leaf: 'x'.repeat(14_000) };
+    const path: string[] = [];
+    for (let i = 0; i < 29; i += 1) {
+      nested = { [`level${i}`]: nested };
+      path.unshift(`level${i}`);
+    }
+    const created = await request(`${api}/v1/jobs`, { json: { kind: 'external', metadata: nested } });
+    expect(created.status).toBe(202);
+    const { jobId, publishToken } = created.body as { jobId: string; publishToken: string };
+    const publish = (event: unknown) => request(`${api}/v1/jobs/${jobId}/events`, { json: event, headers: bearer(publishToken) });
+    // A shallow patch costs nothing more: a burst of them goes through.
+    for (let i = 0; i < 3; i += 1) expect((await publish({ status: 'processing', metadata: { step: i } })).status).toBe(201);
+    let deep: Record<string, Json> = { mark: 1 };
+    for (const key of [...path].reverse()) deep = { [key]: deep };
+    expect((await publish({ status: 'processing', metadata: deep })).status).toBe(201);
+    expectError(await publish({ status: 'processing', progress: 1 }), 429, 'rate_limited');
+  });
+});
+
 describe('a kind writes run data: ctx.metadata and ctx.stream, through the publish script', () => {
   let redis: RedisClient;
   beforeAll(() => {
