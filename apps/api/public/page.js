@@ -367,8 +367,29 @@ async function watch(job) {
   }
 }
 
-/** Refusals of a mint that asking again cannot change: no valid key, not this key's job, or an unknown one. */
-const MINT_REFUSED = new Set([401, 403, 404]);
+/**
+ * Whether a failed mint may pass if asked again: no answer at all, a rate limit, or the server's
+ * side (a replica going away). Any other refusal (401, 403, 404, …) would be the same again.
+ * @param {HeraldError} error
+ */
+const mayPass = (error) => error.status === 0 || error.status === 429 || error.status >= 500;
+
+/**
+ * Waits `ms`, or less when `signal` aborts first.
+ * @param {number} ms
+ * @param {AbortSignal} signal
+ * @returns {Promise<void>}
+ */
+const pause = (ms, signal) =>
+  new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve(undefined);
+    }
+  });
 
 /**
  * The watch's getToken: the job's token first; once Herald says it has expired, a fresh one
@@ -390,6 +411,7 @@ function tokenSource(job) {
       return token;
     }
     for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 10_000)) {
+      if (job.watching.signal.aborted) return token; // the page left the job: the watch ends anyway
       let retryAfterMs = 0;
       try {
         const { watchToken } = await keyed().watchToken(job.id);
@@ -399,12 +421,12 @@ function tokenSource(job) {
         }
         return watchToken;
       } catch (error) {
-        // The key is not this job's (or not valid): the link has expired.
-        if (!(error instanceof HeraldError) || MINT_REFUSED.has(error.status)) return token;
+        // Only a failure on the way is worth asking again (no answer, 429, 5xx); any other
+        // refusal (the key is not this job's, or not valid) will not change: the link has expired.
+        if (!(error instanceof HeraldError) || !mayPass(error)) return token;
         retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(waitMs, retryAfterMs)));
-      if (job.watching.signal.aborted) return token; // the page left the job: the watch ends anyway
+      await pause(Math.max(waitMs, retryAfterMs), job.watching.signal);
     }
   };
 }

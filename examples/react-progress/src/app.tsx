@@ -162,7 +162,7 @@ function JobRows({ jobs, testId }: { jobs: JobStates; testId: string }) {
 }
 
 function Answer({ job }: { job: JobState }) {
-  if (job.status === 'done') return <p data-testid="result">{job.result}</p>;
+  if (job.status === 'done') return <p data-testid="result">{typeof job.result === 'string' ? job.result : JSON.stringify(job.result)}</p>;
   if (job.error) return <p data-testid="error">{job.error.message}</p>;
   return <p data-testid="partial">{job.partial}</p>;
 }

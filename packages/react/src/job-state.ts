@@ -57,16 +57,11 @@ export function applyJobEvent<Result>(
     partial,
     result: done ? parseResult(event.result!, typed) : null,
     error: event.error ?? null,
-    metadata: update.resync ? update.metadata : metadataAfter(job.metadata, event),
+    metadata: update.resync ? update.metadata : foldMetadata(job.metadata as Parameters<typeof foldMetadata>[0], event),
     streams: update.resync ? update.streams : foldStreams(job.streams, event),
     connection: ended ? 'ended' : connection,
     lastEventId: update.id,
   };
-}
-
-/** The metadata with the event's patch merged in; the same object when it carries none. */
-function metadataAfter(metadata: Readonly<Record<string, unknown>>, event: JobEvent): Readonly<Record<string, unknown>> {
-  return event.metadata === undefined ? metadata : foldMetadata(metadata as Parameters<typeof foldMetadata>[0], event);
 }
 
 /** The job with the stream's new connection state; an ended job stays `ended`, a job already there stays as it is. */

@@ -18,7 +18,13 @@ const batch: StreamKind<string, BatchState<unknown>, unknown> = {
   }),
   connect(state, connection, error) {
     if (state.connection === connection && error === undefined) return state;
-    return { ...state, connection, error: error ?? state.error, jobs: connectJobs(state.jobs, connection, error) };
+    // The watch's own error holds while it is failed; a reopened stream (a new token) clears it.
+    return {
+      ...state,
+      connection,
+      error: connection === 'failed' ? (error ?? state.error) : null,
+      jobs: connectJobs(state.jobs, connection, error),
+    };
   },
   async watch(client, batchId, options, update, typed) {
     for await (const item of client.watchBatch(batchId, options)) {

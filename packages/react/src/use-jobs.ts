@@ -12,7 +12,13 @@ const list: StreamKind<readonly string[], JobsState<unknown>, unknown> = {
   },
   connect(state, connection, error) {
     if (state.connection === connection && error === undefined) return state;
-    return { ...state, connection, error: error ?? state.error, jobs: connectJobs(state.jobs, connection, error) };
+    // The watch's own error holds while it is failed; a reopened stream (a new token) clears it.
+    return {
+      ...state,
+      connection,
+      error: connection === 'failed' ? (error ?? state.error) : null,
+      jobs: connectJobs(state.jobs, connection, error),
+    };
   },
   async watch(client, jobIds, options, update, typed) {
     for await (const watched of client.watchJobs(jobIds, options)) {

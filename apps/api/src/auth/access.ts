@@ -220,14 +220,16 @@ export class Access {
   async requirePublisher(req: IncomingMessage, jobId: string): Promise<Caller> {
     const credential = bearerOf(req);
     if (credential === null) throw unauthorized("Publishing needs the job's publish token: send Authorization: Bearer <publishToken>");
-    if (WatchTokens.looksLikeToken(credential) || WatchJwts.looksLikeJwt(credential)) {
-      throw forbidden('A watch token only watches; publishing takes the job’s publish token');
-    }
+    // The publish token first: every producer event carries one. It has one dot, a watch token
+    // and a JWT two, so the order changes no answer.
     if (PublishTokens.looksLikeToken(credential)) {
       const check = await this.#publishTokens.check(credential, jobId);
       if (check === 'other-job') throw forbidden('This publish token is for another job');
       if (check !== 'valid') throw unauthorized('The publish token is not valid');
       return this.#remember(req, null, false);
+    }
+    if (WatchTokens.looksLikeToken(credential) || WatchJwts.looksLikeJwt(credential)) {
+      throw forbidden('A watch token only watches; publishing takes the job’s publish token');
     }
     const holder = this.enabled ? this.#keys.match(credential) : null;
     if (!holder) throw unauthorized('The publish token is not valid');

@@ -85,7 +85,7 @@ const isIdentity = (encoding: string | undefined): boolean =>
 export const jsonBody = (limitBytes: number): RequestHandler => express.json({ limit: limitBytes, strict: false, inflate: false });
 
 /** A producer's event's body as it came (UTF-8 only), kept by producerEventBody for producerEventOf. */
-const rawBodies = new WeakMap<object, string>();
+const rawBodies = new WeakMap<object, Buffer>();
 
 /**
  * A producer's event's parser (POST /v1/jobs/{id}/events): jsonBody's, keeping the body's text
@@ -97,7 +97,7 @@ export const producerEventBody = (limitBytes: number): RequestHandler =>
     strict: false,
     inflate: false,
     verify: (req, _res, buf, encoding) => {
-      if (/^utf-?8$/i.test(encoding)) rawBodies.set(req, buf.toString('utf8'));
+      if (/^utf-?8$/i.test(encoding)) rawBodies.set(req, buf); // decoded only for a result that needs it
     },
   });
 
@@ -116,8 +116,10 @@ export function producerEventOf(req: Request, maxChars: number): unknown {
   if (raw === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
   const { result } = body as { result?: unknown };
   if (typeof result !== 'number' && (typeof result !== 'object' || result === null)) return body;
-  if (!hasInexactNumber(raw) || nestsDeeperThan(result, MAX_RESULT_DEPTH) || holdsMoreValuesThan(result, maxChars)) return body;
-  const exact = parseKeepingDigits(raw) as { result?: unknown };
+  if (nestsDeeperThan(result, MAX_RESULT_DEPTH) || holdsMoreValuesThan(result, maxChars)) return body;
+  const text = raw.toString('utf8');
+  if (!hasInexactNumber(text)) return body;
+  const exact = parseKeepingDigits(text) as { result?: unknown };
   return { ...body, result: exact.result };
 }
 

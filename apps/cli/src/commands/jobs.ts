@@ -1,6 +1,7 @@
 import { createClient, type JobList, type JobStatus } from '../client.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { orRefused } from '../refusal.ts';
+import { oneLine } from '../render/format.ts';
 
 export interface JobsOptions {
   readonly url: string;
@@ -48,10 +49,10 @@ export async function jobs(options: JobsOptions): Promise<ExitCode> {
       );
     }
     printed += page.jobs.length;
+    // A page never repeats its cursor; one that did (a proxy's cached answer) would loop for ever.
+    const repeated = page.nextCursor === cursor;
     cursor = page.nextCursor;
+    if (repeated) break;
   } while (cursor !== null && printed < options.limit);
   return EXIT.done;
 }
-
-/** A title or message on one line: a producer's text may hold line breaks or tabs. */
-const oneLine = (text: string): string => text.replace(/[\t\r\n]+/g, ' ');

@@ -1,6 +1,7 @@
 import { createClient } from '../client.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { interruptOnCtrlC } from '../interrupt.ts';
+import { oneLine } from '../render/format.ts';
 import { asCliError, orRefused } from '../refusal.ts';
 
 export interface WatchBatchOptions {
@@ -19,6 +20,7 @@ const NO_CREDENTIAL_HINT = 'pass --token <batch watchToken> or --api-key <key> (
  */
 export async function watchBatch(batchId: string, options: WatchBatchOptions): Promise<ExitCode> {
   const client = createClient({ baseUrl: options.url, apiKey: options.credential });
+  const hint = options.credential === undefined ? NO_CREDENTIAL_HINT : undefined;
   const interrupt = interruptOnCtrlC('the batch goes on');
   let ended: string | undefined;
   try {
@@ -30,7 +32,7 @@ export async function watchBatch(batchId: string, options: WatchBatchOptions): P
     })) {
       if (item.kind === 'job') {
         const { jobId, status, progress, message } = item.event;
-        process.stdout.write(`${jobId}\t${status}\t${progress}%\t${message.replace(/[\t\r\n]+/g, ' ')}\n`);
+        process.stdout.write(`${jobId}\t${status}\t${progress}%\t${oneLine(message)}\n`);
       } else {
         const { status, progress, counts } = item.event;
         const size = Object.values(counts).reduce((sum, n) => sum + n, 0);
@@ -41,13 +43,13 @@ export async function watchBatch(batchId: string, options: WatchBatchOptions): P
     }
   } catch (error) {
     if (interrupt.signal.aborted) throw interrupt.signal.reason;
-    throw asCliError(error, options.credential === undefined ? NO_CREDENTIAL_HINT : undefined);
+    throw asCliError(error, hint);
   } finally {
     interrupt.release();
   }
   if (ended === undefined) {
     // The stream ended at once (the cursor was past the end): the snapshot says how it ended.
-    ended = (await orRefused(client.batch(batchId))).status;
+    ended = (await orRefused(client.batch(batchId), hint)).status;
   }
   return ended === 'cancelled' ? EXIT.cancelled : ended === 'done' ? EXIT.done : EXIT.server;
 }
