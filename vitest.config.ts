@@ -13,6 +13,7 @@ import { defineConfig } from 'vitest/config';
  */
 const ON_CLUSTER = [
   'job-listing',
+  'tag-stream',
   'batches',
   'cancel',
   'connections',

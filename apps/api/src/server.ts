@@ -17,6 +17,8 @@ import {
   releaseBullConnection,
   countedRole,
   queuePrefix,
+  tagOpenScript,
+  tagPageScript,
   type Config,
   type ConnectionRole,
   type Logger,
@@ -139,6 +141,14 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     jobs,
     batches,
     trimmedAfter: (topic, afterId) => reader.trimmedAfter(topic, afterId),
+    tagFeed: {
+      open: (tag) => tagOpenScript(redis, tag),
+      page: async (tag, afterId, openPoint) => {
+        const page = await tagPageScript(redis, tag, afterId, config.HISTORY_PAGE_EVENTS, openPoint);
+        // A short read is the feed's end; the next page starts after the last entry read, kept or not.
+        return { events: page.events, next: page.read < config.HISTORY_PAGE_EVENTS ? null : page.lastRead };
+      },
+    },
     hub,
     registry,
     endPacer,

@@ -4,7 +4,6 @@ import {
   foldPartial,
   foldStreams,
   isTerminal,
-  type JobEvent,
   type JsonValue,
   type WatchedEvent,
 } from '@herald/client';

@@ -106,6 +106,12 @@ export const configSchema = z.object({
   JOB_INDEX_GRACE_SECONDS: int(7 * 86_400, 0, 30 * 86_400),
   STREAM_MAXLEN: int(1_000, 10),
   /**
+   * The entries one tag's feed keeps (XADD MAXLEN ~; docs/api.md, "A tag's stream"): every event
+   * of the tag's jobs, each as its job's Stream holds it. A stream that needs entries trimmed
+   * away is told so (`resync`).
+   */
+  TAG_FEED_MAXLEN: int(10_000, 100, 1_000_000),
+  /**
    * A producer's writes, bounded (POST /v1/jobs/{id}/events; 413 past each): one event's JSON
    * as stored (escapes included; `result` aside, which MAX_TEXT_CHARS bounds), one `delta`, and
    * the bytes a job's Stream holds, which STREAM_MAXLEN alone leaves at ~1,000 × an event's size.

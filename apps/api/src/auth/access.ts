@@ -14,7 +14,7 @@ import {
 import type { ApiKeys } from './api-keys.ts';
 import { JWKS_RETRY_AFTER_FAILURE_MS } from './jwks-fetch.ts';
 import { PublishTokens } from './publish-tokens.ts';
-import { WatchJwts, type WatchedKind } from './watch-jwts.ts';
+import { WatchGrant, WatchJwts, type WatchedKind } from './watch-jwts.ts';
 import { WatchTokens } from './watch-tokens.ts';
 
 /** Who is asking, as limits, logs and ownership see them: never the key itself. */
@@ -162,6 +162,23 @@ export class Access {
     // A key's pass remembered its holder; tokens carry no identity.
     const keyPass = passes.find((pass) => pass !== undefined && !(pass instanceof WatchRefusal) && 'caller' in pass);
     return keyPass && 'caller' in keyPass ? keyPass.caller : this.#remember(req, null, false);
+  }
+
+  /**
+   * GET /v1/events?tag=T (docs/api.md, "A tag's stream"): an API key, which sees its own jobs of
+   * the tag (an admin key: every key's), or a watch JWT whose `herald` claim lists the tag, which
+   * sees every job of the tag. Herald's own watch tokens name a job or a batch, never a tag. With
+   * auth off, every job of the tag. `only`: whose jobs the caller sees (null: everyone's).
+   */
+  async requireTagWatcher(req: IncomingMessage, tag: string, queryToken: string | null): Promise<{ caller: Caller; only: string | null }> {
+    if (!this.enabled) return { caller: this.#remember(req, null, false), only: null };
+    const pass = await this.#watchPass(req, queryToken);
+    if (pass instanceof WatchRefusal) throw pass.error;
+    if ('caller' in pass) return { caller: pass.caller, only: pass.caller.admin ? null : pass.caller.keyId };
+    if (!(pass instanceof WatchGrant))
+      throw forbidden('A watch token names a job or a batch; a tag’s stream takes an API key or a watch JWT listing the tag');
+    if (!pass.coversTag(tag)) throw forbidden('This watch JWT’s herald claim does not list this tag');
+    return { caller: this.#remember(req, null, false), only: null };
   }
 
   /**

@@ -261,14 +261,23 @@ export function openApiDocument(settings: OpenApiSettings): Json {
       '/v1/events': {
         get: {
           operationId: 'watchJobs',
-          summary: 'Several jobs on one connection; the `id:` is a composite cursor, one event id per job',
+          summary:
+            'Several jobs on one connection (`jobs`; the `id:` is a composite cursor, one event id per job), or every job of a tag (`tag`; never ends: docs/api.md, "A tag\'s stream"). Exactly one of the two.',
           parameters: [
             {
               name: 'jobs',
               in: 'query',
-              required: true,
+              required: false,
               description: 'Job ids, comma-separated (at most MAX_JOBS_PER_STREAM)',
               schema: { type: 'string' },
+            },
+            {
+              name: 'tag',
+              in: 'query',
+              required: false,
+              description:
+                "One tag: every event of every job carrying it that the caller may see, from the jobs not ended when the stream opens ('created' names a job's first event on a typed stream)",
+              schema: { type: 'string', pattern: '^[A-Za-z0-9:_.-]{1,64}$' },
             },
             ...streamParams,
           ],

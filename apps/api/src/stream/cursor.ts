@@ -1,4 +1,4 @@
-import { formatStreamId, parseStreamId, type StreamId } from '@herald/contract';
+import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from '@herald/contract';
 import { badRequest } from '../http/errors.ts';
 import type { StreamRequest } from './connection.ts';
 import type { TopicGate } from './topic-gate.ts';
@@ -42,4 +42,31 @@ export function readCursors(req: Pick<StreamRequest, 'headers'>, query: URLSearc
     throw badRequest(`The event cursor of a ${jobs}-job stream is ${jobs} event ids, comma-separated, in the order of jobs`);
   }
   return cursors as StreamId[];
+}
+
+/**
+ * A tag's stream's cursor (docs/api.md, "A tag's stream"): the feed entry last sent and, while
+ * the stream still replays what came before it opened, that open point (`<entry>,<open point>`):
+ * it tells which jobs the replay leaves out. Past the open point every watcher's cursor is the
+ * entry's id alone, so those frames are shared.
+ */
+export interface TagCursor {
+  readonly position: StreamId;
+  readonly openPoint: StreamId | null;
+}
+
+export const formatTagCursor = (position: StreamId, openPoint: StreamId | null): string =>
+  openPoint === null || compareStreamIds(position, openPoint) > 0
+    ? formatStreamId(position)
+    : `${formatStreamId(position)},${formatStreamId(openPoint)}`;
+
+/** A tag stream's cursor (formatTagCursor), from the same places as readCursor. */
+export function readTagCursor(req: Pick<StreamRequest, 'headers'>, query: URLSearchParams): TagCursor | null {
+  const raw = rawCursor(req, query);
+  if (!raw) return null;
+  const comma = raw.indexOf(',');
+  const position = parseStreamId(comma < 0 ? raw : raw.slice(0, comma));
+  const openPoint = comma < 0 ? null : parseStreamId(raw.slice(comma + 1));
+  if (!position || (comma >= 0 && !openPoint)) throw badRequest('The event cursor is not one a tag’s stream gave');
+  return { position, openPoint };
 }

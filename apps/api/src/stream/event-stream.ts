@@ -12,8 +12,9 @@ import type { FanoutEvent } from './fanout-event.ts';
 import { retryFrame } from './frames.ts';
 import type { HistoryPages } from './history-pages.ts';
 import type { FanoutHub } from './hub.ts';
-import { StreamPlan, nothingMore, type StreamPlanDeps } from './stream-plan.ts';
+import { StreamPlan, nothingMore, type StreamPlanDeps, type TopicStart, type TopicState } from './stream-plan.ts';
 import { readStreamRequest, type StreamAsk } from './stream-request.ts';
+import { TagGate } from './tag-gate.ts';
 import type { TopicGate } from './topic-gate.ts';
 import { Watcher } from './watcher.ts';
 import type { WatcherEnd, WatcherLimits } from './watcher-limits.ts';
@@ -53,16 +54,16 @@ export interface EventStreamDeps extends StreamPlanDeps {
 const MAX_HELD_EVENTS = 1000;
 
 /**
- * The three event streams (docs/api.md, "Events"): a job's, a batch's (every event of its jobs
- * and its own), and several jobs' on one connection — one path for all three, a watcher with 1
- * to n topics. The order is what makes history + live exact: subscribe first, then read the
+ * The four event streams (docs/api.md, "Events"): a job's, a batch's (every event of its jobs
+ * and its own), several jobs' on one connection, and a tag's (its feed, as one topic whose gate
+ * filters: tag-gate.ts) — one path for all four, a watcher with 1 to n topics. The order is what makes history + live exact: subscribe first, then read the
  * history after the cursor, then let live events through — each topic's gate drops any whose id
  * is not after the last one sent, so the overlap is neither lost nor repeated.
  */
 export class EventStream {
   readonly #deps: EventStreamDeps;
   readonly #plan: StreamPlan;
-  /** The watchers' limits, one object per kind of stream ([typed][composite]) rather than one per watcher. */
+  /** The watchers' limits, one object per kind of stream ([typed][job, jobs, tag]) rather than one per watcher. */
   readonly #limits: readonly (readonly WatcherLimits[])[];
 
   constructor(deps: EventStreamDeps) {
@@ -71,7 +72,11 @@ export class EventStream {
     // One closure for every watcher (not one each): ends a finished stream through the pacer.
     const endFinished = (end: () => void): void => deps.endPacer.end(end);
     const base = { maxBacklogBytes: deps.settings.maxBacklogBytes, maxPendingEvents: MAX_HELD_EVENTS, endFinished };
-    this.#limits = [false, true].map((typed) => [false, true].map((composite) => ({ ...base, typed, composite })));
+    this.#limits = [false, true].map((typed) => [
+      { ...base, typed },
+      { ...base, typed, composite: true },
+      { ...base, typed, tag: true },
+    ]);
   }
 
   async handle(req: StreamRequest, connection: OpeningConnection, request: EventsRequest): Promise<void> {
@@ -80,10 +85,12 @@ export class EventStream {
     const ask = readStreamRequest(req, request, settings.maxJobsPerStream);
     this.#checkDraining();
     // Before the job is looked up: without a credential, nobody learns whether a job exists.
-    const caller =
-      ask.kind === 'jobs'
-        ? await access.requireWatcherOfAll(req, ask.ids, ask.tokens)
-        : await access.requireWatcher(req, ask.ids[0]!, ask.tokens[0] ?? null, ask.kind);
+    // A tag's stream: whose jobs of the tag the caller sees (null: every one's).
+    let only: string | null = null;
+    let caller: Caller;
+    if (ask.kind === 'tag') ({ caller, only } = await access.requireTagWatcher(req, ask.ids[0]!, ask.tokens[0] ?? null));
+    else if (ask.kind === 'jobs') caller = await access.requireWatcherOfAll(req, ask.ids, ask.tokens);
+    else caller = await access.requireWatcher(req, ask.ids[0]!, ask.tokens[0] ?? null, ask.kind);
     this.#checkCapacity();
     const states = await this.#plan.states(ask);
     // Another key's job is as unknown as a job that does not exist.
@@ -91,8 +98,8 @@ export class EventStream {
     if (nothingMore(states, ask.cursors)) return connection.noContent(requestIdFor(req));
     const slot = await this.#slot(caller, connection);
     if (!slot) return;
-    const limits = this.#limits[Number(ask.typed)]![Number(ask.kind === 'jobs')]!;
-    const watcher = new Watcher(connection, ask.topics, limits, this.#onEnd(req, slot, ask.about));
+    const limits = this.#limits[Number(ask.typed)]![ask.kind === 'jobs' ? 1 : ask.kind === 'tag' ? 2 : 0]!;
+    const watcher = new Watcher(connection, ask.topics, limits, this.#onEnd(req, slot, ask.about), only);
     const gates = watcher.gates;
     const leaveAll = (): void => {
       for (const gate of gates) hub.leave(gate.topic, gate);
@@ -100,14 +107,20 @@ export class EventStream {
     const opening: FanoutEvent[] = [];
     let histories: (HistoryPages | null)[];
     try {
-      const starts = await this.#plan.starts(states, ask.cursors);
+      const starts = await this.#starts(ask, states, gates);
       for (const [i, start] of starts.entries()) {
         watcher.begin(gates[i]!, start.from, start.done);
         if (start.resync) opening.push(start.resync);
       }
       const open = gates.filter((gate) => !gate.done);
       await redisCall(Promise.all(open.map((gate) => hub.join(gate.topic, gate))));
-      histories = gates.map((gate) => (gate.done ? null : this.#plan.pages(gate.topic, gate.position)));
+      histories = gates.map((gate) =>
+        gate.done
+          ? null
+          : gate instanceof TagGate
+            ? this.#plan.tagPages(gate, ask.ids[0]!, gate.position)
+            : this.#plan.pages(gate.topic, gate.position),
+      );
       // The first topic's first page before the stream opens (a failing Redis is a 503); the rest as the client reads.
       await histories.find((pages) => pages !== null)?.prefetch();
     } catch (error) {
@@ -121,6 +134,15 @@ export class EventStream {
     this.#logConnected(req, ask, opening.length > 0);
     connection.open(requestIdFor(req), retryFrame(settings.retryMs));
     await watcher.start(opening, histories);
+  }
+
+  /** Where each topic starts; a tag's stream's one gate also learns its open point. */
+  async #starts(ask: StreamAsk, states: readonly TopicState[], gates: readonly TopicGate[]): Promise<TopicStart[]> {
+    const gate = gates[0];
+    if (!(gate instanceof TagGate)) return this.#plan.starts(states, ask.cursors);
+    const start = await this.#plan.tagStart(gate.topic, ask.ids[0]!, ask.cursors?.[0] ?? null, ask.openPoint);
+    gate.openPoint = start.openPoint;
+    return [start];
   }
 
   /** What a watcher's end does; a closure of its own, holding only what it needs for the stream's life. */

@@ -7,11 +7,12 @@ const JOB_EVENTS = /^\/v1\/jobs\/([^/?]+)\/events(?:\?(.*))?$/;
 const BATCH_EVENTS = /^\/v1\/batches\/([^/?]+)\/events(?:\?(.*))?$/;
 const MANY_EVENTS = /^\/v1\/events(?:\?(.*))?$/;
 
-/** Which stream a GET asks for (docs/api.md, "Events"): a job's, a batch's, or several jobs' on one connection. */
+/** Which stream a GET asks for (docs/api.md, "Events"): a job's, a batch's, several jobs' on one connection, or a tag's. */
 export type EventsRequest =
   | { readonly kind: 'job'; readonly id: string; readonly query: URLSearchParams }
   | { readonly kind: 'batch'; readonly id: string; readonly query: URLSearchParams }
-  | { readonly kind: 'jobs'; readonly id: string; readonly query: URLSearchParams };
+  | { readonly kind: 'jobs'; readonly id: string; readonly query: URLSearchParams }
+  | { readonly kind: 'tag'; readonly id: string; readonly query: URLSearchParams };
 
 /**
  * The event streams are served beside Express rather than through it: a watcher holds its
@@ -23,6 +24,8 @@ export function matchEventsRoute(req: Pick<StreamRequest, 'method' | 'url'>): Ev
   const many = MANY_EVENTS.exec(req.url);
   if (many) {
     const query = new URLSearchParams(many[1] ?? '');
+    // `tag` alone is a tag's stream; with `jobs` too, the stream refuses the mix.
+    if (query.has('tag') && !query.has('jobs')) return { kind: 'tag', id: query.getAll('tag').join(','), query };
     return { kind: 'jobs', id: query.getAll('jobs').join(','), query };
   }
   const job = JOB_EVENTS.exec(req.url);

@@ -1,5 +1,5 @@
 import { isTerminal, parseStreamId, type StreamId } from '@herald/contract';
-import { type BrokerEvent, carriesDelta, isBatchEvent, publishedAt } from '@herald/shared';
+import { type BrokerEvent, carriesDelta, isBatchEvent, publishedAt, readTagEntryStatus, type TagEntryStatus } from '@herald/shared';
 import { dataLines, eventFrame } from './frames.ts';
 
 // The event's JSON is read here without parsing it, through its layout's owner (@herald/shared,
@@ -7,17 +7,20 @@ import { dataLines, eventFrame } from './frames.ts';
 // text being written is a top-level `"delta":`. Once per event per replica.
 
 /** The `event:` names of a typed stream (`?typed=1`; docs/api.md, "Typed events"). */
-export type EventName = 'progress' | 'delta' | 'done' | 'error' | 'cancelled' | 'batch' | 'resync';
+export type EventName = 'progress' | 'delta' | 'done' | 'error' | 'cancelled' | 'batch' | 'resync' | 'created';
 
 /**
  * An event's name from its stored status and JSON, unparsed: a batch's own event is told by its
- * first key; a job's event in a batch's stream has status `job:<status>`; text being written
- * carries a top-level `delta` (event-layout.ts).
+ * first key; a job's event in a batch's stream has status `job:<status>`, in a tag's feed
+ * `<status>/<owner>/<first>` (tag-entry.ts: a job's first entry there is its `created`); text
+ * being written carries a top-level `delta` (event-layout.ts).
  */
 export function eventName(status: string, data: string): EventName {
   if (status === 'resync') return 'resync';
   if (isBatchEvent(data)) return 'batch';
-  const jobStatus = status.startsWith('job:') ? status.slice(4) : status;
+  const entry = status.includes('/') ? readTagEntryStatus(status) : null;
+  if (entry?.first) return 'created';
+  const jobStatus = entry ? entry.status : status.startsWith('job:') ? status.slice(4) : status;
   if (jobStatus === 'done' || jobStatus === 'error' || jobStatus === 'cancelled') return jobStatus;
   return carriesDelta(data) ? 'delta' : 'progress';
 }
@@ -39,6 +42,7 @@ export class FanoutEvent {
   readonly ts: number | null;
   #typed: Buffer | undefined;
   #name: EventName | undefined;
+  #tagEntry: TagEntryStatus | null | undefined;
   #dataLines: string | undefined;
 
   constructor(id: string, position: StreamId, status: string, data: string, frame?: Buffer) {
@@ -49,6 +53,12 @@ export class FanoutEvent {
     this.terminal = isTerminal(status);
     this.frame = frame ?? Buffer.from(eventFrame(id, data));
     this.ts = publishedAt(data);
+  }
+
+  /** A tag feed entry's parts (its job's owner: whose watchers see it), read once per replica; null for any other event. */
+  get tagEntry(): TagEntryStatus | null {
+    if (this.#tagEntry === undefined) this.#tagEntry = readTagEntryStatus(this.status);
+    return this.#tagEntry;
   }
 
   /** Worked out once per replica, whatever the number of typed streams asking. */

@@ -1,11 +1,13 @@
 import { STREAM_START, batchOf, compareStreamIds, formatStreamId, isTerminal, parseStreamId, type StreamId } from '@herald/contract';
-import type { BatchHead, BatchRecord, JobHead, JobRecord } from '@herald/shared';
+import { type BatchHead, type BatchRecord, type JobHead, type JobRecord, readTagEntryStatus, type TagOpening } from '@herald/shared';
 import type { Owned } from '../auth/access.ts';
 import { redisCall } from '../http/deadline.ts';
+import { formatTagCursor } from './cursor.ts';
 import { FanoutEvent } from './fanout-event.ts';
 import { HistoryPages } from './history-pages.ts';
-import type { FanoutHub } from './hub.ts';
+import type { FanoutHub, HistoryPage } from './hub.ts';
 import type { StreamAsk } from './stream-request.ts';
+import type { TagGate } from './tag-gate.ts';
 
 /** What the plan reads: the topics' heads and records, their trims, their history (all from EventStreamDeps). */
 export interface StreamPlanDeps {
@@ -16,7 +18,22 @@ export interface StreamPlanDeps {
   /** Whether a topic's history lost events after this id (STREAM_MAXLEN): then the stream resyncs. */
   readonly trimmedAfter: (topic: string, afterId: string) => Promise<boolean>;
   readonly hub: Pick<FanoutHub, 'history'>;
+  /** A tag's feed, as a tag's stream reads it (docs/api.md, "A tag's stream"). */
+  readonly tagFeed: {
+    /** Where a stream opened without a cursor begins: the feed's last entry, and the oldest open job's first ms. */
+    open(tag: string): Promise<TagOpening>;
+    /** One page after `afterId`, less the jobs ended by `openPoint` (tag-page-2.lua); `next` as HistoryPage's. */
+    page(tag: string, afterId: string | null, openPoint: string | null): Promise<HistoryPage>;
+  };
 }
+
+/** Where a tag's stream starts: a TopicStart, and the open point it replays up to (null: none to heed). */
+export interface TagStart extends TopicStart {
+  readonly openPoint: StreamId | null;
+}
+
+/** The greatest id of the ms before `ms`: a feed read after it starts at `ms`'s first entry (seq: the most a cursor may carry). */
+const justBefore = (ms: number): StreamId => ({ ms: ms - 1, seq: 999_999_999_999_999 });
 
 /** One topic a stream follows, as it stood when the stream began. */
 export interface TopicState {
@@ -30,6 +47,17 @@ export interface TopicState {
    * serve, with the id of the last event that state includes.
    */
   readonly resyncData: () => Promise<{ readonly data: string; readonly lastEventId: string; readonly ended: boolean }>;
+}
+
+/** A tag's stream has no head to read: no 404 (a tag no job carries yet is an empty feed), no owner (each job has its own), no end. */
+function tagState(topic: string): TopicState {
+  return {
+    topic,
+    owned: { owner: null },
+    last: null,
+    ended: false,
+    resyncData: () => Promise.reject(new Error('a tag’s stream has no state to resync to')),
+  };
 }
 
 /** Where a topic starts for the client: after its cursor, or after the resync event sent first. */
@@ -64,6 +92,7 @@ export class StreamPlan {
 
   /** Each topic's head (the 404s), looked up together. */
   states(ask: StreamAsk): Promise<TopicState[]> {
+    if (ask.kind === 'tag') return Promise.resolve([tagState(ask.topics[0]!)]);
     if (ask.kind === 'batch') return Promise.all([this.#batchState(ask.ids[0]!, ask.topics[0]!)]);
     return Promise.all(ask.ids.map((jobId) => this.#jobState(jobId)));
   }
@@ -90,6 +119,42 @@ export class StreamPlan {
       (after) => redisCall(this.#deps.hub.history(topic, after)),
       afterId,
       (after) => redisCall(this.#deps.trimmedAfter(topic, after)),
+    );
+  }
+
+  /**
+   * Where a tag's stream starts (docs/api.md, "A tag's stream"). Resumed: after its cursor, with
+   * the open point it carries. Opened afresh: just before the oldest job not ended began, up to
+   * the feed's last entry now (its open point; with no job open, simply after that entry). Either
+   * way, when the feed no longer holds where it starts (TAG_FEED_MAXLEN), a `resync` notice
+   * comes first: the client may have missed events.
+   */
+  async tagStart(topic: string, tag: string, cursor: StreamId | null, openPoint: StreamId | null): Promise<TagStart> {
+    let from = cursor;
+    let replayTo = openPoint;
+    if (from === null) {
+      const opening = await redisCall(this.#deps.tagFeed.open(tag));
+      const last = opening.openPoint === null ? null : parseStreamId(opening.openPoint);
+      if (last === null) return { from: STREAM_START, done: false, resync: null, openPoint: null };
+      [from, replayTo] = opening.oldestOpenMs === null ? [last, null] : [justBefore(opening.oldestOpenMs), last];
+    }
+    const trimmed = compareStreamIds(from, STREAM_START) > 0 && (await redisCall(this.#deps.trimmedAfter(topic, formatStreamId(from))));
+    const resync = trimmed
+      ? new FanoutEvent(formatTagCursor(from, replayTo), from, 'resync', JSON.stringify({ tag, resync: true, ts: Date.now() }))
+      : null;
+    return { from, done: false, resync, openPoint: replayTo };
+  }
+
+  /** A tag's feed after `from`, as its gate's watcher may see it: the jobs of its open point, and only those it may see. */
+  tagPages(gate: TagGate, tag: string, from: StreamId): HistoryPages {
+    const openPoint = gate.openPoint === null ? null : formatStreamId(gate.openPoint);
+    return new HistoryPages(
+      async (after) => {
+        const page = await redisCall(this.#deps.tagFeed.page(tag, after, openPoint));
+        return { events: page.events.filter((event) => gate.seesOwner(readTagEntryStatus(event.status)?.owner)), next: page.next };
+      },
+      compareStreamIds(from, STREAM_START) === 0 ? null : formatStreamId(from),
+      (after) => redisCall(this.#deps.trimmedAfter(gate.topic, after)),
     );
   }
 

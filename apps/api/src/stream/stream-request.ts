@@ -1,8 +1,8 @@
-import { MAX_CREDENTIAL_CHARS, type StreamId } from '@herald/contract';
+import { MAX_CREDENTIAL_CHARS, type StreamId, TAG_PATTERN } from '@herald/contract';
 import { topics } from '@herald/shared';
 import { badRequest } from '../http/errors.ts';
 import type { StreamRequest } from './connection.ts';
-import { readCursor, readCursors } from './cursor.ts';
+import { readCursor, readCursors, readTagCursor } from './cursor.ts';
 import type { EventsRequest } from './events-route.ts';
 
 /**
@@ -21,17 +21,35 @@ export interface StreamAsk {
   readonly cursors: readonly StreamId[] | null;
   /** `?typed=1`: named events (docs/api.md, "Typed events"). */
   readonly typed: boolean;
-  /** What the stream's log lines name: `jobId`, `batchId`, or how many jobs. */
+  /** What the stream's log lines name: `jobId`, `batchId`, how many jobs, or `tag`. */
   readonly about: Readonly<Record<string, string | number>>;
+  /** A tag's stream resumed: the open point its cursor carries (null: past it, or no cursor). */
+  readonly openPoint: StreamId | null;
 }
 
 export function readStreamRequest(req: Pick<StreamRequest, 'headers'>, request: EventsRequest, maxJobs: number): StreamAsk {
   const { query } = request;
   const typed = readTyped(query);
   if (request.kind === 'jobs') {
+    if (query.has('tag')) throw badRequest('tag and jobs are two streams: ask for one');
     const ids = readJobList(query, maxJobs);
     const cursors = readCursors(req, query, ids.length);
-    return { kind: 'jobs', ids, topics: ids, tokens: query.getAll('token'), cursors, typed, about: { jobs: ids.length } };
+    return { kind: 'jobs', ids, topics: ids, tokens: query.getAll('token'), cursors, typed, about: { jobs: ids.length }, openPoint: null };
+  }
+  if (request.kind === 'tag') {
+    const tag = readTag(query);
+    const cursor = readTagCursor(req, query);
+    const token = readToken(query);
+    return {
+      kind: 'tag',
+      ids: [tag],
+      topics: [topics.tag(tag)],
+      tokens: token === null ? [] : [token],
+      cursors: cursor && [cursor.position],
+      typed,
+      about: { tag },
+      openPoint: cursor?.openPoint ?? null,
+    };
   }
   const cursor = readCursor(req, query);
   const token = readToken(query);
@@ -44,6 +62,7 @@ export function readStreamRequest(req: Pick<StreamRequest, 'headers'>, request: 
     cursors: cursor && [cursor],
     typed,
     about: kind === 'job' ? { jobId: id } : { batchId: id },
+    openPoint: null,
   };
 }
 
@@ -60,6 +79,14 @@ function readTyped(query: URLSearchParams): boolean {
   if (values.length === 0) return false;
   if (values.length > 1 || !['1', 'true', '0', 'false'].includes(values[0]!)) throw badRequest('typed must be 1 or 0');
   return values[0] === '1' || values[0] === 'true';
+}
+
+/** `?tag=`: one tag (docs/api.md, "Tags"). */
+function readTag(query: URLSearchParams): string {
+  const tags = query.getAll('tag');
+  if (tags.length !== 1 || !TAG_PATTERN.test(tags[0]!))
+    throw badRequest('tag must be one tag: 1 to 64 of the characters A-Z a-z 0-9 : _ . -');
+  return tags[0]!;
 }
 
 /** `?jobs=a,b,c`: 1 to MAX_JOBS_PER_STREAM job ids, each once. */

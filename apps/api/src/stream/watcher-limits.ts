@@ -12,6 +12,8 @@ export interface WatcherLimits {
    * the event's own frame, shared by every watcher of the replica.
    */
   readonly composite?: boolean;
+  /** A tag's stream: its one gate is a TagGate, which admits live events and frames its own ids before its open point. */
+  readonly tag?: boolean;
   /**
    * Runs the end of a stream whose last topic's terminal event went out live (the replica's
    * EndPacer, so that many jobs finishing together do not crowd out others' events); by default

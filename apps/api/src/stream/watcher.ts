@@ -4,6 +4,7 @@ import { formatCursors } from './cursor.ts';
 import type { FanoutEvent } from './fanout-event.ts';
 import { eventHead } from './frames.ts';
 import type { HistoryPages } from './history-pages.ts';
+import { TagGate } from './tag-gate.ts';
 import { TopicGate, type GateOwner } from './topic-gate.ts';
 import type { WatcherEnd, WatcherLimits } from './watcher-limits.ts';
 
@@ -34,15 +35,20 @@ export class Watcher implements GateOwner {
   #finished = false;
   #ended = false;
 
-  /** `topics`: the hub's topics, in the order of the composite cursor. */
+  /**
+   * `topics`: the hub's topics, in the order of the composite cursor. With `limits.tag`, the one
+   * topic is a tag's feed, whose gate sees only `only`'s jobs (null: every job).
+   */
   constructor(
     conn: StreamConnection,
     topics: readonly string[],
     limits: WatcherLimits,
     onEnd: (watcher: Watcher, how: WatcherEnd) => void,
+    only: string | null = null,
   ) {
     let next: TopicGate | null = null;
-    for (let i = topics.length - 1; i >= 0; i -= 1) next = new TopicGate(this, topics[i]!, STREAM_START, next);
+    if (limits.tag) next = new TagGate(this, topics[0]!, only);
+    else for (let i = topics.length - 1; i >= 0; i -= 1) next = new TopicGate(this, topics[i]!, STREAM_START, next);
     this.first = next!;
     this.#conn = conn;
     this.#limits = limits;
@@ -83,13 +89,14 @@ export class Watcher implements GateOwner {
   /** A live event of the gate's topic (the hub's, through the gate). */
   take(gate: TopicGate, event: FanoutEvent): void {
     if (this.#ended || gate.done) return;
+    if (this.#limits.tag && !(gate as TagGate).admits(event)) return;
     const held = this.#held;
     if (held) {
       if (held.length >= 2 * this.#limits.maxPendingEvents) this.cutOff();
       else held.push(gate, event);
       return;
     }
-    if (gate.pass(event)) this.#write(this.#frameOf(event));
+    if (gate.pass(event)) this.#write(this.#frameOf(gate, event));
     // Sent at once, with this tick's other events; the connection's end may wait its turn.
     if (event.terminal && this.#topicDone(gate)) {
       this.#finished = true;
@@ -106,7 +113,7 @@ export class Watcher implements GateOwner {
    */
   async start(opening: readonly FanoutEvent[], histories: readonly (HistoryPages | null)[]): Promise<void> {
     for (const event of opening) {
-      await this.#conn.writePaced(this.#frameOf(event));
+      await this.#conn.writePaced(this.#frameOf(this.first, event));
       if (this.#ended) return;
     }
     if (this.#open === 0) return this.end('completed');
@@ -162,7 +169,7 @@ export class Watcher implements GateOwner {
   async #paced(gate: TopicGate, event: FanoutEvent): Promise<boolean> {
     if (this.#ended) return false;
     if (!gate.done) {
-      if (gate.pass(event)) await this.#conn.writePaced(this.#frameOf(event));
+      if (gate.pass(event)) await this.#conn.writePaced(this.#frameOf(gate, event));
       // Sent or not (a cursor at or past it: one from the future holds no stream open for ever).
       if (event.terminal && this.#topicDone(gate)) this.end('completed');
     }
@@ -176,11 +183,12 @@ export class Watcher implements GateOwner {
     return this.#open === 0;
   }
 
-  #frameOf(event: FanoutEvent): Buffer | string {
-    const { typed, composite } = this.#limits;
-    if (!composite) return typed ? event.typedFrame : event.frame;
+  #frameOf(gate: TopicGate, event: FanoutEvent): Buffer | string {
+    const { typed, composite, tag } = this.#limits;
     // The data lines are the replica's, shared; only the `id:` line is this connection's.
-    return eventHead(formatCursors(this.first), typed ? event.name : undefined) + event.dataLines;
+    const own = composite ? formatCursors(this.first) : tag ? (gate as TagGate).cursorOf(event) : null;
+    if (own === null) return typed ? event.typedFrame : event.frame;
+    return eventHead(own, typed ? event.name : undefined) + event.dataLines;
   }
 
   #write(chunk: Buffer | string): void {

@@ -5,6 +5,9 @@ import { batchOf, isTerminal, type JobEvent, type ProgressUpdate } from '@herald
 import { batchEventJson, type EventBody, jobEventJson, jobEventJsonParts, metadataJson } from './event-layout.ts';
 import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
+import type { FeedEvent } from '../redis/scripts/tag-feed.ts';
+import { JOB_FIELDS } from './reader.ts';
+import { TagRelay } from './tag-relay.ts';
 
 export interface PublisherOptions {
   /** How long a job's Stream and snapshot live after its terminal event. */
@@ -36,6 +39,13 @@ export interface PublisherOptions {
    * (a patch past it is refused and nothing is published); without it, no bound.
    */
   readonly maxMetadataBytes?: number;
+  /**
+   * TAG_FEED_MAXLEN: a tagged job's events are relayed into its tags' feeds (docs/api.md, "A
+   * tag's stream"), each capped at this many entries, after each publish; without it, none is. A relay that fails does not fail the publish (the event
+   * is the job's): `onRelayFailed` hears of it, and the job's next publish relays what it missed.
+   */
+  readonly tagFeedMaxLen?: number;
+  readonly onRelayFailed?: (error: unknown, jobId: string) => void;
   readonly now?: () => number;
 }
 
@@ -92,6 +102,9 @@ export function publisherOptions(
       );
     },
     maxMetadataBytes: config.MAX_METADATA_BYTES,
+    tagFeedMaxLen: config.TAG_FEED_MAXLEN,
+    onRelayFailed: (err, jobId) =>
+      logger.warn({ err, jobId }, 'could not relay a tagged job’s event into its tags’ feeds (its next publish relays it)'),
     producerLimits: {
       maxTextChars: config.MAX_TEXT_CHARS,
       maxStreamChars: config.MAX_STREAM_CHARS,
@@ -139,11 +152,14 @@ export const WAIT_PAUSE_MS = 10_000;
 export class EventPublisher {
   readonly #redis: RedisClient;
   readonly #options: PublisherOptions;
+  readonly #tagRelay: TagRelay | null;
   #waitPausedUntil = 0;
 
   constructor(redis: RedisClient, options: PublisherOptions) {
     this.#redis = redis;
     this.#options = options;
+    const { tagFeedMaxLen, ttlSeconds, now } = options;
+    this.#tagRelay = tagFeedMaxLen ? new TagRelay(redis, { maxLen: tagFeedMaxLen, ttlSeconds, ...(now ? { now } : {}) }) : null;
   }
 
   /**
@@ -185,19 +201,24 @@ export class EventPublisher {
   ): Promise<boolean> {
     const ts = (this.#options.now ?? Date.now)();
     const counts = { queued: jobIds.length, processing: 0, done: 0, error: 0, cancelled: 0 };
+    const jobs = jobIds.map((jobId, i) => ({ jobId, event: jobEventJson(jobId, batchOf(jobId), first, ts), tags: fields.tags?.[i] ?? [] }));
     const reply = await createBatchScript(this.#redis, {
       batchId,
-      jobs: jobIds.map((jobId, i) => {
-        const tags = fields.tags?.[i] ?? [];
-        return { jobId, event: jobEventJson(jobId, batchOf(jobId), first, ts), ...(tags.length > 0 ? { tags: JSON.stringify(tags) } : {}) };
-      }),
+      jobs: jobs.map(({ jobId, event, tags }) => ({ jobId, event, ...(tags.length > 0 ? { tags: JSON.stringify(tags) } : {}) })),
       batchEvent: batchEventJson(batchId, 'queued', 0, counts, ts),
       ts,
       streamMaxLen: this.#options.streamMaxLen,
       batchFields: fields.batch,
       jobFields: fields.job,
     });
-    return reply.outcome === 'created';
+    if (reply.outcome !== 'created') return false;
+    const owner = fields.job[JOB_FIELDS.owner] ?? null;
+    await Promise.all(
+      jobs.map(({ jobId, event, tags }, i) =>
+        this.#relay(tags, jobId, owner, null, { id: reply.jobEventIds[i]!, status: first.status, data: event }),
+      ),
+    );
+    return true;
   }
 
   /**
@@ -225,6 +246,17 @@ export class EventPublisher {
     if (reply.outcome === 'stream_full') return { outcome: 'too_large', bound: 'stream' };
     if (reply.outcome === 'texts_full') return { outcome: 'too_large', bound: 'texts' };
     return reply.outcome === 'published' ? { outcome: 'published', id: reply.id } : reply;
+  }
+
+  /** Into each tag's feed; a failure is told, not thrown: the event is published, and the job's next publish relays it. */
+  async #relay(tags: readonly string[], jobId: string, owner: string | null, prev: string | null, event: FeedEvent): Promise<void> {
+    const relay = this.#tagRelay;
+    if (!relay || tags.length === 0) return;
+    try {
+      await relay.relay(tags, jobId, owner, prev, event);
+    } catch (error) {
+      this.#options.onRelayFailed?.(error, jobId);
+    }
   }
 
   #durable(): { replicas: number; timeoutMs: number; short: (replicated: number) => void } {
@@ -272,9 +304,26 @@ export class EventPublisher {
       ...(isTerminal(status) && (this.#options.waitReplicas ?? 0) > 0 && ts >= this.#waitPausedUntil ? { durable: this.#durable() } : {}),
       ...extra,
     });
+    if (reply.outcome === 'published' && reply.tags !== null) {
+      await this.#relay(tagList(reply.tags), jobId, reply.owner, reply.prev, {
+        id: reply.id,
+        status,
+        data: jsonHead + reply.progress + jsonTail,
+      });
+    }
     if (reply.outcome === 'published' && isTerminal(status)) this.#options.onJobEnded?.(jobId);
     if (reply.outcome === 'published' && reply.batchEnded) this.#options.onBatchEnded?.(batchOf(jobId)!);
     return { reply, ts };
+  }
+}
+
+/** A job's tags as its snapshot keeps them (JSON; JOB_FIELDS.tags): a list of strings, or none for anything else. */
+function tagList(json: string): string[] {
+  try {
+    const tags: unknown = JSON.parse(json);
+    return Array.isArray(tags) ? tags.filter((tag): tag is string => typeof tag === 'string') : [];
+  } catch {
+    return [];
   }
 }
 

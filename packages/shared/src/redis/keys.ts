@@ -104,6 +104,20 @@ export const keys = {
    */
   jobIndex: (owner: string | null, tag: string | null): string =>
     `herald:{jobs:${owner === null ? 'all' : `key:${subject(owner)}`}${tag === null ? '' : `:tag:${tag}`}}:index`,
+  /**
+   * A tag's feed (docs/api.md, "A tag's stream"): every event of every job carrying the tag, in
+   * one order, relayed after each publish by scripts/tag-relay-4.lua. Its four keys share the
+   * hash tag `{tag:<tag>}` (tags match [A-Za-z0-9:_.-]: no brace), so one tag's feed is one slot,
+   * whatever slots its jobs live in.
+   * - feed: Stream of the events (fields s, d, j; events/tag-entry.ts owns `s`);
+   * - relayed: Hash, job id → the job's last relayed event id (and its terminal feed entry's id, once ended);
+   * - open: Sorted set, the jobs not ended, each scored with its first feed entry's ms;
+   * - ended: Sorted set, ended jobs scored with when (ms), so `relayed` forgets them after the TTL.
+   */
+  tagFeed: (tag: string): string => `herald:{tag:${tag}}:feed`,
+  tagRelayed: (tag: string): string => `herald:{tag:${tag}}:relayed`,
+  tagOpen: (tag: string): string => `herald:{tag:${tag}}:open`,
+  tagEnded: (tag: string): string => `herald:{tag:${tag}}:ended`,
   /** Sorted set: one receiver host's webhook deliveries under way → their leases (scripts/webhook-host-slots-1.lua). */
   webhookHostSlots: (host: string): string => `herald:webhook-host:${subject(host)}`,
 } as const;
@@ -113,18 +127,32 @@ export const channels = {
   events: (jobId: string): string => jobKey(jobId, 'live'),
   /** The same for a batch's stream (every job's events and the batch's). */
   batchEvents: (batchId: string): string => batchKey(batchId, 'batch-live'),
+  /** The same for a tag's feed. */
+  tagFeed: (tag: string): string => `herald:{tag:${tag}}:live`,
   /** Pub/sub notice to every worker that a job should stop; the message is the job id. */
   cancel: 'herald:cancel',
 } as const;
 
 /**
- * What a watcher follows, as the broker and the hub name it: a job (its id), or a batch's
- * stream (`batch:<batchId>`; ':' is in no job id). Each has one Stream and one channel.
+ * What a watcher follows, as the broker and the hub name it: a job (its id), a batch's stream
+ * (`batch:<batchId>`), or a tag's feed (`tag:<tag>`); ':' is in no job id. Each has one Stream
+ * and one channel.
  */
 export const topics = {
   batch: (batchId: string): string => `batch:${batchId}`,
-  stream: (topic: string): string => (topic.startsWith('batch:') ? keys.batchEvents(topic.slice(6)) : keys.events(topic)),
-  channel: (topic: string): string => (topic.startsWith('batch:') ? channels.batchEvents(topic.slice(6)) : channels.events(topic)),
+  tag: (tag: string): string => `tag:${tag}`,
+  stream: (topic: string): string =>
+    topic.startsWith('batch:')
+      ? keys.batchEvents(topic.slice(6))
+      : topic.startsWith('tag:')
+        ? keys.tagFeed(topic.slice(4))
+        : keys.events(topic),
+  channel: (topic: string): string =>
+    topic.startsWith('batch:')
+      ? channels.batchEvents(topic.slice(6))
+      : topic.startsWith('tag:')
+        ? channels.tagFeed(topic.slice(4))
+        : channels.events(topic),
 } as const;
 
 /**

@@ -14,7 +14,7 @@
   then n JSON events, job i's `queued` event
   then n strings, job i's tags as JSON ('' for none: the field is not written)
 
-  Returns {'ok', batch event id}, or {'exists'} when the batch id is taken.
+  Returns {'ok', batch event id, {job i's first event id, …}}, or {'exists'} when the batch id is taken.
 ]]
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'exists'}
@@ -33,9 +33,11 @@ for i = 1, tonumber(ARGV[at]) * 2 do
 end
 at = at + #job_fields
 
+local job_event_ids = {}
 for i = 1, n do
   local data = ARGV[at + i]
   local id = redis.call('XADD', KEYS[1 + 2 * i], 'MAXLEN', '~', ARGV[4], '*', 's', 'queued', 'd', data)
+  job_event_ids[i] = id
   -- streamBytes: the bytes of event JSON added to the job's Stream, as publish-6.lua counts them
   redis.call('HSET', KEYS[2 + 2 * i], 'status', 'queued', 'progress', 0, 'event', data, 'lastEventId', id, 'updatedAt', ts,
     'createdAt', ts, 'streamBytes', #data, unpack(job_fields))
@@ -48,4 +50,4 @@ end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 's', 'queued', 'd', ARGV[5])
 redis.call('HSET', KEYS[1], 'n', n, 'sum', 0, 'progress', 0, 'status', 'queued', 'c:queued', n, 'event', ARGV[5],
   'lastEventId', id, 'createdAt', ts, 'updatedAt', ts, unpack(batch_fields))
-return {'ok', id}
+return {'ok', id, job_event_ids}

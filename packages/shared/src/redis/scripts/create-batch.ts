@@ -17,7 +17,9 @@ export interface CreateBatchInput {
   readonly jobFields: Readonly<Record<string, string>>;
 }
 
-export type CreateBatchReply = { readonly outcome: 'created'; readonly eventId: string } | { readonly outcome: 'exists' };
+export type CreateBatchReply =
+  /** `jobEventIds`: each job's first event's id, in the batch's order. */
+  { readonly outcome: 'created'; readonly eventId: string; readonly jobEventIds: readonly string[] } | { readonly outcome: 'exists' };
 
 /** create-batch-n.lua: a batch and all its jobs, with their first events, in one step. */
 export async function createBatchScript(redis: RedisClient, input: CreateBatchInput): Promise<CreateBatchReply> {
@@ -44,5 +46,7 @@ export async function createBatchScript(redis: RedisClient, input: CreateBatchIn
   );
   if (Array.isArray(reply) && reply[0] === 'exists') return { outcome: 'exists' };
   if (!Array.isArray(reply) || reply[0] !== 'ok') throw new ScriptReplyError(`${script.name}: unexpected reply ${JSON.stringify(reply)}`);
-  return { outcome: 'created', eventId: String(replyTuple(script, reply, 2)[1]) };
+  const [, eventId, jobEventIds] = replyTuple(script, reply, 3);
+  if (!Array.isArray(jobEventIds) || jobEventIds.length !== n) throw new ScriptReplyError(`${script.name}: expected ${n} job event ids`);
+  return { outcome: 'created', eventId: String(eventId), jobEventIds: jobEventIds.map(String) };
 }

@@ -117,7 +117,9 @@
     {"batchId":…,"status":…,"progress":…,"counts":{"queued":…,"processing":…,"done":…,"error":…,"cancelled":…},"ts":…}
 
   Returns one of:
-    {'ok', id, progress, batchEnded}  published; batchEnded '1' when it ended the job's batch
+    {'ok', id, progress, batchEnded, prev, tags, owner}  published; batchEnded '1' when it ended
+                             the job's batch; prev the job's event before ('' for none), tags
+                             its tags' JSON and owner its key ('' for none), for the tag relay
     {'replay', id}           the idempotency key's event, published before
     {'ended', status}        the job has already ended
     {'missing'}              strict: no such job
@@ -131,7 +133,8 @@
     {'metadata_too_large'}   the merged metadata would be larger than `mb`
 ]]
 local terminal = {done = true, error = true, cancelled = true}
-local current = redis.call('HMGET', KEYS[2], 'status', 'progress', 'partialUnits', 'kind', 'streamBytes', 'publishAt', 'streams')
+local current = redis.call('HMGET', KEYS[2], 'status', 'progress', 'partialUnits', 'kind', 'streamBytes', 'publishAt', 'streams',
+  'lastEventId', 'tags', 'owner')
 local status = current[1]
 local strict = ARGV[9] == 'strict'
 local packed = ARGV[11] ~= '' and cjson.decode(ARGV[11]) or {}
@@ -509,4 +512,16 @@ if packed.batch then
     end
   end
 end
-return {'ok', id, progress, batch_ended}
+-- What a tagged job's relay needs (events/tag-relay.ts): the event before this one, the tags, the owner.
+local tags, owner = current[9], current[10]
+if not status then
+  local fields = packed.fields or {}
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == 'tags' then
+      tags = fields[i + 1]
+    elseif fields[i] == 'owner' then
+      owner = fields[i + 1]
+    end
+  end
+end
+return {'ok', id, progress, batch_ended, current[8] or '', tags or '', owner or ''}

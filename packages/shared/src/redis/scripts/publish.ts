@@ -54,7 +54,16 @@ export interface PublishInput {
 }
 
 export type PublishReply =
-  | { readonly outcome: 'published'; readonly id: string; readonly progress: number; readonly batchEnded: boolean }
+  | {
+      readonly outcome: 'published';
+      readonly id: string;
+      readonly progress: number;
+      readonly batchEnded: boolean;
+      /** The job's event before this one (null: this is its first), its tags (JSON; null: none) and owner: what a tag's relay needs. */
+      readonly prev: string | null;
+      readonly tags: string | null;
+      readonly owner: string | null;
+    }
   | { readonly outcome: 'replayed'; readonly id: string }
   | { readonly outcome: 'ended'; readonly status: string }
   | { readonly outcome: 'missing' }
@@ -108,8 +117,16 @@ export async function publishScript(redis: RedisClient, input: PublishInput): Pr
   if (!Array.isArray(reply) || reply.length === 0) throw new ScriptReplyError(`${script.name}: unexpected reply ${JSON.stringify(reply)}`);
   switch (reply[0]) {
     case 'ok': {
-      const [, id, progress, batchEnded] = replyTuple(script, reply, 4);
-      return { outcome: 'published', id: String(id), progress: Number(progress), batchEnded: batchEnded === '1' };
+      const [, id, progress, batchEnded, prev, tags, owner] = replyTuple(script, reply, 7);
+      return {
+        outcome: 'published',
+        id: String(id),
+        progress: Number(progress),
+        batchEnded: batchEnded === '1',
+        prev: prev === '' ? null : String(prev),
+        tags: tags === '' ? null : String(tags),
+        owner: owner === '' ? null : String(owner),
+      };
     }
     case 'replay':
       return { outcome: 'replayed', id: String(replyTuple(script, reply, 2)[1]) };

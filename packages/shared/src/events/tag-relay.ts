@@ -1,0 +1,79 @@
+import type { RedisClient } from '../redis/connection.ts';
+import { keys } from '../redis/keys.ts';
+import { type FeedEvent, tagRelayScript } from '../redis/scripts/tag-feed.ts';
+
+export interface TagRelayOptions {
+  /** TAG_FEED_MAXLEN: the entries a tag's feed keeps (XADD MAXLEN ~). */
+  readonly maxLen: number;
+  /** JOB_TTL_SECONDS: a tag's keys live this long past its last relay. */
+  readonly ttlSeconds: number;
+  readonly now?: () => number;
+}
+
+/** Events of a job read from its Stream a page at a time when a relay fills a gap. */
+const GAP_PAGE = 100;
+/** Script calls one relay makes at most (each a page, or a gap found): a bound, never reached but by a pathological race. */
+const MAX_ROUNDS = 50;
+
+/**
+ * Puts a tagged job's events into each of its tags' feeds (redis/scripts/tag-relay-4.lua), after
+ * the publish that wrote them: a second step, on each tag's own slot. The script appends only the
+ * next links of the job's chain; when the chain stops short (a racing publisher has not relayed
+ * yet, or died before it did), the missing events are read from the job's Stream here and relayed
+ * first, so each tag's feed has every event of the job once, in order.
+ */
+export class TagRelay {
+  readonly #redis: RedisClient;
+  readonly #options: TagRelayOptions;
+
+  constructor(redis: RedisClient, options: TagRelayOptions) {
+    this.#redis = redis;
+    this.#options = options;
+  }
+
+  /** Relays `event` (the job's, just published; `prev` the one before it, null for its first) into every tag's feed. */
+  async relay(tags: readonly string[], jobId: string, owner: string | null, prev: string | null, event: FeedEvent): Promise<void> {
+    await Promise.all(tags.map((tag) => this.#relayInto(tag, jobId, owner, prev, event)));
+  }
+
+  async #relayInto(tag: string, jobId: string, owner: string | null, prev: string | null, event: FeedEvent): Promise<void> {
+    let after = prev;
+    let events: readonly FeedEvent[] = [event];
+    for (let round = 0; round < MAX_ROUNDS; round += 1) {
+      const reply = await tagRelayScript(this.#redis, {
+        tag,
+        jobId,
+        owner,
+        prev: after,
+        events,
+        maxLen: this.#options.maxLen,
+        ttlSeconds: this.#options.ttlSeconds,
+        now: (this.#options.now ?? Date.now)(),
+      });
+      const lastGiven = events.at(-1)!.id;
+      if (reply.outcome === 'relayed' && lastGiven === event.id) return;
+      // A page of a gap went in (go on after it), or the chain stops short (fill from where it stops).
+      after = reply.outcome === 'relayed' ? lastGiven : reply.last;
+      events = await this.#between(jobId, after, event.id);
+      // The job's Stream no longer holds them (trimmed, expired): nothing left to relay.
+      if (events.length === 0) return;
+    }
+  }
+
+  /** The job's events after `after` (null: from its first) up to `upTo`, at most a page. */
+  async #between(jobId: string, after: string | null, upTo: string): Promise<FeedEvent[]> {
+    const entries = (await this.#redis.xrange(keys.events(jobId), after === null ? '-' : `(${after}`, upTo, 'COUNT', GAP_PAGE)) as [
+      string,
+      string[],
+    ][];
+    return entries.map(([id, fields]) => {
+      let status = '';
+      let data = '';
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i] === 's') status = fields[i + 1]!;
+        else if (fields[i] === 'd') data = fields[i + 1]!;
+      }
+      return { id, status, data };
+    });
+  }
+}

@@ -1,0 +1,99 @@
+import type { RedisClient } from '../connection.ts';
+import { channels, keys } from '../keys.ts';
+import { luaScript, replyTuple, ScriptReplyError } from './load.ts';
+
+// The three scripts of a tag's feed (docs/api.md, "A tag's stream"), each on the tag's slot:
+// the relay a publisher runs, and the two reads a stream makes.
+
+/** An entry as a Stream holds it: its id, its status (`s`) and its JSON (`d`). */
+export interface FeedEvent {
+  readonly id: string;
+  readonly status: string;
+  readonly data: string;
+}
+
+const relay = luaScript('tag-relay-4.lua');
+const open = luaScript('tag-open-2.lua');
+const page = luaScript('tag-page-2.lua');
+
+export interface TagRelayInput {
+  readonly tag: string;
+  readonly jobId: string;
+  /** The key that submitted the job (null: auth was off). */
+  readonly owner: string | null;
+  /** The job's event before the first of `events` (null: they begin with the job's first). */
+  readonly prev: string | null;
+  /** Consecutive events of the job, in its order, as its Stream holds them. */
+  readonly events: readonly FeedEvent[];
+  /** TAG_FEED_MAXLEN. */
+  readonly maxLen: number;
+  readonly ttlSeconds: number;
+  readonly now: number;
+}
+
+export type TagRelayReply =
+  | { readonly outcome: 'relayed'; readonly appended: number }
+  /** The job's chain in the feed stops short of `prev`: relay from `last` (null: from the job's first event). */
+  | { readonly outcome: 'gap'; readonly last: string | null };
+
+/** tag-relay-4.lua: appends a job's events to a tag's feed as the next links of the job's chain. */
+export async function tagRelayScript(redis: RedisClient, input: TagRelayInput): Promise<TagRelayReply> {
+  const { tag } = input;
+  const reply = await relay.run(
+    redis,
+    [keys.tagFeed(tag), keys.tagRelayed(tag), keys.tagOpen(tag), keys.tagEnded(tag)],
+    [
+      channels.tagFeed(tag),
+      input.jobId,
+      input.owner ?? '-',
+      input.prev ?? '',
+      input.maxLen,
+      input.ttlSeconds,
+      input.now,
+      ...input.events.flatMap((event) => [event.id, event.status, event.data]),
+    ],
+  );
+  const [outcome, value] = replyTuple(relay, reply, 2);
+  if (outcome === 'ok') return { outcome: 'relayed', appended: Number(value) };
+  if (outcome === 'gap') return { outcome: 'gap', last: value === '' ? null : String(value) };
+  throw new ScriptReplyError(`${relay.name}: unexpected reply ${JSON.stringify(reply)}`);
+}
+
+export interface TagOpening {
+  /** The feed's last entry when the stream opened (null: the feed is empty). */
+  readonly openPoint: string | null;
+  /** The ms of the oldest not-ended job's first feed entry (null: none is open). */
+  readonly oldestOpenMs: number | null;
+}
+
+/** tag-open-2.lua: where a tag's stream opened without a cursor begins, read at one instant. */
+export async function tagOpenScript(redis: RedisClient, tag: string): Promise<TagOpening> {
+  const [last, oldest] = replyTuple(open, await open.run(redis, [keys.tagFeed(tag), keys.tagOpen(tag)], []), 2);
+  return { openPoint: last === '' ? null : String(last), oldestOpenMs: oldest === '' ? null : Number(oldest) };
+}
+
+export interface TagPage {
+  /** The entries kept, in order (the status is events/tag-entry.ts's). */
+  readonly events: FeedEvent[];
+  /** How many entries were read, kept or not: fewer than asked means the feed's end. */
+  readonly read: number;
+  /** The last entry read, kept or not (null: none was): where the next page starts after. */
+  readonly lastRead: string | null;
+}
+
+/** tag-page-2.lua: a page of the feed after `afterId`, less the jobs that had ended by the stream's open point. */
+export async function tagPageScript(
+  redis: RedisClient,
+  tag: string,
+  afterId: string | null,
+  count: number,
+  openPoint: string | null,
+): Promise<TagPage> {
+  const reply = await page.run(redis, [keys.tagFeed(tag), keys.tagRelayed(tag)], [afterId ?? '', count, openPoint ?? '']);
+  if (!Array.isArray(reply) || reply.length < 2 || (reply.length - 2) % 3 !== 0) {
+    throw new ScriptReplyError(`${page.name}: unexpected reply ${JSON.stringify(reply)?.slice(0, 100)}`);
+  }
+  const events: FeedEvent[] = [];
+  for (let i = 2; i < reply.length; i += 3) events.push({ id: String(reply[i]), status: String(reply[i + 1]), data: String(reply[i + 2]) });
+  return { events, read: Number(reply[0]), lastRead: reply[1] === '' ? null : String(reply[1]) };
+}

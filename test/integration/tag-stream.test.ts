@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventPublisher, keys, readTagEntryStatus } from '@herald/shared';
+import { expectError } from '../support/assertions.ts';
+import { request } from '../support/http.ts';
+import { type ReceivedEvent, SseClient } from '../support/sse-client.ts';
+import { startSystem, type TestSystem } from '../support/system.ts';
+import { BEES } from '../support/texts.ts';
+
+// A tag's stream (docs/api.md, "A tag's stream"): every event of every job tagged T that the
+// caller may see, from one Redis Stream per tag that each publish relays into
+// (redis/scripts/tag-relay-4.lua). Run on one Redis and on the Cluster (vitest.config.ts,
+// ON_CLUSTER), where a tag's jobs live on other slots than its feed.
+
+const run = randomBytes(4).toString('hex');
+const KEY = `key-tags-${run}-alpha-0123456789`;
+const OTHER_KEY = `key-tags-${run}-bravo-0123456789`;
+const ADMIN_KEY = `key-tags-${run}-admin-0123456789`;
+const SECRET = 'a-watch-token-secret-of-forty-characters!';
+const bearer = (credential: string) => ({ Authorization: `Bearer ${credential}` });
+const uniqueTag = (name: string) => `${name}:${run}:${randomBytes(3).toString('hex')}`;
+
+interface Made {
+  readonly jobId: string;
+  readonly publishToken: string;
+  readonly watchToken: string;
+}
+
+describe('GET /v1/events?tag=T', () => {
+  let system: TestSystem;
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    system = await startSystem({
+      env: { API_KEYS: `${KEY}, ${OTHER_KEY}`, ADMIN_API_KEYS: ADMIN_KEY, WATCH_TOKEN_SECRET: SECRET },
+    });
+    [a, b] = system.apis.map((api) => api.url) as [string, string];
+  });
+  afterAll(() => system.close());
+
+  const external = async (base: string, body: Record<string, unknown>, key = KEY): Promise<Made> => {
+    const created = await request(`${base}/v1/jobs`, { json: { kind: 'external', ...body }, headers: bearer(key) });
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    return created.body as Made;
+  };
+  const publish = async (base: string, job: Made, body: Record<string, unknown>): Promise<void> => {
+    const published = await request(`${base}/v1/jobs/${job.jobId}/events`, { json: body, headers: bearer(job.publishToken) });
+    expect(published.status, JSON.stringify(published.body)).toBe(201);
+  };
+  /** The job's events as its own Stream holds them: the JSON of each, in order. */
+  const stored = async (jobId: string): Promise<string[]> =>
+    ((await system.redis.xrange(keys.events(jobId), '-', '+')) as [string, string[]][]).map(
+      ([, fields]) => fields[fields.indexOf('d') + 1]!,
+    );
+  /** What the streams delivered, job by job: each event's JSON, in the order received. */
+  const byJob = (events: readonly ReceivedEvent[]): Map<string, string[]> => {
+    const jobs = new Map<string, string[]>();
+    for (const event of events) {
+      const list = jobs.get(event.json.jobId) ?? [];
+      list.push(event.data);
+      jobs.set(event.json.jobId, list);
+    }
+    return jobs;
+  };
+  const receivedAll = (clients: readonly SseClient[], histories: ReadonlyMap<string, readonly string[]>) => () => {
+    const got = byJob(clients.flatMap((client) => client.events));
+    return [...histories].every(([jobId, history]) => (got.get(jobId)?.length ?? 0) >= history.length);
+  };
+
+  it('carries the jobs not ended when it opens from their first event and every job after, each once and in order, across a drop resumed on the other replica', async () => {
+    const tag = uniqueTag('user');
+    const endedBefore = await external(a, { tags: [tag] });
+    await publish(a, endedBefore, { status: 'done', result: 'old' });
+    const openBefore = await external(a, { tags: ['other', tag] });
+    await publish(a, openBefore, { status: 'processing', progress: 10, message: 'Reading', metadata: { rows: 1 } });
+    const anotherKeys = await external(a, { tags: [tag] }, OTHER_KEY);
+    await publish(a, anotherKeys, { status: 'processing', progress: 5 });
+    const untagged = await external(a, {});
+    await publish(a, untagged, { status: 'processing', progress: 5 });
+
+    const first = SseClient.open(`${a}/v1/events?tag=${tag}&typed=1`, bearer(KEY));
+    await first.waitFor((client) => client.events.length >= 2);
+    expect(first.status).toBe(200);
+    const afterOpen = await external(a, { tags: [tag] });
+    await publish(a, afterOpen, { status: 'processing', progress: 20, delta: 'Bees ', offset: 0 });
+    await first.waitFor((client) => byJob(client.events).get(afterOpen.jobId)?.length === 2);
+    first.close();
+    await first.done;
+    const cursor = first.lastEventId!;
+
+    // While no one watches: a job begins, one goes on, one ends.
+    const duringDrop = await external(b, { tags: [tag] });
+    await publish(b, duringDrop, { status: 'processing', progress: 50, stream: 'log', delta: 'frame 1\n', offset: 0 });
+    await publish(b, openBefore, { status: 'done', result: { rows: 2 } });
+
+    const second = SseClient.open(`${b}/v1/events?tag=${tag}&typed=1`, { ...bearer(KEY), 'Last-Event-ID': cursor });
+    await publish(a, afterOpen, { status: 'done', result: 'Bees buzz.' });
+    const histories = new Map<string, string[]>();
+    for (const job of [openBefore, afterOpen, duringDrop]) histories.set(job.jobId, await stored(job.jobId));
+    await second.waitFor(receivedAll([first, second], histories));
+    second.close();
+
+    const got = byJob([...first.events, ...second.events]);
+    // Exactly the three jobs this key may see that were open at the opening or came after it.
+    expect(new Set(got.keys())).toEqual(new Set(histories.keys()));
+    for (const [jobId, history] of histories) expect(got.get(jobId), jobId).toEqual(history);
+    // A job's first event brings it in: `created` on a typed stream; the others by their kind.
+    for (const client of [first, second]) {
+      for (const event of client.events) {
+        const isFirst = event.json.status === 'queued';
+        expect(event.name, event.data).toBe(
+          isFirst
+            ? 'created'
+            : event.json.status === 'processing'
+              ? event.data.includes('"delta"')
+                ? 'delta'
+                : 'progress'
+              : event.json.status,
+        );
+      }
+    }
+    expect(first.events[0]!.json.jobId).toBe(openBefore.jobId);
+    // Every cursor is short, whatever the tag holds.
+    for (const event of [...first.events, ...second.events]) expect(event.id!.length).toBeLessThan(80);
+  });
+
+  it('resumed from any id it gave, even mid-replay, sends exactly what followed that id', async () => {
+    const tag = uniqueTag('resume');
+    const x = await external(a, { tags: [tag] });
+    const y = await external(a, { tags: [tag] });
+    await publish(a, x, { status: 'processing', progress: 10 });
+    await publish(a, y, { status: 'processing', progress: 10 });
+    await publish(a, y, { status: 'done', result: 'y' }); // ended before the stream opens: left out
+    await publish(a, x, { status: 'processing', progress: 20 });
+    const z = await external(a, { tags: [tag] });
+    await publish(a, z, { status: 'processing', progress: 30 });
+    const whole = SseClient.open(`${a}/v1/events?tag=${tag}`, bearer(KEY));
+    await whole.waitFor((client) => client.events.length >= 5);
+    await publish(b, x, { status: 'done', result: 'x' });
+    await whole.waitFor((client) => client.events.length >= 6);
+    whole.close();
+    expect(whole.events.map((event) => event.json.jobId)).toEqual([x, x, x, z, z, x].map((job) => job.jobId));
+    // The replay's ids carry the open point (`<entry>,<open point>`); the live one is the entry alone.
+    expect(whole.events.slice(0, 5).every((event) => event.id!.includes(','))).toBe(true);
+    expect(whole.events[5]!.id).not.toContain(',');
+    for (const [i, event] of whole.events.entries()) {
+      const resumed = SseClient.open(`${b}/v1/events?tag=${tag}`, { ...bearer(KEY), 'Last-Event-ID': event.id! });
+      const rest = whole.events.slice(i + 1);
+      await resumed.waitFor((client) => client.status === 200 && client.events.length >= rest.length);
+      // Nothing more comes (a heartbeat's worth is not waited for: another event would be there by now).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      resumed.close();
+      expect(resumed.events.map((e) => [e.id, e.data])).toEqual(rest.map((e) => [e.id, e.data]));
+    }
+  });
+
+  it('shows a key its own jobs of the tag, an admin every key’s; refuses the malformed and the uncovered', async () => {
+    const tag = uniqueTag('team');
+    const mine = await external(a, { tags: [tag] });
+    const theirs = await external(a, { tags: [tag] }, OTHER_KEY);
+    const jobsOf = async (key: string): Promise<Set<string>> => {
+      const client = SseClient.open(`${b}/v1/events?tag=${tag}`, bearer(key));
+      const marker = await external(a, { tags: [tag] }, key === ADMIN_KEY ? KEY : key);
+      await client.waitFor((c) => c.events.some((event) => event.json.jobId === marker.jobId));
+      client.close();
+      return new Set(client.events.map((event) => event.json.jobId).filter((jobId) => jobId !== marker.jobId));
+    };
+    expect(await jobsOf(KEY)).toEqual(new Set([mine.jobId]));
+    expect(await jobsOf(OTHER_KEY)).toEqual(new Set([theirs.jobId]));
+    const all = await jobsOf(ADMIN_KEY);
+    expect(all.has(mine.jobId) && all.has(theirs.jobId)).toBe(true);
+
+    expectError(await request(`${a}/v1/events?tag=${tag}`), 401, 'unauthorized');
+    // A job's watch token names a job, never a tag (a tag could be spelled like a job id).
+    expectError(await request(`${a}/v1/events?tag=${mine.jobId}&token=${mine.watchToken}`), 403, 'forbidden');
+    for (const query of ['tag=', `tag=${'x'.repeat(65)}`, 'tag=a%7Bb%7D', `tag=${tag}&tag=${tag}`, `tag=${tag}&jobs=${mine.jobId}`]) {
+      expectError(await request(`${a}/v1/events?${query}`, { headers: bearer(KEY) }), 400, 'invalid_request');
+    }
+    for (const cursor of ['abc', '1-1,', '1-1,x', '1-1,2-2,3-3']) {
+      expectError(
+        await request(`${a}/v1/events?tag=${tag}`, { headers: { ...bearer(KEY), 'Last-Event-ID': cursor } }),
+        400,
+        'invalid_request',
+      );
+    }
+  });
+
+  it('keeps each job’s events in its order in every tag’s feed when publishers race, and a relay that never came is made good by the next publish', async () => {
+    const tags = [uniqueTag('race'), uniqueTag('race')];
+    const job = await external(a, { tags });
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => publish(i % 2 === 0 ? a : b, job, { status: 'processing', progress: 1, message: `step ${i}` })),
+    );
+    // A publisher that dies between its publish and its relay: this one relays nothing.
+    const silent = new EventPublisher(system.redis, { ttlSeconds: 60, streamMaxLen: 1_000 });
+    await silent.publish(job.jobId, { status: 'processing', progress: 1, message: 'unrelayed' });
+    await publish(a, job, { status: 'done', result: 'ok' });
+    const history = await stored(job.jobId);
+    expect(history).toHaveLength(43);
+    for (const tag of tags) {
+      const feed = (await system.redis.xrange(keys.tagFeed(tag), '-', '+')) as [string, string[]][];
+      const entries = feed.map(([, fields]) => ({
+        data: fields[fields.indexOf('d') + 1]!,
+        job: fields[fields.indexOf('j') + 1]!,
+        entry: readTagEntryStatus(fields[fields.indexOf('s') + 1]!),
+      }));
+      expect(entries.every((entry) => entry.job === job.jobId)).toBe(true);
+      expect(entries.map((entry) => entry.data)).toEqual(history);
+      expect(entries.map((entry) => entry.entry?.first)).toEqual(history.map((_, i) => i === 0));
+    }
+  });
+
+  it('brings a tagged batch’s jobs in, each with its first event', async () => {
+    const tag = uniqueTag('batch');
+    const client = SseClient.open(`${a}/v1/events?tag=${tag}&typed=1`, bearer(KEY));
+    await client.waitFor((c) => c.status === 200);
+    const created = await request(`${b}/v1/batches`, {
+      json: { tags: [tag], items: [{ text: BEES }, { text: BEES, tags: ['more'] }, { text: BEES }] },
+      headers: bearer(KEY),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    const jobIds = created.body.jobIds as string[];
+    // The worker runs them meanwhile: each job's first event in the stream is its `created`, whatever came between.
+    const firstOf = (c: SseClient) => new Map([...c.events].reverse().map((event) => [event.json.jobId, event]));
+    await client.waitFor((c) => firstOf(c).size === 3);
+    client.close();
+    const firsts = firstOf(client);
+    expect([...firsts.keys()].sort()).toEqual([...jobIds].sort());
+    for (const event of firsts.values()) expect([event.name, event.json.status]).toEqual(['created', 'queued']);
+  });
+});
