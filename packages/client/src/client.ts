@@ -40,8 +40,8 @@ export interface ClientOptions {
 
 export interface WatchOptions extends ResumeOptions {
   /**
-   * A watch token (a job's, or its batch's, which covers each of its jobs) instead of the API
-   * key. Sent as a bearer, like the key: it stays out of URLs, so out of proxies' access logs.
+   * A watch token (a job's, or its batch's, which covers each of its jobs; for `watchTag`, a
+   * watch JWT listing the tag) instead of the API key. Sent as a bearer, like the key: it stays out of URLs, so out of proxies' access logs.
    */
   readonly token?: string | undefined;
   /**
