@@ -58,9 +58,49 @@ describe('a watch JWT', () => {
     }
   });
 
-  it('ignores claim keys it does not know (a later version’s tags grant nothing here)', async () => {
-    const check = await verifier().check(await mintJwt(es256, { claim: { jobs: [JOB], tags: ['x'] } }));
+  it('ignores claim keys it does not know (a later version’s grant nothing here)', async () => {
+    const check = await verifier().check(await mintJwt(es256, { claim: { jobs: [JOB], projects: ['x'] } }));
     expect(check.verdict).toBe('valid');
+  });
+
+  it('covers the tag streams its tags list, and no other tag, job or batch', async () => {
+    const check = await verifier().check(await mintJwt(es256, { claim: { tags: ['user:123', 'a.b_c-d'] } }));
+    expect(check.verdict).toBe('valid');
+    if (check.verdict !== 'valid') return;
+    expect(check.grant.coversTag('user:123')).toBe(true);
+    expect(check.grant.coversTag('a.b_c-d')).toBe(true);
+    expect(check.grant.coversTag('user:12')).toBe(false);
+    expect(check.grant.coversTag('USER:123')).toBe(false);
+    expect(check.grant.covers('user:123', 'job')).toBe(false); // a tag is not a job id
+    expect(check.grant.covers('user:123', 'batch')).toBe(false);
+    // Jobs and batches alone grant no tag.
+    const jobsOnly = await verifier().check(await mintJwt(es256, { jobs: [JOB], batches: [BATCH] }));
+    expect(jobsOnly.verdict === 'valid' && jobsOnly.grant.coversTag(JOB)).toBe(false);
+  });
+
+  it('is refused when its tags are not a list of tags by the contract’s rule, or more than the 1000 ids a list may hold', async () => {
+    const jwts = verifier();
+    const cases: [string, unknown][] = [
+      ['not a list', 'user:123'],
+      ['empty tag', ['']],
+      ['too long', ['t'.repeat(65)]],
+      ['space', ['user 123']],
+      ['slash', ['a/b']],
+      ['line break', ['a\nb']],
+      ['non-ASCII', ['é']],
+      ['not a string', [7]],
+      ['too many', Array.from({ length: 1001 }, (_, i) => `t${i}`)],
+    ];
+    for (const [what, tags] of cases) {
+      const check = await jwts.check(await mintJwt(es256, { claim: { jobs: [JOB], tags } }));
+      expect({ what, verdict: check.verdict }).toEqual({ what, verdict: 'invalid' });
+      expect(check.verdict === 'invalid' && check.why, what).toMatch(/herald claim/);
+    }
+    // The bounds themselves pass: 64 characters, 1000 tags.
+    const atBounds = await jwts.check(
+      await mintJwt(es256, { claim: { tags: ['t'.repeat(64), ...Array.from({ length: 999 }, (_, i) => `t${i}`)] } }),
+    );
+    expect(atBounds.verdict === 'valid' && atBounds.grant.coversTag('t'.repeat(64))).toBe(true);
   });
 
   it('is refused, with its reason, when expired, forged, for another issuer or audience, unsigned, HMAC, without exp, kid or herald claim', async () => {

@@ -28,8 +28,9 @@ Auth (a server with API_KEYS set):
   out only as "Authorization: Bearer <key>" and is never printed. submit
   --watch then watches with the job's own watch token from the answer.
   watch takes a job's watch token (--token <watchToken>) or the API key;
-  watch --batch, the batch's watch token or the API key. jobs lists the
-  API key's jobs (an admin key's: every job). publish takes the job's
+  watch --batch, the batch's watch token or the API key; watch --tag, a
+  watch JWT listing the tag or the API key (it runs until Ctrl-C: 130).
+  jobs lists the API key's jobs (an admin key's: every job). publish takes the job's
   publish token: --publish-token, else $HERALD_PUBLISH_TOKEN (else the
   API key of the job's owner); it is never printed.
   A refused credential (401, 403) ends at once with exit 4 and the server's

@@ -4,6 +4,7 @@ import { jobs } from './commands/jobs.ts';
 import { publish } from './commands/publish.ts';
 import { submit } from './commands/submit.ts';
 import { watchBatch } from './commands/watch-batch.ts';
+import { watchTag } from './commands/watch-tag.ts';
 import { watch } from './commands/watch.ts';
 import { CliError, EXIT, HELP_TEXT, type ExitCode } from './exit-codes.ts';
 
@@ -136,6 +137,7 @@ interface CommandOptions {
   apiKey?: string;
   token?: string;
   batch?: string;
+  tag?: string;
 }
 
 /** The commander program; each action reports how the job ended through `setExit`. */
@@ -178,25 +180,37 @@ function buildProgram(version: string, setExit: (code: ExitCode) => void): Comma
     withConnectionOptions(
       program
         .command('watch')
-        .description('watch a job live: progress on stderr, the summary on stdout; or, with --batch, a batch: one line per event on stdout')
+        .description(
+          'watch a job live: progress on stderr, the summary on stdout; or, with --batch, a batch: one line per event on stdout; or, with --tag, every job with a tag until Ctrl-C',
+        )
         .argument('[jobId]', 'the id `herald submit` printed')
         .option('--batch <batchId>', "watch this batch's stream instead: every job's events and the batch's own, to its end")
         .addOption(
           new Option(
+            '--tag <tag>',
+            "watch every job with this tag instead (those under way and every one created after), until Ctrl-C: one line per job, rewritten in place on a terminal (else one line per event, prefixed by the job's id)",
+          ).argParser(tag),
+        )
+        .addOption(
+          new Option(
             '--token <watchToken>',
-            "the job's watch token (the submit answer's watchToken, or #token= of its page link); else the API key is used",
+            "the job's watch token (the submit answer's watchToken, or #token= of its page link; with --tag, a watch JWT listing the tag); else the API key is used",
           ),
         )
         .addHelpText('after', HELP_TEXT),
     ),
   ).action(async (jobId: string | undefined, options: CommandOptions) => {
     const { url, retries, plain } = options;
-    if ((jobId === undefined) === (options.batch === undefined)) {
-      throw new CliError('watch takes a job id, or --batch <batchId>: one of them', EXIT.usage);
+    if ([jobId, options.batch, options.tag].filter((given) => given !== undefined).length !== 1) {
+      throw new CliError('watch takes a job id, --batch <batchId> or --tag <tag>: one of them', EXIT.usage);
     }
     // The token when given: it is all watching needs, and it is good for this job (batch) only.
     const token = options.token === undefined ? undefined : credential(options.token, '--token');
     const watcher = token ?? apiKey(options.apiKey);
+    if (options.tag !== undefined) {
+      setExit(await watchTag(options.tag, { url: baseUrl(url), retries, plain, credential: watcher }));
+      return;
+    }
     if (options.batch !== undefined) {
       setExit(await watchBatch(options.batch, { url: baseUrl(url), retries, credential: watcher }));
       return;

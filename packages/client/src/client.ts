@@ -40,8 +40,8 @@ export interface ClientOptions {
 
 export interface WatchOptions extends ResumeOptions {
   /**
-   * A watch token (a job's, or its batch's, which covers each of its jobs) instead of the API
-   * key. Sent as a bearer, like the key: it stays out of URLs, so out of proxies' access logs.
+   * A watch token (a job's, or its batch's, which covers each of its jobs; for `watchTag`, a
+   * watch JWT listing the tag) instead of the API key. Sent as a bearer, like the key: it stays out of URLs, so out of proxies' access logs.
    */
   readonly token?: string | undefined;
   /**
@@ -90,6 +90,20 @@ export type WatchedBatchEvent =
       readonly id: string;
       readonly event: BatchEvent | (BatchSnapshot & { resync: true });
       readonly resync: boolean;
+    };
+
+/**
+ * One item of a tag's stream: a job's event with that job's state folded so far (`created`: its
+ * first event, its fold started afresh), or a resync notice (events may have been missed there).
+ */
+export type WatchedTagEvent =
+  | (WatchedEvent & { readonly kind: 'job'; readonly jobId: string; readonly created: boolean })
+  | {
+      readonly kind: 'resync';
+      /** The cursor after the notice. */
+      readonly id: string;
+      readonly tag: string;
+      readonly ts: number;
     };
 
 /** A job as submitted: its id, where it stands, its tokens and links. */
@@ -164,6 +178,12 @@ export function createClient(options: ClientOptions) {
     watch: WatchOptions,
     query: Record<string, string | undefined>,
     lastOf: (frame: Frame, seen: Set<string>) => boolean,
+    /**
+     * For a stream no list of jobs bounds (a tag's): a job's fold is dropped at its terminal
+     * event and started afresh at its `created` one, so memory holds only the jobs under way;
+     * `lastOf` then sees no ended jobs.
+     */
+    foldsEndWithJob = false,
   ): AsyncGenerator<{ frame: Frame; watched: WatchedEvent | null }> {
     const partials = new Map<string, string>();
     const metadatas = new Map<string, Record<string, unknown>>();
@@ -203,6 +223,7 @@ export function createClient(options: ClientOptions) {
       const parsed = jobEventSchema.safeParse(resync ? { ts: Date.now(), ...rest } : data);
       if (!parsed.success) throw new HeraldError(0, 'invalid_event', `the server sent an invalid event: ${issuesOf(parsed.error)}`);
       const event = parsed.data;
+      if (foldsEndWithJob && frame.name === 'created') forget(event.jobId);
       const partial = resync
         ? typeof statePartial === 'string'
           ? statePartial
@@ -220,8 +241,16 @@ export function createClient(options: ClientOptions) {
           : {}
         : foldStreams(named.get(event.jobId) ?? {}, event);
       named.set(event.jobId, streams);
-      if (isTerminal(event.status)) ended.add(event.jobId);
+      if (isTerminal(event.status)) {
+        if (foldsEndWithJob) forget(event.jobId);
+        else ended.add(event.jobId);
+      }
       yield { frame, watched: { id: frame.id, event, partial, metadata, streams, resync } };
+    }
+    function forget(jobId: string): void {
+      partials.delete(jobId);
+      metadatas.delete(jobId);
+      named.delete(jobId);
     }
   }
 
@@ -301,6 +330,27 @@ export function createClient(options: ClientOptions) {
       const all = new Set(jobIds).size;
       for await (const { watched } of jobEvents('/v1/events', watch, { jobs: jobIds.join(',') }, (_frame, ended) => ended.size >= all)) {
         if (watched) yield watched;
+      }
+    },
+    /**
+     * A tag's stream (GET /v1/events?tag=…): every event of every job with this tag that the
+     * caller may see, the jobs under way when it opens (each from its first event) and every one
+     * created after. It never ends by itself: stop it with `signal` (or by leaving the loop). It
+     * resumes across drops and replicas as the other watches do, jobs created meanwhile included.
+     * Each job's text, metadata and streams are folded while it runs and forgotten at its end,
+     * so memory holds only the jobs under way however many pass. A `resync` item says the
+     * server could no longer serve the cursor: events may have been missed, then it goes on.
+     */
+    async *watchTag(tag: string, watch: WatchOptions = {}): AsyncGenerator<WatchedTagEvent, void, undefined> {
+      for await (const { frame, watched } of jobEvents('/v1/events', watch, { tag }, () => false, true)) {
+        if (watched) {
+          yield { kind: 'job', jobId: watched.event.jobId, created: frame.name === 'created', ...watched };
+          continue;
+        }
+        const data = frame.data;
+        if (!(isRecord(data) && data.resync === true && data.tag === tag))
+          throw new HeraldError(0, 'invalid_event', 'the server sent an invalid event: neither a job’s nor a resync of this tag');
+        yield { kind: 'resync', id: frame.id, tag, ts: typeof data.ts === 'number' ? data.ts : Date.now() };
       }
     },
     /** POST /v1/batches. */

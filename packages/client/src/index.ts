@@ -7,6 +7,7 @@ export {
   type WatchOptions,
   type WatchedEvent,
   type WatchedBatchEvent,
+  type WatchedTagEvent,
   type Submitted,
   type BatchSubmitted,
 } from './client.ts';

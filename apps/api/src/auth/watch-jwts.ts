@@ -1,12 +1,13 @@
-import { batchOf } from '@herald/contract';
+import { TAG_PATTERN, batchOf } from '@herald/contract';
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { boundedJwksFetch, JwksFetchThrottled } from './jwks-fetch.ts';
 
 /**
  * Watch JWTs (docs/security.md): watch tokens minted by the adopter's own backend rather than by
  * Herald, signed with a key of theirs and checked against their JWKS (WATCH_JWKS_URL). The claim
- * `herald` says what one may watch: `{"jobs": [ids], "batches": [ids]}`; a batch covers each of
- * its jobs, as a batch's watch token does.
+ * `herald` says what one may watch: `{"jobs": [ids], "batches": [ids], "tags": [tags]}`; a batch
+ * covers each of its jobs, as a batch's watch token does, and a tag its tag stream (every job
+ * with that tag, whoever submitted it).
  *
  * Unlike Herald's own tokens (watch-tokens.ts, an HMAC), these cross a trust boundary: another
  * party signs them, with a key Herald must fetch and may see rotated. So jose does the parts
@@ -51,10 +52,17 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 export class WatchGrant {
   readonly #jobs: ReadonlySet<string>;
   readonly #batches: ReadonlySet<string>;
+  readonly #tags: ReadonlySet<string>;
 
-  constructor(jobs: readonly string[], batches: readonly string[]) {
+  constructor(jobs: readonly string[], batches: readonly string[], tags: readonly string[] = []) {
     this.#jobs = new Set(jobs);
     this.#batches = new Set(batches);
+    this.#tags = new Set(tags);
+  }
+
+  /** A tag's stream (GET /v1/events?tag=): listed in `tags`, which covers every job with that tag, whoever submitted it. */
+  coversTag(tag: string): boolean {
+    return this.#tags.has(tag);
   }
 
   /** A tag's stream: the tag listed in `tags`. (Stub until the claim's `tags` is read.) */
@@ -119,7 +127,7 @@ export class WatchJwts {
       });
       const grant = grantOf(payload.herald);
       return grant === null
-        ? { verdict: 'invalid', why: 'the herald claim must be {"jobs"?: [ids], "batches"?: [ids]}' }
+        ? { verdict: 'invalid', why: 'the herald claim must be {"jobs"?: [ids], "batches"?: [ids], "tags"?: [tags]}' }
         : { verdict: 'valid', grant };
     } catch (error) {
       if (unavailable || error instanceof JwksFetchThrottled) return { verdict: 'keys-unavailable' };
@@ -134,19 +142,23 @@ export class WatchJwts {
   }
 }
 
+/** The longest list each of `jobs`, `batches` and `tags` may be. */
 const MAX_IDS = 1_000;
 
 /**
- * The `herald` claim: `jobs` and `batches`, each a list of ids (either may be absent). Other
- * keys are ignored: a claim only grants, so one this Herald does not know (a later version's
- * `tags`) grants nothing here rather than failing the whole token.
+ * The `herald` claim: `jobs`, `batches` and `tags`, each a list (any may be absent); a tag
+ * follows the contract's tag rule (TAG_PATTERN, linear). Other keys are ignored: a claim only
+ * grants, so one this Herald does not know (a later version's) grants nothing here rather than
+ * failing the whole token.
  */
 function grantOf(claim: unknown): WatchGrant | null {
   if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) return null;
-  const { jobs = [], batches = [] } = claim as { jobs?: unknown; batches?: unknown };
-  const ids = (list: unknown): list is string[] =>
-    Array.isArray(list) && list.length <= MAX_IDS && list.every((id) => typeof id === 'string' && id !== '');
-  return ids(jobs) && ids(batches) ? new WatchGrant(jobs, batches) : null;
+  const { jobs = [], batches = [], tags = [] } = claim as { jobs?: unknown; batches?: unknown; tags?: unknown };
+  const listOf = (list: unknown, valid: (item: string) => boolean): list is string[] =>
+    Array.isArray(list) && list.length <= MAX_IDS && list.every((item) => typeof item === 'string' && valid(item));
+  const id = (item: string): boolean => item !== '';
+  const tag = (item: string): boolean => TAG_PATTERN.test(item);
+  return listOf(jobs, id) && listOf(batches, id) && listOf(tags, tag) ? new WatchGrant(jobs, batches, tags) : null;
 }
 
 function reasonOf(error: unknown): string {
