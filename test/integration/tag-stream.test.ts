@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventPublisher, keys, readTagEntryStatus } from '@herald/shared';
+import { createClient, type WatchedTagEvent } from '../../packages/client/src/index.ts';
 import { expectError } from '../support/assertions.ts';
+import { AUDIENCE, ISSUER, type JwksServer, mintJwt, type SigningKey, signingKey, startJwksServer } from '../support/jwks-server.ts';
 import { request } from '../support/http.ts';
 import { type ReceivedEvent, SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
@@ -30,13 +32,27 @@ describe('GET /v1/events?tag=T', () => {
   let system: TestSystem;
   let a: string;
   let b: string;
+  let es256: SigningKey;
+  let jwks: JwksServer;
   beforeAll(async () => {
+    es256 = await signingKey('ES256', 'es-tags');
+    jwks = await startJwksServer([es256]);
     system = await startSystem({
-      env: { API_KEYS: `${KEY}, ${OTHER_KEY}`, ADMIN_API_KEYS: ADMIN_KEY, WATCH_TOKEN_SECRET: SECRET },
+      env: {
+        API_KEYS: `${KEY}, ${OTHER_KEY}`,
+        ADMIN_API_KEYS: ADMIN_KEY,
+        WATCH_TOKEN_SECRET: SECRET,
+        WATCH_JWKS_URL: jwks.url,
+        WATCH_JWT_ISSUER: ISSUER,
+        WATCH_JWT_AUDIENCE: AUDIENCE,
+      },
     });
     [a, b] = system.apis.map((api) => api.url) as [string, string];
   });
-  afterAll(() => system.close());
+  afterAll(async () => {
+    await system.close();
+    await jwks.close();
+  });
 
   const external = async (base: string, body: Record<string, unknown>, key = KEY): Promise<Made> => {
     const created = await request(`${base}/v1/jobs`, { json: { kind: 'external', ...body }, headers: bearer(key) });
@@ -183,6 +199,63 @@ describe('GET /v1/events?tag=T', () => {
         'invalid_request',
       );
     }
+  });
+
+  it('lets a watch JWT whose herald claim lists the tag see every key’s jobs of it, and no other tag', async () => {
+    const tag = uniqueTag('jwt');
+    const mine = await external(a, { tags: [tag] });
+    const theirs = await external(a, { tags: [tag] }, OTHER_KEY);
+    const jwt = await mintJwt(es256, { claim: { tags: [tag] } });
+    const client = SseClient.open(`${b}/v1/events?tag=${tag}&token=${jwt}`);
+    await client.waitFor((c) => new Set(c.events.map((event) => event.json.jobId)).size === 2);
+    client.close();
+    expect(new Set(client.events.map((event) => event.json.jobId))).toEqual(new Set([mine.jobId, theirs.jobId]));
+    expectError(await request(`${a}/v1/events?tag=${uniqueTag('elsewhere')}`, { headers: bearer(jwt) }), 403, 'forbidden');
+    // A JWT that lists the job, not the tag, watches the job and not the tag.
+    const jobJwt = await mintJwt(es256, { jobs: [mine.jobId] });
+    expectError(await request(`${a}/v1/events?tag=${tag}&token=${jobJwt}`), 403, 'forbidden');
+  });
+
+  it('is what @herald/client’s watchTag reads: each job’s fold, across a drop resumed on the other replica', async () => {
+    const tag = uniqueTag('client');
+    const job = await external(a, { tags: [tag], metadata: { rows: 0 } });
+    const seen: WatchedTagEvent[] = [];
+    const abort = new AbortController();
+    // A load balancer: the first connection goes to a and is cut after two events; every later one goes to b.
+    const cut = new AbortController();
+    const urls: string[] = [];
+    const client = createClient({
+      baseUrl: a,
+      apiKey: KEY,
+      fetch: (input, init) => {
+        const url = urls.length === 0 ? String(input) : String(input).replace(a, b);
+        urls.push(url);
+        return fetch(
+          url,
+          urls.length === 1 ? { ...init, signal: AbortSignal.any([cut.signal, ...(init?.signal ? [init.signal] : [])]) } : init,
+        );
+      },
+    });
+    const reading = (async () => {
+      for await (const item of client.watchTag(tag, { signal: abort.signal, initialRetryMs: 50 })) {
+        seen.push(item);
+        if (seen.length === 2) cut.abort();
+        if (item.kind === 'job' && item.event.status === 'done') abort.abort();
+      }
+    })().catch((error: unknown) => {
+      if (!abort.signal.aborted) throw error;
+    });
+    await publish(a, job, { status: 'processing', progress: 10, delta: 'Bees ', offset: 0, metadata: { rows: 4 } });
+    await publish(b, job, { status: 'processing', progress: 50, delta: 'buzz.', offset: 5 });
+    await publish(b, job, { status: 'done', result: 'Bees buzz.' });
+    await reading;
+    expect(urls.length).toBeGreaterThanOrEqual(2);
+    expect(urls.slice(1).every((url) => url.startsWith(b))).toBe(true);
+    const events = seen.filter((item) => item.kind === 'job');
+    expect(events.map((item) => item.event.status)).toEqual(['queued', 'processing', 'processing', 'done']);
+    expect(events[0]!.created).toBe(true);
+    expect(events[2]!.partial).toBe('Bees buzz.');
+    expect(events[2]!.metadata).toEqual({ rows: 4 });
   });
 
   it('keeps each job’s events in its order in every tag’s feed when publishers race, and a relay that never came is made good by the next publish', async () => {

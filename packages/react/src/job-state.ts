@@ -1,12 +1,4 @@
-import {
-  HeraldError,
-  foldMetadata,
-  foldPartial,
-  foldStreams,
-  isTerminal,
-  type JsonValue,
-  type WatchedEvent,
-} from '@herald/client';
+import { HeraldError, foldMetadata, foldPartial, foldStreams, isTerminal, type JsonValue, type WatchedEvent } from '@herald/client';
 import type { Connection, JobState, Typed } from './types.ts';
 
 // What a job's state becomes with each event: pure functions, one new object per change, so

@@ -65,11 +65,6 @@ export class WatchGrant {
     return this.#tags.has(tag);
   }
 
-  /** A tag's stream: the tag listed in `tags`. (Stub until the claim's `tags` is read.) */
-  coversTag(_tag: string): boolean {
-    return false;
-  }
-
   /** A job: listed in `jobs`, or its batch in `batches`. A batch (its stream, its snapshot): listed in `batches`. */
   covers(id: string, kind: WatchedKind): boolean {
     if (kind === 'batch') return this.#batches.has(id);
