@@ -3,9 +3,10 @@ import http, { type IncomingHttpHeaders, type Server } from 'node:http';
 import net from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventPublisher } from '@herald/shared';
+import { EventPublisher, keys } from '@herald/shared';
 import { request, submit } from '../support/http.ts';
 import { commandCalls, keysMatching } from '../support/redis-target.ts';
+import { SseClient } from '../support/sse-client.ts';
 import { stalledReader } from '../support/stalled-reader.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
@@ -1221,4 +1222,60 @@ describe('readers that stop reading a long history', () => {
     expect(Number(/herald_sse_streams_ended_total\{how="cut-off"\} (\d+)/.exec(metrics)?.[1])).toBe(readers.length);
     for (const reader of readers) reader.socket.destroy();
   }, 60_000);
+});
+
+describe('a tag’s feed, filled far past its bound, and the cursors of its stream (issue 28)', () => {
+  const FEED_MAXLEN = 100;
+  let tagged: TestSystem;
+  let url: string;
+  const tag = 'flood:1';
+
+  beforeAll(async () => {
+    tagged = await startSystem({ replicas: 1, workers: 0, env: { TAG_FEED_MAXLEN: String(FEED_MAXLEN), SUBMIT_RATE_PER_IP: '0' } });
+    url = tagged.apis[0]!.url;
+  });
+  afterAll(() => tagged.close());
+
+  it('a producer’s 1,000 events leave at most a few hundred entries in the feed, and a stream that needs what went begins with a resync notice', async () => {
+    const created = await request(`${url}/v1/jobs`, { json: { kind: 'external', tags: [tag] } });
+    expect(created.status).toBe(202);
+    const { jobId } = created.body as { jobId: string };
+    const first = SseClient.open(`${url}/v1/events?tag=${tag}`);
+    await first.waitFor((client) => client.events.length === 1);
+    first.close();
+    const cursor = first.lastEventId!;
+    // As Herald's worker publishes: the same relay, bounded by the same setting.
+    const publisher = new EventPublisher(tagged.redis, { ttlSeconds: 600, streamMaxLen: 10_000, tagFeedMaxLen: FEED_MAXLEN });
+    for (let i = 1; i <= 1000; i += 1)
+      await publisher.publish(jobId, { status: 'processing', progress: Math.floor(i / 10), message: `${i}` });
+    // MAXLEN ~ trims whole nodes of the Stream (100 entries each by default): a few hundred at most, never the thousand.
+    const held = await tagged.redis.xlen(keys.tagFeed(tag));
+    expect(held).toBeLessThanOrEqual(3 * FEED_MAXLEN);
+
+    for (const headers of [{ 'Last-Event-ID': cursor }, {}] as Record<string, string>[]) {
+      const stream = SseClient.open(`${url}/v1/events?tag=${tag}&typed=1`, headers);
+      await stream.waitFor((client) => client.events.at(-1)?.json.message === '1000');
+      stream.close();
+      const [notice, ...rest] = stream.events;
+      expect(notice!.name).toBe('resync');
+      expect(JSON.parse(notice!.data)).toMatchObject({ tag, resync: true });
+      // Then what the feed still holds, in order, ending with the last event.
+      expect(rest.length).toBeLessThanOrEqual(held);
+      const numbers = rest.map((event) => Number(event.json.message));
+      expect(numbers).toEqual(numbers.map((_, i) => 1001 - numbers.length + i));
+    }
+  });
+
+  it('long and malformed cursors and tags are refused with 400 in linear time', async () => {
+    const cursors = ['1-1,'.repeat(2_000), '9'.repeat(8_000), `${'1-'.repeat(3_000)}x`, `1-1,${'1'.repeat(7_000)}-`];
+    for (const cursor of cursors) {
+      const asked = performance.now();
+      const answer = await request(`${url}/v1/events?tag=${tag}`, { headers: { 'Last-Event-ID': cursor } });
+      expect(answer.status).toBe(400);
+      expect(performance.now() - asked).toBeLessThan(500);
+    }
+    for (const bad of ['a'.repeat(8_000), `${'a:'.repeat(3_000)}{`, '%00']) {
+      expect((await request(`${url}/v1/events?tag=${bad}`)).status).toBe(400);
+    }
+  });
 });

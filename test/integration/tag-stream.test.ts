@@ -45,6 +45,7 @@ describe('GET /v1/events?tag=T', () => {
         WATCH_JWKS_URL: jwks.url,
         WATCH_JWT_ISSUER: ISSUER,
         WATCH_JWT_AUDIENCE: AUDIENCE,
+        SSE_RETRY_MS: '200', // watchTag's reconnect waits what the server says
       },
     });
     [a, b] = system.apis.map((api) => api.url) as [string, string];
@@ -281,6 +282,30 @@ describe('GET /v1/events?tag=T', () => {
       expect(entries.map((entry) => entry.data)).toEqual(history);
       expect(entries.map((entry) => entry.entry?.first)).toEqual(history.map((_, i) => i === 0));
     }
+  });
+
+  it('holds no fresh stream to the start of a job whose end was never relayed, or that is gone', async () => {
+    const tag = uniqueTag('settle');
+    // Ended by a publisher that died before its relay: the feed still holds it open.
+    const unrelayedEnd = await external(a, { tags: [tag] });
+    const silent = new EventPublisher(system.redis, { ttlSeconds: 60, streamMaxLen: 1_000 });
+    await silent.publish(unrelayedEnd.jobId, { status: 'done', result: 'ended unseen' });
+    // Gone, as a submission that rolled back leaves it: in the feed, nowhere else.
+    const gone = await external(a, { tags: [tag] });
+    await system.redis.del(keys.events(gone.jobId), keys.snapshot(gone.jobId));
+    const open = await external(a, { tags: [tag] });
+    const client = SseClient.open(`${b}/v1/events?tag=${tag}`, bearer(KEY));
+    await client.waitFor((c) => c.status === 200 && c.events.length >= 1);
+    await publish(a, open, { status: 'processing', progress: 30 });
+    await client.waitFor((c) => c.events.some((event) => event.json.status === 'processing'));
+    client.close();
+    expect(client.events.map((event) => [event.json.jobId, event.json.status])).toEqual([
+      [open.jobId, 'queued'],
+      [open.jobId, 'processing'],
+    ]);
+    // The ended job's end is in the feed now, made good from its own Stream.
+    const feed = (await system.redis.xrange(keys.tagFeed(tag), '-', '+')) as [string, string[]][];
+    expect(feed.some(([, fields]) => fields.includes(unrelayedEnd.jobId) && fields.some((field) => field.startsWith('done/')))).toBe(true);
   });
 
   it('brings a tagged batch’s jobs in, each with its first event', async () => {

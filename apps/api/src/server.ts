@@ -17,6 +17,7 @@ import {
   releaseBullConnection,
   countedRole,
   queuePrefix,
+  TagRelay,
   tagOpenScript,
   tagPageScript,
   type Config,
@@ -131,6 +132,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const registry = new WatcherRegistry(config.HEARTBEAT_MS, config.SSE_WRITE_DEADLINE_MS);
   const endPacer = new EndPacer(config.STREAM_END_RATE);
   const isDraining = (): boolean => front.draining;
+  const tagSettler = new TagRelay(redis, { maxLen: config.TAG_FEED_MAXLEN, ttlSeconds: config.JOB_TTL_SECONDS });
   const stream = new EventStream({
     settings: {
       retryMs: config.SSE_RETRY_MS,
@@ -148,6 +150,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
         // A short read is the feed's end; the next page starts after the last entry read, kept or not.
         return { events: page.events, next: page.read < config.HISTORY_PAGE_EVENTS ? null : page.lastRead };
       },
+      settle: (tag, jobId) => tagSettler.settle(tag, jobId),
     },
     hub,
     registry,

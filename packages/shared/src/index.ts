@@ -8,6 +8,7 @@ export * from './events/wire.ts';
 export * from './events/event-layout.ts';
 export * from './events/exact-json.ts';
 export * from './events/tag-entry.ts';
+export { TagRelay, type TagRelayOptions } from './events/tag-relay.ts';
 export * from './broker/broker.ts';
 export * from './broker/redis-broker.ts';
 export * from './broker/cluster-broker.ts';

@@ -24,6 +24,8 @@ export interface StreamPlanDeps {
     open(tag: string): Promise<TagOpening>;
     /** One page after `afterId`, less the jobs ended by `openPoint` (tag-page-2.lua); `next` as HistoryPage's. */
     page(tag: string, afterId: string | null, openPoint: string | null): Promise<HistoryPage>;
+    /** Settles a job the feed holds open that has ended or is gone (TagRelay.settle); whether anything changed. */
+    settle(tag: string, jobId: string): Promise<boolean>;
   };
 }
 
@@ -31,6 +33,9 @@ export interface StreamPlanDeps {
 export interface TagStart extends TopicStart {
   readonly openPoint: StreamId | null;
 }
+
+/** Jobs a fresh tag stream settles at most before it opens (StreamPlan.#tagOpening). */
+const MAX_SETTLED_PER_OPEN = 4;
 
 /** The greatest id of the ms before `ms`: a feed read after it starts at `ms`'s first entry (seq: the most a cursor may carry). */
 const justBefore = (ms: number): StreamId => ({ ms: ms - 1, seq: 999_999_999_999_999 });
@@ -133,7 +138,7 @@ export class StreamPlan {
     let from = cursor;
     let replayTo = openPoint;
     if (from === null) {
-      const opening = await redisCall(this.#deps.tagFeed.open(tag));
+      const opening = await this.#tagOpening(tag);
       const last = opening.openPoint === null ? null : parseStreamId(opening.openPoint);
       if (last === null) return { from: STREAM_START, done: false, resync: null, openPoint: null };
       [from, replayTo] = opening.oldestOpenMs === null ? [last, null] : [justBefore(opening.oldestOpenMs), last];
@@ -143,6 +148,20 @@ export class StreamPlan {
       ? new FanoutEvent(formatTagCursor(from, replayTo), from, 'resync', JSON.stringify({ tag, resync: true, ts: Date.now() }))
       : null;
     return { from, done: false, resync, openPoint: replayTo };
+  }
+
+  /**
+   * The feed's opening, its oldest open job first settled: one whose end was never relayed, or
+   * that is gone, would hold every fresh stream to its first event. A few rounds at most: each
+   * settles the oldest, the rest wait their turn (a later stream's).
+   */
+  async #tagOpening(tag: string): Promise<TagOpening> {
+    let opening = await redisCall(this.#deps.tagFeed.open(tag));
+    for (let round = 0; round < MAX_SETTLED_PER_OPEN && opening.oldestOpenJob !== null; round += 1) {
+      if (!(await redisCall(this.#deps.tagFeed.settle(tag, opening.oldestOpenJob)))) break;
+      opening = await redisCall(this.#deps.tagFeed.open(tag));
+    }
+    return opening;
   }
 
   /** A tag's feed after `from`, as its gate's watcher may see it: the jobs of its open point, and only those it may see. */

@@ -1,3 +1,4 @@
+import { isTerminal } from '@herald/contract';
 import type { RedisClient } from '../redis/connection.ts';
 import { keys } from '../redis/keys.ts';
 import { type FeedEvent, tagRelayScript } from '../redis/scripts/tag-feed.ts';
@@ -36,6 +37,25 @@ export class TagRelay {
     await Promise.all(tags.map((tag) => this.#relayInto(tag, jobId, owner, prev, event)));
   }
 
+  /**
+   * Settles a job a tag's feed holds as not ended when the job itself says otherwise: its
+   * terminal event's relay never came (its publisher died between the two), or the job is gone
+   * (a submission rolled back, keys lost). Until then it would hold every fresh stream of the tag
+   * to its first event. An ended job's missing events are relayed from its Stream; a job that is
+   * gone is forgotten by the tag. Resolves to whether the feed's open jobs changed.
+   */
+  async settle(tag: string, jobId: string): Promise<boolean> {
+    const [status = null, owner = null] = await this.#redis.hmget(keys.snapshot(jobId), 'status', 'owner');
+    if (status !== null && !isTerminal(status)) return false;
+    const [last, before] = (await this.#redis.xrevrange(keys.events(jobId), '+', '-', 'COUNT', 2)) as [string, string[]][];
+    if (status === null || !last) {
+      await this.#redis.multi().zrem(keys.tagOpen(tag), jobId).hdel(keys.tagRelayed(tag), jobId).exec();
+      return true;
+    }
+    await this.#relayInto(tag, jobId, owner, before?.[0] ?? null, feedEvent(last));
+    return true;
+  }
+
   async #relayInto(tag: string, jobId: string, owner: string | null, prev: string | null, event: FeedEvent): Promise<void> {
     let after = prev;
     let events: readonly FeedEvent[] = [event];
@@ -66,14 +86,17 @@ export class TagRelay {
       string,
       string[],
     ][];
-    return entries.map(([id, fields]) => {
-      let status = '';
-      let data = '';
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (fields[i] === 's') status = fields[i + 1]!;
-        else if (fields[i] === 'd') data = fields[i + 1]!;
-      }
-      return { id, status, data };
-    });
+    return entries.map(feedEvent);
   }
+}
+
+/** A job's Stream entry as a relay takes it. */
+function feedEvent([id, fields]: [string, string[]]): FeedEvent {
+  let status = '';
+  let data = '';
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 's') status = fields[i + 1]!;
+    else if (fields[i] === 'd') data = fields[i + 1]!;
+  }
+  return { id, status, data };
 }

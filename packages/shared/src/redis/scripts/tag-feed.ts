@@ -62,14 +62,19 @@ export async function tagRelayScript(redis: RedisClient, input: TagRelayInput): 
 export interface TagOpening {
   /** The feed's last entry when the stream opened (null: the feed is empty). */
   readonly openPoint: string | null;
-  /** The ms of the oldest not-ended job's first feed entry (null: none is open). */
+  /** The ms of the oldest not-ended job's first feed entry, and that job (null: none is open). */
   readonly oldestOpenMs: number | null;
+  readonly oldestOpenJob: string | null;
 }
 
 /** tag-open-2.lua: where a tag's stream opened without a cursor begins, read at one instant. */
 export async function tagOpenScript(redis: RedisClient, tag: string): Promise<TagOpening> {
-  const [last, oldest] = replyTuple(open, await open.run(redis, [keys.tagFeed(tag), keys.tagOpen(tag)], []), 2);
-  return { openPoint: last === '' ? null : String(last), oldestOpenMs: oldest === '' ? null : Number(oldest) };
+  const [last, oldest, job] = replyTuple(open, await open.run(redis, [keys.tagFeed(tag), keys.tagOpen(tag)], []), 3);
+  return {
+    openPoint: last === '' ? null : String(last),
+    oldestOpenMs: oldest === '' ? null : Number(oldest),
+    oldestOpenJob: job === '' ? null : String(job),
+  };
 }
 
 export interface TagPage {

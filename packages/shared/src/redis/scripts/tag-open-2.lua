@@ -5,8 +5,8 @@
   not ended (its whole history is after that).
 
   KEYS[1] feed Stream      KEYS[2] open zset (tag-relay-4.lua)
-  Returns {last feed id or '', oldest open job's first ms or ''}.
+  Returns {last feed id or '', oldest open job's first ms or '', that job's id or ''}.
 ]]
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-return {last and last[1] or '', oldest[2] or ''}
+return {last and last[1] or '', oldest[2] or '', oldest[1] or ''}
