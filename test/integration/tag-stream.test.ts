@@ -289,7 +289,7 @@ describe('GET /v1/events?tag=T', () => {
     // Ended by a publisher that died before its relay: the feed still holds it open.
     const unrelayedEnd = await external(a, { tags: [tag] });
     const silent = new EventPublisher(system.redis, { ttlSeconds: 60, streamMaxLen: 1_000 });
-    await silent.publish(unrelayedEnd.jobId, { status: 'done', result: 'ended unseen' });
+    await silent.publish(unrelayedEnd.jobId, { status: 'done', progress: 100, message: 'Done', result: 'ended unseen' });
     // Gone, as a submission that rolled back leaves it: in the feed, nowhere else.
     const gone = await external(a, { tags: [tag] });
     await system.redis.del(keys.events(gone.jobId), keys.snapshot(gone.jobId));
