@@ -118,6 +118,30 @@ describe('herald against a running system', () => {
     expect(snapshot.body.result).toBe(extractiveSummarizer.summarize(BEES, { maxSentences: 1 }).text);
   });
 
+  it('watch --tag follows every job of the tag, one line per event (job id, status, progress, message), until Ctrl-C: exit 130', async () => {
+    const tag = `cli:${Date.now()}`;
+    const cli = startCli(['watch', '--tag', tag, '--url', api]);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the stream opens; jobs after it join live
+    const jobIds: string[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const created = await request(`${api}/v1/jobs`, { json: { text: BEES, tags: [tag] } });
+      expect(created.status).toBe(202);
+      jobIds.push(created.body.jobId);
+    }
+    const deadline = Date.now() + 15_000;
+    const doneLine = (jobId: string) => new RegExp(`^${jobId}\tdone\t100%`, 'm');
+    while (!jobIds.every((jobId) => doneLine(jobId).test(cli.stdout)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    for (const jobId of jobIds) {
+      const lines = cli.stdout.split('\n').filter((line) => line.startsWith(`${jobId}\t`));
+      expect(lines[0]).toMatch(new RegExp(`^${jobId}\tqueued\t0%`));
+      expect(lines.at(-1)).toMatch(doneLine(jobId));
+    }
+  });
+
   it('submit --watch shows every stage as a plain line and prints the real summary on stdout, exit 0', async () => {
     const { code, stdout, stderr } = await runCli(['submit', '--watch', beesFile, '--url', api]);
     expect(code).toBe(0);
