@@ -40,7 +40,11 @@ export function luaScript(file: string): LuaScript {
   if (!match) throw new Error(`${file}: a script file is named <name>-<number of keys>.lua`);
   const name = match[1]!;
   const numberOfKeys = match[2] === 'n' ? null : Number(match[2]);
-  const lua = readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
+  // `--- @include "<file>"` lines take a helper from includes/ (as bullmq's commands do), so
+  // scripts share a function rather than copy it.
+  const lua = readFileSync(new URL(`./${file}`, import.meta.url), 'utf8').replace(/^--- @include "([a-z-]+\.lua)"$/gm, (_, name: string) =>
+    readFileSync(new URL(`./includes/${name}`, import.meta.url), 'utf8'),
+  );
   // The command ioredis adds to each connection: herald + the name in camel case (heraldPublish).
   const command = `herald${name.replace(/(^|-)([a-z])/g, (_, _dash: string, letter: string) => letter.toUpperCase())}`;
   const defined = new WeakSet<RedisClient>();

@@ -10,15 +10,7 @@
   ARGV[3] the stream's open point ('': none, keep every entry)
   Returns {entries read, the last one's id or '', then id, s, d for each entry kept}.
 ]]
-local function before(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, bm = tonumber(am), tonumber(bm)
-  if am ~= bm then
-    return am < bm
-  end
-  return tonumber(as) < tonumber(bs)
-end
+--- @include "stream-id-before.lua"
 
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1] == '' and '-' or '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
 local out = {#entries, #entries > 0 and entries[#entries][1] or ''}

@@ -34,16 +34,7 @@
 ]]
 local terminal = {done = true, error = true, cancelled = true}
 
--- Whether stream id a is before b (numerically: '10-0' is after '9-0').
-local function before(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, bm = tonumber(am), tonumber(bm)
-  if am ~= bm then
-    return am < bm
-  end
-  return tonumber(as) < tonumber(bs)
-end
+--- @include "stream-id-before.lua"
 
 local job, prev = ARGV[2], ARGV[4]
 local held = redis.call('HGET', KEYS[2], job)
