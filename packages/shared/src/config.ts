@@ -127,6 +127,11 @@ export const configSchema = z.object({
   /** One named stream's text (UTF-16 code units, as MAX_TEXT_CHARS counts the answer's); unset: MAX_TEXT_CHARS. */
   MAX_STREAM_CHARS: z.coerce.number().int().min(1).optional(),
   WORKER_CONCURRENCY: int(4, 1, 1000),
+  /**
+   * How long a kind a worker registered stays registered without being renewed (docs/api.md,
+   * "Kinds"): a running worker renews its kinds every third of it.
+   */
+  KIND_TTL_SECONDS: int(60, 3, 86_400),
   STAGE_DELAY_MS: int(700, 0),
   JOB_ATTEMPTS: int(3, 1, 100),
   JOB_BACKOFF_MS: int(1_000, 0),

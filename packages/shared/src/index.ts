@@ -30,4 +30,5 @@ export * from './process/shutdown.ts';
 export * from './process/run-service.ts';
 export * from './jobs/chores.ts';
 export * from './jobs/active-jobs.ts';
+export * from './jobs/kind-registry.ts';
 export * from './webhooks/addresses.ts';

@@ -37,6 +37,13 @@ export function releaseBullConnection(connection: ConnectionOptions): void {
 
 export const queuePrefix = QUEUE_PREFIX;
 
+/**
+ * The BullMQ queue a kind's jobs wait on: the kind's own name (summarize's is QUEUE_NAME), so a
+ * worker that runs some kinds takes only their jobs, and no table maps kinds to queues. Each
+ * queue's keys are under QUEUE_PREFIX's hash tag, in one Cluster slot with the others.
+ */
+export const kindQueueName = (kind: string): string => kind;
+
 /** Options every summarize job is added with: retries, backoff, and retention of the entry. */
 export function summarizeJobOptions(config: Config, jobId: string) {
   return {

@@ -118,6 +118,11 @@ export const keys = {
   tagRelayed: (tag: string): string => `herald:{tag:${tag}}:relayed`,
   tagOpen: (tag: string): string => `herald:{tag:${tag}}:open`,
   tagEnded: (tag: string): string => `herald:{tag:${tag}}:ended`,
+  /**
+   * Hash: the registry of job kinds, kind name → JSON {schema, builtIn?, expiresAt}
+   * (jobs/kind-registry.ts). One key: a submission reads one field, GET /v1/kinds all of them.
+   */
+  kindRegistry: 'herald:{kinds}:registry',
   /** Sorted set: one receiver host's webhook deliveries under way → their leases (scripts/webhook-host-slots-1.lua). */
   webhookHostSlots: (host: string): string => `herald:webhook-host:${subject(host)}`,
 } as const;
