@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { startApi, type RunningApi } from '@herald/api';
 import { QUEUE_NAME, QUEUE_PREFIX, createLogger, keys, loadConfig } from '@herald/shared';
 import { startPrivateRedis, type PrivateRedis } from '@herald/shared/dev';
-import { startWorker, type RunningWorker } from '@herald/worker';
+import { startWorker, type RunningWorker } from '@herald/worker-process';
 import { freePort } from '../test/support/free-port.ts';
 
 // Redis memory per job, for sizing maxmemory (docs/scaling.md, "Redis memory"):

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { startApi, type RunningApi } from '@herald/api';
 import { QUEUE_NAME, QUEUE_PREFIX, channels, createLogger, keys, loadConfig } from '@herald/shared';
 import { startPrivateRedis, type PrivateRedis } from '@herald/shared/dev';
-import { startWorker, type RunningWorker } from '@herald/worker';
+import { startWorker, type RunningWorker } from '@herald/worker-process';
 import { freePort } from '../test/support/free-port.ts';
 
 // Retention benchmark: does Redis give back what N finished jobs took, once JOB_TTL_SECONDS

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@herald/shared';
-import { startWorker, type RunningWorker } from '@herald/worker';
+import { startWorker, type RunningWorker } from '@herald/worker-process';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';

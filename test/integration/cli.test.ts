@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CREDENTIAL_CHARS } from '@herald/contract';
-import { extractiveBackend, extractiveSummarizer, type Summarizer } from '@herald/worker';
+import { extractiveBackend, extractiveSummarizer, type Summarizer } from '@herald/worker-process';
 import { WatchTokens } from '../../apps/api/src/auth/watch-tokens.ts';
 import { createServer } from 'node:http';
 import { freePort } from '../support/free-port.ts';

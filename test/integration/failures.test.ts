@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractiveBackend, type Summarizer } from '@herald/worker';
+import { extractiveBackend, type Summarizer } from '@herald/worker-process';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { foldPartial, isTerminal } from '@herald/contract';
 import { startApi, type RunningApi } from '@herald/api';
 import { createLogger, loadConfig } from '@herald/shared';
-import { startWorker, type RunningWorker } from '@herald/worker';
+import { startWorker, type RunningWorker } from '@herald/worker-process';
 import { expectExactHistory } from '../support/assertions.ts';
 import { runEntry, type Child } from '../support/child.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@herald/api';
 import { ConfigError, createLogger, loadConfig, redactUrl, type RedisClient } from '@herald/shared';
-import { startWorker, type RunningWorker } from '@herald/worker';
+import { startWorker, type RunningWorker } from '@herald/worker-process';
 import { runEntry } from '../support/child.ts';
 import { freePort } from '../support/free-port.ts';
 import { request, submit } from '../support/http.ts';

@@ -11,7 +11,7 @@ import {
   keys,
   loadConfig,
 } from '@herald/shared';
-import { startWorker } from '@herald/worker';
+import { startWorker } from '@herald/worker-process';
 import { request, submit } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { SseClient } from '../support/sse-client.ts';

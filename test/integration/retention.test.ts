@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAME, QUEUE_PREFIX, keys, type RedisClient } from '@herald/shared';
-import { extractiveBackend, type Summarizer } from '@herald/worker';
+import { extractiveBackend, type Summarizer } from '@herald/worker-process';
 import { request, submit } from '../support/http.ts';
 import { keysMatching } from '../support/redis-target.ts';
 import { SseClient } from '../support/sse-client.ts';

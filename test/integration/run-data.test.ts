@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foldMetadata, foldPartial, foldStreams, type JobEvent, mergePatch, type ProgressUpdate } from '@herald/contract';
-import { EventPublisher, EventReader, keys, type RedisClient } from '@herald/shared';
+import { EventPublisher, EventReader, createLogger, keys, type RedisClient } from '@herald/shared';
 import { z } from 'zod';
-import { CancellationWatcher } from '../../apps/worker/src/jobs/cancellation.ts';
-import { defineKind } from '../../apps/worker/src/jobs/kind.ts';
-import { runJob } from '../../apps/worker/src/jobs/run-job.ts';
+import { CancellationWatcher } from '../../packages/worker/src/jobs/cancellation.ts';
+import { defineJobKind } from '../../packages/worker/src/jobs/kind.ts';
+import { runJob } from '../../packages/worker/src/jobs/run-job.ts';
 import { createClient, type WatchedEvent } from '../../packages/client/src/index.ts';
 import { expectError } from '../support/assertions.ts';
 import { request } from '../support/http.ts';
@@ -393,7 +393,7 @@ describe('a kind writes run data: ctx.metadata and ctx.stream, through the publi
     const jobId = newId();
     await publisher.create(jobId, { status: 'queued', progress: 0, message: 'Waiting' }, { kind: 'summarize' });
     let refused: unknown;
-    const kind = defineKind({
+    const kind = defineJobKind({
       name: 'import',
       input: z.strictObject({ rows: z.number() }),
       async run({ rows }, ctx) {
@@ -411,9 +411,12 @@ describe('a kind writes run data: ctx.metadata and ctx.stream, through the publi
       },
     });
     const cancellation = new CancellationWatcher(redis, redis);
-    expect(await runJob({ jobId, kind, input: { rows: 4 }, attempt: 1, attempts: 1 }, { publisher, cancellation, flushMs: 0 })).toBe(
-      'done',
-    );
+    expect(
+      await runJob(
+        { jobId, kind, input: { rows: 4 }, attempt: 1, attempts: 1, logger: createLogger('run-data', 'silent') },
+        { publisher, cancellation, flushMs: 0 },
+      ),
+    ).toBe('done');
     expect(String(refused)).toContain('metadata_too_large');
 
     const snapshot = (await new EventReader(redis).snapshot(jobId))!;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareStreamIds, parseStreamId } from '@herald/contract';
-import { extractiveSummarizer } from '@herald/worker';
+import { extractiveSummarizer } from '@herald/worker-process';
 import { expectExactHistory } from '../support/assertions.ts';
 import { request, submit } from '../support/http.ts';
 import { SseClient } from '../support/sse-client.ts';

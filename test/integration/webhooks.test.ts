@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@herald/api';
 import { createLogger } from '@herald/shared';
-import { extractiveBackend, type Summarizer } from '@herald/worker';
+import { extractiveBackend, type Summarizer } from '@herald/worker-process';
 import { runEntry, type Child } from '../support/child.ts';
 import { expectError } from '../support/assertions.ts';
 import { freePort } from '../support/free-port.ts';

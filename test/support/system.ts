@@ -1,6 +1,6 @@
 import { startApi, type RunningApi } from '@herald/api';
 import { connectRedis, createLogger, loadConfig, type Config, type RedisClient } from '@herald/shared';
-import { startWorker, type RunningWorker, type Summarizer } from '@herald/worker';
+import { startWorker, type RunningWorker, type Summarizer } from '@herald/worker-process';
 import { flushAll, redisEnv } from './redis-target.ts';
 
 export interface TestSystem {

@@ -105,7 +105,7 @@ describe('the production install', () => {
         expect(Object.keys(lock.packages[location]?.optionalDependencies ?? {}).length, location).toBeGreaterThan(0);
     }
     for (const dockerfile of ['apps/api/Dockerfile', 'apps/worker/Dockerfile'])
-      expect(read(dockerfile), dockerfile).toMatch(/^RUN npm ci --omit=dev --workspace=@herald\/\w+ --ignore-scripts /m);
+      expect(read(dockerfile), dockerfile).toMatch(/^RUN npm ci --omit=dev --workspace=@herald\/[\w-]+ --ignore-scripts /m);
   });
 });
 

@@ -1,6 +1,6 @@
 import { startApi } from '@herald/api';
 import { createLogger, describeRedis, runService } from '@herald/shared';
-import { startWorker } from '@herald/worker';
+import { startWorker } from '@herald/worker-process';
 import { ensureRedis } from './private-redis.ts';
 
 // `npm start`: the whole system in one process — one API replica and one worker. The worker

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { redisReconnectsCounter } from '@herald/shared';
+import type { ConsumerObserver, FinalStatus } from '@herald/worker/internal';
 
-export const FINAL_STATUSES = ['done', 'error', 'cancelled'] as const;
-export type FinalStatus = (typeof FINAL_STATUSES)[number];
+export const FINAL_STATUSES = ['done', 'error', 'cancelled'] as const satisfies readonly FinalStatus[];
 
 export interface WorkerMetricsOptions {
   /**
@@ -49,3 +49,13 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}) {
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+/** The jobs the kinds' consumers run, counted in the worker's metrics. */
+export const metricsObserver = (metrics: WorkerMetrics): ConsumerObserver => ({
+  runStarted: () => metrics.active.inc(),
+  runEnded: () => metrics.active.dec(),
+  jobFinished: (status, seconds) => {
+    metrics.finished.inc({ status });
+    metrics.duration.observe({ status }, seconds);
+  },
+});

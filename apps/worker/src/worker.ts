@@ -20,13 +20,11 @@ import {
   type ConnectionRole,
   type Logger,
 } from '@herald/shared';
+import { CancellationWatcher, drainWithin, startKindWorkers, type AnyJobKind } from '@herald/worker/internal';
 import { startChoresWorker } from './chores/chores-worker.ts';
-import { startConsumer } from './consumer.ts';
-import { CancellationWatcher } from './jobs/cancellation.ts';
 import { startQueueJanitor } from './jobs/queue-janitor.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
-import { createWorkerMetrics } from './metrics.ts';
-import type { AnyJobKind } from './jobs/kind.ts';
+import { createWorkerMetrics, metricsObserver } from './metrics.ts';
 import { summarizeKind } from './kinds/summarize.ts';
 import { summarizerFromConfig } from './summarizer/from-config.ts';
 import type { Summarizer } from './summarizer/index.ts';
@@ -80,13 +78,13 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
   await cancellation.start();
 
   const summarize = summarizer ?? summarizerFromConfig(config);
-  // The kinds this worker runs: one registration each (README, "Add a job kind").
+  // The kinds this worker runs: one registration each (README, "Add a job kind"). The API
+  // registers Herald's built-in kinds itself (docs/api.md, "Kinds"): nothing to register here.
   const kinds: AnyJobKind[] = [summarizeKind(summarize)];
 
   // BullMQ's connections: made here, closed in close() (on a Cluster they are instances).
   const bull = {
     choresQueue: bullConnection(config, role('herald:worker:chores-queue')),
-    consumer: bullConnection(config, role('herald:worker:bullmq')),
     chores: bullConnection(config, role('herald:worker:chores')),
     janitor: bullConnection(config, role('herald:worker:janitor')),
   };
@@ -96,14 +94,15 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     webhookBackoffMs: config.WEBHOOK_BACKOFF_MS,
     ttlSeconds: config.JOB_TTL_SECONDS,
   });
-  const consumer = startConsumer({
+  // On @herald/worker, as a worker of anyone's kinds: one BullMQ Worker per kind, on its queue.
+  const consumer = startKindWorkers({
     config,
     logger,
-    metrics,
+    observer: metricsObserver(metrics),
     job: { publisher, cancellation, flushMs: config.STREAM_FLUSH_MS },
-    kinds: new Map(kinds.map((kind) => [kind.name, kind])),
+    kinds,
     chores,
-    connection: bull.consumer,
+    connect: (kind) => bullConnection(config, role(kind === QUEUE_NAME ? 'herald:worker:bullmq' : `herald:worker:bullmq:${kind}`)),
   });
   const choresWorker = startChoresWorker({
     config,
@@ -140,16 +139,9 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     async close() {
       // Active jobs have SHUTDOWN_GRACE_MS to end. After it the worker stops waiting for them and
       // closes: their runs are abandoned, their locks lapse, and another worker takes them up
-      // after JOB_LOCK_MS (a stalled run, which counts towards job_stalled). BullMQ's close(true)
-      // cannot do this once a close() is under way: it returns that close, still waiting.
-      let graceOver = (): void => {};
-      const grace = setTimeout(() => {
-        logger.warn('shutdown grace period over; abandoning active jobs to other workers');
-        graceOver();
-      }, config.SHUTDOWN_GRACE_MS);
-      const drained = Promise.all([consumer.close(), choresWorker.close()]);
-      await Promise.race([drained, new Promise<void>((resolve) => (graceOver = resolve))]);
-      clearTimeout(grace);
+      // after JOB_LOCK_MS (a stalled run, which counts towards job_stalled).
+      await drainWithin(Promise.all([consumer.drain(), choresWorker.close()]), config.SHUTDOWN_GRACE_MS, logger);
+      consumer.release();
       await janitor.stop();
       await Promise.all([queue.close(), choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);
       for (const connection of Object.values(bull)) releaseBullConnection(connection);

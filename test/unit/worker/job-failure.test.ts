@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeFailure, failureCodes, finalFailureEvent, isRetryable, retryEvent } from '../../../apps/worker/src/jobs/failure.ts';
-import { JobError } from '../../../apps/worker/src/jobs/job-error.ts';
+import { describeFailure, failureCodes, finalFailureEvent, isRetryable, retryEvent } from '../../../packages/worker/src/jobs/failure.ts';
+import { JobError } from '../../../packages/worker/src/jobs/job-error.ts';
 import { summarizeKind } from '../../../apps/worker/src/kinds/summarize.ts';
 import { extractiveBackend } from '../../../apps/worker/src/summarizer/extractive-backend.ts';
 import { SummarizerError } from '../../../apps/worker/src/summarizer/errors.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { foldMetadata, foldPartial, foldStreams, type ProgressUpdate } from '@herald/contract';
 import type { PublishedEvent } from '@herald/shared';
-import { RunEvents } from '../../../apps/worker/src/jobs/run-events.ts';
+import { RunEvents } from '../../../packages/worker/src/jobs/run-events.ts';
 
 // A run's events on their own: the text being written coalesced into at most one event per
 // flush interval, each piece with its offset, the fold always equal to what was written.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineKind } from '../jobs/kind.ts';
+import { defineJobKind } from '@herald/worker/internal';
 import type { Summarizer } from '../summarizer/index.ts';
 
 /** What a summarize job carries in the queue (the API made it from the request body). */
@@ -7,11 +7,12 @@ const input = z.strictObject({ text: z.string().min(1), maxSentences: z.number()
 
 /** Herald's first kind: a text in, its summary out, by SUMMARIZER (extractive or a model). */
 export const summarizeKind = (summarizer: Summarizer) =>
-  defineKind({
+  defineJobKind({
     name: 'summarize',
     input,
     doneMessage: 'Summary ready',
     failureCodes: { failed: 'summarize_failed', empty: 'empty_summary' },
+    writingMessage: (characters) => `Writing the summary: ${characters} characters so far`,
     async run({ text, maxSentences }, { attempt, attempts, signal, step, write, restart }) {
       const retryNote = attempt > 1 ? ` (attempt ${attempt} of ${attempts})` : '';
       await step({ stage: 'received', progress: 10, message: `Received ${text.length} characters${retryNote}` });

@@ -1,4 +1,4 @@
-import { JobError } from '../jobs/job-error.ts';
+import { JobError } from '@herald/worker/internal';
 
 /**
  * A summarizer's failure (`upstream_timeout`, `truncated_answer`, …): a JobError of the

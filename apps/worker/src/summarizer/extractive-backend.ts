@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Step } from '../jobs/kind.ts';
+import type { Step } from '@herald/worker/internal';
 import { extractiveSummarizer } from './extractive.ts';
 import type { Summarizer } from './types.ts';
 

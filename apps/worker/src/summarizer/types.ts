@@ -1,4 +1,4 @@
-import type { RunReport } from '../jobs/kind.ts';
+import type { RunReport } from '@herald/worker/internal';
 
 export interface SummarizeOptions {
   /** Upper bound on sentences kept; 0 yields an empty summary. */

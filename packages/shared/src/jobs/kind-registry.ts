@@ -109,5 +109,6 @@ export class KindRegistry {
 }
 
 function checkName(name: string): void {
-  if (!KIND_NAME.test(name)) throw new KindRegistrationError(`kind ${JSON.stringify(name.slice(0, 60))}: a name is a-z, then up to 47 of a-z 0-9 _ -`);
+  if (!KIND_NAME.test(name))
+    throw new KindRegistrationError(`kind ${JSON.stringify(name.slice(0, 60))}: a name is a-z, then up to 47 of a-z 0-9 _ -`);
 }

@@ -1,5 +1,5 @@
 import type { JsonValue } from '@herald/contract';
-import type { EventPublisher } from '@herald/shared';
+import type { EventPublisher, Logger } from '@herald/shared';
 import type { CancellationWatcher } from './cancellation.ts';
 import { failureCodes } from './failure.ts';
 import { JobError } from './job-error.ts';
@@ -20,6 +20,8 @@ export interface JobRun<Input> {
   /** 1 for the first run; retries (after a failure or a stalled worker) count up. */
   readonly attempt: number;
   readonly attempts: number;
+  /** The job's logger (its id and attempt), handed to the kind. */
+  readonly logger: Logger;
 }
 
 /** Thrown to stop a run whose job someone cancelled, or that ended elsewhere. */
@@ -43,6 +45,7 @@ export async function runJob<Input>(run: JobRun<Input>, deps: RunJobDeps): Promi
     (update) => publisher.publish(jobId, update),
     deps.flushMs,
     () => stop.abort(new RunStopped()),
+    run.kind.writingMessage,
   );
 
   const checkpoint = async (): Promise<void> => {
@@ -61,6 +64,7 @@ export async function runJob<Input>(run: JobRun<Input>, deps: RunJobDeps): Promi
       attempt: run.attempt,
       attempts: run.attempts,
       signal: stop.signal,
+      logger: run.logger,
       step,
       write: events.write,
       restart: events.restart,

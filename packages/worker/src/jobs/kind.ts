@@ -1,4 +1,5 @@
 import type { JsonValue } from '@herald/contract';
+import type { Logger } from '@herald/shared';
 import type { ZodType } from 'zod';
 
 /** A step of the work, as watchers see it: stage, message, and how far along (0–99). */
@@ -38,6 +39,8 @@ export interface KindContext extends RunReport {
   readonly attempts: number;
   /** Aborted when someone cancels the job (or it ended elsewhere): stop at once. */
   readonly signal: AbortSignal;
+  /** The worker's logger, with the job's id and attempt. */
+  readonly logger: Logger;
   /**
    * Changes the job's metadata: `patch` is a JSON Merge Patch (RFC 7396: null removes a member,
    * an object merges, anything else replaces), published at once as an event of its own (after
@@ -77,6 +80,8 @@ export interface JobKind<Input = unknown> {
   readonly doneMessage?: string;
   /** Default `job_failed` for both. */
   readonly failureCodes?: FailureCodes;
+  /** The message of an event that carries written text, given its length so far (default "Writing: N characters so far"). */
+  readonly writingMessage?: (characters: number) => string;
   run(input: Input, context: KindContext): Promise<JsonValue>;
 }
 
@@ -84,5 +89,5 @@ export interface JobKind<Input = unknown> {
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds kinds of every input type; each checks its own input
 export type AnyJobKind = JobKind<any>;
 
-/** Keeps a kind's input type tied to its run. */
-export const defineKind = <Input>(kind: JobKind<Input>): JobKind<Input> => kind;
+/** Keeps a kind's input type tied to its run (Herald's own kinds; a kind of yours is define-kind.ts's defineKind). */
+export const defineJobKind = <Input>(kind: JobKind<Input>): JobKind<Input> => kind;

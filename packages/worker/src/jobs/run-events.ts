@@ -28,6 +28,7 @@ export class RunEvents implements RunReport {
   readonly #publish: Publish;
   readonly #flushMs: number;
   readonly #onJobEnded: () => void;
+  readonly #writingMessage: (characters: number) => string;
   #text = '';
   /** How much of #text watchers have. */
   #sent = 0;
@@ -46,11 +47,20 @@ export class RunEvents implements RunReport {
   #flushing: Promise<void> = Promise.resolve();
   #failure: unknown;
 
-  /** `onJobEnded`: told once when a publish finds the job already ended (cancelled elsewhere). */
-  constructor(publish: Publish, flushMs: number, onJobEnded: () => void) {
+  /**
+   * `onJobEnded`: told once when a publish finds the job already ended (cancelled elsewhere).
+   * `writingMessage`: the message of a text event, given the text's length so far (the kind's).
+   */
+  constructor(
+    publish: Publish,
+    flushMs: number,
+    onJobEnded: () => void,
+    writingMessage: (characters: number) => string = (characters) => `Writing: ${characters} characters so far`,
+  ) {
     this.#publish = publish;
     this.#flushMs = flushMs;
     this.#onJobEnded = onJobEnded;
+    this.#writingMessage = writingMessage;
   }
 
   /** The summary as written so far in this run. */
@@ -174,7 +184,7 @@ export class RunEvents implements RunReport {
         await this.#send({
           status: 'processing',
           stage: 'writing',
-          message: `Writing the summary: ${text.length} characters so far`,
+          message: this.#writingMessage(text.length),
           progress: this.#progress,
           delta: text.slice(offset),
           offset,

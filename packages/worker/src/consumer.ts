@@ -1,19 +1,32 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { QUEUE_NAME, RedisUnavailableError, asRedisFailure, queuePrefix, type Chores, type Config, type Logger } from '@herald/shared';
+import { RedisUnavailableError, asRedisFailure, kindQueueName, queuePrefix, type Chores, type Config, type Logger } from '@herald/shared';
 import { type FailedKind, finalFailureEvent, isRetryable, retryEvent } from './jobs/failure.ts';
 import { JobError } from './jobs/job-error.ts';
 import type { AnyJobKind, JobKind } from './jobs/kind.ts';
 import { runJob, type RunJobDeps } from './jobs/run-job.ts';
-import type { FinalStatus, WorkerMetrics } from './metrics.ts';
+
+/** How a job ended, as this process wrote its terminal event. */
+export type FinalStatus = 'done' | 'error' | 'cancelled';
+
+/** Told of the jobs a consumer runs (Herald's worker process counts them in its metrics). */
+export interface ConsumerObserver {
+  /** A run began (attempts counted one each); `runEnded` follows it. */
+  runStarted(): void;
+  runEnded(): void;
+  /** This process wrote the job's terminal event, `seconds` after its submission. */
+  jobFinished(status: FinalStatus, seconds: number): void;
+}
+
+export const NO_OBSERVER: ConsumerObserver = { runStarted() {}, runEnded() {}, jobFinished() {} };
 
 export interface ConsumerDeps {
-  readonly config: Config;
+  readonly config: Pick<Config, 'WORKER_CONCURRENCY' | 'JOB_LOCK_MS' | 'JOB_ATTEMPTS'>;
   readonly logger: Logger;
-  readonly metrics: WorkerMetrics;
+  readonly observer: ConsumerObserver;
   /** What a run needs: the publisher, cancellation, the flush interval. */
   readonly job: RunJobDeps;
-  /** The kinds this worker runs, by name (the BullMQ job name). */
-  readonly kinds: ReadonlyMap<string, AnyJobKind>;
+  /** The kind this consumer runs: its jobs wait on the queue named after it (kindQueueName). */
+  readonly kind: AnyJobKind;
   /** Told of each job this process ended, so its webhook goes at once. */
   readonly chores: Chores;
   /** BullMQ's connection (bullConnection: its name in CLIENT LIST, its reconnect counter). */
@@ -25,17 +38,25 @@ const REPORT_RETRY_MS = 500;
 const REPORT_RETRY_MAX_MS = 10_000;
 
 /**
- * Where a job is taken and run: the BullMQ Worker on the queue. Each job runs its kind (the job's
- * name) through runJob; a failed run is announced as a retry or, on the last attempt, as the
+ * Where a kind's jobs are taken and run: the BullMQ Worker on the kind's queue. Each job runs its
+ * kind (the job's name, the queue's) through runJob, its data the kind's input; a failed run is announced as a retry or, on the last attempt, as the
  * job's `error` event, and BullMQ retries with backoff. Counts each job once, when its terminal
  * event is written by this process, and wakes its webhook then.
  */
-export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, chores, connection }: ConsumerDeps): Worker<unknown> {
+export function startConsumer({
+  config,
+  logger,
+  observer,
+  job: jobDeps,
+  kind: ownKind,
+  chores,
+  connection,
+}: ConsumerDeps): Worker<unknown> {
   const { publisher } = jobDeps;
+  const kinds = new Map([[ownKind.name, ownKind]]);
   const finished = (job: Job<unknown>, status: FinalStatus, log: Logger): void => {
     const seconds = Math.max(0, Date.now() - job.timestamp) / 1000;
-    metrics.finished.inc({ status });
-    metrics.duration.observe({ status }, seconds);
+    observer.jobFinished(status, seconds);
     log.info({ status, durationMs: Math.round(seconds * 1000) }, 'job finished');
     chores.jobEnded(job.id as string).catch((err: unknown) => log.warn({ err }, 'could not wake the webhook (it looks again by itself)'));
   };
@@ -58,10 +79,10 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, ch
     const attempt = job.attemptsMade + 1;
     const log = logger.child({ jobId, attempt });
     log.info({ attempts, kind: job.name }, 'job started');
-    metrics.active.inc();
+    observer.runStarted();
     try {
       const { kind, input } = prepare(job);
-      const ended = await runJob({ jobId, kind, input, attempt, attempts }, jobDeps);
+      const ended = await runJob({ jobId, kind, input, attempt, attempts, logger: log }, jobDeps);
       if (ended) finished(job, ended, log);
       else log.info('job run stopped: the job had already ended');
     } catch (error) {
@@ -73,11 +94,11 @@ export function startConsumer({ config, logger, metrics, job: jobDeps, kinds, ch
       // A failure no retry can mend ends the job now, not after JOB_ATTEMPTS tries.
       throw final && attempt < attempts ? new UnrecoverableError((error as Error).message) : error;
     } finally {
-      metrics.active.dec();
+      observer.runEnded();
     }
   };
 
-  const worker = new Worker<unknown>(QUEUE_NAME, processJob, {
+  const worker = new Worker<unknown>(kindQueueName(ownKind.name), processJob, {
     connection,
     prefix: queuePrefix,
     concurrency: config.WORKER_CONCURRENCY,
