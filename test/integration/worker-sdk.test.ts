@@ -15,6 +15,7 @@ import { startSystem, type TestSystem } from '../support/system.ts';
 // tarball into an empty project, and run by that project's own script, which defines a kind
 // `resize` and starts two worker processes against a running Herald (two API replicas, none of
 // Herald's own workers). The script writes what its runs saw (started, aborted) to a marks file.
+// Submitting a registered kind is the API's (POST /v1/jobs {"kind", "input"}, docs/api.md "Kinds").
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 const WORKER_SCRIPT = `
@@ -150,8 +151,17 @@ describe('@herald/worker from its tarball, in a project of its own', () => {
   });
 
   it('answers input that does not fit the schema with 400 invalid_request', async () => {
-    expectError(await submit({ width: 'wide', height: 480 }), 400, 'invalid_request');
-    expectError(await submit({ width: 640 }), 400, 'invalid_request');
+    // Refused for its input, not its kind: each mismatch is a `details` entry under input.
+    for (const input of [{ width: 'wide', height: 480 }, { width: 640 }]) {
+      const refused = await submit(input);
+      expectError(refused, 400, 'invalid_request');
+      const paths = (refused.body.error.details as { path: string }[]).map((detail) => detail.path);
+      expect(paths.length).toBeGreaterThan(0);
+      expect(
+        paths.filter((path) => !path.startsWith('input')),
+        JSON.stringify(refused.body),
+      ).toEqual([]);
+    }
   });
 
   it('aborts the run’s ctx.signal when the job is cancelled on another replica', async () => {
