@@ -18,7 +18,7 @@ import { freePort } from '../test/support/free-port.ts';
 // finished, and after the TTL; used_memory is also sampled every --sample-secs.
 //
 // BullMQ itself removes aged finished jobs only when a later job finishes the same way; the
-// workers' janitor (apps/worker/src/jobs/queue-janitor.ts) sweeps them every TTL/2 (1–60 s).
+// workers' janitor (packages/worker/src/queue-janitor.ts) sweeps them every TTL/2 (1–60 s).
 // After the TTL this script waits for that sweep and reports how long it took.
 //
 // Bounded: --max-secs (default 900) stops it wherever it is. Loopback only. It stops all it

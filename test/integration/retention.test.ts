@@ -11,7 +11,7 @@ import { BEES } from '../support/texts.ts';
 // JOB_TTL_SECONDS is how long a finished job is kept. Herald's own keys (Stream, snapshot,
 // cancel key, idempotency key) get a Redis TTL when the job ends and vanish by themselves.
 // BullMQ's job hash (which holds the submitted text) is removed by the workers' janitor
-// (apps/worker/src/jobs/queue-janitor.ts): BullMQ's own `removeOnComplete/removeOnFail: { age }`
+// (packages/worker/src/queue-janitor.ts): BullMQ's own `removeOnComplete/removeOnFail: { age }`
 // only runs when a later job finishes the same way, which could be never for failures.
 
 const TTL = 2;

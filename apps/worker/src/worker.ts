@@ -20,9 +20,8 @@ import {
   type ConnectionRole,
   type Logger,
 } from '@herald/shared';
-import { CancellationWatcher, drainWithin, startKindWorkers, type AnyJobKind } from '@herald/worker/internal';
+import { CancellationWatcher, drainWithin, startKindWorkers, startQueueJanitor, type AnyJobKind } from '@herald/worker/internal';
 import { startChoresWorker } from './chores/chores-worker.ts';
-import { startQueueJanitor } from './jobs/queue-janitor.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { createWorkerMetrics, metricsObserver } from './metrics.ts';
 import { summarizeKind } from './kinds/summarize.ts';

@@ -18,6 +18,7 @@ export {
 export { RunEvents } from './jobs/run-events.ts';
 export { runJob } from './jobs/run-job.ts';
 export { startKindWorkers, type KindWorkers } from './kind-workers.ts';
+export { startQueueJanitor } from './queue-janitor.ts';
 export { registerKinds, registeredKind } from './registration.ts';
 export { drainWithin, workerConfig } from './start-worker.ts';
 export { workerContext } from './define-kind.ts';

@@ -1,3 +1,4 @@
+import { Queue } from 'bullmq';
 import {
   Chores,
   EventPublisher,
@@ -9,6 +10,8 @@ import {
   publisherOptions,
   releaseActiveJob,
   releaseBullConnection,
+  kindQueueName,
+  queuePrefix,
   type Config,
   type Logger,
 } from '@herald/shared';
@@ -16,6 +19,7 @@ import { NO_OBSERVER } from './consumer.ts';
 import { CancellationWatcher } from './jobs/cancellation.ts';
 import type { AnyJobKind } from './jobs/kind.ts';
 import { startKindWorkers } from './kind-workers.ts';
+import { startQueueJanitor } from './queue-janitor.ts';
 import { registerKinds } from './registration.ts';
 
 /** Herald's Redis settings (README, "Configuration"), by the names of its environment variables. */
@@ -117,6 +121,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<StartedW
     connect: (kind) => bullConnection(config, role(`herald:kind-worker:${kind}`)),
   });
   await workers.waitUntilReady();
+  // Each kind's finished BullMQ entries go JOB_TTL_SECONDS after they ended, as summarize's do.
+  const janitorConnection = bullConnection(config, role('herald:kind-worker:janitor'));
+  const janitors = options.kinds.map((kind) => {
+    const queue = new Queue(kindQueueName(kind.name), { connection: janitorConnection, prefix: queuePrefix });
+    queue.on('error', (err: Error) => logger.warn({ connection: 'janitor', err: err.message }, 'redis connection error'));
+    return { queue, janitor: startQueueJanitor(queue, config.JOB_TTL_SECONDS, logger) };
+  });
   logger.info({ kinds: options.kinds.map((kind) => kind.name), concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 
   return {
@@ -124,7 +135,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<StartedW
       registration?.stop();
       await drainWithin(workers.drain(), config.SHUTDOWN_GRACE_MS, logger);
       workers.release();
-      await Promise.all([choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);
+      await Promise.all(janitors.map(({ janitor }) => janitor.stop()));
+      await Promise.all([...janitors.map(({ queue }) => queue.close()), choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);
+      releaseBullConnection(janitorConnection);
       releaseBullConnection(choresConnection);
       commands.disconnect();
       subscriber.disconnect();
