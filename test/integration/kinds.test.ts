@@ -77,6 +77,22 @@ describe('registered kinds', () => {
     expect(stream.events[0]!.json).toMatchObject({ jobId, status: 'queued', message: 'Waiting for a worker' });
   });
 
+  it('cancels a waiting job of a registered kind by taking it off its kind’s queue', async () => {
+    const created = await submit(a, { kind: 'resize', input: { width: 1, height: 1 } });
+    const { jobId } = created.body as { jobId: string };
+    const cancelled = await request(`${b}/v1/jobs/${jobId}`, { method: 'DELETE', headers: bearer });
+    expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(202);
+    expect(cancelled.body.status).toBe('cancelled');
+    const connection = bullConnection(system.config, { name: 'test:kinds' });
+    const queue = new Queue(kindQueueName('resize'), { connection, prefix: queuePrefix });
+    try {
+      expect(await queue.getJob(jobId)).toBeUndefined();
+    } finally {
+      await queue.close();
+      releaseBullConnection(connection);
+    }
+  });
+
   it('refuses an input that does not fit, naming each place, and creates nothing', async () => {
     const jobsNow = async () => (await keysMatching(system.redis, 'herald:{*}:snapshot')).length;
     const before = await jobsNow();

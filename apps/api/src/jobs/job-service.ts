@@ -161,7 +161,9 @@ export class JobService {
       await redisCall(redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec());
       // Only a job still waiting is removed here: one a worker holds is locked (remove fails),
       // and one that has just finished must stay as it ended.
-      const job = await redisCall(queue.getJob(jobId));
+      // The job waits on its kind's queue (summarize's, or a registered kind's own).
+      const kindQueue = before.kind === null || before.kind === 'summarize' ? queue : this.#deps.queueOf(before.kind);
+      const job = await redisCall(kindQueue.getJob(jobId));
       const state = job ? await redisCall(job.getState()) : 'unknown';
       removed =
         job && WAITING_STATES.has(state)
