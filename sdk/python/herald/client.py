@@ -182,8 +182,7 @@ class Client:
                 if response.status == 204:
                     return
                 if response.status != 200:
-                    raw = response.read()
-                    answer = Answer(response.status, response.headers, json.loads(raw) if raw.startswith(b"{") else None)
+                    answer = Answer(response.status, response.headers, _parse(response.read().decode("utf-8", errors="replace")))
                     last_error = error_of(answer)
                     if not _transient(answer):
                         raise last_error

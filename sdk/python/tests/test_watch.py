@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import unittest
 
-from herald import Client
+from herald import Client, HeraldError
 from support import (
     API_KEY,
     SHUT_DOWN_C_URL,
@@ -103,6 +103,12 @@ class WatchTest(unittest.TestCase):
         streams = self.streams_seen(job.job_id)
         self.assertEqual([seen.status for seen in streams], [204])
         self.assertEqual(streams[0].header("Last-Event-ID"), last)
+
+    def test_a_refused_watch_raises_at_once_with_the_apis_error(self) -> None:
+        with self.assertRaises(HeraldError) as raised:
+            next(self.watcher.watch("AAAAAAAAAAAAAAAAAAAAAA"))
+        self.assertEqual((raised.exception.status, raised.exception.code), (404, "not_found"))
+        self.assertEqual(len(self.streams_seen("AAAAAAAAAAAAAAAAAAAAAA")), 1, "not retried")
 
     def test_leaving_the_loop_ends_the_watch_without_a_reconnect(self) -> None:
         job = self.producer.create_job(title="Left early")
