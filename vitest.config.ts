@@ -14,6 +14,7 @@ import { defineConfig } from 'vitest/config';
 const ON_CLUSTER = [
   'job-listing',
   'tag-stream',
+  'kinds',
   'batches',
   'cancel',
   'connections',

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Transcode a video with ffmpeg and let anyone watch its progress live, through Herald.
 
-A producer outside Node, with the standard library only: it creates an external job, makes a
-test clip with ffmpeg's `testsrc`, transcodes it while reading ffmpeg's `-progress` output,
-publishes real progress as it goes, then the result (output size and duration). Watch it with
-`curl -N <the watch URL it prints>`, the page, or the CLI.
+A producer outside Node, with Herald's Python SDK (sdk/python: the standard library only,
+installed or found beside this checkout): it creates an external job, makes a test clip with
+ffmpeg's `testsrc`, transcodes it while reading ffmpeg's `-progress` output, publishes real
+progress as it goes, then the result (output size and duration). Watch it with
+`curl -N <the watch URL it prints>`, the page, the CLI, or the SDK's `Client.watch`.
 
     python3 transcode.py --url http://127.0.0.1:8080 --seconds 10 --output out.mp4
 
@@ -18,67 +19,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-import uuid
 
-
-class JobEnded(Exception):
-    """Herald answered 409 already_finished: someone cancelled the job, or it timed out."""
-
-
-class Herald:
-    """The two calls a producer makes: create an external job, publish an event into it."""
-
-    def __init__(self, base_url, api_key=None):
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
-        self.job_id = None
-        self.publish_token = None
-
-    def create_job(self, title, metadata):
-        status, body = self._post("/v1/jobs", {"kind": "external", "title": title, "metadata": metadata}, self.api_key)
-        if status != 202:
-            raise RuntimeError(f"Herald refused the job ({status}): {body}")
-        self.job_id, self.publish_token = body["jobId"], body["publishToken"]
-        return body
-
-    def publish(self, event, attempts=5):
-        """Publishes one event. A network error or a 5xx is retried with the same
-        Idempotency-Key, so a publish that did land is not written twice."""
-        key = str(uuid.uuid4())
-        for attempt in range(1, attempts + 1):
-            try:
-                status, body = self._post(f"/v1/jobs/{self.job_id}/events", event, self.publish_token, key)
-            except OSError as error:  # refused, reset, timed out
-                status, body = 0, str(error)
-            if status in (200, 201):
-                return body["eventId"]
-            if status == 409 and body.get("error", {}).get("code") == "already_finished":
-                raise JobEnded(body["error"]["message"])
-            if status != 0 and status < 500:
-                raise RuntimeError(f"Herald refused the event ({status}): {body}")
-            if attempt < attempts:
-                time.sleep(0.2 * 2**attempt)
-        raise RuntimeError(f"Herald did not take the event after {attempts} attempts: {body}")
-
-    def _post(self, path, payload, bearer, idempotency_key=None):
-        headers = {"Content-Type": "application/json"}
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        request = urllib.request.Request(self.base_url + path, json.dumps(payload).encode(), headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            text = error.read().decode(errors="replace")
-            try:
-                return error.code, json.loads(text)
-            except ValueError:
-                return error.code, {"error": {"code": "http", "message": text[:200]}}
+try:
+    from herald import Cancelled, Client, HeraldError
+except ImportError:  # run from a checkout, the SDK not installed: use the one beside it
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdk", "python"))
+    from herald import Cancelled, Client, HeraldError
 
 
 def make_test_clip(path, seconds):
@@ -92,7 +38,7 @@ def make_test_clip(path, seconds):
     )
 
 
-def transcode(herald, source, output, seconds, realtime):
+def transcode(job, source, output, seconds, realtime):
     """Scales the clip down to 640 px wide, publishing progress from ffmpeg's -progress blocks:
     key=value lines ending with progress=continue (or end), every 0.2 s here."""
     command = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
@@ -114,9 +60,8 @@ def transcode(herald, source, output, seconds, realtime):
                 percent = 10 + int(85 * min(encoded / seconds, 1.0))
                 if percent > last:  # progress never goes back, and unchanged values are not news
                     last = percent
-                    herald.publish({"status": "processing", "progress": percent, "stage": "encoding",
-                                    "message": f"Encoded {encoded:.1f} s of {seconds:.1f} s"})
-        except JobEnded:
+                    job.publish(progress=percent, stage="encoding", message=f"Encoded {encoded:.1f} s of {seconds:.1f} s")
+        except Cancelled:
             process.terminate()
             process.wait()
             raise
@@ -141,26 +86,27 @@ def main():
     parser.add_argument("--realtime", action="store_true", help="encode no faster than the clip plays")
     args = parser.parse_args()
 
-    herald = Herald(args.url, args.api_key)
-    job = herald.create_job(f"Transcode a {args.seconds:g} s test clip", {"output": os.path.basename(args.output), "width": 640})
-    print(json.dumps({"jobId": job["jobId"], "watch": herald.base_url + job["links"]["events"]}), flush=True)
+    herald = Client(args.url, args.api_key)
+    # Publishes retry by themselves (a network error, a 5xx, a 429), each under one Idempotency-Key.
+    job = herald.create_job(title=f"Transcode a {args.seconds:g} s test clip",
+                            metadata={"output": os.path.basename(args.output), "width": 640})
+    print(json.dumps({"jobId": job.job_id, "watch": job.watch_url}), flush=True)
     try:
         with tempfile.TemporaryDirectory() as workdir:
             source = os.path.join(workdir, "testsrc.mp4")
-            herald.publish({"status": "processing", "progress": 1, "stage": "preparing",
-                            "message": f"Making a {args.seconds:g} s test clip with ffmpeg's testsrc"})
+            job.publish(progress=1, stage="preparing", message=f"Making a {args.seconds:g} s test clip with ffmpeg's testsrc")
             make_test_clip(source, args.seconds)
-            herald.publish({"status": "processing", "progress": 10, "stage": "preparing",
-                            "message": f"Test clip ready: {os.path.getsize(source) / 1e6:.1f} MB at 1280x720"})
-            transcode(herald, source, args.output, args.seconds, args.realtime)
+            job.publish(progress=10, stage="preparing",
+                        message=f"Test clip ready: {os.path.getsize(source) / 1e6:.1f} MB at 1280x720")
+            transcode(job, source, args.output, args.seconds, args.realtime)
         size, duration = os.path.getsize(args.output), duration_of(args.output)
         result = {"output": args.output, "bytes": size, "durationSeconds": round(duration, 3)}
-        herald.publish({"status": "done", "progress": 100, "stage": "done",
-                        "message": f"Transcoded {duration:.1f} s of video into {size / 1e3:.0f} kB",
-                        "result": result})  # any JSON value: watchers get the object itself
+        # A result makes it `done`; any JSON value: watchers get the object itself.
+        job.publish(progress=100, stage="done", message=f"Transcoded {duration:.1f} s of video into {size / 1e3:.0f} kB",
+                    result=result)
         return 0
-    except JobEnded as ended:
-        print(f"transcode: stopped, the job has ended: {ended}", file=sys.stderr)
+    except Cancelled as ended:  # 409 already_finished: cancelled, or timed out
+        print(f"transcode: stopped, the job has ended: {ended.message}", file=sys.stderr)
         if os.path.exists(args.output):
             os.remove(args.output)
         return 3
@@ -168,12 +114,11 @@ def main():
         message = str(error) or type(error).__name__
         print(f"transcode: failed: {message}", file=sys.stderr)
         try:
-            herald.publish({"status": "error", "stage": "failed", "message": "Transcoding failed",
-                            "error": {"code": "transcode_failed", "message": message[:900]}})
-        except (JobEnded, RuntimeError):
+            job.publish(stage="failed", message="Transcoding failed",
+                        error={"code": "transcode_failed", "message": message[:900]})  # an error makes it `error`
+        except HeraldError:
             pass
         return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,8 @@
 # Installs the Debian packages the whole suite needs, when missing: redis-server (tests' private
 # Redis and its image), nginx (`npm run stack`, the browser tests' load balancer and its image),
 # chromium (browser tests), docker.io + docker-compose (the compose stack), python3 + ffmpeg (the
-# Python producer in examples/transcode-python), openssl (the edge's local certificate, the
+# Python producer in examples/transcode-python; python3 alone: the Python SDK's tests, sdk/python,
+# which run from PYTHONPATH and install nothing), openssl (the edge's local certificate, the
 # Redis TLS tests). Idempotent.
 set -euo pipefail
 

@@ -338,10 +338,14 @@ describe('job kinds', () => {
   afterAll(() => system.close());
 
   it('refuses an unknown kind with 400 naming the known ones, and bad external bodies', async () => {
-    for (const kind of ['transcode', '', 42, null]) {
+    // A kind no worker registered (docs/api.md, "Kinds"), whatever the body holds.
+    const unknown = await request(`${a}/v1/jobs`, { json: { kind: 'transcode', text: BEES } });
+    expectError(unknown, 400, 'unknown_kind');
+    expect(unknown.body.error.message).toContain('registered: external, summarize');
+    for (const kind of ['', 42, null, 'Not A Kind']) {
       const answer = await request(`${a}/v1/jobs`, { json: { kind, text: BEES } });
       expectError(answer, 400, 'invalid_request');
-      expect(JSON.stringify(answer.body.error)).toContain('kind must be one of: summarize, external');
+      expect(JSON.stringify(answer.body.error)).toContain('kind must be summarize, external or a registered kind (GET /v1/kinds)');
     }
     const cases: unknown[] = [
       { kind: 'external', text: BEES }, // a summarize field

@@ -881,6 +881,8 @@ describe('jobs not ended per API key: a submission that fails gives its places b
       config,
       redis,
       queue: null as never,
+      queueOf: () => null as never,
+      kinds: null as never,
       chores: null as never,
       publisher: failing as never,
       reader: null as never,

@@ -54,7 +54,10 @@ async function until(check: () => boolean, what: () => string, timeoutMs = 10_00
 }
 
 describe('herald watch --tag, not on a terminal', () => {
-  it('prints one line per event prefixed by the job id, producer text on one line, until Ctrl-C (exit 130)', async () => {
+  // Real processes, one after another: a loaded CI machine takes seconds to start each.
+  it('prints one line per event prefixed by the job id, producer text on one line, until Ctrl-C (exit 130)', {
+    timeout: 30_000,
+  }, async () => {
     const base = await standIn((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
       res.write(
@@ -84,7 +87,8 @@ describe('herald watch --tag, not on a terminal', () => {
     expect(seen).toEqual([{ url: '/v1/events?tag=user%3A1&typed=1', authorization: 'Bearer k-1' }]);
   });
 
-  it('ends with exit 4 and Herald’s message when refused', async () => {
+  // Real processes, one after another: a loaded CI machine takes seconds to start each.
+  it('ends with exit 4 and Herald’s message when refused', { timeout: 30_000 }, async () => {
     const base = await standIn((_req, res) =>
       res.writeHead(403, { 'Content-Type': 'application/json' }).end('{"error":{"code":"forbidden","message":"not your tag"}}'),
     );
@@ -94,7 +98,8 @@ describe('herald watch --tag, not on a terminal', () => {
     expect(seen).toHaveLength(1);
   });
 
-  it('refuses a malformed tag, or --tag beside a job id or --batch, as usage (exit 2), asking nothing', async () => {
+  // Real processes, one after another: a loaded CI machine takes seconds to start each.
+  it('refuses a malformed tag, or --tag beside a job id or --batch, as usage (exit 2), asking nothing', { timeout: 30_000 }, async () => {
     const base = await standIn((_req, res) => res.writeHead(500).end());
     for (const args of [
       ['--tag', 'user 1'],

@@ -94,9 +94,11 @@ describe('an external job’s submission', () => {
     }
   });
 
-  it('names the known kinds when the kind is unknown', () => {
+  it('names the built-in kinds, and where the registered ones are, when the built-in body is not one of theirs', () => {
     const result = submit.safeParse({ kind: 'transcode' });
-    expect(result.error!.issues.map((issue) => issue.message)).toContain('kind must be one of: summarize, external');
+    expect(result.error!.issues.map((issue) => issue.message)).toContain(
+      'kind must be summarize, external or a registered kind (GET /v1/kinds)',
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
+import { JOB_KINDS } from '@herald/contract';
 import {
   Chores,
   EventPublisher,
@@ -17,6 +18,8 @@ import {
   releaseBullConnection,
   countedRole,
   queuePrefix,
+  KindRegistry,
+  kindQueueName,
   TagRelay,
   tagOpenScript,
   tagPageScript,
@@ -31,6 +34,7 @@ import { IdempotencyStore } from './jobs/idempotency.ts';
 import { BatchService } from './jobs/batch-service.ts';
 import { JobIndex } from './jobs/job-index.ts';
 import { JobService } from './jobs/job-service.ts';
+import { Kinds } from './jobs/kinds.ts';
 import { ActiveJobs } from './limits/active-jobs.ts';
 import { StreamSlots } from './limits/stream-slots.ts';
 import { SubmissionLimiter } from './limits/submission-limiter.ts';
@@ -113,7 +117,22 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   );
   const idempotency = new IdempotencyStore(redis, config.JOB_TTL_SECONDS);
   const index = new JobIndex(redis, reader, config.JOB_TTL_SECONDS, config.JOB_INDEX_GRACE_SECONDS);
-  const jobs = new JobService({ config, redis, queue, chores, publisher, reader, idempotency, index });
+  // The registered kinds (docs/api.md, "Kinds"): the built-ins, registered here and never expiring;
+  // the rest by their workers. Each kind's queue is made once, when its first job comes.
+  const kindRegistry = new KindRegistry(redis);
+  await kindRegistry.registerBuiltIn(JOB_KINDS);
+  const kinds = new Kinds(kindRegistry);
+  const kindQueues = new Map<string, Queue>([[QUEUE_NAME, queue]]);
+  const queueOf = (kind: string): Queue => {
+    let kindQueue = kindQueues.get(kind);
+    if (!kindQueue) {
+      kindQueue = new Queue(kindQueueName(kind), { connection: queueConnection, prefix: queuePrefix, skipWaitingForReady: true });
+      kindQueue.on('error', (err: Error) => logger.warn({ connection: 'queue', kind, err: err.message }, 'redis connection error'));
+      kindQueues.set(kind, kindQueue);
+    }
+    return kindQueue;
+  };
+  const jobs = new JobService({ config, redis, queue, queueOf, kinds, chores, publisher, reader, idempotency, index });
   const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs, index });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
   const submissions = SubmissionLimiter.fromConfig(redis, config, (limit) => metrics.limitsRefused.inc({ limit }));
@@ -179,6 +198,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     },
     maxTextChars: config.MAX_TEXT_CHARS,
     maxDeltaChars: config.MAX_DELTA_CHARS,
+    listKinds: () => kindRegistry.list(),
     logger,
     redis,
     registry: metrics.registry,
@@ -207,7 +227,11 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
         registry.stop();
       });
       await slots.stop(); // every stream has ended; gives this replica's per-IP counts back
-      await Promise.all([queue.close(), choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);
+      await Promise.all([
+        ...[...kindQueues.values()].map((kindQueue) => kindQueue.close()),
+        choreQueues.webhooks.close(),
+        choreQueues.watchdogs.close(),
+      ]);
       releaseBullConnection(queueConnection);
       releaseBullConnection(choresConnection);
       broker.close();

@@ -10,6 +10,8 @@ import {
   jobCancelledSchema,
   jobEventSchema,
   jobListSchema,
+  kindListSchema,
+  type KindList,
   jobReadSchema,
   publishedSchema,
   submittedSchema,
@@ -287,6 +289,10 @@ export function createClient(options: ClientOptions) {
           cursor: query.cursor ?? undefined,
         },
       }) as Promise<JobList>;
+    },
+    /** GET /v1/kinds: the kinds a job may be (docs/api.md, "Kinds"), each registered one with its input's JSON Schema. */
+    kinds(): Promise<KindList> {
+      return call(kindListSchema, 'GET', '/v1/kinds') as Promise<KindList>;
     },
     /**
      * POST /v1/jobs/{id}/watch-tokens (with the API key): a fresh watch token for the job and its

@@ -30,6 +30,7 @@ export {
   type JobCancelled,
   type JobEvent,
   type JobList,
+  type KindList,
   type JobListItem,
   type JobRead,
   type JobSnapshot,

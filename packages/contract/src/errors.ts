@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   token_expired: { statuses: [401], message: 'The watch token has expired' },
   /** A watch token (or a watch JWT) that is forged, malformed, or signed for another issuer or audience. */
   invalid_token: { statuses: [401], message: 'The watch token is not valid' },
+  /** POST /v1/jobs with a kind no running worker registered (docs/api.md, "Kinds"); also a job failure code (a worker's), another table. */
+  unknown_kind: { statuses: [400], message: 'No worker has registered this kind' },
   forbidden: { statuses: [403], message: 'This credential may not do that' },
   not_found: { statuses: [404], message: 'No such route' },
   request_timeout: { statuses: [408], message: 'The request took too long to arrive' },

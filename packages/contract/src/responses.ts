@@ -26,7 +26,10 @@ export const webhookStateSchema = z.strictObject({
 export const jobSnapshotSchema = z
   .object({
     jobId: z.string(),
-    kind: z.enum(JOB_KINDS).optional(),
+    kind: z
+      .string()
+      .optional()
+      .describe(`${JOB_KINDS.join(', ')}, or a registered kind (docs/api.md, "Kinds")`),
     title: z.string().optional().describe("An external job's, as submitted"),
     metadata: z
       .record(z.string(), z.unknown())
@@ -109,6 +112,23 @@ export const jobListSchema = z
   })
   .describe("GET /v1/jobs: the caller's jobs (an admin key's: everyone's)");
 
+/** GET /v1/kinds (docs/api.md, "Kinds"). */
+export const kindListSchema = z
+  .strictObject({
+    kinds: z.array(
+      z.strictObject({
+        name: z.string(),
+        builtIn: z.boolean().describe("Herald's own (summarize, external): never expires"),
+        inputSchema: z
+          .record(z.string(), z.unknown())
+          .nullable()
+          .describe("The JSON Schema a job's `input` must fit; null for a built-in kind, whose body is its own"),
+        expiresAt: z.number().int().nullable().describe('When it is gone unless a worker renews it (epoch ms); null: never'),
+      }),
+    ),
+  })
+  .describe('GET /v1/kinds: the kinds a job may be, by name');
+
 export const submittedSchema = z
   .strictObject({
     jobId: z.string(),
@@ -138,6 +158,7 @@ export const issuedWatchTokenSchema = z
   .describe('POST /v1/jobs/{id}/watch-tokens, POST /v1/batches/{id}/watch-tokens: 201');
 
 export type IssuedWatchToken = z.infer<typeof issuedWatchTokenSchema>;
+export type KindList = z.infer<typeof kindListSchema>;
 
 export const publishedSchema = z
   .strictObject({ eventId })

@@ -1,12 +1,23 @@
 import * as z from 'zod';
+import { MAX_METADATA_DEPTH, nestsDeeperThan } from './json.ts';
 import { DEFAULT_MAX_METADATA_BYTES, metadataObjectSchema } from './run-data.ts';
 import { tagsSchema } from './tags.ts';
 
 export const MAX_SENTENCES_LIMIT = 20;
 export const DEFAULT_MAX_SENTENCES = 3;
-/** What a job can be: one Herald runs (summarize), or one a producer of your own reports on. */
+/**
+ * Herald's own kinds, always there: one Herald runs (summarize), one a producer of your own
+ * reports on (external). Any other is registered by the workers that run it (docs/api.md, "Kinds").
+ */
 export const JOB_KINDS = ['summarize', 'external'] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
+export type BuiltInKind = (typeof JOB_KINDS)[number];
+/** What a job's `kind` may be: a built-in kind or a registered one (KIND_NAME). */
+export type JobKind = string;
+/** A kind's name: a-z, then up to 47 of a-z 0-9 _ - (no overlapping quantifiers: linear). */
+export const KIND_NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+/** A registered kind's `input` nests at most this many levels deep, checked before any schema walks it. */
+export const MAX_INPUT_DEPTH = MAX_METADATA_DEPTH;
+export const isBuiltInKind = (kind: unknown): kind is BuiltInKind => kind === 'summarize' || kind === 'external';
 /** A letter or a digit, in any script: what a summary can be made of. */
 const SUMMARIZABLE = /[\p{L}\p{N}]/u;
 
@@ -54,7 +65,33 @@ const externalBody = (maxMetadataBytes: number) =>
   });
 
 /**
- * POST /v1/jobs body, by `kind` (absent: summarize, so the bodies of before stay valid). Unknown
+ * POST /v1/jobs body of a registered kind (docs/api.md, "Kinds"): its `input`, any JSON value,
+ * is checked against the kind's registered schema by the API once its shape is known here.
+ */
+export const registeredSubmitSchema = (maxMetadataBytes = DEFAULT_MAX_METADATA_BYTES) =>
+  z.strictObject({
+    kind: z
+      .string()
+      .max(48)
+      .regex(KIND_NAME, 'kind is a-z, then up to 47 of a-z 0-9 _ -')
+      .refine((kind) => !isBuiltInKind(kind)),
+    input: z
+      .unknown()
+      .refine((value) => value !== undefined, 'input must be a JSON value: what the kind takes')
+      .refine((value) => !nestsDeeperThan(value, MAX_INPUT_DEPTH), `input nests deeper than ${MAX_INPUT_DEPTH} levels`)
+      .meta({
+        type: ['string', 'object', 'array', 'number', 'boolean', 'null'],
+        description: 'What the kind takes: its registered input schema (GET /v1/kinds)',
+      }),
+    tags: tagsSchema.optional(),
+    metadata: metadataObjectSchema(maxMetadataBytes).optional(),
+    callbackUrl: callbackUrlSchema.optional(),
+  });
+
+export type RegisteredSubmitRequest = z.infer<ReturnType<typeof registeredSubmitSchema>>;
+
+/**
+ * POST /v1/jobs body of a built-in kind, by `kind` (absent: summarize, so the bodies of before stay valid). Unknown
  * fields are rejected (strict objects), as docs/api.md says; an unknown kind is named as such.
  */
 export const submitRequestSchema = (maxTextChars: number, maxMetadataBytes = DEFAULT_MAX_METADATA_BYTES) =>
@@ -62,10 +99,13 @@ export const submitRequestSchema = (maxTextChars: number, maxMetadataBytes = DEF
     (body) =>
       typeof body === 'object' && body !== null && !Array.isArray(body) && !('kind' in body) ? { ...body, kind: 'summarize' } : body,
     z.discriminatedUnion('kind', [summarizeBody(maxTextChars), externalBody(maxMetadataBytes)], {
-      error: (issue) => (issue.code === 'invalid_union' ? `kind must be one of: ${JOB_KINDS.join(', ')}` : undefined),
+      error: (issue) =>
+        issue.code === 'invalid_union' ? `kind must be ${JOB_KINDS.join(', ')} or a registered kind (GET /v1/kinds)` : undefined,
     }),
   );
 
-export type SubmitRequest = z.infer<ReturnType<typeof submitRequestSchema>>;
-export type SummarizeRequest = Extract<SubmitRequest, { kind: 'summarize' }>;
-export type ExternalRequest = Extract<SubmitRequest, { kind: 'external' }>;
+export type BuiltInSubmitRequest = z.infer<ReturnType<typeof submitRequestSchema>>;
+export type SummarizeRequest = Extract<BuiltInSubmitRequest, { kind: 'summarize' }>;
+export type ExternalRequest = Extract<BuiltInSubmitRequest, { kind: 'external' }>;
+/** What POST /v1/jobs takes: a built-in kind's body, or a registered kind's. */
+export type SubmitRequest = BuiltInSubmitRequest | RegisteredSubmitRequest;

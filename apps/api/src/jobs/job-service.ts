@@ -5,7 +5,10 @@ import {
   ERROR_CODES,
   isTerminal,
   MAX_STREAMS_PER_JOB,
+  isBuiltInKind,
+  KIND_NAME,
   producerEventSchema,
+  registeredSubmitSchema,
   submitRequestSchema,
   type JobSnapshot,
   type SubmitRequest,
@@ -33,6 +36,7 @@ import { badRequest, conflict, HttpError, jobNotFound, payloadTooLarge, rateLimi
 import type { IdempotencyStore } from './idempotency.ts';
 import { isJobId, newJobId } from './job-id.ts';
 import type { JobIndex } from './job-index.ts';
+import type { Kinds } from './kinds.ts';
 import { Rollback } from './rollback.ts';
 
 export interface Submitted {
@@ -55,6 +59,10 @@ export interface JobServiceDeps {
   readonly config: Config;
   readonly redis: RedisClient;
   readonly queue: Queue;
+  /** The queue a registered kind's jobs wait on (named after it: kindQueueName), made once per kind. */
+  readonly queueOf: (kind: string) => Queue;
+  /** The registered kinds: which exist, and whether an input fits (jobs/kinds.ts). */
+  readonly kinds: Kinds;
   readonly chores: Chores;
   readonly publisher: EventPublisher;
   readonly reader: EventReader;
@@ -83,17 +91,19 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 export class JobService {
   readonly #deps: JobServiceDeps;
   readonly #schema: ReturnType<typeof submitRequestSchema>;
+  readonly #registeredSchema: ReturnType<typeof registeredSubmitSchema>;
   readonly #eventSchema: ReturnType<typeof producerEventSchema>;
 
   constructor(deps: JobServiceDeps) {
     this.#deps = deps;
     this.#schema = submitRequestSchema(deps.config.MAX_TEXT_CHARS, deps.config.MAX_METADATA_BYTES);
+    this.#registeredSchema = registeredSubmitSchema(deps.config.MAX_METADATA_BYTES);
     this.#eventSchema = producerEventSchema(deps.config.MAX_TEXT_CHARS, deps.config.MAX_DELTA_CHARS);
   }
 
   /** `owner`: the submitting key's id (null with auth off); Idempotency-Keys are the owner's own. */
   async submit(body: unknown, idempotencyKey: string | undefined, owner: string | null, admit: Admission = ADMIT_ALL): Promise<Submitted> {
-    const request = this.#schema.parse(body);
+    const request = await this.#parse(body);
     if (request.callbackUrl !== undefined) this.checkCallback(request.callbackUrl);
     const jobId = newJobId();
     if (idempotencyKey !== undefined) {
@@ -151,7 +161,9 @@ export class JobService {
       await redisCall(redis.multi().set(keys.cancel(jobId), '1', 'EX', config.JOB_TTL_SECONDS).publish(channels.cancel, jobId).exec());
       // Only a job still waiting is removed here: one a worker holds is locked (remove fails),
       // and one that has just finished must stay as it ended.
-      const job = await redisCall(queue.getJob(jobId));
+      // The job waits on its kind's queue (summarize's, or a registered kind's own).
+      const kindQueue = before.kind === null || before.kind === 'summarize' ? queue : this.#deps.queueOf(before.kind);
+      const job = await redisCall(kindQueue.getJob(jobId));
       const state = job ? await redisCall(job.getState()) : 'unknown';
       removed =
         job && WAITING_STATES.has(state)
@@ -231,7 +243,22 @@ export class JobService {
     return payloadTooLarge(message);
   }
 
-  /** The job's first event and its fields, its chores, and (summarize) its place in the queue. */
+  /**
+   * The body, by its kind: a built-in kind's (absent: summarize), or a registered kind's, whose
+   * kind must be registered (400 unknown_kind) and whose input must fit its schema (400).
+   */
+  async #parse(body: unknown): Promise<SubmitRequest> {
+    const named = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { kind?: unknown }).kind : undefined;
+    if (typeof named !== 'string' || isBuiltInKind(named) || !KIND_NAME.test(named)) return this.#schema.parse(body);
+    // The kind first: a body for a kind no one runs is unknown_kind, whatever else it holds.
+    const { kinds } = this.#deps;
+    const kind = await kinds.require(named);
+    const request = this.#registeredSchema.parse(body);
+    kinds.check(kind, request.input);
+    return request;
+  }
+
+  /** The job's first event and its fields, its chores, and (summarize, a registered kind) its place in its queue. */
   async #create(jobId: string, request: SubmitRequest, owner: string | null): Promise<void> {
     const { redis, publisher, queue, chores, config, index } = this.#deps;
     const fields: Record<string, string> = { [JOB_FIELDS.kind]: request.kind };
@@ -241,12 +268,10 @@ export class JobService {
       fields[JOB_FIELDS.callbackUrl] = request.callbackUrl;
       fields[JOB_FIELDS.webhook] = JSON.stringify({ state: 'pending', attempts: 0 });
     }
-    if (request.kind === 'external') {
-      if (request.title !== undefined) fields[JOB_FIELDS.title] = request.title;
-    }
+    if ('title' in request && request.title !== undefined) fields[JOB_FIELDS.title] = request.title;
     // The metadata given is where merging starts: the first event carries it as its patch, and the
     // publish script merges it into nothing (docs/api.md, "Metadata").
-    const metadata = request.kind === 'external' && request.metadata !== undefined ? { metadata: request.metadata } : {};
+    const metadata = 'metadata' in request && request.metadata !== undefined ? { metadata: request.metadata } : {};
     // The `queued` event goes first so it is always the job's first event, before any worker's.
     const waiting = request.kind === 'external' ? 'Waiting for the producer' : 'Waiting for a worker';
     // A step that fails (Redis out of memory) undoes those before it: nothing is half-written.
@@ -264,9 +289,18 @@ export class JobService {
         await redisCall(chores.scheduleWatchdog(jobId, config.EXTERNAL_IDLE_TIMEOUT_SECONDS * 1000));
         return;
       }
-      const data: SummarizeJobData = { text: request.text, maxSentences: request.options?.maxSentences ?? DEFAULT_MAX_SENTENCES };
-      rollback.add(() => queue.remove(jobId));
-      await redisCall(queue.add(request.kind, data, summarizeJobOptions(config, jobId)));
+      // A job's data is its kind's input; the BullMQ job's name is the kind, its id the job's.
+      const [target, data] =
+        'input' in request
+          ? [this.#deps.queueOf(request.kind), request.input]
+          : request.kind === 'summarize'
+            ? [
+                queue,
+                { text: request.text, maxSentences: request.options?.maxSentences ?? DEFAULT_MAX_SENTENCES } satisfies SummarizeJobData,
+              ]
+            : [queue, null];
+      rollback.add(() => target.remove(jobId));
+      await redisCall(target.add(request.kind, data, summarizeJobOptions(config, jobId)));
     } catch (error) {
       await rollback.run();
       throw error;

@@ -7,11 +7,12 @@ import { adminRoutes, type AdminRoutesDeps } from './admin-routes.ts';
 import { apiDocsRoutes } from './api-docs-routes.ts';
 import { batchRoutes, type BatchRoutesDeps } from './batch-routes.ts';
 import { jobRoutes, type JobRoutesDeps } from './job-routes.ts';
+import { kindRoutes, type KindRoutesDeps } from './kind-routes.ts';
 import { openApiRoutes } from './openapi.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { pageRoutes } from './page-routes.ts';
 
-export interface AppDeps extends JobRoutesDeps, Omit<BatchRoutesDeps, keyof JobRoutesDeps> {
+export interface AppDeps extends JobRoutesDeps, Omit<BatchRoutesDeps, keyof JobRoutesDeps>, KindRoutesDeps {
   /** What /readyz pings. */
   readonly redis: RedisClient;
   /** What /metrics serves. */
@@ -39,11 +40,13 @@ export function createApp(deps: AppDeps): Express {
       maxDeltaChars: deps.maxDeltaChars,
       maxBatchItems: deps.maxBatchItems,
       admin: deps.admin !== null,
+      listKinds: deps.listKinds,
     }),
   );
   app.use(apiDocsRoutes());
   if (deps.admin) app.use(adminRoutes(deps.admin));
   app.use(jobRoutes(deps));
+  app.use(kindRoutes(deps));
   app.use(batchRoutes(deps));
   app.use((_req, _res, next) => next(routeNotFound()));
   app.use(errorHandler(deps.logger));

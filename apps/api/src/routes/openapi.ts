@@ -15,6 +15,8 @@ import {
   jobCancelledSchema,
   jobListSchema,
   JOB_STATUSES,
+  kindListSchema,
+  registeredSubmitSchema,
   DEFAULT_LIST_LIMIT,
   MAX_LIST_CURSOR_CHARS,
   MAX_LIST_LIMIT,
@@ -23,6 +25,8 @@ import {
   submitRequestSchema,
   submittedSchema,
 } from '@herald/contract';
+import type { RegisteredKind } from '@herald/shared';
+import { redisCall } from '../http/deadline.ts';
 
 /** What the document states about this deployment: the limits its schemas carry. */
 export interface OpenApiSettings {
@@ -31,6 +35,8 @@ export interface OpenApiSettings {
   readonly maxBatchItems: number;
   /** Whether /admin is served (ADMIN_API_KEYS names a key). */
   readonly admin: boolean;
+  /** The registered kinds now (docs/api.md, "Kinds"): each one's input schema goes into the document. */
+  readonly listKinds?: () => Promise<readonly RegisteredKind[]>;
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -94,6 +100,8 @@ const noMore = { description: 'The cursor is at or past the end: nothing more wi
 export function openApiDocument(settings: OpenApiSettings): Json {
   const schemas = components({
     SubmitRequest: [submitRequestSchema(settings.maxTextChars), 'input'],
+    RegisteredSubmitRequest: [registeredSubmitSchema(), 'input'],
+    KindList: [kindListSchema, 'output'],
     BatchRequest: [batchRequestSchema(settings.maxTextChars, settings.maxBatchItems), 'input'],
     ProducerEvent: [producerEventSchema(settings.maxTextChars, settings.maxDeltaChars), 'input'],
     JobEvent: [jobEventSchema, 'output'],
@@ -131,7 +139,10 @@ export function openApiDocument(settings: OpenApiSettings): Json {
           summary: 'Submit a job',
           security: [{}, { bearer: [] }],
           parameters: [param('IdempotencyKey')],
-          requestBody: { required: true, content: { 'application/json': { schema: ref('SubmitRequest') } } },
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { anyOf: [ref('SubmitRequest'), ref('RegisteredSubmitRequest')] } } },
+          },
           responses: {
             '202': { ...json(ref('Submitted'), 'Queued'), headers: submittedHeaders },
             '200': json(ref('Submitted'), 'An Idempotency-Key replay: the job made before'),
@@ -171,6 +182,14 @@ export function openApiDocument(settings: OpenApiSettings): Json {
             },
           ],
           responses: { '200': json(ref('JobList'), 'A page of jobs'), ...errors(400, 401, 429, 503) },
+        },
+      },
+      '/v1/kinds': {
+        get: {
+          operationId: 'listKinds',
+          summary: "The kinds a job may be: the built-in ones and those running workers registered, each with its input's JSON Schema",
+          security: [{}, { bearer: [] }],
+          responses: { '200': json(ref('KindList'), 'The kinds, by name'), ...errors(401, 429, 503) },
         },
       },
       '/v1/jobs/{id}': {
@@ -445,12 +464,42 @@ function script(summary: string): Json {
   };
 }
 
-/** GET /openapi.json: the document, built once. */
+/**
+ * The document with the registered kinds in it: each kind's input schema as `KindInput_<name>`,
+ * and POST /v1/jobs's body as any of the built-in kinds' or each registered kind's
+ * (`{"kind": <name>, "input": KindInput_<name>, …}`).
+ */
+export function withKinds(document: Json, kinds: readonly RegisteredKind[]): Json {
+  const registered = kinds.filter((kind) => !kind.builtIn && kind.inputSchema !== null);
+  if (registered.length === 0) return document;
+  const components = document.components as { schemas: Json };
+  const schemas: Json = { ...components.schemas };
+  for (const kind of registered) schemas[`KindInput_${kind.name}`] = kind.inputSchema;
+  const bodies = registered.map((kind) => ({
+    allOf: [
+      ref('RegisteredSubmitRequest'),
+      { type: 'object', properties: { kind: { const: kind.name }, input: ref(`KindInput_${kind.name}`) }, required: ['kind', 'input'] },
+    ],
+  }));
+  const paths = document.paths as Record<string, Json>;
+  const jobs = paths['/v1/jobs'] as { post: Json };
+  const post = {
+    ...jobs.post,
+    requestBody: { required: true, content: { 'application/json': { schema: { anyOf: [ref('SubmitRequest'), ...bodies] } } } },
+  };
+  return { ...document, components: { ...components, schemas }, paths: { ...paths, '/v1/jobs': { ...jobs, post } } };
+}
+
+/** GET /openapi.json: the document, built once, with the kinds registered when it is asked for (rebuilt only when they change). */
 export function openApiRoutes(settings: OpenApiSettings): Router {
-  const body = JSON.stringify(openApiDocument(settings));
+  const document = openApiDocument(settings);
+  let cached = { kinds: '', body: JSON.stringify(document) };
   const router = Router();
-  router.get('/openapi.json', (_req, res) => {
-    res.type('application/json').send(body);
+  router.get('/openapi.json', async (_req, res) => {
+    const kinds = settings.listKinds ? await redisCall(settings.listKinds()) : [];
+    const key = JSON.stringify(kinds.map(({ name, inputSchema }) => [name, inputSchema]));
+    if (key !== cached.kinds) cached = { kinds: key, body: JSON.stringify(withKinds(document, kinds)) };
+    res.type('application/json').send(cached.body);
   });
   return router;
 }

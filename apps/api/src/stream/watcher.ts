@@ -184,11 +184,14 @@ export class Watcher implements GateOwner {
   }
 
   #frameOf(gate: TopicGate, event: FanoutEvent): Buffer | string {
-    const { typed, composite, tag } = this.#limits;
-    // The data lines are the replica's, shared; only the `id:` line is this connection's.
-    const own = composite ? formatCursors(this.first) : tag ? (gate as TagGate).cursorOf(event) : null;
-    if (own === null) return typed ? event.typedFrame : event.frame;
-    return eventHead(own, typed ? event.name : undefined) + event.dataLines;
+    const limits = this.#limits;
+    // The data lines are the replica's, shared; only the `id:` line is this connection's, where it is its own.
+    if (limits.composite) return eventHead(formatCursors(this.first), limits.typed ? event.name : undefined) + event.dataLines;
+    if (limits.tag) {
+      const own = (gate as TagGate).cursorOf(event);
+      if (own !== null) return eventHead(own, limits.typed ? event.name : undefined) + event.dataLines;
+    }
+    return limits.typed ? event.typedFrame : event.frame;
   }
 
   #write(chunk: Buffer | string): void {

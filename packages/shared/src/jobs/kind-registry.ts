@@ -1,3 +1,4 @@
+import { KIND_NAME } from '@herald/contract';
 import type { RedisClient } from '../redis/connection.ts';
 import { keys } from '../redis/keys.ts';
 
@@ -9,7 +10,7 @@ import { keys } from '../redis/keys.ts';
 // The queue a kind's jobs wait on is named after the kind (jobs/queue.ts): no table to keep.
 
 /** A kind's name: what POST /v1/jobs's `kind` says, the BullMQ queue's and job's name. Linear (no overlapping quantifiers). */
-export const KIND_NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+export { KIND_NAME };
 /** The most kinds the registry holds: each costs the API a compiled schema and a queue. */
 export const MAX_KINDS = 100;
 /** The largest input JSON Schema a kind may register (its JSON's bytes). */
