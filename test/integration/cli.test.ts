@@ -121,24 +121,39 @@ describe('herald against a running system', () => {
   it('watch --tag follows every job of the tag, one line per event (job id, status, progress, message), until Ctrl-C: exit 130', async () => {
     const tag = `cli:${Date.now()}`;
     const cli = startCli(['watch', '--tag', tag, '--url', api]);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the stream opens; jobs after it join live
-    const jobIds: string[] = [];
+    // External jobs, which stay open until published into: each is on the stream whenever the
+    // CLI's stream opens (a job not ended then is replayed from its first event; a later one comes live).
+    const jobs: { jobId: string; publishToken: string }[] = [];
     for (let i = 0; i < 2; i += 1) {
-      const created = await request(`${api}/v1/jobs`, { json: { text: BEES, tags: [tag] } });
+      const created = await request(`${api}/v1/jobs`, { json: { kind: 'external', tags: [tag] } });
       expect(created.status).toBe(202);
-      jobIds.push(created.body.jobId);
+      jobs.push(created.body);
     }
-    const deadline = Date.now() + 15_000;
-    const doneLine = (jobId: string) => new RegExp(`^${jobId}\tdone\t100%`, 'm');
-    while (!jobIds.every((jobId) => doneLine(jobId).test(cli.stdout)) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    const waitFor = async (pattern: (jobId: string) => RegExp): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      while (!jobs.every(({ jobId }) => pattern(jobId).test(cli.stdout)) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    await waitFor((jobId) => new RegExp(`^${jobId}\\tqueued\\t0%`, 'm'));
+    for (const job of jobs) {
+      const headers = { Authorization: `Bearer ${job.publishToken}` };
+      expect(
+        (await request(`${api}/v1/jobs/${job.jobId}/events`, { json: { status: 'processing', progress: 40, message: 'Forty' }, headers }))
+          .status,
+      ).toBe(201);
+      expect((await request(`${api}/v1/jobs/${job.jobId}/events`, { json: { status: 'done', result: 'ok' }, headers })).status).toBe(201);
     }
+    await waitFor((jobId) => new RegExp(`^${jobId}\\tdone\\t100%`, 'm'));
     cli.child.kill('SIGINT');
     expect(await cli.exited).toBe(130);
-    for (const jobId of jobIds) {
+    for (const { jobId } of jobs) {
       const lines = cli.stdout.split('\n').filter((line) => line.startsWith(`${jobId}\t`));
-      expect(lines[0]).toMatch(new RegExp(`^${jobId}\tqueued\t0%`));
-      expect(lines.at(-1)).toMatch(doneLine(jobId));
+      expect(lines).toEqual([
+        `${jobId}\tqueued\t0%\tWaiting for the producer`,
+        `${jobId}\tprocessing\t40%\tForty`,
+        expect.stringMatching(new RegExp(`^${jobId}\\tdone\\t100%`)),
+      ]);
     }
   });
 

@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { JOB_KINDS } from '@herald/contract';
 import {
   Chores,
   EventPublisher,
@@ -117,10 +116,9 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   );
   const idempotency = new IdempotencyStore(redis, config.JOB_TTL_SECONDS);
   const index = new JobIndex(redis, reader, config.JOB_TTL_SECONDS, config.JOB_INDEX_GRACE_SECONDS);
-  // The registered kinds (docs/api.md, "Kinds"): the built-ins, registered here and never expiring;
-  // the rest by their workers. Each kind's queue is made once, when its first job comes.
+  // The registered kinds (docs/api.md, "Kinds"): the built-ins, the registry's own; the rest
+  // registered by their workers. Each kind's queue is made once, when its first job comes.
   const kindRegistry = new KindRegistry(redis);
-  await kindRegistry.registerBuiltIn(JOB_KINDS);
   const kinds = new Kinds(kindRegistry);
   const kindQueues = new Map<string, Queue>([[QUEUE_NAME, queue]]);
   const queueOf = (kind: string): Queue => {

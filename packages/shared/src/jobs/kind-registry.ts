@@ -1,12 +1,14 @@
-import { KIND_NAME } from '@herald/contract';
+import { isBuiltInKind, JOB_KINDS, KIND_NAME } from '@herald/contract';
 import type { RedisClient } from '../redis/connection.ts';
 import { keys } from '../redis/keys.ts';
 
 // The registry of job kinds (docs/api.md, "Kinds"): which kinds can be submitted, and what input
 // each takes, as a JSON Schema. A worker running kinds of its own (@herald/worker's startWorker)
 // registers each at start and again while it runs; a kind no running worker renews is gone
-// KIND_TTL_SECONDS after its last renewal. The built-in kinds (summarize, external) are
-// registered by the API itself and never expire, so submissions work with no worker running.
+// KIND_TTL_SECONDS after its last renewal. The built-in kinds (summarize, external) are the
+// registry's own, in code rather than in Redis: never expiring, never taken by a worker, there
+// with no worker running and before Redis answers (an API that starts while Redis is away waits
+// for nothing to list them).
 // The queue a kind's jobs wait on is named after the kind (jobs/queue.ts): no table to keep.
 
 /** A kind's name: what POST /v1/jobs's `kind` says, the BullMQ queue's and job's name. Linear (no overlapping quantifiers). */
@@ -28,7 +30,6 @@ export interface RegisteredKind {
 
 interface Entry {
   readonly schema: Record<string, unknown> | null;
-  readonly builtIn?: boolean;
   readonly expiresAt: number | null;
 }
 
@@ -62,22 +63,17 @@ export class KindRegistry {
       }
       fields.push(name, json);
     }
-    const known = await this.list();
-    const builtIn = kinds.find(({ name }) => known.some((kind) => kind.name === name && kind.builtIn));
+    const builtIn = kinds.find(({ name }) => isBuiltInKind(name));
     if (builtIn) throw new KindRegistrationError(`kind ${builtIn.name} is Herald's own: name yours otherwise`);
+    const known = await this.list();
     const names = new Set([...known.map((kind) => kind.name), ...kinds.map((kind) => kind.name)]);
     if (names.size > MAX_KINDS) throw new KindRegistrationError(`the registry holds at most ${MAX_KINDS} kinds`);
     if (fields.length > 0) await this.#redis.hset(keys.kindRegistry, ...fields);
   }
 
-  /** The built-in kinds, registered by the API at start: never expire. */
-  async registerBuiltIn(names: readonly string[]): Promise<void> {
-    const fields = names.flatMap((name) => [name, JSON.stringify({ schema: null, builtIn: true, expiresAt: null } satisfies Entry)]);
-    if (fields.length > 0) await this.#redis.hset(keys.kindRegistry, ...fields);
-  }
-
   /** One kind, or null when none by that name is registered (or it expired). */
   async get(name: string): Promise<RegisteredKind | null> {
+    if (isBuiltInKind(name)) return builtInKind(name);
     if (!KIND_NAME.test(name)) return null;
     const raw = await this.#redis.hget(keys.kindRegistry, name);
     return raw === null ? null : this.#live(name, raw);
@@ -86,9 +82,10 @@ export class KindRegistry {
   /** Every kind registered and not expired, by name; expired ones are removed on the way. */
   async list(): Promise<RegisteredKind[]> {
     const all = await this.#redis.hgetall(keys.kindRegistry);
-    const kinds: RegisteredKind[] = [];
+    const kinds: RegisteredKind[] = JOB_KINDS.map(builtInKind);
     const expired: string[] = [];
     for (const [name, raw] of Object.entries(all)) {
+      if (isBuiltInKind(name)) continue; // an older API's entry for one: the code's stands
       const kind = this.#live(name, raw);
       if (kind) kinds.push(kind);
       else expired.push(name);
@@ -105,9 +102,12 @@ export class KindRegistry {
       return null;
     }
     if (entry.expiresAt !== null && !(entry.expiresAt > this.#now())) return null;
-    return { name, inputSchema: entry.schema ?? null, builtIn: entry.builtIn === true, expiresAt: entry.expiresAt };
+    return { name, inputSchema: entry.schema ?? null, builtIn: false, expiresAt: entry.expiresAt };
   }
 }
+
+/** A built-in kind as the registry lists it: never expiring, its body its own (no input schema). */
+const builtInKind = (name: string): RegisteredKind => ({ name, inputSchema: null, builtIn: true, expiresAt: null });
 
 function checkName(name: string): void {
   if (!KIND_NAME.test(name))

@@ -119,7 +119,7 @@ export const keys = {
   tagOpen: (tag: string): string => `herald:{tag:${tag}}:open`,
   tagEnded: (tag: string): string => `herald:{tag:${tag}}:ended`,
   /**
-   * Hash: the registry of job kinds, kind name → JSON {schema, builtIn?, expiresAt}
+   * Hash: the registry of job kinds, kind name → JSON {schema, expiresAt} (the built-in kinds are the code's, not here)
    * (jobs/kind-registry.ts). One key: a submission reads one field, GET /v1/kinds all of them.
    */
   kindRegistry: 'herald:{kinds}:registry',
