@@ -8,6 +8,7 @@ import { request } from '../support/http.ts';
 import { type ReceivedEvent, SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { tagRelayScript } from '../../packages/shared/src/redis/scripts/tag-feed.ts';
 
 // A tag's stream (docs/api.md, "A tag's stream"): every event of every job tagged T that the
 // caller may see, from one Redis Stream per tag that each publish relays into
@@ -282,6 +283,27 @@ describe('GET /v1/events?tag=T', () => {
       expect(entries.map((entry) => entry.data)).toEqual(history);
       expect(entries.map((entry) => entry.entry?.first)).toEqual(history.map((_, i) => i === 0));
     }
+  });
+
+  it('relays a job’s events once each when two publishers both fill the gap of a first relay that failed', async () => {
+    const tag = uniqueTag('refill');
+    const jobId = `refill-${randomBytes(4).toString('hex')}`;
+    const events = ['1-0', '2-0', '3-0'].map((id, i) => ({
+      id,
+      status: i === 2 ? 'done' : 'processing',
+      data: JSON.stringify({ jobId, step: i }),
+    }));
+    const relay = (prev: string | null, given: typeof events) =>
+      tagRelayScript(system.redis, { tag, jobId, owner: null, prev, events: given, maxLen: 1_000, ttlSeconds: 60, now: Date.now() });
+    // The job's first relay never came: both racing publishers hear where the chain stops ('' : nothing yet).
+    expect(await relay('1-0', [events[1]!])).toEqual({ outcome: 'gap', last: null });
+    expect(await relay('2-0', [events[2]!])).toEqual({ outcome: 'gap', last: null });
+    // One fills [e0, e1]; the other's fill [e0, e1, e2] finds e0 and e1 in and appends e2.
+    expect(await relay(null, events.slice(0, 2))).toEqual({ outcome: 'relayed', appended: 2 });
+    expect(await relay(null, events)).toEqual({ outcome: 'relayed', appended: 1 });
+    const feed = (await system.redis.xrange(keys.tagFeed(tag), '-', '+')) as [string, string[]][];
+    expect(feed.map(([, fields]) => fields[fields.indexOf('d') + 1])).toEqual(events.map((event) => event.data));
+    expect(await system.redis.zscore(keys.tagOpen(tag), jobId)).toBeNull();
   });
 
   it('holds no fresh stream to the start of a job whose end was never relayed, or that is gone', async () => {

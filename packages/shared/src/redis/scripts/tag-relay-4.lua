@@ -46,7 +46,7 @@ if last == nil then
   if prev ~= '' then
     return {'gap', ''}
   end
-elseif last ~= prev and before(last, prev) then
+elseif prev ~= '' and last ~= prev and before(last, prev) then
   return {'gap', last}
 end
 
