@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { batchJobId } from '@herald/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventPublisher, keys, readTagEntryStatus } from '@herald/shared';
 import { createClient, type WatchedTagEvent } from '../../packages/client/src/index.ts';
@@ -293,8 +294,16 @@ describe('GET /v1/events?tag=T', () => {
       status: i === 2 ? 'done' : 'processing',
       data: JSON.stringify({ jobId, step: i }),
     }));
-    const relay = (prev: string | null, given: typeof events) =>
-      tagRelayScript(system.redis, { tag, jobId, owner: null, prev, events: given, maxLen: 1_000, ttlSeconds: 60, now: Date.now() });
+    const relay = async (prev: string | null, given: typeof events) =>
+      (
+        await tagRelayScript(system.redis, {
+          tag,
+          jobs: [{ jobId, owner: null, prev, events: given }],
+          maxLen: 1_000,
+          ttlSeconds: 60,
+          now: Date.now(),
+        })
+      )[0];
     // The job's first relay never came: both racing publishers hear where the chain stops ('' : nothing yet).
     expect(await relay('1-0', [events[1]!])).toEqual({ outcome: 'gap', last: null });
     expect(await relay('2-0', [events[2]!])).toEqual({ outcome: 'gap', last: null });
@@ -304,6 +313,66 @@ describe('GET /v1/events?tag=T', () => {
     const feed = (await system.redis.xrange(keys.tagFeed(tag), '-', '+')) as [string, string[]][];
     expect(feed.map(([, fields]) => fields[fields.indexOf('d') + 1])).toEqual(events.map((event) => event.data));
     expect(await system.redis.zscore(keys.tagOpen(tag), jobId)).toBeNull();
+  });
+
+  /** system.redis, with the tag relay script's calls counted, and the first `failing` of them refused. */
+  const relayCounting = (failing = 0) => {
+    const counted = { calls: 0, failing };
+    const redis = new Proxy(system.redis, {
+      get(target, name) {
+        const value: unknown = Reflect.get(target, name, target);
+        if (typeof value !== 'function') return value;
+        if (name !== 'heraldTagRelay') return value.bind(target);
+        return (...args: unknown[]) => {
+          counted.calls += 1;
+          if (counted.failing > 0) {
+            counted.failing -= 1;
+            return Promise.reject(new Error('the tag’s node is away'));
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+    return { redis, counted };
+  };
+  const feedJobs = async (tag: string): Promise<string[]> =>
+    ((await system.redis.xrange(keys.tagFeed(tag), '-', '+')) as [string, string[]][]).map(
+      ([, fields]) => fields[fields.indexOf('j') + 1]!,
+    );
+
+  it('relays a batch’s creation with one script call per tag and per 500 jobs, not one per job and tag', async () => {
+    const [every, some] = [uniqueTag('many'), uniqueTag('some')];
+    const { redis, counted } = relayCounting();
+    const publisher = new EventPublisher(redis, { ttlSeconds: 60, streamMaxLen: 1_000, tagFeedMaxLen: 10_000 });
+    const batchId = `batch_${randomBytes(8).toString('hex')}`;
+    const jobIds = Array.from({ length: 600 }, (_, i) => batchJobId(batchId, i));
+    const tags = jobIds.map((_, i) => (i % 10 === 0 ? [every, some] : [every]));
+    expect(
+      await publisher.createBatch(
+        batchId,
+        jobIds,
+        { status: 'queued', progress: 0, message: 'Queued' },
+        { batch: {}, job: { owner: 'k' }, tags },
+      ),
+    ).toBe(true);
+    // `every`: 600 jobs, two calls (500 + 100); `some`: 60 jobs, one.
+    expect(counted.calls).toBe(3);
+    expect(await feedJobs(every)).toEqual(jobIds);
+    expect(await feedJobs(some)).toEqual(jobIds.filter((_, i) => i % 10 === 0));
+  });
+
+  it('retries a failed relay in the background, so the event reaches the feed without a later publish', async () => {
+    const tag = uniqueTag('retry');
+    const job = await external(a, { tags: [tag] });
+    const { redis, counted } = relayCounting(2);
+    const publisher = new EventPublisher(redis, { ttlSeconds: 60, streamMaxLen: 1_000, tagFeedMaxLen: 10_000 });
+    // Resolves after the first try, which fails: the publish is not held by the retries.
+    await publisher.publish(job.jobId, { status: 'processing', progress: 40, message: 'relayed late' });
+    expect(counted.calls).toBe(1);
+    expect(await feedJobs(tag)).toHaveLength(1); // its `queued`, relayed by the API
+    // The second try (after 200 ms) fails too; the third (a second later) gets it in.
+    await expect.poll(() => feedJobs(tag), { timeout: 5_000, interval: 100 }).toHaveLength(2);
+    expect(counted.calls).toBe(3);
   });
 
   it('holds no fresh stream to the start of a job whose end was never relayed, or that is gone', async () => {

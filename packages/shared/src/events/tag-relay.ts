@@ -13,6 +13,8 @@ export interface TagRelayOptions {
 
 /** Events of a job read from its Stream a page at a time when a relay fills a gap. */
 const GAP_PAGE = 100;
+/** Jobs one script call relays at most (a batch's creation): bounds its ARGV and how long it holds Redis. */
+export const RELAY_JOBS_PER_CALL = 500;
 /** Script calls one relay makes at most (each a page, or a gap found): a bound, never reached but by a pathological race. */
 const MAX_ROUNDS = 50;
 
@@ -38,6 +40,32 @@ export class TagRelay {
   }
 
   /**
+   * Relays one event of each of many jobs into one tag's feed (a batch's creation: each job's
+   * first event) in one script call per RELAY_JOBS_PER_CALL jobs, not one per job; a job whose
+   * chain stops short (never, for a first event, but by a race with its own publishers) is then
+   * relayed alone, from where its chain stops.
+   */
+  async relayMany(tag: string, jobs: readonly RelayedEvent[]): Promise<void> {
+    for (let at = 0; at < jobs.length; at += RELAY_JOBS_PER_CALL) {
+      const chunk = jobs.slice(at, at + RELAY_JOBS_PER_CALL);
+      const replies = await tagRelayScript(this.#redis, {
+        tag,
+        jobs: chunk.map(({ jobId, owner, prev, event }) => ({ jobId, owner, prev, events: [event] })),
+        maxLen: this.#options.maxLen,
+        ttlSeconds: this.#options.ttlSeconds,
+        now: (this.#options.now ?? Date.now)(),
+      });
+      await Promise.all(
+        replies.map(async (reply, i) => {
+          if (reply.outcome === 'relayed') return;
+          const { jobId, owner, event } = chunk[i]!;
+          await this.#relayInto(tag, jobId, owner, reply.last, event, true);
+        }),
+      );
+    }
+  }
+
+  /**
    * Settles a job a tag's feed holds as not ended when the job itself says otherwise: its
    * terminal event's relay never came (its publisher died between the two), or the job is gone
    * (a submission rolled back, keys lost). Until then it would hold every fresh stream of the tag
@@ -56,20 +84,27 @@ export class TagRelay {
     return true;
   }
 
-  async #relayInto(tag: string, jobId: string, owner: string | null, prev: string | null, event: FeedEvent): Promise<void> {
+  /** `fromGap`: `prev` is where the job's chain stops, not the event before `event`: the events between come first. */
+  async #relayInto(
+    tag: string,
+    jobId: string,
+    owner: string | null,
+    prev: string | null,
+    event: FeedEvent,
+    fromGap = false,
+  ): Promise<void> {
     let after = prev;
-    let events: readonly FeedEvent[] = [event];
+    let events: readonly FeedEvent[] = fromGap ? await this.#between(jobId, after, event.id) : [event];
+    if (events.length === 0) return;
     for (let round = 0; round < MAX_ROUNDS; round += 1) {
-      const reply = await tagRelayScript(this.#redis, {
+      const [reply] = await tagRelayScript(this.#redis, {
         tag,
-        jobId,
-        owner,
-        prev: after,
-        events,
+        jobs: [{ jobId, owner, prev: after, events }],
         maxLen: this.#options.maxLen,
         ttlSeconds: this.#options.ttlSeconds,
         now: (this.#options.now ?? Date.now)(),
       });
+      if (!reply) return;
       const lastGiven = events.at(-1)!.id;
       if (reply.outcome === 'relayed' && lastGiven === event.id) return;
       // A page of a gap went in (go on after it), or the chain stops short (fill from where it stops).
@@ -88,6 +123,15 @@ export class TagRelay {
     ][];
     return entries.map(feedEvent);
   }
+}
+
+/** One event of a job, to relay (TagRelay.relayMany). */
+export interface RelayedEvent {
+  readonly jobId: string;
+  readonly owner: string | null;
+  /** The job's event before `event` (null: `event` is its first). */
+  readonly prev: string | null;
+  readonly event: FeedEvent;
 }
 
 /** A job's Stream entry as a relay takes it. */

@@ -16,8 +16,8 @@ const relay = luaScript('tag-relay-4.lua');
 const open = luaScript('tag-open-2.lua');
 const page = luaScript('tag-page-2.lua');
 
-export interface TagRelayInput {
-  readonly tag: string;
+/** One job's events as a relay gives them. */
+export interface TagRelayJob {
   readonly jobId: string;
   /** The key that submitted the job (null: auth was off). */
   readonly owner: string | null;
@@ -25,6 +25,12 @@ export interface TagRelayInput {
   readonly prev: string | null;
   /** Consecutive events of the job, in its order, as its Stream holds them. */
   readonly events: readonly FeedEvent[];
+}
+
+export interface TagRelayInput {
+  readonly tag: string;
+  /** The jobs whose events go in, each its own chain (one for a publish, a batch's for its creation). */
+  readonly jobs: readonly TagRelayJob[];
   /** TAG_FEED_MAXLEN. */
   readonly maxLen: number;
   readonly ttlSeconds: number;
@@ -36,27 +42,24 @@ export type TagRelayReply =
   /** The job's chain in the feed stops short of `prev`: relay from `last` (null: from the job's first event). */
   | { readonly outcome: 'gap'; readonly last: string | null };
 
-/** tag-relay-4.lua: appends a job's events to a tag's feed as the next links of the job's chain. */
-export async function tagRelayScript(redis: RedisClient, input: TagRelayInput): Promise<TagRelayReply> {
-  const { tag } = input;
-  const reply = await relay.run(
-    redis,
-    [keys.tagFeed(tag), keys.tagRelayed(tag), keys.tagOpen(tag), keys.tagEnded(tag)],
-    [
-      channels.tagFeed(tag),
-      input.jobId,
-      input.owner ?? '-',
-      input.prev ?? '',
-      input.maxLen,
-      input.ttlSeconds,
-      input.now,
-      ...input.events.flatMap((event) => [event.id, event.status, event.data]),
-    ],
-  );
-  const [outcome, value] = replyTuple(relay, reply, 2);
-  if (outcome === 'ok') return { outcome: 'relayed', appended: Number(value) };
-  if (outcome === 'gap') return { outcome: 'gap', last: value === '' ? null : String(value) };
-  throw new ScriptReplyError(`${relay.name}: unexpected reply ${JSON.stringify(reply)}`);
+/** tag-relay-4.lua: appends jobs' events to a tag's feed as the next links of each job's chain; a reply per job, in order. */
+export async function tagRelayScript(redis: RedisClient, input: TagRelayInput): Promise<TagRelayReply[]> {
+  const { tag, jobs } = input;
+  const args: (string | number)[] = [channels.tagFeed(tag), input.maxLen, input.ttlSeconds, input.now];
+  for (const job of jobs) {
+    args.push(job.jobId, job.owner ?? '-', job.prev ?? '', job.events.length);
+    for (const event of job.events) args.push(event.id, event.status, event.data);
+  }
+  const reply = await relay.run(redis, [keys.tagFeed(tag), keys.tagRelayed(tag), keys.tagOpen(tag), keys.tagEnded(tag)], args);
+  if (!Array.isArray(reply) || reply.length !== 2 * jobs.length) {
+    throw new ScriptReplyError(`${relay.name}: unexpected reply ${JSON.stringify(reply)?.slice(0, 100)}`);
+  }
+  return jobs.map((_, i): TagRelayReply => {
+    const [outcome, value] = [reply[2 * i], reply[2 * i + 1]];
+    if (outcome === 'ok') return { outcome: 'relayed', appended: Number(value) };
+    if (outcome === 'gap') return { outcome: 'gap', last: value === '' ? null : String(value) };
+    throw new ScriptReplyError(`${relay.name}: unexpected reply ${JSON.stringify(reply).slice(0, 100)}`);
+  });
 }
 
 export interface TagOpening {

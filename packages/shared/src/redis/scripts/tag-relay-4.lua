@@ -1,19 +1,20 @@
 --[[
-  Relays events of one job into one tag's feed (docs/api.md, "A tag's stream"), run by the
-  publisher after each publish of a tagged job, on the tag's slot (its keys share `{tag:<tag>}`;
-  the job's own keys are in another slot, which is why this is a second step and not part of
-  publish-6.lua).
+  Relays events of one or more jobs into one tag's feed (docs/api.md, "A tag's stream"), run by
+  the publisher after each publish of a tagged job (one job), and after a batch's creation (every
+  job of the batch carrying the tag, in one call), on the tag's slot (its keys share
+  `{tag:<tag>}`; the jobs' own keys are in other slots, which is why this is a second step and
+  not part of publish-6.lua or create-batch-n.lua).
 
   The feed holds each job's events once and in the job's order, even when several publishers of
   one job race: an event is appended only as the next link of the job's chain. `relayed` keeps,
-  per job, the id of its last event relayed; a call names the event before its first one
-  (ARGV[4], '' for the job's first event):
+  per job, the id of its last event relayed; each job's group names the event before its first
+  one ('' for the job's first event):
     - the job's chain ends there: the events are appended;
     - the chain is already past some of them (another publisher relayed them): those are skipped;
     - the chain stops short of it (a publisher between its publish and its relay, or one that
-      died there): nothing is appended, and the reply names where the chain stops, so the caller
-      relays from there, reading the job's Stream ('gap'). A later publish of the job heals a
-      relay that never came, the same way.
+      died there): nothing of the job is appended, and its reply names where the chain stops, so
+      the caller relays from there, reading the job's Stream ('gap'). A later publish of the job
+      heals a relay that never came, the same way.
   A job's terminal event ends its chain: `relayed` keeps its last id and its terminal feed
   entry's id ("<last> <feed id>"), which tells a stream that opened after the end to leave the
   job out (tag-page-2.lua), and the job moves from `open` to `ended`. `relayed` forgets a job
@@ -21,68 +22,86 @@
 
   Each entry: s = "<status>/<owner>/<first>" (events/tag-entry.ts), d = the event's JSON as the
   job's Stream holds it, j = the job id; published on the tag's channel as "<feed id> <s> <d>"
-  (events/wire.ts). The feed is capped at MAXLEN ~ ARGV[5] (TAG_FEED_MAXLEN) and every key lives
+  (events/wire.ts). The feed is capped at MAXLEN ~ ARGV[2] (TAG_FEED_MAXLEN) and every key lives
   TTL seconds past the tag's last relay.
 
   KEYS[1] feed Stream      KEYS[2] relayed hash      KEYS[3] open zset      KEYS[4] ended zset
-  ARGV[1] channel (SPUBLISH)   ARGV[2] job id        ARGV[3] owner ('-': none)
-  ARGV[4] the id of the job's event before the first one given ('' for none)
-  ARGV[5] MAXLEN           ARGV[6] TTL seconds       ARGV[7] now (ms)
-  ARGV[8 …] the events, three arguments each: id, status, JSON; in the job's order, consecutive
+  ARGV[1] channel (SPUBLISH)   ARGV[2] MAXLEN   ARGV[3] TTL seconds   ARGV[4] now (ms)
+  ARGV[5 …] one group per job: job id, owner ('-': none), the id of the job's event before the
+  first one given ('' for none), n, then the n events, three arguments each: id, status, JSON; in
+  the job's order, consecutive.
 
-  Returns {'ok', entries appended} or {'gap', the job's last relayed id ('' for none)}.
+  Returns, per group in order, two elements: 'ok', entries appended; or 'gap', the job's last
+  relayed id ('' for none).
 ]]
 local terminal = {done = true, error = true, cancelled = true}
 
 --- @include "stream-id-before.lua"
 
-local job, prev = ARGV[2], ARGV[4]
-local held = redis.call('HGET', KEYS[2], job)
-if held and string.find(held, ' ', 1, true) then
-  return {'ok', 0} -- its terminal event is in: nothing follows it
-end
-local last = held or nil -- a missing field is false in Lua
-if last == nil then
-  if prev ~= '' then
-    return {'gap', ''}
+local maxlen, now = ARGV[2], ARGV[4]
+
+-- One job's group (its events at ARGV[from], three each, `n` of them): {outcome, value}.
+local function relay(job, owner, prev, from, n)
+  local held = redis.call('HGET', KEYS[2], job)
+  if held and string.find(held, ' ', 1, true) then
+    return {'ok', 0} -- its terminal event is in: nothing follows it
   end
-elseif prev ~= '' and last ~= prev and before(last, prev) then
-  return {'gap', last}
+  local last = held or nil -- a missing field is false in Lua
+  if last == nil then
+    if prev ~= '' then
+      return {'gap', ''}
+    end
+  elseif prev ~= '' and last ~= prev and before(last, prev) then
+    return {'gap', last}
+  end
+  local appended, ended = 0, false
+  for i = from, from + 3 * (n - 1), 3 do
+    local id, status, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    if last == nil or before(last, id) then
+      local s = status .. '/' .. owner .. '/' .. (last == nil and '1' or '0')
+      local feed_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 's', s, 'd', data, 'j', job)
+      redis.call('SPUBLISH', ARGV[1], feed_id .. ' ' .. s .. ' ' .. data)
+      if last == nil then
+        redis.call('ZADD', KEYS[3], string.match(feed_id, '^(%d+)'), job)
+      end
+      last = id
+      appended = appended + 1
+      if terminal[status] then
+        redis.call('ZREM', KEYS[3], job)
+        redis.call('ZADD', KEYS[4], now, job)
+        redis.call('HSET', KEYS[2], job, last .. ' ' .. feed_id)
+        ended = true
+        break
+      end
+    end
+  end
+  if appended > 0 and not ended then
+    redis.call('HSET', KEYS[2], job, last)
+  end
+  return {'ok', appended}
 end
 
-local appended, ended = 0, false
-for i = 8, #ARGV - 2, 3 do
-  local id, status, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if last == nil or before(last, id) then
-    local s = status .. '/' .. ARGV[3] .. '/' .. (last == nil and '1' or '0')
-    local feed_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 's', s, 'd', data, 'j', job)
-    redis.call('SPUBLISH', ARGV[1], feed_id .. ' ' .. s .. ' ' .. data)
-    if last == nil then
-      redis.call('ZADD', KEYS[3], string.match(feed_id, '^(%d+)'), job)
-    end
-    last = id
-    appended = appended + 1
-    if terminal[status] then
-      redis.call('ZREM', KEYS[3], job)
-      redis.call('ZADD', KEYS[4], ARGV[7], job)
-      redis.call('HSET', KEYS[2], job, last .. ' ' .. feed_id)
-      ended = true
-      break
-    end
+local out, total = {}, 0
+local i = 5
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 3])
+  local reply = relay(ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, n)
+  out[#out + 1] = reply[1]
+  out[#out + 1] = reply[2]
+  if reply[1] == 'ok' then
+    total = total + reply[2]
   end
-end
-if appended > 0 and not ended then
-  redis.call('HSET', KEYS[2], job, last)
+  i = i + 4 + 3 * n
 end
 
-local forget = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[7]) - tonumber(ARGV[6]) * 1000, 'LIMIT', 0, 8)
+local forget = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', tonumber(now) - tonumber(ARGV[3]) * 1000, 'LIMIT', 0, 8)
 if #forget > 0 then
   redis.call('HDEL', KEYS[2], unpack(forget))
   redis.call('ZREM', KEYS[4], unpack(forget))
 end
-if appended > 0 then
-  for i = 1, 4 do
-    redis.call('EXPIRE', KEYS[i], ARGV[6])
+if total > 0 then
+  for k = 1, 4 do
+    redis.call('EXPIRE', KEYS[k], ARGV[3])
   end
 end
-return {'ok', appended}
+return out
