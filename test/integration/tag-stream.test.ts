@@ -9,11 +9,11 @@ import { request } from '../support/http.ts';
 import { type ReceivedEvent, SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
-import { tagRelayScript } from '../../packages/shared/src/redis/scripts/tag-feed.ts';
+import { tagOpenScript, tagPageScript, tagRelayScript } from '../../packages/shared/src/redis/scripts/tag-feed.ts';
 
 // A tag's stream (docs/api.md, "A tag's stream"): every event of every job tagged T that the
 // caller may see, from one Redis Stream per tag that each publish relays into
-// (redis/scripts/tag-relay-4.lua). Run on one Redis and on the Cluster (vitest.config.ts,
+// (redis/scripts/tag-relay-n.lua). Run on one Redis and on the Cluster (vitest.config.ts,
 // ON_CLUSTER), where a tag's jobs live on other slots than its feed.
 
 const run = randomBytes(4).toString('hex');
@@ -373,6 +373,36 @@ describe('GET /v1/events?tag=T', () => {
     // The second try (after 200 ms) fails too; the third (a second later) gets it in.
     await expect.poll(() => feedJobs(tag), { timeout: 5_000, interval: 100 }).toHaveLength(2);
     expect(counted.calls).toBe(3);
+  });
+
+  it('starts a key’s fresh stream from the oldest of its own open jobs, and reads it only that key’s entries', async () => {
+    const tag = uniqueTag('tenants');
+    const othersOld = await external(a, { tags: [tag] }, OTHER_KEY);
+    await publish(a, othersOld, { status: 'processing', progress: 5 });
+    const endedUnseen = await external(a, { tags: [tag] });
+    const silent = new EventPublisher(system.redis, { ttlSeconds: 60, streamMaxLen: 1_000 });
+    await silent.publish(endedUnseen.jobId, { status: 'done', progress: 100, message: 'Done', result: 'unseen' });
+    const mine = await external(a, { tags: [tag] });
+    await publish(a, mine, { status: 'processing', progress: 10 });
+    const owner = (await system.redis.hget(keys.snapshot(mine.jobId), 'owner'))!;
+    // Every key's oldest is the other key's job; this key's own set starts at its own.
+    expect((await tagOpenScript(system.redis, tag)).oldestOpenJob).toBe(othersOld.jobId);
+    expect((await tagOpenScript(system.redis, tag, owner)).oldestOpenJob).toBe(endedUnseen.jobId);
+    // A fresh stream of the key settles its job that ended unseen: it leaves both open sets.
+    const client = SseClient.open(`${a}/v1/events?tag=${tag}`, bearer(KEY));
+    await client.waitFor((c) => c.events.length >= 2);
+    client.close();
+    expect(client.events.map((event) => event.json.jobId)).toEqual([mine.jobId, mine.jobId]);
+    expect(await system.redis.zscore(keys.tagOpen(tag), endedUnseen.jobId)).toBeNull();
+    expect(await system.redis.zscore(keys.tagOpen(tag, owner), endedUnseen.jobId)).toBeNull();
+    expect((await tagOpenScript(system.redis, tag, owner)).oldestOpenJob).toBe(mine.jobId);
+    // A page for one key: Redis drops the other key's entries, though it read them.
+    const page = await tagPageScript(system.redis, tag, null, 100, null, owner);
+    const feedLength = await system.redis.xlen(keys.tagFeed(tag));
+    expect(page.read).toBe(feedLength);
+    expect(page.events.length).toBeGreaterThan(0);
+    expect(page.events.every((event) => readTagEntryStatus(event.status)?.owner === owner)).toBe(true);
+    expect(page.events.length).toBe(feedLength - 2); // the other key's two entries
   });
 
   it('holds no fresh stream to the start of a job whose end was never relayed, or that is gone', async () => {

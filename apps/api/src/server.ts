@@ -144,13 +144,13 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     batches,
     trimmedAfter: (topic, afterId) => reader.trimmedAfter(topic, afterId),
     tagFeed: {
-      open: (tag) => tagOpenScript(redis, tag),
-      page: async (tag, afterId, openPoint) => {
-        const page = await tagPageScript(redis, tag, afterId, config.HISTORY_PAGE_EVENTS, openPoint);
+      open: (tag, only) => tagOpenScript(redis, tag, only),
+      page: async (tag, afterId, openPoint, only) => {
+        const page = await tagPageScript(redis, tag, afterId, config.HISTORY_PAGE_EVENTS, openPoint, only);
         // A short read is the feed's end; the next page starts after the last entry read, kept or not.
         return { events: page.events, next: page.read < config.HISTORY_PAGE_EVENTS ? null : page.lastRead };
       },
-      settle: (tag, jobId) => tagSettler.settle(tag, jobId),
+      settle: (tag, jobId, only) => tagSettler.settle(tag, jobId, only),
     },
     hub,
     registry,

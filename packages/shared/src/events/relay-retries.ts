@@ -9,7 +9,7 @@ export type RelayGiveUp = 'retries-failed' | 'too-many-pending';
 /**
  * Retries of tag relays that failed (events/publisher.ts), in the background: a publish never
  * waits for them. The event is the job's already; a relay that never comes leaves it out of the
- * tag's feed until the job's next publish mends the chain (tag-relay-4.lua), or for good after
+ * tag's feed until the job's next publish mends the chain (tag-relay-n.lua), or for good after
  * the job's last one, which is why a failure is retried and not only told. Bounded: at most
  * MAX_PENDING_RELAY_RETRIES wait at once, each holding its one attempt's closure.
  */

@@ -19,7 +19,7 @@ export const RELAY_JOBS_PER_CALL = 500;
 const MAX_ROUNDS = 50;
 
 /**
- * Puts a tagged job's events into each of its tags' feeds (redis/scripts/tag-relay-4.lua), after
+ * Puts a tagged job's events into each of its tags' feeds (redis/scripts/tag-relay-n.lua), after
  * the publish that wrote them: a second step, on each tag's own slot. The script appends only the
  * next links of the job's chain; when the chain stops short (a racing publisher has not relayed
  * yet, or died before it did), the missing events are read from the job's Stream here and relayed
@@ -70,17 +70,22 @@ export class TagRelay {
    * terminal event's relay never came (its publisher died between the two), or the job is gone
    * (a submission rolled back, keys lost). Until then it would hold every fresh stream of the tag
    * to its first event. An ended job's missing events are relayed from its Stream; a job that is
-   * gone is forgotten by the tag. Resolves to whether the feed's open jobs changed.
+   * gone is forgotten by the tag. Either way it leaves both open sets, every key's and its
+   * owner's (`owner`, the stream's key, names it when the job's snapshot is gone). Resolves to
+   * whether the feed's open jobs changed.
    */
-  async settle(tag: string, jobId: string): Promise<boolean> {
-    const [status = null, owner = null] = await this.#redis.hmget(keys.snapshot(jobId), 'status', 'owner');
+  async settle(tag: string, jobId: string, owner: string | null = null): Promise<boolean> {
+    const [status = null, snapshotOwner = null] = await this.#redis.hmget(keys.snapshot(jobId), 'status', 'owner');
     if (status !== null && !isTerminal(status)) return false;
     const [last, before] = (await this.#redis.xrevrange(keys.events(jobId), '+', '-', 'COUNT', 2)) as [string, string[]][];
     if (status === null || !last) {
-      await this.#redis.multi().zrem(keys.tagOpen(tag), jobId).hdel(keys.tagRelayed(tag), jobId).exec();
+      const known = snapshotOwner ?? owner;
+      const forget = this.#redis.multi().zrem(keys.tagOpen(tag), jobId).hdel(keys.tagRelayed(tag), jobId);
+      if (known !== null) forget.zrem(keys.tagOpen(tag, known), jobId);
+      await forget.exec();
       return true;
     }
-    await this.#relayInto(tag, jobId, owner, before?.[0] ?? null, feedEvent(last));
+    await this.#relayInto(tag, jobId, snapshotOwner, before?.[0] ?? null, feedEvent(last));
     return true;
   }
 

@@ -17,7 +17,7 @@
       heals a relay that never came, the same way.
   A job's terminal event ends its chain: `relayed` keeps its last id and its terminal feed
   entry's id ("<last> <feed id>"), which tells a stream that opened after the end to leave the
-  job out (tag-page-2.lua), and the job moves from `open` to `ended`. `relayed` forgets a job
+  job out (tag-page-2.lua), and the job moves from `open` (and its owner's open set) to `ended`. `relayed` forgets a job
   TTL seconds after its end (a few each call, oldest first), as its own keys do.
 
   Each entry: s = "<status>/<owner>/<first>" (events/tag-entry.ts), d = the event's JSON as the
@@ -25,11 +25,17 @@
   (events/wire.ts). The feed is capped at MAXLEN ~ ARGV[2] (TAG_FEED_MAXLEN) and every key lives
   TTL seconds past the tag's last relay.
 
+  Besides `open` (every key's jobs not ended, each scored with its first feed entry's ms), each
+  owner has its own open set, kept alike: a fresh stream of one key starts from the oldest of its
+  own jobs (tag-open-2.lua), which another key's job cannot hold back.
+
   KEYS[1] feed Stream      KEYS[2] relayed hash      KEYS[3] open zset      KEYS[4] ended zset
+  KEYS[5 …] the open zsets of the groups' owners (keys.tagOpen(tag, owner))
   ARGV[1] channel (SPUBLISH)   ARGV[2] MAXLEN   ARGV[3] TTL seconds   ARGV[4] now (ms)
-  ARGV[5 …] one group per job: job id, owner ('-': none), the id of the job's event before the
-  first one given ('' for none), n, then the n events, three arguments each: id, status, JSON; in
-  the job's order, consecutive.
+  ARGV[5 …] one group per job: job id, owner ('-': none), k (KEYS[4 + k] is the owner's open
+  zset; 0: none, for no owner), the id of the job's event before the first one given ('' for
+  none), n, then the n events, three arguments each: id, status, JSON; in the job's order,
+  consecutive.
 
   Returns, per group in order, two elements: 'ok', entries appended; or 'gap', the job's last
   relayed id ('' for none).
@@ -41,10 +47,15 @@ local terminal = {done = true, error = true, cancelled = true}
 local maxlen, now = ARGV[2], ARGV[4]
 
 -- One job's group (its events at ARGV[from], three each, `n` of them): {outcome, value}.
-local function relay(job, owner, prev, from, n)
+local function relay(job, owner, owner_open, prev, from, n)
   local held = redis.call('HGET', KEYS[2], job)
   if held and string.find(held, ' ', 1, true) then
-    return {'ok', 0} -- its terminal event is in: nothing follows it
+    -- Its terminal event is in: nothing follows it, and no open set holds it (a settle makes sure).
+    redis.call('ZREM', KEYS[3], job)
+    if owner_open then
+      redis.call('ZREM', owner_open, job)
+    end
+    return {'ok', 0}
   end
   local last = held or nil -- a missing field is false in Lua
   if last == nil then
@@ -62,12 +73,19 @@ local function relay(job, owner, prev, from, n)
       local feed_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 's', s, 'd', data, 'j', job)
       redis.call('SPUBLISH', ARGV[1], feed_id .. ' ' .. s .. ' ' .. data)
       if last == nil then
-        redis.call('ZADD', KEYS[3], string.match(feed_id, '^(%d+)'), job)
+        local ms = string.match(feed_id, '^(%d+)')
+        redis.call('ZADD', KEYS[3], ms, job)
+        if owner_open then
+          redis.call('ZADD', owner_open, ms, job)
+        end
       end
       last = id
       appended = appended + 1
       if terminal[status] then
         redis.call('ZREM', KEYS[3], job)
+        if owner_open then
+          redis.call('ZREM', owner_open, job)
+        end
         redis.call('ZADD', KEYS[4], now, job)
         redis.call('HSET', KEYS[2], job, last .. ' ' .. feed_id)
         ended = true
@@ -84,14 +102,14 @@ end
 local out, total = {}, 0
 local i = 5
 while i <= #ARGV do
-  local n = tonumber(ARGV[i + 3])
-  local reply = relay(ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, n)
+  local k, n = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 4])
+  local reply = relay(ARGV[i], ARGV[i + 1], k > 0 and KEYS[4 + k] or nil, ARGV[i + 3], i + 5, n)
   out[#out + 1] = reply[1]
   out[#out + 1] = reply[2]
   if reply[1] == 'ok' then
     total = total + reply[2]
   end
-  i = i + 4 + 3 * n
+  i = i + 5 + 3 * n
 end
 
 local forget = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', tonumber(now) - tonumber(ARGV[3]) * 1000, 'LIMIT', 0, 8)
@@ -100,7 +118,7 @@ if #forget > 0 then
   redis.call('ZREM', KEYS[4], unpack(forget))
 end
 if total > 0 then
-  for k = 1, 4 do
+  for k = 1, #KEYS do
     redis.call('EXPIRE', KEYS[k], ARGV[3])
   end
 end
