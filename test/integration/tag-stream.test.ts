@@ -300,6 +300,7 @@ describe('GET /v1/events?tag=T', () => {
           tag,
           jobs: [{ jobId, owner: null, prev, events: given }],
           maxLen: 1_000,
+          maxBytes: 0,
           ttlSeconds: 60,
           now: Date.now(),
         })

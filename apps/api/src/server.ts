@@ -132,7 +132,11 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const registry = new WatcherRegistry(config.HEARTBEAT_MS, config.SSE_WRITE_DEADLINE_MS);
   const endPacer = new EndPacer(config.STREAM_END_RATE);
   const isDraining = (): boolean => front.draining;
-  const tagSettler = new TagRelay(redis, { maxLen: config.TAG_FEED_MAXLEN, ttlSeconds: config.JOB_TTL_SECONDS });
+  const tagSettler = new TagRelay(redis, {
+    maxLen: config.TAG_FEED_MAXLEN,
+    maxBytes: config.TAG_FEED_MAX_BYTES,
+    ttlSeconds: config.JOB_TTL_SECONDS,
+  });
   const stream = new EventStream({
     settings: {
       retryMs: config.SSE_RETRY_MS,

@@ -48,6 +48,8 @@ export interface PublisherOptions {
    * too, or that found too many waiting; the job's next publish relays what it missed.
    */
   readonly tagFeedMaxLen?: number;
+  /** TAG_FEED_MAX_BYTES: the bytes each tag's feed holds at most (absent or 0: no bound). */
+  readonly tagFeedMaxBytes?: number;
   readonly onRelayFailed?: (error: unknown, jobId: string, why: RelayGiveUp) => void;
   readonly now?: () => number;
 }
@@ -106,6 +108,7 @@ export function publisherOptions(
     },
     maxMetadataBytes: config.MAX_METADATA_BYTES,
     tagFeedMaxLen: config.TAG_FEED_MAXLEN,
+    tagFeedMaxBytes: config.TAG_FEED_MAX_BYTES,
     onRelayFailed: (err, jobId, why) =>
       logger.warn(
         { err, jobId, why },
@@ -167,8 +170,10 @@ export class EventPublisher {
   constructor(redis: RedisClient, options: PublisherOptions) {
     this.#redis = redis;
     this.#options = options;
-    const { tagFeedMaxLen, ttlSeconds, now } = options;
-    this.#tagRelay = tagFeedMaxLen ? new TagRelay(redis, { maxLen: tagFeedMaxLen, ttlSeconds, ...(now ? { now } : {}) }) : null;
+    const { tagFeedMaxLen, tagFeedMaxBytes, ttlSeconds, now } = options;
+    this.#tagRelay = tagFeedMaxLen
+      ? new TagRelay(redis, { maxLen: tagFeedMaxLen, maxBytes: tagFeedMaxBytes ?? 0, ttlSeconds, ...(now ? { now } : {}) })
+      : null;
     this.#relayRetries = new RelayRetries((error, jobId, why) => options.onRelayFailed?.(error, jobId, why));
   }
 

@@ -6,6 +6,8 @@ import { type FeedEvent, tagRelayScript } from '../redis/scripts/tag-feed.ts';
 export interface TagRelayOptions {
   /** TAG_FEED_MAXLEN: the entries a tag's feed keeps (XADD MAXLEN ~). */
   readonly maxLen: number;
+  /** TAG_FEED_MAX_BYTES: the bytes a tag's feed holds at most (absent or 0: no bound). */
+  readonly maxBytes?: number;
   /** JOB_TTL_SECONDS: a tag's keys live this long past its last relay. */
   readonly ttlSeconds: number;
   readonly now?: () => number;
@@ -52,6 +54,7 @@ export class TagRelay {
         tag,
         jobs: chunk.map(({ jobId, owner, prev, event }) => ({ jobId, owner, prev, events: [event] })),
         maxLen: this.#options.maxLen,
+        maxBytes: this.#options.maxBytes ?? 0,
         ttlSeconds: this.#options.ttlSeconds,
         now: (this.#options.now ?? Date.now)(),
       });
@@ -106,6 +109,7 @@ export class TagRelay {
         tag,
         jobs: [{ jobId, owner, prev: after, events }],
         maxLen: this.#options.maxLen,
+        maxBytes: this.#options.maxBytes ?? 0,
         ttlSeconds: this.#options.ttlSeconds,
         now: (this.#options.now ?? Date.now)(),
       });

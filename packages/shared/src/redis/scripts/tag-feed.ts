@@ -33,6 +33,8 @@ export interface TagRelayInput {
   readonly jobs: readonly TagRelayJob[];
   /** TAG_FEED_MAXLEN. */
   readonly maxLen: number;
+  /** TAG_FEED_MAX_BYTES (0: no bound). */
+  readonly maxBytes: number;
   readonly ttlSeconds: number;
   readonly now: number;
 }
@@ -45,7 +47,7 @@ export type TagRelayReply =
 /** tag-relay-n.lua: appends jobs' events to a tag's feed as the next links of each job's chain; a reply per job, in order. */
 export async function tagRelayScript(redis: RedisClient, input: TagRelayInput): Promise<TagRelayReply[]> {
   const { tag, jobs } = input;
-  const args: (string | number)[] = [channels.tagFeed(tag), input.maxLen, input.ttlSeconds, input.now];
+  const args: (string | number)[] = [channels.tagFeed(tag), input.maxLen, input.ttlSeconds, input.now, input.maxBytes];
   const scriptKeys = [keys.tagFeed(tag), keys.tagRelayed(tag), keys.tagOpen(tag), keys.tagEnded(tag)];
   // Each owner's open set once, named by its place among the keys (KEYS[4 + k]).
   const ownerKey = new Map<string, number>();

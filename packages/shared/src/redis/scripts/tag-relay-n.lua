@@ -25,6 +25,12 @@
   (events/wire.ts). The feed is capped at MAXLEN ~ ARGV[2] (TAG_FEED_MAXLEN) and every key lives
   TTL seconds past the tag's last relay.
 
+  And at ARGV[5] bytes (TAG_FEED_MAX_BYTES), as publish-6.lua bounds a job's Stream: `relayed`
+  keeps the bytes ever added to the feed (field `#bytes`; no job id holds a '#'), each entry the
+  bytes added before it (field `c`), so the feed holds `#bytes` minus its first entry's `c`. Past
+  the bound, the feed is trimmed to about half its length, again while still over (a few rounds
+  at most): a stream that needs what went begins with a resync notice.
+
   Besides `open` (every key's jobs not ended, each scored with its first feed entry's ms), each
   owner has its own open set, kept alike: a fresh stream of one key starts from the oldest of its
   own jobs (tag-open-2.lua), which another key's job cannot hold back.
@@ -32,7 +38,8 @@
   KEYS[1] feed Stream      KEYS[2] relayed hash      KEYS[3] open zset      KEYS[4] ended zset
   KEYS[5 …] the open zsets of the groups' owners (keys.tagOpen(tag, owner))
   ARGV[1] channel (SPUBLISH)   ARGV[2] MAXLEN   ARGV[3] TTL seconds   ARGV[4] now (ms)
-  ARGV[5 …] one group per job: job id, owner ('-': none), k (KEYS[4 + k] is the owner's open
+  ARGV[5] the most bytes the feed holds (0: no bound)
+  ARGV[6 …] one group per job: job id, owner ('-': none), k (KEYS[4 + k] is the owner's open
   zset; 0: none, for no owner), the id of the job's event before the first one given ('' for
   none), n, then the n events, three arguments each: id, status, JSON; in the job's order,
   consecutive.
@@ -44,7 +51,9 @@ local terminal = {done = true, error = true, cancelled = true}
 
 --- @include "stream-id-before.lua"
 
-local maxlen, now = ARGV[2], ARGV[4]
+local maxlen, now, max_bytes = ARGV[2], ARGV[4], tonumber(ARGV[5])
+-- the bytes ever added to the feed (an entry's data, status and job id), before this call's
+local added = tonumber(redis.call('HGET', KEYS[2], '#bytes')) or 0
 
 -- One job's group (its events at ARGV[from], three each, `n` of them): {outcome, value}.
 local function relay(job, owner, owner_open, prev, from, n)
@@ -70,7 +79,9 @@ local function relay(job, owner, owner_open, prev, from, n)
     local id, status, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     if last == nil or before(last, id) then
       local s = status .. '/' .. owner .. '/' .. (last == nil and '1' or '0')
-      local feed_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 's', s, 'd', data, 'j', job)
+      local feed_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 's', s, 'd', data, 'j', job, 'c',
+        string.format('%d', added))
+      added = added + #data + #s + #job
       redis.call('SPUBLISH', ARGV[1], feed_id .. ' ' .. s .. ' ' .. data)
       if last == nil then
         local ms = string.match(feed_id, '^(%d+)')
@@ -100,7 +111,7 @@ local function relay(job, owner, owner_open, prev, from, n)
 end
 
 local out, total = {}, 0
-local i = 5
+local i = 6
 while i <= #ARGV do
   local k, n = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 4])
   local reply = relay(ARGV[i], ARGV[i + 1], k > 0 and KEYS[4 + k] or nil, ARGV[i + 3], i + 5, n)
@@ -117,7 +128,38 @@ if #forget > 0 then
   redis.call('HDEL', KEYS[2], unpack(forget))
   redis.call('ZREM', KEYS[4], unpack(forget))
 end
+-- The bytes the feed holds: what was ever added less what its first entry had before it.
+local function held()
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  if not first then
+    return 0
+  end
+  local fields, before_first = first[2], 0
+  for f = 1, #fields, 2 do
+    if fields[f] == 'c' then
+      before_first = tonumber(fields[f + 1]) or 0
+    end
+  end
+  return added - before_first
+end
+
 if total > 0 then
+  redis.call('HSET', KEYS[2], '#bytes', string.format('%d', added))
+  if max_bytes > 0 then
+    for _ = 1, 8 do
+      if held() <= max_bytes then
+        break
+      end
+      local length = redis.call('XLEN', KEYS[1])
+      if length <= 1 then
+        break
+      end
+      -- `~` trims whole nodes only; when that takes nothing (one node), exactly.
+      if redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', math.floor(length / 2)) == 0 then
+        redis.call('XTRIM', KEYS[1], 'MAXLEN', math.floor(length / 2))
+      end
+    end
+  end
   for k = 1, #KEYS do
     redis.call('EXPIRE', KEYS[k], ARGV[3])
   end
