@@ -406,6 +406,29 @@ describe('GET /v1/events?tag=T', () => {
     expect(page.events.length).toBe(feedLength - 2); // the other key's two entries
   });
 
+  it('begins with a resync notice when resumed on a feed that expired, or was made anew since', async () => {
+    const tag = uniqueTag('expired');
+    const job = await external(a, { tags: [tag] });
+    await publish(a, job, { status: 'processing', progress: 10 });
+    const first = SseClient.open(`${a}/v1/events?tag=${tag}`, bearer(KEY));
+    await first.waitFor((c) => c.events.length >= 2);
+    first.close();
+    const cursor = first.lastEventId!;
+    // Gone (JOB_TTL_SECONDS past its last relay): nothing holds where the cursor was.
+    await system.redis.del(keys.tagFeed(tag));
+    const onMissing = SseClient.open(`${b}/v1/events?tag=${tag}&typed=1`, { ...bearer(KEY), 'Last-Event-ID': cursor });
+    await onMissing.waitFor((c) => c.events.length >= 1);
+    onMissing.close();
+    expect(onMissing.events[0]!.name).toBe('resync');
+    // Made anew by the job's next event: it holds that one only, and its counters say nothing was trimmed.
+    await publish(a, job, { status: 'processing', progress: 20 });
+    const onRemade = SseClient.open(`${b}/v1/events?tag=${tag}&typed=1`, { ...bearer(KEY), 'Last-Event-ID': cursor });
+    await onRemade.waitFor((c) => c.events.length >= 2);
+    onRemade.close();
+    expect(onRemade.events[0]!.name).toBe('resync');
+    expect(onRemade.events.slice(1).map((event) => event.json.progress)).toEqual([20]);
+  });
+
   it('holds no fresh stream to the start of a job whose end was never relayed, or that is gone', async () => {
     const tag = uniqueTag('settle');
     // Ended by a publisher that died before its relay: the feed still holds it open.

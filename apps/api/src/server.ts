@@ -18,6 +18,7 @@ import {
   countedRole,
   queuePrefix,
   TagRelay,
+  tagFeedFirstId,
   tagOpenScript,
   tagPageScript,
   type Config,
@@ -155,6 +156,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
         return { events: page.events, next: page.read < config.HISTORY_PAGE_EVENTS ? null : page.lastRead };
       },
       settle: (tag, jobId, only) => tagSettler.settle(tag, jobId, only),
+      firstId: (tag) => tagFeedFirstId(redis, tag),
     },
     hub,
     registry,

@@ -26,7 +26,7 @@ export { activeJobsScript, type ActiveJobsReply } from './redis/scripts/active-j
 export { streamSlotsScript, type StreamSlotsOp, type StreamSlotsReply, type StreamSlotsScope } from './redis/scripts/stream-slots.ts';
 export { releaseWebhookHostSlot, takeWebhookHostSlot, type WebhookHostSlot } from './redis/scripts/webhook-host-slots.ts';
 export { ScriptReplyError } from './redis/scripts/load.ts';
-export { tagOpenScript, tagPageScript, type TagOpening, type TagPage } from './redis/scripts/tag-feed.ts';
+export { tagFeedFirstId, tagOpenScript, tagPageScript, type TagOpening, type TagPage } from './redis/scripts/tag-feed.ts';
 export * from './process/shutdown.ts';
 export * from './process/run-service.ts';
 export * from './jobs/chores.ts';

@@ -29,6 +29,8 @@ export interface StreamPlanDeps {
     page(tag: string, afterId: string | null, openPoint: string | null, only: string | null): Promise<HistoryPage>;
     /** Settles a job the feed holds open that has ended or is gone (TagRelay.settle; `only`: its owner if unknown); whether anything changed. */
     settle(tag: string, jobId: string, only: string | null): Promise<boolean>;
+    /** The feed's first entry's id (null: it holds none). */
+    firstId(tag: string): Promise<string | null>;
   };
 }
 
@@ -134,8 +136,9 @@ export class StreamPlan {
    * Where a tag's stream starts (docs/api.md, "A tag's stream"). Resumed: after its cursor, with
    * the open point it carries. Opened afresh: just before the oldest job not ended began, up to
    * the feed's last entry now (its open point; with no job open, simply after that entry). Either
-   * way, when the feed no longer holds where it starts (TAG_FEED_MAXLEN), a `resync` notice
-   * comes first: the client may have missed events.
+   * way, when the feed no longer holds where it starts (TAG_FEED_MAXLEN, TAG_FEED_MAX_BYTES; for
+   * a cursor, also a feed that expired or was made anew), a `resync` notice comes first: the
+   * client may have missed events.
    */
   async tagStart(topic: string, tag: string, cursor: StreamId | null, openPoint: StreamId | null, only: string | null): Promise<TagStart> {
     let from = cursor;
@@ -146,11 +149,25 @@ export class StreamPlan {
       if (last === null) return { from: STREAM_START, done: false, resync: null, openPoint: null };
       [from, replayTo] = opening.oldestOpenMs === null ? [last, null] : [justBefore(opening.oldestOpenMs), last];
     }
-    const trimmed = compareStreamIds(from, STREAM_START) > 0 && (await redisCall(this.#deps.trimmedAfter(topic, formatStreamId(from))));
+    const trimmed = compareStreamIds(from, STREAM_START) > 0 && (await this.#tagTrimmedAfter(topic, tag, from, cursor !== null));
     const resync = trimmed
       ? new FanoutEvent(formatTagCursor(from, replayTo), from, 'resync', JSON.stringify({ tag, resync: true, ts: Date.now() }))
       : null;
     return { from, done: false, resync, openPoint: replayTo };
+  }
+
+  /**
+   * Whether the feed lost entries after `from`. For a client's cursor — always an entry the feed
+   * held — also when the feed holds none now, or begins after it: an expired feed, or one made
+   * anew since, whose counters (what trimmedAfter reads) know nothing of what went before.
+   */
+  async #tagTrimmedAfter(topic: string, tag: string, from: StreamId, isCursor: boolean): Promise<boolean> {
+    if (isCursor) {
+      const first = await redisCall(this.#deps.tagFeed.firstId(tag));
+      const firstId = first === null ? null : parseStreamId(first);
+      if (firstId === null || compareStreamIds(firstId, from) > 0) return true;
+    }
+    return redisCall(this.#deps.trimmedAfter(topic, formatStreamId(from)));
   }
 
   /**

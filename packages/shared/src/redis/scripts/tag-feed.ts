@@ -122,3 +122,9 @@ export async function tagPageScript(
   for (let i = 2; i < reply.length; i += 3) events.push({ id: String(reply[i]), status: String(reply[i + 1]), data: String(reply[i + 2]) });
   return { events, read: Number(reply[0]), lastRead: reply[1] === '' ? null : String(reply[1]) };
 }
+
+/** The id of a tag feed's first entry, null when it holds none (never made, expired, or emptied). */
+export async function tagFeedFirstId(redis: RedisClient, tag: string): Promise<string | null> {
+  const [first] = (await redis.xrange(keys.tagFeed(tag), '-', '+', 'COUNT', 1)) as [string, string[]][];
+  return first?.[0] ?? null;
+}
