@@ -9,7 +9,7 @@ import { freePort } from '../test/support/free-port.ts';
 // --jobs jobs are created (publisher.create with JOB_FIELDS.tags, as the API does) and publish
 // --events events each (5 `processing` then `done`), round by round, --concurrency lanes, through
 // the real EventPublisher with tagFeedMaxLen set (TAG_FEED_MAXLEN's default, 10,000), so each
-// publish is followed by one tag-relay-4.lua per tag; nobody subscribed. The tags are shared the
+// publish is followed by one tag-relay-n.lua per tag; nobody subscribed. The tags are shared the
 // way a product's would be: job i carries `user:<i mod 100>`, `team:<i mod 10>`, `org:acme` (every
 // job), then coarser ones, so the feeds hold many jobs each. Per event (a job's `queued` one
 // included): the publish's wall latency as its caller sees it (relays included), Redis's CPU

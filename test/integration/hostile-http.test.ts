@@ -1226,12 +1226,21 @@ describe('readers that stop reading a long history', () => {
 
 describe('a tag’s feed, filled far past its bound, and the cursors of its stream (issue 28)', () => {
   const FEED_MAXLEN = 100;
+  const FEED_MAX_BYTES = 65_536;
   let tagged: TestSystem;
   let url: string;
   const tag = 'flood:1';
 
   beforeAll(async () => {
-    tagged = await startSystem({ replicas: 1, workers: 0, env: { TAG_FEED_MAXLEN: String(FEED_MAXLEN), SUBMIT_RATE_PER_IP: '0' } });
+    tagged = await startSystem({
+      replicas: 1,
+      workers: 0,
+      env: {
+        TAG_FEED_MAXLEN: String(FEED_MAXLEN),
+        TAG_FEED_MAX_BYTES: String(FEED_MAX_BYTES),
+        SUBMIT_RATE_PER_IP: '0',
+      },
+    });
     url = tagged.apis[0]!.url;
   });
   afterAll(() => tagged.close());
@@ -1264,6 +1273,45 @@ describe('a tag’s feed, filled far past its bound, and the cursors of its stre
       const numbers = rest.map((event) => Number(event.json.message));
       expect(numbers).toEqual(numbers.map((_, i) => 1001 - numbers.length + i));
     }
+  });
+
+  it('large events leave the feed holding under about twice TAG_FEED_MAX_BYTES, and a stream that needs what went begins with a resync notice', async () => {
+    const bigTag = 'flood:bytes';
+    const created = await request(`${url}/v1/jobs`, { json: { kind: 'external', tags: [bigTag] } });
+    expect(created.status).toBe(202);
+    const { jobId } = created.body as { jobId: string };
+    const first = SseClient.open(`${url}/v1/events?tag=${bigTag}`);
+    await first.waitFor((client) => client.events.length === 1);
+    first.close();
+    const cursor = first.lastEventId!;
+    // Far under TAG_FEED_MAXLEN in entries (60 of 100 kept), far over the bytes: 60 × 8 KiB ≈ 480 KiB.
+    const publisher = new EventPublisher(tagged.redis, {
+      ttlSeconds: 600,
+      streamMaxLen: 10_000,
+      tagFeedMaxLen: 100_000,
+      tagFeedMaxBytes: FEED_MAX_BYTES,
+    });
+    const filler = 'x'.repeat(8 * 1024);
+    let mostHeld = 0;
+    const heldBytes = async (): Promise<number> => {
+      const entries = (await tagged.redis.xrange(keys.tagFeed(bigTag), '-', '+')) as [string, string[]][];
+      return entries.reduce((sum, [, fields]) => sum + fields.reduce((bytes, field) => bytes + Buffer.byteLength(field), 0), 0);
+    };
+    for (let i = 1; i <= 60; i += 1) {
+      await publisher.publish(jobId, { status: 'processing', progress: i, message: `${i} ${filler}` });
+      mostHeld = Math.max(mostHeld, await heldBytes());
+    }
+    expect(mostHeld).toBeLessThan(2 * FEED_MAX_BYTES);
+    expect(await tagged.redis.xlen(keys.tagFeed(bigTag))).toBeLessThan(30);
+
+    const stream = SseClient.open(`${url}/v1/events?tag=${bigTag}&typed=1`, { 'Last-Event-ID': cursor });
+    await stream.waitFor((client) => client.events.at(-1)?.json.message?.startsWith('60 ') === true);
+    stream.close();
+    const [notice, ...rest] = stream.events;
+    expect(notice!.name).toBe('resync');
+    expect(JSON.parse(notice!.data)).toMatchObject({ tag: bigTag, resync: true });
+    const numbers = rest.map((event) => Number.parseInt(event.json.message!, 10));
+    expect(numbers).toEqual(numbers.map((_, i) => 61 - numbers.length + i));
   });
 
   it('long and malformed cursors and tags are refused with 400 in linear time', async () => {

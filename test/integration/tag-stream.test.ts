@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { batchJobId } from '@herald/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventPublisher, keys, readTagEntryStatus } from '@herald/shared';
 import { createClient, type WatchedTagEvent } from '../../packages/client/src/index.ts';
@@ -8,10 +9,11 @@ import { request } from '../support/http.ts';
 import { type ReceivedEvent, SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { BEES } from '../support/texts.ts';
+import { tagOpenScript, tagPageScript, tagRelayScript } from '../../packages/shared/src/redis/scripts/tag-feed.ts';
 
 // A tag's stream (docs/api.md, "A tag's stream"): every event of every job tagged T that the
 // caller may see, from one Redis Stream per tag that each publish relays into
-// (redis/scripts/tag-relay-4.lua). Run on one Redis and on the Cluster (vitest.config.ts,
+// (redis/scripts/tag-relay-n.lua). Run on one Redis and on the Cluster (vitest.config.ts,
 // ON_CLUSTER), where a tag's jobs live on other slots than its feed.
 
 const run = randomBytes(4).toString('hex');
@@ -282,6 +284,149 @@ describe('GET /v1/events?tag=T', () => {
       expect(entries.map((entry) => entry.data)).toEqual(history);
       expect(entries.map((entry) => entry.entry?.first)).toEqual(history.map((_, i) => i === 0));
     }
+  });
+
+  it('relays a job’s events once each when two publishers both fill the gap of a first relay that failed', async () => {
+    const tag = uniqueTag('refill');
+    const jobId = `refill-${randomBytes(4).toString('hex')}`;
+    const events = ['1-0', '2-0', '3-0'].map((id, i) => ({
+      id,
+      status: i === 2 ? 'done' : 'processing',
+      data: JSON.stringify({ jobId, step: i }),
+    }));
+    const relay = async (prev: string | null, given: typeof events) =>
+      (
+        await tagRelayScript(system.redis, {
+          tag,
+          jobs: [{ jobId, owner: null, prev, events: given }],
+          maxLen: 1_000,
+          maxBytes: 0,
+          ttlSeconds: 60,
+          now: Date.now(),
+        })
+      )[0];
+    // The job's first relay never came: both racing publishers hear where the chain stops ('' : nothing yet).
+    expect(await relay('1-0', [events[1]!])).toEqual({ outcome: 'gap', last: null });
+    expect(await relay('2-0', [events[2]!])).toEqual({ outcome: 'gap', last: null });
+    // One fills [e0, e1]; the other's fill [e0, e1, e2] finds e0 and e1 in and appends e2.
+    expect(await relay(null, events.slice(0, 2))).toEqual({ outcome: 'relayed', appended: 2 });
+    expect(await relay(null, events)).toEqual({ outcome: 'relayed', appended: 1 });
+    const feed = (await system.redis.xrange(keys.tagFeed(tag), '-', '+')) as [string, string[]][];
+    expect(feed.map(([, fields]) => fields[fields.indexOf('d') + 1])).toEqual(events.map((event) => event.data));
+    expect(await system.redis.zscore(keys.tagOpen(tag), jobId)).toBeNull();
+  });
+
+  /** system.redis, with the tag relay script's calls counted, and the first `failing` of them refused. */
+  const relayCounting = (failing = 0) => {
+    const counted = { calls: 0, failing };
+    const redis = new Proxy(system.redis, {
+      get(target, name) {
+        const value: unknown = Reflect.get(target, name, target);
+        if (typeof value !== 'function') return value;
+        if (name !== 'heraldTagRelay') return value.bind(target);
+        return (...args: unknown[]) => {
+          counted.calls += 1;
+          if (counted.failing > 0) {
+            counted.failing -= 1;
+            return Promise.reject(new Error('the tag’s node is away'));
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+    return { redis, counted };
+  };
+  const feedJobs = async (tag: string): Promise<string[]> =>
+    ((await system.redis.xrange(keys.tagFeed(tag), '-', '+')) as [string, string[]][]).map(
+      ([, fields]) => fields[fields.indexOf('j') + 1]!,
+    );
+
+  it('relays a batch’s creation with one script call per tag and per 500 jobs, not one per job and tag', async () => {
+    const [every, some] = [uniqueTag('many'), uniqueTag('some')];
+    const { redis, counted } = relayCounting();
+    const publisher = new EventPublisher(redis, { ttlSeconds: 60, streamMaxLen: 1_000, tagFeedMaxLen: 10_000 });
+    const batchId = `batch_${randomBytes(8).toString('hex')}`;
+    const jobIds = Array.from({ length: 600 }, (_, i) => batchJobId(batchId, i));
+    const tags = jobIds.map((_, i) => (i % 10 === 0 ? [every, some] : [every]));
+    expect(
+      await publisher.createBatch(
+        batchId,
+        jobIds,
+        { status: 'queued', progress: 0, message: 'Queued' },
+        { batch: {}, job: { owner: 'k' }, tags },
+      ),
+    ).toBe(true);
+    // `every`: 600 jobs, two calls (500 + 100); `some`: 60 jobs, one.
+    expect(counted.calls).toBe(3);
+    expect(await feedJobs(every)).toEqual(jobIds);
+    expect(await feedJobs(some)).toEqual(jobIds.filter((_, i) => i % 10 === 0));
+  });
+
+  it('retries a failed relay in the background, so the event reaches the feed without a later publish', async () => {
+    const tag = uniqueTag('retry');
+    const job = await external(a, { tags: [tag] });
+    const { redis, counted } = relayCounting(2);
+    const publisher = new EventPublisher(redis, { ttlSeconds: 60, streamMaxLen: 1_000, tagFeedMaxLen: 10_000 });
+    // Resolves after the first try, which fails: the publish is not held by the retries.
+    await publisher.publish(job.jobId, { status: 'processing', progress: 40, message: 'relayed late' });
+    expect(counted.calls).toBe(1);
+    expect(await feedJobs(tag)).toHaveLength(1); // its `queued`, relayed by the API
+    // The second try (after 200 ms) fails too; the third (a second later) gets it in.
+    await expect.poll(() => feedJobs(tag), { timeout: 5_000, interval: 100 }).toHaveLength(2);
+    expect(counted.calls).toBe(3);
+  });
+
+  it('starts a key’s fresh stream from the oldest of its own open jobs, and reads it only that key’s entries', async () => {
+    const tag = uniqueTag('tenants');
+    const othersOld = await external(a, { tags: [tag] }, OTHER_KEY);
+    await publish(a, othersOld, { status: 'processing', progress: 5 });
+    const endedUnseen = await external(a, { tags: [tag] });
+    const silent = new EventPublisher(system.redis, { ttlSeconds: 60, streamMaxLen: 1_000 });
+    await silent.publish(endedUnseen.jobId, { status: 'done', progress: 100, message: 'Done', result: 'unseen' });
+    const mine = await external(a, { tags: [tag] });
+    await publish(a, mine, { status: 'processing', progress: 10 });
+    const owner = (await system.redis.hget(keys.snapshot(mine.jobId), 'owner'))!;
+    // Every key's oldest is the other key's job; this key's own set starts at its own.
+    expect((await tagOpenScript(system.redis, tag)).oldestOpenJob).toBe(othersOld.jobId);
+    expect((await tagOpenScript(system.redis, tag, owner)).oldestOpenJob).toBe(endedUnseen.jobId);
+    // A fresh stream of the key settles its job that ended unseen: it leaves both open sets.
+    const client = SseClient.open(`${a}/v1/events?tag=${tag}`, bearer(KEY));
+    await client.waitFor((c) => c.events.length >= 2);
+    client.close();
+    expect(client.events.map((event) => event.json.jobId)).toEqual([mine.jobId, mine.jobId]);
+    expect(await system.redis.zscore(keys.tagOpen(tag), endedUnseen.jobId)).toBeNull();
+    expect(await system.redis.zscore(keys.tagOpen(tag, owner), endedUnseen.jobId)).toBeNull();
+    expect((await tagOpenScript(system.redis, tag, owner)).oldestOpenJob).toBe(mine.jobId);
+    // A page for one key: Redis drops the other key's entries, though it read them.
+    const page = await tagPageScript(system.redis, tag, null, 100, null, owner);
+    const feedLength = await system.redis.xlen(keys.tagFeed(tag));
+    expect(page.read).toBe(feedLength);
+    expect(page.events.length).toBeGreaterThan(0);
+    expect(page.events.every((event) => readTagEntryStatus(event.status)?.owner === owner)).toBe(true);
+    expect(page.events.length).toBe(feedLength - 2); // the other key's two entries
+  });
+
+  it('begins with a resync notice when resumed on a feed that expired, or was made anew since', async () => {
+    const tag = uniqueTag('expired');
+    const job = await external(a, { tags: [tag] });
+    await publish(a, job, { status: 'processing', progress: 10 });
+    const first = SseClient.open(`${a}/v1/events?tag=${tag}`, bearer(KEY));
+    await first.waitFor((c) => c.events.length >= 2);
+    first.close();
+    const cursor = first.lastEventId!;
+    // Gone (JOB_TTL_SECONDS past its last relay): nothing holds where the cursor was.
+    await system.redis.del(keys.tagFeed(tag));
+    const onMissing = SseClient.open(`${b}/v1/events?tag=${tag}&typed=1`, { ...bearer(KEY), 'Last-Event-ID': cursor });
+    await onMissing.waitFor((c) => c.events.length >= 1);
+    onMissing.close();
+    expect(onMissing.events[0]!.name).toBe('resync');
+    // Made anew by the job's next event: it holds that one only, and its counters say nothing was trimmed.
+    await publish(a, job, { status: 'processing', progress: 20 });
+    const onRemade = SseClient.open(`${b}/v1/events?tag=${tag}&typed=1`, { ...bearer(KEY), 'Last-Event-ID': cursor });
+    await onRemade.waitFor((c) => c.events.length >= 2);
+    onRemade.close();
+    expect(onRemade.events[0]!.name).toBe('resync');
+    expect(onRemade.events.slice(1).map((event) => event.json.progress)).toEqual([20]);
   });
 
   it('holds no fresh stream to the start of a job whose end was never relayed, or that is gone', async () => {

@@ -20,6 +20,7 @@ import {
   KindRegistry,
   kindQueueName,
   TagRelay,
+  tagFeedFirstId,
   tagOpenScript,
   tagPageScript,
   type Config,
@@ -149,7 +150,11 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   const registry = new WatcherRegistry(config.HEARTBEAT_MS, config.SSE_WRITE_DEADLINE_MS);
   const endPacer = new EndPacer(config.STREAM_END_RATE);
   const isDraining = (): boolean => front.draining;
-  const tagSettler = new TagRelay(redis, { maxLen: config.TAG_FEED_MAXLEN, ttlSeconds: config.JOB_TTL_SECONDS });
+  const tagSettler = new TagRelay(redis, {
+    maxLen: config.TAG_FEED_MAXLEN,
+    maxBytes: config.TAG_FEED_MAX_BYTES,
+    ttlSeconds: config.JOB_TTL_SECONDS,
+  });
   const stream = new EventStream({
     settings: {
       retryMs: config.SSE_RETRY_MS,
@@ -161,13 +166,14 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
     batches,
     trimmedAfter: (topic, afterId) => reader.trimmedAfter(topic, afterId),
     tagFeed: {
-      open: (tag) => tagOpenScript(redis, tag),
-      page: async (tag, afterId, openPoint) => {
-        const page = await tagPageScript(redis, tag, afterId, config.HISTORY_PAGE_EVENTS, openPoint);
+      open: (tag, only) => tagOpenScript(redis, tag, only),
+      page: async (tag, afterId, openPoint, only) => {
+        const page = await tagPageScript(redis, tag, afterId, config.HISTORY_PAGE_EVENTS, openPoint, only);
         // A short read is the feed's end; the next page starts after the last entry read, kept or not.
         return { events: page.events, next: page.read < config.HISTORY_PAGE_EVENTS ? null : page.lastRead };
       },
-      settle: (tag, jobId) => tagSettler.settle(tag, jobId),
+      settle: (tag, jobId, only) => tagSettler.settle(tag, jobId, only),
+      firstId: (tag) => tagFeedFirstId(redis, tag),
     },
     hub,
     registry,

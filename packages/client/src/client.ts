@@ -204,6 +204,12 @@ export function createClient(options: ClientOptions) {
     for await (const frame of stream) {
       const data = frame.data as Record<string, unknown>;
       if (typeof data.jobId !== 'string') {
+        // A tag's resync notice: events may be missing from any job's fold, so none is kept.
+        if (foldsEndWithJob && frame.name === 'resync') {
+          partials.clear();
+          metadatas.clear();
+          named.clear();
+        }
         yield { frame, watched: null };
         continue;
       }
@@ -345,7 +351,9 @@ export function createClient(options: ClientOptions) {
      * resumes across drops and replicas as the other watches do, jobs created meanwhile included.
      * Each job's text, metadata and streams are folded while it runs and forgotten at its end,
      * so memory holds only the jobs under way however many pass. A `resync` item says the
-     * server could no longer serve the cursor: events may have been missed, then it goes on.
+     * server could no longer serve the cursor: events may have been missed, so every job's fold
+     * is dropped (each starts again from nothing; read the jobs' snapshots for their state), then
+     * it goes on.
      */
     async *watchTag(tag: string, watch: WatchOptions = {}): AsyncGenerator<WatchedTagEvent, void, undefined> {
       for await (const { frame, watched } of jobEvents('/v1/events', watch, { tag }, () => false, true)) {

@@ -112,6 +112,12 @@ export const configSchema = z.object({
    */
   TAG_FEED_MAXLEN: int(10_000, 100, 1_000_000),
   /**
+   * The bytes one tag's feed holds at most (its entries' JSON, status and job id), whatever their
+   * count: TAG_FEED_MAXLEN alone lets 10,000 events of 64 KiB hold 655 MB. Past it the feed is
+   * trimmed to about half (tag-relay-n.lua); a stream that needs what went is told (`resync`).
+   */
+  TAG_FEED_MAX_BYTES: int(64 * 1024 * 1024, 65_536),
+  /**
    * A producer's writes, bounded (POST /v1/jobs/{id}/events; 413 past each): one event's JSON
    * as stored (escapes included; `result` aside, which MAX_TEXT_CHARS bounds), one `delta`, and
    * the bytes a job's Stream holds, which STREAM_MAXLEN alone leaves at ~1,000 × an event's size.

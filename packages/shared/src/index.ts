@@ -8,7 +8,8 @@ export * from './events/wire.ts';
 export * from './events/event-layout.ts';
 export * from './events/exact-json.ts';
 export * from './events/tag-entry.ts';
-export { TagRelay, type TagRelayOptions } from './events/tag-relay.ts';
+export { RELAY_JOBS_PER_CALL, type RelayedEvent, TagRelay, type TagRelayOptions } from './events/tag-relay.ts';
+export * from './events/relay-retries.ts';
 export * from './broker/broker.ts';
 export * from './broker/redis-broker.ts';
 export * from './broker/cluster-broker.ts';
@@ -25,7 +26,7 @@ export { activeJobsScript, type ActiveJobsReply } from './redis/scripts/active-j
 export { streamSlotsScript, type StreamSlotsOp, type StreamSlotsReply, type StreamSlotsScope } from './redis/scripts/stream-slots.ts';
 export { releaseWebhookHostSlot, takeWebhookHostSlot, type WebhookHostSlot } from './redis/scripts/webhook-host-slots.ts';
 export { ScriptReplyError } from './redis/scripts/load.ts';
-export { tagOpenScript, tagPageScript, type TagOpening, type TagPage } from './redis/scripts/tag-feed.ts';
+export { tagFeedFirstId, tagOpenScript, tagPageScript, type TagOpening, type TagPage } from './redis/scripts/tag-feed.ts';
 export * from './process/shutdown.ts';
 export * from './process/run-service.ts';
 export * from './jobs/chores.ts';

@@ -176,6 +176,21 @@ describe('createClient().watchTag', () => {
     expect(items.map(brief)[1]).toEqual(['c2', 'a', 'queued', true, '', {}, {}]);
   });
 
+  it('drops every job’s fold at a resync notice: what it folded may have gaps', async () => {
+    const base = await scripted([
+      staysOpen(
+        created('c1', 'a', { v: 1 }),
+        ev('c2', 'a', { status: 'processing', delta: 'before', offset: 0, stream: 'log' }, 'delta'),
+        ev('c3', 'a', { status: 'processing', delta: 'first ', offset: 0 }, 'delta'),
+        resync('r4', 't'),
+        ev('c5', 'a', { status: 'processing', delta: 'after', offset: 0, metadata: { w: 2 } }, 'delta'),
+      ),
+    ]);
+    const items = await take(base, 't', 5);
+    expect(items.map(brief)[2]).toEqual(['c3', 'a', 'processing', false, 'first ', { v: 1 }, { log: 'before' }]);
+    expect(items.map(brief)[4]).toEqual(['c5', 'a', 'processing', false, 'after', { w: 2 }, {}]);
+  });
+
   it('refuses a frame that is neither a job’s event nor this tag’s resync', async () => {
     const base = await scripted([staysOpen(resync('r1', 'other'))]);
     await expect(take(base, 'mine', 1)).rejects.toMatchObject({ name: 'HeraldError', code: 'invalid_event' });

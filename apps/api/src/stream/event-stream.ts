@@ -140,7 +140,7 @@ export class EventStream {
   async #starts(ask: StreamAsk, states: readonly TopicState[], gates: readonly TopicGate[]): Promise<TopicStart[]> {
     const gate = gates[0];
     if (!(gate instanceof TagGate)) return this.#plan.starts(states, ask.cursors);
-    const start = await this.#plan.tagStart(gate.topic, ask.ids[0]!, ask.cursors?.[0] ?? null, ask.openPoint);
+    const start = await this.#plan.tagStart(gate.topic, ask.ids[0]!, ask.cursors?.[0] ?? null, ask.openPoint, gate.only);
     gate.openPoint = start.openPoint;
     return [start];
   }

@@ -20,12 +20,17 @@ export interface StreamPlanDeps {
   readonly hub: Pick<FanoutHub, 'history'>;
   /** A tag's feed, as a tag's stream reads it (docs/api.md, "A tag's stream"). */
   readonly tagFeed: {
-    /** Where a stream opened without a cursor begins: the feed's last entry, and the oldest open job's first ms. */
-    open(tag: string): Promise<TagOpening>;
-    /** One page after `afterId`, less the jobs ended by `openPoint` (tag-page-2.lua); `next` as HistoryPage's. */
-    page(tag: string, afterId: string | null, openPoint: string | null): Promise<HistoryPage>;
-    /** Settles a job the feed holds open that has ended or is gone (TagRelay.settle); whether anything changed. */
-    settle(tag: string, jobId: string): Promise<boolean>;
+    /**
+     * Where a stream opened without a cursor begins: the feed's last entry, and the oldest open
+     * job's first ms: `only`'s oldest for a stream that sees one key's jobs (null: anyone's).
+     */
+    open(tag: string, only: string | null): Promise<TagOpening>;
+    /** One page after `afterId`, less the jobs ended by `openPoint` and those not `only`'s (tag-page-2.lua); `next` as HistoryPage's. */
+    page(tag: string, afterId: string | null, openPoint: string | null, only: string | null): Promise<HistoryPage>;
+    /** Settles a job the feed holds open that has ended or is gone (TagRelay.settle; `only`: its owner if unknown); whether anything changed. */
+    settle(tag: string, jobId: string, only: string | null): Promise<boolean>;
+    /** The feed's first entry's id (null: it holds none). */
+    firstId(tag: string): Promise<string | null>;
   };
 }
 
@@ -131,19 +136,20 @@ export class StreamPlan {
    * Where a tag's stream starts (docs/api.md, "A tag's stream"). Resumed: after its cursor, with
    * the open point it carries. Opened afresh: just before the oldest job not ended began, up to
    * the feed's last entry now (its open point; with no job open, simply after that entry). Either
-   * way, when the feed no longer holds where it starts (TAG_FEED_MAXLEN), a `resync` notice
-   * comes first: the client may have missed events.
+   * way, when the feed no longer holds where it starts (TAG_FEED_MAXLEN, TAG_FEED_MAX_BYTES; for
+   * a cursor, also a feed that expired or was made anew), a `resync` notice comes first: the
+   * client may have missed events.
    */
-  async tagStart(topic: string, tag: string, cursor: StreamId | null, openPoint: StreamId | null): Promise<TagStart> {
+  async tagStart(topic: string, tag: string, cursor: StreamId | null, openPoint: StreamId | null, only: string | null): Promise<TagStart> {
     let from = cursor;
     let replayTo = openPoint;
     if (from === null) {
-      const opening = await this.#tagOpening(tag);
+      const opening = await this.#tagOpening(tag, only);
       const last = opening.openPoint === null ? null : parseStreamId(opening.openPoint);
       if (last === null) return { from: STREAM_START, done: false, resync: null, openPoint: null };
       [from, replayTo] = opening.oldestOpenMs === null ? [last, null] : [justBefore(opening.oldestOpenMs), last];
     }
-    const trimmed = compareStreamIds(from, STREAM_START) > 0 && (await redisCall(this.#deps.trimmedAfter(topic, formatStreamId(from))));
+    const trimmed = compareStreamIds(from, STREAM_START) > 0 && (await this.#tagTrimmedAfter(topic, tag, from, cursor !== null));
     const resync = trimmed
       ? new FanoutEvent(formatTagCursor(from, replayTo), from, 'resync', JSON.stringify({ tag, resync: true, ts: Date.now() }))
       : null;
@@ -151,15 +157,30 @@ export class StreamPlan {
   }
 
   /**
+   * Whether the feed lost entries after `from`. For a client's cursor — always an entry the feed
+   * held — also when the feed holds none now, or begins after it: an expired feed, or one made
+   * anew since, whose counters (what trimmedAfter reads) know nothing of what went before.
+   */
+  async #tagTrimmedAfter(topic: string, tag: string, from: StreamId, isCursor: boolean): Promise<boolean> {
+    if (isCursor) {
+      const first = await redisCall(this.#deps.tagFeed.firstId(tag));
+      const firstId = first === null ? null : parseStreamId(first);
+      if (firstId === null || compareStreamIds(firstId, from) > 0) return true;
+    }
+    return redisCall(this.#deps.trimmedAfter(topic, formatStreamId(from)));
+  }
+
+  /**
    * The feed's opening, its oldest open job first settled: one whose end was never relayed, or
    * that is gone, would hold every fresh stream to its first event. A few rounds at most: each
-   * settles the oldest, the rest wait their turn (a later stream's).
+   * settles the oldest, the rest wait their turn (a later stream's). A stream that sees one key's
+   * jobs (`only`) starts from that key's oldest: another key's cannot hold it back.
    */
-  async #tagOpening(tag: string): Promise<TagOpening> {
-    let opening = await redisCall(this.#deps.tagFeed.open(tag));
+  async #tagOpening(tag: string, only: string | null): Promise<TagOpening> {
+    let opening = await redisCall(this.#deps.tagFeed.open(tag, only));
     for (let round = 0; round < MAX_SETTLED_PER_OPEN && opening.oldestOpenJob !== null; round += 1) {
-      if (!(await redisCall(this.#deps.tagFeed.settle(tag, opening.oldestOpenJob)))) break;
-      opening = await redisCall(this.#deps.tagFeed.open(tag));
+      if (!(await redisCall(this.#deps.tagFeed.settle(tag, opening.oldestOpenJob, only)))) break;
+      opening = await redisCall(this.#deps.tagFeed.open(tag, only));
     }
     return opening;
   }
@@ -169,7 +190,8 @@ export class StreamPlan {
     const openPoint = gate.openPoint === null ? null : formatStreamId(gate.openPoint);
     return new HistoryPages(
       async (after) => {
-        const page = await redisCall(this.#deps.tagFeed.page(tag, after, openPoint));
+        // The script drops other keys' jobs already; the gate's check stays, as for a live event.
+        const page = await redisCall(this.#deps.tagFeed.page(tag, after, openPoint, gate.only));
         return { events: page.events.filter((event) => gate.seesOwner(readTagEntryStatus(event.status)?.owner)), next: page.next };
       },
       compareStreamIds(from, STREAM_START) === 0 ? null : formatStreamId(from),

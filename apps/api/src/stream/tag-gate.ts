@@ -24,6 +24,11 @@ export class TagGate extends TopicGate {
     this.#only = only;
   }
 
+  /** The one key whose jobs the watcher sees (null: every key's). */
+  get only(): string | null {
+    return this.#only;
+  }
+
   /** Whether the watcher may see the job of a feed entry (its owner rides in the entry: FanoutEvent.tagEntry). */
   sees(event: FanoutEvent): boolean {
     return this.seesOwner(event.tagEntry?.owner);

@@ -7,7 +7,8 @@ import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 import type { FeedEvent } from '../redis/scripts/tag-feed.ts';
 import { JOB_FIELDS } from './reader.ts';
-import { TagRelay } from './tag-relay.ts';
+import { type RelayGiveUp, RelayRetries } from './relay-retries.ts';
+import { type RelayedEvent, TagRelay } from './tag-relay.ts';
 
 export interface PublisherOptions {
   /** How long a job's Stream and snapshot live after its terminal event. */
@@ -41,11 +42,15 @@ export interface PublisherOptions {
   readonly maxMetadataBytes?: number;
   /**
    * TAG_FEED_MAXLEN: a tagged job's events are relayed into its tags' feeds (docs/api.md, "A
-   * tag's stream"), each capped at this many entries, after each publish; without it, none is. A relay that fails does not fail the publish (the event
-   * is the job's): `onRelayFailed` hears of it, and the job's next publish relays what it missed.
+   * tag's stream"), each capped at this many entries, after each publish; without it, none is.
+   * A relay that fails does not fail the publish (the event is the job's): it is retried in the
+   * background (events/relay-retries.ts), and `onRelayFailed` hears of one whose retries failed
+   * too, or that found too many waiting; the job's next publish relays what it missed.
    */
   readonly tagFeedMaxLen?: number;
-  readonly onRelayFailed?: (error: unknown, jobId: string) => void;
+  /** TAG_FEED_MAX_BYTES: the bytes each tag's feed holds at most (absent or 0: no bound). */
+  readonly tagFeedMaxBytes?: number;
+  readonly onRelayFailed?: (error: unknown, jobId: string, why: RelayGiveUp) => void;
   readonly now?: () => number;
 }
 
@@ -103,8 +108,14 @@ export function publisherOptions(
     },
     maxMetadataBytes: config.MAX_METADATA_BYTES,
     tagFeedMaxLen: config.TAG_FEED_MAXLEN,
-    onRelayFailed: (err, jobId) =>
-      logger.warn({ err, jobId }, 'could not relay a tagged job’s event into its tags’ feeds (its next publish relays it)'),
+    tagFeedMaxBytes: config.TAG_FEED_MAX_BYTES,
+    onRelayFailed: (err, jobId, why) =>
+      logger.warn(
+        { err, jobId, why },
+        why === 'too-many-pending'
+          ? 'could not relay a tagged job’s event into its tags’ feeds, and too many retries wait: dropped (its next publish relays it)'
+          : 'could not relay a tagged job’s event into its tags’ feeds, retried twice (its next publish relays it)',
+      ),
     producerLimits: {
       maxTextChars: config.MAX_TEXT_CHARS,
       maxStreamChars: config.MAX_STREAM_CHARS,
@@ -153,13 +164,17 @@ export class EventPublisher {
   readonly #redis: RedisClient;
   readonly #options: PublisherOptions;
   readonly #tagRelay: TagRelay | null;
+  readonly #relayRetries: RelayRetries;
   #waitPausedUntil = 0;
 
   constructor(redis: RedisClient, options: PublisherOptions) {
     this.#redis = redis;
     this.#options = options;
-    const { tagFeedMaxLen, ttlSeconds, now } = options;
-    this.#tagRelay = tagFeedMaxLen ? new TagRelay(redis, { maxLen: tagFeedMaxLen, ttlSeconds, ...(now ? { now } : {}) }) : null;
+    const { tagFeedMaxLen, tagFeedMaxBytes, ttlSeconds, now } = options;
+    this.#tagRelay = tagFeedMaxLen
+      ? new TagRelay(redis, { maxLen: tagFeedMaxLen, maxBytes: tagFeedMaxBytes ?? 0, ttlSeconds, ...(now ? { now } : {}) })
+      : null;
+    this.#relayRetries = new RelayRetries((error, jobId, why) => options.onRelayFailed?.(error, jobId, why));
   }
 
   /**
@@ -213,11 +228,20 @@ export class EventPublisher {
     });
     if (reply.outcome !== 'created') return false;
     const owner = fields.job[JOB_FIELDS.owner] ?? null;
-    await Promise.all(
-      jobs.map(({ jobId, event, tags }, i) =>
-        this.#relay(tags, jobId, owner, null, { id: reply.jobEventIds[i]!, status: first.status, data: event }),
-      ),
-    );
+    // One relay per tag, of all its jobs at once (TagRelay.relayMany): a call per job and tag
+    // would be thousands of round trips inside the request's Redis deadline.
+    const byTag = new Map<string, RelayedEvent[]>();
+    for (const [i, { jobId, event, tags }] of jobs.entries()) {
+      for (const tag of tags) {
+        const list = byTag.get(tag) ?? [];
+        list.push({ jobId, owner, prev: null, event: { id: reply.jobEventIds[i]!, status: first.status, data: event } });
+        byTag.set(tag, list);
+      }
+    }
+    const relay = this.#tagRelay;
+    if (relay) {
+      await Promise.all([...byTag].map(([tag, list]) => this.#relayRetries.run(list[0]!.jobId, () => relay.relayMany(tag, list))));
+    }
     return true;
   }
 
@@ -248,15 +272,11 @@ export class EventPublisher {
     return reply.outcome === 'published' ? { outcome: 'published', id: reply.id } : reply;
   }
 
-  /** Into each tag's feed; a failure is told, not thrown: the event is published, and the job's next publish relays it. */
+  /** Into each tag's feed; a failure is retried in the background, never thrown: the event is published. */
   async #relay(tags: readonly string[], jobId: string, owner: string | null, prev: string | null, event: FeedEvent): Promise<void> {
     const relay = this.#tagRelay;
     if (!relay || tags.length === 0) return;
-    try {
-      await relay.relay(tags, jobId, owner, prev, event);
-    } catch (error) {
-      this.#options.onRelayFailed?.(error, jobId);
-    }
+    await this.#relayRetries.run(jobId, () => relay.relay(tags, jobId, owner, prev, event));
   }
 
   #durable(): { replicas: number; timeoutMs: number; short: (replicated: number) => void } {

@@ -1,5 +1,5 @@
 // A tag feed entry's status (Stream field `s`, and the status of its pub/sub message: events/wire.ts):
-// "<job status>/<owner>/<first>", written by redis/scripts/tag-relay-4.lua. The owner is the
+// "<job status>/<owner>/<first>", written by redis/scripts/tag-relay-n.lua. The owner is the
 // submitting key's id ('-' when auth was off), for a replica to tell each watcher's own jobs
 // without parsing the event; `first` is 1 on the job's first entry in the feed (its `created`).
 // None of the three holds a '/', and no job status is terminal with the suffix on, so a tag's
@@ -13,7 +13,7 @@ export interface TagEntryStatus {
   readonly first: boolean;
 }
 
-/** Mirrors what tag-relay-4.lua writes; used by tests and tools. */
+/** Mirrors what tag-relay-n.lua writes; used by tests and tools. */
 export const tagEntryStatus = (entry: TagEntryStatus): string => `${entry.status}/${entry.owner ?? '-'}/${entry.first ? 1 : 0}`;
 
 /** The parts of a tag feed entry's status, or null for one that is not (two slashes, by index: linear). */

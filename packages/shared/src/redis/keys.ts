@@ -106,17 +106,19 @@ export const keys = {
     `herald:{jobs:${owner === null ? 'all' : `key:${subject(owner)}`}${tag === null ? '' : `:tag:${tag}`}}:index`,
   /**
    * A tag's feed (docs/api.md, "A tag's stream"): every event of every job carrying the tag, in
-   * one order, relayed after each publish by scripts/tag-relay-4.lua. Its four keys share the
+   * one order, relayed after each publish by scripts/tag-relay-n.lua. Its keys share the
    * hash tag `{tag:<tag>}` (tags match [A-Za-z0-9:_.-]: no brace), so one tag's feed is one slot,
    * whatever slots its jobs live in.
    * - feed: Stream of the events (fields s, d, j; events/tag-entry.ts owns `s`);
    * - relayed: Hash, job id → the job's last relayed event id (and its terminal feed entry's id, once ended);
-   * - open: Sorted set, the jobs not ended, each scored with its first feed entry's ms;
+   * - open: Sorted set, the jobs not ended, each scored with its first feed entry's ms; and one
+   *   such set per owner (`open:<key id>`), where a stream that sees one key's jobs starts;
    * - ended: Sorted set, ended jobs scored with when (ms), so `relayed` forgets them after the TTL.
    */
   tagFeed: (tag: string): string => `herald:{tag:${tag}}:feed`,
   tagRelayed: (tag: string): string => `herald:{tag:${tag}}:relayed`,
-  tagOpen: (tag: string): string => `herald:{tag:${tag}}:open`,
+  tagOpen: (tag: string, owner: string | null = null): string =>
+    owner === null ? `herald:{tag:${tag}}:open` : `herald:{tag:${tag}}:open:${subject(owner)}`,
   tagEnded: (tag: string): string => `herald:{tag:${tag}}:ended`,
   /**
    * Hash: the registry of job kinds, kind name → JSON {schema, expiresAt} (the built-in kinds are the code's, not here)

@@ -12,12 +12,12 @@ export interface FeedEvent {
   readonly data: string;
 }
 
-const relay = luaScript('tag-relay-4.lua');
+const relay = luaScript('tag-relay-n.lua');
 const open = luaScript('tag-open-2.lua');
 const page = luaScript('tag-page-2.lua');
 
-export interface TagRelayInput {
-  readonly tag: string;
+/** One job's events as a relay gives them. */
+export interface TagRelayJob {
   readonly jobId: string;
   /** The key that submitted the job (null: auth was off). */
   readonly owner: string | null;
@@ -25,8 +25,16 @@ export interface TagRelayInput {
   readonly prev: string | null;
   /** Consecutive events of the job, in its order, as its Stream holds them. */
   readonly events: readonly FeedEvent[];
+}
+
+export interface TagRelayInput {
+  readonly tag: string;
+  /** The jobs whose events go in, each its own chain (one for a publish, a batch's for its creation). */
+  readonly jobs: readonly TagRelayJob[];
   /** TAG_FEED_MAXLEN. */
   readonly maxLen: number;
+  /** TAG_FEED_MAX_BYTES (0: no bound). */
+  readonly maxBytes: number;
   readonly ttlSeconds: number;
   readonly now: number;
 }
@@ -36,27 +44,32 @@ export type TagRelayReply =
   /** The job's chain in the feed stops short of `prev`: relay from `last` (null: from the job's first event). */
   | { readonly outcome: 'gap'; readonly last: string | null };
 
-/** tag-relay-4.lua: appends a job's events to a tag's feed as the next links of the job's chain. */
-export async function tagRelayScript(redis: RedisClient, input: TagRelayInput): Promise<TagRelayReply> {
-  const { tag } = input;
-  const reply = await relay.run(
-    redis,
-    [keys.tagFeed(tag), keys.tagRelayed(tag), keys.tagOpen(tag), keys.tagEnded(tag)],
-    [
-      channels.tagFeed(tag),
-      input.jobId,
-      input.owner ?? '-',
-      input.prev ?? '',
-      input.maxLen,
-      input.ttlSeconds,
-      input.now,
-      ...input.events.flatMap((event) => [event.id, event.status, event.data]),
-    ],
-  );
-  const [outcome, value] = replyTuple(relay, reply, 2);
-  if (outcome === 'ok') return { outcome: 'relayed', appended: Number(value) };
-  if (outcome === 'gap') return { outcome: 'gap', last: value === '' ? null : String(value) };
-  throw new ScriptReplyError(`${relay.name}: unexpected reply ${JSON.stringify(reply)}`);
+/** tag-relay-n.lua: appends jobs' events to a tag's feed as the next links of each job's chain; a reply per job, in order. */
+export async function tagRelayScript(redis: RedisClient, input: TagRelayInput): Promise<TagRelayReply[]> {
+  const { tag, jobs } = input;
+  const args: (string | number)[] = [channels.tagFeed(tag), input.maxLen, input.ttlSeconds, input.now, input.maxBytes];
+  const scriptKeys = [keys.tagFeed(tag), keys.tagRelayed(tag), keys.tagOpen(tag), keys.tagEnded(tag)];
+  // Each owner's open set once, named by its place among the keys (KEYS[4 + k]).
+  const ownerKey = new Map<string, number>();
+  for (const job of jobs) {
+    let k = 0;
+    if (job.owner !== null) {
+      k = ownerKey.get(job.owner) ?? scriptKeys.push(keys.tagOpen(tag, job.owner)) - 4;
+      ownerKey.set(job.owner, k);
+    }
+    args.push(job.jobId, job.owner ?? '-', k, job.prev ?? '', job.events.length);
+    for (const event of job.events) args.push(event.id, event.status, event.data);
+  }
+  const reply = await relay.run(redis, scriptKeys, args);
+  if (!Array.isArray(reply) || reply.length !== 2 * jobs.length) {
+    throw new ScriptReplyError(`${relay.name}: unexpected reply ${JSON.stringify(reply)?.slice(0, 100)}`);
+  }
+  return jobs.map((_, i): TagRelayReply => {
+    const [outcome, value] = [reply[2 * i], reply[2 * i + 1]];
+    if (outcome === 'ok') return { outcome: 'relayed', appended: Number(value) };
+    if (outcome === 'gap') return { outcome: 'gap', last: value === '' ? null : String(value) };
+    throw new ScriptReplyError(`${relay.name}: unexpected reply ${JSON.stringify(reply).slice(0, 100)}`);
+  });
 }
 
 export interface TagOpening {
@@ -67,9 +80,12 @@ export interface TagOpening {
   readonly oldestOpenJob: string | null;
 }
 
-/** tag-open-2.lua: where a tag's stream opened without a cursor begins, read at one instant. */
-export async function tagOpenScript(redis: RedisClient, tag: string): Promise<TagOpening> {
-  const [last, oldest, job] = replyTuple(open, await open.run(redis, [keys.tagFeed(tag), keys.tagOpen(tag)], []), 3);
+/**
+ * tag-open-2.lua: where a tag's stream opened without a cursor begins, read at one instant; for
+ * a stream that sees one key's jobs (`owner`), the oldest open job is that key's (null: anyone's).
+ */
+export async function tagOpenScript(redis: RedisClient, tag: string, owner: string | null = null): Promise<TagOpening> {
+  const [last, oldest, job] = replyTuple(open, await open.run(redis, [keys.tagFeed(tag), keys.tagOpen(tag, owner)], []), 3);
   return {
     openPoint: last === '' ? null : String(last),
     oldestOpenMs: oldest === '' ? null : Number(oldest),
@@ -86,19 +102,29 @@ export interface TagPage {
   readonly lastRead: string | null;
 }
 
-/** tag-page-2.lua: a page of the feed after `afterId`, less the jobs that had ended by the stream's open point. */
+/**
+ * tag-page-2.lua: a page of the feed after `afterId`, less the jobs that had ended by the stream's
+ * open point, and less other keys' jobs when `only` names one (null: every key's).
+ */
 export async function tagPageScript(
   redis: RedisClient,
   tag: string,
   afterId: string | null,
   count: number,
   openPoint: string | null,
+  only: string | null = null,
 ): Promise<TagPage> {
-  const reply = await page.run(redis, [keys.tagFeed(tag), keys.tagRelayed(tag)], [afterId ?? '', count, openPoint ?? '']);
+  const reply = await page.run(redis, [keys.tagFeed(tag), keys.tagRelayed(tag)], [afterId ?? '', count, openPoint ?? '', only ?? '']);
   if (!Array.isArray(reply) || reply.length < 2 || (reply.length - 2) % 3 !== 0) {
     throw new ScriptReplyError(`${page.name}: unexpected reply ${JSON.stringify(reply)?.slice(0, 100)}`);
   }
   const events: FeedEvent[] = [];
   for (let i = 2; i < reply.length; i += 3) events.push({ id: String(reply[i]), status: String(reply[i + 1]), data: String(reply[i + 2]) });
   return { events, read: Number(reply[0]), lastRead: reply[1] === '' ? null : String(reply[1]) };
+}
+
+/** The id of a tag feed's first entry, null when it holds none (never made, expired, or emptied). */
+export async function tagFeedFirstId(redis: RedisClient, tag: string): Promise<string | null> {
+  const [first] = (await redis.xrange(keys.tagFeed(tag), '-', '+', 'COUNT', 1)) as [string, string[]][];
+  return first?.[0] ?? null;
 }
