@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { batchJobId } from '@herald/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventPublisher, keys, readTagEntryStatus } from '@herald/shared';
@@ -249,6 +250,8 @@ describe('GET /v1/events?tag=T', () => {
       if (!abort.signal.aborted) throw error;
     });
     await publish(a, job, { status: 'processing', progress: 10, delta: 'Bees ', offset: 0, metadata: { rows: 4 } });
+    // The rest only once the first connection is cut: they can reach the watcher through b alone.
+    while (!cut.signal.aborted) await sleep(10);
     await publish(b, job, { status: 'processing', progress: 50, delta: 'buzz.', offset: 5 });
     await publish(b, job, { status: 'done', result: 'Bees buzz.' });
     await reading;
