@@ -164,11 +164,11 @@ export class EventPublisher {
 
   /**
    * Herald's own events. Resolves to null when the job has already ended: its terminal event
-   * stays the last one. A lower progress is raised to the job's.
+   * stays the last one. A lower progress is raised to the job's; without one, the job's stays.
    */
-  async publish(jobId: string, update: ProgressUpdate): Promise<PublishedEvent | null> {
-    const reply = await this.#run(jobId, update, 'clamp');
-    if (reply.reply.outcome === 'ended') return null;
+  async publish(jobId: string, update: ProducerUpdate, options: PublishOptions = {}): Promise<PublishedEvent | null> {
+    const reply = await this.#run(jobId, update, 'clamp', idempotency(options));
+    if (reply.reply.outcome === 'ended' || reply.reply.outcome === 'replayed') return null;
     if (reply.reply.outcome !== 'published') throw new Error(`publish refused: ${reply.reply.outcome}`);
     const batchId = batchOf(jobId);
     return {
@@ -177,9 +177,17 @@ export class EventPublisher {
     };
   }
 
-  /** A job's first event, with what the job is (its kind, owner, …): kept in its snapshot. */
-  async create(jobId: string, first: ProgressUpdate, jobFields: Readonly<Record<string, string>>): Promise<PublishedEvent | null> {
-    const reply = await this.#run(jobId, first, 'clamp', { jobFields });
+  /**
+   * A job's first event, with what the job is (its kind, owner, …): kept in its snapshot. With an
+   * idempotency key, a repeat (a retried create) adds nothing and resolves to null.
+   */
+  async create(
+    jobId: string,
+    first: ProgressUpdate,
+    jobFields: Readonly<Record<string, string>>,
+    options: PublishOptions = {},
+  ): Promise<PublishedEvent | null> {
+    const reply = await this.#run(jobId, first, 'clamp', { jobFields, ...idempotency(options) });
     if (reply.reply.outcome !== 'published') return null;
     return { id: reply.reply.id, event: { jobId, ...first, progress: reply.reply.progress, ts: reply.ts } };
   }
@@ -316,6 +324,20 @@ export class EventPublisher {
     return { reply, ts };
   }
 }
+
+/** What Herald's own publishes may add. */
+export interface PublishOptions {
+  /**
+   * A publish retried with the same key (a digest, or any short text of [A-Za-z0-9:_-]) adds
+   * nothing and resolves to null, even once the job has ended; the key lives JOB_TTL_SECONDS
+   * from the first publish (publish-6.lua, "Idempotency"). The BullMQ bridge keys each event
+   * on the BullMQ event it comes from.
+   */
+  readonly idempotencyKeyHash?: string;
+}
+
+const idempotency = (options: PublishOptions): { idempotencyKeyHash?: string } =>
+  options.idempotencyKeyHash === undefined ? {} : { idempotencyKeyHash: options.idempotencyKeyHash };
 
 /** A job's tags as its snapshot keeps them (JSON; JOB_FIELDS.tags): a list of strings, or none for anything else. */
 function tagList(json: string): string[] {
