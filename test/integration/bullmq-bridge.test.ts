@@ -230,22 +230,26 @@ describe('the BullMQ bridge', () => {
     }
   }, 60_000);
 
-  it('two bridges on one queue: one leads, the other waits; no event is doubled', async () => {
+  it('two bridges on one queue: one leads, the other waits and takes over when it dies; no event is doubled or missed', async () => {
     const currentQueue = 'bridged-twice';
-    const jobs = plans(6).map((plan, i) => ({ ...plan, id: `twice-${i}` }));
+    const jobs = plans(10).map((plan, i) => ({ ...plan, id: `twice-${i}` }));
     const watchers = watchTags(currentQueue, jobs);
     const queue = new Queue(currentQueue, { connection: { url: redisUrl } });
     try {
       const first = startBridge(currentQueue, 1000);
       await waitForOutput(first, 'bridging the BullMQ queue');
       const second = startBridge(currentQueue, 1000);
+      await waitForOutput(second, 'waiting for its lease');
       startWorker(currentQueue);
       await addJobs(queue, jobs);
-      await checkJobs(currentQueue, watchers, jobs);
-      // The second never led while the first held the lease.
+      await waitUntil(async () => (await queue.getCompletedCount()) >= 2);
+      // Both bridged side by side so far: only the first led.
       expect(second.output()).not.toContain('bridging the BullMQ queue');
-      const lease = await system.redis.get(keys.bridgeLease('bull', currentQueue));
-      expect(lease).not.toBeNull();
+      first.process.kill('SIGKILL');
+      await first.exited();
+      await checkJobs(currentQueue, watchers, jobs);
+      expect(second.output()).toContain('bridging the BullMQ queue');
+      expect(await system.redis.get(keys.bridgeLease('bull', currentQueue))).not.toBeNull();
     } finally {
       for (const watcher of watchers.values()) watcher.close();
       await queue.close();

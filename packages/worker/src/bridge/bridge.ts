@@ -147,6 +147,8 @@ class Bridge implements BullmqBridge {
   /** Herald job ids known to exist, oldest first; at most KNOWN_JOBS. */
   readonly #known = new Set<string>();
   #leading = false;
+  /** Whether it has said that it waits for the lease (said once a wait). */
+  #waiting = false;
   #closing = false;
   #loop: Promise<void> = Promise.resolve();
   #renewal: NodeJS.Timeout | null = null;
@@ -196,10 +198,13 @@ class Bridge implements BullmqBridge {
       try {
         if (!this.#leading) {
           if (!(await lease.acquire())) {
+            if (!this.#waiting) logger.info({ queue: this.#parts.queue }, 'another bridge holds the BullMQ queue; waiting for its lease');
+            this.#waiting = true;
             await sleep(Math.min(1000, lease.leaseMs / 4));
             continue;
           }
           this.#leading = true;
+          this.#waiting = false;
           // Where the last holder stopped; on the very first run, the start of the Stream (BullMQ keeps its last ~10,000 events).
           cursor = (await lease.cursor()) ?? '0';
           logger.info({ queue: this.#parts.queue, cursor }, 'bridging the BullMQ queue');
