@@ -63,7 +63,14 @@ function plans(count: number): JobPlan[] {
     id: i === 7 ? `long-${'x'.repeat(70)}` : `job-${i}`,
     n: i,
     // Numbers and objects; the second attempt of a retried job starts low again (Herald clamps it).
-    steps: [5 + i, { progress: 40, message: `halfway ${i}`, stage: 'middle' }, 60 + i, { progress: 90, metadata: { item: i } }],
+    steps: [
+      5 + i,
+      { progress: 40, message: `halfway ${i}`, stage: 'middle' },
+      60 + i,
+      // Past MAX_METADATA_BYTES (16 KiB by default): Herald refuses it, the bridge leaves it out and goes on.
+      ...(i === 19 ? [{ progress: 80, message: 'too much metadata', metadata: { big: 'x'.repeat(20_000) } }] : []),
+      { progress: 90, metadata: { item: i } },
+    ],
     ...(i % 5 === 1 ? { failFirst: true } : {}),
     ...(i === 3 ? { failFirst: true, backoff: true } : {}),
     ...(i === 13 ? { failAlways: true } : {}),
@@ -88,6 +95,7 @@ function expectedEvents(plan: JobPlan): Expected[] {
           stage,
           metadata,
         } = step as { progress: number; message?: string; stage?: string; metadata?: unknown };
+        if (JSON.stringify(metadata ?? {}).length > 16_384) continue; // refused by Herald, left out
         progress = Math.max(progress, p);
         events.push({
           status: 'processing',

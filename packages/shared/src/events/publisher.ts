@@ -169,7 +169,7 @@ export class EventPublisher {
   async publish(jobId: string, update: ProducerUpdate, options: PublishOptions = {}): Promise<PublishedEvent | null> {
     const reply = await this.#run(jobId, update, 'clamp', idempotency(options));
     if (reply.reply.outcome === 'ended' || reply.reply.outcome === 'replayed') return null;
-    if (reply.reply.outcome !== 'published') throw new Error(`publish refused: ${reply.reply.outcome}`);
+    if (reply.reply.outcome !== 'published') throw new PublishRefusedError(reply.reply.outcome);
     const batchId = batchOf(jobId);
     return {
       id: reply.reply.id,
@@ -322,6 +322,16 @@ export class EventPublisher {
     if (reply.outcome === 'published' && isTerminal(status)) this.#options.onJobEnded?.(jobId);
     if (reply.outcome === 'published' && reply.batchEnded) this.#options.onBatchEnded?.(batchOf(jobId)!);
     return { reply, ts };
+  }
+}
+
+/** A publish of Herald's own that the job's rules refused (its metadata past MAX_METADATA_BYTES, …): not a Redis failure, so trying again is no use. */
+export class PublishRefusedError extends Error {
+  readonly outcome: string;
+  constructor(outcome: string) {
+    super(`publish refused: ${outcome}`);
+    this.name = 'PublishRefusedError';
+    this.outcome = outcome;
   }
 }
 

@@ -9,6 +9,8 @@ import {
   keys,
   loadConfig,
   type Logger,
+  type ProducerUpdate,
+  PublishRefusedError,
   publisherOptions,
   type RedisClient,
   releaseActiveJob,
@@ -239,15 +241,29 @@ class Bridge implements BullmqBridge {
       case 'create':
         return;
       case 'publish':
-        await this.#parts.publisher.publish(jobId, step.update, { idempotencyKeyHash });
+        await this.#publish(jobId, step.update, idempotencyKeyHash);
         return;
       case 'retry':
       case 'retry-if-failed': {
         const reason = await this.#parts.bull.hget(`${this.#parts.prefix}:${this.#parts.queue}:${step.bullmqJobId}`, 'failedReason');
         if (step.kind === 'retry-if-failed' && !reason) return; // a job added with a delay: nothing failed
-        await this.#parts.publisher.publish(jobId, retryUpdate(reason), { idempotencyKeyHash });
+        await this.#publish(jobId, retryUpdate(reason), idempotencyKeyHash);
         return;
       }
+    }
+  }
+
+  /**
+   * An event Herald refuses by its rules (metadata past MAX_METADATA_BYTES) is left out and told,
+   * never retried: it would hold every later event up. A Redis failure throws, and the same event
+   * is tried again.
+   */
+  async #publish(jobId: string, update: ProducerUpdate, idempotencyKeyHash: string): Promise<void> {
+    try {
+      await this.#parts.publisher.publish(jobId, update, { idempotencyKeyHash });
+    } catch (err) {
+      if (!(err instanceof PublishRefusedError)) throw err;
+      this.#parts.logger.warn({ err: err.message, jobId }, 'Herald refused a bridged event; left out');
     }
   }
 
