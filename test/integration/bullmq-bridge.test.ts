@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { keys } from '@herald/shared';
+import { EventPublisher, keys, publisherOptions, createLogger } from '@herald/shared';
 import { bullmqTag } from '../../packages/worker/src/bridge/ids.ts';
 import type { Child } from '../support/child.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -209,6 +209,23 @@ describe('the BullMQ bridge', () => {
       expect(snapshot.tags).toEqual([bullmqTag(queueName, plan.id)]);
     }
   };
+
+  it('EventPublisher: create and publish with an idempotency key add nothing when repeated, even after the end', async () => {
+    const noop = async () => {};
+    const publisher = new EventPublisher(system.redis, publisherOptions(system.config, createLogger('test', 'silent'), noop, noop));
+    const jobId = 'bridgeIdempotency0000A';
+    const first = { status: 'queued' as const, progress: 0, message: 'Queued' };
+    expect(await publisher.create(jobId, first, { kind: 'bullmq' }, { idempotencyKeyHash: 'c' })).not.toBeNull();
+    expect(await publisher.create(jobId, first, { kind: 'bullmq' }, { idempotencyKeyHash: 'c' })).toBeNull();
+    const step = { status: 'processing' as const, progress: 30, message: 'step' };
+    expect(await publisher.publish(jobId, step, { idempotencyKeyHash: 'e1' })).not.toBeNull();
+    expect(await publisher.publish(jobId, step, { idempotencyKeyHash: 'e1' })).toBeNull();
+    const end = { status: 'done' as const, progress: 100, message: 'Done', result: null };
+    expect(await publisher.publish(jobId, end, { idempotencyKeyHash: 'e2' })).not.toBeNull();
+    expect(await publisher.publish(jobId, end, { idempotencyKeyHash: 'e2' })).toBeNull();
+    const stored = await system.redis.xrange(keys.events(jobId), '-', '+');
+    expect(stored.map(([, fields]) => fields[1])).toEqual(['queued', 'processing', 'done']);
+  });
 
   it('bridges 20 jobs of a plain BullMQ worker exactly, while the bridge is SIGKILLed and restarted mid-run', async () => {
     const currentQueue = 'bridged-work';
