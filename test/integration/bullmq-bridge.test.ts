@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { EventPublisher, keys, publisherOptions, createLogger } from '@herald/shared';
+import { type BullmqBridge, bridgeQueue } from '../../packages/worker/src/bridge/bridge.ts';
 import { bullmqTag } from '../../packages/worker/src/bridge/ids.ts';
 import type { Child } from '../support/child.ts';
 import { SseClient } from '../support/sse-client.ts';
@@ -255,29 +256,42 @@ describe('the BullMQ bridge', () => {
     }
   }, 60_000);
 
-  it('two bridges on one queue: one leads, the other waits and takes over when it dies; no event is doubled or missed', async () => {
+  it('two bridges on one queue: one leads, the other (bridgeQueue in this process) waits and takes over when it dies; no event is doubled or missed', async () => {
     const currentQueue = 'bridged-twice';
     const jobs = plans(10).map((plan, i) => ({ ...plan, id: `twice-${i}` }));
     const watchers = watchTags(currentQueue, jobs);
     const queue = new Queue(currentQueue, { connection: { url: redisUrl } });
+    let secondBridge: BullmqBridge | null = null;
     try {
       const first = startBridge(currentQueue, 1000);
       await waitForOutput(first, 'bridging the BullMQ queue');
-      const second = startBridge(currentQueue, 1000);
-      await waitForOutput(second, 'waiting for its lease');
+      // The second in this process, through the API itself, with BullMQ's own shape of connection.
+      const second = await bridgeQueue({
+        queue: currentQueue,
+        connection: { url: redisUrl },
+        herald: system.config,
+        logger: createLogger('second-bridge', 'silent'),
+        leaseMs: 1000,
+      });
+      secondBridge = second;
       startWorker(currentQueue);
       await addJobs(queue, jobs);
       await waitUntil(async () => (await queue.getCompletedCount()) >= 2);
-      // Both bridged side by side so far: only the first led.
-      expect(second.output()).not.toContain('bridging the BullMQ queue');
+      // Both side by side so far: only the first led.
+      expect(second.leading).toBe(false);
       first.process.kill('SIGKILL');
       await first.exited();
       await checkJobs(currentQueue, watchers, jobs);
-      expect(second.output()).toContain('bridging the BullMQ queue');
+      expect(second.leading).toBe(true);
       expect(await system.redis.get(keys.bridgeLease('bull', currentQueue))).not.toBeNull();
+      await second.close();
+      secondBridge = null;
+      // Closed, it gave the lease up.
+      expect(await system.redis.get(keys.bridgeLease('bull', currentQueue))).toBeNull();
     } finally {
       for (const watcher of watchers.values()) watcher.close();
       await queue.close();
+      await secondBridge?.close();
     }
   }, 60_000);
 });

@@ -33,8 +33,11 @@ import { type BullmqEvent, QUEUED, retryUpdate, stepOf } from './translate.ts';
 export interface BridgeQueueOptions {
   /** The BullMQ queue's name. */
   readonly queue: string;
-  /** Where the BullMQ queue's Redis is: a URL, ioredis options, or an ioredis connection (duplicated, never used itself). */
-  readonly connection: string | RedisOptions | Redis;
+  /**
+   * Where the BullMQ queue's Redis is, as BullMQ's own `connection` says it: ioredis options (with
+   * `url`, as BullMQ takes them), a URL, or an ioredis connection (duplicated, never used itself).
+   */
+  readonly connection: string | (RedisOptions & { readonly url?: string }) | Redis;
   /** The queue's BullMQ prefix; BullMQ's default, `bull`. */
   readonly prefix?: string;
   /**
@@ -128,8 +131,10 @@ function ownerOf(options: BridgeQueueOptions, config: Config): string | null {
 /** A connection of the bridge's own to the queue's Redis: its reads block. */
 function bullConnection(connection: BridgeQueueOptions['connection']): Redis {
   if (connection instanceof Redis) return connection.duplicate();
-  if (typeof connection === 'string') return new Redis(connection, { maxRetriesPerRequest: null, connectionName: 'herald:bullmq-bridge' });
-  return new Redis({ ...connection, maxRetriesPerRequest: null });
+  const own = { maxRetriesPerRequest: null, connectionName: 'herald:bullmq-bridge' };
+  if (typeof connection === 'string') return new Redis(connection, own);
+  const { url, ...options } = connection;
+  return url === undefined ? new Redis({ ...options, ...own }) : new Redis(url, { ...options, ...own });
 }
 
 interface BridgeParts {
