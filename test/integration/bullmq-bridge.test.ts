@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { EventPublisher, keys, publisherOptions, createLogger } from '@herald/shared';
+import { createLogger, EventPublisher, keys, publisherOptions, readTagEntryStatus } from '@herald/shared';
 import { type BullmqBridge, bridgeQueue } from '../../packages/worker/src/bridge/bridge.ts';
-import { bullmqTag } from '../../packages/worker/src/bridge/ids.ts';
+import { bridgedJobId, bullmqTag } from '../../packages/worker/src/bridge/ids.ts';
 import type { Child } from '../support/child.ts';
 import { SseClient } from '../support/sse-client.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
@@ -190,7 +190,13 @@ describe('the BullMQ bridge', () => {
   const checkJobs = async (queueName: string, watchers: Map<string, SseClient>, jobs: readonly JobPlan[]): Promise<void> => {
     for (const plan of jobs) {
       const watcher = watchers.get(plan.id)!;
-      await watcher.waitFor(ended, 30_000);
+      await watcher.waitFor(ended, 30_000).catch(async (error: Error) => {
+        const id = bridgedJobId('bull', queueName, plan.id);
+        const stored = await system.redis.xrange(keys.events(id), '-', '+');
+        throw new Error(
+          `${plan.id}: ${error.message}; its own Stream: ${stored.map(([sid, f]) => `${sid} ${f[1]} ${f[3]?.slice(40, 120)}`).join(' | ')}; tag watcher ids: ${watcher.events.map((e) => e.id).join(',')}; processes said: ${children.map((c) => c.output().slice(-1500)).join('\n---\n')}`,
+        );
+      });
       watcher.close();
       const jobIds = new Set(watcher.events.map((e) => e.json.jobId));
       expect(jobIds.size, plan.id).toBe(1);
@@ -226,6 +232,27 @@ describe('the BullMQ bridge', () => {
     expect(await publisher.publish(jobId, end, { idempotencyKeyHash: 'e2' })).toBeNull();
     const stored = await system.redis.xrange(keys.events(jobId), '-', '+');
     expect(stored.map(([, fields]) => fields[1])).toEqual(['queued', 'processing', 'done']);
+  });
+
+  it('EventPublisher: a publish replayed by its idempotency key relays its event, which its first try may not have', async () => {
+    const noop = async () => {};
+    const options = publisherOptions(system.config, createLogger('test', 'silent'), noop, noop);
+    const publisher = new EventPublisher(system.redis, options);
+    // The first try: published, then the process died before its relay (here: a publisher that relays nothing).
+    const diedBeforeRelay = new EventPublisher(system.redis, { ...options, tagFeedMaxLen: 0 });
+    const jobId = 'bridgeReplayRelay0000A';
+    const tag = 'replay-relay:1';
+    await publisher.create(jobId, { status: 'queued', progress: 0, message: 'Queued' }, { tags: JSON.stringify([tag]) });
+    const end = { status: 'done' as const, progress: 100, message: 'Done', result: 1 };
+    expect(await diedBeforeRelay.publish(jobId, end, { idempotencyKeyHash: 'end' })).not.toBeNull();
+    const feedStatuses = async () =>
+      (await system.redis.xrange(keys.tagFeed(tag), '-', '+')).map(([, fields]) => readTagEntryStatus(fields[1]!)?.status);
+    expect(await feedStatuses()).toEqual(['queued']);
+    expect(await publisher.publish(jobId, end, { idempotencyKeyHash: 'end' })).toBeNull();
+    expect(await feedStatuses()).toEqual(['queued', 'done']);
+    // Once more: the feed has it, nothing is added.
+    expect(await publisher.publish(jobId, end, { idempotencyKeyHash: 'end' })).toBeNull();
+    expect(await feedStatuses()).toEqual(['queued', 'done']);
   });
 
   it('bridges 20 jobs of a plain BullMQ worker exactly, while the bridge is SIGKILLed and restarted mid-run', async () => {

@@ -7,6 +7,7 @@ import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 import type { FeedEvent } from '../redis/scripts/tag-feed.ts';
 import { JOB_FIELDS } from './reader.ts';
+import { keys } from '../redis/keys.ts';
 import { TagRelay } from './tag-relay.ts';
 
 export interface PublisherOptions {
@@ -267,6 +268,22 @@ export class EventPublisher {
     }
   }
 
+  /**
+   * A publish replayed by its idempotency key: its first try may have died before its relay (a
+   * bridge SIGKILLed, a producer's request cut), so the event is relayed again (a no-op when
+   * the feeds have it). Told, not thrown, as any relay.
+   */
+  async #relayReplayed(jobId: string, eventId: string): Promise<void> {
+    const relay = this.#tagRelay;
+    if (!relay) return;
+    try {
+      const [tags = null, owner = null] = await this.#redis.hmget(keys.snapshot(jobId), JOB_FIELDS.tags, JOB_FIELDS.owner);
+      if (tags !== null) await relay.relayPublished(tagList(tags), jobId, owner, eventId);
+    } catch (error) {
+      this.#options.onRelayFailed?.(error, jobId);
+    }
+  }
+
   #durable(): { replicas: number; timeoutMs: number; short: (replicated: number) => void } {
     const replicas = this.#options.waitReplicas ?? 0;
     return {
@@ -319,6 +336,7 @@ export class EventPublisher {
         data: jsonHead + reply.progress + jsonTail,
       });
     }
+    if (reply.outcome === 'replayed') await this.#relayReplayed(jobId, reply.id);
     if (reply.outcome === 'published' && isTerminal(status)) this.#options.onJobEnded?.(jobId);
     if (reply.outcome === 'published' && reply.batchEnded) this.#options.onBatchEnded?.(batchOf(jobId)!);
     return { reply, ts };
