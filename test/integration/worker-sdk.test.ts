@@ -134,6 +134,9 @@ describe('@herald/worker from its tarball, in a project of its own', () => {
       properties: { width: { type: 'integer' }, height: { type: 'integer' }, holdMs: { type: 'integer' } },
       required: ['width', 'height'],
     });
+    // Its command, built: `herald-worker bridge` is the BullMQ bridge (bullmq-bridge.test.ts runs it).
+    const help = execFileSync(join(project, 'node_modules/.bin/herald-worker'), ['--help'], { encoding: 'utf8' });
+    expect(help).toContain('herald-worker bridge --queue NAME');
   });
 
   it('runs a job submitted on one replica to done, watched on another, with the run’s result and progress', async () => {

@@ -49,7 +49,11 @@ export class SseClient {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(check);
-        reject(new Error(`timed out (status ${this.status}); got ${this.events.length} events: ${this.events.map((e) => e.json.status).join(',')}`));
+        reject(
+          new Error(
+            `timed out (status ${this.status}); got ${this.events.length} events: ${this.events.map((e) => e.json.status).join(',')}`,
+          ),
+        );
       }, timeoutMs);
       const check = (): void => {
         if (!predicate(this)) return;

@@ -5,3 +5,4 @@ export { defineKind, type KindDefinition, type WorkerContext } from './define-ki
 export { startWorker, type RedisSettingsInput, type StartWorkerOptions, type StartedWorker } from './start-worker.ts';
 export { JobError } from './jobs/job-error.ts';
 export type { AnyJobKind, JobKind } from './jobs/kind.ts';
+export { bridgeQueue, type BridgeQueueOptions, type BullmqBridge } from './bridge/bridge.ts';

@@ -7,6 +7,7 @@ import { createBatchScript } from '../redis/scripts/create-batch.ts';
 import { type PublishReply, publishScript } from '../redis/scripts/publish.ts';
 import type { FeedEvent } from '../redis/scripts/tag-feed.ts';
 import { JOB_FIELDS } from './reader.ts';
+import { keys } from '../redis/keys.ts';
 import { type RelayGiveUp, RelayRetries } from './relay-retries.ts';
 import { type RelayedEvent, TagRelay } from './tag-relay.ts';
 
@@ -179,12 +180,12 @@ export class EventPublisher {
 
   /**
    * Herald's own events. Resolves to null when the job has already ended: its terminal event
-   * stays the last one. A lower progress is raised to the job's.
+   * stays the last one. A lower progress is raised to the job's; without one, the job's stays.
    */
-  async publish(jobId: string, update: ProgressUpdate): Promise<PublishedEvent | null> {
-    const reply = await this.#run(jobId, update, 'clamp');
-    if (reply.reply.outcome === 'ended') return null;
-    if (reply.reply.outcome !== 'published') throw new Error(`publish refused: ${reply.reply.outcome}`);
+  async publish(jobId: string, update: ProducerUpdate, options: PublishOptions = {}): Promise<PublishedEvent | null> {
+    const reply = await this.#run(jobId, update, 'clamp', idempotency(options));
+    if (reply.reply.outcome === 'ended' || reply.reply.outcome === 'replayed') return null;
+    if (reply.reply.outcome !== 'published') throw new PublishRefusedError(reply.reply.outcome);
     const batchId = batchOf(jobId);
     return {
       id: reply.reply.id,
@@ -192,9 +193,17 @@ export class EventPublisher {
     };
   }
 
-  /** A job's first event, with what the job is (its kind, owner, …): kept in its snapshot. */
-  async create(jobId: string, first: ProgressUpdate, jobFields: Readonly<Record<string, string>>): Promise<PublishedEvent | null> {
-    const reply = await this.#run(jobId, first, 'clamp', { jobFields });
+  /**
+   * A job's first event, with what the job is (its kind, owner, …): kept in its snapshot. With an
+   * idempotency key, a repeat (a retried create) adds nothing and resolves to null.
+   */
+  async create(
+    jobId: string,
+    first: ProgressUpdate,
+    jobFields: Readonly<Record<string, string>>,
+    options: PublishOptions = {},
+  ): Promise<PublishedEvent | null> {
+    const reply = await this.#run(jobId, first, 'clamp', { jobFields, ...idempotency(options) });
     if (reply.reply.outcome !== 'published') return null;
     return { id: reply.reply.id, event: { jobId, ...first, progress: reply.reply.progress, ts: reply.ts } };
   }
@@ -279,6 +288,20 @@ export class EventPublisher {
     await this.#relayRetries.run(jobId, () => relay.relay(tags, jobId, owner, prev, event));
   }
 
+  /**
+   * A publish replayed by its idempotency key: its first try may have died before its relay (a
+   * bridge SIGKILLed, a producer's request cut), so the event is relayed again (a no-op when
+   * the feeds have it). Retried and told, not thrown, as any relay.
+   */
+  async #relayReplayed(jobId: string, eventId: string): Promise<void> {
+    const relay = this.#tagRelay;
+    if (!relay) return;
+    await this.#relayRetries.run(jobId, async () => {
+      const [tags = null, owner = null] = await this.#redis.hmget(keys.snapshot(jobId), JOB_FIELDS.tags, JOB_FIELDS.owner);
+      if (tags !== null) await relay.relayPublished(tagList(tags), jobId, owner, eventId);
+    });
+  }
+
   #durable(): { replicas: number; timeoutMs: number; short: (replicated: number) => void } {
     const replicas = this.#options.waitReplicas ?? 0;
     return {
@@ -331,11 +354,36 @@ export class EventPublisher {
         data: jsonHead + reply.progress + jsonTail,
       });
     }
+    if (reply.outcome === 'replayed') await this.#relayReplayed(jobId, reply.id);
     if (reply.outcome === 'published' && isTerminal(status)) this.#options.onJobEnded?.(jobId);
     if (reply.outcome === 'published' && reply.batchEnded) this.#options.onBatchEnded?.(batchOf(jobId)!);
     return { reply, ts };
   }
 }
+
+/** A publish of Herald's own that the job's rules refused (its metadata past MAX_METADATA_BYTES, …): not a Redis failure, so trying again is no use. */
+export class PublishRefusedError extends Error {
+  readonly outcome: string;
+  constructor(outcome: string) {
+    super(`publish refused: ${outcome}`);
+    this.name = 'PublishRefusedError';
+    this.outcome = outcome;
+  }
+}
+
+/** What Herald's own publishes may add. */
+export interface PublishOptions {
+  /**
+   * A publish retried with the same key (a digest, or any short text of [A-Za-z0-9:_-]) adds
+   * nothing and resolves to null, even once the job has ended; the key lives JOB_TTL_SECONDS
+   * from the first publish (publish-6.lua, "Idempotency"). The BullMQ bridge keys each event
+   * on the BullMQ event it comes from.
+   */
+  readonly idempotencyKeyHash?: string;
+}
+
+const idempotency = (options: PublishOptions): { idempotencyKeyHash?: string } =>
+  options.idempotencyKeyHash === undefined ? {} : { idempotencyKeyHash: options.idempotencyKeyHash };
 
 /** A job's tags as its snapshot keeps them (JSON; JOB_FIELDS.tags): a list of strings, or none for anything else. */
 function tagList(json: string): string[] {

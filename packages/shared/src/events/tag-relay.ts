@@ -124,6 +124,18 @@ export class TagRelay {
     }
   }
 
+  /**
+   * Relays again an event already published (`eventId`, the job's), with any before it the feed
+   * lacks: for a publish retried with its idempotency key, whose first try may have died between
+   * its publish and its relay — a terminal event has no later publish to make that good. An
+   * event the feed has is skipped (the script's chain is past it).
+   */
+  async relayPublished(tags: readonly string[], jobId: string, owner: string | null, eventId: string): Promise<void> {
+    const [entry, before] = (await this.#redis.xrevrange(keys.events(jobId), eventId, '-', 'COUNT', 2)) as [string, string[]][];
+    if (!entry || entry[0] !== eventId) return; // trimmed from the job's Stream, or gone with it
+    await this.relay(tags, jobId, owner, before?.[0] ?? null, feedEvent(entry));
+  }
+
   /** The job's events after `after` (null: from its first) up to `upTo`, at most a page. */
   async #between(jobId: string, after: string | null, upTo: string): Promise<FeedEvent[]> {
     const entries = (await this.#redis.xrange(keys.events(jobId), after === null ? '-' : `(${after}`, upTo, 'COUNT', GAP_PAGE)) as [

@@ -34,6 +34,10 @@ const batchKey = (batchId: string, part: string): string => `herald:{${batchId}}
 const subject = (id: string): string =>
   /^[0-9A-Za-z.:_-]{1,64}$/.test(id) ? id : `#${createHash('sha256').update(id).digest('hex').slice(0, 24)}`;
 
+/** A BullMQ queue (its prefix and name, anything BullMQ takes) as a key name's part: 24 hex characters. */
+const bridgeDigest = (prefix: string, queue: string): string =>
+  createHash('sha256').update(`${prefix}\n${queue}`).digest('hex').slice(0, 24);
+
 export const keys = {
   /** Stream: the job's durable, ordered event log. Entry ids are the SSE event ids. */
   events: (jobId: string): string => jobKey(jobId, 'events'),
@@ -125,6 +129,15 @@ export const keys = {
    * (jobs/kind-registry.ts). One key: a submission reads one field, GET /v1/kinds all of them.
    */
   kindRegistry: 'herald:{kinds}:registry',
+  /**
+   * The BullMQ bridge of one queue (`prefix`, `queue`: the team's BullMQ queue; packages/worker's
+   * bridge): both keys share one hash tag, a digest of the two (a prefix may hold braces).
+   * - bridgeLease: String, the token of the bridge that holds the queue (SET NX PX, renewed);
+   * - bridgeCursor: String, the id of the last BullMQ event (its `<queue>:events` Stream) whose
+   *   Herald event is published: where a bridge that takes over goes on from.
+   */
+  bridgeLease: (prefix: string, queue: string): string => `herald:{bridge:${bridgeDigest(prefix, queue)}}:lease`,
+  bridgeCursor: (prefix: string, queue: string): string => `herald:{bridge:${bridgeDigest(prefix, queue)}}:cursor`,
   /** Sorted set: one receiver host's webhook deliveries under way → their leases (scripts/webhook-host-slots-1.lua). */
   webhookHostSlots: (host: string): string => `herald:webhook-host:${subject(host)}`,
 } as const;
