@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readSecretFiles } from './config-secret-files.ts';
 import { redactUrl } from './logger.ts';
 
 // Every setting of API and worker, parsed once at start-up. Both apps parse the whole set so
@@ -27,6 +28,9 @@ const flag = z
   .default('false')
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+/** A secret's file (Docker and Kubernetes secrets): read by loadConfig instead of the variable itself (config-secret-files.ts). */
+const secretFile = z.string().min(1).optional();
+
 /** The Redis Herald uses when nothing says otherwise. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -46,8 +50,10 @@ export const configSchema = z.object({
   /** Credentials for every Redis node (with a URL they may also be in it). */
   REDIS_USERNAME: z.string().min(1).optional(),
   REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_PASSWORD_FILE: secretFile,
   /** The Sentinels' own password, when they have one. */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD_FILE: secretFile,
   /** TLS to every Redis node (a rediss:// URL turns it on too). */
   REDIS_TLS: flag,
   /** A PEM file of the CA(s) that signed Redis's certificates, when not a public CA. */
@@ -161,6 +167,7 @@ export const configSchema = z.object({
     .default('https://api.openai.com/v1'),
   /** Optional: local servers (Ollama, vLLM, llama.cpp) take none. */
   OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_API_KEY_FILE: secretFile,
   /** Required with SUMMARIZER=openai. */
   OPENAI_MODEL: z.string().min(1).optional(),
   /** How long the model may send nothing (before its answer starts, or in the middle of it). */
@@ -185,6 +192,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^whsec_[A-Za-z0-9+/]{24,}={0,2}$/, 'must be whsec_ followed by a base64 key of at least 18 bytes')
     .optional(),
+  WEBHOOK_SECRET_FILE: secretFile,
   /** Hosts a callback may reach although they are loopback, private or link-local (names or IPs). */
   WEBHOOK_ALLOWED_HOSTS: list,
   /** Delivery attempts before a webhook is given up: 8 over about 21 minutes with the default backoff. */
@@ -201,9 +209,12 @@ export const configSchema = z.object({
   /** One key per line (# comments and blank lines ignored); read once at start-up. */
   API_KEYS_FILE: z.string().min(1).optional(),
   /** Keys that may see and cancel every job, whoever made it; they are API keys as well. */
-  ADMIN_API_KEYS: list,
+  // ADMIN_API_KEYS_FILE's keys come as a list already (one a line: a key may hold a comma there).
+  ADMIN_API_KEYS: z.array(z.string()).or(list),
+  ADMIN_API_KEYS_FILE: secretFile,
   /** Signs watch tokens; every replica needs the same one. Required when auth is on. */
   WATCH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  WATCH_TOKEN_SECRET_FILE: secretFile,
   WATCH_TOKEN_TTL_SECONDS: int(3_600, 10, 7 * 86_400),
   /**
    * Watch JWTs, minted by the adopter's own backend (docs/security.md): the JWKS their keys are
@@ -262,21 +273,31 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "unset", as in most shells' `FOO= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = configSchema.superRefine(redisRules).superRefine(accessRules).superRefine(watchJwtRules).safeParse(present);
-  if (parsed.success) {
+  // Secrets given as files become the variables they stand for, so every rule below sees them alike.
+  const secretFiles = readSecretFiles(present);
+  const parsed = configSchema
+    .superRefine(redisRules)
+    .superRefine(accessRules)
+    .superRefine(watchJwtRules)
+    .safeParse({ ...present, ...secretFiles.values });
+  if (parsed.success && secretFiles.problems.length === 0) {
     const config = parsed.data;
     const elsewhere = config.REDIS_CLUSTER_NODES.length > 0 || config.REDIS_SENTINELS.length > 0;
     const withStreams = { ...config, MAX_STREAM_CHARS: config.MAX_STREAM_CHARS ?? config.MAX_TEXT_CHARS };
     return elsewhere || config.REDIS_URL !== undefined ? withStreams : { ...withStreams, REDIS_URL: DEFAULT_REDIS_URL };
   }
-  const problems = parsed.error.issues.map((issue) => {
+  const issues = parsed.success ? [] : parsed.error.issues;
+  const problems = issues.map((issue) => {
     const name = String(issue.path[0]);
-    if (SECRET_VARIABLES.has(name)) return `${name}: ${issue.message}`;
+    if (SECRET_VARIABLES.has(name)) {
+      const source = name in secretFiles.values ? ` (from ${name}_FILE)` : '';
+      return `${name}${source}: ${issue.message}`;
+    }
     // A URL may carry a password; the message names the variable without showing it.
     const value = URL_VARIABLES.has(name) && env[name] !== undefined ? redactUrl(env[name]) : env[name];
     return `${name}=${JSON.stringify(value)}: ${issue.message}`;
   });
-  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  throw new ConfigError(`invalid configuration: ${[...secretFiles.problems, ...problems].join('; ')}`);
 }
 
 /** Whether submitting and managing jobs needs an API key. */
