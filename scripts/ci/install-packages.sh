@@ -4,7 +4,8 @@
 # chromium (browser tests), docker.io + docker-compose (the compose stack), python3 + ffmpeg (the
 # Python producer in examples/transcode-python; python3 alone: the Python SDK's tests, sdk/python,
 # which run from PYTHONPATH and install nothing), openssl (the edge's local certificate, the
-# Redis TLS tests), prometheus (its promtool checks deploy/prometheus/rules.yml). Idempotent.
+# Redis TLS tests), prometheus (promtool checks deploy/prometheus/rules.yml; a real Prometheus
+# scrapes a test stack). Idempotent.
 set -euo pipefail
 
 missing=()
