@@ -100,7 +100,13 @@ describe('the Prometheus rules', () => {
     expect(run.status, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('SUCCESS');
     const tests = readFileSync(`${root}${RULES_TESTS}`, 'utf8');
-    for (const alert of ['HeraldReplicaNearMaxSseClients', 'HeraldRedisUnavailable', 'HeraldQueueStalled']) {
+    for (const alert of [
+      'HeraldReplicaNearMaxSseClients',
+      'HeraldRedisUnavailable',
+      'HeraldQueueStalled',
+      'HeraldLlmUpstreamFailing',
+      'HeraldWebhooksFailing',
+    ]) {
       expect(tests).toContain(`alertname: ${alert}`);
     }
   });
