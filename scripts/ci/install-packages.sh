@@ -4,7 +4,8 @@
 # chromium (browser tests), docker.io + docker-compose (the compose stack), python3 + ffmpeg (the
 # Python producer in examples/transcode-python; python3 alone: the Python SDK's tests, sdk/python,
 # which run from PYTHONPATH and install nothing), openssl (the edge's local certificate, the
-# Redis TLS tests). Idempotent.
+# Redis TLS tests), prometheus (promtool checks deploy/prometheus/rules.yml; a real Prometheus
+# scrapes a test stack). Idempotent.
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,7 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "[install-packages] all present"
   exit 0

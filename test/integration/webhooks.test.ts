@@ -13,6 +13,7 @@ import { BEES } from '../support/texts.ts';
 import { SlowReceiver, type SlowAnswer } from '../support/slow-receiver.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { keysMatching, redisEnv } from '../support/redis-target.ts';
+import { scrape } from '../support/prometheus.ts';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 /** Fast retries for tests: 150 ms, then 300, 600, … */
@@ -35,6 +36,15 @@ const submitWithCallback = async (api: string, callbackUrl: string, body: Record
 
 const snapshotOf = async (api: string, jobId: string) => (await request(`${api}/v1/jobs/${jobId}`)).body;
 
+/** The worker's herald_webhook_attempts_total, by outcome. */
+const webhookAttempts = async (system: TestSystem): Promise<Record<string, number>> => {
+  const scraped = await scrape(system.workers[0]!.metricsServer!.url);
+  const outcomes = ['delivered', 'pending', 'failed', 'refused', 'gone'];
+  return Object.fromEntries(
+    outcomes.map((outcome) => [outcome, scraped.value('herald_webhook_attempts_total', { outcome }) ?? Number.NaN]),
+  );
+};
+
 describe('completion webhooks', () => {
   let system: TestSystem;
   let api: string;
@@ -54,6 +64,7 @@ describe('completion webhooks', () => {
 
   it('POSTs the job’s end, signed (Standard Webhooks), and retries failures with backoff under the same webhook-id', async () => {
     receiver.answer = (_id, attempt) => (attempt <= 2 ? 500 : 204);
+    const attemptsBefore = await webhookAttempts(system);
     const job = await submitWithCallback(api, receiver.url('/hooks/herald'));
     expect((await snapshotOf(api, job.jobId)).webhook).toEqual({ state: 'pending', attempts: 0 });
     await expect.poll(() => receiver.acknowledged(job.jobId).length, { timeout: 10_000 }).toBe(1);
@@ -76,6 +87,12 @@ describe('completion webhooks', () => {
     const { webhook, ...withoutWebhook } = snapshot;
     // No lastStatus: the receiver is on a private (allowed) host, whose answers are not shown.
     expect(webhook).toEqual({ state: 'delivered', attempts: 3 });
+    // Each attempt counted in the worker's metrics by how it ended (written with the snapshot).
+    expect(await webhookAttempts(system)).toEqual({
+      ...attemptsBefore,
+      pending: attemptsBefore.pending! + 2,
+      delivered: attemptsBefore.delivered! + 1,
+    });
     const payload = deliveries.at(-1)!.json;
     expect(payload).toEqual({ type: 'job.done', timestamp: new Date(snapshot.updatedAt).toISOString(), data: withoutWebhook });
     expect(payload.data).toMatchObject({ jobId: job.jobId, kind: 'summarize', status: 'done', result: expect.any(String) });
@@ -170,8 +187,10 @@ describe('completion webhooks', () => {
 
   it('stops at 410 Gone: no more attempts, and the snapshot says gone', async () => {
     receiver.answer = () => 410;
+    const attemptsBefore = await webhookAttempts(system);
     const job = await submitWithCallback(api, receiver.url());
     await expect.poll(async () => (await snapshotOf(api, job.jobId)).webhook.state, { timeout: 10_000 }).toBe('gone');
+    expect(await webhookAttempts(system)).toEqual({ ...attemptsBefore, gone: attemptsBefore.gone! + 1 });
     expect((await snapshotOf(api, job.jobId)).webhook).toEqual({ state: 'gone', attempts: 1 });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // a retry would have come by now (150 ms)
     expect(receiver.deliveriesOf(job.jobId).map((hook) => hook.answered)).toEqual([410]);

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { redisReconnectsCounter } from '@herald/shared';
 import type { ConsumerObserver, FinalStatus } from '@herald/worker/internal';
+import { WEBHOOK_ATTEMPT_OUTCOMES } from './chores/chores-worker.ts';
 
 export const FINAL_STATUSES = ['done', 'error', 'cancelled'] as const satisfies readonly FinalStatus[];
 
@@ -34,11 +35,19 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}) {
     finished.inc({ status }, 0);
     duration.zero({ status });
   }
+  const webhookAttempts = new Counter({
+    name: 'herald_webhook_attempts_total',
+    help: 'Webhook delivery attempts this worker made, by outcome: delivered, pending (failed, will retry), failed (the last attempt failed), refused (host not allowed), gone (410)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) webhookAttempts.inc({ outcome }, 0);
 
   return {
     registry,
     finished,
     duration,
+    webhookAttempts,
     active: new Gauge({
       name: 'herald_jobs_active',
       help: 'Jobs this worker is running now (at most WORKER_CONCURRENCY)',

@@ -111,6 +111,7 @@ export async function startWorker({ config, logger, summarizer, registry }: Work
     publisher,
     chores,
     connection: bull.chores,
+    webhookAttempted: (outcome) => metrics.webhookAttempts.inc({ outcome }),
   });
   await Promise.all([consumer.waitUntilReady(), choresWorker.waitUntilReady()]);
   const queue = new Queue(QUEUE_NAME, { connection: bull.janitor, prefix: queuePrefix });

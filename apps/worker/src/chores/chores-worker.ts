@@ -40,7 +40,13 @@ export interface ChoresWorkerDeps {
   readonly chores: Chores;
   /** BullMQ's connection (bullConnection). */
   readonly connection: ConnectionOptions;
+  /** Told of every webhook attempt's outcome (the worker's herald_webhook_attempts_total). */
+  readonly webhookAttempted?: (outcome: WebhookAttemptOutcome) => void;
 }
+
+/** How one attempt at a webhook ended: the delivery's state once it is over. */
+export const WEBHOOK_ATTEMPT_OUTCOMES = ['delivered', 'pending', 'failed', 'refused', 'gone'] as const;
+export type WebhookAttemptOutcome = (typeof WEBHOOK_ATTEMPT_OUTCOMES)[number];
 
 /** What a webhook is about: a job, or a batch (docs/api.md, "Webhooks"). */
 interface WebhookSubject {
@@ -150,7 +156,7 @@ export function startChoresWorker(deps: ChoresWorkerDeps): ChoresWorkers {
     const delivered = answered !== null && answered.status >= 200 && answered.status < 300;
     const gone = answered?.status === 410;
     const given = job.opts.attempts ?? 1;
-    const state = delivered
+    const state: WebhookAttemptOutcome = delivered
       ? 'delivered'
       : outcome.kind === 'refused'
         ? 'refused'
@@ -167,6 +173,7 @@ export function startChoresWorker(deps: ChoresWorkerDeps): ChoresWorkers {
       .hset(stateKey, JOB_FIELDS.webhook, JSON.stringify({ state, attempts, ...lastStatus }))
       .expire(stateKey, config.JOB_TTL_SECONDS, 'NX')
       .exec();
+    deps.webhookAttempted?.(state);
     if (delivered) {
       log.info({ status: answered.status }, 'webhook delivered');
       return;
