@@ -79,6 +79,7 @@ describe('deploy/k8s', () => {
           'Deployment',
           'HorizontalPodAutoscaler',
           'Ingress',
+          'Ingress',
           'NetworkPolicy',
           'NetworkPolicy',
           'PodDisruptionBudget',
@@ -176,6 +177,17 @@ describe('deploy/k8s', () => {
       expect(nginx('proxy-http-version')).toBe('1.1');
       expect(Number(nginx('proxy-read-timeout'))).toBeGreaterThanOrEqual(3600);
       expect(Number(nginx('proxy-send-timeout'))).toBeGreaterThanOrEqual(3600);
+    });
+
+    it('keeps /metrics, /readyz and /admin off the public Ingress, on the same host as the rest', () => {
+      const objects = render();
+      const publicHosts = one(objects, 'Ingress', 'herald').spec.rules.map((rule: { host: string }) => rule.host);
+      const operations = one(objects, 'Ingress', 'herald-operations');
+      expect(operations.metadata.annotations?.['nginx.ingress.kubernetes.io/whitelist-source-range']).toBe('127.0.0.1/32');
+      for (const rule of operations.spec.rules) {
+        expect(publicHosts).toContain(rule.host);
+        expect(rule.http.paths.map((p: { path: string }) => p.path).sort()).toEqual(['/admin', '/metrics', '/readyz']);
+      }
     });
   });
 
