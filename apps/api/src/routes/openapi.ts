@@ -490,16 +490,31 @@ export function withKinds(document: Json, kinds: readonly RegisteredKind[]): Jso
   return { ...document, components: { ...components, schemas }, paths: { ...paths, '/v1/jobs': { ...jobs, post } } };
 }
 
-/** GET /openapi.json: the document, built once, with the kinds registered when it is asked for (rebuilt only when they change). */
+/** How long the document's registered kinds are reused before the registry is read again. */
+const KINDS_FRESH_MS = 5_000;
+
+/**
+ * GET /openapi.json: the document, built once, with the registered kinds (rebuilt only when they
+ * change). Open to anyone, so the registry (up to MAX_KINDS × 64 KiB of schemas) is read at most
+ * once per KINDS_FRESH_MS per replica, whatever the rate of requests, and one read serves every
+ * request that comes while it runs.
+ */
 export function openApiRoutes(settings: OpenApiSettings): Router {
   const document = openApiDocument(settings);
   let cached = { kinds: '', body: JSON.stringify(document) };
-  const router = Router();
-  router.get('/openapi.json', async (_req, res) => {
+  let reading: Promise<string> | null = null;
+  let readAt = Number.NEGATIVE_INFINITY;
+  const refresh = async (): Promise<string> => {
     const kinds = settings.listKinds ? await redisCall(settings.listKinds()) : [];
     const key = JSON.stringify(kinds.map(({ name, inputSchema }) => [name, inputSchema]));
     if (key !== cached.kinds) cached = { kinds: key, body: JSON.stringify(withKinds(document, kinds)) };
-    res.type('application/json').send(cached.body);
+    readAt = Date.now();
+    return cached.body;
+  };
+  const router = Router();
+  router.get('/openapi.json', async (_req, res) => {
+    if (Date.now() - readAt >= KINDS_FRESH_MS) reading ??= refresh().finally(() => (reading = null));
+    res.type('application/json').send(reading ? await reading : cached.body);
   });
   return router;
 }
