@@ -18,7 +18,6 @@ import {
   countedRole,
   queuePrefix,
   KindRegistry,
-  kindQueueName,
   TagRelay,
   tagFeedFirstId,
   tagOpenScript,
@@ -34,6 +33,7 @@ import { IdempotencyStore } from './jobs/idempotency.ts';
 import { BatchService } from './jobs/batch-service.ts';
 import { JobIndex } from './jobs/job-index.ts';
 import { JobService } from './jobs/job-service.ts';
+import { KindQueues } from './jobs/kind-queues.ts';
 import { Kinds } from './jobs/kinds.ts';
 import { ActiveJobs } from './limits/active-jobs.ts';
 import { StreamSlots } from './limits/stream-slots.ts';
@@ -121,16 +121,8 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
   // registered by their workers. Each kind's queue is made once, when its first job comes.
   const kindRegistry = new KindRegistry(redis);
   const kinds = new Kinds(kindRegistry);
-  const kindQueues = new Map<string, Queue>([[QUEUE_NAME, queue]]);
-  const queueOf = (kind: string): Queue => {
-    let kindQueue = kindQueues.get(kind);
-    if (!kindQueue) {
-      kindQueue = new Queue(kindQueueName(kind), { connection: queueConnection, prefix: queuePrefix, skipWaitingForReady: true });
-      kindQueue.on('error', (err: Error) => logger.warn({ connection: 'queue', kind, err: err.message }, 'redis connection error'));
-      kindQueues.set(kind, kindQueue);
-    }
-    return kindQueue;
-  };
+  const kindQueues = new KindQueues(queue, queueConnection, logger);
+  const queueOf = (kind: string): Queue => kindQueues.of(kind);
   const jobs = new JobService({ config, redis, queue, queueOf, kinds, chores, publisher, reader, idempotency, index });
   const batches = new BatchService({ config, redis, queue, chores, publisher, reader, idempotency, jobs, index });
   // Limits shared by every replica through Redis (limits/); refusals counted by limit.
@@ -231,11 +223,7 @@ export async function startApi({ config, logger }: ApiOptions): Promise<RunningA
         registry.stop();
       });
       await slots.stop(); // every stream has ended; gives this replica's per-IP counts back
-      await Promise.all([
-        ...[...kindQueues.values()].map((kindQueue) => kindQueue.close()),
-        choreQueues.webhooks.close(),
-        choreQueues.watchdogs.close(),
-      ]);
+      await Promise.all([queue.close(), kindQueues.close(), choreQueues.webhooks.close(), choreQueues.watchdogs.close()]);
       releaseBullConnection(queueConnection);
       releaseBullConnection(choresConnection);
       broker.close();
