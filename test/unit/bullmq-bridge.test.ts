@@ -4,7 +4,7 @@ import { isJobId, TAG_PATTERN } from '@herald/contract';
 import { ApiKeys } from '../../apps/api/src/auth/api-keys.ts';
 import { parseBridgeArgs } from '../../packages/worker/src/bridge/command.ts';
 import { apiKeyId, bridgedJobId, bullmqTag } from '../../packages/worker/src/bridge/ids.ts';
-import { progressUpdate, stepOf } from '../../packages/worker/src/bridge/translate.ts';
+import { MAX_BRIDGED_TEXT_CHARS, progressUpdate, stepOf } from '../../packages/worker/src/bridge/translate.ts';
 
 // The BullMQ bridge's pure parts (docs/api.md, "The BullMQ bridge"): how a BullMQ job is named on
 // Herald's side, and what each BullMQ event becomes. test/integration/bullmq-bridge.test.ts runs it whole.
@@ -60,6 +60,15 @@ describe('what a BullMQ event becomes', () => {
       bullmqJobId: '1',
       update: { status: 'processing', message: 'Running' },
     });
+  });
+
+  it('cuts the texts a queue’s jobs write (message, stage, failure reason) to MAX_BRIDGED_TEXT_CHARS', () => {
+    const long = 'x'.repeat(10 * MAX_BRIDGED_TEXT_CHARS);
+    const cut = 'x'.repeat(MAX_BRIDGED_TEXT_CHARS);
+    expect(progressUpdate(long).message).toBe(cut);
+    expect(progressUpdate({ message: long, stage: long })).toMatchObject({ message: cut, stage: cut });
+    const failed = stepOf({ event: 'failed', jobId: '1', failedReason: long });
+    expect(failed).toMatchObject({ update: { message: cut, error: { message: cut } } });
   });
 
   it('progress: a number, or {progress, message, stage, metadata}; within 0..100, whole', () => {

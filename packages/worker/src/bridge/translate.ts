@@ -42,7 +42,7 @@ export const QUEUED: ProducerUpdate & { readonly progress: number } = { status: 
 
 /** The event of a failed attempt that BullMQ retries (`reason`: the attempt's failedReason, when BullMQ still holds it). */
 export function retryUpdate(reason: string | null): ProducerUpdate {
-  return { status: 'processing', message: reason ? `Attempt failed, retrying: ${reason}` : 'Attempt failed, retrying' };
+  return { status: 'processing', message: reason ? `Attempt failed, retrying: ${clip(reason)}` : 'Attempt failed, retrying' };
 }
 
 export function stepOf(event: BullmqEvent): BridgeStep {
@@ -68,7 +68,7 @@ export function stepOf(event: BullmqEvent): BridgeStep {
       };
     }
     case 'failed': {
-      const reason = event.failedReason || 'the job failed';
+      const reason = clip(event.failedReason || 'the job failed');
       return {
         kind: 'publish',
         bullmqJobId,
@@ -87,17 +87,25 @@ export function stepOf(event: BullmqEvent): BridgeStep {
  */
 export function progressUpdate(data: unknown): ProducerUpdate {
   if (typeof data === 'number') return { status: 'processing', message: '', ...percent(data) };
-  if (typeof data === 'string') return { status: 'processing', message: data.slice(0, 1000) };
+  if (typeof data === 'string') return { status: 'processing', message: clip(data) };
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return { status: 'processing', message: '' };
   const fields = data as Record<string, unknown>;
   return {
     status: 'processing',
-    message: typeof fields.message === 'string' ? fields.message : '',
+    message: typeof fields.message === 'string' ? clip(fields.message) : '',
     ...(typeof fields.progress === 'number' ? percent(fields.progress) : {}),
-    ...(typeof fields.stage === 'string' && fields.stage !== '' ? { stage: fields.stage } : {}),
+    ...(typeof fields.stage === 'string' && fields.stage !== '' ? { stage: clip(fields.stage) } : {}),
     ...(isRecord(fields.metadata) ? { metadata: fields.metadata } : {}),
   };
 }
+
+/**
+ * The longest message, stage or failure reason a bridged event carries, in characters: the
+ * queue's own jobs write them (a progress object, a thrown error's text), and Herald's own events
+ * are bounded by what writes them, here.
+ */
+export const MAX_BRIDGED_TEXT_CHARS = 1000;
+const clip = (text: string): string => text.slice(0, MAX_BRIDGED_TEXT_CHARS);
 
 const percent = (value: number): { progress?: number } =>
   Number.isFinite(value) ? { progress: Math.min(100, Math.max(0, Math.floor(value))) } : {};
